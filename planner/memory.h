@@ -40,7 +40,9 @@ struct MemoryBreakdown {
   int64_t workspace_bytes = 0;
   int64_t overhead_bytes = 0;
   int64_t total_bytes = 0;  // the sum of the above
-  // Offload only: bytes kept in host memory, and layers resident on the GPU.
+  // Offload only: bytes kept off the GPU (host memory for CPU offload; the
+  // whole model, streamed from disk per token, for layer-wise offload), and
+  // the layers resident on the GPU.
   int64_t host_bytes = 0;
   int64_t gpu_layers = 0;
   // Which pipeline stage is the most loaded: 0 first, pp-1 last.

@@ -1,0 +1,382 @@
+#include "planner/solver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "planner/solver_internal.h"
+#include "planner/status_macros.h"
+
+namespace berth::planner {
+namespace {
+
+// Without --global-batch, berth assumes gradient accumulation keeps eight
+// micro-batches per pipeline stage in flight: m = 8·p (bubble under 1/8).
+constexpr int64_t kAssumedMicroBatchesPerStage = 8;
+// Decode reads every weight and KV byte once per step; kernels reach about
+// 80% of the data sheet's bandwidth.
+constexpr double kBandwidthEfficiency = 0.8;
+// Layer-wise offload streams the model from disk: a fast NVMe drive, 2 GB/s.
+constexpr double kDiskBytesPerSecond = 2e9;
+// CPU offload pulls host-resident layers over PCIe 4.0 x16: about 25 GB/s.
+constexpr double kPcieBytesPerSecond = 25e9;
+constexpr int64_t kMicroBatchChoices[] = {1, 2, 4, 8};
+constexpr double kSecondsPerDay = 86400.0;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Micro-batches per step per pipeline for one split.
+int64_t MicroBatches(const PlanRequest& request, const Split& split) {
+  if (request.train.global_batch > 0) {
+    return std::max<int64_t>(1, request.train.global_batch / (split.micro_batch * split.dp));
+  }
+  return kAssumedMicroBatchesPerStage * split.pp;
+}
+
+Estimate TrainingEstimate(const PlanRequest& request, const ParamCounts& params,
+                          const Split& split) {
+  Estimate e;
+  const double peak = request.hardware.gpu.peak_bf16_flops;
+  if (!(peak > 0)) return e;
+  const int64_t m = MicroBatches(request, split);
+  // 6·Ψ FLOPs per token (forward 2, backward 4); full recompute adds a forward.
+  const double flops_per_token =
+      (split.recompute == Recompute::kFull ? 8.0 : 6.0) * static_cast<double>(params.active);
+  const double bubble = static_cast<double>(split.pp - 1) /
+                        static_cast<double>(m * std::max<int64_t>(1, request.train.virtual_stages));
+  e.tokens_per_second = static_cast<double>(split.gpus()) * peak * request.mfu /
+                        (flops_per_token * (1.0 + bubble));
+  const double sequences = request.train.global_batch > 0
+                               ? static_cast<double>(request.train.global_batch)
+                               : static_cast<double>(split.dp * split.micro_batch * m);
+  e.step_seconds = sequences * static_cast<double>(request.train.seq) / e.tokens_per_second;
+  if (request.tokens > 0) e.days = request.tokens / e.tokens_per_second / kSecondsPerDay;
+  e.known = true;
+  return e;
+}
+
+Estimate InferenceEstimate(const PlanRequest& request, const Split& split,
+                           const MemoryBreakdown& memory) {
+  Estimate e;
+  const double bandwidth = request.hardware.gpu.memory_bandwidth_bytes * kBandwidthEfficiency;
+  if (!(bandwidth > 0)) return e;
+  const double gpu_bytes = static_cast<double>(memory.weights_bytes + memory.kv_cache_bytes);
+  switch (request.infer.offload) {
+    case Offload::kLayerwise:
+      // Every token streams the whole model from disk.
+      e.step_seconds = static_cast<double>(memory.host_bytes) / kDiskBytesPerSecond;
+      break;
+    case Offload::kCpu:
+      e.step_seconds = gpu_bytes / bandwidth +
+                       static_cast<double>(memory.host_bytes) / kPcieBytesPerSecond;
+      break;
+    case Offload::kNone:
+      // Stages run one after another for one decode step.
+      e.step_seconds = static_cast<double>(split.pp) * gpu_bytes / bandwidth;
+      break;
+  }
+  if (!(e.step_seconds > 0)) return Estimate{};
+  e.tokens_per_second = static_cast<double>(request.infer.batch) / e.step_seconds;
+  e.known = true;
+  return e;
+}
+
+// The TP degrees a request may use: fixed, or every t that divides the heads
+// and the node's GPUs and that the KV heads divide or are divided by.
+std::vector<int64_t> TpChoices(const PlanRequest& request) {
+  if (request.fixed.tp > 0) return {request.fixed.tp};
+  if (request.task == Task::kInfer && request.infer.offload != Offload::kNone) return {1};
+  const ModelShape& m = request.model;
+  std::vector<int64_t> out;
+  for (int64_t t = 1; t <= request.hardware.gpus_per_node; ++t) {
+    if (m.heads % t != 0 || request.hardware.gpus_per_node % t != 0) continue;
+    if (m.kv_heads % t != 0 && t % m.kv_heads != 0) continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<int> ZeroChoices(const PlanRequest& request, int64_t pp) {
+  if (request.task == Task::kInfer) return {0};
+  if (request.fixed.zero_stage >= 0) return {request.fixed.zero_stage};
+  if (request.train.framework == Framework::kMegatron) return {0, 1};
+  // DeepSpeed runs ZeRO 2 and 3 only without pipeline parallelism.
+  if (pp > 1) return {0, 1};
+  return {0, 1, 2, 3};
+}
+
+std::vector<int64_t> MicroBatchChoices(const PlanRequest& request) {
+  if (request.task == Task::kInfer) return {1};
+  if (request.train.micro_batch > 0) return {request.train.micro_batch};
+  std::vector<int64_t> out;
+  for (int64_t b : kMicroBatchChoices) {
+    if (request.train.global_batch > 0 && request.train.global_batch % b != 0) continue;
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<Recompute> RecomputeChoices(const PlanRequest& request) {
+  if (request.task == Task::kInfer) return {Recompute::kNone};
+  if (request.train.recompute.has_value()) return {*request.train.recompute};
+  // With flash attention, selective recompute saves nothing more.
+  if (request.train.flash_attention) return {Recompute::kNone, Recompute::kFull};
+  return {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
+}
+
+// DP degrees for one (t, p, b), ascending, within the GPU limit: either
+// every r in [1, max] or an explicit list (divisors of the global batch).
+struct DpChoices {
+  bool is_range = true;
+  int64_t max = 0;
+  std::vector<int64_t> list;
+  size_t size() const { return is_range ? static_cast<size_t>(std::max<int64_t>(0, max)) : list.size(); }
+  int64_t at(size_t i) const { return is_range ? static_cast<int64_t>(i) + 1 : list[i]; }
+};
+
+// Divisors of n in ascending order.
+std::vector<int64_t> Divisors(int64_t n) {
+  std::vector<int64_t> low, high;
+  for (int64_t d = 1; d * d <= n; ++d) {
+    if (n % d != 0) continue;
+    low.push_back(d);
+    if (d != n / d) high.push_back(n / d);
+  }
+  low.insert(low.end(), high.rbegin(), high.rend());
+  return low;
+}
+
+// `batch_divisors`: the divisors of global_batch / micro_batch, when a
+// global batch is given.
+DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
+                        const std::vector<int64_t>& batch_divisors, int64_t gpu_limit) {
+  DpChoices out;
+  const int64_t max_dp = gpu_limit / tp_pp;
+  if (request.fixed.dp > 0 || request.task == Task::kInfer) {
+    const int64_t dp = request.fixed.dp > 0 ? request.fixed.dp : 1;
+    out.is_range = false;
+    if (dp <= max_dp) out.list.push_back(dp);
+    return out;
+  }
+  if (request.train.global_batch > 0) {
+    // DP must divide the micro-batches of the global batch.
+    out.is_range = false;
+    for (int64_t r : batch_divisors) {
+      if (r > max_dp) break;
+      out.list.push_back(r);
+    }
+    return out;
+  }
+  out.max = max_dp;
+  return out;
+}
+
+// Keeps the best plan of each (t, p, ZeRO) shape, the `capacity` best shapes.
+class TopPlans {
+ public:
+  explicit TopPlans(size_t capacity) : capacity_(capacity) {}
+
+  void Offer(const Plan& plan) {
+    for (Plan& kept : plans_) {
+      if (SameShape(kept, plan)) {
+        if (internal::RanksBefore(plan, kept)) kept = plan;
+        Sort();
+        return;
+      }
+    }
+    if (plans_.size() < capacity_) {
+      plans_.push_back(plan);
+    } else if (internal::RanksBefore(plan, plans_.back())) {
+      plans_.back() = plan;
+    } else {
+      return;
+    }
+    Sort();
+  }
+
+  // Plans with more GPUs than this cannot enter.
+  int64_t GpuThreshold() const {
+    return plans_.size() < capacity_ ? std::numeric_limits<int64_t>::max()
+                                     : plans_.back().gpus;
+  }
+  const std::vector<Plan>& plans() const { return plans_; }
+
+ private:
+  static bool SameShape(const Plan& a, const Plan& b) {
+    return a.split.tp == b.split.tp && a.split.pp == b.split.pp &&
+           a.split.zero_stage == b.split.zero_stage;
+  }
+  void Sort() { std::stable_sort(plans_.begin(), plans_.end(), internal::RanksBefore); }
+
+  size_t capacity_;
+  std::vector<Plan> plans_;
+};
+
+bool MeetsObjective(const Plan& plan, double required_rate) {
+  if (!plan.fits) return false;
+  if (required_rate <= 0) return true;
+  return plan.estimate.known && plan.estimate.tokens_per_second >= required_rate * (1 - 1e-12);
+}
+
+struct SearchState {
+  const PlanRequest& request;
+  const ParamCounts& params;
+  double required_rate;
+  bool want_closest;
+  TopPlans top;
+  internal::SearchOutcome outcome;
+  // Divisors of global_batch / b for each micro-batch b, computed once.
+  std::vector<std::pair<int64_t, std::vector<int64_t>>> batch_divisors;
+
+  const std::vector<int64_t>& BatchDivisors(int64_t micro_batch) {
+    for (const auto& [b, divisors] : batch_divisors) {
+      if (b == micro_batch) return divisors;
+    }
+    std::vector<int64_t> divisors;
+    if (request.train.global_batch > 0) divisors = Divisors(request.train.global_batch / micro_batch);
+    batch_divisors.emplace_back(micro_batch, std::move(divisors));
+    return batch_divisors.back().second;
+  }
+};
+
+// Binary search for the smallest DP that meets the objective; predicates
+// are monotone in DP (ZeRO shards shrink, fewer micro-batches in flight,
+// throughput c·r/(1 + β·r) grows).
+void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
+  if (dps.size() == 0) return;
+  auto evaluate = [&](int64_t dp) {
+    split.dp = dp;
+    ++state.outcome.evaluated;
+    return EvaluateSplit(state.request, state.params, split);
+  };
+  Plan widest = evaluate(dps.at(dps.size() - 1));
+  if (state.want_closest && (!state.outcome.closest.has_value() ||
+                             widest.memory.total_bytes < state.outcome.closest->memory.total_bytes)) {
+    state.outcome.closest = widest;
+  }
+  if (!MeetsObjective(widest, state.required_rate)) return;
+  size_t lo = 0, hi = dps.size() - 1;  // dps[hi] meets the objective
+  Plan found = widest;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    Plan candidate = evaluate(dps.at(mid));
+    if (MeetsObjective(candidate, state.required_rate)) {
+      hi = mid;
+      found = candidate;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  // With one data-parallel rank ZeRO shards nothing: report stage 0 unless
+  // the request fixed the stage.
+  if (found.split.dp == 1 && state.request.fixed.zero_stage < 0) found.split.zero_stage = 0;
+  state.top.Offer(found);
+}
+
+void SearchShape(SearchState& state, int64_t tp, int64_t pp, int64_t gpu_limit) {
+  const PlanRequest& request = state.request;
+  for (int zero : ZeroChoices(request, pp)) {
+    for (int64_t b : MicroBatchChoices(request)) {
+      const int64_t limit = std::min(gpu_limit, state.top.GpuThreshold());
+      if (tp * pp > limit) return;
+      const DpChoices dps = MakeDpChoices(request, tp * pp, state.BatchDivisors(b), limit);
+      for (Recompute rc : RecomputeChoices(request)) {
+        Split split{.tp = tp, .pp = pp, .dp = 1, .zero_stage = zero, .micro_batch = b,
+                    .recompute = rc};
+        SearchDp(state, split, dps);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace internal {
+
+double RequiredRate(const PlanRequest& request) {
+  if (request.tokens_per_second > 0) return request.tokens_per_second;
+  if (request.tokens > 0 && request.days > 0) return request.tokens / (request.days * kSecondsPerDay);
+  return 0;
+}
+
+bool RanksBefore(const Plan& a, const Plan& b) {
+  if (a.gpus != b.gpus) return a.gpus < b.gpus;
+  const double ta = a.estimate.known ? a.estimate.tokens_per_second : 0;
+  const double tb = b.estimate.known ? b.estimate.tokens_per_second : 0;
+  if (std::abs(ta - tb) > 1e-9 * std::max(ta, tb)) return ta > tb;
+  return std::make_tuple(a.split.tp, a.split.pp, a.split.zero_stage,
+                         static_cast<int>(a.split.recompute), -a.split.micro_batch) <
+         std::make_tuple(b.split.tp, b.split.pp, b.split.zero_stage,
+                         static_cast<int>(b.split.recompute), -b.split.micro_batch);
+}
+
+SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int64_t gpu_limit,
+                     bool want_closest) {
+  SearchState state{.request = request, .params = params,
+                    .required_rate = request.task == Task::kTrain ? RequiredRate(request) : 0,
+                    .want_closest = want_closest,
+                    .top = TopPlans(static_cast<size_t>(std::max(0, request.max_alternatives)) + 1),
+                    .outcome = {},
+                    .batch_divisors = {}};
+  const std::vector<int64_t> tps = TpChoices(request);
+  const bool offloaded = request.task == Task::kInfer && request.infer.offload != Offload::kNone;
+  const int64_t max_pp = request.fixed.pp > 0 ? request.fixed.pp : (offloaded ? 1 : request.model.layers);
+  const int64_t min_pp = request.fixed.pp > 0 ? request.fixed.pp : 1;
+  for (int64_t tp : tps) {
+    for (int64_t pp = min_pp; pp <= max_pp; ++pp) {
+      if (tp * pp > std::min(gpu_limit, state.top.GpuThreshold())) break;
+      SearchShape(state, tp, pp, gpu_limit);
+    }
+  }
+  const std::vector<Plan>& plans = state.top.plans();
+  if (!plans.empty()) {
+    state.outcome.best = plans.front();
+    state.outcome.alternatives.assign(plans.begin() + 1, plans.end());
+  }
+  return std::move(state.outcome);
+}
+
+}  // namespace internal
+
+Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params, const Split& split) {
+  Plan plan;
+  plan.split = split;
+  plan.gpus = split.gpus();
+  plan.nodes = CeilDiv(plan.gpus, request.hardware.gpus_per_node);
+  if (request.task == Task::kTrain) {
+    plan.memory = TrainingMemory(request.model, params, request.train, split,
+                                 MicroBatches(request, split), request.hardware);
+    plan.estimate = TrainingEstimate(request, params, split);
+  } else {
+    plan.memory = InferenceMemory(request.model, params, request.infer, split, request.hardware);
+    plan.estimate = InferenceEstimate(request, split, plan.memory);
+  }
+  plan.fits = plan.memory.total_bytes <= UsableBytes(request.hardware);
+  return plan;
+}
+
+absl::StatusOr<PlanResult> SolvePlan(const PlanRequest& request) {
+  BERTH_RETURN_IF_ERROR(ValidateRequest(request));
+  PlanResult result;
+  result.params = CountParams(request.model);
+  result.usable_bytes = UsableBytes(request.hardware);
+  result.objective = internal::RequiredRate(request) > 0 ? Objective::kPace : Objective::kMinGpus;
+  internal::SearchOutcome outcome =
+      internal::Search(request, result.params, request.max_gpus, /*want_closest=*/true);
+  if (outcome.best.has_value()) {
+    result.feasible = true;
+    result.best = *outcome.best;
+    result.alternatives = std::move(outcome.alternatives);
+  } else if (outcome.closest.has_value()) {
+    result.best = *outcome.closest;
+  }
+  internal::Explain(request, result);
+  return result;
+}
+
+}  // namespace berth::planner
