@@ -1,0 +1,255 @@
+// Tests of the parallelism solver: objectives, fixed splits, explanations
+// and request validation.
+#include "planner/solver.h"
+
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "planner/catalog.h"
+
+namespace berth::planner {
+namespace {
+
+PlanRequest Train(const char* model, const char* gpu) {
+  PlanRequest r;
+  r.model = FindModel(model).value();
+  r.hardware.gpu = FindGpu(gpu).value();
+  return r;
+}
+
+bool AnyLineContains(const std::vector<std::string>& lines, absl::string_view text) {
+  for (const std::string& line : lines) {
+    if (absl::StrContains(line, text)) return true;
+  }
+  return false;
+}
+
+TEST(SolverTest, SevenBTrainingFitsOneNode) {
+  PlanResult r = SolvePlan(Train("llama-2-7b", "h100-80gb")).value();
+  ASSERT_TRUE(r.feasible) << r.reason;
+  EXPECT_LE(r.best.gpus, 8);
+  EXPECT_EQ(r.best.nodes, 1);
+  EXPECT_LE(r.best.memory.total_bytes, r.usable_bytes);
+  // 6.74e9 × 18 B = 121 GB of model states cannot sit on one 80 GB card.
+  EXPECT_GE(r.best.gpus, 2);
+  EXPECT_TRUE(AnyLineContains(r.explanation, "One GPU fewer does not fit"));
+}
+
+TEST(SolverTest, SeventyBTrainingSpansNodesWithTpInsideOne) {
+  PlanResult r = SolvePlan(Train("llama-2-70b", "h100-80gb")).value();
+  ASSERT_TRUE(r.feasible);
+  // 68.98e9 × 6 B (distributed optimizer floor) = 414 GB > 8 × 72 GiB usable
+  // only with activations; at least 8 GPUs are needed either way.
+  EXPECT_GT(r.best.gpus, 8);
+  EXPECT_LE(r.best.split.tp, 8);
+  EXPECT_EQ(8 % r.best.split.tp, 0);
+  EXPECT_EQ(r.best.gpus, r.best.split.tp * r.best.split.pp * r.best.split.dp);
+}
+
+TEST(SolverTest, PaceSeventyBNeedsAboutTenTimesSevenB) {
+  // Pace chosen so that 7B needs one node: 8 GPUs × 989e12 FLOP/s × 0.40 MFU
+  // / (6 × 6.74e9 FLOPs per token) ≈ 78,000 tokens/s. 70B at the same pace:
+  // about 69/6.74 ≈ 10.2 times the GPUs (the seeds' 8 and 80).
+  PlanRequest seven = Train("llama-2-7b", "h100-80gb");
+  seven.train.sequence_parallel = true;
+  const ParamCounts p7 = CountParams(seven.model);
+  seven.tokens_per_second =
+      0.999 * 8 * seven.hardware.gpu.peak_bf16_flops * seven.mfu / (6.0 * p7.active);
+  PlanRequest seventy = seven;
+  seventy.model = FindModel("llama-2-70b").value();
+  PlanResult a = SolvePlan(seven).value();
+  PlanResult b = SolvePlan(seventy).value();
+  ASSERT_TRUE(a.feasible && b.feasible);
+  EXPECT_EQ(a.best.gpus, 8);
+  EXPECT_GE(b.best.gpus, 80);
+  EXPECT_LE(b.best.gpus, 96);
+  const double ratio = static_cast<double>(b.best.gpus) / static_cast<double>(a.best.gpus);
+  EXPECT_GE(ratio, 10.0);
+  EXPECT_LE(ratio, 12.0);
+  EXPECT_GE(b.best.estimate.tokens_per_second, seven.tokens_per_second);
+  EXPECT_EQ(b.objective, Objective::kPace);
+}
+
+TEST(SolverTest, PaceFromTokensAndDays) {
+  // 1e12 tokens in 30 days = 385,802 tokens/s.
+  PlanRequest r = Train("llama-3-8b", "h100-80gb");
+  r.tokens = 1e12;
+  r.days = 30;
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  EXPECT_GE(result.best.estimate.tokens_per_second, 1e12 / (30 * 86400.0));
+  EXPECT_LE(result.best.estimate.days, 30.0);
+  // The plan with one GPU-group fewer would be too slow or not fit.
+  EXPECT_TRUE(AnyLineContains(result.explanation, "Pace"));
+}
+
+TEST(SolverTest, FullyFixedSplitIsEvaluatedAsGiven) {
+  PlanRequest r = Train("llama-2-13b", "a100-80gb");
+  r.train.global_batch = 64;
+  r.fixed = FixedSplit{.tp = 1, .pp = 4, .dp = 2, .zero_stage = 1};
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  EXPECT_EQ(result.best.split.tp, 1);
+  EXPECT_EQ(result.best.split.pp, 4);
+  EXPECT_EQ(result.best.split.dp, 2);
+  EXPECT_EQ(result.best.split.zero_stage, 1);
+  EXPECT_EQ(result.best.gpus, 8);
+  // PP 4 alone (seeds 000/001) does not fit without recompute.
+  r.fixed = FixedSplit{.tp = 1, .pp = 4, .dp = 1, .zero_stage = 0};
+  r.train.recompute = Recompute::kNone;
+  PlanResult alone = SolvePlan(r).value();
+  EXPECT_FALSE(alone.feasible);
+  EXPECT_FALSE(alone.reason.empty());
+  EXPECT_GT(alone.best.memory.total_bytes, alone.usable_bytes);
+}
+
+TEST(SolverTest, PartiallyFixedSplitSearchesTheRest) {
+  PlanRequest r = Train("llama-2-70b", "h100-80gb");
+  r.fixed.tp = 4;
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  EXPECT_EQ(result.best.split.tp, 4);
+  for (const Plan& alt : result.alternatives) EXPECT_EQ(alt.split.tp, 4);
+}
+
+TEST(SolverTest, AlternativesAreDistinctAndRankAfterTheBest) {
+  PlanResult r = SolvePlan(Train("llama-2-70b", "a100-80gb")).value();
+  ASSERT_TRUE(r.feasible);
+  ASSERT_FALSE(r.alternatives.empty());
+  std::set<std::tuple<int64_t, int64_t, int>> shapes{
+      {r.best.split.tp, r.best.split.pp, r.best.split.zero_stage}};
+  for (const Plan& alt : r.alternatives) {
+    EXPECT_TRUE(alt.fits);
+    EXPECT_GE(alt.gpus, r.best.gpus);
+    EXPECT_TRUE(shapes.insert({alt.split.tp, alt.split.pp, alt.split.zero_stage}).second);
+  }
+}
+
+TEST(SolverTest, Deterministic) {
+  PlanRequest r = Train("mixtral-8x7b", "h100-80gb");
+  PlanResult a = SolvePlan(r).value();
+  PlanResult b = SolvePlan(r).value();
+  EXPECT_EQ(a.best.gpus, b.best.gpus);
+  EXPECT_EQ(a.best.split.tp, b.best.split.tp);
+  EXPECT_EQ(a.best.split.pp, b.best.split.pp);
+  EXPECT_EQ(a.explanation, b.explanation);
+}
+
+TEST(SolverTest, LargerGpuNeverNeedsMore) {
+  int64_t previous = 0;
+  for (const char* gpu : {"h200-141gb", "a100-80gb", "a100-40gb"}) {
+    PlanResult r = SolvePlan(Train("llama-2-70b", gpu)).value();
+    ASSERT_TRUE(r.feasible) << gpu;
+    EXPECT_GE(r.best.gpus, previous) << gpu;
+    previous = r.best.gpus;
+  }
+}
+
+TEST(SolverTest, DeepSpeedHighZeroNeverPipelines) {
+  PlanRequest r = Train("llama-2-13b", "a100-40gb");
+  r.train.framework = Framework::kDeepSpeed;
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  std::vector<Plan> plans = result.alternatives;
+  plans.push_back(result.best);
+  for (const Plan& p : plans) {
+    if (p.split.zero_stage >= 2) EXPECT_EQ(p.split.pp, 1);
+  }
+}
+
+TEST(SolverTest, TpStaysInsideANode) {
+  PlanRequest r = Train("llama-2-70b", "a100-40gb");
+  r.hardware.gpus_per_node = 4;
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  EXPECT_LE(result.best.split.tp, 4);
+}
+
+TEST(SolverTest, InfeasibleSaysWhyAndWhatWouldFit) {
+  PlanRequest r = Train("llama-3.1-405b", "a10-24gb");
+  r.max_gpus = 64;
+  PlanResult result = SolvePlan(r).value();
+  EXPECT_FALSE(result.feasible);
+  EXPECT_TRUE(absl::StrContains(result.reason, "a10-24gb")) << result.reason;
+  EXPECT_TRUE(AnyLineContains(result.explanation, "Would fit"));
+}
+
+TEST(SolverTest, InferenceSuggestsLowerPrecisionOrOffload) {
+  PlanRequest r;
+  r.task = Task::kInfer;
+  r.model = FindModel("llama-2-70b").value();
+  r.hardware.gpu = FindGpu("rtx4090-24gb").value();
+  r.max_gpus = 4;
+  PlanResult result = SolvePlan(r).value();
+  EXPECT_FALSE(result.feasible);
+  EXPECT_TRUE(AnyLineContains(result.explanation, "int4 weights"));
+  EXPECT_TRUE(AnyLineContains(result.explanation, "layer-wise offload"));
+}
+
+TEST(SolverTest, InferencePrefersTensorParallelWithinANode) {
+  PlanRequest r;
+  r.task = Task::kInfer;
+  r.model = FindModel("llama-3-70b").value();
+  r.hardware.gpu = FindGpu("h100-80gb").value();
+  PlanResult result = SolvePlan(r).value();
+  ASSERT_TRUE(result.feasible);
+  EXPECT_EQ(result.best.gpus, 2);
+  EXPECT_EQ(result.best.split.tp, 2);  // TP 2 decodes faster than PP 2
+  EXPECT_TRUE(result.best.estimate.known);
+}
+
+struct BadRequest {
+  std::string name;
+  void (*mutate)(PlanRequest&);
+  std::string field;
+};
+
+class ValidationTest : public ::testing::TestWithParam<BadRequest> {};
+
+TEST_P(ValidationTest, NamesTheField) {
+  PlanRequest r = Train("llama-2-7b", "h100-80gb");
+  GetParam().mutate(r);
+  absl::StatusOr<PlanResult> result = SolvePlan(r);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(result.status().message(), GetParam().field))
+      << result.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bad, ValidationTest,
+    ::testing::Values(
+        BadRequest{"ZeroSeq", [](PlanRequest& r) { r.train.seq = 0; }, "seq"},
+        BadRequest{"HugeSeq", [](PlanRequest& r) { r.train.seq = int64_t{1} << 40; }, "seq"},
+        BadRequest{"TpNotDividingHeads", [](PlanRequest& r) { r.fixed.tp = 3; }, "tp"},
+        BadRequest{"TpBeyondNode", [](PlanRequest& r) { r.fixed.tp = 16; }, "tp"},
+        BadRequest{"PpBeyondLayers", [](PlanRequest& r) { r.fixed.pp = 33; }, "pp"},
+        BadRequest{"MegatronZero3", [](PlanRequest& r) { r.fixed.zero_stage = 3; }, "zero"},
+        BadRequest{"NanTokens", [](PlanRequest& r) { r.tokens = std::nan(""); }, "tokens"},
+        BadRequest{"DaysWithoutTokens", [](PlanRequest& r) { r.days = 3; }, "days"},
+        BadRequest{"ZeroMfu", [](PlanRequest& r) { r.mfu = 0; }, "mfu"},
+        BadRequest{"UsableAboveOne", [](PlanRequest& r) { r.hardware.usable_fraction = 1.5; },
+                   "usable_fraction"},
+        BadRequest{"GlobalBatchIndivisible",
+                   [](PlanRequest& r) {
+                     r.train.global_batch = 10;
+                     r.train.micro_batch = 4;
+                   },
+                   "global_batch"},
+        BadRequest{"PaceForInference",
+                   [](PlanRequest& r) {
+                     r.task = Task::kInfer;
+                     r.tokens_per_second = 100;
+                   },
+                   "tokens"},
+        BadRequest{"HeadsNotDividingHidden", [](PlanRequest& r) { r.model.heads = 48; },
+                   "hidden"},
+        BadRequest{"NoGpuMemory", [](PlanRequest& r) { r.hardware.gpu.memory_bytes = 0; },
+                   "gpu_memory"}),
+    [](const ::testing::TestParamInfo<BadRequest>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace berth::planner
