@@ -18,12 +18,23 @@ std::string FormatParams(int64_t params) {
   return absl::StrFormat("%.2fB", static_cast<double>(params) / 1e9);
 }
 
+// The plan with the highest estimated throughput among a search's results.
+Plan FastestOf(const SearchOutcome& outcome) {
+  Plan fastest = *outcome.best;
+  for (const Plan& p : outcome.alternatives) {
+    if (p.estimate.tokens_per_second > fastest.estimate.tokens_per_second) fastest = p;
+  }
+  return fastest;
+}
+
 std::string BreakdownLine(const PlanRequest& request, const Plan& plan, int64_t usable) {
   const MemoryBreakdown& m = plan.memory;
-  std::string line = absl::StrCat("Most loaded GPU (pipeline stage ", m.stage + 1, " of ",
-                                  plan.split.pp, "): ", FormatGiB(m.total_bytes), " of ",
-                                  FormatGiB(usable), " usable = weights ",
-                                  FormatGiB(m.weights_bytes));
+  std::string line = "Most loaded GPU";
+  if (plan.split.pp > 1) {
+    absl::StrAppend(&line, " (pipeline stage ", m.stage + 1, " of ", plan.split.pp, ")");
+  }
+  absl::StrAppend(&line, ": ", FormatGiB(m.total_bytes), " of ", FormatGiB(usable),
+                  " usable = weights ", FormatGiB(m.weights_bytes));
   if (request.task == Task::kTrain) {
     absl::StrAppend(&line, " + gradients ", FormatGiB(m.gradients_bytes), " + optimizer ",
                     FormatGiB(m.optimizer_bytes), " + activations ",
@@ -88,7 +99,10 @@ void ExplainInference(const PlanRequest& request, const PlanResult& result,
       FormatGiB(best.memory.workspace_bytes), ")."));
 }
 
-// Why the next smaller GPU count does not fit.
+std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
+
+// Why the next smaller GPU count does not fit: too little memory, or, under
+// a pace, too slow.
 void ExplainOneFewer(const PlanRequest& request, const PlanResult& result,
                      std::vector<std::string>& out) {
   const Plan& best = result.best;
@@ -98,23 +112,30 @@ void ExplainOneFewer(const PlanRequest& request, const PlanResult& result,
   }
   PlanRequest smaller = request;
   smaller.max_alternatives = 0;
-  SearchOutcome outcome = Search(smaller, result.params, best.gpus - 1, /*want_closest=*/true);
-  if (outcome.best.has_value()) {
-    // Only a pace can make a smaller plan lose: it fits but is too slow.
-    out.push_back(absl::StrCat(
-        "Fewer GPUs fit in memory but miss the pace: ", DescribeSplit(request, *outcome.best),
-        " gives ", absl::StrFormat("%.0f", outcome.best->estimate.tokens_per_second),
-        " tokens/s of the ", absl::StrFormat("%.0f", RequiredRate(request)), " needed."));
-    return;
+  if (result.objective == Objective::kPace) {
+    // Drop the pace: if something smaller fits in memory, speed decided.
+    smaller.tokens_per_second = 0;
+    smaller.days = 0;
+    SearchOutcome fits = Search(smaller, result.params, best.gpus - 1, false);
+    if (fits.best.has_value()) {
+      const Plan fastest = FastestOf(fits);
+      out.push_back(absl::StrCat(
+          "Fewer GPUs fit in memory but miss the pace: the fastest with at most ",
+          GpuCount(best.gpus - 1), " (", DescribeSplit(request, fastest), ") gives ",
+          absl::StrFormat("%.0f", fastest.estimate.tokens_per_second), " tokens/s of the ",
+          absl::StrFormat("%.0f", RequiredRate(request)), " needed."));
+      return;
+    }
   }
+  SearchOutcome outcome = Search(smaller, result.params, best.gpus - 1, /*want_closest=*/true);
   if (!outcome.closest.has_value()) {
-    out.push_back(absl::StrCat("No valid split exists with ", best.gpus - 1,
-                               " GPUs or fewer under the fixed settings."));
+    out.push_back(absl::StrCat("No valid split exists with at most ", GpuCount(best.gpus - 1),
+                               " under the fixed settings."));
     return;
   }
   out.push_back(absl::StrCat(
-      "One GPU fewer does not fit: the closest split with at most ", best.gpus - 1, " GPUs (",
-      DescribeSplit(request, *outcome.closest), ") needs ",
+      "One GPU fewer does not fit: the closest split with at most ", GpuCount(best.gpus - 1),
+      " (", DescribeSplit(request, *outcome.closest), ") needs ",
       FormatGiB(outcome.closest->memory.total_bytes), " on its most loaded GPU, over the ",
       FormatGiB(result.usable_bytes), " usable."));
 }

@@ -156,7 +156,9 @@ TEST(SolverTest, DeepSpeedHighZeroNeverPipelines) {
   std::vector<Plan> plans = result.alternatives;
   plans.push_back(result.best);
   for (const Plan& p : plans) {
-    if (p.split.zero_stage >= 2) EXPECT_EQ(p.split.pp, 1);
+    if (p.split.zero_stage >= 2) {
+      EXPECT_EQ(p.split.pp, 1);
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "planner/solver.h"
 #include "planner/status_macros.h"
 
@@ -26,6 +27,19 @@ absl::Status Range(absl::string_view field, int64_t value, int64_t lo, int64_t h
   if (value < lo || value > hi) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", value, " is out of range [", lo, ", ", hi, "]"));
+  }
+  return absl::OkStatus();
+}
+
+// Byte limits read better in GiB: "gpu_memory: 0.10 GiB is out of range
+// [0.25 GiB, 1048576 GiB]".
+absl::Status ByteRange(absl::string_view field, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    const double gib = static_cast<double>(kGiB);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %.2f GiB is out of range [%.2f GiB, %.0f GiB]", field,
+        static_cast<double>(value) / gib, static_cast<double>(lo) / gib,
+        static_cast<double>(hi) / gib));
   }
   return absl::OkStatus();
 }
@@ -87,16 +101,17 @@ absl::Status ValidateInfer(const PlanRequest& r) {
 }
 
 absl::Status ValidateHardware(const Hardware& h) {
-  BERTH_RETURN_IF_ERROR(Range("gpu_memory", h.gpu.memory_bytes, 256 * kMiB, kMaxGpuMemory));
+  BERTH_RETURN_IF_ERROR(ByteRange("gpu_memory", h.gpu.memory_bytes, 256 * kMiB, kMaxGpuMemory));
   BERTH_RETURN_IF_ERROR(Range("gpus_per_node", h.gpus_per_node, 1, kMaxGpusPerNode));
   if (!std::isfinite(h.usable_fraction) || h.usable_fraction <= 0 || h.usable_fraction > 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "usable_fraction: must be in (0, 1], got ", h.usable_fraction));
   }
   if (h.overhead_bytes < 0 || h.overhead_bytes >= h.gpu.memory_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "overhead: ", h.overhead_bytes, " bytes must be ≥ 0 and below the GPU's memory (",
-        h.gpu.memory_bytes, " bytes)"));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "overhead: %.2f GiB must be ≥ 0 and below the GPU's memory (%.2f GiB)",
+        static_cast<double>(h.overhead_bytes) / static_cast<double>(kGiB),
+        static_cast<double>(h.gpu.memory_bytes) / static_cast<double>(kGiB)));
   }
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("gpu peak FLOP/s", h.gpu.peak_bf16_flops));
   return NonNegativeFinite("gpu memory bandwidth", h.gpu.memory_bandwidth_bytes);

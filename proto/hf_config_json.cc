@@ -8,7 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -100,7 +102,8 @@ absl::StatusOr<planner::HfConfig> ParseHfConfigJson(
       {json_text.data(), json_text.size()}, &object);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: malformed JSON: ", std::string(status.message())));
+        "config.json: malformed JSON: ",
+        absl::StrReplaceAll(absl::StripAsciiWhitespace(std::string(status.message())), {{"\n", " "}})));
   }
   planner::HfConfig config;
   Flatten(object, "", config);

@@ -1,0 +1,63 @@
+// Where a job goes: gang placement of a TP × PP × DP split onto nodes.
+//
+// Pure: works on plain views of the cluster, no locks, no I/O.
+//
+// Algorithm. A job needs dp pipeline replicas, each of pp TP groups of tp
+// GPUs. A TP group never spans nodes. Replicas are placed one after another:
+//   1. best fit for a whole replica: among the schedulable nodes of the
+//      job's GPU type whose free GPUs can hold all pp groups, the one with
+//      the fewest free GPUs (ties: node name);
+//   2. otherwise the replica spreads its groups over as few nodes as
+//      possible: nodes by free-group capacity descending (ties: name),
+//      filling each before the next;
+//   3. within a node, GPUs are taken in index order, contiguous runs first
+//      (so a TP group sits on neighbouring GPUs where possible).
+// All-or-nothing: if any replica cannot be placed, nothing is returned.
+// Best fit keeps whole nodes free for large jobs.
+#ifndef BERTH_DAEMON_PLACEMENT_H_
+#define BERTH_DAEMON_PLACEMENT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::daemon {
+
+struct NodeView {
+  std::string name;
+  std::string gpu_type;
+  std::vector<int32_t> free_gpus;  // indices of free GPUs, ascending
+  int32_t total_gpus = 0;
+  bool schedulable = true;  // false when DOWN or DRAINED
+};
+
+struct GangShape {
+  int64_t tp = 1;
+  int64_t pp = 1;
+  int64_t dp = 1;
+  int64_t gpus() const { return tp * pp * dp; }
+};
+
+struct SlotAssignment {
+  std::string node;
+  int32_t gpu_index = 0;
+  int32_t tp_rank = 0;
+  int32_t pp_rank = 0;
+  int32_t dp_rank = 0;
+};
+
+// Places `shape` on nodes of `gpu_type`; nullopt when it cannot be placed
+// now. Slots are ordered by (dp_rank, pp_rank, tp_rank).
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape);
+
+// Whether `shape` could ever be placed on these nodes if every GPU were
+// free (capacity, not load). Ignores `schedulable`.
+bool FitsCapacity(const std::vector<NodeView>& nodes, const std::string& gpu_type,
+                  const GangShape& shape);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_PLACEMENT_H_

@@ -1,0 +1,123 @@
+// Store: berth's durable state in one SQLite file, and the only code that
+// speaks SQL (through database.h's RAII wrappers).
+//
+// Tables: nodes, gpus, jobs, reservations and an append-only event log (see
+// schema.cc for the DDL and its forward migrations). Jobs keep their spec and
+// plan as serialized protobuf blobs next to the indexed columns the daemon
+// queries. A partial unique index on reservations(node, gpu_index) WHERE
+// active = 1 makes it impossible for one GPU to hold two active
+// reservations: a placement that would double-book fails whole.
+//
+// Every mutating call is one transaction, committed (WAL, synchronous=FULL)
+// before it returns, so that what the daemon acknowledges survives kill -9.
+// Batch calls (InsertJobs, CommitPlacements) exist so that the daemon can
+// group-commit many requests in one fsync. A Store is not thread-safe; the
+// daemon serialises calls on it.
+#ifndef BERTH_DB_STORE_H_
+#define BERTH_DB_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "berth/v1/job.pb.h"
+
+namespace berth::db {
+
+class Database;
+
+struct StoreOptions {
+  int busy_timeout_ms = 5000;
+  // Keep terminal jobs' rows; LoadAll() returns at most this many of them
+  // (newest first) in addition to every live job.
+  int64_t recent_terminal_jobs = 10000;
+};
+
+// What the daemon rebuilds its state from at start.
+struct Snapshot {
+  std::vector<berth::v1::Node> nodes;  // with gpus; job_id set from reservations
+  std::vector<berth::v1::Job> jobs;    // live jobs, then recent terminal ones;
+                                       // placed jobs carry their gpus
+  int64_t next_job_id = 1;
+};
+
+struct InsertOutcome {
+  int64_t id = 0;
+  bool duplicate = false;  // request_id already known: id is the old job's
+};
+
+// One job state change. When `release` is set, the job's active
+// reservations are released in the same transaction.
+struct JobUpdate {
+  int64_t id = 0;
+  berth::v1::JobState state = berth::v1::JOB_STATE_UNSPECIFIED;
+  std::string reason;
+  int64_t start_time_ms = 0;  // 0: unchanged
+  int64_t end_time_ms = 0;    // 0: unchanged
+  int32_t exit_code = 0;
+  bool release = false;
+};
+
+struct Event {
+  int64_t time_ms = 0;
+  int64_t job_id = 0;  // 0: none
+  std::string node;    // empty: none
+  std::string kind;    // "submitted", "placed", "node_down", ...
+  std::string message;
+};
+
+class Store {
+ public:
+  // Opens or creates the file, sets WAL, synchronous=FULL, the busy timeout
+  // and foreign keys, runs PRAGMA quick_check (FailedPrecondition on a
+  // corrupt file), and migrates the schema forward.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Inserts jobs in one transaction. Each job's id is assigned here and
+  // written back into `jobs`; a job whose spec.request_id is already stored
+  // is not inserted again: its outcome names the existing job, and
+  // `jobs[i]` is replaced by the stored one.
+  absl::StatusOr<std::vector<InsertOutcome>> InsertJobs(std::vector<berth::v1::Job>& jobs,
+                                                        const std::vector<Event>& events = {});
+
+  // Creates or replaces a node and its GPU list (reservations untouched).
+  absl::Status UpsertNode(const berth::v1::Node& node);
+  absl::Status SetNodeState(const std::string& name, berth::v1::NodeState state);
+
+  // In one transaction: for every job, active reservations for each of its
+  // `gpus` and state PLACED. Aborted (nothing written) when any GPU already
+  // holds an active reservation.
+  absl::Status CommitPlacements(const std::vector<berth::v1::Job>& jobs,
+                                const std::vector<Event>& events = {});
+
+  // Applies state changes in one transaction. NotFound for an unknown id.
+  absl::Status UpdateJobs(const std::vector<JobUpdate>& updates,
+                          const std::vector<Event>& events = {});
+
+  absl::StatusOr<Snapshot> LoadAll();
+  absl::StatusOr<std::vector<Event>> Events(int64_t job_id, int limit);
+
+  // Checks the invariants over the file: no GPU in two active reservations,
+  // every active reservation's job is PLACED or RUNNING, every reservation
+  // names a known GPU. Returns Internal with the first violation.
+  absl::Status CheckInvariants();
+
+  // Online backup to `path` through SQLite's backup API.
+  absl::Status Backup(const std::string& path);
+
+ private:
+  explicit Store(std::unique_ptr<Database> db, StoreOptions options);
+  std::unique_ptr<Database> db_;
+  StoreOptions options_;
+};
+
+}  // namespace berth::db
+
+#endif  // BERTH_DB_STORE_H_
