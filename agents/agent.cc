@@ -1,0 +1,289 @@
+#include "agents/agent.h"
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agents/inventory.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "planner/status_macros.h"
+
+namespace berth::agent {
+
+// One Connect stream and the state its reader and heartbeat threads share.
+struct Agent::Session {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::DaemonMessage>>
+      stream;
+  absl::Mutex write_mu;  // gRPC allows one writer at a time
+  absl::Mutex mu;
+  bool registered ABSL_GUARDED_BY(mu) = false;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Duration heartbeat_interval ABSL_GUARDED_BY(mu);
+
+  // On failure cancels the stream, so the reader sees the end too.
+  void Write(const v1::AgentMessage& message) {
+    absl::MutexLock lock(&write_mu);
+    if (!stream->Write(message)) context.TryCancel();
+  }
+};
+
+namespace {
+
+int ToIntMillis(absl::Duration d) {
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), int64_t{1} << 30));
+}
+
+std::string GrpcStatusText(const grpc::Status& status) {
+  return absl::StrCat("grpc code ", static_cast<int>(status.error_code()),
+                      status.error_message().empty() ? "" : ": ",
+                      status.error_message());
+}
+
+// True when the job's placement names no GPU on `node` (an empty placement
+// is taken as this node's).
+bool PlacedElsewhere(const v1::Job& job, absl::string_view node) {
+  if (job.gpus().empty()) return false;
+  return std::none_of(
+      job.gpus().begin(), job.gpus().end(),
+      [node](const v1::GpuAssignment& gpu) { return gpu.node() == node; });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
+  BERTH_RETURN_IF_ERROR(ValidateNodeName(options.node));
+  if (options.registration.gpus().empty()) {
+    return absl::InvalidArgumentError("agent: the registration lists no GPUs");
+  }
+  if (options.default_heartbeat_interval <= absl::ZeroDuration() ||
+      options.reconnect_backoff_min <= absl::ZeroDuration() ||
+      options.reconnect_backoff_max < options.reconnect_backoff_min ||
+      options.register_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "agent: heartbeat interval, register timeout and backoff must be "
+        "positive, with backoff min <= max");
+  }
+  if (!options.now) options.now = [] { return absl::Now(); };
+  options.registration.set_node(options.node);
+  return std::unique_ptr<Agent>(new Agent(std::move(options)));
+}
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  // gRPC's own reconnect backoff (1 s up to 120 s by default) would keep a
+  // restarted daemon unreachable long after our backoff ends.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              ToIntMillis(options_.reconnect_backoff_min));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              ToIntMillis(options_.reconnect_backoff_min));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              ToIntMillis(options_.reconnect_backoff_max));
+  channel_ = grpc::CreateCustomChannel(options_.daemon_address,
+                                       grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::AgentService::NewStub(channel_);
+}
+
+Agent::~Agent() = default;
+
+void Agent::Run() {
+  absl::Duration backoff = options_.reconnect_backoff_min;
+  while (true) {
+    bool registered = false;
+    const absl::Status status = RunSession(registered);
+    if (registered) backoff = options_.reconnect_backoff_min;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) break;
+    }
+    Log(absl::StrCat("connection to ", options_.daemon_address, " ended (",
+                     status.message(), "); reconnecting in ",
+                     absl::FormatDuration(backoff)));
+    if (!SleepUnlessShutdown(backoff)) break;
+    backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
+  }
+  Log("shut down");
+}
+
+void Agent::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  if (session_ != nullptr) session_->context.TryCancel();
+}
+
+std::vector<int64_t> Agent::RunningJobs() const {
+  absl::MutexLock lock(&mu_);
+  return {running_jobs_.begin(), running_jobs_.end()};
+}
+
+absl::Status Agent::RunSession(bool& registered) {
+  Session session;
+  v1::AgentMessage hello;
+  *hello.mutable_register_() = options_.registration;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return absl::CancelledError("shutting down");
+    session_ = &session;
+    hello.mutable_register_()->mutable_running_jobs()->Add(
+        running_jobs_.begin(), running_jobs_.end());
+  }
+  session.stream = stub_->Connect(&session.context);
+  session.Write(hello);
+  std::thread heartbeats([this, &session] { HeartbeatLoop(session); });
+  absl::Status status = AwaitRegistered(session);
+  if (status.ok()) {
+    registered = true;
+    v1::DaemonMessage message;
+    while (session.stream->Read(&message)) HandleMessage(session, message);
+    status = absl::UnavailableError("the stream ended");
+  } else {
+    session.context.TryCancel();
+  }
+  {
+    absl::MutexLock lock(&session.mu);
+    session.done = true;
+  }
+  heartbeats.join();
+  v1::DaemonMessage ignored;
+  while (session.stream->Read(&ignored)) {
+  }
+  const grpc::Status finish = session.stream->Finish();
+  {
+    absl::MutexLock lock(&mu_);
+    session_ = nullptr;
+  }
+  if (finish.ok()) return status;
+  return absl::UnavailableError(
+      absl::StrCat(status.message(), ": ", GrpcStatusText(finish)));
+}
+
+absl::Status Agent::AwaitRegistered(Session& session) {
+  v1::DaemonMessage message;
+  if (!session.stream->Read(&message)) {
+    return absl::UnavailableError("the stream ended before Registered");
+  }
+  if (!message.has_registered()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the daemon's first message is not Registered (kind ",
+        static_cast<int>(message.kind_case()), ")"));
+  }
+  const int64_t ms = message.registered().heartbeat_interval_ms();
+  const absl::Duration interval = ms > 0 ? absl::Milliseconds(ms)
+                                         : options_.default_heartbeat_interval;
+  {
+    absl::MutexLock lock(&session.mu);
+    session.registered = true;
+    session.heartbeat_interval = interval;
+  }
+  Log(absl::StrCat("registered with ", options_.daemon_address, ": ",
+                   options_.registration.gpus_size(), " GPUs, ",
+                   RunningJobs().size(), " running jobs, heartbeat every ",
+                   absl::FormatDuration(interval)));
+  return absl::OkStatus();
+}
+
+// Waits for Registered (cancelling the stream if it does not come in time),
+// then sends a heartbeat every interval until the session is done.
+void Agent::HeartbeatLoop(Session& session) {
+  absl::Duration interval;
+  {
+    absl::MutexLock lock(&session.mu);
+    auto ready = [&session]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu) {
+      return session.registered || session.done;
+    };
+    session.mu.AwaitWithTimeout(absl::Condition(&ready),
+                                options_.register_timeout);
+    if (session.done) return;
+    if (!session.registered) {
+      Log("no Registered from the daemon in time; dropping the connection");
+      session.context.TryCancel();
+      return;
+    }
+    interval = session.heartbeat_interval;
+  }
+  v1::AgentMessage beat;
+  for (const v1::Gpu& gpu : options_.registration.gpus()) {
+    v1::GpuSample* sample = beat.mutable_heartbeat()->add_gpus();
+    sample->set_index(gpu.index());  // NVML utilisation and memory come later
+  }
+  absl::Time next = absl::Now() + interval;
+  while (true) {
+    {
+      absl::MutexLock lock(&session.mu);
+      if (session.mu.AwaitWithDeadline(absl::Condition(&session.done), next)) {
+        return;
+      }
+    }
+    // Fixed delay: a late heartbeat never makes the next one come early.
+    next = absl::Now() + interval;
+    beat.mutable_heartbeat()->set_sent_ms(absl::ToUnixMillis(options_.now()));
+    session.Write(beat);
+  }
+}
+
+void Agent::HandleMessage(Session& session, const v1::DaemonMessage& message) {
+  switch (message.kind_case()) {
+    case v1::DaemonMessage::kStartJob: {
+      const v1::Job& job = message.start_job().job();
+      if (PlacedElsewhere(job, options_.node)) {
+        Log(absl::StrCat("StartJob ", job.id(), " names no GPU on this node"));
+        session.Write(JobStatusMessage(job.id(), v1::FAILED,
+                                       "the placement names no GPU on node " +
+                                           options_.node));
+        return;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        running_jobs_.insert(job.id());
+      }
+      Log(absl::StrCat("job ", job.id(), " running (simulated)"));
+      session.Write(JobStatusMessage(job.id(), v1::RUNNING, ""));
+      return;
+    }
+    case v1::DaemonMessage::kStopJob: {
+      const int64_t id = message.stop_job().job_id();
+      {
+        absl::MutexLock lock(&mu_);
+        running_jobs_.erase(id);
+      }
+      Log(absl::StrCat("job ", id, " stopped"));
+      session.Write(JobStatusMessage(id, v1::CANCELLED, ""));
+      return;
+    }
+    case v1::DaemonMessage::kRegistered:
+      Log("ignoring a second Registered");
+      return;
+    default:
+      Log(absl::StrCat("ignoring a daemon message of unknown kind ",
+                       static_cast<int>(message.kind_case())));
+      return;
+  }
+}
+
+v1::AgentMessage Agent::JobStatusMessage(int64_t job_id, v1::JobState state,
+                                         absl::string_view text) const {
+  v1::AgentMessage out;
+  v1::JobStatus* status = out.mutable_job_status();
+  status->set_job_id(job_id);
+  status->set_state(state);
+  status->set_time_ms(absl::ToUnixMillis(options_.now()));
+  status->set_message(std::string(text));
+  return out;
+}
+
+bool Agent::SleepUnlessShutdown(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  return !mu_.AwaitWithTimeout(absl::Condition(&shutdown_), delay);
+}
+
+void Agent::Log(absl::string_view line) const {
+  std::cerr << absl::StrCat("berth-agent[", options_.node, "]: ", line, "\n")
+            << std::flush;
+}
+
+}  // namespace berth::agent

@@ -1,0 +1,152 @@
+#include "daemon/placement.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace berth::daemon {
+namespace {
+
+// One TP group placed on one node: `gpus` holds tp indices, ascending.
+struct Group {
+  size_t node = 0;  // index into the working node list
+  std::vector<int32_t> gpus;
+};
+
+// Filter: the schedulable nodes of `gpu_type`, copied (they are the working
+// state that replicas consume) and sorted by name so ties are deterministic.
+std::vector<NodeView> PoolNodes(const std::vector<NodeView>& nodes, const std::string& gpu_type) {
+  std::vector<NodeView> pool;
+  for (const NodeView& node : nodes) {
+    if (node.schedulable && node.gpu_type == gpu_type) pool.push_back(node);
+  }
+  std::sort(pool.begin(), pool.end(),
+            [](const NodeView& a, const NodeView& b) { return a.name < b.name; });
+  return pool;
+}
+
+// How many whole TP groups of `tp` GPUs the node's free GPUs can hold.
+int64_t GroupCapacity(const NodeView& node, int64_t tp) {
+  return static_cast<int64_t>(node.free_gpus.size()) / tp;
+}
+
+// Select, step 1: the node with the fewest free GPUs that can still hold all
+// `pp` groups of a replica. `pool` is sorted by name, so the first minimum
+// wins ties.
+std::optional<size_t> BestFitNode(const std::vector<NodeView>& pool, const GangShape& shape) {
+  std::optional<size_t> best;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    if (GroupCapacity(pool[i], shape.tp) < shape.pp) continue;
+    if (!best || pool[i].free_gpus.size() < pool[*best].free_gpus.size()) best = i;
+  }
+  return best;
+}
+
+// Select, step 2: nodes that hold at least one group, by group capacity
+// descending, then name. Filling them in this order uses as few nodes as
+// possible.
+std::vector<size_t> SpreadOrder(const std::vector<NodeView>& pool, int64_t tp) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    if (GroupCapacity(pool[i], tp) > 0) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return GroupCapacity(pool[a], tp) > GroupCapacity(pool[b], tp);
+  });
+  return order;
+}
+
+// Step 3: takes `tp` GPUs from `free` (ascending): the first contiguous run
+// of at least `tp` indices in index order, else the lowest `tp` indices.
+// The caller guarantees free.size() >= tp.
+std::vector<int32_t> TakeGroup(std::vector<int32_t>& free, int64_t tp) {
+  const size_t want = static_cast<size_t>(tp);
+  size_t start = 0;
+  size_t run_start = 0;
+  for (size_t i = 0; i < free.size(); ++i) {
+    if (i > 0 && free[i] != free[i - 1] + 1) run_start = i;
+    if (i + 1 - run_start >= want) {
+      start = run_start;
+      break;
+    }
+  }
+  std::vector<int32_t> taken(free.begin() + start, free.begin() + start + want);
+  free.erase(free.begin() + start, free.begin() + start + want);
+  return taken;
+}
+
+// Places the `pp` groups of one replica on `pool`, consuming its free GPUs.
+// Returns the groups in pp order, or nullopt when the pool cannot hold them
+// (the pool is then partly consumed; callers discard it).
+std::optional<std::vector<Group>> PlaceReplica(std::vector<NodeView>& pool,
+                                               const GangShape& shape) {
+  std::vector<size_t> targets;  // one node per group, in pp order
+  if (std::optional<size_t> best = BestFitNode(pool, shape)) {
+    targets.assign(static_cast<size_t>(shape.pp), *best);
+  } else {
+    for (size_t node : SpreadOrder(pool, shape.tp)) {
+      const int64_t room = GroupCapacity(pool[node], shape.tp);
+      const int64_t left = shape.pp - static_cast<int64_t>(targets.size());
+      targets.insert(targets.end(), static_cast<size_t>(std::min(room, left)), node);
+      if (static_cast<int64_t>(targets.size()) == shape.pp) break;
+    }
+    if (static_cast<int64_t>(targets.size()) < shape.pp) return std::nullopt;
+  }
+  std::vector<Group> groups;
+  for (size_t node : targets) {
+    groups.push_back(Group{.node = node, .gpus = TakeGroup(pool[node].free_gpus, shape.tp)});
+  }
+  return groups;
+}
+
+void AppendSlots(const std::vector<NodeView>& pool, const std::vector<Group>& groups,
+                 int32_t dp_rank, std::vector<SlotAssignment>& slots) {
+  for (size_t pp_rank = 0; pp_rank < groups.size(); ++pp_rank) {
+    const Group& group = groups[pp_rank];
+    for (size_t tp_rank = 0; tp_rank < group.gpus.size(); ++tp_rank) {
+      slots.push_back(SlotAssignment{.node = pool[group.node].name,
+                                     .gpu_index = group.gpus[tp_rank],
+                                     .tp_rank = static_cast<int32_t>(tp_rank),
+                                     .pp_rank = static_cast<int32_t>(pp_rank),
+                                     .dp_rank = dp_rank});
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape) {
+  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
+  std::vector<NodeView> pool = PoolNodes(nodes, gpu_type);
+  std::vector<SlotAssignment> slots;
+  // Every replica takes at least one GPU, so this loop ends after at most
+  // (free GPUs + 1) rounds even for an absurd dp.
+  for (int64_t dp_rank = 0; dp_rank < shape.dp; ++dp_rank) {
+    std::optional<std::vector<Group>> groups = PlaceReplica(pool, shape);
+    if (!groups) return std::nullopt;  // all-or-nothing
+    AppendSlots(pool, *groups, static_cast<int32_t>(dp_rank), slots);
+  }
+  return slots;
+}
+
+bool FitsCapacity(const std::vector<NodeView>& nodes, const std::string& gpu_type,
+                  const GangShape& shape) {
+  std::vector<NodeView> empty;
+  for (const NodeView& node : nodes) {
+    if (node.gpu_type != gpu_type) continue;
+    NodeView all_free = node;
+    all_free.schedulable = true;
+    all_free.free_gpus.clear();
+    for (int32_t i = 0; i < node.total_gpus; ++i) all_free.free_gpus.push_back(i);
+    empty.push_back(std::move(all_free));
+  }
+  return PlaceGang(empty, gpu_type, shape).has_value();
+}
+
+}  // namespace berth::daemon

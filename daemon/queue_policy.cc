@@ -1,0 +1,211 @@
+#include "daemon/queue_policy.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "daemon/placement.h"
+
+// Accounting for the shadow time is by GPU counts within a pool (one pool per
+// GPU type), not by topology:
+//   - A pool's free GPUs are the free GPUs of its schedulable nodes.
+//   - Each running job gives its GPUs back at end_by_ms. A job placed in this
+//     pass counts as running with end = now + max_runtime_ms. An end that is
+//     unknown (max_runtime_ms <= 0 for a job placed now, end_by_ms <= 0 for a
+//     running job) never comes: those GPUs are "unbounded".
+//   - A waiting job's earliest start is the first release time T (in end
+//     order, never before now) at which free now + GPUs released by T reach
+//     what it needs. At least one release is always required: the job cannot
+//     be placed now, so counts that already suffice (fragmentation) mean it
+//     waits for the next change. No such T: unknown (0).
+//   - The blocked head's shadow time is its earliest start; the extra GPUs
+//     are free now + released by the shadow time - the head's GPUs. When the
+//     shadow time is unknown no backfill job can "end by" it, and the extra
+//     GPUs are those left over once *every* running job has ended, unbounded
+//     ones included: free now + all running GPUs - the head's GPUs (at least
+//     0). A backfill job within that never takes GPUs the head will need,
+//     whenever the running jobs end.
+//   - A job that could not be placed on the pool's schedulable nodes even if
+//     they were all free never becomes the head: waiting for running jobs
+//     cannot help it, and as head it would hold back the whole pool.
+//   - Jobs waiting behind a head report their earliest start with the
+//     head's GPUs reserved (the head goes first).
+
+namespace berth::daemon {
+namespace {
+
+// GPUs that a running job (or one placed in this pass) gives back.
+struct Release {
+  int64_t end_ms = 0;
+  int64_t gpus = 0;
+};
+
+struct Head {
+  int64_t job_id = 0;
+  int64_t gpus = 0;
+  std::optional<int64_t> shadow_ms;  // nullopt: unknown
+  int64_t extra_gpus = 0;
+};
+
+struct Pool {
+  bool has_schedulable = false;
+  int64_t free_gpus = 0;          // on schedulable nodes, now
+  std::vector<Release> releases;  // known ends, ascending by end_ms
+  int64_t unbounded_gpus = 0;     // running with no known end
+  std::optional<Head> head;
+};
+
+using Pools = std::map<std::string, Pool>;
+
+// Who goes first: priority (higher first), then submit time, then id.
+void OrderQueue(std::vector<PendingJob>& pending) {
+  std::sort(pending.begin(), pending.end(), [](const PendingJob& a, const PendingJob& b) {
+    return std::tie(b.priority, a.submit_time_ms, a.id) <
+           std::tie(a.priority, b.submit_time_ms, b.id);
+  });
+}
+
+void AddRelease(Pool& pool, int64_t end_ms, int64_t gpus) {
+  if (end_ms <= 0) {
+    pool.unbounded_gpus += gpus;
+    return;
+  }
+  auto at = std::upper_bound(pool.releases.begin(), pool.releases.end(), end_ms,
+                             [](int64_t end, const Release& r) { return end < r.end_ms; });
+  pool.releases.insert(at, Release{.end_ms = end_ms, .gpus = gpus});
+}
+
+Pools BuildPools(const std::vector<NodeView>& nodes, const std::vector<RunningJob>& running) {
+  Pools pools;
+  for (const NodeView& node : nodes) {
+    Pool& pool = pools[node.gpu_type];
+    if (!node.schedulable) continue;
+    pool.has_schedulable = true;
+    pool.free_gpus += static_cast<int64_t>(node.free_gpus.size());
+  }
+  for (const RunningJob& job : running) AddRelease(pools[job.gpu_type], job.end_by_ms, job.gpus);
+  return pools;
+}
+
+// The first release time at which the pool has `needed` GPUs by count.
+std::optional<int64_t> EarliestTime(const Pool& pool, int64_t needed, int64_t now_ms) {
+  int64_t available = pool.free_gpus;
+  for (const Release& release : pool.releases) {
+    available += release.gpus;
+    if (available >= needed) return std::max(release.end_ms, now_ms);
+  }
+  return std::nullopt;
+}
+
+Head MakeHead(const Pool& pool, const PendingJob& job, int64_t now_ms) {
+  Head head{.job_id = job.id, .gpus = job.shape.gpus(), .shadow_ms = std::nullopt};
+  head.shadow_ms = EarliestTime(pool, head.gpus, now_ms);
+  int64_t available = pool.free_gpus;
+  for (const Release& release : pool.releases) {
+    if (head.shadow_ms && std::max(release.end_ms, now_ms) > *head.shadow_ms) break;
+    available += release.gpus;
+  }
+  if (!head.shadow_ms) available += pool.unbounded_gpus;
+  head.extra_gpus = std::max<int64_t>(0, available - head.gpus);
+  return head;
+}
+
+// EASY rule: ends by the shadow time, or fits in the extra GPUs (which
+// shrink). Runtime 0 (unknown) never "ends by" anything.
+bool BackfillAllowed(Head& head, const PendingJob& job, int64_t now_ms) {
+  if (head.shadow_ms && job.max_runtime_ms > 0 &&
+      job.max_runtime_ms <= *head.shadow_ms - now_ms) {
+    return true;
+  }
+  if (job.shape.gpus() > head.extra_gpus) return false;
+  head.extra_gpus -= job.shape.gpus();
+  return true;
+}
+
+// Whether the job could run on the pool's schedulable nodes once all their
+// GPUs are free, i.e. whether waiting for running jobs can ever help.
+bool FitsSchedulableCapacity(const std::vector<NodeView>& nodes, const PendingJob& job) {
+  std::vector<NodeView> schedulable;
+  for (const NodeView& node : nodes) {
+    if (node.schedulable && node.gpu_type == job.gpu_type) schedulable.push_back(node);
+  }
+  return FitsCapacity(schedulable, job.gpu_type, job.shape);
+}
+
+// Marks the slots' GPUs busy in `nodes` and in the pool's accounting.
+void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int64_t now_ms,
+            std::vector<NodeView>& nodes, Pool& pool) {
+  for (const SlotAssignment& slot : slots) {
+    for (NodeView& node : nodes) {
+      if (node.name != slot.node) continue;
+      auto it = std::find(node.free_gpus.begin(), node.free_gpus.end(), slot.gpu_index);
+      if (it != node.free_gpus.end()) node.free_gpus.erase(it);
+      break;
+    }
+  }
+  pool.free_gpus -= static_cast<int64_t>(slots.size());
+  const int64_t end_ms = job.max_runtime_ms > 0 ? now_ms + job.max_runtime_ms : 0;
+  AddRelease(pool, end_ms, static_cast<int64_t>(slots.size()));
+}
+
+// A job that cannot be placed now: why, and (maybe) it becomes the head.
+void WaitUnplaceable(const PendingJob& job, const std::vector<NodeView>& nodes, int64_t now_ms,
+                     Pool& pool, Waiting& waiting) {
+  const int64_t gpus = job.shape.gpus();
+  waiting.reason =
+      pool.free_gpus >= gpus ? WaitReason::kFragmented : WaitReason::kNotEnoughFree;
+  if (pool.head) {
+    waiting.earliest_start_ms = EarliestTime(pool, gpus + pool.head->gpus, now_ms).value_or(0);
+  } else if (FitsSchedulableCapacity(nodes, job)) {
+    pool.head = MakeHead(pool, job, now_ms);
+    waiting.earliest_start_ms = pool.head->shadow_ms.value_or(0);
+  }
+}
+
+// Decides one job in queue order: place it, or say why it waits.
+void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms,
+                 std::vector<NodeView>& nodes, Pool& pool, PassResult& result) {
+  Waiting waiting{.job_id = job.id, .position = position, .free_gpus = pool.free_gpus};
+  if (!pool.has_schedulable) {
+    waiting.reason = WaitReason::kNoSchedulableNode;
+    result.waiting.push_back(waiting);
+    return;
+  }
+  std::optional<std::vector<SlotAssignment>> slots = PlaceGang(nodes, job.gpu_type, job.shape);
+  if (!slots) {
+    WaitUnplaceable(job, nodes, now_ms, pool, waiting);
+  } else if (!pool.head || BackfillAllowed(*pool.head, job, now_ms)) {
+    Commit(*slots, job, now_ms, nodes, pool);
+    result.placed.push_back(Decision{
+        .job_id = job.id, .slots = std::move(*slots), .backfilled = pool.head.has_value()});
+    return;
+  } else {
+    waiting.reason = WaitReason::kBlockedByHead;
+    waiting.blocked_by = pool.head->job_id;
+    waiting.earliest_start_ms =
+        EarliestTime(pool, job.shape.gpus() + pool.head->gpus, now_ms).value_or(0);
+  }
+  result.waiting.push_back(waiting);
+}
+
+}  // namespace
+
+PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
+                        std::vector<NodeView> nodes, int64_t now_ms) {
+  OrderQueue(pending);
+  Pools pools = BuildPools(nodes, running);
+  PassResult result;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const PendingJob& job = pending[i];
+    ConsiderJob(job, static_cast<int32_t>(i + 1), now_ms, nodes, pools[job.gpu_type], result);
+  }
+  return result;
+}
+
+}  // namespace berth::daemon
