@@ -1,18 +1,29 @@
-// berth: the command-line client. Verbs: `berth plan` (no daemon needed).
+// berth: the command-line client. Verbs: `berth plan` (no daemon needed),
+// and the daemon verbs submit, jobs, job, cancel, why, nodes, drain and
+// undrain, which call berthd at --daemon (default $BERTH_ADDR, then
+// 127.0.0.1:7070).
 //
-// Flags are defined here and parsed into cli::PlanOptions; numeric flags are
-// taken as text and parsed by berth (cli/numbers.h). CLI11 reports its own
-// parse errors by exception, which is caught in exactly one place below and
-// becomes exit code 2.
+// Flags are defined here and parsed into one options struct per verb (see
+// cli/plan_command.h, cli/job_commands.h, cli/node_commands.h); numeric flags
+// are taken as text and parsed by berth (cli/numbers.h). CLI11 reports its
+// own parse errors by exception, which is caught in exactly one place below
+// and becomes exit code 2. Every verb returns the process exit code.
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/client.h"
+#include "cli/job_commands.h"
+#include "cli/node_commands.h"
 #include "cli/plan_command.h"
 
 namespace {
 
+using berth::cli::ClientOptions;
 using berth::cli::PlanOptions;
 
 // Binds `--name VALUE` to an optional string; absent stays nullopt.
@@ -104,27 +115,107 @@ void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {
   plan->add_flag("--list-gpus", o->list_gpus, "list catalogued GPU types");
 }
 
+// --daemon and, where the verb prints, --json.
+void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
+  Text(verb, "--daemon", &o->daemon,
+       "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
+       "HOST:PORT");
+  if (with_json) verb->add_flag("--json", o->json, "print JSON");
+}
+
+// The options of every verb; main() fills one and runs it.
+struct AllOptions {
+  PlanOptions plan;
+  berth::cli::SubmitOptions submit;
+  berth::cli::JobsOptions jobs;
+  berth::cli::JobIdOptions job, cancel, why;
+  berth::cli::NodesOptions nodes;
+  berth::cli::NodeNameOptions drain, undrain;
+};
+
+using Verb = std::pair<CLI::App*, std::function<int()>>;
+
+void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
+  CLI::App* submit = app->add_subcommand("submit", "submit a JSON job spec");
+  submit->add_option("FILE", o->submit.file, "a berth.v1.JobSpec as JSON")
+      ->required();
+  AddClientFlags(submit, &o->submit.client);
+  CLI::App* jobs = app->add_subcommand("jobs", "list jobs");
+  jobs->add_option("--state", o->jobs.states,
+                   "only jobs in this state (repeatable)")
+      ->type_name("STATE");
+  Text(jobs, "--team", &o->jobs.team, "only this team's jobs", "TEAM");
+  Text(jobs, "--limit", &o->jobs.limit, "at most N jobs (default 1000)");
+  AddClientFlags(jobs, &o->jobs.client);
+  auto id_verb = [&](const char* name, const char* help,
+                     berth::cli::JobIdOptions* options) {
+    CLI::App* verb = app->add_subcommand(name, help);
+    verb->add_option("ID", options->id, "job id")->required();
+    AddClientFlags(verb, &options->client);
+    return verb;
+  };
+  verbs->push_back(
+      {submit, [o] { return RunSubmit(o->submit, std::cout, std::cerr); }});
+  verbs->push_back(
+      {jobs, [o] { return RunJobs(o->jobs, std::cout, std::cerr); }});
+  verbs->push_back({id_verb("job", "show one job", &o->job),
+                    [o] { return RunJob(o->job, std::cout, std::cerr); }});
+  verbs->push_back({id_verb("cancel", "cancel a job", &o->cancel), [o] {
+                      return RunCancel(o->cancel, std::cout, std::cerr);
+                    }});
+  verbs->push_back({id_verb("why", "why a job waits, and until when", &o->why),
+                    [o] { return RunWhy(o->why, std::cout, std::cerr); }});
+}
+
+void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
+  CLI::App* nodes = app->add_subcommand("nodes", "list nodes and their GPUs");
+  AddClientFlags(nodes, &o->nodes.client);
+  CLI::App* drain = app->add_subcommand("drain", "place no new jobs on a node");
+  CLI::App* undrain =
+      app->add_subcommand("undrain", "place jobs on a drained node again");
+  for (auto [verb, options] :
+       {std::pair{drain, &o->drain}, std::pair{undrain, &o->undrain}}) {
+    verb->add_option("NODE", options->node, "node name")->required();
+    AddClientFlags(verb, &options->client);
+  }
+  verbs->push_back(
+      {nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
+  verbs->push_back(
+      {drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
+  verbs->push_back(
+      {undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("berth: plans GPU splits for LLM training and inference",
-               "berth");
+  CLI::App app("berth: plans and schedules LLM jobs on GPU clusters", "berth");
   app.require_subcommand(1);
-  PlanOptions options;
+  AllOptions options;
   CLI::App* plan = app.add_subcommand(
       "plan", "how many GPUs a model needs, and how to split it");
-  AddModelFlags(plan, &options);
-  AddTrainFlags(plan, &options);
-  AddInferFlags(plan, &options);
-  AddGpuAndSplitFlags(plan, &options);
-  AddPaceAndOutputFlags(plan, &options);
+  AddModelFlags(plan, &options.plan);
+  AddTrainFlags(plan, &options.plan);
+  AddInferFlags(plan, &options.plan);
+  AddGpuAndSplitFlags(plan, &options.plan);
+  AddPaceAndOutputFlags(plan, &options.plan);
+  std::vector<Verb> verbs = {
+      {plan, [&] { return RunPlan(options.plan, std::cout, std::cerr); }}};
+  AddJobVerbs(&app, &options, &verbs);
+  AddNodeVerbs(&app, &options, &verbs);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);  // --help
-    std::cerr << (plan->parsed() ? "berth plan: " : "berth: ") << error.what()
-              << "\n";
+    std::vector<CLI::App*> parsed = app.get_subcommands();
+    std::cerr << "berth" << (parsed.empty() ? "" : " ")
+              << (parsed.empty() ? "" : parsed.front()->get_name()) << ": "
+              << error.what() << "\n";
     return berth::cli::kExitUsage;
   }
-  return berth::cli::RunPlan(options, std::cout, std::cerr);
+  for (const auto& [verb, run] : verbs) {
+    if (verb->parsed()) return run();
+  }
+  return berth::cli::kExitUsage;  // require_subcommand(1) makes this
+                                  // unreachable
 }

@@ -17,15 +17,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cli/exit_codes.h"
 #include "planner/solver.h"
 
 namespace berth::cli {
-
-// Exit codes of every berth verb.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitInternal = 1;  // a bug or an I/O failure
-inline constexpr int kExitUsage = 2;     // bad flags or bad input files
-inline constexpr int kExitRefused = 3;   // the job can never fit
 
 // The flags of `berth plan`, as given. nullopt: the flag was not given.
 struct PlanOptions {

@@ -17,31 +17,46 @@ struct Group {
   std::vector<int32_t> gpus;
 };
 
-// Filter: the schedulable nodes of `gpu_type`, copied (they are the working
-// state that replicas consume) and sorted by name so ties are deterministic.
-std::vector<NodeView> PoolNodes(const std::vector<NodeView>& nodes, const std::string& gpu_type) {
-  std::vector<NodeView> pool;
-  for (const NodeView& node : nodes) {
-    if (node.schedulable && node.gpu_type == gpu_type) pool.push_back(node);
+// A pool node during one placement. Its free list is copied only when a
+// replica takes GPUs from it, so a pass over a large cluster copies little.
+struct WorkNode {
+  const NodeView* view = nullptr;
+  std::optional<std::vector<int32_t>> free_copy;
+
+  const std::vector<int32_t>& free() const { return free_copy ? *free_copy : view->free_gpus; }
+  std::vector<int32_t>& mutable_free() {
+    if (!free_copy) free_copy = view->free_gpus;
+    return *free_copy;
   }
-  std::sort(pool.begin(), pool.end(),
-            [](const NodeView& a, const NodeView& b) { return a.name < b.name; });
+};
+
+// Filter: the schedulable nodes of `gpu_type`, sorted by name so ties are
+// deterministic (callers usually pass them sorted already).
+std::vector<WorkNode> PoolNodes(const std::vector<NodeView>& nodes, const std::string& gpu_type) {
+  std::vector<WorkNode> pool;
+  for (const NodeView& node : nodes) {
+    if (node.schedulable && node.gpu_type == gpu_type) pool.push_back(WorkNode{.view = &node});
+  }
+  auto by_name = [](const WorkNode& a, const WorkNode& b) { return a.view->name < b.view->name; };
+  if (!std::is_sorted(pool.begin(), pool.end(), by_name)) {
+    std::sort(pool.begin(), pool.end(), by_name);
+  }
   return pool;
 }
 
 // How many whole TP groups of `tp` GPUs the node's free GPUs can hold.
-int64_t GroupCapacity(const NodeView& node, int64_t tp) {
-  return static_cast<int64_t>(node.free_gpus.size()) / tp;
+int64_t GroupCapacity(const WorkNode& node, int64_t tp) {
+  return static_cast<int64_t>(node.free().size()) / tp;
 }
 
 // Select, step 1: the node with the fewest free GPUs that can still hold all
 // `pp` groups of a replica. `pool` is sorted by name, so the first minimum
 // wins ties.
-std::optional<size_t> BestFitNode(const std::vector<NodeView>& pool, const GangShape& shape) {
+std::optional<size_t> BestFitNode(const std::vector<WorkNode>& pool, const GangShape& shape) {
   std::optional<size_t> best;
   for (size_t i = 0; i < pool.size(); ++i) {
     if (GroupCapacity(pool[i], shape.tp) < shape.pp) continue;
-    if (!best || pool[i].free_gpus.size() < pool[*best].free_gpus.size()) best = i;
+    if (!best || pool[i].free().size() < pool[*best].free().size()) best = i;
   }
   return best;
 }
@@ -49,7 +64,7 @@ std::optional<size_t> BestFitNode(const std::vector<NodeView>& pool, const GangS
 // Select, step 2: nodes that hold at least one group, by group capacity
 // descending, then name. Filling them in this order uses as few nodes as
 // possible.
-std::vector<size_t> SpreadOrder(const std::vector<NodeView>& pool, int64_t tp) {
+std::vector<size_t> SpreadOrder(const std::vector<WorkNode>& pool, int64_t tp) {
   std::vector<size_t> order;
   for (size_t i = 0; i < pool.size(); ++i) {
     if (GroupCapacity(pool[i], tp) > 0) order.push_back(i);
@@ -82,7 +97,7 @@ std::vector<int32_t> TakeGroup(std::vector<int32_t>& free, int64_t tp) {
 // Places the `pp` groups of one replica on `pool`, consuming its free GPUs.
 // Returns the groups in pp order, or nullopt when the pool cannot hold them
 // (the pool is then partly consumed; callers discard it).
-std::optional<std::vector<Group>> PlaceReplica(std::vector<NodeView>& pool,
+std::optional<std::vector<Group>> PlaceReplica(std::vector<WorkNode>& pool,
                                                const GangShape& shape) {
   std::vector<size_t> targets;  // one node per group, in pp order
   if (std::optional<size_t> best = BestFitNode(pool, shape)) {
@@ -98,17 +113,17 @@ std::optional<std::vector<Group>> PlaceReplica(std::vector<NodeView>& pool,
   }
   std::vector<Group> groups;
   for (size_t node : targets) {
-    groups.push_back(Group{.node = node, .gpus = TakeGroup(pool[node].free_gpus, shape.tp)});
+    groups.push_back(Group{.node = node, .gpus = TakeGroup(pool[node].mutable_free(), shape.tp)});
   }
   return groups;
 }
 
-void AppendSlots(const std::vector<NodeView>& pool, const std::vector<Group>& groups,
+void AppendSlots(const std::vector<WorkNode>& pool, const std::vector<Group>& groups,
                  int32_t dp_rank, std::vector<SlotAssignment>& slots) {
   for (size_t pp_rank = 0; pp_rank < groups.size(); ++pp_rank) {
     const Group& group = groups[pp_rank];
     for (size_t tp_rank = 0; tp_rank < group.gpus.size(); ++tp_rank) {
-      slots.push_back(SlotAssignment{.node = pool[group.node].name,
+      slots.push_back(SlotAssignment{.node = pool[group.node].view->name,
                                      .gpu_index = group.gpus[tp_rank],
                                      .tp_rank = static_cast<int32_t>(tp_rank),
                                      .pp_rank = static_cast<int32_t>(pp_rank),
@@ -123,7 +138,7 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
                                                      const std::string& gpu_type,
                                                      const GangShape& shape) {
   if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
-  std::vector<NodeView> pool = PoolNodes(nodes, gpu_type);
+  std::vector<WorkNode> pool = PoolNodes(nodes, gpu_type);
   std::vector<SlotAssignment> slots;
   // Every replica takes at least one GPU, so this loop ends after at most
   // (free GPUs + 1) rounds even for an absurd dp.

@@ -141,13 +141,21 @@ bool FitsSchedulableCapacity(const std::vector<NodeView>& nodes, const PendingJo
 // Marks the slots' GPUs busy in `nodes` and in the pool's accounting.
 void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int64_t now_ms,
             std::vector<NodeView>& nodes, Pool& pool) {
+  NodeView* node = nullptr;
   for (const SlotAssignment& slot : slots) {
-    for (NodeView& node : nodes) {
-      if (node.name != slot.node) continue;
-      auto it = std::find(node.free_gpus.begin(), node.free_gpus.end(), slot.gpu_index);
-      if (it != node.free_gpus.end()) node.free_gpus.erase(it);
-      break;
+    // Slots of one node come together; look a node up only when it changes.
+    if (node == nullptr || node->name != slot.node) {
+      node = nullptr;
+      for (NodeView& candidate : nodes) {
+        if (candidate.name == slot.node && candidate.gpu_type == job.gpu_type) {
+          node = &candidate;
+          break;
+        }
+      }
+      if (node == nullptr) continue;
     }
+    auto it = std::find(node->free_gpus.begin(), node->free_gpus.end(), slot.gpu_index);
+    if (it != node->free_gpus.end()) node->free_gpus.erase(it);
   }
   pool.free_gpus -= static_cast<int64_t>(slots.size());
   const int64_t end_ms = job.max_runtime_ms > 0 ? now_ms + job.max_runtime_ms : 0;

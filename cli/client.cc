@@ -1,0 +1,140 @@
+#include "cli/client.h"
+
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace berth::cli {
+namespace {
+
+// How long a failed connection waits before the channel tries again; gRPC's
+// default (1 s, growing to 120 s) would make our retries see only the cached
+// failure.
+constexpr int kReconnectBackoffMs = 100;
+constexpr int kMaxReconnectBackoffMs = 1000;
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "invalid argument";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "refused";
+    case grpc::StatusCode::NOT_FOUND:
+      return "not found";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "already exists";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "quota exceeded";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "permission denied";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "not implemented by berthd";
+    case grpc::StatusCode::ABORTED:
+      return "aborted";
+    default:
+      return "error";
+  }
+}
+
+}  // namespace
+
+std::string ResolveAddress(const std::optional<std::string>& flag,
+                           const char* env_value) {
+  if (flag.has_value() && !flag->empty()) return *flag;
+  if (env_value != nullptr && env_value[0] != '\0') return env_value;
+  return kDefaultDaemonAddress;
+}
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitUsage;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return kExitRefused;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return kExitUnreachable;
+    default:
+      return kExitInternal;
+  }
+}
+
+grpc::Status RetryUnavailable(const RetryPolicy& policy,
+                              const std::function<grpc::Status()>& attempt,
+                              const std::function<void(absl::Duration)>& sleep,
+                              int* attempts) {
+  absl::Duration backoff = policy.initial_backoff;
+  int count = 1;
+  grpc::Status status = attempt();
+  while (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         count <= policy.max_retries) {
+    sleep(backoff);
+    backoff *= 2;
+    ++count;
+    status = attempt();
+  }
+  if (attempts != nullptr) *attempts = count;
+  return status;
+}
+
+Client::Client(const ClientOptions& options)
+    : options_(options),
+      address_(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv))),
+      stub_(berth::v1::SchedulerService::NewStub(NewChannel(address_))) {}
+
+grpc::Status Client::CallWithRetry(
+    const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+  return RetryUnavailable(
+      options_.retry,
+      [&] {
+        grpc::ClientContext context;
+        context.set_deadline(
+            absl::ToChronoTime(absl::Now() + options_.deadline));
+        return call(&context);
+      },
+      [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);
+}
+
+int ReportRpcError(absl::string_view verb, const Client& client,
+                   const grpc::Status& status, std::ostream& err) {
+  const std::string& message = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      err << "berth " << verb << ": cannot reach berthd at " << client.address()
+          << " (" << client.attempts() << " attempts): " << message << "\n";
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "berth " << verb << ": berthd at " << client.address()
+          << " did not answer within "
+          << absl::FormatDuration(client.deadline()) << ": " << message << "\n";
+      break;
+    default:
+      err << "berth " << verb << ": " << CodeName(status.error_code())
+          << (message.empty() ? "" : ": ") << message << "\n";
+  }
+  return ExitCodeFor(status.error_code());
+}
+
+}  // namespace berth::cli

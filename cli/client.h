@@ -1,0 +1,111 @@
+// The CLI's connection to berthd: address resolution, calls with a deadline
+// and retries, and the mapping from a gRPC status to an exit code.
+//
+// Every daemon verb takes a `ClientOptions` (filled from --daemon and
+// --json in main.cc), opens a `Client` and calls the SchedulerService through
+// it:
+//
+//   Client client(options);
+//   v1::ListJobsResponse response;
+//   grpc::Status status = client.Call(&Stub::ListJobs, request, &response);
+//   if (!status.ok()) return ReportRpcError("jobs", client, status, err);
+//
+// Each attempt gets its own deadline (5 s unless set). UNAVAILABLE, which
+// means the request was not processed, is retried with exponential backoff;
+// submit stays idempotent because the retried request keeps its request_id.
+// Nothing here throws.
+#ifndef BERTH_CLI_CLIENT_H_
+#define BERTH_CLI_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "berth/v1/scheduler.grpc.pb.h"
+#include "cli/exit_codes.h"
+#include "grpcpp/grpcpp.h"
+
+namespace berth::cli {
+
+// Used when neither --daemon nor $BERTH_ADDR gives an address.
+inline constexpr char kDefaultDaemonAddress[] = "127.0.0.1:7070";
+// The environment variable that names the daemon.
+inline constexpr char kDaemonAddressEnv[] = "BERTH_ADDR";
+
+// How UNAVAILABLE is retried: up to `max_retries` more attempts, waiting
+// `initial_backoff`, then twice as long each time.
+struct RetryPolicy {
+  int max_retries = 3;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+};
+
+// What every daemon verb shares.
+struct ClientOptions {
+  std::optional<std::string> daemon;           // --daemon HOST:PORT
+  bool json = false;                           // --json
+  absl::Duration deadline = absl::Seconds(5);  // per attempt
+  RetryPolicy retry;
+};
+
+// The flag if given and not empty, else `env_value` (the value of
+// $BERTH_ADDR, or null) if not empty, else kDefaultDaemonAddress.
+std::string ResolveAddress(const std::optional<std::string>& flag,
+                           const char* env_value);
+
+// 0 OK; 2 INVALID_ARGUMENT, OUT_OF_RANGE; 3 FAILED_PRECONDITION,
+// RESOURCE_EXHAUSTED; 4 NOT_FOUND; 5 UNAVAILABLE, DEADLINE_EXCEEDED; 1 for
+// everything else.
+int ExitCodeFor(grpc::StatusCode code);
+
+// Runs `attempt` once, and again while it returns UNAVAILABLE, at most
+// `policy.max_retries` more times, calling `sleep` with the backoff in
+// between. Returns the last status; `*attempts` (if not null) gets the count.
+grpc::Status RetryUnavailable(const RetryPolicy& policy,
+                              const std::function<grpc::Status()>& attempt,
+                              const std::function<void(absl::Duration)>& sleep,
+                              int* attempts);
+
+class Client {
+ public:
+  using Stub = berth::v1::SchedulerService::Stub;
+
+  // Creates the channel (no connection is made until the first call).
+  // The address comes from ResolveAddress(options.daemon, $BERTH_ADDR).
+  explicit Client(const ClientOptions& options);
+
+  const std::string& address() const { return address_; }
+  int attempts() const { return attempts_; }  // of the last call
+  absl::Duration deadline() const { return options_.deadline; }
+
+  // Calls one unary method of the stub, e.g. `&Stub::GetJob`, with retries.
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                 const Request&, Response*),
+                    const Request& request, Response* response) {
+    return CallWithRetry([&](grpc::ClientContext* context) {
+      return (stub_.get()->*method)(context, request, response);
+    });
+  }
+
+ private:
+  grpc::Status CallWithRetry(
+      const std::function<grpc::Status(grpc::ClientContext*)>& call);
+
+  ClientOptions options_;
+  std::string address_;
+  std::unique_ptr<Stub> stub_;
+  int attempts_ = 0;
+};
+
+// Writes "berth <verb>: <what went wrong>" to `err` and returns the exit
+// code for `status`. An unreachable daemon is named by its address.
+int ReportRpcError(absl::string_view verb, const Client& client,
+                   const grpc::Status& status, std::ostream& err);
+
+}  // namespace berth::cli
+
+#endif  // BERTH_CLI_CLIENT_H_

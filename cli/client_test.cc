@@ -1,0 +1,137 @@
+#include "cli/client.h"
+
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+
+namespace berth::cli {
+namespace {
+
+TEST(ResolveAddressTest, FlagThenEnvironmentThenDefault) {
+  EXPECT_EQ(ResolveAddress("10.0.0.1:7000", "10.0.0.2:7000"), "10.0.0.1:7000");
+  EXPECT_EQ(ResolveAddress(std::nullopt, "10.0.0.2:7000"), "10.0.0.2:7000");
+  EXPECT_EQ(ResolveAddress(std::string(""), "10.0.0.2:7000"), "10.0.0.2:7000");
+  EXPECT_EQ(ResolveAddress(std::nullopt, ""), kDefaultDaemonAddress);
+  EXPECT_EQ(ResolveAddress(std::nullopt, nullptr), "127.0.0.1:7070");
+}
+
+TEST(ExitCodeForTest, MapsEveryStatusTheDaemonUses) {
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::OK), 0);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::INVALID_ARGUMENT), 2);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::OUT_OF_RANGE), 2);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::FAILED_PRECONDITION), 3);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::RESOURCE_EXHAUSTED), 3);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::NOT_FOUND), 4);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::UNAVAILABLE), 5);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::DEADLINE_EXCEEDED), 5);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::INTERNAL), 1);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::ABORTED), 1);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::UNIMPLEMENTED), 1);
+}
+
+// Runs RetryUnavailable over a scripted list of statuses, recording the
+// waits instead of sleeping.
+struct Script {
+  std::vector<grpc::StatusCode> codes;
+  int calls = 0;
+  std::vector<absl::Duration> waits;
+
+  grpc::Status Run(const RetryPolicy& policy, int* attempts) {
+    return RetryUnavailable(
+        policy,
+        [this] {
+          grpc::StatusCode code =
+              codes[std::min<size_t>(calls, codes.size() - 1)];
+          ++calls;
+          return grpc::Status(code, "scripted");
+        },
+        [this](absl::Duration wait) { waits.push_back(wait); }, attempts);
+  }
+};
+
+TEST(RetryUnavailableTest, RetriesUnavailableWithDoublingBackoff) {
+  Script script{.codes = {grpc::StatusCode::UNAVAILABLE,
+                          grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::OK}};
+  int attempts = 0;
+  grpc::Status status = script.Run(
+      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(100)},
+      &attempts);
+  EXPECT_TRUE(status.ok());
+  EXPECT_EQ(attempts, 3);
+  // 100 ms, then 2 × 100 = 200 ms.
+  EXPECT_EQ(script.waits,
+            (std::vector<absl::Duration>{absl::Milliseconds(100),
+                                         absl::Milliseconds(200)}));
+}
+
+TEST(RetryUnavailableTest, GivesUpAfterMaxRetries) {
+  Script script{.codes = {grpc::StatusCode::UNAVAILABLE}};
+  int attempts = 0;
+  grpc::Status status = script.Run(
+      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(10)},
+      &attempts);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(attempts, 4);  // 1 + 3 retries
+  EXPECT_EQ(script.calls, 4);
+  EXPECT_EQ(script.waits.size(), 3u);
+}
+
+TEST(RetryUnavailableTest, NeverRetriesOtherErrors) {
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::INVALID_ARGUMENT,
+        grpc::StatusCode::FAILED_PRECONDITION,
+        grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::NOT_FOUND}) {
+    Script script{.codes = {code}};
+    int attempts = 0;
+    grpc::Status status = script.Run(RetryPolicy{}, &attempts);
+    EXPECT_EQ(status.error_code(), code);
+    EXPECT_EQ(attempts, 1);
+    EXPECT_TRUE(script.waits.empty());
+  }
+}
+
+TEST(ReportRpcErrorTest, UnreachableNamesTheAddress) {
+  Client client(ClientOptions{.daemon = "127.0.0.1:1"});
+  std::ostringstream err;
+  int code = ReportRpcError(
+      "jobs", client, grpc::Status(grpc::StatusCode::UNAVAILABLE, "refused"),
+      err);
+  EXPECT_EQ(code, kExitUnreachable);
+  EXPECT_NE(err.str().find("berth jobs: cannot reach berthd at 127.0.0.1:1"),
+            std::string::npos)
+      << err.str();
+}
+
+TEST(ReportRpcErrorTest, RefusalCarriesTheDaemonsMessage) {
+  Client client(ClientOptions{.daemon = "127.0.0.1:1"});
+  std::ostringstream err;
+  int code = ReportRpcError(
+      "submit", client,
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no pool holds it"),
+      err);
+  EXPECT_EQ(code, kExitRefused);
+  EXPECT_EQ(err.str(), "berth submit: refused: no pool holds it\n");
+}
+
+// Nothing listens on port 1: the call fails as UNAVAILABLE, every retry is
+// made, and the error is reported as exit code 5.
+TEST(ClientTest, NothingListeningIsUnavailableAfterRetries) {
+  Client client(ClientOptions{
+      .daemon = "127.0.0.1:1",
+      .retry = {.max_retries = 2, .initial_backoff = absl::Milliseconds(1)}});
+  berth::v1::ListNodesResponse response;
+  grpc::Status status = client.Call(&Client::Stub::ListNodes,
+                                    berth::v1::ListNodesRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
+  EXPECT_EQ(client.attempts(), 3);
+  EXPECT_EQ(ExitCodeFor(status.error_code()), kExitUnreachable);
+}
+
+}  // namespace
+}  // namespace berth::cli

@@ -1,0 +1,182 @@
+#include "cli/job_commands.h"
+
+#include <cstdint>
+#include <limits>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cli/job_output.h"
+#include "cli/job_spec.h"
+#include "cli/numbers.h"
+#include "planner/status_macros.h"
+
+namespace berth::cli {
+namespace {
+
+using Stub = Client::Stub;
+
+absl::StatusOr<berth::v1::JobState> ParseState(absl::string_view name) {
+  berth::v1::JobState state;
+  std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(name));
+  if (!berth::v1::JobState_Parse(upper, &state) ||
+      state == berth::v1::JOB_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--state: unknown state \"", name,
+        "\"; use pending, placed, running, succeeded, failed, cancelled or "
+        "rejected"));
+  }
+  return state;
+}
+
+// Fetches one job by id with `method` (GetJob or CancelJob); on failure
+// reports and returns the exit code in `*code`.
+template <typename Request, typename Response>
+bool CallWithId(absl::string_view verb, const JobIdOptions& options,
+                grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                             const Request&, Response*),
+                Response* response, std::ostream& err, int* code) {
+  absl::StatusOr<int64_t> id = ParseJobId(options.id);
+  if (!id.ok()) {
+    err << "berth " << verb << ": " << id.status().message() << "\n";
+    *code = kExitUsage;
+    return false;
+  }
+  Request request;
+  request.set_id(*id);
+  Client client(options.client);
+  grpc::Status status = client.Call(method, request, response);
+  if (!status.ok()) {
+    *code = ReportRpcError(verb, client, status, err);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id) || id < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job id: expected a whole number of at least 1, got \"", text, "\""));
+  }
+  return id;
+}
+
+absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
+    const JobsOptions& options) {
+  berth::v1::ListJobsRequest request;
+  for (const std::string& flag : options.states) {
+    for (absl::string_view name :
+         absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+      BERTH_ASSIGN_OR_RETURN(berth::v1::JobState state, ParseState(name));
+      request.add_states(state);
+    }
+  }
+  if (options.team.has_value()) request.set_team(*options.team);
+  if (options.limit.has_value()) {
+    BERTH_ASSIGN_OR_RETURN(int64_t limit,
+                           ParseCount("--limit", *options.limit));
+    if (limit < 1 || limit > std::numeric_limits<int32_t>::max()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--limit: must be from 1 to 2147483647 (got \"",
+                       *options.limit, "\")"));
+    }
+    request.set_limit(static_cast<int32_t>(limit));
+  }
+  return request;
+}
+
+int SubmitExitCode(const berth::v1::Job& job) {
+  return job.state() == berth::v1::REJECTED ? kExitRefused : kExitOk;
+}
+
+int RunSubmit(const SubmitOptions& options, std::ostream& out,
+              std::ostream& err) {
+  absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(options.file);
+  if (!spec.ok()) {
+    err << "berth submit: " << spec.status().message() << "\n";
+    return kExitUsage;
+  }
+  berth::v1::SubmitJobRequest request;
+  *request.mutable_spec() = *std::move(spec);
+  if (request.spec().request_id().empty()) {
+    request.mutable_spec()->set_request_id(NewRequestId());
+  }
+  Client client(options.client);
+  berth::v1::SubmitJobResponse response;
+  grpc::Status status = client.Call(&Stub::SubmitJob, request, &response);
+  if (!status.ok()) return ReportRpcError("submit", client, status, err);
+  int code = SubmitExitCode(response.job());
+  if (code == kExitRefused) {
+    err << "berth submit: refused: " << response.job().reason() << "\n";
+  }
+  if (options.client.json) {
+    int json_code = WriteJson("submit", ToJson(response), out, err);
+    return json_code != kExitOk ? json_code : code;
+  }
+  PrintSubmitted(response, out);
+  return code;
+}
+
+int RunJobs(const JobsOptions& options, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<berth::v1::ListJobsRequest> request =
+      BuildListJobsRequest(options);
+  if (!request.ok()) {
+    err << "berth jobs: " << request.status().message() << "\n";
+    return kExitUsage;
+  }
+  Client client(options.client);
+  berth::v1::ListJobsResponse response;
+  grpc::Status status = client.Call(&Stub::ListJobs, *request, &response);
+  if (!status.ok()) return ReportRpcError("jobs", client, status, err);
+  if (options.client.json) {
+    return WriteJson("jobs", ToJsonArray(response.jobs()), out, err);
+  }
+  out << JobsTable(response.jobs(), absl::Now());
+  return kExitOk;
+}
+
+int RunJob(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
+  berth::v1::Job job;
+  int code = kExitOk;
+  if (!CallWithId("job", options, &Stub::GetJob, &job, err, &code)) {
+    return code;
+  }
+  if (options.client.json) return WriteJson("job", ToJson(job), out, err);
+  PrintJob(job, absl::Now(), absl::LocalTimeZone(), out);
+  return kExitOk;
+}
+
+int RunCancel(const JobIdOptions& options, std::ostream& out,
+              std::ostream& err) {
+  berth::v1::Job job;
+  int code = kExitOk;
+  if (!CallWithId("cancel", options, &Stub::CancelJob, &job, err, &code)) {
+    return code;
+  }
+  if (options.client.json) return WriteJson("cancel", ToJson(job), out, err);
+  out << "job " << job.id() << ": " << JobStateName(job.state()) << "\n";
+  return kExitOk;
+}
+
+int RunWhy(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
+  berth::v1::ExplainJobResponse response;
+  int code = kExitOk;
+  if (!CallWithId("why", options, &Stub::ExplainJob, &response, err, &code)) {
+    return code;
+  }
+  if (options.client.json) return WriteJson("why", ToJson(response), out, err);
+  PrintExplanation(response, absl::Now(), absl::LocalTimeZone(), out);
+  return kExitOk;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,442 @@
+#include "cli/job_output.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "cli/plan_output.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace berth::cli {
+namespace {
+
+using Row = std::vector<std::string>;
+
+// Characters, not bytes: UTF-8 continuation bytes are not counted.
+size_t DisplayWidth(const std::string& text) {
+  size_t width = 0;
+  for (unsigned char c : text) {
+    if ((c & 0xC0) != 0x80) ++width;
+  }
+  return width;
+}
+
+int64_t Bytes(double bytes) {
+  return static_cast<int64_t>(std::llround(bytes));
+}
+
+std::string GibText(double bytes) { return Gib(Bytes(bytes)) + " GiB"; }
+
+std::string TimeText(int64_t millis, absl::TimeZone zone) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", FromUnixMillis(millis), zone);
+}
+
+std::string GpuTypeOf(const berth::v1::Job& job) {
+  if (!job.gpu_type().empty()) return job.gpu_type();
+  if (!job.spec().gpu_type().empty()) return job.spec().gpu_type();
+  return "-";
+}
+
+int GpuCountOf(const berth::v1::Job& job) {
+  if (job.gpus_size() > 0) return job.gpus_size();
+  return job.plan().gpus();
+}
+
+// The AGE/WAIT cell; see JobsTable() in the header.
+std::string AgeCell(const berth::v1::Job& job, absl::Time now) {
+  absl::Time submit = FromUnixMillis(job.submit_time_ms());
+  absl::Time start = FromUnixMillis(job.start_time_ms());
+  absl::Time end = FromUnixMillis(job.end_time_ms());
+  switch (job.state()) {
+    case berth::v1::PENDING:
+      return job.submit_time_ms() > 0 ? HumanDuration(now - submit) : "-";
+    case berth::v1::PLACED:
+    case berth::v1::RUNNING:
+      if (job.start_time_ms() > 0) return HumanDuration(now - start);
+      return job.submit_time_ms() > 0 ? HumanDuration(now - submit) : "-";
+    default:
+      if (job.start_time_ms() > 0 && job.end_time_ms() > 0) {
+        return HumanDuration(end - start);
+      }
+      return "-";
+  }
+}
+
+// "8 GPUs on 1 node: TP 8 × PP 1 × DP 1, ZeRO 1".
+std::string PlanSummary(const berth::v1::PlanReport& plan) {
+  return absl::StrFormat("%d GPUs on %d node%s: TP %d × PP %d × DP %d, ZeRO %d",
+                         plan.gpus(), plan.nodes(),
+                         plan.nodes() == 1 ? "" : "s", plan.tp(), plan.pp(),
+                         plan.dp(), plan.zero_stage());
+}
+
+std::string ModelText(const berth::v1::JobSpec& spec) {
+  const berth::v1::ModelSpec& model = spec.model();
+  switch (model.source_case()) {
+    case berth::v1::ModelSpec::kCatalogName:
+      return model.catalog_name();
+    case berth::v1::ModelSpec::kHfConfigJson:
+      return "from a config.json";
+    case berth::v1::ModelSpec::kShape:
+      return absl::StrFormat("%s parameters, %d layers",
+                             ShortCount(model.shape().params()),
+                             model.shape().layers());
+    default:
+      return "-";
+  }
+}
+
+}  // namespace
+
+std::string HumanDuration(absl::Duration duration) {
+  int64_t seconds = absl::ToInt64Seconds(duration);
+  if (seconds <= 0) return "0s";
+  struct Unit {
+    int64_t seconds;
+    const char* name;
+  };
+  constexpr Unit kUnits[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+  for (size_t i = 0; i < std::size(kUnits); ++i) {
+    int64_t count = seconds / kUnits[i].seconds;
+    if (count == 0) continue;
+    std::string text = absl::StrCat(count, kUnits[i].name);
+    if (i + 1 < std::size(kUnits)) {
+      int64_t rest = seconds % kUnits[i].seconds / kUnits[i + 1].seconds;
+      if (rest > 0) absl::StrAppend(&text, " ", rest, kUnits[i + 1].name);
+    }
+    return text;
+  }
+  return "0s";
+}
+
+absl::Time FromUnixMillis(int64_t millis) {
+  if (millis == 0) return absl::InfinitePast();
+  return absl::FromUnixMillis(millis);
+}
+
+std::string JobStateName(berth::v1::JobState state) {
+  if (!berth::v1::JobState_IsValid(state)) return "UNKNOWN";
+  return berth::v1::JobState_Name(state);
+}
+
+std::string NodeStateName(berth::v1::NodeState state) {
+  if (!berth::v1::NodeState_IsValid(state)) return "UNKNOWN";
+  return berth::v1::NodeState_Name(state);
+}
+
+std::string SplitCell(const berth::v1::PlanReport& plan) {
+  if (plan.gpus() <= 0) return "-";
+  return absl::StrCat(plan.tp(), "×", plan.pp(), "×", plan.dp());
+}
+
+std::string GpuOccupancy(const berth::v1::Node& node) {
+  std::vector<std::pair<int, bool>> gpus;
+  for (const berth::v1::Gpu& gpu : node.gpus()) {
+    gpus.emplace_back(gpu.index(), gpu.job_id() != 0);
+  }
+  std::sort(gpus.begin(), gpus.end());
+  std::string text = "[";
+  for (const auto& [index, used] : gpus) text.push_back(used ? '1' : '0');
+  return text + "]";
+}
+
+std::string Truncate(const std::string& text, int width) {
+  if (DisplayWidth(text) <= static_cast<size_t>(width)) return text;
+  std::string cut;
+  size_t kept = 0;
+  for (unsigned char c : text) {
+    bool starts_char = (c & 0xC0) != 0x80;
+    if (starts_char && kept == static_cast<size_t>(std::max(width - 3, 0))) {
+      break;
+    }
+    if (starts_char) ++kept;
+    cut.push_back(static_cast<char>(c));
+  }
+  return cut + "...";
+}
+
+std::string AlignedTable(const std::vector<Row>& rows,
+                         const std::vector<int>& right_aligned) {
+  std::vector<size_t> widths;
+  for (const Row& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    }
+  }
+  std::set<int> right(right_aligned.begin(), right_aligned.end());
+  std::string text;
+  for (const Row& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i > 0) line += "  ";
+      std::string pad(widths[i] - DisplayWidth(row[i]), ' ');
+      bool to_right = right.count(static_cast<int>(i)) > 0;
+      line += to_right ? pad + row[i] : row[i] + pad;
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&text, line, "\n");
+  }
+  return text;
+}
+
+std::string JobsTable(
+    const google::protobuf::RepeatedPtrField<berth::v1::Job>& jobs,
+    absl::Time now) {
+  std::vector<Row> rows = {{"ID", "NAME", "TEAM", "STATE", "GPUS", "TYPE",
+                            "TP×PP×DP", "AGE/WAIT", "REASON"}};
+  for (const berth::v1::Job& job : jobs) {
+    int gpus = GpuCountOf(job);
+    rows.push_back({absl::StrCat(job.id()),
+                    job.spec().name().empty() ? "-" : job.spec().name(),
+                    job.spec().team().empty() ? "-" : job.spec().team(),
+                    JobStateName(job.state()),
+                    gpus > 0 ? absl::StrCat(gpus) : "-", GpuTypeOf(job),
+                    SplitCell(job.plan()), AgeCell(job, now),
+                    Truncate(job.reason(), kReasonColumnWidth)});
+  }
+  return AlignedTable(rows, {0, 4, 6, 7});
+}
+
+std::string NodesTable(
+    const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
+  std::vector<Row> rows = {
+      {"NODE", "STATE", "GPU TYPE", "GPUS", "OCCUPANCY", "LABELS"}};
+  for (const berth::v1::Node& node : nodes) {
+    std::set<std::string> types;
+    int used = 0;
+    for (const berth::v1::Gpu& gpu : node.gpus()) {
+      types.insert(gpu.type());
+      if (gpu.job_id() != 0) ++used;
+    }
+    std::map<std::string, std::string> labels(node.labels().begin(),
+                                              node.labels().end());
+    rows.push_back(
+        {node.name(), NodeStateName(node.state()),
+         types.empty() ? "-" : absl::StrJoin(types, ","),
+         absl::StrCat(used, "/", node.gpus_size()), GpuOccupancy(node),
+         labels.empty()
+             ? "-"
+             : absl::StrJoin(labels, ",", absl::PairFormatter("="))});
+  }
+  return AlignedTable(rows, {3});
+}
+
+namespace {
+
+std::string Indent(const std::string& table) {
+  std::string text;
+  size_t start = 0;
+  while (start < table.size()) {
+    size_t end = table.find('\n', start);
+    absl::StrAppend(&text, "  ", table.substr(start, end + 1 - start));
+    start = end + 1;
+  }
+  return text;
+}
+
+// "2024-05-01 14:20:00 CEST (3h 2m ago)"
+std::string WhenText(int64_t millis, absl::Time now, absl::TimeZone zone) {
+  return absl::StrCat(TimeText(millis, zone), " (",
+                      HumanDuration(now - FromUnixMillis(millis)), " ago)");
+}
+
+// PlanSummary() plus the micro-batch, recompute and offload when set.
+std::string PlanDetail(const berth::v1::PlanReport& plan) {
+  std::string text = PlanSummary(plan);
+  if (plan.micro_batch() > 0) {
+    absl::StrAppend(&text, ", micro-batch ", plan.micro_batch());
+  }
+  if (!plan.recompute().empty() && plan.recompute() != "none") {
+    absl::StrAppend(&text, ", recompute ", plan.recompute());
+  }
+  if (!plan.offload().empty() && plan.offload() != "none") {
+    absl::StrAppend(&text, ", offload ", plan.offload());
+  }
+  return text;
+}
+
+// The "key  value" lines of `berth job ID`.
+std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now,
+                          absl::TimeZone zone) {
+  const berth::v1::JobSpec& spec = job.spec();
+  std::vector<Row> rows = {{"state", JobStateName(job.state())}};
+  if (!job.reason().empty()) rows.push_back({"reason", job.reason()});
+  rows.push_back(
+      {"model", absl::StrCat(ModelText(spec), ", ",
+                             spec.task().empty() ? "-" : spec.task())});
+  rows.push_back({"gpu type", GpuTypeOf(job)});
+  if (job.plan().gpus() > 0) rows.push_back({"plan", PlanDetail(job.plan())});
+  if (job.submit_time_ms() > 0) {
+    rows.push_back({"submitted", WhenText(job.submit_time_ms(), now, zone)});
+  }
+  if (job.start_time_ms() > 0) {
+    rows.push_back({"started", WhenText(job.start_time_ms(), now, zone)});
+  }
+  if (job.end_time_ms() > 0) {
+    rows.push_back(
+        {"ended", absl::StrCat(WhenText(job.end_time_ms(), now, zone),
+                               ", exit code ", job.exit_code())});
+  }
+  if (spec.max_runtime_seconds() > 0) {
+    rows.push_back({"max runtime",
+                    HumanDuration(absl::Seconds(spec.max_runtime_seconds()))});
+  }
+  if (spec.command_size() > 0) {
+    rows.push_back({"command", absl::StrJoin(spec.command(), " ")});
+  }
+  return rows;
+}
+
+void PrintMemory(const berth::v1::PlanReport& plan, std::ostream& out) {
+  const berth::v1::PerGpuMemory& m = plan.per_gpu();
+  std::vector<std::pair<const char*, double>> parts = {
+      {"weights", m.weights_bytes()},
+      {"gradients", m.gradients_bytes()},
+      {"optimizer", m.optimizer_bytes()},
+      {"activations", m.activations_bytes()},
+      {"kv cache", m.kv_cache_bytes()},
+      {"workspace", m.workspace_bytes()},
+      {"overhead", m.overhead_bytes()},
+      {"host (offload)", m.host_bytes()}};
+  std::vector<Row> rows;
+  for (const auto& [name, bytes] : parts) {
+    if (bytes > 0) rows.push_back({name, GibText(bytes)});
+  }
+  rows.push_back({"total", GibText(m.total_bytes())});
+  if (plan.gpu().usable_bytes() > 0) {
+    rows.push_back({"usable", GibText(plan.gpu().usable_bytes())});
+  }
+  out << "\nper-GPU memory (the most loaded GPU)\n"
+      << Indent(AlignedTable(rows, {1}));
+}
+
+void PrintGpusPerNode(const berth::v1::Job& job, std::ostream& out) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<int>> indices;
+  for (const berth::v1::GpuAssignment& gpu : job.gpus()) {
+    if (indices.find(gpu.node()) == indices.end()) order.push_back(gpu.node());
+    indices[gpu.node()].push_back(gpu.index());
+  }
+  std::vector<Row> rows = {{"NODE", "GPUS", "INDICES"}};
+  for (const std::string& node : order) {
+    std::vector<int>& list = indices[node];
+    std::sort(list.begin(), list.end());
+    rows.push_back({node, absl::StrCat(list.size()), absl::StrJoin(list, ",")});
+  }
+  out << "\nGPUs per node\n" << Indent(AlignedTable(rows, {1}));
+}
+
+}  // namespace
+
+void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone,
+              std::ostream& out) {
+  const berth::v1::JobSpec& spec = job.spec();
+  out << "job " << job.id();
+  if (!spec.name().empty()) out << ": " << spec.name();
+  out << " (team " << (spec.team().empty() ? "-" : spec.team()) << ", priority "
+      << spec.priority() << ")\n";
+  out << Indent(AlignedTable(JobFacts(job, now, zone), {}));
+  if (job.plan().gpus() > 0) PrintMemory(job.plan(), out);
+  if (job.gpus_size() > 0) PrintGpusPerNode(job, out);
+}
+
+void PrintSubmitted(const berth::v1::SubmitJobResponse& response,
+                    std::ostream& out) {
+  const berth::v1::Job& job = response.job();
+  out << "job " << job.id() << ": " << JobStateName(job.state());
+  if (response.duplicate()) out << " (already submitted with this request id)";
+  out << "\n";
+  std::vector<Row> rows = {{"gpu type", GpuTypeOf(job)}};
+  if (job.plan().gpus() > 0) {
+    rows.push_back({"plan", PlanSummary(job.plan())});
+    rows.push_back(
+        {"per GPU",
+         absl::StrCat(GibText(job.plan().per_gpu().total_bytes()), " of ",
+                      GibText(job.plan().gpu().usable_bytes()), " usable")});
+  }
+  if (!job.reason().empty()) rows.push_back({"reason", job.reason()});
+  out << Indent(AlignedTable(rows, {}));
+}
+
+void PrintExplanation(const berth::v1::ExplainJobResponse& response,
+                      absl::Time now, absl::TimeZone zone, std::ostream& out) {
+  const berth::v1::Job& job = response.job();
+  out << "job " << job.id() << ": " << JobStateName(job.state());
+  if (response.queue_position() > 0) {
+    out << ", position " << response.queue_position() << " in the queue";
+  }
+  out << "\n" << response.summary() << "\n";
+  for (const std::string& detail : response.details()) {
+    out << "  - " << detail << "\n";
+  }
+  if (job.state() != berth::v1::PENDING) return;
+  out << "earliest start: ";
+  if (response.earliest_start_ms() <= 0) {
+    out << "unknown\n";
+    return;
+  }
+  absl::Time start = FromUnixMillis(response.earliest_start_ms());
+  out << TimeText(response.earliest_start_ms(), zone);
+  if (start > now) {
+    out << " (in " << HumanDuration(start - now) << ")\n";
+  } else {
+    out << " (now)\n";
+  }
+}
+
+void PrintNodeState(const berth::v1::Node& node, std::ostream& out) {
+  out << "node " << node.name() << ": " << NodeStateName(node.state()) << "\n";
+}
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    return absl::InternalError(
+        absl::StrCat(message.GetTypeName(), " to JSON: ", status.ToString()));
+  }
+  while (!json.empty() && json.back() == '\n') json.pop_back();
+  return json + "\n";
+}
+
+absl::StatusOr<std::string> ToJsonArray(
+    const std::vector<const google::protobuf::Message*>& messages) {
+  if (messages.empty()) return std::string("[]\n");
+  std::vector<std::string> items;
+  for (const google::protobuf::Message* message : messages) {
+    absl::StatusOr<std::string> json = ToJson(*message);
+    if (!json.ok()) return json.status();
+    json->pop_back();  // the trailing newline
+    items.push_back(std::move(*json));
+  }
+  return absl::StrCat("[\n", absl::StrJoin(items, ",\n"), "\n]\n");
+}
+
+int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json,
+              std::ostream& out, std::ostream& err) {
+  if (!json.ok()) {
+    err << "berth " << verb << ": " << json.status().message() << "\n";
+    return kExitInternal;
+  }
+  out << *json;
+  return kExitOk;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,42 @@
+// Reading a job spec file for `berth submit FILE`.
+//
+// A spec is one `berth.v1.JobSpec` (proto/berth/v1/job.proto) as JSON with
+// the proto field names. Unknown fields are errors. Every error is
+// InvalidArgument and starts with the file, then the field when there is
+// one:
+//
+//   absl::StatusOr<v1::JobSpec> spec = ReadJobSpecFile("train.json");
+//   // "train.json: model.catalog_nam: unknown field"
+//
+// YAML files (.yaml, .yml) are refused with "YAML is not supported yet; use
+// JSON". The spec's meaning (a known model, a valid task) is the daemon's to
+// check; this only parses. `NewRequestId()` makes the id that keeps a
+// retried submit idempotent.
+#ifndef BERTH_CLI_JOB_SPEC_H_
+#define BERTH_CLI_JOB_SPEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "berth/v1/job.pb.h"
+
+namespace berth::cli {
+
+// Spec files larger than this are refused.
+inline constexpr int64_t kMaxJobSpecBytes = int64_t{1} << 20;  // 1 MiB
+
+// Parses JSON text; errors start with `name` (the file name).
+absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
+                                                    absl::string_view json);
+
+// Reads and parses a spec file.
+absl::StatusOr<berth::v1::JobSpec> ReadJobSpecFile(const std::string& path);
+
+// 32 random hex digits.
+std::string NewRequestId();
+
+}  // namespace berth::cli
+
+#endif  // BERTH_CLI_JOB_SPEC_H_

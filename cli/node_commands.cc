@@ -1,0 +1,62 @@
+#include "cli/node_commands.h"
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "cli/job_output.h"
+
+namespace berth::cli {
+namespace {
+
+using Stub = Client::Stub;
+
+// Drain and undrain differ only in the method called.
+int ChangeDrain(absl::string_view verb, const NodeNameOptions& options,
+                grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                             const berth::v1::DrainNodeRequest&,
+                                             berth::v1::Node*),
+                std::ostream& out, std::ostream& err) {
+  if (options.node.empty()) {
+    err << "berth " << verb << ": node: a node name is required\n";
+    return kExitUsage;
+  }
+  berth::v1::DrainNodeRequest request;
+  request.set_name(options.node);
+  Client client(options.client);
+  berth::v1::Node node;
+  grpc::Status status = client.Call(method, request, &node);
+  if (!status.ok()) return ReportRpcError(verb, client, status, err);
+  if (options.client.json) return WriteJson(verb, ToJson(node), out, err);
+  PrintNodeState(node, out);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunNodes(const NodesOptions& options, std::ostream& out,
+             std::ostream& err) {
+  Client client(options.client);
+  berth::v1::ListNodesResponse response;
+  grpc::Status status =
+      client.Call(&Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
+  if (!status.ok()) return ReportRpcError("nodes", client, status, err);
+  if (options.client.json) {
+    return WriteJson("nodes", ToJsonArray(response.nodes()), out, err);
+  }
+  out << NodesTable(response.nodes());
+  return kExitOk;
+}
+
+int RunDrain(const NodeNameOptions& options, std::ostream& out,
+             std::ostream& err) {
+  return ChangeDrain("drain", options, &Stub::DrainNode, out, err);
+}
+
+int RunUndrain(const NodeNameOptions& options, std::ostream& out,
+               std::ostream& err) {
+  return ChangeDrain("undrain", options, &Stub::UndrainNode, out, err);
+}
+
+}  // namespace berth::cli

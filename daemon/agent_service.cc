@@ -1,0 +1,198 @@
+#include "daemon/agent_service.h"
+
+#include <deque>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/grpc_status.h"
+
+namespace berth::daemon {
+
+using berth::v1::AgentMessage;
+using berth::v1::DaemonMessage;
+
+// The write side of one stream. Writes go out one at a time; the reactor
+// pointer is cleared when the stream is done, after which Push() drops.
+class Outbox {
+ public:
+  explicit Outbox(grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* reactor)
+      : reactor_(reactor) {}
+
+  bool Push(DaemonMessage message) {
+    absl::MutexLock lock(&mu_);
+    if (reactor_ == nullptr || closing_) return false;
+    queue_.push_back(std::move(message));
+    if (!writing_) StartNextLocked();
+    return true;
+  }
+
+  // After a write completes: the next one, or Finish if closing.
+  void WriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    if (!queue_.empty()) queue_.pop_front();
+    writing_ = false;
+    if (!ok) queue_.clear();
+    if (reactor_ == nullptr) return;
+    if (!queue_.empty() && !closing_) {
+      StartNextLocked();
+    } else if (closing_ && !finished_) {
+      FinishLocked(finish_status_);
+    }
+  }
+
+  // Finishes the stream once no write is in flight.
+  void Close(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (closing_ || reactor_ == nullptr) return;
+    closing_ = true;
+    finish_status_ = std::move(status);
+    if (!writing_) FinishLocked(finish_status_);
+  }
+
+  void Done() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writing_ = true;
+    reactor_->StartWrite(&queue_.front());
+  }
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finished_ = true;
+    reactor_->Finish(status);
+  }
+
+  absl::Mutex mu_;
+  grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* reactor_ ABSL_GUARDED_BY(mu_);
+  std::deque<DaemonMessage> queue_ ABSL_GUARDED_BY(mu_);  // front is in flight
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMessage> {
+ public:
+  explicit AgentStream(AgentServiceImpl* service)
+      : service_(service), outbox_(std::make_shared<Outbox>(this)) {
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the agent closed or the connection broke
+      outbox_->Close(grpc::Status::OK);
+      return;
+    }
+    if (node_.empty()) {
+      HandleRegister();
+      return;
+    }
+    switch (incoming_.kind_case()) {
+      case AgentMessage::kHeartbeat:
+        service_->core()->Heartbeat(node_, incoming_.heartbeat());
+        break;
+      case AgentMessage::kJobStatus:
+        service_->core()->ReportJobStatus(node_, incoming_.job_status());
+        break;
+      default:
+        outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "register: sent twice on one stream"));
+        return;
+    }
+    StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override { outbox_->WriteDone(ok); }
+
+  void OnDone() override {
+    outbox_->Done();
+    if (!node_.empty() && service_->Detach(node_, outbox_.get())) {
+      service_->core()->AgentDisconnected(node_);
+    }
+    delete this;
+  }
+
+ private:
+  void HandleRegister() {
+    if (incoming_.kind_case() != AgentMessage::kRegister || incoming_.register_().node().empty()) {
+      outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "register: the first message must be Register with a node"));
+      return;
+    }
+    const berth::v1::Register& reg = incoming_.register_();
+    if (reg.gpus_size() == 0 || reg.gpus_size() > 1024) {
+      outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "register.gpus: a node reports 1 to 1024 GPUs"));
+      return;
+    }
+    node_ = reg.node();
+    service_->Attach(node_, outbox_);
+    std::weak_ptr<Outbox> outbox = outbox_;
+    const int64_t interval = service_->heartbeat_interval_ms();
+    // Registered goes out once the node is durable; the stream may be gone.
+    service_->core()->RegisterNode(reg, [outbox, interval](absl::Status status) {
+      std::shared_ptr<Outbox> box = outbox.lock();
+      if (box == nullptr) return;
+      if (!status.ok()) {
+        box->Close(ToGrpcStatus(status));
+        return;
+      }
+      DaemonMessage reply;
+      reply.mutable_registered()->set_heartbeat_interval_ms(interval);
+      box->Push(std::move(reply));
+    });
+    StartRead(&incoming_);
+  }
+
+  AgentServiceImpl* service_;
+  std::shared_ptr<Outbox> outbox_;
+  AgentMessage incoming_;
+  std::string node_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* AgentServiceImpl::Connect(
+    grpc::CallbackServerContext* context) {
+  return new AgentStream(this);
+}
+
+bool AgentServiceImpl::Send(const std::string& node, const DaemonMessage& message) {
+  std::shared_ptr<Outbox> outbox;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = streams_.find(node);
+    if (it == streams_.end()) return false;
+    outbox = it->second;
+  }
+  return outbox->Push(message);
+}
+
+void AgentServiceImpl::Attach(const std::string& node, std::shared_ptr<Outbox> outbox) {
+  std::shared_ptr<Outbox> old;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = streams_[node];
+    old = std::move(slot);
+    slot = std::move(outbox);
+  }
+  // A node that reconnects replaces its old stream.
+  if (old != nullptr) {
+    old->Close(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer stream"));
+  }
+}
+
+bool AgentServiceImpl::Detach(const std::string& node, const Outbox* outbox) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(node);
+  if (it == streams_.end() || it->second.get() != outbox) return false;
+  streams_.erase(it);
+  return true;
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,41 @@
+// The one place in the daemon that maps v1 messages to planner structs.
+//
+//   BERTH_ASSIGN_OR_RETURN(planner::PlanRequest request,
+//                          PlanRequestFromSpec(spec, hardware));
+//
+// Every check on a submitted JobSpec that the planner does not make itself
+// happens here, and errors are InvalidArgument naming the spec field
+// ("spec.train.seq: ..."). Results go back to messages through
+// proto/plan_convert.h.
+#ifndef BERTH_DAEMON_CONVERT_H_
+#define BERTH_DAEMON_CONVERT_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "berth/v1/job.pb.h"
+#include "planner/gpu.h"
+#include "planner/solver.h"
+
+namespace berth::daemon {
+
+// Limits on what a spec may carry, so that a hostile request cannot make
+// the daemon store or parse something absurd.
+inline constexpr size_t kMaxNameLength = 256;
+inline constexpr size_t kMaxHfConfigBytes = 1 << 20;
+inline constexpr int kMaxCommandArgs = 1024;
+inline constexpr size_t kMaxCommandBytes = 64 * 1024;
+inline constexpr int kMaxEnvEntries = 256;
+
+// Checks the fields the planner never sees: names, team, command, env,
+// run time, request id, on_node_loss.
+absl::Status ValidateSpecEnvelope(const berth::v1::JobSpec& spec);
+
+// The planner request for `spec` on `hardware` (the GPU pool), without the
+// pool's GPU limit (the caller sets max_gpus). Validates the planner-facing
+// fields; the planner validates the rest when solving.
+absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const berth::v1::JobSpec& spec,
+                                                         const planner::Hardware& hardware);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_CONVERT_H_

@@ -1,0 +1,63 @@
+// berthd: the berth daemon. Flags are parsed here into a DaemonConfig.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
+#include "daemon/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address; port 0 picks a free port");
+ABSL_FLAG(std::string, db, "berth.db", "SQLite database file (created if missing)");
+ABSL_FLAG(std::string, port_file, "", "write the chosen port here as grpc=<port>");
+ABSL_FLAG(int64_t, heartbeat_ms, 1000, "interval agents send heartbeats at, in milliseconds");
+ABSL_FLAG(int64_t, default_max_runtime_s, 0,
+          "maximum run time for jobs that give none, in seconds; 0: unbounded");
+ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "berthd: the berth GPU scheduler daemon.\n"
+      "  berthd --listen 127.0.0.1:7070 --db /var/lib/berth/berth.db");
+  absl::ParseCommandLine(argc, argv);
+  // Lock-order checking costs a graph update per lock; tests run it instead.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  berth::daemon::DaemonConfig config{
+      .listen = absl::GetFlag(FLAGS_listen),
+      .db_path = absl::GetFlag(FLAGS_db),
+      .port_file = absl::GetFlag(FLAGS_port_file),
+      .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
+      .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
+      .insecure = absl::GetFlag(FLAGS_insecure)};
+  if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0) {
+    std::cerr << "berthd: --heartbeat_ms must be > 0 and --default_max_runtime_s >= 0\n";
+    return 2;
+  }
+  // Signals are taken by a dedicated thread, never by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = berth::daemon::DaemonServer::Start(config);
+  if (!server.ok()) {
+    std::cerr << "berthd: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::cerr << "berthd: listening on port " << (*server)->port() << ", database "
+            << config.db_path << "\n";
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    std::cerr << "berthd: signal " << signal << ", shutting down\n";
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  server->reset();
+  std::cerr << "berthd: stopped\n";
+  return 0;
+}

@@ -1,0 +1,474 @@
+// SchedulerCore: creation, recovery, the writer thread and the changes it
+// applies. The scheduling pass is in scheduler_pass.cc, reads in
+// scheduler_queries.cc.
+#include "daemon/scheduler_core.h"
+
+#include <chrono>
+#include <optional>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "planner/status_macros.h"
+
+namespace berth::daemon {
+
+using berth::v1::Job;
+using berth::v1::JobState;
+
+namespace {
+
+bool IsLive(JobState state) {
+  return state == berth::v1::PENDING || state == berth::v1::PLACED ||
+         state == berth::v1::RUNNING;
+}
+
+absl::Status Unavailable() { return absl::UnavailableError("berthd is shutting down"); }
+
+}  // namespace
+
+SchedulerCore::SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {
+  if (!options_.now_ms) options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+}
+
+absl::StatusOr<std::unique_ptr<SchedulerCore>> SchedulerCore::Create(
+    std::unique_ptr<db::Store> store, CoreOptions options) {
+  std::unique_ptr<SchedulerCore> core(new SchedulerCore(std::move(store), std::move(options)));
+  BERTH_RETURN_IF_ERROR(core->Recover());
+  core->writer_ = std::thread([raw = core.get()] { raw->WriterLoop(); });
+  return core;
+}
+
+SchedulerCore::~SchedulerCore() { Stop(); }
+
+absl::Status SchedulerCore::Recover() {
+  BERTH_ASSIGN_OR_RETURN(db::Snapshot snapshot, store_->LoadAll());
+  absl::MutexLock lock(&mu_);
+  for (berth::v1::Node& node : snapshot.nodes) {
+    // Nodes come back disconnected: nothing is placed on them until their
+    // agent registers again.
+    std::string name = node.name();
+    nodes_[name] = NodeEntry{.node = std::move(node), .connected = false};
+  }
+  for (const Job& job : snapshot.jobs) AddJobLocked(job);
+  dirty_ = true;
+  pools_cache_ = PoolsLocked();
+  capacity_cache_ = std::make_shared<const std::vector<NodeView>>(ViewsLocked(true));
+  return CheckInvariantsLocked();
+}
+
+void SchedulerCore::AddJobLocked(const Job& job) {
+  jobs_[job.id()] = job;
+  if (IsLive(job.state())) live_.insert(job.id());
+  if (!job.spec().request_id().empty()) request_ids_[job.spec().request_id()] = job.id();
+}
+
+void SchedulerCore::SetNotifier(AgentNotifier* notifier) {
+  absl::MutexLock lock(&notifier_mu_);
+  notifier_ = notifier;
+}
+
+void SchedulerCore::Stop() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+void SchedulerCore::Enqueue(Op op) {
+  absl::MutexLock lock(&queue_mu_);
+  ops_.push_back(std::move(op));
+}
+
+void SchedulerCore::Defer(std::function<void()> reply) { replies_.push_back(std::move(reply)); }
+
+void SchedulerCore::Notify(const std::string& node, berth::v1::DaemonMessage message) {
+  outbox_.emplace_back(node, std::move(message));
+}
+
+void SchedulerCore::WriterLoop() {
+  while (true) {
+    std::deque<Op> ops;
+    std::vector<Submission> batch;
+    bool stopping = false;
+    {
+      absl::MutexLock lock(&queue_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
+        return !ops_.empty() || !submissions_.empty() || stopping_;
+      };
+      queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(1));
+      ops.swap(ops_);
+      batch.swap(submissions_);
+      stopping = stopping_;
+      if (stopping && ops.empty() && batch.empty()) stopped_ = true;
+    }
+    if (!batch.empty()) ProcessSubmissions(batch);
+    for (Op& op : ops) op();
+    FlushUpdates();
+    if (dirty_) RunPass();
+    RefreshCaches();
+    std::vector<std::function<void()>> replies;
+    replies.swap(replies_);
+    for (auto& reply : replies) reply();
+    std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox;
+    outbox.swap(outbox_);
+    {
+      absl::MutexLock lock(&notifier_mu_);
+      for (auto& [node, message] : outbox) {
+        if (notifier_ != nullptr) notifier_->Send(node, message);
+      }
+    }
+    if (stopping && ops.empty() && batch.empty()) return;
+  }
+}
+
+void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
+  std::vector<PoolInfo> pools;
+  std::shared_ptr<const std::vector<NodeView>> capacity;
+  std::optional<berth::v1::Job> seen;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!spec.request_id().empty()) {
+      auto it = request_ids_.find(spec.request_id());
+      if (it != request_ids_.end()) seen = jobs_.at(it->second);
+    }
+    pools = pools_cache_;
+    capacity = capacity_cache_;
+  }
+  if (seen) {
+    // A retried submit: the same job, whatever the spec says now.
+    if (seen->state() == berth::v1::REJECTED) {
+      done(absl::FailedPreconditionError(seen->reason()));
+      return;
+    }
+    berth::v1::SubmitJobResponse response;
+    *response.mutable_job() = *std::move(seen);
+    response.set_duplicate(true);
+    done(std::move(response));
+    return;
+  }
+  absl::StatusOr<AdmissionResult> admission = Admit(spec, pools, *capacity, &plan_cache_);
+  if (!admission.ok()) {
+    done(admission.status());
+    return;
+  }
+  absl::MutexLock lock(&queue_mu_);
+  if (stopping_) {
+    done(Unavailable());
+    return;
+  }
+  submissions_.push_back(Submission{std::move(spec), *std::move(admission), std::move(done)});
+}
+
+namespace {
+
+Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int64_t now_ms,
+           int64_t default_max_runtime) {
+  Job job;
+  *job.mutable_spec() = spec;
+  if (job.spec().max_runtime_seconds() == 0 && default_max_runtime > 0) {
+    job.mutable_spec()->set_max_runtime_seconds(default_max_runtime);
+  }
+  job.set_submit_time_ms(now_ms);
+  if (admission.admitted) {
+    const PoolVerdict& pool = admission.pools[admission.chosen];
+    job.set_state(berth::v1::PENDING);
+    job.set_gpu_type(pool.pool.gpu_type);
+    *job.mutable_plan() = pool.plan;
+  } else {
+    job.set_state(berth::v1::REJECTED);
+    job.set_reason(admission.reason);
+    if (!admission.pools.empty()) *job.mutable_plan() = admission.pools.front().plan;
+  }
+  return job;
+}
+
+}  // namespace
+
+void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
+  std::vector<Job> jobs;
+  jobs.reserve(batch.size());
+  const int64_t now = options_.now_ms();
+  for (const Submission& s : batch) {
+    jobs.push_back(NewJob(s.spec, s.admission, now, options_.default_max_runtime_seconds));
+  }
+  absl::StatusOr<std::vector<db::InsertOutcome>> outcomes = store_->InsertJobs(jobs);
+  if (!outcomes.ok()) {
+    for (Submission& s : batch) {
+      Defer([done = std::move(s.done), status = outcomes.status()] { done(status); });
+    }
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Job& job = jobs[i];
+    const bool duplicate = (*outcomes)[i].duplicate;
+    if (!duplicate) AddJobLocked(job);
+    if (job.state() == berth::v1::PENDING) dirty_ = true;
+    const int64_t id = job.id();
+    Defer([this, id, duplicate, done = std::move(batch[i].done)] {
+      absl::StatusOr<Job> stored = GetJob(id);
+      if (!stored.ok()) {
+        done(stored.status());
+      } else if (stored->state() == berth::v1::REJECTED) {
+        done(absl::FailedPreconditionError(stored->reason()));
+      } else {
+        berth::v1::SubmitJobResponse response;
+        *response.mutable_job() = *std::move(stored);
+        response.set_duplicate(duplicate);
+        done(std::move(response));
+      }
+    });
+  }
+}
+
+void SchedulerCore::Cancel(int64_t id, JobCallback done) {
+  Enqueue([this, id, done = std::move(done)]() mutable { DoCancel(id, std::move(done)); });
+}
+
+void SchedulerCore::DoCancel(int64_t id, JobCallback done) {
+  JobState state;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+      Defer([done, id] { done(absl::NotFoundError(absl::StrCat("job ", id, " not found"))); });
+      return;
+    }
+    state = it->second.state();
+  }
+  if (!IsLive(state)) {
+    Defer([done, id, state] {
+      done(absl::FailedPreconditionError(absl::StrCat(
+          "job ", id, " has already ended (", berth::v1::JobState_Name(state), ")")));
+    });
+    return;
+  }
+  FinishJob(id, berth::v1::CANCELLED, "cancelled by request", 0);
+  Defer([this, done, id] { done(GetJob(id)); });
+}
+
+// Stages a live job's end: the row update (with its reservations released)
+// commits with the batch's other updates in FlushUpdates(); then the memory
+// follows, its GPUs are freed and its nodes told to stop it.
+void SchedulerCore::FinishJob(int64_t id, JobState state, const std::string& reason,
+                              int32_t exit_code) {
+  if (!ending_.insert(id).second) return;  // already ending in this batch
+  const int64_t now = options_.now_ms();
+  Stage(db::JobUpdate{.id = id, .state = state, .reason = reason, .end_time_ms = now,
+                      .exit_code = exit_code, .release = true},
+        [this, id, state, reason, exit_code, now]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          Job& job = jobs_.at(id);
+          std::set<std::string> job_nodes;
+          for (const auto& gpu : job.gpus()) job_nodes.insert(gpu.node());
+          ReleaseLocked(job);
+          job.set_state(state);
+          job.set_reason(reason);
+          job.set_end_time_ms(now);
+          job.set_exit_code(exit_code);
+          live_.erase(id);
+          waiting_.erase(id);
+          finished_nodes_.erase(id);
+          dirty_ = true;
+          if (state == berth::v1::SUCCEEDED) return;  // its agents are done with it
+          for (const std::string& node : job_nodes) {
+            berth::v1::DaemonMessage message;
+            message.mutable_stop_job()->set_job_id(id);
+            message.mutable_stop_job()->set_grace_ms(30000);
+            Notify(node, std::move(message));
+          }
+        });
+}
+
+void SchedulerCore::Stage(db::JobUpdate update, std::function<void()> apply) {
+  staged_updates_.push_back(std::move(update));
+  staged_effects_.push_back(std::move(apply));
+}
+
+// Commits the staged job updates in one transaction, then mirrors them in
+// memory. On failure nothing changes in memory either.
+void SchedulerCore::FlushUpdates() {
+  ending_.clear();
+  if (staged_updates_.empty()) return;
+  std::vector<db::JobUpdate> updates;
+  std::vector<std::function<void()>> effects;
+  updates.swap(staged_updates_);
+  effects.swap(staged_effects_);
+  if (absl::Status s = store_->UpdateJobs(updates); !s.ok()) {
+    std::cerr << "berthd: " << updates.size() << " job updates not recorded: " << s << "\n";
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& effect : effects) effect();
+}
+
+void SchedulerCore::ReleaseLocked(Job& job) {
+  for (const auto& gpu : job.gpus()) {
+    auto node = nodes_.find(gpu.node());
+    if (node == nodes_.end()) continue;
+    for (auto& g : *node->second.node.mutable_gpus()) {
+      if (g.index() == gpu.index() && g.job_id() == job.id()) g.set_job_id(0);
+    }
+  }
+}
+
+void SchedulerCore::SetDrained(std::string node, bool drained, NodeCallback done) {
+  Enqueue([this, node = std::move(node), drained, done = std::move(done)]() mutable {
+    DoSetDrained(node, drained, std::move(done));
+  });
+}
+
+void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCallback done) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!nodes_.contains(name)) {
+      Defer([done, name] { done(absl::NotFoundError(absl::StrCat("node ", name, " not found"))); });
+      return;
+    }
+  }
+  const berth::v1::NodeState state = drained ? berth::v1::DRAINED : berth::v1::UP;
+  if (absl::Status s = store_->SetNodeState(name, state); !s.ok()) {
+    Defer([done, s] { done(s); });
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  nodes_[name].node.set_state(state);
+  dirty_ = true;
+  Defer([this, done, name] {
+    berth::v1::Node node;
+    {
+      absl::ReaderMutexLock read(&mu_);
+      node = nodes_.at(name).node;
+    }
+    done(std::move(node));
+  });
+}
+
+void SchedulerCore::RegisterNode(berth::v1::Register registration, StatusCallback done) {
+  Enqueue([this, registration = std::move(registration), done = std::move(done)]() mutable {
+    DoRegister(registration, std::move(done));
+  });
+}
+
+void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback done) {
+  berth::v1::Node node;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = nodes_.find(reg.node());
+    // A drained node stays drained across reconnects.
+    node.set_state(it != nodes_.end() && it->second.node.state() == berth::v1::DRAINED
+                       ? berth::v1::DRAINED
+                       : berth::v1::UP);
+    node.set_name(reg.node());
+    *node.mutable_labels() = reg.labels();
+    for (const berth::v1::Gpu& gpu : reg.gpus()) {
+      berth::v1::Gpu* copy = node.add_gpus();
+      *copy = gpu;
+      copy->set_job_id(0);
+      if (it == nodes_.end()) continue;
+      for (const berth::v1::Gpu& old : it->second.node.gpus()) {
+        if (old.index() == gpu.index()) copy->set_job_id(old.job_id());
+      }
+    }
+  }
+  node.set_last_heartbeat_ms(options_.now_ms());
+  if (absl::Status s = store_->UpsertNode(node); !s.ok()) {
+    Defer([done, s] { done(s); });
+    return;
+  }
+  std::set<int64_t> reported(reg.running_jobs().begin(), reg.running_jobs().end());
+  absl::MutexLock lock(&mu_);
+  nodes_[reg.node()] = NodeEntry{.node = node, .connected = true};
+  dirty_ = true;
+  topology_changed_ = true;
+  // Jobs placed here that the agent does not hold yet (it may have missed
+  // StartJob while the daemon was away): start them again.
+  for (int64_t id : live_) {
+    const Job& job = jobs_.at(id);
+    if (job.state() == berth::v1::PENDING || reported.contains(id)) continue;
+    bool here = false;
+    for (const auto& gpu : job.gpus()) here |= gpu.node() == reg.node();
+    if (!here) continue;
+    berth::v1::DaemonMessage message;
+    *message.mutable_start_job()->mutable_job() = job;
+    Notify(reg.node(), std::move(message));
+  }
+  // Jobs the agent runs that berth no longer has live on it: stop them.
+  for (int64_t id : reported) {
+    if (live_.contains(id)) continue;
+    berth::v1::DaemonMessage message;
+    message.mutable_stop_job()->set_job_id(id);
+    Notify(reg.node(), std::move(message));
+  }
+  Defer([done] { done(absl::OkStatus()); });
+}
+
+void SchedulerCore::AgentDisconnected(std::string node) {
+  Enqueue([this, node = std::move(node)] {
+    absl::MutexLock lock(&mu_);
+    auto it = nodes_.find(node);
+    if (it != nodes_.end()) it->second.connected = false;
+    dirty_ = true;
+  });
+}
+
+void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat) {
+  absl::MutexLock lock(&mu_);
+  auto it = nodes_.find(node);
+  if (it != nodes_.end()) it->second.node.set_last_heartbeat_ms(options_.now_ms());
+}
+
+void SchedulerCore::ReportJobStatus(std::string node, berth::v1::JobStatus status) {
+  Enqueue([this, node = std::move(node), status = std::move(status)] {
+    DoJobStatus(node, status);
+  });
+}
+
+void SchedulerCore::DoJobStatus(const std::string& node, const berth::v1::JobStatus& status) {
+  JobState current;
+  size_t job_nodes = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(status.job_id());
+    if (it == jobs_.end() || !IsLive(it->second.state())) return;
+    current = it->second.state();
+    std::set<std::string> names;
+    for (const auto& gpu : it->second.gpus()) names.insert(gpu.node());
+    if (!names.contains(node)) return;  // not this node's job
+    job_nodes = names.size();
+    if (status.state() == berth::v1::SUCCEEDED) {
+      finished_nodes_[status.job_id()].insert(node);
+      if (finished_nodes_[status.job_id()].size() < job_nodes) return;
+    }
+  }
+  switch (status.state()) {
+    case berth::v1::RUNNING: {
+      if (current != berth::v1::PLACED || ending_.contains(status.job_id())) return;
+      const int64_t id = status.job_id(), time_ms = status.time_ms();
+      Stage(db::JobUpdate{.id = id, .state = berth::v1::RUNNING, .start_time_ms = time_ms},
+            [this, id, time_ms]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              Job& job = jobs_.at(id);
+              if (job.state() != berth::v1::PLACED) return;
+              job.set_state(berth::v1::RUNNING);
+              if (time_ms != 0) job.set_start_time_ms(time_ms);
+            });
+      return;
+    }
+    case berth::v1::SUCCEEDED:
+      FinishJob(status.job_id(), berth::v1::SUCCEEDED, "", status.exit_code());
+      return;
+    case berth::v1::FAILED:
+      FinishJob(status.job_id(), berth::v1::FAILED,
+                absl::StrCat("failed on node ", node, ": ", status.message()),
+                status.exit_code());
+      return;
+    default:
+      return;  // CANCELLED acknowledges a StopJob; nothing to record
+  }
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,180 @@
+// SchedulerCore: the scheduling pass, and the views of the cluster that
+// admission and placement work on.
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/scheduler_core.h"
+#include "planner/catalog.h"
+
+namespace berth::daemon {
+
+using berth::v1::Job;
+
+namespace {
+
+bool Schedulable(const berth::v1::Node& node, bool connected) {
+  return connected && node.state() == berth::v1::UP;
+}
+
+// The planner's GPU type for a pool: the catalog entry, or a custom card
+// with the memory the agent reported (no speed figures).
+planner::GpuType PoolGpu(const berth::v1::Gpu& gpu) {
+  absl::StatusOr<planner::GpuType> known = planner::FindGpu(gpu.type());
+  if (known.ok()) return *known;
+  return planner::GpuType{.name = gpu.type(),
+                          .memory_bytes = static_cast<int64_t>(gpu.memory_bytes())};
+}
+
+int64_t MaxRuntimeMs(const Job& job) { return job.spec().max_runtime_seconds() * 1000; }
+
+GangShape ShapeOfJob(const Job& job) {
+  return GangShape{.tp = std::max(1, job.plan().tp()), .pp = std::max(1, job.plan().pp()),
+                   .dp = std::max(1, job.plan().dp())};
+}
+
+}  // namespace
+
+std::vector<NodeView> SchedulerCore::ViewsLocked(bool capacity) const {
+  std::vector<NodeView> views;
+  views.reserve(nodes_.size());
+  for (const auto& [name, entry] : nodes_) {
+    // One view per GPU type on the node (almost always one).
+    const size_t first = views.size();
+    const bool schedulable = capacity || Schedulable(entry.node, entry.connected);
+    for (const berth::v1::Gpu& gpu : entry.node.gpus()) {
+      size_t i = first;
+      while (i < views.size() && views[i].gpu_type != gpu.type()) ++i;
+      if (i == views.size()) {
+        views.push_back(NodeView{.name = name, .gpu_type = gpu.type(), .free_gpus = {},
+                                 .total_gpus = 0, .schedulable = schedulable});
+      }
+      views[i].total_gpus++;
+      if (capacity || gpu.job_id() == 0) views[i].free_gpus.push_back(gpu.index());
+    }
+    for (size_t i = first; i < views.size(); ++i) {
+      std::sort(views[i].free_gpus.begin(), views[i].free_gpus.end());
+    }
+  }
+  return views;
+}
+
+void SchedulerCore::RefreshCaches() {
+  absl::MutexLock lock(&mu_);
+  pools_cache_ = PoolsLocked();
+  if (topology_changed_) {
+    capacity_cache_ = std::make_shared<const std::vector<NodeView>>(ViewsLocked(true));
+    topology_changed_ = false;
+  }
+}
+
+std::vector<PoolInfo> SchedulerCore::PoolsLocked() const {
+  std::vector<PoolInfo> pools;  // few: one per GPU type
+  std::vector<int64_t> on_node;
+  for (const auto& [name, entry] : nodes_) {
+    on_node.assign(pools.size(), 0);
+    const bool schedulable = Schedulable(entry.node, entry.connected);
+    for (const berth::v1::Gpu& gpu : entry.node.gpus()) {
+      size_t i = 0;
+      while (i < pools.size() && pools[i].gpu_type != gpu.type()) ++i;
+      if (i == pools.size()) {
+        pools.push_back(PoolInfo{.gpu_type = gpu.type(), .gpu = PoolGpu(gpu)});
+        on_node.push_back(0);
+      }
+      pools[i].total_gpus++;
+      on_node[i]++;
+      if (gpu.job_id() == 0 && schedulable) pools[i].free_gpus++;
+    }
+    for (size_t i = 0; i < pools.size(); ++i) {
+      pools[i].gpus_per_node = std::max(pools[i].gpus_per_node, on_node[i]);
+    }
+  }
+  std::sort(pools.begin(), pools.end(),
+            [](const PoolInfo& a, const PoolInfo& b) { return a.gpu_type < b.gpu_type; });
+  return pools;
+}
+
+void SchedulerCore::RunPass() {
+  dirty_ = false;
+  const int64_t now = options_.now_ms();
+  std::vector<PendingJob> pending;
+  std::vector<RunningJob> running;
+  std::vector<NodeView> views;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (int64_t id : live_) {
+      const Job& job = jobs_.at(id);
+      if (job.state() == berth::v1::PENDING) {
+        pending.push_back(PendingJob{.id = id, .priority = job.spec().priority(),
+                                     .submit_time_ms = job.submit_time_ms(),
+                                     .gpu_type = job.gpu_type(), .shape = ShapeOfJob(job),
+                                     .max_runtime_ms = MaxRuntimeMs(job)});
+      } else {
+        const int64_t limit = MaxRuntimeMs(job);
+        running.push_back(RunningJob{.id = id, .gpu_type = job.gpu_type(),
+                                     .gpus = job.gpus_size(),
+                                     .end_by_ms = limit > 0 ? job.start_time_ms() + limit : 0});
+      }
+    }
+    views = ViewsLocked(/*capacity=*/false);
+  }
+  if (pending.empty()) {
+    absl::MutexLock lock(&mu_);
+    waiting_.clear();
+    return;
+  }
+  PassResult result = SchedulePass(std::move(pending), running, std::move(views), now);
+
+  std::vector<Job> placed;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const Decision& d : result.placed) {
+      Job job = jobs_.at(d.job_id);
+      for (const SlotAssignment& slot : d.slots) {
+        berth::v1::GpuAssignment* gpu = job.add_gpus();
+        gpu->set_node(slot.node);
+        gpu->set_index(slot.gpu_index);
+        gpu->set_tp_rank(slot.tp_rank);
+        gpu->set_pp_rank(slot.pp_rank);
+        gpu->set_dp_rank(slot.dp_rank);
+        for (const auto& g : nodes_.at(slot.node).node.gpus()) {
+          if (g.index() == slot.gpu_index) gpu->set_uuid(g.uuid());
+        }
+      }
+      job.set_state(berth::v1::PLACED);
+      job.set_start_time_ms(now);
+      job.clear_reason();
+      placed.push_back(std::move(job));
+    }
+  }
+  if (!placed.empty()) {
+    // Durable before anyone hears of it.
+    if (absl::Status s = store_->CommitPlacements(placed); !s.ok()) {
+      std::cerr << "berthd: placement not committed, will retry: " << s << "\n";
+      dirty_ = true;
+      placed.clear();
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  waiting_.clear();
+  for (const Waiting& w : result.waiting) waiting_[w.job_id] = w;
+  for (Job& job : placed) {
+    for (const auto& gpu : job.gpus()) {
+      for (auto& g : *nodes_.at(gpu.node()).node.mutable_gpus()) {
+        if (g.index() == gpu.index()) g.set_job_id(job.id());
+      }
+    }
+    std::set<std::string> job_nodes;
+    for (const auto& gpu : job.gpus()) job_nodes.insert(gpu.node());
+    jobs_[job.id()] = job;
+    for (const std::string& node : job_nodes) {
+      berth::v1::DaemonMessage message;
+      *message.mutable_start_job()->mutable_job() = job;
+      Notify(node, std::move(message));
+    }
+  }
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,141 @@
+#include "daemon/scheduler_service.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/grpc_status.h"
+
+namespace berth::daemon {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+// Finishes `reactor` with `result`, copying the value into `response`.
+template <typename T>
+void Finish(ServerUnaryReactor* reactor, T* response, absl::StatusOr<T> result) {
+  if (result.ok()) *response = *std::move(result);
+  reactor->Finish(ToGrpcStatus(result.status()));
+}
+
+ServerUnaryReactor* Reject(CallbackServerContext* context, const absl::Status& status) {
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+absl::Status CheckId(int64_t id) {
+  if (id <= 0) return absl::InvalidArgumentError(absl::StrCat("id: must be positive, got ", id));
+  return absl::OkStatus();
+}
+
+absl::Status CheckNodeName(const std::string& name) {
+  if (name.empty() || name.size() > 253) {
+    return absl::InvalidArgumentError("name: a node name of 1 to 253 characters is required");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ServerUnaryReactor* SchedulerServiceImpl::SubmitJob(CallbackServerContext* context,
+                                                    const berth::v1::SubmitJobRequest* request,
+                                                    berth::v1::SubmitJobResponse* response) {
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->Submit(request->spec(),
+                [reactor, response](absl::StatusOr<berth::v1::SubmitJobResponse> result) {
+                  Finish(reactor, response, std::move(result));
+                });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
+                                                 const berth::v1::GetJobRequest* request,
+                                                 berth::v1::Job* response) {
+  if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, response, core_->GetJob(request->id()));
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* context,
+                                                   const berth::v1::ListJobsRequest* request,
+                                                   berth::v1::ListJobsResponse* response) {
+  if (request->limit() < 0 || request->limit() > 100000) {
+    return Reject(context, absl::InvalidArgumentError("limit: must be in [0, 100000]"));
+  }
+  for (int state : request->states()) {
+    if (!berth::v1::JobState_IsValid(state)) {
+      return Reject(context, absl::InvalidArgumentError(
+                                 absl::StrCat("states: unknown job state ", state)));
+    }
+  }
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  *response = core_->ListJobs(*request);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::CancelJob(CallbackServerContext* context,
+                                                    const berth::v1::CancelJobRequest* request,
+                                                    berth::v1::Job* response) {
+  if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->Cancel(request->id(), [reactor, response](absl::StatusOr<berth::v1::Job> result) {
+    Finish(reactor, response, std::move(result));
+  });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::PlanJob(CallbackServerContext* context,
+                                                  const berth::v1::PlanJobRequest* request,
+                                                  berth::v1::PlanJobResponse* response) {
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, response, core_->Plan(request->spec()));
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* context,
+                                                     const berth::v1::ExplainJobRequest* request,
+                                                     berth::v1::ExplainJobResponse* response) {
+  if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  Finish(reactor, response, core_->Explain(request->id()));
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::ListNodes(CallbackServerContext* context,
+                                                    const berth::v1::ListNodesRequest* request,
+                                                    berth::v1::ListNodesResponse* response) {
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  *response = core_->ListNodes();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::DrainNode(CallbackServerContext* context,
+                                                    const berth::v1::DrainNodeRequest* request,
+                                                    berth::v1::Node* response) {
+  if (absl::Status s = CheckNodeName(request->name()); !s.ok()) return Reject(context, s);
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->SetDrained(request->name(), true,
+                    [reactor, response](absl::StatusOr<berth::v1::Node> result) {
+                      Finish(reactor, response, std::move(result));
+                    });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::UndrainNode(CallbackServerContext* context,
+                                                      const berth::v1::DrainNodeRequest* request,
+                                                      berth::v1::Node* response) {
+  if (absl::Status s = CheckNodeName(request->name()); !s.ok()) return Reject(context, s);
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->SetDrained(request->name(), false,
+                    [reactor, response](absl::StatusOr<berth::v1::Node> result) {
+                      Finish(reactor, response, std::move(result));
+                    });
+  return reactor;
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,52 @@
+// SchedulerService: the users' gRPC API (proto/berth/v1/scheduler.proto).
+//
+// Callback API; each handler validates what the core does not, calls the
+// core and finishes. Changes finish from the core's writer thread once they
+// are durable; reads finish at once.
+#ifndef BERTH_DAEMON_SCHEDULER_SERVICE_H_
+#define BERTH_DAEMON_SCHEDULER_SERVICE_H_
+
+#include "berth/v1/scheduler.grpc.pb.h"
+#include "daemon/scheduler_core.h"
+
+namespace berth::daemon {
+
+class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackService {
+ public:
+  explicit SchedulerServiceImpl(SchedulerCore* core) : core_(core) {}
+
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const berth::v1::SubmitJobRequest* request,
+                                      berth::v1::SubmitJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const berth::v1::GetJobRequest* request,
+                                   berth::v1::Job* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const berth::v1::ListJobsRequest* request,
+                                     berth::v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const berth::v1::CancelJobRequest* request,
+                                      berth::v1::Job* response) override;
+  grpc::ServerUnaryReactor* PlanJob(grpc::CallbackServerContext* context,
+                                    const berth::v1::PlanJobRequest* request,
+                                    berth::v1::PlanJobResponse* response) override;
+  grpc::ServerUnaryReactor* ExplainJob(grpc::CallbackServerContext* context,
+                                       const berth::v1::ExplainJobRequest* request,
+                                       berth::v1::ExplainJobResponse* response) override;
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context,
+                                      const berth::v1::ListNodesRequest* request,
+                                      berth::v1::ListNodesResponse* response) override;
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* context,
+                                      const berth::v1::DrainNodeRequest* request,
+                                      berth::v1::Node* response) override;
+  grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* context,
+                                        const berth::v1::DrainNodeRequest* request,
+                                        berth::v1::Node* response) override;
+
+ private:
+  SchedulerCore* core_;
+};
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_SCHEDULER_SERVICE_H_

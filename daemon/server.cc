@@ -1,0 +1,94 @@
+#include "daemon/server.h"
+
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "db/store.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "planner/status_macros.h"
+
+namespace berth::daemon {
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "[::1]") ||
+         absl::StartsWith(listen, "localhost:");
+}
+
+namespace {
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "grpc=" << port << "\n";
+    if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  // Rename so a reader never sees a half-written file.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonConfig& config) {
+  if (!config.insecure && !IsLoopback(config.listen)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", config.listen, " is not a loopback address; without TLS berthd listens only "
+        "on 127.0.0.1 or [::1] unless given --insecure"));
+  }
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::Store::Open(config.db_path));
+  std::unique_ptr<DaemonServer> server(new DaemonServer());
+  BERTH_ASSIGN_OR_RETURN(
+      server->core_,
+      SchedulerCore::Create(std::move(store),
+                            CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
+                                        .default_max_runtime_seconds =
+                                            config.default_max_runtime_seconds}));
+  server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(server->core_.get());
+  server->agent_service_ =
+      std::make_unique<AgentServiceImpl>(server->core_.get(), config.heartbeat_interval_ms);
+  server->core_->SetNotifier(server->agent_service_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->scheduler_service_.get());
+  builder.RegisterService(server->agent_service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+  }
+  // The database is open and the state recovered: serving.
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!config.port_file.empty()) {
+    BERTH_RETURN_IF_ERROR(WritePortFile(config.port_file, server->port_));
+  }
+  return server;
+}
+
+void DaemonServer::Wait() { server_->Wait(); }
+
+void DaemonServer::Shutdown(absl::Duration deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+  core_->SetNotifier(nullptr);
+  core_->Stop();
+}
+
+DaemonServer::~DaemonServer() {
+  Shutdown();
+  server_.reset();
+  core_.reset();  // closes the database
+}
+
+}  // namespace berth::daemon

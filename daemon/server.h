@@ -1,0 +1,62 @@
+// DaemonServer: berthd assembled — the store, the core, both gRPC services,
+// health checking and reflection — with a real shutdown.
+//
+//   BERTH_ASSIGN_OR_RETURN(auto server, DaemonServer::Start(config));
+//   server->Wait();        // until Shutdown() from another thread
+//
+// Health reports SERVING only after the database is open and the state is
+// recovered; Shutdown() turns it NOT_SERVING, stops accepting calls with a
+// deadline, stops the core's writer and closes the database.
+#ifndef BERTH_DAEMON_SERVER_H_
+#define BERTH_DAEMON_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "daemon/agent_service.h"
+#include "daemon/scheduler_core.h"
+#include "daemon/scheduler_service.h"
+#include "grpcpp/server.h"
+
+namespace berth::daemon {
+
+struct DaemonConfig {
+  std::string listen = "127.0.0.1:7070";  // port 0 picks a free port
+  std::string db_path = "berth.db";
+  std::string port_file;  // when set, "grpc=<port>\n" is written here
+  int64_t heartbeat_interval_ms = 1000;
+  int64_t default_max_runtime_seconds = 0;
+  // Without TLS (a later issue) only loopback addresses are allowed unless
+  // this is set.
+  bool insecure = false;
+};
+
+class DaemonServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<DaemonServer>> Start(const DaemonConfig& config);
+  ~DaemonServer();
+
+  int port() const { return port_; }
+  SchedulerCore* core() const { return core_.get(); }
+  void Wait();
+  void Shutdown(absl::Duration deadline = absl::Seconds(5));
+
+ private:
+  DaemonServer() = default;
+  std::unique_ptr<SchedulerCore> core_;
+  std::unique_ptr<SchedulerServiceImpl> scheduler_service_;
+  std::unique_ptr<AgentServiceImpl> agent_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Whether `listen` names a loopback address (127.0.0.0/8, [::1], localhost).
+bool IsLoopback(const std::string& listen);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_SERVER_H_

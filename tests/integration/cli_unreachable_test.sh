@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Integration test of the daemon verbs of `berth` with no daemon: each verb
+# has --help; bad input is exit 2 before any call; and with nothing
+# listening (127.0.0.1:1) every verb exits 5 promptly, naming the address.
+# "Promptly" is a hang guard of 3 s (`timeout` exits 124), not a benchmark:
+# the CLI retries UNAVAILABLE three times with 0.1 + 0.2 + 0.4 s of backoff.
+#
+#   bash tests/integration/cli_unreachable_test.sh build/cli/berth
+set -uo pipefail
+
+BERTH=${1:?usage: cli_unreachable_test.sh PATH/TO/berth}
+EXAMPLES=$(cd "$(dirname "$0")/../../deploy/examples" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+NOWHERE=127.0.0.1:1
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# run NAME ARGS...: runs berth with ARGS under a 3 s guard; stdout in
+# $TMP/NAME.out, stderr in $TMP/NAME.err, exit code in $rc.
+run() {
+  local name=$1
+  shift
+  timeout 3 "$BERTH" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  rc=$?
+}
+
+expect_rc() {
+  local name=$1 want=$2
+  if [[ $rc -eq 124 ]]; then
+    fail "$name: still running after 3 s"
+  elif [[ $rc -ne $want ]]; then
+    fail "$name: exit code $rc, want $want; stderr: $(cat "$TMP/$name.err")"
+  fi
+}
+
+# expect_err NAME TEXT: stderr contains TEXT.
+expect_err() {
+  grep -qF -- "$2" "$TMP/$1.err" ||
+    fail "$1: stderr lacks \"$2\": $(cat "$TMP/$1.err")"
+}
+
+# Every verb has --help.
+for verb in submit jobs job cancel why nodes drain undrain; do
+  run "help_$verb" "$verb" --help
+  expect_rc "help_$verb" 0
+  grep -q -- "--daemon" "$TMP/help_$verb.out" ||
+    fail "help_$verb: no --daemon in the help"
+done
+
+# Nothing listening: exit 5, and the message names the address.
+run jobs jobs --daemon "$NOWHERE"
+expect_rc jobs 5
+expect_err jobs "berth jobs: cannot reach berthd at $NOWHERE"
+[[ -s "$TMP/jobs.out" ]] && fail "jobs: printed to stdout: $(cat "$TMP/jobs.out")"
+
+run submit submit "$EXAMPLES/train-llama-2-7b.json" --daemon "$NOWHERE" --json
+expect_rc submit 5
+expect_err submit "cannot reach berthd at $NOWHERE"
+for args in "job 1" "cancel 1" "why 1" "nodes" "drain gpu-a" "undrain gpu-a"; do
+  name=${args// /_}
+  # shellcheck disable=SC2086 # split the verb from its argument
+  run "$name" $args --daemon "$NOWHERE"
+  expect_rc "$name" 5
+  expect_err "$name" "$NOWHERE"
+done
+
+# $BERTH_ADDR is used without --daemon; --daemon wins over it.
+BERTH_ADDR=127.0.0.1:2 run env nodes
+expect_rc env 5
+expect_err env "127.0.0.1:2"
+BERTH_ADDR=127.0.0.1:2 run flag_wins nodes --daemon "$NOWHERE"
+expect_rc flag_wins 5
+expect_err flag_wins "$NOWHERE"
+
+# Bad input is exit 2 and never reaches the (missing) daemon.
+printf 'name: x\n' >"$TMP/job.yaml"
+run yaml submit "$TMP/job.yaml" --daemon "$NOWHERE"
+expect_rc yaml 2
+expect_err yaml "YAML is not supported yet; use JSON"
+printf '{"team": "nlp", "modle": {}}\n' >"$TMP/unknown.json"
+run unknown submit "$TMP/unknown.json" --daemon "$NOWHERE"
+expect_rc unknown 2
+expect_err unknown "$TMP/unknown.json: modle: unknown field"
+printf '{"team": "nlp", ' >"$TMP/broken.json"
+run broken submit "$TMP/broken.json" --daemon "$NOWHERE"
+expect_rc broken 2
+expect_err broken "$TMP/broken.json: malformed JSON"
+run missing submit "$TMP/none.json" --daemon "$NOWHERE"
+expect_rc missing 2
+run bad_id job twelve --daemon "$NOWHERE"
+expect_rc bad_id 2
+expect_err bad_id "job id"
+run bad_state jobs --state sleeping --daemon "$NOWHERE"
+expect_rc bad_state 2
+expect_err bad_state "--state"
+
+if [[ $failures -gt 0 ]]; then
+  echo "cli_unreachable_test: $failures failure(s)" >&2
+  exit 1
+fi
+echo "cli_unreachable_test: all checks passed"

@@ -1,0 +1,215 @@
+#include "tests/integration/harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "db/store.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+#ifndef BERTHD_PATH
+#error "BERTHD_PATH must name the berthd binary"
+#endif
+#ifndef BERTH_AGENT_PATH
+#error "BERTH_AGENT_PATH must name the berth-agent binary"
+#endif
+
+namespace berth::testing {
+
+absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
+                                                        const std::string& log_path) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  auto process = std::make_unique<Process>();
+  process->pid_ = pid;
+  return process;
+}
+
+Process::~Process() {
+  if (!reaped_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void Process::Signal(int signal) {
+  if (!reaped_) kill(pid_, signal);
+}
+
+absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " did not exit"));
+}
+
+Cluster::Cluster() {
+  char pattern[] = "/tmp/berth-it-XXXXXX";
+  dir_ = mkdtemp(pattern);
+}
+
+Cluster::~Cluster() {
+  agents_.clear();
+  daemon_.reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string Cluster::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+std::string Cluster::Log(const std::string& name) const {
+  std::ifstream in(dir_ + "/" + name + ".log");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+absl::Status Cluster::StartDaemon(int port) {
+  const std::string port_file = dir_ + "/port";
+  std::remove(port_file.c_str());
+  auto process = Process::Start(
+      {BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
+       "--port_file=" + port_file, "--heartbeat_ms=200"},
+      dir_ + "/berthd.log");
+  if (!process.ok()) return process.status();
+  daemon_ = *std::move(process);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    std::ifstream in(port_file);
+    std::string line;
+    if (std::getline(in, line) && absl::StartsWith(line, "grpc=") &&
+        absl::SimpleAtoi(line.substr(5), &port_)) {
+      auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+      stub_ = berth::v1::SchedulerService::NewStub(channel);
+      return WaitServing(deadline - absl::Now());
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError("berthd wrote no port file:\n" + Log("berthd"));
+}
+
+absl::Status Cluster::WaitServing(absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    grpc::health::v1::HealthCheckResponse response;
+    auto context = Context(absl::Seconds(1));
+    if (health->Check(context.get(), {}, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError("berthd never reported SERVING:\n" + Log("berthd"));
+}
+
+absl::Status Cluster::StopDaemon(int signal) {
+  if (daemon_ == nullptr) return absl::FailedPreconditionError("no daemon");
+  daemon_->Signal(signal);
+  absl::StatusOr<int> exit = daemon_->Wait(absl::Seconds(20));
+  daemon_.reset();
+  return exit.status();
+}
+
+absl::Status Cluster::StartAgent(const std::string& node, const std::string& inventory_json) {
+  const std::string path = dir_ + "/inventory-" + node + ".json";
+  std::ofstream(path) << inventory_json;
+  auto process = Process::Start({BERTH_AGENT_PATH, "--daemon=" + address(), "--node=" + node,
+                                 "--inventory=" + path, "--heartbeat_ms=200"},
+                                dir_ + "/agent-" + node + ".log");
+  if (!process.ok()) return process.status();
+  agents_[node] = *std::move(process);
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::StopAgent(const std::string& node, int signal) {
+  auto it = agents_.find(node);
+  if (it == agents_.end()) return absl::NotFoundError(node);
+  it->second->Signal(signal);
+  absl::Status status = it->second->Wait(absl::Seconds(20)).status();
+  agents_.erase(it);
+  return status;
+}
+
+absl::Status Cluster::WaitForConnectedNodes(int count, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    berth::v1::ListNodesResponse nodes;
+    auto context = Context(absl::Seconds(2));
+    if (stub_->ListNodes(context.get(), {}, &nodes).ok()) {
+      int connected = 0;
+      for (const auto& node : nodes.nodes()) connected += node.connected() ? 1 : 0;
+      if (connected >= count) return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("fewer than ", count, " nodes connected"));
+}
+
+absl::StatusOr<berth::v1::Job> Cluster::WaitForState(int64_t id, berth::v1::JobState state,
+                                                     absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  berth::v1::Job job;
+  while (absl::Now() < deadline) {
+    berth::v1::GetJobRequest request;
+    request.set_id(id);
+    auto context = Context(absl::Seconds(2));
+    if (stub_->GetJob(context.get(), request, &job).ok() && job.state() == state) return job;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("job ", id, " is ",
+                                                  berth::v1::JobState_Name(job.state()),
+                                                  ", not ", berth::v1::JobState_Name(state)));
+}
+
+absl::Status CheckDatabase(const std::string& db_path) {
+  absl::StatusOr<std::unique_ptr<db::Store>> store = db::Store::Open(db_path);
+  if (!store.ok()) return store.status();
+  return (*store)->CheckInvariants();
+}
+
+std::string Inventory(const std::string& type, int count, const std::string& rack) {
+  return absl::StrCat(R"({"gpus": [{"type": ")", type, R"(", "count": )", count,
+                      R"(}], "labels": {"rack": ")", rack, R"("}})");
+}
+
+}  // namespace berth::testing

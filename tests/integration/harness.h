@@ -1,0 +1,94 @@
+// Integration-test harness: real berthd and berth-agent processes on
+// 127.0.0.1, each test with its own temporary folder and SQLite file.
+//
+//   Cluster cluster;                       // makes the temporary folder
+//   ASSERT_OK(cluster.StartDaemon());      // port 0, waits for SERVING
+//   ASSERT_OK(cluster.StartAgent("h1", kEightH100));
+//   ASSERT_OK(cluster.WaitForConnectedNodes(1));
+//   auto stub = cluster.Scheduler();
+//
+// Every child is killed (SIGKILL) and reaped when the Cluster is destroyed;
+// every wait has a deadline.
+#ifndef BERTH_TESTS_INTEGRATION_HARNESS_H_
+#define BERTH_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "berth/v1/scheduler.grpc.pb.h"
+
+namespace berth::testing {
+
+// A child process with its output in a log file.
+class Process {
+ public:
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
+                                                        const std::string& log_path);
+  ~Process();  // SIGKILL and reap if still running
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);
+  // Waits for exit; returns the exit status (or 128 + signal), or
+  // DeadlineExceeded.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+class Cluster {
+ public:
+  Cluster();
+  ~Cluster();
+
+  // Starts berthd on `port` (0: any) with the cluster's database, waits for
+  // the port file and for health SERVING.
+  absl::Status StartDaemon(int port = 0);
+  // Kills berthd with `signal` and waits for it to exit.
+  absl::Status StopDaemon(int signal);
+  // Starts an agent for `node` with an inventory file of this JSON text.
+  absl::Status StartAgent(const std::string& node, const std::string& inventory_json);
+  absl::Status StopAgent(const std::string& node, int signal);
+  // Waits until ListNodes shows `count` nodes with an agent connected.
+  absl::Status WaitForConnectedNodes(int count, absl::Duration timeout = absl::Seconds(20));
+  // Polls GetJob until the job is in `state`.
+  absl::StatusOr<berth::v1::Job> WaitForState(int64_t id, berth::v1::JobState state,
+                                              absl::Duration timeout = absl::Seconds(20));
+
+  berth::v1::SchedulerService::Stub* Scheduler() { return stub_.get(); }
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string db_path() const { return dir_ + "/berth.db"; }
+  std::string address() const;
+  std::string Log(const std::string& name) const;  // a child's output so far
+
+ private:
+  absl::Status WaitServing(absl::Duration timeout);
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<Process> daemon_;
+  std::map<std::string, std::unique_ptr<Process>> agents_;
+  std::unique_ptr<berth::v1::SchedulerService::Stub> stub_;
+};
+
+// Deadline-bound unary call context.
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10));
+
+// Checks the SQLite file the way an operator would, through berth's store:
+// no GPU in two active reservations, reservations only for placed/running
+// jobs. (allocated + free = capacity holds by construction of gpus rows.)
+absl::Status CheckDatabase(const std::string& db_path);
+
+// Inventory JSON for `count` GPUs of `type`.
+std::string Inventory(const std::string& type, int count, const std::string& rack = "r1");
+
+}  // namespace berth::testing
+
+#endif  // BERTH_TESTS_INTEGRATION_HARNESS_H_
