@@ -8,6 +8,7 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "planner/status_macros.h"
@@ -86,6 +87,24 @@ void SchedulerCore::Enqueue(Op op) {
 
 void SchedulerCore::Defer(std::function<void()> reply) { replies_.push_back(std::move(reply)); }
 
+void SchedulerCore::Record(int64_t job_id, std::string node, std::string kind,
+                           std::string message) {
+  events_.push_back(db::Event{.time_ms = options_.now_ms(), .job_id = job_id,
+                              .node = std::move(node), .kind = std::move(kind),
+                              .message = std::move(message)});
+}
+
+// Events ride on the batch's placement or update transaction when there is
+// one; what is left is written here, once per batch.
+void SchedulerCore::FlushEvents() {
+  if (events_.empty()) return;
+  std::vector<db::Event> events;
+  events.swap(events_);
+  if (absl::Status s = store_->UpdateJobs({}, events); !s.ok()) {
+    std::cerr << "berthd: " << events.size() << " events not recorded: " << s << "\n";
+  }
+}
+
 void SchedulerCore::Notify(const std::string& node, berth::v1::DaemonMessage message) {
   outbox_.emplace_back(node, std::move(message));
 }
@@ -110,6 +129,7 @@ void SchedulerCore::WriterLoop() {
     for (Op& op : ops) op();
     FlushUpdates();
     if (dirty_) RunPass();
+    FlushEvents();
     RefreshCaches();
     std::vector<std::function<void()>> replies;
     replies.swap(replies_);
@@ -207,7 +227,17 @@ void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const Job& job = jobs[i];
     const bool duplicate = (*outcomes)[i].duplicate;
-    if (!duplicate) AddJobLocked(job);
+    if (!duplicate) {
+      AddJobLocked(job);
+      if (job.state() == berth::v1::REJECTED) {
+        Record(job.id(), "", "rejected", job.reason());
+      } else {
+        Record(job.id(), "", "submitted",
+               absl::StrCat("pool ", job.gpu_type(), ", ", job.plan().gpus(), " GPUs (TP ",
+                            job.plan().tp(), " × PP ", job.plan().pp(), " × DP ",
+                            job.plan().dp(), ")"));
+      }
+    }
     if (job.state() == berth::v1::PENDING) dirty_ = true;
     const int64_t id = job.id();
     Defer([this, id, duplicate, done = std::move(batch[i].done)] {
@@ -274,6 +304,7 @@ void SchedulerCore::FinishJob(int64_t id, JobState state, const std::string& rea
           waiting_.erase(id);
           finished_nodes_.erase(id);
           dirty_ = true;
+          Record(id, "", absl::AsciiStrToLower(berth::v1::JobState_Name(state)), reason);
           if (state == berth::v1::SUCCEEDED) return;  // its agents are done with it
           for (const std::string& node : job_nodes) {
             berth::v1::DaemonMessage message;
@@ -296,9 +327,11 @@ void SchedulerCore::FlushUpdates() {
   if (staged_updates_.empty()) return;
   std::vector<db::JobUpdate> updates;
   std::vector<std::function<void()>> effects;
+  std::vector<db::Event> events;
   updates.swap(staged_updates_);
   effects.swap(staged_effects_);
-  if (absl::Status s = store_->UpdateJobs(updates); !s.ok()) {
+  events.swap(events_);
+  if (absl::Status s = store_->UpdateJobs(updates, events); !s.ok()) {
     std::cerr << "berthd: " << updates.size() << " job updates not recorded: " << s << "\n";
     return;
   }
@@ -335,6 +368,7 @@ void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCall
     Defer([done, s] { done(s); });
     return;
   }
+  Record(0, name, drained ? "node_drained" : "node_undrained", "");
   absl::MutexLock lock(&mu_);
   nodes_[name].node.set_state(state);
   dirty_ = true;
@@ -380,6 +414,8 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
     Defer([done, s] { done(s); });
     return;
   }
+  Record(0, reg.node(), "node_registered",
+         absl::StrCat(reg.gpus_size(), " GPUs, ", reg.running_jobs_size(), " running jobs"));
   std::set<int64_t> reported(reg.running_jobs().begin(), reg.running_jobs().end());
   absl::MutexLock lock(&mu_);
   nodes_[reg.node()] = NodeEntry{.node = node, .connected = true};
@@ -413,6 +449,7 @@ void SchedulerCore::AgentDisconnected(std::string node) {
     auto it = nodes_.find(node);
     if (it != nodes_.end()) it->second.connected = false;
     dirty_ = true;
+    Record(0, node, "node_disconnected", "");
   });
 }
 
@@ -453,6 +490,7 @@ void SchedulerCore::DoJobStatus(const std::string& node, const berth::v1::JobSta
             [this, id, time_ms]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
               Job& job = jobs_.at(id);
               if (job.state() != berth::v1::PLACED) return;
+              Record(id, "", "running", "");
               job.set_state(berth::v1::RUNNING);
               if (time_ms != 0) job.set_start_time_ms(time_ms);
             });

@@ -116,6 +116,8 @@ class SchedulerCore {
   void ProcessSubmissions(std::vector<Submission>& batch);
   void RunPass();
   void RefreshCaches();
+  void Record(int64_t job_id, std::string node, std::string kind, std::string message);
+  void FlushEvents();
   void Defer(std::function<void()> reply);
   void Notify(const std::string& node, berth::v1::DaemonMessage message);
 
@@ -171,6 +173,7 @@ class SchedulerCore {
   std::vector<db::JobUpdate> staged_updates_;
   std::vector<std::function<void()>> staged_effects_;  // run under mu_
   std::set<int64_t> ending_;  // jobs staged to end in this batch
+  std::vector<db::Event> events_;  // written with the batch's next transaction
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

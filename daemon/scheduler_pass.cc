@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "daemon/scheduler_core.h"
 #include "planner/catalog.h"
 
@@ -151,7 +152,15 @@ void SchedulerCore::RunPass() {
   }
   if (!placed.empty()) {
     // Durable before anyone hears of it.
-    if (absl::Status s = store_->CommitPlacements(placed); !s.ok()) {
+    for (const Job& job : placed) {
+      std::set<std::string> job_nodes;
+      for (const auto& gpu : job.gpus()) job_nodes.insert(gpu.node());
+      Record(job.id(), "", "placed",
+             absl::StrCat(job.gpus_size(), " GPUs on ", absl::StrJoin(job_nodes, ",")));
+    }
+    std::vector<db::Event> events;
+    events.swap(events_);
+    if (absl::Status s = store_->CommitPlacements(placed, events); !s.ok()) {
       std::cerr << "berthd: placement not committed, will retry: " << s << "\n";
       dirty_ = true;
       placed.clear();

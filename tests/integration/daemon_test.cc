@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
 
@@ -97,6 +98,16 @@ TEST_F(DaemonTest, SevenBTrainingIsPlacedOnOneNode) {
   EXPECT_EQ(placed->gpus_size(), job.plan().gpus());
   EXPECT_EQ(NodesOf(*placed).size(), 1u);
   EXPECT_EQ(FreeGpus("h100-80gb"), 32 - job.plan().gpus());
+  // The event log in the SQLite file tells the job's story.
+  // (The "running" event is written just after memory shows RUNNING.)
+  absl::StatusOr<std::vector<std::string>> kinds;
+  for (int i = 0; i < 100; ++i) {
+    kinds = EventKinds(cluster_.db_path(), job.id());
+    if (!kinds.ok() || kinds->size() >= 3) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(kinds.ok()) << kinds.status();
+  EXPECT_EQ(*kinds, (std::vector<std::string>{"submitted", "placed", "running"}));
 }
 
 TEST_F(DaemonTest, SeventyBTrainingIsGangPlacedWithTpGroupsInsideNodes) {

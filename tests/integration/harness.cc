@@ -207,6 +207,16 @@ absl::Status CheckDatabase(const std::string& db_path) {
   return (*store)->CheckInvariants();
 }
 
+absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, int64_t job_id) {
+  absl::StatusOr<std::unique_ptr<db::Store>> store = db::Store::Open(db_path);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::vector<db::Event>> events = (*store)->Events(job_id, 100);
+  if (!events.ok()) return events.status();
+  std::vector<std::string> kinds;
+  for (const db::Event& event : *events) kinds.push_back(event.kind);
+  return kinds;
+}
+
 std::string Inventory(const std::string& type, int count, const std::string& rack) {
   return absl::StrCat(R"({"gpus": [{"type": ")", type, R"(", "count": )", count,
                       R"(}], "labels": {"rack": ")", rack, R"("}})");

@@ -86,6 +86,9 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seco
 // jobs. (allocated + free = capacity holds by construction of gpus rows.)
 absl::Status CheckDatabase(const std::string& db_path);
 
+// The kinds of the job's events in the SQLite file, oldest first.
+absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, int64_t job_id);
+
 // Inventory JSON for `count` GPUs of `type`.
 std::string Inventory(const std::string& type, int count, const std::string& rack = "r1");
 
