@@ -1,0 +1,234 @@
+// SchedulerCore without gRPC: a real SQLite file in a temporary folder,
+// nodes registered through the core's own API, a fake clock, and the
+// invariant checks (memory and file) after every test.
+#include "daemon/scheduler_core.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace berth::daemon {
+namespace {
+
+using berth::v1::Job;
+
+// Records what the core would send to agents.
+class RecordingNotifier : public AgentNotifier {
+ public:
+  bool Send(const std::string& node, const berth::v1::DaemonMessage& message) override {
+    absl::MutexLock lock(&mu_);
+    if (message.has_start_job()) starts_++;
+    if (message.has_stop_job()) stops_++;
+    return true;
+  }
+  int starts() {
+    absl::MutexLock lock(&mu_);
+    return starts_;
+  }
+  int stops() {
+    absl::MutexLock lock(&mu_);
+    return stops_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int starts_ ABSL_GUARDED_BY(mu_) = 0;
+  int stops_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class SchedulerCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/berth-core-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    Open();
+  }
+
+  void TearDown() override {
+    EXPECT_TRUE(core_->CheckInvariants().ok()) << core_->CheckInvariants();
+    core_.reset();
+    auto store = db::Store::Open(dir_ + "/berth.db");
+    ASSERT_TRUE(store.ok());
+    EXPECT_TRUE((*store)->CheckInvariants().ok());
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open() {
+    auto store = db::Store::Open(dir_ + "/berth.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto core = SchedulerCore::Create(
+        *std::move(store), CoreOptions{.now_ms = [this] { return now_ms_.load(); }});
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = *std::move(core);
+    core_->SetNotifier(&notifier_);
+  }
+
+  void Register(const std::string& node, const std::string& type, int gpus) {
+    berth::v1::Register reg;
+    reg.set_node(node);
+    for (int i = 0; i < gpus; ++i) {
+      berth::v1::Gpu* gpu = reg.add_gpus();
+      gpu->set_index(i);
+      gpu->set_type(type);
+      gpu->set_uuid(node + "-" + std::to_string(i));
+    }
+    absl::Notification done;
+    absl::Status status;
+    core_->RegisterNode(reg, [&](absl::Status s) {
+      status = s;
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    ASSERT_TRUE(status.ok()) << status;
+  }
+
+  absl::StatusOr<berth::v1::SubmitJobResponse> Submit(const std::string& model,
+                                                      int64_t max_runtime_seconds = 3600) {
+    berth::v1::JobSpec spec;
+    spec.set_task("train");
+    spec.set_team("t");
+    spec.mutable_model()->set_catalog_name(model);
+    spec.set_max_runtime_seconds(max_runtime_seconds);
+    absl::Notification done;
+    absl::StatusOr<berth::v1::SubmitJobResponse> result;
+    core_->Submit(spec, [&](absl::StatusOr<berth::v1::SubmitJobResponse> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
+  absl::StatusOr<Job> Cancel(int64_t id) {
+    absl::Notification done;
+    absl::StatusOr<Job> result;
+    core_->Cancel(id, [&](absl::StatusOr<Job> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
+  std::string dir_;
+  std::atomic<int64_t> now_ms_{1'700'000'000'000};
+  RecordingNotifier notifier_;
+  std::unique_ptr<SchedulerCore> core_;
+};
+
+TEST_F(SchedulerCoreTest, SubmitPlacesAndTellsTheAgent) {
+  Register("n1", "h100-80gb", 8);
+  auto r = Submit("llama-2-7b");
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Placement happens in the same batch as the insert.
+  EXPECT_EQ(r->job().state(), berth::v1::PLACED);
+  EXPECT_EQ(r->job().gpus_size(), r->job().plan().gpus());
+  EXPECT_EQ(notifier_.starts(), 1);
+}
+
+TEST_F(SchedulerCoreTest, NoNodesMeansRefusal) {
+  auto r = Submit("llama-2-7b");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no GPUs")) << r.status();
+}
+
+TEST_F(SchedulerCoreTest, WaitingJobHasAnEarliestStartFromTimeLimits) {
+  Register("n1", "h100-80gb", 8);
+  auto first = Submit("llama-2-13b", 7200);  // takes most of the node
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->job().state(), berth::v1::PLACED);
+  const int free = 8 - first->job().plan().gpus();
+  std::vector<int64_t> waiting;
+  for (int i = 0; i < 3; ++i) {
+    auto next = Submit("llama-2-13b", 7200);
+    ASSERT_TRUE(next.ok());
+    if (next->job().state() == berth::v1::PENDING) waiting.push_back(next->job().id());
+  }
+  ASSERT_FALSE(waiting.empty()) << free << " free";
+  auto why = core_->Explain(waiting.front());
+  ASSERT_TRUE(why.ok());
+  EXPECT_EQ(why->queue_position(), 1);
+  // The first job started at now and may run 7200 s: the head can start by
+  // then, at the latest.
+  EXPECT_GT(why->earliest_start_ms(), 0);
+  EXPECT_LE(why->earliest_start_ms(), now_ms_.load() + 7200 * 1000);
+}
+
+TEST_F(SchedulerCoreTest, CancelFreesAndTheNextJobIsPlaced) {
+  Register("n1", "h100-80gb", 8);
+  auto a = Submit("llama-2-13b");
+  ASSERT_TRUE(a.ok());
+  int64_t pending = 0;
+  for (int i = 0; i < 4 && pending == 0; ++i) {
+    auto b = Submit("llama-2-13b");
+    ASSERT_TRUE(b.ok());
+    if (b->job().state() == berth::v1::PENDING) pending = b->job().id();
+  }
+  ASSERT_NE(pending, 0);
+  auto cancelled = Cancel(a->job().id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), berth::v1::CANCELLED);
+  EXPECT_EQ(cancelled->gpus_size(), a->job().gpus_size());  // kept for the record
+  EXPECT_EQ(notifier_.stops(), 1);
+  auto job = core_->GetJob(pending);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), berth::v1::PLACED);
+  EXPECT_EQ(Cancel(a->job().id()).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Cancel(424242).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerCoreTest, ReopeningRebuildsTheSameState) {
+  Register("n1", "h100-80gb", 8);
+  Register("n2", "h100-80gb", 8);
+  auto a = Submit("llama-2-7b");
+  auto b = Submit("llama-2-13b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  core_.reset();  // as after a crash: only the file remains
+  Open();
+  for (const auto& r : {*a, *b}) {
+    auto job = core_->GetJob(r.job().id());
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->state(), r.job().state());
+    EXPECT_EQ(job->gpus_size(), r.job().gpus_size());
+  }
+  auto nodes = core_->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 2);
+  EXPECT_FALSE(nodes.nodes(0).connected());  // until its agent registers again
+}
+
+TEST_F(SchedulerCoreTest, ConcurrentSubmittersNeverDoubleBook) {
+  // Many threads submit at once; group commit batches them. Whatever is
+  // placed, no GPU is held twice (checked in TearDown, memory and file).
+  for (int n = 0; n < 4; ++n) Register("n" + std::to_string(n), "h100-80gb", 8);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) ok += Submit("llama-2-7b").ok() ? 1 : 0;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(ok.load(), 200);
+  auto placed = core_->ListJobs([] {
+    berth::v1::ListJobsRequest r;
+    r.add_states(berth::v1::PLACED);
+    return r;
+  }());
+  int gpus = 0;
+  for (const auto& job : placed.jobs()) gpus += job.gpus_size();
+  EXPECT_LE(gpus, 32);
+  EXPECT_GT(gpus, 24);  // 2-GPU jobs pack the 32 GPUs nearly full
+}
+
+}  // namespace
+}  // namespace berth::daemon
