@@ -55,6 +55,8 @@ absl::Status SchedulerCore::Recover() {
   }
   for (const Job& job : snapshot.jobs) AddJobLocked(job);
   dirty_ = true;
+  views_stale_ = true;
+  CurrentViewsLocked();
   pools_cache_ = PoolsLocked();
   capacity_cache_ = std::make_shared<const std::vector<NodeView>>(ViewsLocked(true));
   return CheckInvariantsLocked();
@@ -343,6 +345,7 @@ void SchedulerCore::ReleaseLocked(Job& job) {
   for (const auto& gpu : job.gpus()) {
     auto node = nodes_.find(gpu.node());
     if (node == nodes_.end()) continue;
+    MarkDirtyLocked(gpu.node());
     for (auto& g : *node->second.node.mutable_gpus()) {
       if (g.index() == gpu.index() && g.job_id() == job.id()) g.set_job_id(0);
     }
@@ -371,6 +374,7 @@ void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCall
   Record(0, name, drained ? "node_drained" : "node_undrained", "");
   absl::MutexLock lock(&mu_);
   nodes_[name].node.set_state(state);
+  MarkDirtyLocked(name);
   dirty_ = true;
   Defer([this, done, name] {
     berth::v1::Node node;
@@ -421,6 +425,7 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
   nodes_[reg.node()] = NodeEntry{.node = node, .connected = true};
   dirty_ = true;
   topology_changed_ = true;
+  views_stale_ = true;
   // Jobs placed here that the agent does not hold yet (it may have missed
   // StartJob while the daemon was away): start them again.
   for (int64_t id : live_) {
@@ -447,7 +452,10 @@ void SchedulerCore::AgentDisconnected(std::string node) {
   Enqueue([this, node = std::move(node)] {
     absl::MutexLock lock(&mu_);
     auto it = nodes_.find(node);
-    if (it != nodes_.end()) it->second.connected = false;
+    if (it != nodes_.end()) {
+      it->second.connected = false;
+      MarkDirtyLocked(node);
+    }
     dirty_ = true;
     Record(0, node, "node_disconnected", "");
   });

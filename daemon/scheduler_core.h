@@ -124,8 +124,14 @@ class SchedulerCore {
   // Under mu_ (writer): state changes that mirror what was committed.
   void AddJobLocked(const berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseLocked(berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<PoolInfo> PoolsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<PoolInfo> PoolsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);  // from views_
   std::vector<NodeView> ViewsLocked(bool capacity) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The placement views kept up to date incrementally: nodes whose GPUs or
+  // state changed are marked dirty and rebuilt alone.
+  const std::vector<NodeView>& CurrentViewsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkDirtyLocked(const std::string& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    dirty_nodes_.insert(node);
+  }
   absl::Status CheckInvariantsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Writer-thread operations.
@@ -158,6 +164,12 @@ class SchedulerCore {
   // batch so that submitters do not rebuild it per call.
   std::vector<PoolInfo> pools_cache_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const std::vector<NodeView>> capacity_cache_ ABSL_GUARDED_BY(mu_);
+  std::vector<NodeView> views_ ABSL_GUARDED_BY(mu_);
+  // node name → [first, last) in views_
+  absl::flat_hash_map<std::string, std::pair<size_t, size_t>> view_span_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> dirty_nodes_ ABSL_GUARDED_BY(mu_);
+  bool views_stale_ ABSL_GUARDED_BY(mu_) = true;
+  absl::flat_hash_map<std::string, planner::GpuType> pool_gpus_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex queue_mu_;
   std::deque<Op> ops_ ABSL_GUARDED_BY(queue_mu_);

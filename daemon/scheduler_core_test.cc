@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace berth::daemon {
@@ -132,6 +133,7 @@ TEST_F(SchedulerCoreTest, SubmitPlacesAndTellsTheAgent) {
   // Placement happens in the same batch as the insert.
   EXPECT_EQ(r->job().state(), berth::v1::PLACED);
   EXPECT_EQ(r->job().gpus_size(), r->job().plan().gpus());
+  for (int i = 0; i < 200 && notifier_.starts() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
   EXPECT_EQ(notifier_.starts(), 1);
 }
 
@@ -179,6 +181,8 @@ TEST_F(SchedulerCoreTest, CancelFreesAndTheNextJobIsPlaced) {
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), berth::v1::CANCELLED);
   EXPECT_EQ(cancelled->gpus_size(), a->job().gpus_size());  // kept for the record
+  // StopJob goes out right after the reply; wait for it, bounded.
+  for (int i = 0; i < 200 && notifier_.stops() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
   EXPECT_EQ(notifier_.stops(), 1);
   auto job = core_->GetJob(pending);
   ASSERT_TRUE(job.ok());

@@ -38,32 +38,80 @@ GangShape ShapeOfJob(const Job& job) {
 
 }  // namespace
 
+namespace {
+
+// Appends one view per GPU type on the node (almost always one).
+void AppendNodeViews(const std::string& name, const berth::v1::Node& node, bool connected,
+                     bool capacity, std::vector<NodeView>& views) {
+  const size_t first = views.size();
+  const bool schedulable = capacity || Schedulable(node, connected);
+  for (const berth::v1::Gpu& gpu : node.gpus()) {
+    size_t i = first;
+    while (i < views.size() && views[i].gpu_type != gpu.type()) ++i;
+    if (i == views.size()) {
+      views.push_back(NodeView{.name = name, .gpu_type = gpu.type(), .free_gpus = {},
+                               .total_gpus = 0, .schedulable = schedulable});
+    }
+    views[i].total_gpus++;
+    if (capacity || gpu.job_id() == 0) views[i].free_gpus.push_back(gpu.index());
+  }
+  for (size_t i = first; i < views.size(); ++i) {
+    std::sort(views[i].free_gpus.begin(), views[i].free_gpus.end());
+  }
+}
+
+}  // namespace
+
 std::vector<NodeView> SchedulerCore::ViewsLocked(bool capacity) const {
   std::vector<NodeView> views;
   views.reserve(nodes_.size());
   for (const auto& [name, entry] : nodes_) {
-    // One view per GPU type on the node (almost always one).
-    const size_t first = views.size();
-    const bool schedulable = capacity || Schedulable(entry.node, entry.connected);
-    for (const berth::v1::Gpu& gpu : entry.node.gpus()) {
-      size_t i = first;
-      while (i < views.size() && views[i].gpu_type != gpu.type()) ++i;
-      if (i == views.size()) {
-        views.push_back(NodeView{.name = name, .gpu_type = gpu.type(), .free_gpus = {},
-                                 .total_gpus = 0, .schedulable = schedulable});
-      }
-      views[i].total_gpus++;
-      if (capacity || gpu.job_id() == 0) views[i].free_gpus.push_back(gpu.index());
-    }
-    for (size_t i = first; i < views.size(); ++i) {
-      std::sort(views[i].free_gpus.begin(), views[i].free_gpus.end());
-    }
+    AppendNodeViews(name, entry.node, entry.connected, capacity, views);
   }
   return views;
 }
 
+const std::vector<NodeView>& SchedulerCore::CurrentViewsLocked() {
+  if (!views_stale_) {
+    for (const std::string& name : dirty_nodes_) {
+      auto span = view_span_.find(name);
+      auto entry = nodes_.find(name);
+      if (span == view_span_.end() || entry == nodes_.end()) {
+        views_stale_ = true;
+        break;
+      }
+      // Rebuild this node's views alone.
+      std::vector<NodeView> fresh;
+      AppendNodeViews(name, entry->second.node, entry->second.connected, false, fresh);
+      if (fresh.size() != span->second.second - span->second.first) {
+        views_stale_ = true;
+        break;
+      }
+      std::move(fresh.begin(), fresh.end(), views_.begin() + span->second.first);
+    }
+  }
+  dirty_nodes_.clear();
+  if (views_stale_) {
+    views_ = ViewsLocked(false);
+    view_span_.clear();
+    for (size_t i = 0; i < views_.size(); ++i) {
+      auto [it, inserted] = view_span_.try_emplace(views_[i].name, i, i + 1);
+      if (!inserted) it->second.second = i + 1;
+    }
+    pool_gpus_.clear();
+    for (const auto& [name, entry] : nodes_) {
+      for (const berth::v1::Gpu& gpu : entry.node.gpus()) {
+        if (!pool_gpus_.contains(gpu.type())) pool_gpus_[gpu.type()] = PoolGpu(gpu);
+      }
+    }
+    views_stale_ = false;
+  }
+  return views_;
+}
+
 void SchedulerCore::RefreshCaches() {
   absl::MutexLock lock(&mu_);
+  CurrentViewsLocked();
   pools_cache_ = PoolsLocked();
   if (topology_changed_) {
     capacity_cache_ = std::make_shared<const std::vector<NodeView>>(ViewsLocked(true));
@@ -71,26 +119,21 @@ void SchedulerCore::RefreshCaches() {
   }
 }
 
+// Pools from the current views: one per GPU type, by name. Callers refresh
+// the views first (CurrentViewsLocked).
 std::vector<PoolInfo> SchedulerCore::PoolsLocked() const {
   std::vector<PoolInfo> pools;  // few: one per GPU type
-  std::vector<int64_t> on_node;
-  for (const auto& [name, entry] : nodes_) {
-    on_node.assign(pools.size(), 0);
-    const bool schedulable = Schedulable(entry.node, entry.connected);
-    for (const berth::v1::Gpu& gpu : entry.node.gpus()) {
-      size_t i = 0;
-      while (i < pools.size() && pools[i].gpu_type != gpu.type()) ++i;
-      if (i == pools.size()) {
-        pools.push_back(PoolInfo{.gpu_type = gpu.type(), .gpu = PoolGpu(gpu)});
-        on_node.push_back(0);
-      }
-      pools[i].total_gpus++;
-      on_node[i]++;
-      if (gpu.job_id() == 0 && schedulable) pools[i].free_gpus++;
+  for (const NodeView& view : views_) {
+    size_t i = 0;
+    while (i < pools.size() && pools[i].gpu_type != view.gpu_type) ++i;
+    if (i == pools.size()) {
+      auto gpu = pool_gpus_.find(view.gpu_type);
+      pools.push_back(PoolInfo{.gpu_type = view.gpu_type,
+                               .gpu = gpu != pool_gpus_.end() ? gpu->second : planner::GpuType{}});
     }
-    for (size_t i = 0; i < pools.size(); ++i) {
-      pools[i].gpus_per_node = std::max(pools[i].gpus_per_node, on_node[i]);
-    }
+    pools[i].total_gpus += view.total_gpus;
+    if (view.schedulable) pools[i].free_gpus += static_cast<int64_t>(view.free_gpus.size());
+    pools[i].gpus_per_node = std::max<int64_t>(pools[i].gpus_per_node, view.total_gpus);
   }
   std::sort(pools.begin(), pools.end(),
             [](const PoolInfo& a, const PoolInfo& b) { return a.gpu_type < b.gpu_type; });
@@ -119,12 +162,15 @@ void SchedulerCore::RunPass() {
                                      .end_by_ms = limit > 0 ? job.start_time_ms() + limit : 0});
       }
     }
-    views = ViewsLocked(/*capacity=*/false);
   }
   if (pending.empty()) {
     absl::MutexLock lock(&mu_);
     waiting_.clear();
     return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    views = CurrentViewsLocked();
   }
   PassResult result = SchedulePass(std::move(pending), running, std::move(views), now);
 
@@ -171,6 +217,7 @@ void SchedulerCore::RunPass() {
   for (const Waiting& w : result.waiting) waiting_[w.job_id] = w;
   for (Job& job : placed) {
     for (const auto& gpu : job.gpus()) {
+      MarkDirtyLocked(gpu.node());
       for (auto& g : *nodes_.at(gpu.node()).node.mutable_gpus()) {
         if (g.index() == gpu.index()) g.set_job_id(job.id());
       }

@@ -184,6 +184,17 @@ absl::Status SchedulerCore::CheckInvariants() const {
 }
 
 absl::Status SchedulerCore::CheckInvariantsLocked() const {
+  // The incrementally kept placement views match a rebuild from scratch.
+  if (!views_stale_ && dirty_nodes_.empty()) {
+    const std::vector<NodeView> fresh = ViewsLocked(false);
+    bool same = fresh.size() == views_.size();
+    for (size_t i = 0; same && i < fresh.size(); ++i) {
+      same = fresh[i].name == views_[i].name && fresh[i].gpu_type == views_[i].gpu_type &&
+             fresh[i].free_gpus == views_[i].free_gpus &&
+             fresh[i].schedulable == views_[i].schedulable;
+    }
+    if (!same) return absl::InternalError("placement views differ from the node state");
+  }
   // Every held GPU belongs to a placed or running job that lists it.
   std::map<std::pair<std::string, int>, int64_t> holder;
   for (const auto& [name, entry] : nodes_) {
