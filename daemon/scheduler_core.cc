@@ -201,6 +201,9 @@ Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int
     job.set_state(berth::v1::PENDING);
     job.set_gpu_type(pool.pool.gpu_type);
     *job.mutable_plan() = pool.plan;
+    // Runner-up splits belong to planning (PlanJob), not to a queued job:
+    // they would be copied with the job everywhere it goes.
+    job.mutable_plan()->clear_alternatives();
   } else {
     job.set_state(berth::v1::REJECTED);
     job.set_reason(admission.reason);
@@ -381,6 +384,7 @@ void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCall
     {
       absl::ReaderMutexLock read(&mu_);
       node = nodes_.at(name).node;
+      node.set_connected(nodes_.at(name).connected);
     }
     done(std::move(node));
   });

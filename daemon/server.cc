@@ -59,6 +59,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // A second berthd on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->scheduler_service_.get());
   builder.RegisterService(server->agent_service_.get());
@@ -79,10 +81,14 @@ void DaemonServer::Wait() { server_->Wait(); }
 void DaemonServer::Shutdown(absl::Duration deadline) {
   if (shut_down_) return;
   shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
-  core_->SetNotifier(nullptr);
-  core_->Stop();
+  if (server_ != nullptr) {  // null when the listening port could not be had
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
+  }
+  if (core_ != nullptr) {
+    core_->SetNotifier(nullptr);
+    core_->Stop();
+  }
 }
 
 DaemonServer::~DaemonServer() {

@@ -1,18 +1,79 @@
 #!/usr/bin/env bash
-# berth's quick start: installs the build dependencies, builds berth, and
-# shows what the planner decides for five example jobs. Non-interactive.
+# berth's quick start. Non-interactive; run it again at any time.
 #
-#   deploy/quickstart.sh          build and run the examples
+#   deploy/quickstart.sh          install, build, start a simulated cluster,
+#                                 submit the examples, leave it running
 #   deploy/quickstart.sh --stop   stop what the quick start started
 #
-# The daemon and node agents do not exist yet, so nothing is left running;
-# `berth plan` needs no daemon.
+# It installs the build dependencies (deploy/install-deps.sh), builds with
+# `cmake --preset default` (Ninja, into build/), shows five `berth plan`
+# examples, then starts berthd on a fresh SQLite database and six simulated
+# nodes (berth-agent with inventory files: 4 × 8 h100-80gb, 2 × 8 a100-40gb),
+# submits the job specs in deploy/examples/ and shows what berth decided.
+# berthd and the agents keep running in the background; `--stop` ends them.
+#
+# Environment:
+#   BERTH_HOME        state folder (default ~/.berth): berth.db, logs/, pids/,
+#                     addr (the daemon's address), inventory files
+#   BERTH_PORT        port for berthd on 127.0.0.1 (default 7070). When the
+#                     default 7070 is taken, berthd gets a free port instead;
+#                     an explicit BERTH_PORT that is taken is an error, and
+#                     BERTH_PORT=0 always picks a free port
+#   BERTH_SKIP_BUILD  1: neither install nor build; use the binaries already
+#                     in BERTH_BUILD_DIR (default: build/ in the repository)
+#
+# Every run stops the previous quick-start cluster of the same BERTH_HOME and
+# starts from an empty database, so job ids begin at 1 again.
 set -euo pipefail
+# Both folders may be given relative to where the script is run from.
+STATE=$(realpath -m "${BERTH_HOME:-$HOME/.berth}")
+[[ -n ${BERTH_BUILD_DIR:-} ]] && BERTH_BUILD_DIR=$(realpath -m "$BERTH_BUILD_DIR")
 cd "$(dirname "$0")/.."
+REPO=$(pwd)
+BUILD_DIR=${BERTH_BUILD_DIR:-$REPO/build}
+BERTH=$BUILD_DIR/cli/berth
+BERTHD=$BUILD_DIR/daemon/berthd
+AGENT=$BUILD_DIR/agents/berth-agent
+NODES=(h100-0 h100-1 h100-2 h100-3 a100-0 a100-1)
+
+# is_ours PID: the process is a berthd or berth-agent started from $STATE
+# (its command line names a file in $STATE), so a reused pid is never hit.
+is_ours() {
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *berthd* || $cmdline == *berth-agent* ]] &&
+    [[ $cmdline == *"$STATE/"* ]]
+}
+
+# stop_all: ends the processes in $STATE/pids (agents first, then berthd):
+# SIGTERM, up to 10 s to exit, then SIGKILL. Idempotent.
+stop_all() {
+  local stopped=0 file pid name
+  [[ -d $STATE/pids ]] || { echo "quickstart: nothing to stop in $STATE"; return 0; }
+  for file in "$STATE"/pids/agent-*.pid "$STATE"/pids/berthd.pid; do
+    [[ -f $file ]] || continue
+    pid=$(<"$file")
+    name=$(basename "$file" .pid)
+    if [[ $pid =~ ^[0-9]+$ ]] && is_ours "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do is_ours "$pid" || break; sleep 0.1; done
+      if is_ours "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        echo "quickstart: stopped $name (pid $pid, killed after 10 s)"
+      else
+        echo "quickstart: stopped $name (pid $pid)"
+      fi
+      stopped=$((stopped + 1))
+    fi
+    rm -f "$file"
+  done
+  rm -f "$STATE/addr"
+  [[ $stopped -gt 0 ]] || echo "quickstart: nothing was running from $STATE"
+}
 
 case "${1:-}" in
   --stop)
-    echo "quickstart: nothing is running (berthd and berth-agent are not built yet)"
+    stop_all
     exit 0
     ;;
   "") ;;
@@ -22,12 +83,22 @@ case "${1:-}" in
     ;;
 esac
 
-echo "== installing dependencies"
-bash deploy/install-deps.sh
-echo "== building (cmake --preset default)"
-cmake --preset default >/dev/null
-cmake --build build -j"$(nproc)" --target berth
-BERTH=build/cli/berth
+if [[ ${BERTH_SKIP_BUILD:-0} == 1 ]]; then
+  echo "== using the binaries in $BUILD_DIR (BERTH_SKIP_BUILD=1)"
+else
+  echo "== installing dependencies"
+  bash deploy/install-deps.sh
+  echo "== building (cmake --preset default)"
+  cmake --preset default >/dev/null
+  cmake --build build -j"$(nproc)" --target berth berthd berth-agent
+  BUILD_DIR=$REPO/build BERTH=$REPO/build/cli/berth
+  BERTHD=$REPO/build/daemon/berthd AGENT=$REPO/build/agents/berth-agent
+fi
+for bin in "$BERTH" "$BERTHD" "$AGENT"; do
+  [[ -x $bin ]] || { echo "quickstart: $bin is missing; build first" >&2; exit 1; }
+done
+
+# --- The planner alone: no daemon needed.
 
 # example TITLE EXPECTED_EXIT ARGS...: runs `berth plan ARGS` and checks its
 # exit code: 0 when the plan fits, 3 when berth refuses the job.
@@ -36,9 +107,9 @@ example() {
   shift 2
   echo
   echo "== $title"
-  echo "\$ berth plan $*"
+  echo "\$ berth plan $* --alternatives 0"
   local rc=0
-  "$BERTH" plan "$@" || rc=$?
+  "$BERTH" plan "$@" --alternatives 0 || rc=$?
   if [[ $rc -ne $want ]]; then
     echo "quickstart: expected exit code $want, got $rc" >&2
     exit 1
@@ -60,5 +131,136 @@ example "Llama 2 70B layer-wise offload on a 4 GiB GPU (100-token prompt)" 0 \
 example "Llama 3.1 405B training on A10 24GB, at most 64 GPUs (refused)" 3 \
   --model llama-3.1-405b --gpu a10-24gb --max-gpus 64
 
+# --- A simulated cluster.
 echo
-echo "quickstart: done. Try: $BERTH plan --help"
+echo "== stopping any previous quick-start cluster in $STATE"
+stop_all
+mkdir -p "$STATE/logs" "$STATE/pids"
+rm -f "$STATE/berth.db" "$STATE/berth.db-wal" "$STATE/berth.db-shm" "$STATE/port"
+cp deploy/examples/inventory-h100-node.json "$STATE/inventory-h100.json"
+cp deploy/examples/inventory-a100-40gb-node.json "$STATE/inventory-a100.json"
+
+# port_taken PORT: something accepts connections on 127.0.0.1:PORT.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+port=${BERTH_PORT:-7070}
+if [[ ! $port =~ ^[0-9]+$ ]] || ((port > 65535)); then
+  echo "quickstart: BERTH_PORT=$port is not a port number" >&2
+  exit 2
+fi
+if [[ $port != 0 ]] && port_taken "$port"; then
+  if [[ -n ${BERTH_PORT:-} ]]; then
+    echo "quickstart: 127.0.0.1:$port is already in use (BERTH_PORT=$port);" \
+      "stop what listens there, or run with BERTH_PORT=0 for a free port" >&2
+    exit 1
+  fi
+  echo "quickstart: 127.0.0.1:7070 is already in use; berthd takes a free port instead"
+  port=0
+fi
+
+echo "== starting berthd (database $STATE/berth.db)"
+# Whatever fails from here on stops what was started; success clears this.
+trap 'stop_all >/dev/null' EXIT
+nohup "$BERTHD" --listen "127.0.0.1:$port" --db "$STATE/berth.db" \
+  --port_file "$STATE/port" </dev/null >"$STATE/logs/berthd.log" 2>&1 &
+echo $! >"$STATE/pids/berthd.pid"
+daemon=$!
+for _ in $(seq 100); do
+  [[ -s $STATE/port ]] && break
+  if ! kill -0 "$daemon" 2>/dev/null; then
+    echo "quickstart: berthd exited; its log:" >&2
+    cat "$STATE/logs/berthd.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+port=$(sed -n 's/^grpc=//p' "$STATE/port" 2>/dev/null)
+if [[ -z $port ]]; then
+  echo "quickstart: berthd wrote no port within 10 s; see $STATE/logs/berthd.log" >&2
+  stop_all >/dev/null
+  exit 1
+fi
+ADDR=127.0.0.1:$port
+echo "$ADDR" >"$STATE/addr"
+echo "berthd listens on $ADDR (pid $daemon)"
+
+echo "== starting 6 simulated nodes: 4 × 8 h100-80gb, 2 × 8 a100-40gb"
+for node in "${NODES[@]}"; do
+  inventory=$STATE/inventory-${node%%-*}.json
+  nohup "$AGENT" --daemon "$ADDR" --node "$node" --inventory "$inventory" \
+    </dev/null >"$STATE/logs/agent-$node.log" 2>&1 &
+  echo $! >"$STATE/pids/agent-$node.pid"
+done
+
+connected=0
+for _ in $(seq 300); do
+  connected=$("$BERTH" nodes --daemon "$ADDR" --json 2>/dev/null |
+    python3 -c 'import json, sys; print(sum(n["connected"] for n in json.load(sys.stdin)))' \
+      2>/dev/null) || connected=0
+  [[ $connected == "${#NODES[@]}" ]] && break
+  sleep 0.1
+done
+if [[ $connected != "${#NODES[@]}" ]]; then
+  echo "quickstart: only $connected of ${#NODES[@]} nodes connected within 30 s;" \
+    "logs in $STATE/logs" >&2
+  stop_all >/dev/null
+  exit 1
+fi
+echo "all ${#NODES[@]} nodes connected"
+
+# submit TITLE FILE EXPECTED_EXIT: submits FILE and prints berth's decision;
+# the job id in $job_id.
+submit() {
+  local title=$1 file=$2 want=$3 rc=0 out
+  echo
+  echo "== $title"
+  echo "\$ berth submit $file"
+  out=$("$BERTH" submit "$file" --daemon "$ADDR" 2>&1) || rc=$?
+  echo "$out"
+  job_id=$(sed -n 's/^job \([0-9]*\): .*/\1/p' <<<"$out" | head -1)
+  if [[ $rc -ne $want ]]; then
+    echo "quickstart: expected exit code $want, got $rc" >&2
+    exit 1
+  fi
+  [[ $rc -eq 3 ]] && echo "(exit code 3: refused, as expected)"
+  return 0
+}
+
+submit "Llama 2 7B training on H100 80GB" deploy/examples/train-llama-2-7b.json 0
+submit "Llama 2 70B training on H100 80GB (a gang across nodes)" \
+  deploy/examples/train-llama-2-70b.json 0
+gang=$job_id
+submit "Llama 3 70B serving, any pool" deploy/examples/serve-llama-3-70b.json 0
+submit "Llama 3.1 405B training, split fixed to 1 a100-40gb GPU (refused)" \
+  deploy/examples/too-large.json 3
+
+echo
+echo "== where the 70B training job runs"
+echo "\$ berth job $gang   (its last lines)"
+"$BERTH" job "$gang" --daemon "$ADDR" >"$STATE/logs/job-$gang.txt"
+sed -n '/^GPUs per node/,$p' "$STATE/logs/job-$gang.txt"
+echo
+echo "\$ berth jobs"
+"$BERTH" jobs --daemon "$ADDR"
+echo
+echo "\$ berth nodes"
+"$BERTH" nodes --daemon "$ADDR"
+
+trap - EXIT
+cat <<EOF
+
+quickstart: berthd and ${#NODES[@]} simulated nodes are running in the background.
+  address    $ADDR
+  database   $STATE/berth.db
+  logs       $STATE/logs/
+  pids       $STATE/pids/
+
+Use them:
+  export BERTH_ADDR=$ADDR
+  export PATH="$BUILD_DIR/cli:\$PATH"
+  berth jobs; berth nodes; berth job 1
+  berth submit deploy/examples/train-llama-2-70b.json
+
+Stop them:
+  ${BERTH_HOME:+BERTH_HOME=$STATE }deploy/quickstart.sh --stop
+EOF

@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# Integration test of the daemon verbs of `berth` against a real berthd and
+# six real berth-agents (4 × 8 h100-80gb, 2 × 8 a100-40gb) on 127.0.0.1 with
+# port 0 and a temporary database. Every verb runs in human and JSON output;
+# the JSON is checked with python3. Every wait is bounded, and a trap ends
+# every child process (TERM, then wait) whatever happens.
+#
+#   bash tests/integration/cli_daemon_test.sh build/cli/berth \
+#     build/daemon/berthd build/agents/berth-agent
+set -uo pipefail
+
+BERTH=${1:?usage: cli_daemon_test.sh BERTH BERTHD BERTH_AGENT}
+BERTHD=${2:?usage: cli_daemon_test.sh BERTH BERTHD BERTH_AGENT}
+AGENT=${3:?usage: cli_daemon_test.sh BERTH BERTHD BERTH_AGENT}
+EXAMPLES=$(cd "$(dirname "$0")/../../deploy/examples" && pwd)
+TMP=$(mktemp -d)
+children=()
+failures=0
+
+cleanup() {
+  local pid
+  for pid in "${children[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# fatal MESSAGE: a failure the rest of the test cannot go on from.
+fatal() {
+  echo "FATAL: $*" >&2
+  for log in "$TMP"/*.log; do
+    [[ -f $log ]] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
+  done
+  exit 1
+}
+
+# run NAME ARGS...: runs berth ARGS against the daemon under a 20 s hang
+# guard; stdout in $TMP/NAME.out, stderr in $TMP/NAME.err, exit code in $rc.
+run() {
+  local name=$1
+  shift
+  timeout 20 "$BERTH" "$@" --daemon "$ADDR" >"$TMP/$name.out" 2>"$TMP/$name.err"
+  rc=$?
+}
+
+expect_rc() {
+  local name=$1 want=$2
+  if [[ $rc -ne $want ]]; then
+    fail "$name: exit code $rc, want $want; stderr: $(cat "$TMP/$name.err")"
+  fi
+}
+
+# expect_out NAME TEXT: stdout contains TEXT. expect_err: stderr does.
+expect_out() {
+  grep -qF -- "$2" "$TMP/$1.out" ||
+    fail "$1: stdout lacks \"$2\": $(head -c 2000 "$TMP/$1.out")"
+}
+expect_err() {
+  grep -qF -- "$2" "$TMP/$1.err" ||
+    fail "$1: stderr lacks \"$2\": $(cat "$TMP/$1.err")"
+}
+
+# check_json NAME PYTHON: loads $TMP/NAME.out into `r`, runs the assertions.
+check_json() {
+  local name=$1 code=$2
+  python3 - "$TMP/$name.out" <<PY || fail "$name: JSON checks failed"
+import json, sys
+with open(sys.argv[1]) as f:
+    r = json.load(f)
+$code
+PY
+}
+
+# json_get NAME EXPR: prints the Python expression EXPR over `r` (the JSON in
+# $TMP/NAME.out); empty when it cannot be evaluated.
+json_get() {
+  python3 - "$TMP/$1.out" "$2" <<'PY' 2>/dev/null
+import json, sys
+with open(sys.argv[1]) as f:
+    r = json.load(f)
+print(eval(sys.argv[2]))
+PY
+}
+
+# job_state ID: the job's state, or empty.
+job_state() {
+  run "state_$1" job "$1" --json
+  json_get "state_$1" 'r["state"]'
+}
+
+# wait_state ID STATE...: polls (at most 100 × 0.1 s) until the job is in one
+# of STATEs; returns 1 when it never is.
+wait_state() {
+  local id=$1 state
+  shift
+  for _ in $(seq 100); do
+    state=$(job_state "$id")
+    for want in "$@"; do [[ $state == "$want" ]] && return 0; done
+    sleep 0.1
+  done
+  fail "job $id: state \"$state\" after 10 s, want one of $*"
+  return 1
+}
+
+# submit NAME FILE: submits FILE as JSON; the job id in $job_id.
+submit() {
+  run "$1" submit "$2" --json
+  job_id=$(json_get "$1" 'r["job"]["id"]')
+}
+
+# --- Start the daemon and six agents.
+"$BERTHD" --listen 127.0.0.1:0 --db "$TMP/berth.db" --port_file "$TMP/port" \
+  --heartbeat_ms 200 2>"$TMP/berthd.log" &
+daemon=$!
+children+=("$daemon")
+for _ in $(seq 100); do
+  [[ -s "$TMP/port" ]] && break
+  kill -0 "$daemon" 2>/dev/null || fatal "berthd exited"
+  sleep 0.1
+done
+port=$(sed -n 's/^grpc=//p' "$TMP/port" 2>/dev/null)
+[[ -n $port ]] || fatal "berthd wrote no port file within 10 s"
+ADDR=127.0.0.1:$port
+
+printf '{"gpus": [{"type": "h100-80gb", "count": 8}], "labels": {"rack": "r1"}}\n' \
+  >"$TMP/h100.json"
+printf '{"gpus": [{"type": "a100-40gb", "count": 8}], "labels": {"rack": "r2"}}\n' \
+  >"$TMP/a100.json"
+start_agent() {
+  "$AGENT" --daemon "$ADDR" --node "$1" --inventory "$TMP/$2.json" \
+    --heartbeat_ms 200 2>"$TMP/agent-$1.log" &
+  children+=("$!")
+}
+for i in 0 1 2 3; do start_agent "h100-$i" h100; done
+for i in 0 1; do start_agent "a100-$i" a100; done
+
+connected=0
+for _ in $(seq 200); do
+  run nodes_wait nodes --json
+  connected=$(json_get nodes_wait 'sum(1 for n in r if n["connected"])')
+  [[ $connected == 6 ]] && break
+  sleep 0.1
+done
+[[ $connected == 6 ]] || fatal "$connected of 6 nodes connected after 20 s"
+
+# --- nodes, human and JSON.
+run nodes nodes
+expect_rc nodes 0
+for word in NODE OCCUPANCY h100-0 h100-3 a100-1 h100-80gb a100-40gb \
+  "0/8" "[00000000]" "rack=r1"; do
+  expect_out nodes "$word"
+done
+run nodes_json nodes --json
+expect_rc nodes_json 0
+check_json nodes_json '
+names = sorted(n["name"] for n in r)
+assert names == ["a100-0", "a100-1", "h100-0", "h100-1", "h100-2", "h100-3"], names
+for n in r:
+    assert n["state"] == "UP" and n["connected"] is True, n["name"]
+    assert len(n["gpus"]) == 8, n["name"]
+    want = "h100-80gb" if n["name"].startswith("h100") else "a100-40gb"
+    assert all(g["type"] == want and g["job_id"] == "0" for g in n["gpus"]), n["name"]
+'
+
+# --- A 7B training job fits on one node.
+run submit_7b_human submit "$EXAMPLES/train-llama-2-7b.json"
+expect_rc submit_7b_human 0
+expect_out submit_7b_human "h100-80gb"
+job_7b_human=$(sed -n 's/^job \([0-9]*\): .*/\1/p' "$TMP/submit_7b_human.out" | head -1)
+[[ -n $job_7b_human ]] || fail "submit_7b_human: no \"job ID:\" line"
+submit submit_7b "$EXAMPLES/train-llama-2-7b.json"
+expect_rc submit_7b 0
+[[ $job_id =~ ^[0-9]+$ ]] || fatal "submit_7b: no job id in $(cat "$TMP/submit_7b.out")"
+job_7b=$job_id
+[[ $job_7b != "$job_7b_human" ]] || fail "two submits returned the same job $job_7b"
+check_json submit_7b '
+j = r["job"]
+assert j["state"] in ("PENDING", "PLACED", "RUNNING"), j["state"]
+assert j["gpu_type"] == "h100-80gb" and j["plan"]["feasible"] is True
+'
+wait_state "$job_7b" PLACED RUNNING
+run job_7b job "$job_7b" --json
+expect_rc job_7b 0
+check_json job_7b '
+assert r["id"] == "'"$job_7b"'"
+assert r["state"] in ("PLACED", "RUNNING"), r["state"]
+assert r["spec"]["name"] == "train-llama-2-7b" and r["spec"]["team"] == "nlp"
+gpus = r["gpus"]
+assert len(gpus) == r["plan"]["gpus"] >= 1, (len(gpus), r["plan"]["gpus"])
+assert len({g["node"] for g in gpus}) == 1, gpus
+assert all(g["node"].startswith("h100-") for g in gpus), gpus
+assert len({(g["node"], g["index"]) for g in gpus}) == len(gpus), gpus
+'
+run job_7b_human job "$job_7b"
+expect_rc job_7b_human 0
+for word in "job $job_7b: train-llama-2-7b" "team nlp" "llama-2-7b" \
+  "per-GPU memory" "GPUs per node" "h100-"; do
+  expect_out job_7b_human "$word"
+done
+
+# --- jobs lists it.
+run jobs_human jobs
+expect_rc jobs_human 0
+expect_out jobs_human "TP×PP×DP"
+grep -qE "^ *$job_7b +train-llama-2-7b +nlp +(PLACED|RUNNING) " "$TMP/jobs_human.out" ||
+  fail "jobs_human: no row for job $job_7b: $(cat "$TMP/jobs_human.out")"
+run jobs_json jobs --json
+expect_rc jobs_json 0
+check_json jobs_json '
+assert isinstance(r, list)
+ids = [j["id"] for j in r]
+assert "'"$job_7b"'" in ids and "'"$job_7b_human"'" in ids, ids
+'
+run jobs_team jobs --team serving --json
+expect_rc jobs_team 0
+check_json jobs_team 'assert r == [], r'
+
+# --- A 70B training job is gang-placed across nodes.
+submit submit_70b "$EXAMPLES/train-llama-2-70b.json"
+expect_rc submit_70b 0
+job_70b=$job_id
+wait_state "$job_70b" PLACED RUNNING
+run job_70b job "$job_70b" --json
+expect_rc job_70b 0
+check_json job_70b '
+gpus = r["gpus"]
+plan = r["plan"]
+assert len(gpus) == plan["gpus"] == plan["tp"] * plan["pp"] * plan["dp"], plan["gpus"]
+nodes = {g["node"] for g in gpus}
+assert len(nodes) > 1, nodes
+assert len(nodes) == plan["nodes"], (nodes, plan["nodes"])
+assert len({(g["node"], g["index"]) for g in gpus}) == len(gpus)
+# A tensor-parallel group never leaves a node.
+groups = {}
+for g in gpus:
+    groups.setdefault((g["pp_rank"], g["dp_rank"]), set()).add(g["node"])
+assert all(len(s) == 1 for s in groups.values()), groups
+'
+
+# --- A serving job (no gpu_type: any pool it fits).
+run submit_serve submit "$EXAMPLES/serve-llama-3-70b.json"
+expect_rc submit_serve 0
+expect_out submit_serve "plan"
+job_serve=$(sed -n 's/^job \([0-9]*\): .*/\1/p' "$TMP/submit_serve.out" | head -1)
+wait_state "$job_serve" PLACED RUNNING
+check_json "state_$job_serve" 'assert r["spec"]["task"] == "infer" and r["gpus"], r["state"]'
+
+# --- A job no pool can ever hold: exit 3, with the reason.
+run too_large submit "$EXAMPLES/too-large.json"
+expect_rc too_large 3
+expect_err too_large "berth submit: refused:"
+expect_err too_large "does not fit a100-40gb"
+run too_large_json submit "$EXAMPLES/too-large.json" --json
+expect_rc too_large_json 3
+expect_err too_large_json "refused"
+
+# --- Bad spec files: exit 2, before or from the daemon.
+printf '{"team": "nlp", "modle": {}}\n' >"$TMP/unknown.json"
+run bad_field submit "$TMP/unknown.json"
+expect_rc bad_field 2
+expect_err bad_field "modle: unknown field"
+printf '{"name": "x", "team": "nlp", ' >"$TMP/broken.json"
+run bad_json submit "$TMP/broken.json"
+expect_rc bad_json 2
+printf '{"name": "x", "team": "nlp", "task": "train", "model": {"catalog_name": "no-such-model"}, "command": ["true"]}\n' \
+  >"$TMP/nomodel.json"
+run bad_model submit "$TMP/nomodel.json"
+expect_rc bad_model 2
+expect_err bad_model "no-such-model"
+
+# --- Fill the H100 pool with 70B jobs until one waits (at most 3 submits).
+waiting=""
+for _ in 1 2 3; do
+  submit fill "$EXAMPLES/train-llama-2-70b.json"
+  expect_rc fill 0
+  [[ $job_id =~ ^[0-9]+$ ]] || break
+  sleep 0.2
+  if [[ $(job_state "$job_id") == PENDING ]]; then
+    waiting=$job_id
+    break
+  fi
+done
+[[ -n $waiting ]] || fatal "no 70B job waits after filling the H100 pool"
+
+run why_human why "$waiting"
+expect_rc why_human 0
+expect_out why_human "job $waiting: PENDING, position 1 in the queue"
+grep -qE "^Job $waiting is 1st in the queue and needs [0-9]+ GPUs.*\.$" \
+  "$TMP/why_human.out" || fail "why_human: no summary sentence: $(cat "$TMP/why_human.out")"
+expect_out why_human "earliest start:"
+run why_json why "$waiting" --json
+expect_rc why_json 0
+check_json why_json '
+assert r["queue_position"] == 1, r["queue_position"]
+assert r["job"]["state"] == "PENDING" and r["job"]["gpus"] == []
+assert r["summary"].startswith("Job '"$waiting"' is 1st in the queue"), r["summary"]
+assert r["details"], r
+# The running jobs all have time limits, so a start time is known.
+assert int(r["earliest_start_ms"]) > 0, r["earliest_start_ms"]
+'
+run why_running why "$job_7b"
+expect_rc why_running 0
+expect_out why_running "RUNNING"
+run jobs_pending jobs --state PENDING --json
+expect_rc jobs_pending 0
+check_json jobs_pending '
+assert [j["id"] for j in r] == ["'"$waiting"'"], [(j["id"], j["state"]) for j in r]
+'
+
+# --- Cancel the running 70B job: the waiting one is placed.
+run cancel_human cancel "$job_70b"
+expect_rc cancel_human 0
+expect_out cancel_human "job $job_70b: CANCELLED"
+wait_state "$waiting" PLACED RUNNING
+run cancelled job "$job_70b" --json
+check_json cancelled '
+assert r["state"] == "CANCELLED", r["state"]
+assert r["reason"] == "cancelled by request", r["reason"]
+'
+run cancel_again cancel "$job_70b"
+expect_rc cancel_again 3
+expect_err cancel_again "already ended"
+run cancel_json cancel "$job_7b_human" --json
+expect_rc cancel_json 0
+check_json cancel_json 'assert r["state"] == "CANCELLED", r'
+
+# No GPU is held by two jobs, and the nodes agree with the jobs.
+run nodes_after nodes --json
+run jobs_after jobs --json
+if ! python3 - "$TMP/nodes_after.out" "$TMP/jobs_after.out" <<'PY'
+import json, sys
+nodes = json.load(open(sys.argv[1]))
+jobs = json.load(open(sys.argv[2]))
+held = {(n["name"], g["index"]): g["job_id"] for n in nodes for g in n["gpus"]
+        if g["job_id"] != "0"}
+want = {}
+for j in jobs:
+    if j["state"] in ("PLACED", "RUNNING"):
+        for g in j["gpus"]:
+            key = (g["node"], g["index"])
+            assert key not in want, ("GPU in two jobs", key)
+            want[key] = j["id"]
+assert held == want, (held, want)
+PY
+then
+  fail "nodes and jobs disagree on GPU ownership"
+fi
+
+# --- drain / undrain.
+run drain drain h100-0
+expect_rc drain 0
+expect_out drain "node h100-0: DRAINED"
+run drained nodes --json
+check_json drained '
+states = {n["name"]: n["state"] for n in r}
+assert states["h100-0"] == "DRAINED", states
+assert all(s == "UP" for name, s in states.items() if name != "h100-0"), states
+'
+run drained_human nodes
+grep -qE "^h100-0 +DRAINED " "$TMP/drained_human.out" ||
+  fail "drained_human: h100-0 not DRAINED: $(cat "$TMP/drained_human.out")"
+# Nothing new lands on a drained node.
+submit drained_submit "$EXAMPLES/train-llama-2-7b.json"
+expect_rc drained_submit 0
+sleep 0.3
+run drained_job job "$job_id" --json
+check_json drained_job '
+assert all(g["node"] != "h100-0" for g in r["gpus"]), r["gpus"]
+'
+run undrain_json undrain h100-0 --json
+expect_rc undrain_json 0
+check_json undrain_json 'assert r["name"] == "h100-0" and r["state"] == "UP", r'
+run drain_json drain h100-1 --json
+expect_rc drain_json 0
+check_json drain_json 'assert r["name"] == "h100-1" and r["state"] == "DRAINED", r'
+run undrain undrain h100-1
+expect_rc undrain 0
+expect_out undrain "node h100-1: UP"
+run drain_missing drain no-such-node
+expect_rc drain_missing 4
+
+# --- Not found: exit 4.
+run job_missing job 999999
+expect_rc job_missing 4
+expect_err job_missing "999999"
+run job_missing_json job 999999 --json
+expect_rc job_missing_json 4
+run why_missing why 999999
+expect_rc why_missing 4
+run cancel_missing cancel 999999
+expect_rc cancel_missing 4
+run bad_id job twelve
+expect_rc bad_id 2
+
+# The daemon is still up after all of it.
+kill -0 "$daemon" 2>/dev/null || fail "berthd exited: $(tail -5 "$TMP/berthd.log")"
+
+if [[ $failures -gt 0 ]]; then
+  echo "cli_daemon_test: $failures failure(s)" >&2
+  exit 1
+fi
+echo "cli_daemon_test: all checks passed"
