@@ -406,6 +406,7 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
                        ? berth::v1::DRAINED
                        : berth::v1::UP);
     node.set_name(reg.node());
+    node.set_address(reg.address().empty() ? "127.0.0.1" : reg.address());
     *node.mutable_labels() = reg.labels();
     for (const berth::v1::Gpu& gpu : reg.gpus()) {
       berth::v1::Gpu* copy = node.add_gpus();

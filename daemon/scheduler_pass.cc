@@ -186,7 +186,9 @@ void SchedulerCore::RunPass() {
         gpu->set_tp_rank(slot.tp_rank);
         gpu->set_pp_rank(slot.pp_rank);
         gpu->set_dp_rank(slot.dp_rank);
-        for (const auto& g : nodes_.at(slot.node).node.gpus()) {
+        const berth::v1::Node& node = nodes_.at(slot.node).node;
+        gpu->set_node_address(node.address());
+        for (const auto& g : node.gpus()) {
           if (g.index() == slot.gpu_index) gpu->set_uuid(g.uuid());
         }
       }

@@ -37,9 +37,12 @@ absl::Status AsCorrupt(const std::string& path, const absl::Status& status) {
       absl::StrFormat("database %s is corrupt: %s", path, status.message()));
 }
 
+// The nodes.labels column holds a Node message with only the labels and the
+// address set (the descriptive fields that have no column of their own).
 std::string SerializeLabels(const Node& node) {
   Node labels_only;
   *labels_only.mutable_labels() = node.labels();
+  labels_only.set_address(node.address());
   return labels_only.SerializeAsString();
 }
 
