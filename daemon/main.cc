@@ -13,6 +13,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address; port 0 picks a f
 ABSL_FLAG(std::string, db, "berth.db", "SQLite database file (created if missing)");
 ABSL_FLAG(std::string, port_file, "", "write the chosen port here as grpc=<port>");
 ABSL_FLAG(int64_t, heartbeat_ms, 1000, "interval agents send heartbeats at, in milliseconds");
+ABSL_FLAG(int64_t, missed_heartbeats, 3,
+          "a node that misses this many heartbeats in a row is DOWN and its jobs are requeued");
 ABSL_FLAG(int64_t, default_max_runtime_s, 0,
           "maximum run time for jobs that give none, in seconds; 0: unbounded");
 ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
@@ -29,10 +31,13 @@ int main(int argc, char** argv) {
       .db_path = absl::GetFlag(FLAGS_db),
       .port_file = absl::GetFlag(FLAGS_port_file),
       .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
+      .missed_heartbeats = absl::GetFlag(FLAGS_missed_heartbeats),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
       .insecure = absl::GetFlag(FLAGS_insecure)};
-  if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0) {
-    std::cerr << "berthd: --heartbeat_ms must be > 0 and --default_max_runtime_s >= 0\n";
+  if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0 ||
+      config.missed_heartbeats < 1) {
+    std::cerr << "berthd: --heartbeat_ms and --missed_heartbeats must be > 0 and "
+                 "--default_max_runtime_s >= 0\n";
     return 2;
   }
   // Signals are taken by a dedicated thread, never by a handler.

@@ -3,6 +3,7 @@
 // scheduler_queries.cc.
 #include "daemon/scheduler_core.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <iostream>
@@ -47,9 +48,12 @@ SchedulerCore::~SchedulerCore() { Stop(); }
 absl::Status SchedulerCore::Recover() {
   BERTH_ASSIGN_OR_RETURN(db::Snapshot snapshot, store_->LoadAll());
   absl::MutexLock lock(&mu_);
+  const int64_t now = options_.now_ms();
   for (berth::v1::Node& node : snapshot.nodes) {
     // Nodes come back disconnected: nothing is placed on them until their
-    // agent registers again.
+    // agent registers again. Their heartbeat clock restarts now, so agents
+    // get the full grace period to reconnect before their jobs are moved.
+    node.set_last_heartbeat_ms(now);
     std::string name = node.name();
     nodes_[name] = NodeEntry{.node = std::move(node), .connected = false};
   }
@@ -121,7 +125,9 @@ void SchedulerCore::WriterLoop() {
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
         return !ops_.empty() || !submissions_.empty() || stopping_;
       };
-      queue_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(1));
+      queue_mu_.AwaitWithTimeout(
+          absl::Condition(&ready),
+          absl::Milliseconds(std::clamp<int64_t>(options_.heartbeat_interval_ms, 10, 1000)));
       ops.swap(ops_);
       batch.swap(submissions_);
       stopping = stopping_;
@@ -129,6 +135,10 @@ void SchedulerCore::WriterLoop() {
     }
     if (!batch.empty()) ProcessSubmissions(batch);
     for (Op& op : ops) op();
+    if (options_.now_ms() >= next_liveness_check_ms_) {
+      CheckNodeLiveness();
+      next_liveness_check_ms_ = options_.now_ms() + options_.heartbeat_interval_ms;
+    }
     FlushUpdates();
     if (dirty_) RunPass();
     FlushEvents();
@@ -445,7 +455,7 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
   }
   // Jobs the agent runs that berth no longer has live on it: stop them.
   for (int64_t id : reported) {
-    if (live_.contains(id)) continue;
+    if (live_.contains(id) && JobUsesNodeLocked(jobs_.at(id), reg.node())) continue;
     berth::v1::DaemonMessage message;
     message.mutable_stop_job()->set_job_id(id);
     Notify(reg.node(), std::move(message));
@@ -467,9 +477,109 @@ void SchedulerCore::AgentDisconnected(std::string node) {
 }
 
 void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat) {
+  bool revive = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = nodes_.find(node);
+    if (it == nodes_.end()) return;
+    it->second.node.set_last_heartbeat_ms(options_.now_ms());
+    revive = it->second.node.state() == berth::v1::DOWN;
+  }
+  // A node marked DOWN that heartbeats again has come back.
+  if (revive) Enqueue([this, node] { DoNodeBack(node); });
+}
+
+void SchedulerCore::DoNodeBack(const std::string& name) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || it->second.node.state() != berth::v1::DOWN) return;
+  }
+  if (absl::Status s = store_->SetNodeState(name, berth::v1::UP); !s.ok()) return;
+  Record(0, name, "node_up", "heartbeats resumed");
   absl::MutexLock lock(&mu_);
-  auto it = nodes_.find(node);
-  if (it != nodes_.end()) it->second.node.set_last_heartbeat_ms(options_.now_ms());
+  nodes_[name].node.set_state(berth::v1::UP);
+  MarkDirtyLocked(name);
+  dirty_ = true;
+}
+
+bool SchedulerCore::JobUsesNodeLocked(const Job& job, const std::string& node) const {
+  for (const auto& gpu : job.gpus()) {
+    if (gpu.node() == node) return true;
+  }
+  return false;
+}
+
+// Marks nodes whose heartbeats stopped DOWN and takes their jobs back:
+// requeued (PENDING) or failed, as each job asks. Their GPUs are offered
+// again only when the node returns.
+void SchedulerCore::CheckNodeLiveness() {
+  const int64_t now = options_.now_ms();
+  const int64_t limit = options_.heartbeat_interval_ms * options_.missed_heartbeats;
+  std::vector<std::string> lost;
+  std::vector<std::pair<int64_t, std::string>> jobs;  // (job, on_node_loss)
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, entry] : nodes_) {
+      if (entry.node.state() == berth::v1::DOWN) continue;
+      if (now - entry.node.last_heartbeat_ms() > limit) lost.push_back(name);
+    }
+    for (const std::string& name : lost) {
+      for (int64_t id : live_) {
+        const Job& job = jobs_.at(id);
+        if (job.state() != berth::v1::PENDING && JobUsesNodeLocked(job, name)) {
+          jobs.emplace_back(id, name);
+        }
+      }
+    }
+  }
+  for (const std::string& name : lost) {
+    if (!store_->SetNodeState(name, berth::v1::DOWN).ok()) continue;
+    Record(0, name, "node_down",
+           absl::StrCat("no heartbeat for ", options_.missed_heartbeats, " intervals"));
+    absl::MutexLock lock(&mu_);
+    nodes_[name].node.set_state(berth::v1::DOWN);
+    MarkDirtyLocked(name);
+    dirty_ = true;
+  }
+  for (const auto& [id, node] : jobs) LoseJob(id, node);
+}
+
+void SchedulerCore::LoseJob(int64_t id, const std::string& node) {
+  bool fail = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    fail = jobs_.at(id).spec().on_node_loss() == "fail";
+  }
+  const std::string reason = absl::StrCat("node ", node, " was lost");
+  if (fail) {
+    FinishJob(id, berth::v1::FAILED, reason, 0);
+    return;
+  }
+  if (!ending_.insert(id).second) return;
+  Stage(db::JobUpdate{.id = id, .state = berth::v1::PENDING,
+                      .reason = absl::StrCat("requeued: ", reason), .release = true},
+        [this, id, reason]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          Job& job = jobs_.at(id);
+          std::set<std::string> job_nodes;
+          for (const auto& gpu : job.gpus()) job_nodes.insert(gpu.node());
+          ReleaseLocked(job);
+          job.clear_gpus();
+          job.set_state(berth::v1::PENDING);
+          job.set_reason(absl::StrCat("requeued: ", reason));
+          job.set_start_time_ms(0);
+          finished_nodes_.erase(id);
+          dirty_ = true;
+          Record(id, "", "requeued", reason);
+          // The surviving nodes stop their share; the lost one too, if it
+          // is only slow and still listening.
+          for (const std::string& n : job_nodes) {
+            berth::v1::DaemonMessage message;
+            message.mutable_stop_job()->set_job_id(id);
+            message.mutable_stop_job()->set_grace_ms(30000);
+            Notify(n, std::move(message));
+          }
+        });
 }
 
 void SchedulerCore::ReportJobStatus(std::string node, berth::v1::JobStatus status) {

@@ -52,6 +52,9 @@ class AgentNotifier {
 
 struct CoreOptions {
   int64_t heartbeat_interval_ms = 1000;
+  // A node with no heartbeat for this many intervals is marked DOWN and its
+  // jobs are requeued (or failed, as each job asks).
+  int64_t missed_heartbeats = 3;
   // Applied to jobs that give no max_runtime_seconds; 0: unbounded.
   int64_t default_max_runtime_seconds = 0;
   // Unix milliseconds; tests move a fake clock.
@@ -141,6 +144,11 @@ class SchedulerCore {
   void DoJobStatus(const std::string& node, const berth::v1::JobStatus& status);
   void FinishJob(int64_t id, berth::v1::JobState state, const std::string& reason,
                  int32_t exit_code);
+  void CheckNodeLiveness();
+  void LoseJob(int64_t id, const std::string& node);
+  void DoNodeBack(const std::string& node);
+  bool JobUsesNodeLocked(const berth::v1::Job& job, const std::string& node) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Job updates are staged by the ops of one batch and committed together.
   void Stage(db::JobUpdate update, std::function<void()> apply);
   void FlushUpdates();
@@ -182,6 +190,7 @@ class SchedulerCore {
   std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox_;
   bool dirty_ = false;  // something changed that a pass should see
   bool topology_changed_ = true;  // nodes or their GPUs changed
+  int64_t next_liveness_check_ms_ = 0;
   std::vector<db::JobUpdate> staged_updates_;
   std::vector<std::function<void()>> staged_effects_;  // run under mu_
   std::set<int64_t> ending_;  // jobs staged to end in this batch

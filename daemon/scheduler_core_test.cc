@@ -210,6 +210,69 @@ TEST_F(SchedulerCoreTest, ReopeningRebuildsTheSameState) {
   EXPECT_FALSE(nodes.nodes(0).connected());  // until its agent registers again
 }
 
+// Polls until `predicate` holds, for at most five seconds of real time.
+template <typename Predicate>
+bool Eventually(Predicate predicate) {
+  for (int i = 0; i < 500; ++i) {
+    if (predicate()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return predicate();
+}
+
+TEST_F(SchedulerCoreTest, LostNodeRequeuesItsJobOntoAnotherNode) {
+  Register("n1", "h100-80gb", 8);
+  auto job = Submit("llama-2-7b");
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->job().state(), berth::v1::PLACED);
+  const std::string first = job->job().gpus(0).node();
+  Register("n2", "h100-80gb", 8);
+  // n2 keeps heartbeating; n1 falls silent for more than 3 intervals.
+  now_ms_ += 3500;
+  core_->Heartbeat("n2", {});
+  ASSERT_TRUE(Eventually([&] {
+    auto j = core_->GetJob(job->job().id());
+    return j.ok() && j->state() == berth::v1::PLACED && j->gpus(0).node() != first;
+  }));
+  auto nodes = core_->ListNodes();
+  for (const auto& node : nodes.nodes()) {
+    if (node.name() == first) {
+      EXPECT_EQ(node.state(), berth::v1::DOWN);
+    }
+  }
+  // Its heartbeat brings it back.
+  core_->Heartbeat(first, {});
+  ASSERT_TRUE(Eventually([&] {
+    const berth::v1::ListNodesResponse listed = core_->ListNodes();
+    for (const auto& node : listed.nodes()) {
+      if (node.name() == first) return node.state() == berth::v1::UP;
+    }
+    return false;
+  }));
+}
+
+TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {
+  Register("n1", "h100-80gb", 8);
+  berth::v1::JobSpec spec;
+  spec.set_task("train");
+  spec.mutable_model()->set_catalog_name("llama-2-7b");
+  spec.set_on_node_loss("fail");
+  absl::Notification done;
+  absl::StatusOr<berth::v1::SubmitJobResponse> r;
+  core_->Submit(spec, [&](absl::StatusOr<berth::v1::SubmitJobResponse> x) {
+    r = std::move(x);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(r.ok());
+  now_ms_ += 3500;
+  ASSERT_TRUE(Eventually([&] {
+    auto j = core_->GetJob(r->job().id());
+    return j.ok() && j->state() == berth::v1::FAILED;
+  }));
+  EXPECT_TRUE(absl::StrContains(core_->GetJob(r->job().id())->reason(), "n1 was lost"));
+}
+
 TEST_F(SchedulerCoreTest, ConcurrentSubmittersNeverDoubleBook) {
   // Many threads submit at once; group commit batches them. Whatever is
   // placed, no GPU is held twice (checked in TearDown, memory and file).

@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
       server->core_,
       SchedulerCore::Create(std::move(store),
                             CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
+                                        .missed_heartbeats = config.missed_heartbeats,
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds}));
   server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(server->core_.get());

@@ -28,6 +28,7 @@ struct DaemonConfig {
   std::string db_path = "berth.db";
   std::string port_file;  // when set, "grpc=<port>\n" is written here
   int64_t heartbeat_interval_ms = 1000;
+  int64_t missed_heartbeats = 3;  // then the node is DOWN
   int64_t default_max_runtime_seconds = 0;
   // Without TLS (a later issue) only loopback addresses are allowed unless
   // this is set.

@@ -256,6 +256,31 @@ TEST_F(DaemonTest, RestartAfterKillKeepsEverything) {
   EXPECT_EQ(again.job().id(), inference.id());
 }
 
+TEST_F(DaemonTest, KilledAgentsJobIsRequeuedOntoAnotherNode) {
+  Job job = SubmitOk(Spec("llama-2-7b", "train", "h100-80gb"));
+  absl::StatusOr<Job> placed = cluster_.WaitForState(job.id(), berth::v1::RUNNING);
+  ASSERT_TRUE(placed.ok());
+  const std::string lost = placed->gpus(0).node();
+  ASSERT_TRUE(cluster_.StopAgent(lost, SIGKILL).ok());
+  // Heartbeats every 200 ms, DOWN after 3 missed: well within 10 s.
+  absl::StatusOr<Job> moved;
+  for (int i = 0; i < 200; ++i) {
+    moved = cluster_.WaitForState(job.id(), berth::v1::RUNNING, absl::Milliseconds(100));
+    if (moved.ok() && !NodesOf(*moved).contains(lost)) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_FALSE(NodesOf(*moved).contains(lost));
+  berth::v1::ListNodesResponse nodes;
+  auto context = Context();
+  ASSERT_TRUE(cluster_.Scheduler()->ListNodes(context.get(), {}, &nodes).ok());
+  for (const auto& node : nodes.nodes()) {
+    if (node.name() == lost) {
+      EXPECT_EQ(node.state(), berth::v1::DOWN);
+    }
+  }
+}
+
 TEST_F(DaemonTest, DrainedNodeGetsNothingNew) {
   berth::v1::DrainNodeRequest drain;
   drain.set_name("h100-0");
