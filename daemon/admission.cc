@@ -162,7 +162,13 @@ absl::StatusOr<AdmissionResult> Admit(const berth::v1::JobSpec& spec,
     }
   }
   result.admitted = result.chosen >= 0;
-  if (!result.admitted) result.reason = RefusalReason(spec, result.pools);
+  if (!result.admitted) {
+    result.reason = RefusalReason(spec, result.pools);
+    result.refusal_kind = result.pools.empty() ? "no_gpus" : "does_not_fit";
+    for (const PoolVerdict& v : result.pools) {
+      if (v.plan.feasible()) result.refusal_kind = "no_gang_fit";
+    }
+  }
   return result;
 }
 

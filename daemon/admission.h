@@ -52,6 +52,9 @@ struct AdmissionResult {
   int chosen = -1;  // index into pools when admitted
   std::vector<PoolVerdict> pools;
   std::string reason;  // when refused: a sentence a person can act on
+  // When refused, for metrics: "no_gpus" (no pool at all), "no_gang_fit"
+  // (a plan fits in memory but not on the pool's nodes) or "does_not_fit".
+  std::string refusal_kind;
 };
 
 class PlanCache {

@@ -11,7 +11,11 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address; port 0 picks a free port");
 ABSL_FLAG(std::string, db, "berth.db", "SQLite database file (created if missing)");
-ABSL_FLAG(std::string, port_file, "", "write the chosen port here as grpc=<port>");
+ABSL_FLAG(std::string, port_file, "",
+          "write the chosen ports here as grpc=<port> (and metrics=<port>) lines");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus /metrics and the cluster map at / here, e.g. 127.0.0.1:9464; "
+          "empty: off");
 ABSL_FLAG(int64_t, heartbeat_ms, 1000, "interval agents send heartbeats at, in milliseconds");
 ABSL_FLAG(int64_t, missed_heartbeats, 3,
           "a node that misses this many heartbeats in a row is DOWN and its jobs are requeued");
@@ -30,6 +34,7 @@ int main(int argc, char** argv) {
       .listen = absl::GetFlag(FLAGS_listen),
       .db_path = absl::GetFlag(FLAGS_db),
       .port_file = absl::GetFlag(FLAGS_port_file),
+      .metrics_listen = absl::GetFlag(FLAGS_metrics_listen),
       .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
       .missed_heartbeats = absl::GetFlag(FLAGS_missed_heartbeats),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
@@ -54,6 +59,10 @@ int main(int argc, char** argv) {
   }
   std::cerr << "berthd: listening on port " << (*server)->port() << ", database "
             << config.db_path << "\n";
+  if ((*server)->metrics_port() != 0) {
+    std::cerr << "berthd: metrics and cluster map on http://127.0.0.1:" << (*server)->metrics_port()
+              << "/\n";
+  }
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);

@@ -57,7 +57,10 @@ absl::Status SchedulerCore::Recover() {
     std::string name = node.name();
     nodes_[name] = NodeEntry{.node = std::move(node), .connected = false};
   }
-  for (const Job& job : snapshot.jobs) AddJobLocked(job);
+  for (const Job& job : snapshot.jobs) {
+    AddJobLocked(job);
+    if (job.state() == berth::v1::PENDING) pending_since_[job.id()] = job.submit_time_ms();
+  }
   dirty_ = true;
   views_stale_ = true;
   CurrentViewsLocked();
@@ -106,7 +109,7 @@ void SchedulerCore::FlushEvents() {
   if (events_.empty()) return;
   std::vector<db::Event> events;
   events.swap(events_);
-  if (absl::Status s = store_->UpdateJobs({}, events); !s.ok()) {
+  if (absl::Status s = Timed([&] { return store_->UpdateJobs({}, events); }); !s.ok()) {
     std::cerr << "berthd: " << events.size() << " events not recorded: " << s << "\n";
   }
 }
@@ -173,6 +176,7 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
   }
   if (seen) {
     // A retried submit: the same job, whatever the spec says now.
+    if (options_.metrics != nullptr) options_.metrics->submissions_duplicate.Increment();
     if (seen->state() == berth::v1::REJECTED) {
       done(absl::FailedPreconditionError(seen->reason()));
       return;
@@ -185,6 +189,7 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
   }
   absl::StatusOr<AdmissionResult> admission = Admit(spec, pools, *capacity, &plan_cache_);
   if (!admission.ok()) {
+    if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
     done(admission.status());
     return;
   }
@@ -231,7 +236,7 @@ void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
   for (const Submission& s : batch) {
     jobs.push_back(NewJob(s.spec, s.admission, now, options_.default_max_runtime_seconds));
   }
-  absl::StatusOr<std::vector<db::InsertOutcome>> outcomes = store_->InsertJobs(jobs);
+  absl::StatusOr<std::vector<db::InsertOutcome>> outcomes = Timed([&] { return store_->InsertJobs(jobs); });
   if (!outcomes.ok()) {
     for (Submission& s : batch) {
       Defer([done = std::move(s.done), status = outcomes.status()] { done(status); });
@@ -244,6 +249,8 @@ void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
     const bool duplicate = (*outcomes)[i].duplicate;
     if (!duplicate) {
       AddJobLocked(job);
+      CountSubmission(batch[i].admission);
+      if (job.state() == berth::v1::PENDING) pending_since_[job.id()] = job.submit_time_ms();
       if (job.state() == berth::v1::REJECTED) {
         Record(job.id(), "", "rejected", job.reason());
       } else {
@@ -268,6 +275,23 @@ void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
         done(std::move(response));
       }
     });
+  }
+}
+
+void SchedulerCore::CountSubmission(const AdmissionResult& admission) {
+  Metrics* m = options_.metrics;
+  if (m == nullptr) return;
+  if (admission.admitted) {
+    m->submissions_admitted.Increment();
+    return;
+  }
+  m->submissions_rejected.Increment();
+  if (admission.refusal_kind == "no_gpus") {
+    m->refusals_no_gpus.Increment();
+  } else if (admission.refusal_kind == "no_gang_fit") {
+    m->refusals_no_gang_fit.Increment();
+  } else {
+    m->refusals_does_not_fit.Increment();
   }
 }
 
@@ -318,6 +342,7 @@ void SchedulerCore::FinishJob(int64_t id, JobState state, const std::string& rea
           live_.erase(id);
           waiting_.erase(id);
           finished_nodes_.erase(id);
+          pending_since_.erase(id);
           dirty_ = true;
           Record(id, "", absl::AsciiStrToLower(berth::v1::JobState_Name(state)), reason);
           if (state == berth::v1::SUCCEEDED) return;  // its agents are done with it
@@ -346,7 +371,7 @@ void SchedulerCore::FlushUpdates() {
   updates.swap(staged_updates_);
   effects.swap(staged_effects_);
   events.swap(events_);
-  if (absl::Status s = store_->UpdateJobs(updates, events); !s.ok()) {
+  if (absl::Status s = Timed([&] { return store_->UpdateJobs(updates, events); }); !s.ok()) {
     std::cerr << "berthd: " << updates.size() << " job updates not recorded: " << s << "\n";
     return;
   }
@@ -380,7 +405,7 @@ void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCall
     }
   }
   const berth::v1::NodeState state = drained ? berth::v1::DRAINED : berth::v1::UP;
-  if (absl::Status s = store_->SetNodeState(name, state); !s.ok()) {
+  if (absl::Status s = Timed([&] { return store_->SetNodeState(name, state); }); !s.ok()) {
     Defer([done, s] { done(s); });
     return;
   }
@@ -429,7 +454,7 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
     }
   }
   node.set_last_heartbeat_ms(options_.now_ms());
-  if (absl::Status s = store_->UpsertNode(node); !s.ok()) {
+  if (absl::Status s = Timed([&] { return store_->UpsertNode(node); }); !s.ok()) {
     Defer([done, s] { done(s); });
     return;
   }
@@ -483,8 +508,10 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
     auto it = nodes_.find(node);
     if (it == nodes_.end()) return;
     it->second.node.set_last_heartbeat_ms(options_.now_ms());
+    it->second.samples.assign(heartbeat.gpus().begin(), heartbeat.gpus().end());
     revive = it->second.node.state() == berth::v1::DOWN;
   }
+  if (options_.metrics != nullptr) options_.metrics->heartbeats.Increment();
   // A node marked DOWN that heartbeats again has come back.
   if (revive) Enqueue([this, node] { DoNodeBack(node); });
 }
@@ -495,7 +522,7 @@ void SchedulerCore::DoNodeBack(const std::string& name) {
     auto it = nodes_.find(name);
     if (it == nodes_.end() || it->second.node.state() != berth::v1::DOWN) return;
   }
-  if (absl::Status s = store_->SetNodeState(name, berth::v1::UP); !s.ok()) return;
+  if (absl::Status s = Timed([&] { return store_->SetNodeState(name, berth::v1::UP); }); !s.ok()) return;
   Record(0, name, "node_up", "heartbeats resumed");
   absl::MutexLock lock(&mu_);
   nodes_[name].node.set_state(berth::v1::UP);
@@ -534,7 +561,7 @@ void SchedulerCore::CheckNodeLiveness() {
     }
   }
   for (const std::string& name : lost) {
-    if (!store_->SetNodeState(name, berth::v1::DOWN).ok()) continue;
+    if (!Timed([&] { return store_->SetNodeState(name, berth::v1::DOWN); }).ok()) continue;
     Record(0, name, "node_down",
            absl::StrCat("no heartbeat for ", options_.missed_heartbeats, " intervals"));
     absl::MutexLock lock(&mu_);
@@ -568,6 +595,7 @@ void SchedulerCore::LoseJob(int64_t id, const std::string& node) {
           job.set_state(berth::v1::PENDING);
           job.set_reason(absl::StrCat("requeued: ", reason));
           job.set_start_time_ms(0);
+          pending_since_[id] = options_.now_ms();
           finished_nodes_.erase(id);
           dirty_ = true;
           Record(id, "", "requeued", reason);

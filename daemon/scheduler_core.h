@@ -33,10 +33,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/job.pb.h"
 #include "berth/v1/scheduler.pb.h"
 #include "daemon/admission.h"
+#include "daemon/metrics.h"
 #include "daemon/queue_policy.h"
 #include "db/store.h"
 
@@ -59,6 +62,8 @@ struct CoreOptions {
   int64_t default_max_runtime_seconds = 0;
   // Unix milliseconds; tests move a fake clock.
   std::function<int64_t()> now_ms;
+  // Where counters and histograms go; may be null (tests).
+  Metrics* metrics = nullptr;
 };
 
 class SchedulerCore {
@@ -95,6 +100,9 @@ class SchedulerCore {
   berth::v1::ListNodesResponse ListNodes() const;
   absl::StatusOr<berth::v1::ExplainJobResponse> Explain(int64_t id) const;
   absl::StatusOr<berth::v1::PlanJobResponse> Plan(const berth::v1::JobSpec& spec) const;
+  // The cluster for the metrics gauges, and the cluster map page.
+  ClusterSample SampleCluster() const;
+  std::string ClusterMapHtml() const;
 
   // Memory invariants: every GPU's job holds it, every placed job's GPUs
   // name it, allocated + free = capacity per node. Internal on violation.
@@ -104,6 +112,7 @@ class SchedulerCore {
   struct NodeEntry {
     berth::v1::Node node;  // gpus carry job_id
     bool connected = false;
+    std::vector<berth::v1::GpuSample> samples;  // from the last heartbeat
   };
   struct Submission {
     berth::v1::JobSpec spec;
@@ -118,6 +127,9 @@ class SchedulerCore {
   void WriterLoop();
   void ProcessSubmissions(std::vector<Submission>& batch);
   void RunPass();
+  void RunPassTimed();
+  void ObservePlacedLocked(const berth::v1::Job& job, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefreshCaches();
   void Record(int64_t job_id, std::string node, std::string kind, std::string message);
   void FlushEvents();
@@ -145,6 +157,7 @@ class SchedulerCore {
   void FinishJob(int64_t id, berth::v1::JobState state, const std::string& reason,
                  int32_t exit_code);
   void CheckNodeLiveness();
+  void CountSubmission(const AdmissionResult& admission);
   void LoseJob(int64_t id, const std::string& node);
   void DoNodeBack(const std::string& node);
   bool JobUsesNodeLocked(const berth::v1::Job& job, const std::string& node) const
@@ -168,6 +181,8 @@ class SchedulerCore {
   absl::flat_hash_map<std::string, int64_t> request_ids_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, Waiting> waiting_ ABSL_GUARDED_BY(mu_);  // from the last pass
   std::map<int64_t, std::set<std::string>> finished_nodes_ ABSL_GUARDED_BY(mu_);
+  // When each pending job last became PENDING (submit or requeue).
+  std::map<int64_t, int64_t> pending_since_ ABSL_GUARDED_BY(mu_);
   // Admission's view of the cluster, refreshed by the writer after each
   // batch so that submitters do not rebuild it per call.
   std::vector<PoolInfo> pools_cache_ ABSL_GUARDED_BY(mu_);
@@ -194,6 +209,16 @@ class SchedulerCore {
   std::vector<db::JobUpdate> staged_updates_;
   std::vector<std::function<void()>> staged_effects_;  // run under mu_
   std::set<int64_t> ending_;  // jobs staged to end in this batch
+  // Runs a store call, observing its duration as an SQLite commit.
+  template <typename F>
+  auto Timed(F f) {
+    const absl::Time start = absl::Now();
+    auto result = f();
+    if (options_.metrics != nullptr) {
+      options_.metrics->sqlite_commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    }
+    return result;
+  }
   std::vector<db::Event> events_;  // written with the batch's next transaction
 
   absl::Mutex notifier_mu_;

@@ -67,7 +67,8 @@ class SchedulerCoreTest : public ::testing::Test {
     auto store = db::Store::Open(dir_ + "/berth.db");
     ASSERT_TRUE(store.ok()) << store.status();
     auto core = SchedulerCore::Create(
-        *std::move(store), CoreOptions{.now_ms = [this] { return now_ms_.load(); }});
+        *std::move(store), CoreOptions{.now_ms = [this] { return now_ms_.load(); },
+                                       .metrics = &metrics_});
     ASSERT_TRUE(core.ok()) << core.status();
     core_ = *std::move(core);
     core_->SetNotifier(&notifier_);
@@ -122,6 +123,7 @@ class SchedulerCoreTest : public ::testing::Test {
 
   std::string dir_;
   std::atomic<int64_t> now_ms_{1'700'000'000'000};
+  Metrics metrics_{"test", 0};
   RecordingNotifier notifier_;
   std::unique_ptr<SchedulerCore> core_;
 };
@@ -271,6 +273,49 @@ TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {
     return j.ok() && j->state() == berth::v1::FAILED;
   }));
   EXPECT_TRUE(absl::StrContains(core_->GetJob(r->job().id())->reason(), "n1 was lost"));
+}
+
+TEST_F(SchedulerCoreTest, MetricsFollowTheCore) {
+  // No pool yet: one refusal for lack of GPUs.
+  ASSERT_FALSE(Submit("llama-2-7b").ok());
+  EXPECT_EQ(metrics_.submissions_rejected.Value(), 1);
+  EXPECT_EQ(metrics_.refusals_no_gpus.Value(), 1);
+  Register("n1", "h100-80gb", 8);
+  auto a = Submit("llama-2-7b");
+  ASSERT_TRUE(a.ok());
+  const int gpus = a->job().gpus_size();
+  EXPECT_EQ(metrics_.submissions_admitted.Value(), 1);
+  // Placed in the same pass as its insert: one submit-to-placed sample.
+  const auto placed = metrics_.submit_to_placed_seconds.Collect().histogram;
+  EXPECT_EQ(placed.sample_count, 1u);
+  EXPECT_GE(metrics_.sqlite_commit_seconds.Collect().histogram.sample_count, 2u);
+  EXPECT_GE(metrics_.scheduling_pass_seconds.Collect().histogram.sample_count, 1u);
+  // A spec the planner cannot read is invalid, not refused.
+  berth::v1::JobSpec bad;
+  bad.set_task("train");
+  bad.mutable_model()->set_catalog_name("no-such-model");
+  absl::Notification done;
+  core_->Submit(bad, [&](absl::StatusOr<berth::v1::SubmitJobResponse>) { done.Notify(); });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(metrics_.submissions_invalid.Value(), 1);
+  // The gauges, as a scrape sets them: allocated + free = 8 on n1.
+  ClusterSample sample = core_->SampleCluster();
+  int64_t allocated = 0, free = 0;
+  for (const auto& g : sample.gpus) {
+    if (g.state == "allocated") allocated += g.count;
+    if (g.state == "free") free += g.count;
+  }
+  EXPECT_EQ(allocated, gpus);
+  EXPECT_EQ(allocated + free, 8);
+  EXPECT_DOUBLE_EQ(sample.pool_allocation["h100-80gb"], gpus / 8.0);
+  EXPECT_EQ((sample.jobs[{"placed", "t"}]), 1);
+  EXPECT_EQ(sample.nodes["up"], 1);
+  metrics_.SetCluster(sample);
+  const std::string text = metrics_.Serialize();
+  EXPECT_NE(text.find("berth_gpus{gpu_type=\"h100-80gb\",node=\"n1\",state=\"allocated\"} " +
+                      std::to_string(gpus)),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(SchedulerCoreTest, ConcurrentSubmittersNeverDoubleBook) {

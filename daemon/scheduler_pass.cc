@@ -140,7 +140,30 @@ std::vector<PoolInfo> SchedulerCore::PoolsLocked() const {
   return pools;
 }
 
+void SchedulerCore::ObservePlacedLocked(const Job& job, int64_t now_ms) {
+  auto since = pending_since_.find(job.id());
+  if (since == pending_since_.end()) return;
+  Metrics* m = options_.metrics;
+  if (m != nullptr) {
+    m->queue_wait_seconds.Observe(static_cast<double>(now_ms - since->second) / 1000.0);
+    // Only a first placement counts as submit-to-placed.
+    if (since->second == job.submit_time_ms()) {
+      m->submit_to_placed_seconds.Observe(static_cast<double>(now_ms - job.submit_time_ms()) /
+                                          1000.0);
+    }
+  }
+  pending_since_.erase(since);
+}
+
 void SchedulerCore::RunPass() {
+  const absl::Time started = absl::Now();
+  RunPassTimed();
+  if (options_.metrics != nullptr) {
+    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  }
+}
+
+void SchedulerCore::RunPassTimed() {
   dirty_ = false;
   const int64_t now = options_.now_ms();
   std::vector<PendingJob> pending;
@@ -208,7 +231,8 @@ void SchedulerCore::RunPass() {
     }
     std::vector<db::Event> events;
     events.swap(events_);
-    if (absl::Status s = store_->CommitPlacements(placed, events); !s.ok()) {
+    if (absl::Status s = Timed([&] { return store_->CommitPlacements(placed, events); });
+        !s.ok()) {
       std::cerr << "berthd: placement not committed, will retry: " << s << "\n";
       dirty_ = true;
       placed.clear();
@@ -226,6 +250,7 @@ void SchedulerCore::RunPass() {
     }
     std::set<std::string> job_nodes;
     for (const auto& gpu : job.gpus()) job_nodes.insert(gpu.node());
+    ObservePlacedLocked(job, now);
     jobs_[job.id()] = job;
     for (const std::string& node : job_nodes) {
       berth::v1::DaemonMessage message;

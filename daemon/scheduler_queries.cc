@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "absl/strings/ascii.h"
+#include "daemon/cluster_map.h"
 #include "daemon/scheduler_core.h"
 
 namespace berth::daemon {
@@ -176,6 +178,71 @@ absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(
   }
   if (admission->admitted) response.set_chosen_gpu_type(admission->pools[admission->chosen].pool.gpu_type);
   return response;
+}
+
+ClusterSample SchedulerCore::SampleCluster() const {
+  ClusterSample sample;
+  const int64_t now = options_.now_ms();
+  absl::ReaderMutexLock lock(&mu_);
+  std::map<std::string, std::pair<int64_t, int64_t>> pools;  // type → (allocated, total)
+  for (const auto& [name, entry] : nodes_) {
+    const berth::v1::NodeState state = entry.node.state();
+    sample.nodes[state == berth::v1::DOWN ? "down" : state == berth::v1::DRAINED ? "drained" : "up"]++;
+    sample.agents_connected += entry.connected ? 1 : 0;
+    std::map<std::pair<std::string, std::string>, int64_t> counts;  // (type, state)
+    for (const auto& gpu : entry.node.gpus()) {
+      const char* gpu_state = gpu.job_id() != 0 ? "allocated"
+                              : state == berth::v1::DOWN ? "down" : "free";
+      counts[{gpu.type(), gpu_state}]++;
+      auto& pool = pools[gpu.type()];
+      pool.first += gpu.job_id() != 0 ? 1 : 0;
+      pool.second++;
+    }
+    for (const auto& [key, count] : counts) {
+      sample.gpus.push_back({name, key.first, key.second, count});
+    }
+    for (const auto& reading : entry.samples) {
+      std::string uuid;
+      for (const auto& gpu : entry.node.gpus()) {
+        if (gpu.index() == reading.index()) uuid = gpu.uuid();
+      }
+      sample.readings.push_back({name, absl::StrCat(reading.index()), uuid,
+                                 reading.utilization(), reading.memory_used_bytes()});
+    }
+  }
+  for (const auto& [type, pool] : pools) {
+    sample.pool_allocation[type] =
+        pool.second > 0 ? static_cast<double>(pool.first) / static_cast<double>(pool.second) : 0;
+  }
+  for (const auto& [id, job] : jobs_) {
+    sample.jobs[{absl::AsciiStrToLower(berth::v1::JobState_Name(job.state())), job.spec().team()}]++;
+  }
+  for (const auto& [id, since] : pending_since_) {
+    sample.oldest_pending_seconds =
+        std::max(sample.oldest_pending_seconds, static_cast<double>(now - since) / 1000.0);
+  }
+  return sample;
+}
+
+std::string SchedulerCore::ClusterMapHtml() const {
+  std::vector<berth::v1::Node> nodes;
+  std::vector<Job> jobs;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, entry] : nodes_) {
+      nodes.push_back(entry.node);
+      nodes.back().set_connected(entry.connected);
+    }
+    // Placed and running jobs, then the queue in its order.
+    for (int64_t id : live_) {
+      if (jobs_.at(id).state() != berth::v1::PENDING) jobs.push_back(jobs_.at(id));
+    }
+    std::vector<std::pair<int32_t, int64_t>> queue;
+    for (const auto& [id, w] : waiting_) queue.emplace_back(w.position, id);
+    std::sort(queue.begin(), queue.end());
+    for (const auto& [position, id] : queue) jobs.push_back(jobs_.at(id));
+  }
+  return RenderClusterMap(nodes, jobs, options_.now_ms());
 }
 
 absl::Status SchedulerCore::CheckInvariants() const {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "db/store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -21,11 +22,12 @@ bool IsLoopback(const std::string& listen) {
 
 namespace {
 
-absl::Status WritePortFile(const std::string& path, int port) {
+absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << "grpc=" << port << "\n";
+    if (metrics_port != 0) out << "metrics=" << metrics_port << "\n";
     if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
   }
   // Rename so a reader never sees a half-written file.
@@ -45,13 +47,17 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   }
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::Store::Open(config.db_path));
   std::unique_ptr<DaemonServer> server(new DaemonServer());
+  server->insecure_ = config.insecure;
+  server->metrics_ = std::make_unique<Metrics>(
+      kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
   BERTH_ASSIGN_OR_RETURN(
       server->core_,
       SchedulerCore::Create(std::move(store),
                             CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
                                         .missed_heartbeats = config.missed_heartbeats,
                                         .default_max_runtime_seconds =
-                                            config.default_max_runtime_seconds}));
+                                            config.default_max_runtime_seconds,
+                                        .metrics = server->metrics_.get()}));
   server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(server->core_.get());
   server->agent_service_ =
       std::make_unique<AgentServiceImpl>(server->core_.get(), config.heartbeat_interval_ms);
@@ -69,12 +75,32 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
+  if (!config.metrics_listen.empty()) {
+    BERTH_RETURN_IF_ERROR(server->StartHttp(config.metrics_listen));
+  }
   // The database is open and the state recovered: serving.
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   if (!config.port_file.empty()) {
-    BERTH_RETURN_IF_ERROR(WritePortFile(config.port_file, server->port_));
+    BERTH_RETURN_IF_ERROR(WritePortFile(config.port_file, server->port_, server->metrics_port()));
   }
   return server;
+}
+
+absl::Status DaemonServer::StartHttp(const std::string& listen) {
+  if (!IsLoopback(listen) && !insecure_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--metrics_listen ", listen, " is not a loopback address; pass --insecure to allow it"));
+  }
+  SchedulerCore* core = core_.get();
+  Metrics* metrics = metrics_.get();
+  std::map<std::string, HttpServer::Handler> routes;
+  routes["/metrics"] = [core, metrics] {
+    metrics->SetCluster(core->SampleCluster());
+    return HttpResponse{"text/plain; version=0.0.4; charset=utf-8", metrics->Serialize()};
+  };
+  routes["/$"] = [core] { return HttpResponse{"text/html; charset=utf-8", core->ClusterMapHtml()}; };
+  BERTH_ASSIGN_OR_RETURN(http_, HttpServer::Start(listen, std::move(routes)));
+  return absl::OkStatus();
 }
 
 void DaemonServer::Wait() { server_->Wait(); }
@@ -82,6 +108,7 @@ void DaemonServer::Wait() { server_->Wait(); }
 void DaemonServer::Shutdown(absl::Duration deadline) {
   if (shut_down_) return;
   shut_down_ = true;
+  http_.reset();  // stop scrapes before the core goes
   if (server_ != nullptr) {  // null when the listening port could not be had
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));

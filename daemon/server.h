@@ -17,16 +17,22 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "daemon/agent_service.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/scheduler_service.h"
 #include "grpcpp/server.h"
 
 namespace berth::daemon {
 
+inline constexpr char kBerthVersion[] = "0.1.0";
+
 struct DaemonConfig {
   std::string listen = "127.0.0.1:7070";  // port 0 picks a free port
   std::string db_path = "berth.db";
-  std::string port_file;  // when set, "grpc=<port>\n" is written here
+  std::string port_file;  // when set, "grpc=<port>\n" (and "metrics=<port>\n") go here
+  // Serves /metrics and the cluster map at /; empty: off. Port 0 allowed.
+  std::string metrics_listen;
   int64_t heartbeat_interval_ms = 1000;
   int64_t missed_heartbeats = 3;  // then the node is DOWN
   int64_t default_max_runtime_seconds = 0;
@@ -41,13 +47,18 @@ class DaemonServer {
   ~DaemonServer();
 
   int port() const { return port_; }
+  int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
   SchedulerCore* core() const { return core_.get(); }
   void Wait();
   void Shutdown(absl::Duration deadline = absl::Seconds(5));
 
  private:
   DaemonServer() = default;
+  absl::Status StartHttp(const std::string& listen);
+  bool insecure_ = false;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<SchedulerCore> core_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<SchedulerServiceImpl> scheduler_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -9,9 +9,14 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc
   libsqlite3-dev sqlite3
-  prometheus-cpp-dev
+  prometheus-cpp-dev libcivetweb-dev
   libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3
+  # promtool and the Prometheus server (deploy/prometheus/, the metrics tests)
+  prometheus
+  # headless browser for the cluster map test
+  chromium
 )
 
 missing=()

@@ -107,7 +107,7 @@ absl::Status Cluster::StartDaemon(int port) {
   std::remove(port_file.c_str());
   auto process = Process::Start(
       {BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
-       "--port_file=" + port_file, "--heartbeat_ms=200"},
+       "--port_file=" + port_file, "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"},
       dir_ + "/berthd.log");
   if (!process.ok()) return process.status();
   daemon_ = *std::move(process);
@@ -156,6 +156,20 @@ absl::Status Cluster::StartAgent(const std::string& node, const std::string& inv
   auto process = Process::Start({BERTH_AGENT_PATH, "--daemon=" + address(), "--node=" + node,
                                  "--inventory=" + path, "--heartbeat_ms=200"},
                                 dir_ + "/agent-" + node + ".log");
+  if (!process.ok()) return process.status();
+  agents_[node] = *std::move(process);
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::StartAgentWithFlags(const std::string& node,
+                                          const std::string& inventory_json,
+                                          const std::vector<std::string>& flags) {
+  const std::string path = dir_ + "/inventory-" + node + ".json";
+  std::ofstream(path) << inventory_json;
+  std::vector<std::string> argv = {BERTH_AGENT_PATH, "--daemon=" + address(), "--node=" + node,
+                                   "--inventory=" + path, "--heartbeat_ms=200"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto process = Process::Start(argv, dir_ + "/agent-" + node + ".log");
   if (!process.ok()) return process.status();
   agents_[node] = *std::move(process);
   return absl::OkStatus();
