@@ -26,9 +26,11 @@ struct Agent::Session {
   absl::Duration heartbeat_interval ABSL_GUARDED_BY(mu);
 
   // On failure cancels the stream, so the reader sees the end too.
-  void Write(const v1::AgentMessage& message) {
+  bool Write(const v1::AgentMessage& message) {
     absl::MutexLock lock(&write_mu);
-    if (!stream->Write(message)) context.TryCancel();
+    if (stream->Write(message)) return true;
+    context.TryCancel();
+    return false;
   }
 };
 
@@ -71,7 +73,20 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
   }
   if (!options.now) options.now = [] { return absl::Now(); };
   options.registration.set_node(options.node);
-  return std::unique_ptr<Agent>(new Agent(std::move(options)));
+  auto agent = std::unique_ptr<Agent>(new Agent(std::move(options)));
+  Agent* self = agent.get();
+  BERTH_ASSIGN_OR_RETURN(
+      agent->runner_,
+      JobRunner::Create({
+          .node = self->options_.node,
+          .work_dir = self->options_.work_dir,
+          .run_commands = self->options_.run_jobs,
+          .default_stop_grace = self->options_.stop_grace,
+          .now = self->options_.now,
+          .on_status = [self](const v1::JobStatus& s) { self->Deliver(s); },
+          .log = [self](absl::string_view line) { self->Log(line); },
+      }));
+  return agent;
 }
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
@@ -84,12 +99,12 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
               ToIntMillis(options_.reconnect_backoff_min));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               ToIntMillis(options_.reconnect_backoff_max));
-  channel_ = grpc::CreateCustomChannel(options_.daemon_address,
-                                       grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      options_.daemon_address, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::AgentService::NewStub(channel_);
 }
 
-Agent::~Agent() = default;
+Agent::~Agent() { runner_.reset(); }
 
 void Agent::Run() {
   absl::Duration backoff = options_.reconnect_backoff_min;
@@ -117,8 +132,7 @@ void Agent::Shutdown() {
 }
 
 std::vector<int64_t> Agent::RunningJobs() const {
-  absl::MutexLock lock(&mu_);
-  return {running_jobs_.begin(), running_jobs_.end()};
+  return runner_->RunningJobs();
 }
 
 absl::Status Agent::RunSession(bool& registered) {
@@ -129,17 +143,20 @@ absl::Status Agent::RunSession(bool& registered) {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::CancelledError("shutting down");
     session_ = &session;
-    hello.mutable_register_()->mutable_running_jobs()->Add(
-        running_jobs_.begin(), running_jobs_.end());
   }
+  const std::vector<int64_t> running = RunningJobs();
+  hello.mutable_register_()->mutable_running_jobs()->Add(running.begin(),
+                                                         running.end());
   session.stream = stub_->Connect(&session.context);
   session.Write(hello);
   std::thread heartbeats([this, &session] { HeartbeatLoop(session); });
   absl::Status status = AwaitRegistered(session);
   if (status.ok()) {
     registered = true;
+    SetLiveSession(&session);
     v1::DaemonMessage message;
-    while (session.stream->Read(&message)) HandleMessage(session, message);
+    while (session.stream->Read(&message)) HandleMessage(message);
+    SetLiveSession(nullptr);
     status = absl::UnavailableError("the stream ended");
   } else {
     session.context.TryCancel();
@@ -168,13 +185,13 @@ absl::Status Agent::AwaitRegistered(Session& session) {
     return absl::UnavailableError("the stream ended before Registered");
   }
   if (!message.has_registered()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the daemon's first message is not Registered (kind ",
-        static_cast<int>(message.kind_case()), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the daemon's first message is not Registered (kind ",
+                     static_cast<int>(message.kind_case()), ")"));
   }
   const int64_t ms = message.registered().heartbeat_interval_ms();
-  const absl::Duration interval = ms > 0 ? absl::Milliseconds(ms)
-                                         : options_.default_heartbeat_interval;
+  const absl::Duration interval =
+      ms > 0 ? absl::Milliseconds(ms) : options_.default_heartbeat_interval;
   {
     absl::MutexLock lock(&session.mu);
     session.registered = true;
@@ -206,11 +223,6 @@ void Agent::HeartbeatLoop(Session& session) {
     }
     interval = session.heartbeat_interval;
   }
-  v1::AgentMessage beat;
-  for (const v1::Gpu& gpu : options_.registration.gpus()) {
-    v1::GpuSample* sample = beat.mutable_heartbeat()->add_gpus();
-    sample->set_index(gpu.index());  // NVML utilisation and memory come later
-  }
   absl::Time next = absl::Now() + interval;
   while (true) {
     {
@@ -221,40 +233,54 @@ void Agent::HeartbeatLoop(Session& session) {
     }
     // Fixed delay: a late heartbeat never makes the next one come early.
     next = absl::Now() + interval;
-    beat.mutable_heartbeat()->set_sent_ms(absl::ToUnixMillis(options_.now()));
-    session.Write(beat);
+    session.Write(HeartbeatMessage());
   }
 }
 
-void Agent::HandleMessage(Session& session, const v1::DaemonMessage& message) {
+v1::AgentMessage Agent::HeartbeatMessage() const {
+  v1::AgentMessage out;
+  v1::Heartbeat* beat = out.mutable_heartbeat();
+  beat->set_sent_ms(absl::ToUnixMillis(options_.now()));
+  if (options_.sample_gpus) {
+    for (v1::GpuSample& sample : options_.sample_gpus()) {
+      *beat->add_gpus() = std::move(sample);
+    }
+    return out;
+  }
+  const absl::btree_map<int, int64_t> in_use = runner_->GpuMemoryInUse();
+  for (const v1::Gpu& gpu : options_.registration.gpus()) {
+    v1::GpuSample* sample = beat->add_gpus();
+    sample->set_index(gpu.index());
+    auto it = in_use.find(gpu.index());
+    if (it == in_use.end()) continue;
+    sample->set_utilization(1.0);
+    sample->set_memory_used_bytes(static_cast<double>(it->second));
+  }
+  return out;
+}
+
+void Agent::HandleMessage(const v1::DaemonMessage& message) {
   switch (message.kind_case()) {
     case v1::DaemonMessage::kStartJob: {
       const v1::Job& job = message.start_job().job();
       if (PlacedElsewhere(job, options_.node)) {
         Log(absl::StrCat("StartJob ", job.id(), " names no GPU on this node"));
-        session.Write(JobStatusMessage(job.id(), v1::FAILED,
-                                       "the placement names no GPU on node " +
-                                           options_.node));
+        v1::JobStatus failed;
+        failed.set_job_id(job.id());
+        failed.set_state(v1::FAILED);
+        failed.set_time_ms(absl::ToUnixMillis(options_.now()));
+        failed.set_message("the placement names no GPU on node " +
+                           options_.node);
+        Deliver(failed);
         return;
       }
-      {
-        absl::MutexLock lock(&mu_);
-        running_jobs_.insert(job.id());
-      }
-      Log(absl::StrCat("job ", job.id(), " running (simulated)"));
-      session.Write(JobStatusMessage(job.id(), v1::RUNNING, ""));
+      runner_->Start(job);
       return;
     }
-    case v1::DaemonMessage::kStopJob: {
-      const int64_t id = message.stop_job().job_id();
-      {
-        absl::MutexLock lock(&mu_);
-        running_jobs_.erase(id);
-      }
-      Log(absl::StrCat("job ", id, " stopped"));
-      session.Write(JobStatusMessage(id, v1::CANCELLED, ""));
+    case v1::DaemonMessage::kStopJob:
+      runner_->Stop(message.stop_job().job_id(),
+                    absl::Milliseconds(message.stop_job().grace_ms()));
       return;
-    }
     case v1::DaemonMessage::kRegistered:
       Log("ignoring a second Registered");
       return;
@@ -265,15 +291,33 @@ void Agent::HandleMessage(Session& session, const v1::DaemonMessage& message) {
   }
 }
 
-v1::AgentMessage Agent::JobStatusMessage(int64_t job_id, v1::JobState state,
-                                         absl::string_view text) const {
-  v1::AgentMessage out;
-  v1::JobStatus* status = out.mutable_job_status();
-  status->set_job_id(job_id);
-  status->set_state(state);
-  status->set_time_ms(absl::ToUnixMillis(options_.now()));
-  status->set_message(std::string(text));
-  return out;
+void Agent::Deliver(const v1::JobStatus& status) {
+  absl::MutexLock lock(&outbox_mu_);
+  if (outbox_.size() >= kMaxOutbox) {
+    Log(absl::StrCat("outbox full; dropping the status of job ",
+                     outbox_.front().job_id()));
+    outbox_.pop_front();
+  }
+  outbox_.push_back(status);
+  FlushLocked();
+}
+
+void Agent::FlushLocked() {
+  if (live_session_ == nullptr) return;
+  while (!outbox_.empty()) {
+    v1::AgentMessage message;
+    *message.mutable_job_status() = outbox_.front();
+    // A failed write leaves the status for the next connection (the daemon
+    // may then see it twice; a repeated status changes nothing).
+    if (!live_session_->Write(message)) return;
+    outbox_.pop_front();
+  }
+}
+
+void Agent::SetLiveSession(Session* session) {
+  absl::MutexLock lock(&outbox_mu_);
+  live_session_ = session;
+  FlushLocked();
 }
 
 bool Agent::SleepUnlessShutdown(absl::Duration delay) {

@@ -2,11 +2,20 @@
 //
 // An `Agent` keeps one `AgentService.Connect` stream open to the daemon for
 // its node. Each connection sends the node's `Register` first (listing the
-// jobs the agent still holds in `running_jobs`), waits for `Registered`
+// jobs the agent still runs in `running_jobs`), waits for `Registered`
 // (whose heartbeat_interval_ms replaces the default when set), then sends a
-// `Heartbeat` every interval and answers the daemon's `StartJob` with a
-// RUNNING `JobStatus` and `StopJob` with a CANCELLED one. Simulated nodes run
-// nothing yet: a started job is only remembered until it is stopped.
+// `Heartbeat` every interval and hands the daemon's `StartJob` and `StopJob`
+// to its JobRunner (job_runner.h), which runs the commands (or, with
+// `run_jobs` false, only pretends to, for simulated nodes).
+//
+// Job statuses go through an outbox: sent at once while a connection is
+// registered, otherwise kept (up to kMaxOutbox) and sent, in order, right
+// after the next Registered. So a job that ends while the daemon is away is
+// reported when it comes back.
+//
+// Heartbeats carry one GpuSample per GPU: from `sample_gpus` when set (NVML),
+// else utilisation 1.0 and the plan's per-GPU bytes for GPUs held by a
+// running job, 0 for the others.
 //
 // When the stream fails (the daemon restarts, the network breaks), the agent
 // logs why, waits an exponential backoff capped at `reconnect_backoff_max`
@@ -20,23 +29,25 @@
 //   ...
 //   agent->Shutdown();  // from any thread, e.g. the one that waits for signals
 //   t.join();
+//   agent.reset();  // stops the jobs still running (SIGTERM, then SIGKILL)
 #ifndef BERTH_AGENTS_AGENT_H_
 #define BERTH_AGENTS_AGENT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/btree_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agents/job_runner.h"
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/agent.pb.h"
 #include "grpcpp/channel.h"
@@ -57,7 +68,15 @@ struct AgentOptions {
   absl::Duration register_timeout = absl::Seconds(10);
   // Wall clock for heartbeat and job-status times; tests may replace it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Run the jobs' commands (see job_runner.h); false: simulate them.
+  bool run_jobs = false;
+  std::string work_dir;                           // required when run_jobs
+  absl::Duration stop_grace = absl::Seconds(10);  // when StopJob sets none
+  // Heartbeat samples, one per GPU; unset: derived from the running jobs.
+  std::function<std::vector<v1::GpuSample>()> sample_gpus;
 };
+
+inline constexpr size_t kMaxOutbox = 100000;
 
 class Agent {
  public:
@@ -88,9 +107,13 @@ class Agent {
   absl::Status RunSession(bool& registered);
   absl::Status AwaitRegistered(Session& session);
   void HeartbeatLoop(Session& session);
-  void HandleMessage(Session& session, const v1::DaemonMessage& message);
-  v1::AgentMessage JobStatusMessage(int64_t job_id, v1::JobState state,
-                                    absl::string_view text) const;
+  v1::AgentMessage HeartbeatMessage() const;
+  void HandleMessage(const v1::DaemonMessage& message);
+  // Queues a status and sends what the outbox holds if registered.
+  void Deliver(const v1::JobStatus& status);
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu_);
+  // Sets (or, with nullptr, clears) the session statuses are written to.
+  void SetLiveSession(Session* session);
   // Sleeps `delay` unless shut down first; false when shut down.
   bool SleepUnlessShutdown(absl::Duration delay);
   void Log(absl::string_view line) const;
@@ -103,7 +126,14 @@ class Agent {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   // The open session, for Shutdown() to cancel.
   Session* session_ ABSL_GUARDED_BY(mu_) = nullptr;
-  absl::btree_set<int64_t> running_jobs_ ABSL_GUARDED_BY(mu_);
+
+  // Taken before a session's write lock, never inside mu_.
+  absl::Mutex outbox_mu_;
+  std::deque<v1::JobStatus> outbox_ ABSL_GUARDED_BY(outbox_mu_);
+  Session* live_session_ ABSL_GUARDED_BY(outbox_mu_) = nullptr;
+
+  // Last member: destroyed first, while the outbox it reports to exists.
+  std::unique_ptr<JobRunner> runner_;
 };
 
 }  // namespace berth::agent

@@ -1,5 +1,6 @@
 // berth-agent: reports one node's GPUs to berthd and runs the jobs it is
-// given. Thin: flags, inventory, signals; the work is in berth_agent_lib.
+// given. Thin: flags, signals; the work is in berth_agent_lib (see
+// node_setup.h, and docs/AGENT.md for the flags).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,15 +18,32 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agents/agent.h"
-#include "agents/inventory.h"
+#include "agents/node_setup.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd's agent address");
 ABSL_FLAG(std::string, node, "", "this node's name (default: the hostname)");
 ABSL_FLAG(std::string, inventory, "",
-          "JSON file listing this node's GPUs (berth.v1.Inventory); "
-          "required until NVML discovery exists");
+          "JSON file listing this node's GPUs (berth.v1.Inventory); when "
+          "given, NVML and nvidia-smi are not consulted");
+ABSL_FLAG(int32_t, simulate, 0,
+          "register this many simulated nodes <node>-0000... from one "
+          "process, each with the --inventory GPUs (at most 512)");
 ABSL_FLAG(int64_t, heartbeat_ms, 1000,
           "heartbeat interval when the daemon does not set one");
+ABSL_FLAG(std::string, address, "127.0.0.1",
+          "how other nodes reach this one (MASTER_ADDR of its jobs)");
+ABSL_FLAG(std::string, work_dir, "",
+          "jobs' logs and files go under <work_dir>/jobs/<id>/ "
+          "(default /tmp/berth-agent-<node>)");
+ABSL_FLAG(std::string, nvml_library, "libnvidia-ml.so.1",
+          "the NVML shared library to dlopen");
+ABSL_FLAG(int64_t, stop_grace_ms, 10000,
+          "SIGTERM to SIGKILL when a job is stopped and the daemon sets no "
+          "grace, and for max run time");
+ABSL_FLAG(std::string, jobs, "auto",
+          "run: start the jobs' commands; simulate: only report them "
+          "running; auto: run on discovered GPUs, simulate on --inventory "
+          "and --simulate nodes");
 
 namespace {
 
@@ -42,27 +60,27 @@ int Fail(const std::string& message) {
   return kUsageError;
 }
 
-absl::StatusOr<berth::agent::AgentOptions> OptionsFromFlags() {
+absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
   std::string node = absl::GetFlag(FLAGS_node);
   if (node.empty()) node = Hostname();
-  const std::string inventory = absl::GetFlag(FLAGS_inventory);
-  if (inventory.empty()) {
-    return absl::InvalidArgumentError(
-        "--inventory FILE is required: GPU discovery through NVML comes in "
-        "a later version (see deploy/examples/inventory-*.json)");
-  }
   if (absl::GetFlag(FLAGS_heartbeat_ms) <= 0) {
     return absl::InvalidArgumentError("--heartbeat_ms must be positive");
   }
-  absl::StatusOr<berth::v1::Register> reg =
-      berth::agent::LoadInventory(inventory, node);
-  if (!reg.ok()) return reg.status();
-  return berth::agent::AgentOptions{
+  if (absl::GetFlag(FLAGS_stop_grace_ms) < 0) {
+    return absl::InvalidArgumentError("--stop_grace_ms must be >= 0");
+  }
+  return berth::agent::NodeConfig{
       .daemon_address = absl::GetFlag(FLAGS_daemon),
       .node = node,
-      .registration = *std::move(reg),
-      .default_heartbeat_interval =
+      .inventory_path = absl::GetFlag(FLAGS_inventory),
+      .simulate = absl::GetFlag(FLAGS_simulate),
+      .address = absl::GetFlag(FLAGS_address),
+      .work_dir = absl::GetFlag(FLAGS_work_dir),
+      .nvml_library = absl::GetFlag(FLAGS_nvml_library),
+      .jobs = absl::GetFlag(FLAGS_jobs),
+      .heartbeat_interval =
           absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
+      .stop_grace = absl::Milliseconds(absl::GetFlag(FLAGS_stop_grace_ms)),
   };
 }
 
@@ -70,7 +88,8 @@ absl::StatusOr<berth::agent::AgentOptions> OptionsFromFlags() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "berth-agent --inventory FILE [--daemon HOST:PORT] [--node NAME]");
+      "berth-agent [--daemon HOST:PORT] [--node NAME] [--inventory FILE "
+      "[--simulate N]] [--address HOST] [--work_dir DIR]; see docs/AGENT.md");
   // Abseil itself exits 1 on an unknown flag or a malformed value.
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
@@ -86,24 +105,28 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<berth::agent::AgentOptions> options = OptionsFromFlags();
-  if (!options.ok()) return Fail(std::string(options.status().message()));
-  absl::StatusOr<std::unique_ptr<berth::agent::Agent>> agent =
-      berth::agent::Agent::Create(*std::move(options));
-  if (!agent.ok()) return Fail(std::string(agent.status().message()));
+  absl::StatusOr<berth::agent::NodeConfig> config = ConfigFromFlags();
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  absl::StatusOr<std::vector<std::unique_ptr<berth::agent::Agent>>> agents =
+      berth::agent::SetUpNodes(*config);
+  if (!agents.ok()) return Fail(std::string(agents.status().message()));
 
   std::atomic<bool> signalled{false};
   std::thread waiter([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     signalled = true;
-    std::cerr << "berth-agent: signal " << signal_number
-              << ", shutting down\n";
-    (*agent)->Shutdown();
+    std::cerr << "berth-agent: signal " << signal_number << ", shutting down\n";
+    for (auto& agent : *agents) agent->Shutdown();
   });
-  (*agent)->Run();
+  std::vector<std::thread> runs;
+  for (auto& agent : *agents) {
+    runs.emplace_back([&agent] { agent->Run(); });
+  }
+  for (std::thread& run : runs) run.join();
   // Run() returns only after Shutdown(); wake the waiter if it still waits.
   if (!signalled) pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+  agents->clear();  // stops the jobs still running
   return 0;
 }

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <limits>
 #include <ostream>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -16,6 +18,7 @@
 #include "cli/job_output.h"
 #include "cli/job_spec.h"
 #include "cli/numbers.h"
+#include "cli/wait.h"
 #include "planner/status_macros.h"
 
 namespace berth::cli {
@@ -99,8 +102,68 @@ int SubmitExitCode(const berth::v1::Job& job) {
   return job.state() == berth::v1::REJECTED ? kExitRefused : kExitOk;
 }
 
+namespace {
+
+// Reads the --timeout of `submit --wait`; nullopt when not given.
+absl::StatusOr<std::optional<absl::Duration>> ReadWaitTimeout(
+    const SubmitOptions& options) {
+  if (!options.timeout.has_value()) return std::nullopt;
+  if (!options.wait) {
+    return absl::InvalidArgumentError("--timeout: needs --wait");
+  }
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout,
+                         ParseTimeout("--timeout", *options.timeout));
+  return timeout;
+}
+
+// `submit --wait` after the daemon admitted the job: follows it, printing
+// state changes (human output) or the last state (JSON).
+int WaitForJob(const SubmitOptions& options, absl::Duration timeout_or_inf,
+               berth::v1::SubmitJobResponse response, std::ostream& out,
+               std::ostream& err) {
+  Client client(options.client);
+  berth::v1::GetJobRequest request;
+  request.set_id(response.job().id());
+  WaitPolicy policy;
+  if (timeout_or_inf != absl::InfiniteDuration()) policy.timeout = timeout_or_inf;
+  WaitHooks hooks{
+      .fetch = [&](berth::v1::Job* job) {
+        return client.Call(&Stub::GetJob, request, job);
+      },
+      .now = [] { return absl::Now(); },
+      .sleep = [](absl::Duration d) { absl::SleepFor(d); },
+      .on_change = [&](const berth::v1::Job& job) {
+        if (options.client.json) return;
+        out << StateChangeLine(job, absl::Now(), absl::LocalTimeZone()) << "\n";
+        out.flush();
+      }};
+  WaitOutcome outcome = FollowJob(response.job(), policy, hooks);
+  if (!outcome.status.ok()) {
+    return ReportRpcError("submit", client, outcome.status, err);
+  }
+  if (outcome.timed_out) {
+    err << "berth submit: timed out after "
+        << HumanDuration(timeout_or_inf) << "; job " << outcome.job.id()
+        << " is still " << JobStateName(outcome.job.state()) << "\n";
+  }
+  if (options.client.json) {
+    *response.mutable_job() = outcome.job;
+    int json_code = WriteJson("submit", ToJson(response), out, err);
+    if (json_code != kExitOk) return json_code;
+  }
+  return WaitExitCode(outcome);
+}
+
+}  // namespace
+
 int RunSubmit(const SubmitOptions& options, std::ostream& out,
               std::ostream& err) {
+  absl::StatusOr<std::optional<absl::Duration>> timeout =
+      ReadWaitTimeout(options);
+  if (!timeout.ok()) {
+    err << "berth submit: " << timeout.status().message() << "\n";
+    return kExitUsage;
+  }
   absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(options.file);
   if (!spec.ok()) {
     err << "berth submit: " << spec.status().message() << "\n";
@@ -118,6 +181,14 @@ int RunSubmit(const SubmitOptions& options, std::ostream& out,
   int code = SubmitExitCode(response.job());
   if (code == kExitRefused) {
     err << "berth submit: refused: " << response.job().reason() << "\n";
+  }
+  if (options.wait && code == kExitOk) {
+    if (!options.client.json) {
+      PrintSubmitted(response, out);
+      out.flush();  // a script reads the job id before the job ends
+    }
+    return WaitForJob(options, timeout->value_or(absl::InfiniteDuration()),
+                      std::move(response), out, err);
   }
   if (options.client.json) {
     int json_code = WriteJson("submit", ToJson(response), out, err);

@@ -9,9 +9,12 @@
 //   JobsOptions options{.states = {"pending"}, .team = "nlp"};
 //   int code = RunJobs(options, std::cout, std::cerr);
 //
-// `submit` reads a JSON JobSpec (cli/job_spec.h). A spec without a
+// `submit` reads a YAML or JSON JobSpec (cli/job_spec.h). A spec without a
 // request_id gets a random one, so that the CLI's retries of UNAVAILABLE
-// return the same job rather than a second one.
+// return the same job rather than a second one. With `wait` it follows the
+// job until it ends (cli/wait.h), printing each state change; the exit code
+// then says how the job ended: 0 SUCCEEDED, 1 FAILED or CANCELLED,
+// 3 refused, 6 the timeout ran out first.
 #ifndef BERTH_CLI_JOB_COMMANDS_H_
 #define BERTH_CLI_JOB_COMMANDS_H_
 
@@ -31,7 +34,9 @@ namespace berth::cli {
 
 struct SubmitOptions {
   ClientOptions client;
-  std::string file;  // a JSON JobSpec
+  std::string file;  // a YAML or JSON JobSpec
+  bool wait = false;                   // --wait
+  std::optional<std::string> timeout;  // --timeout, with --wait
 };
 
 struct JobsOptions {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "cli/job_spec_yaml.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace berth::cli {
@@ -77,9 +78,6 @@ absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
 }
 
 absl::StatusOr<berth::v1::JobSpec> ReadJobSpecFile(const std::string& path) {
-  if (IsYamlName(path)) {
-    return SpecError(path, "YAML is not supported yet; use JSON");
-  }
   std::ifstream file(path, std::ios::binary);
   if (!file) return SpecError(path, "cannot open the file");
   std::string text;
@@ -87,6 +85,7 @@ absl::StatusOr<berth::v1::JobSpec> ReadJobSpecFile(const std::string& path) {
   file.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (file.bad()) return SpecError(path, "cannot read the file");
   text.resize(static_cast<size_t>(file.gcount()));
+  if (IsYamlName(path)) return ParseJobSpecYaml(path, text);
   return ParseJobSpecJson(path, text);
 }
 

@@ -1,15 +1,17 @@
-// Reading a job spec file for `berth submit FILE`.
+// Reading a job spec file for `berth submit FILE` and `berth plan --spec
+// FILE`.
 //
 // A spec is one `berth.v1.JobSpec` (proto/berth/v1/job.proto) as JSON with
-// the proto field names. Unknown fields are errors. Every error is
-// InvalidArgument and starts with the file, then the field when there is
-// one:
+// the proto field names, or as YAML with the same names when the file ends in
+// .yaml or .yml (cli/job_spec_yaml.h). Unknown fields are errors. Every error
+// is InvalidArgument and starts with the file (and, for YAML, the line), then
+// the field when there is one:
 //
 //   absl::StatusOr<v1::JobSpec> spec = ReadJobSpecFile("train.json");
 //   // "train.json: model.catalog_nam: unknown field"
+//   // "train.yaml:3: model.catalog_nam: unknown field"
 //
-// YAML files (.yaml, .yml) are refused with "YAML is not supported yet; use
-// JSON". The spec's meaning (a known model, a valid task) is the daemon's to
+// The spec's meaning (a known model, a valid task) is the daemon's to
 // check; this only parses. `NewRequestId()` makes the id that keeps a
 // retried submit idempotent.
 #ifndef BERTH_CLI_JOB_SPEC_H_
@@ -31,7 +33,7 @@ inline constexpr int64_t kMaxJobSpecBytes = int64_t{1} << 20;  // 1 MiB
 absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
                                                     absl::string_view json);
 
-// Reads and parses a spec file.
+// Reads and parses a spec file: YAML for .yaml/.yml (any case), else JSON.
 absl::StatusOr<berth::v1::JobSpec> ReadJobSpecFile(const std::string& path);
 
 // 32 random hex digits.

@@ -71,12 +71,15 @@ TEST(ReadJobSpecFileTest, BadValueNamesTheField) {
   EXPECT_TRUE(absl::StartsWith(message, path + ": split.tp: ")) << message;
 }
 
-TEST(ReadJobSpecFileTest, YamlIsNotSupportedYet) {
+TEST(ReadJobSpecFileTest, YamlIsChosenByTheFileName) {
   for (const char* name : {"job.yaml", "job.yml", "JOB.YAML"}) {
-    // The file need not exist: the name alone decides.
-    std::string path = testing::TempDir() + "/" + name;
-    EXPECT_EQ(ErrorOf(path), path + ": YAML is not supported yet; use JSON");
+    std::string path = WriteFile(name, "team: nlp\ntrain:\n  seq: long\n");
+    EXPECT_EQ(ErrorOf(path),
+              path + ":3: train.seq: expected an integer, got \"long\"");
   }
+  // The same text in a .json file is read as JSON.
+  std::string json = WriteFile("job.json", "team: nlp\n");
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(json), json + ": malformed JSON"));
 }
 
 TEST(ReadJobSpecFileTest, MissingAndEmptyFiles) {

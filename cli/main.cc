@@ -1,7 +1,7 @@
 // berth: the command-line client. Verbs: `berth plan` (no daemon needed),
-// and the daemon verbs submit, jobs, job, cancel, why, nodes, drain and
-// undrain, which call berthd at --daemon (default $BERTH_ADDR, then
-// 127.0.0.1:7070).
+// and the daemon verbs submit, jobs, job, cancel, why, watch, nodes, drain
+// and undrain, which call berthd at --daemon (default $BERTH_ADDR, then
+// 127.0.0.1:7070). Every verb's --help ends with its exit codes.
 //
 // Flags are defined here and parsed into one options struct per verb (see
 // cli/plan_command.h, cli/job_commands.h, cli/node_commands.h); numeric flags
@@ -20,11 +20,22 @@
 #include "cli/job_commands.h"
 #include "cli/node_commands.h"
 #include "cli/plan_command.h"
+#include "cli/watch_command.h"
 
 namespace {
 
 using berth::cli::ClientOptions;
+using berth::cli::ExitCodeFooter;
 using berth::cli::PlanOptions;
+
+// The exit codes most daemon verbs share (cli/exit_codes.h).
+constexpr berth::cli::ExitCodeDoc kOk = {0, "done"};
+constexpr berth::cli::ExitCodeDoc kInternal = {
+    1, "an error berth has no code for (I/O, an internal error)"};
+constexpr berth::cli::ExitCodeDoc kUsage = {2, "bad flags or a bad input file"};
+constexpr berth::cli::ExitCodeDoc kNotFound = {4, "no such job or node"};
+constexpr berth::cli::ExitCodeDoc kUnreachable = {
+    5, "berthd did not answer (see --daemon)"};
 
 // Binds `--name VALUE` to an optional string; absent stays nullopt.
 // `kind` names the value in --help: N (a number, cli/numbers.h), NAME, PATH.
@@ -37,6 +48,10 @@ void Text(CLI::App* app, const std::string& name,
 }
 
 void AddModelFlags(CLI::App* plan, PlanOptions* o) {
+  Text(plan, "--spec", &o->spec,
+       "plan a job spec file (YAML or JSON), the file `berth submit` takes; "
+       "only GPU and output flags may be given beside it",
+       "FILE");
   Text(plan, "--model", &o->model, "catalogued model (see --list-models)",
        "NAME");
   Text(plan, "--hf-config", &o->hf_config, "a Hugging Face config.json",
@@ -131,15 +146,31 @@ struct AllOptions {
   berth::cli::JobIdOptions job, cancel, why;
   berth::cli::NodesOptions nodes;
   berth::cli::NodeNameOptions drain, undrain;
+  berth::cli::WatchOptions watch;
 };
 
 using Verb = std::pair<CLI::App*, std::function<int()>>;
 
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
-  CLI::App* submit = app->add_subcommand("submit", "submit a JSON job spec");
-  submit->add_option("FILE", o->submit.file, "a berth.v1.JobSpec as JSON")
+  CLI::App* submit =
+      app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
+  submit
+      ->add_option("FILE", o->submit.file,
+                   "a berth.v1.JobSpec as YAML (.yaml, .yml) or JSON")
       ->required();
+  submit->add_flag("--wait", o->submit.wait,
+                   "follow the job until it ends, printing state changes");
+  Text(submit, "--timeout", &o->submit.timeout,
+       "with --wait: stop waiting after this long (90, 90s, 10m, 1h30m)",
+       "DURATION");
   AddClientFlags(submit, &o->submit.client);
+  submit->footer(ExitCodeFooter(
+      {{0, "submitted (with --wait: the job SUCCEEDED)"},
+       {1, "with --wait: the job ended FAILED or CANCELLED"},
+       kUsage,
+       {3, "refused: no GPU pool can ever hold the job"},
+       kUnreachable,
+       {6, "with --wait --timeout: the job had not ended in time"}}));
   CLI::App* jobs = app->add_subcommand("jobs", "list jobs");
   jobs->add_option("--state", o->jobs.states,
                    "only jobs in this state (repeatable)")
@@ -147,11 +178,14 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   Text(jobs, "--team", &o->jobs.team, "only this team's jobs", "TEAM");
   Text(jobs, "--limit", &o->jobs.limit, "at most N jobs (default 1000)");
   AddClientFlags(jobs, &o->jobs.client);
+  jobs->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable}));
   auto id_verb = [&](const char* name, const char* help,
                      berth::cli::JobIdOptions* options) {
     CLI::App* verb = app->add_subcommand(name, help);
     verb->add_option("ID", options->id, "job id")->required();
     AddClientFlags(verb, &options->client);
+    verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
+                                 kUnreachable}));
     return verb;
   };
   verbs->push_back(
@@ -160,7 +194,11 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
       {jobs, [o] { return RunJobs(o->jobs, std::cout, std::cerr); }});
   verbs->push_back({id_verb("job", "show one job", &o->job),
                     [o] { return RunJob(o->job, std::cout, std::cerr); }});
-  verbs->push_back({id_verb("cancel", "cancel a job", &o->cancel), [o] {
+  CLI::App* cancel = id_verb("cancel", "cancel a job", &o->cancel);
+  cancel->footer(ExitCodeFooter(
+      {{0, "cancelled"}, kInternal, kUsage,
+       {3, "refused: the job has already ended"}, kNotFound, kUnreachable}));
+  verbs->push_back({cancel, [o] {
                       return RunCancel(o->cancel, std::cout, std::cerr);
                     }});
   verbs->push_back({id_verb("why", "why a job waits, and until when", &o->why),
@@ -170,6 +208,7 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* nodes = app->add_subcommand("nodes", "list nodes and their GPUs");
   AddClientFlags(nodes, &o->nodes.client);
+  nodes->footer(ExitCodeFooter({kOk, kInternal, kUnreachable}));
   CLI::App* drain = app->add_subcommand("drain", "place no new jobs on a node");
   CLI::App* undrain =
       app->add_subcommand("undrain", "place jobs on a drained node again");
@@ -177,6 +216,8 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
        {std::pair{drain, &o->drain}, std::pair{undrain, &o->undrain}}) {
     verb->add_option("NODE", options->node, "node name")->required();
     AddClientFlags(verb, &options->client);
+    verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
+                                 kUnreachable}));
   }
   verbs->push_back(
       {nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
@@ -184,6 +225,22 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
       {drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
   verbs->push_back(
       {undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
+}
+
+void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
+  CLI::App* watch = app->add_subcommand(
+      "watch", "live view of the queue and the cluster (Ctrl-C to stop)");
+  Text(watch, "--interval", &o->watch.interval,
+       "seconds between redraws (default 2; 0.5, 2, 10s, 1m)", "DURATION");
+  watch->add_flag("--once", o->watch.once,
+                  "print one frame and exit (for scripts)");
+  AddClientFlags(watch, &o->watch.client);
+  watch->footer(ExitCodeFooter(
+      {{0, "done (the live view: stopped by Ctrl-C or SIGTERM)"}, kInternal,
+       {2, "bad flags (--json needs --once)"},
+       {5, "with --once: berthd did not answer (the live view retries)"}}));
+  verbs->push_back(
+      {watch, [o] { return RunWatch(o->watch, std::cout, std::cerr); }});
 }
 
 }  // namespace
@@ -199,10 +256,18 @@ int main(int argc, char** argv) {
   AddInferFlags(plan, &options.plan);
   AddGpuAndSplitFlags(plan, &options.plan);
   AddPaceAndOutputFlags(plan, &options.plan);
+  plan->footer(ExitCodeFooter(
+      {{0, "a plan that fits"}, kInternal, kUsage,
+       {3, "no split fits (the closest one is still printed)"}}));
   std::vector<Verb> verbs = {
       {plan, [&] { return RunPlan(options.plan, std::cout, std::cerr); }}};
   AddJobVerbs(&app, &options, &verbs);
   AddNodeVerbs(&app, &options, &verbs);
+  AddWatchVerb(&app, &options, &verbs);
+  app.footer(ExitCodeFooter(
+      {{0, "done"}, {1, "an internal error; submit --wait: the job failed"},
+       {2, "bad input"}, {3, "refused"}, {4, "not found"},
+       {5, "berthd unreachable"}, {6, "submit --wait --timeout ran out"}}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

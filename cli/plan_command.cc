@@ -15,6 +15,8 @@
 #include "absl/strings/strip.h"
 #include "cli/numbers.h"
 #include "cli/plan_output.h"
+#include "cli/spec_plan.h"
+#include "planner/hf_config.h"
 #include "planner/catalog.h"
 #include "planner/gpu.h"
 #include "planner/model.h"
@@ -156,6 +158,7 @@ bool AnyShapeFlag(const PlanOptions& o) {
 // Checks that exactly one model source is given.
 absl::Status CheckModelSource(const PlanOptions& options) {
   int sources = (options.model ? 1 : 0) + (options.hf_config ? 1 : 0) +
+                (options.hf_config_text ? 1 : 0) +
                 (AnyShapeFlag(options) ? 1 : 0);
   if (sources == 0) {
     return FlagError("--model",
@@ -217,6 +220,16 @@ absl::StatusOr<planner::ModelShape> ReadModel(const PlanOptions& options) {
   if (options.hf_config) {
     absl::StatusOr<planner::ModelShape> shape =
         proto::ModelFromHfConfigFile(*options.hf_config);
+    if (!shape.ok()) return AboutFlag("--hf-config", shape.status());
+    return shape;
+  }
+  if (options.hf_config_text) {
+    // As the daemon reads a spec's hf_config_json (daemon/convert.cc).
+    absl::StatusOr<planner::HfConfig> config =
+        proto::ParseHfConfigJson(*options.hf_config_text);
+    if (!config.ok()) return AboutFlag("--hf-config", config.status());
+    absl::StatusOr<planner::ModelShape> shape =
+        planner::ModelFromHfConfig(*config, "hf-config");
     if (!shape.ok()) return AboutFlag("--hf-config", shape.status());
     return shape;
   }
@@ -409,24 +422,34 @@ absl::StatusOr<planner::PlanRequest> BuildPlanRequest(
   return request;
 }
 
-int RunPlan(const PlanOptions& options, std::ostream& out, std::ostream& err) {
-  if (options.list_models || options.list_gpus) {
-    if (options.list_models) PrintModelList(out);
-    if (options.list_gpus) PrintGpuList(out);
+int RunPlan(const PlanOptions& flags, std::ostream& out, std::ostream& err) {
+  if (flags.list_models || flags.list_gpus) {
+    if (flags.list_models) PrintModelList(out);
+    if (flags.list_gpus) PrintGpuList(out);
     return kExitOk;
   }
-  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(options);
+  absl::StatusOr<PlanOptions> options = flags;
+  if (flags.spec) options = PlanOptionsFromSpecFile(flags, err);
+  if (!options.ok()) {
+    err << "berth plan: " << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(*options);
   if (!request.ok()) {
-    err << "berth plan: " << request.status().message() << "\n";
+    absl::Status status = request.status();
+    if (flags.spec) status = WithSpecFieldName(*flags.spec, status);
+    err << "berth plan: " << status.message() << "\n";
     return kExitUsage;
   }
   absl::StatusOr<planner::PlanResult> result = planner::SolvePlan(*request);
   if (!result.ok()) {
-    err << "berth plan: " << WithFlagName(result.status()).message() << "\n";
+    absl::Status status = WithFlagName(result.status());
+    if (flags.spec) status = WithSpecFieldName(*flags.spec, status);
+    err << "berth plan: " << status.message() << "\n";
     return absl::IsInvalidArgument(result.status()) ? kExitUsage
                                                     : kExitInternal;
   }
-  if (options.json) {
+  if (options->json) {
     absl::StatusOr<std::string> json =
         proto::PlanReportToJson(proto::ToPlanReport(*request, *result));
     if (!json.ok()) {

@@ -9,6 +9,10 @@
 //
 //   PlanOptions options{.model = "llama-2-7b", .gpu = "h100-80gb"};
 //   int code = RunPlan(options, std::cout, std::cerr);
+//
+// With `spec` (--spec FILE) the model and workload come from a job spec, the
+// same file `berth submit` takes, mapped to these options by
+// cli/spec_plan.h; only the GPU and output flags may be given beside it.
 #ifndef BERTH_CLI_PLAN_COMMAND_H_
 #define BERTH_CLI_PLAN_COMMAND_H_
 
@@ -24,9 +28,13 @@ namespace berth::cli {
 
 // The flags of `berth plan`, as given. nullopt: the flag was not given.
 struct PlanOptions {
-  // The model: one of a catalog name, a config.json, or explicit numbers.
+  // A job spec file (YAML or JSON) to plan instead of the model flags.
+  std::optional<std::string> spec;
+  // The model: one of a catalog name, a config.json (a file, or its text
+  // as a spec carries it), or explicit numbers.
   std::optional<std::string> model;
   std::optional<std::string> hf_config;
+  std::optional<std::string> hf_config_text;
   std::optional<std::string> params, layers, hidden, heads, kv_heads, ffn,
       vocab;
   std::optional<std::string> task;  // "train" (default) or "infer"

@@ -17,6 +17,8 @@ PACKAGES=(
   prometheus
   # headless browser for the cluster map test
   chromium
+  # deploy/dev-ca.sh and its test (openssl verify)
+  openssl
 )
 
 missing=()

@@ -2,7 +2,10 @@
 # Integration test of the daemon verbs of `berth` against a real berthd and
 # six real berth-agents (4 × 8 h100-80gb, 2 × 8 a100-40gb) on 127.0.0.1 with
 # port 0 and a temporary database. Every verb runs in human and JSON output;
-# the JSON is checked with python3. Every wait is bounded, and a trap ends
+# the JSON is checked with python3. Also: YAML specs (submit, plan --spec,
+# and bad files with their line), `submit --wait` (to a cancel, and with
+# --timeout), `watch --once` (human and JSON) and every verb's exit-code
+# footer in --help. Every wait is bounded, and a trap ends
 # every child process (TERM, then wait) whatever happens.
 #
 #   bash tests/integration/cli_daemon_test.sh build/cli/berth \
@@ -184,6 +187,54 @@ assert j["state"] in ("PENDING", "PLACED", "RUNNING"), j["state"]
 assert j["gpu_type"] == "h100-80gb" and j["plan"]["feasible"] is True
 '
 wait_state "$job_7b" PLACED RUNNING
+
+# --- The YAML twin submits the same spec.
+submit submit_7b_yaml "$EXAMPLES/train-llama-2-7b.yaml"
+expect_rc submit_7b_yaml 0
+job_7b_yaml=$job_id
+[[ $job_7b_yaml =~ ^[0-9]+$ ]] || fail "submit_7b_yaml: no job id: $(cat "$TMP/submit_7b_yaml.out")"
+check_json submit_7b_yaml '
+j = r["job"]
+s = j["spec"]
+assert s["name"] == "train-llama-2-7b" and s["team"] == "nlp" and s["task"] == "train", s
+assert s["model"]["catalog_name"] == "llama-2-7b" and s["train"]["seq"] == "4096", s
+assert s["command"] == ["python", "train.py"] and s["max_runtime_seconds"] == "3600", s
+assert j["gpu_type"] == "h100-80gb" and j["plan"]["feasible"] is True
+'
+# Cancelled again so that the cluster fills below as it would without it.
+run cancel_7b_yaml cancel "$job_7b_yaml"
+expect_rc cancel_7b_yaml 0
+
+# --- plan --spec plans what submit submits: the same plan as the daemon's.
+timeout 20 "$BERTH" plan --spec "$EXAMPLES/train-llama-2-7b.yaml" --json \
+  >"$TMP/plan_spec.out" 2>"$TMP/plan_spec.err"
+rc=$?
+expect_rc plan_spec 0
+python3 - "$TMP/plan_spec.out" "$TMP/submit_7b_yaml.out" <<'PY' || fail "plan_spec: plan differs from the daemon's"
+import json, sys
+plan = json.load(open(sys.argv[1]))
+job = json.load(open(sys.argv[2]))["job"]
+for key in ("gpus", "tp", "pp", "dp", "zero_stage", "micro_batch", "recompute"):
+    assert plan[key] == job["plan"][key], (key, plan[key], job["plan"][key])
+assert plan["per_gpu"]["total_bytes"] == job["plan"]["per_gpu"]["total_bytes"]
+PY
+timeout 20 "$BERTH" plan --spec "$EXAMPLES/train-llama-2-70b.json" \
+  >"$TMP/plan_spec_human.out" 2>"$TMP/plan_spec_human.err"
+rc=$?
+expect_rc plan_spec_human 0
+expect_out plan_spec_human "llama-2-70b"
+expect_out plan_spec_human "Plan: fits on"
+timeout 20 "$BERTH" plan --spec "$EXAMPLES/too-large.yaml" \
+  >"$TMP/plan_spec_large.out" 2>"$TMP/plan_spec_large.err"
+rc=$?
+expect_rc plan_spec_large 3
+expect_err plan_spec_large "does not fit a100-40gb"
+timeout 20 "$BERTH" plan --spec "$EXAMPLES/train-llama-2-7b.yaml" --seq 8192 \
+  >"$TMP/plan_spec_flag.out" 2>"$TMP/plan_spec_flag.err"
+rc=$?
+expect_rc plan_spec_flag 2
+expect_err plan_spec_flag "--seq: not with --spec; set train.seq in the spec"
+
 run job_7b job "$job_7b" --json
 expect_rc job_7b 0
 check_json job_7b '
@@ -219,6 +270,12 @@ assert "'"$job_7b"'" in ids and "'"$job_7b_human"'" in ids, ids
 run jobs_team jobs --team serving --json
 expect_rc jobs_team 0
 check_json jobs_team 'assert r == [], r'
+# A YAML serving spec, submitted and cancelled (human output).
+run submit_serve_yaml_human submit "$EXAMPLES/serve-llama-3-70b.yaml"
+expect_rc submit_serve_yaml_human 0
+expect_out submit_serve_yaml_human "job "
+job_serve_yaml=$(sed -n 's/^job \([0-9]*\): .*/\1/p' "$TMP/submit_serve_yaml_human.out" | head -1)
+[[ -n $job_serve_yaml ]] && run cancel_serve_yaml cancel "$job_serve_yaml"
 
 # --- A 70B training job is gang-placed across nodes.
 submit submit_70b "$EXAMPLES/train-llama-2-70b.json"
@@ -273,6 +330,27 @@ run bad_model submit "$TMP/nomodel.json"
 expect_rc bad_model 2
 expect_err bad_model "no-such-model"
 
+# --- Bad YAML files: exit 2, with the file, the line and the field.
+printf 'name: x\nteam: nlp\nmodel:\n  catalog_name: [llama\n' >"$TMP/syntax.yaml"
+run yaml_syntax submit "$TMP/syntax.yaml"
+expect_rc yaml_syntax 2
+grep -qE "^berth submit: $TMP/syntax.yaml:[0-9]+: YAML syntax error: " "$TMP/yaml_syntax.err" ||
+  fail "yaml_syntax: no file:line: $(cat "$TMP/yaml_syntax.err")"
+printf 'name: x\nteam: nlp\ntask: train\nmodel:\n  catalog_name: llama-2-7b\n  catalog_nam: x\n' \
+  >"$TMP/unknown.yaml"
+run yaml_unknown submit "$TMP/unknown.yaml"
+expect_rc yaml_unknown 2
+expect_err yaml_unknown "berth submit: $TMP/unknown.yaml:6: model.catalog_nam: unknown field"
+printf 'name: x\nteam: nlp\ntask: train\nmodel: {catalog_name: llama-2-7b}\ntrain:\n  seq: long\n' \
+  >"$TMP/type.yml"
+run yaml_type submit "$TMP/type.yml" --json
+expect_rc yaml_type 2
+expect_err yaml_type "berth submit: $TMP/type.yml:6: train.seq: expected an integer, got \"long\""
+timeout 20 "$BERTH" plan --spec "$TMP/type.yml" >"$TMP/plan_yaml_type.out" 2>"$TMP/plan_yaml_type.err"
+rc=$?
+expect_rc plan_yaml_type 2
+expect_err plan_yaml_type "$TMP/type.yml:6: train.seq: expected an integer"
+
 # --- Fill the H100 pool with 70B jobs until one waits (at most 3 submits).
 waiting=""
 for _ in 1 2 3; do
@@ -306,6 +384,36 @@ assert int(r["earliest_start_ms"]) > 0, r["earliest_start_ms"]
 run why_running why "$job_7b"
 expect_rc why_running 0
 expect_out why_running "RUNNING"
+# --- watch --once shows the queue with positions and the cluster.
+run watch_once watch --once
+expect_rc watch_once 0
+for word in "QUEUE: 1 pending" "POS" "ACTIVE:" "CLUSTER: 6 nodes" "POOL" \
+  "h100-80gb" "a100-40gb"; do
+  expect_out watch_once "$word"
+done
+# Per node a bar of its 8 GPUs, with the busy ones marked.
+grep -qE "^ +h100-[0-3] +UP +h100-80gb +[1-8]/8 +\[[#.]*#[#.]*\]$" "$TMP/watch_once.out" ||
+  fail "watch_once: no busy h100 node bar: $(cat "$TMP/watch_once.out")"
+grep -qE "^ +1 +$waiting +train-llama-2-70b +nlp " "$TMP/watch_once.out" ||
+  fail "watch_once: no queue row for job $waiting: $(cat "$TMP/watch_once.out")"
+grep -q $'\x1b' "$TMP/watch_once.out" && fail "watch_once: terminal codes in --once output"
+run watch_json watch --once --json
+expect_rc watch_json 0
+check_json watch_json '
+assert r["pending_total"] == 1, r["pending_total"]
+q = r["queue"]
+assert len(q) == 1 and q[0]["queue_position"] == 1, q
+assert q[0]["job"]["id"] == "'"$waiting"'" and q[0]["job"]["state"] == "PENDING"
+assert q[0]["summary"], q[0]
+assert all(j["state"] in ("PLACED", "RUNNING") for j in r["active"]), r["active"]
+assert "'"$job_7b"'" in [j["id"] for j in r["active"]]
+assert sorted(n["name"] for n in r["nodes"])[0] == "a100-0"
+assert len(r["nodes"]) == 6 and r["daemon"] == "'"$ADDR"'"
+'
+run watch_json_live watch --json
+expect_rc watch_json_live 2
+expect_err watch_json_live "--json: needs --once"
+
 run jobs_pending jobs --state PENDING --json
 expect_rc jobs_pending 0
 check_json jobs_pending '
@@ -396,6 +504,59 @@ run cancel_missing cancel 999999
 expect_rc cancel_missing 4
 run bad_id job twelve
 expect_rc bad_id 2
+
+# --- submit --wait: follows a job to its end. A job cancelled while
+# submit waits ends the wait with exit 1.
+printf 'name: wait-cancel\nteam: qa\ntask: train\nmodel: {catalog_name: llama-2-7b}\ncommand: [sleep, "600"]\n' \
+  >"$TMP/sleep.yaml"
+timeout 60 "$BERTH" submit "$TMP/sleep.yaml" --wait --daemon "$ADDR" \
+  >"$TMP/wait_cancel.out" 2>"$TMP/wait_cancel.err" &
+waiter=$!
+children+=("$waiter")
+wait_id=""
+for _ in $(seq 100); do
+  wait_id=$(sed -n 's/^job \([0-9]*\): .*/\1/p' "$TMP/wait_cancel.out" | head -1)
+  [[ -n $wait_id ]] && break
+  sleep 0.1
+done
+if [[ -n $wait_id ]]; then
+  sleep 0.5  # let the waiter poll at least once
+  run wait_cancel_cancel cancel "$wait_id"
+  expect_rc wait_cancel_cancel 0
+  wait "$waiter"
+  rc=$?
+  expect_rc wait_cancel 1
+  grep -qE "^[0-9:]{8} job $wait_id: CANCELLED" "$TMP/wait_cancel.out" ||
+    fail "wait_cancel: no CANCELLED line: $(cat "$TMP/wait_cancel.out")"
+else
+  fail "wait_cancel: no job id printed: $(cat "$TMP/wait_cancel.out" "$TMP/wait_cancel.err")"
+fi
+
+# A job whose command is `true`: SUCCEEDED (exit 0) when the agents run
+# commands; until they do it never ends and --timeout ends the wait (exit 6).
+printf '{"name": "wait-true", "team": "qa", "task": "train", "model": {"catalog_name": "llama-2-7b"}, "command": ["true"]}\n' \
+  >"$TMP/true.json"
+run wait_true submit "$TMP/true.json" --wait --timeout 3s --json
+case $rc in
+  0) check_json wait_true 'assert r["job"]["state"] == "SUCCEEDED", r["job"]["state"]' ;;
+  6)
+    expect_err wait_true "berth submit: timed out after 3s; job "
+    check_json wait_true 'assert r["job"]["state"] in ("PENDING", "PLACED", "RUNNING"), r["job"]["state"]'
+    echo "cli_daemon_test: jobs did not end within 3 s (agents do not run commands?); checked the --timeout path"
+    ;;
+  *) fail "wait_true: exit code $rc, want 0 or 6; stderr: $(cat "$TMP/wait_true.err")" ;;
+esac
+run wait_bad_timeout submit "$TMP/true.json" --timeout 3s
+expect_rc wait_bad_timeout 2
+expect_err wait_bad_timeout "--timeout: needs --wait"
+
+# --- Every verb documents its exit codes in --help.
+for verb in plan submit jobs job cancel why watch nodes drain undrain; do
+  "$BERTH" "$verb" --help >"$TMP/help_$verb.out" 2>&1
+  grep -q "^Exit codes:" "$TMP/help_$verb.out" || fail "$verb --help: no exit codes"
+  grep -qE "^  0  " "$TMP/help_$verb.out" || fail "$verb --help: no code 0"
+done
+grep -qE "^  6  with --wait --timeout" "$TMP/help_submit.out" || fail "submit --help: no code 6"
 
 # The daemon is still up after all of it.
 kill -0 "$daemon" 2>/dev/null || fail "berthd exited: $(tail -5 "$TMP/berthd.log")"

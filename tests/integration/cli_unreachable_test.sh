@@ -78,10 +78,31 @@ expect_rc flag_wins 5
 expect_err flag_wins "$NOWHERE"
 
 # Bad input is exit 2 and never reaches the (missing) daemon.
-printf 'name: x\n' >"$TMP/job.yaml"
+printf 'name: x\nmodle: {}\n' >"$TMP/job.yaml"
 run yaml submit "$TMP/job.yaml" --daemon "$NOWHERE"
 expect_rc yaml 2
-expect_err yaml "YAML is not supported yet; use JSON"
+expect_err yaml "$TMP/job.yaml:2: modle: unknown field"
+# A good spec with a daemon that never answers: 5, also with --wait.
+printf 'name: x\nteam: nlp\ntask: train\nmodel: {catalog_name: llama-2-7b}\n' >"$TMP/ok.yaml"
+run wait_unreachable submit "$TMP/ok.yaml" --wait --timeout 5s --daemon "$NOWHERE"
+expect_rc wait_unreachable 5
+run watch_unreachable watch --once --daemon "$NOWHERE"
+expect_rc watch_unreachable 5
+expect_err watch_unreachable "$NOWHERE"
+# The live view keeps retrying an unreachable daemon, and SIGINT ends it with
+# exit 0 after leaving the alternate screen and showing the cursor again.
+timeout 20 "$BERTH" watch --interval 0.2 --daemon "$NOWHERE" \
+  >"$TMP/watch_live.out" 2>"$TMP/watch_live.err" &
+watcher=$!
+sleep 1.5
+kill -INT "$watcher"
+wait "$watcher"
+rc=$?
+expect_rc watch_live 0
+grep -q "did not answer" "$TMP/watch_live.out" ||
+  fail "watch_live: no unreachable frame: $(head -c 500 "$TMP/watch_live.out")"
+[[ $(tail -c 14 "$TMP/watch_live.out" | od -An -c | tr -d ' \n') == '033[?25h033[?1049l' ]] ||
+  fail "watch_live: terminal not restored: $(tail -c 20 "$TMP/watch_live.out" | od -c)"
 printf '{"team": "nlp", "modle": {}}\n' >"$TMP/unknown.json"
 run unknown submit "$TMP/unknown.json" --daemon "$NOWHERE"
 expect_rc unknown 2

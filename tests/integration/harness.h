@@ -55,6 +55,10 @@ class Cluster {
   absl::Status StopDaemon(int signal);
   // Starts an agent for `node` with an inventory file of this JSON text.
   absl::Status StartAgent(const std::string& node, const std::string& inventory_json);
+  // Like StartAgent, with more berth-agent flags appended (a later flag
+  // wins), e.g. {"--jobs=run", "--work_dir=..."}.
+  absl::Status StartAgentWithFlags(const std::string& node, const std::string& inventory_json,
+                                   const std::vector<std::string>& flags);
   absl::Status StopAgent(const std::string& node, int signal);
   // Waits until ListNodes shows `count` nodes with an agent connected.
   absl::Status WaitForConnectedNodes(int count, absl::Duration timeout = absl::Seconds(20));

@@ -1,0 +1,359 @@
+#include "agents/job_runner.h"
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agents/job_env.h"
+#include "agents/process.h"
+
+namespace berth::agent {
+namespace {
+
+std::string JobDir(const std::string& work_dir, int64_t job_id) {
+  return absl::StrCat(work_dir, "/jobs/", job_id);
+}
+
+// True once `pid` has exited, without reaping it: the zombie keeps the
+// process group id reserved, so a killpg() that follows cannot reach a
+// stranger's group.
+bool LeaderExited(pid_t pid) {
+  siginfo_t info = {};
+  return waitid(P_PID, static_cast<id_t>(pid), &info,
+                WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(
+    JobRunnerOptions options) {
+  if (!options.on_status) {
+    return absl::InvalidArgumentError("job runner: on_status is required");
+  }
+  if (options.default_stop_grace < absl::ZeroDuration() ||
+      options.poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "job runner: the stop grace must be >= 0 and the poll interval > 0");
+  }
+  if (options.run_commands) {
+    if (options.work_dir.empty()) {
+      return absl::InvalidArgumentError("job runner: work_dir is required");
+    }
+    std::error_code error;
+    std::filesystem::create_directories(options.work_dir + "/jobs", error);
+    if (error) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create ", options.work_dir, "/jobs: ", error.message()));
+    }
+  }
+  if (!options.now) options.now = [] { return absl::Now(); };
+  return std::unique_ptr<JobRunner>(new JobRunner(std::move(options)));
+}
+
+JobRunner::JobRunner(JobRunnerOptions options) : options_(std::move(options)) {
+  if (options_.run_commands) reaper_ = std::thread([this] { ReaperLoop(); });
+}
+
+JobRunner::~JobRunner() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+  }
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void JobRunner::Start(const v1::Job& job) {
+  std::vector<v1::JobStatus> reports;
+  {
+    absl::MutexLock lock(&mu_);
+    auto known = jobs_.find(job.id());
+    if (known != jobs_.end() && known->second.phase == Phase::kDone &&
+        known->second.stopped) {
+      jobs_.erase(known);  // stopped, then placed again (a requeue): rerun
+    }
+    auto [it, inserted] = jobs_.try_emplace(job.id());
+    Entry& entry = it->second;
+    if (!inserted) {
+      Log(absl::StrCat("job ", job.id(), " is known; not starting it again"));
+      if (entry.has_status) reports.push_back(entry.status);
+    } else {
+      entry.job = job;
+      for (const v1::GpuAssignment& gpu : ShareOf(job, options_.node).gpus) {
+        entry.gpu_indices.push_back(gpu.index());
+      }
+      if (!options_.run_commands) {
+        entry.phase = Phase::kRunning;
+        reports.push_back(Finish(entry, v1::RUNNING, 0, "simulated"));
+      } else if (job.spec().command().empty()) {
+        reports.push_back(Finish(entry, v1::FAILED, 0, "no command"));
+      } else {
+        launch_queue_.push_back(job.id());
+      }
+    }
+  }
+  Report(reports);
+}
+
+void JobRunner::Stop(int64_t job_id, absl::Duration grace) {
+  if (grace <= absl::ZeroDuration()) grace = options_.default_stop_grace;
+  std::vector<v1::JobStatus> reports;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      v1::JobStatus ack;  // not ours (any more): acknowledge
+      ack.set_job_id(job_id);
+      ack.set_state(v1::CANCELLED);
+      ack.set_time_ms(absl::ToUnixMillis(options_.now()));
+      ack.set_message("not running on this node");
+      reports.push_back(ack);
+    } else if (Entry& entry = it->second; entry.phase == Phase::kDone) {
+      entry.stopped = true;
+      reports.push_back(entry.status);
+    } else if (entry.pgid == 0 && entry.phase == Phase::kRunning) {
+      entry.stopped = true;
+      reports.push_back(Finish(entry, v1::CANCELLED, 0, "cancelled"));
+    } else {
+      SendStop(entry, StopReason::kCancelled, grace, options_.now());
+    }
+  }
+  Report(reports);
+}
+
+std::vector<int64_t> JobRunner::RunningJobs() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> ids;
+  for (const auto& [id, entry] : jobs_) {
+    if (entry.phase != Phase::kDone) ids.push_back(id);
+  }
+  return ids;
+}
+
+absl::btree_map<int, int64_t> JobRunner::GpuMemoryInUse() const {
+  absl::MutexLock lock(&mu_);
+  absl::btree_map<int, int64_t> in_use;
+  for (const auto& [id, entry] : jobs_) {
+    if (entry.phase == Phase::kDone) continue;
+    const auto bytes =
+        static_cast<int64_t>(entry.job.plan().per_gpu().total_bytes());
+    for (int index : entry.gpu_indices) in_use[index] = bytes;
+  }
+  return in_use;
+}
+
+pid_t JobRunner::ProcessGroup(int64_t job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.phase != Phase::kRunning) return 0;
+  return it->second.pgid;
+}
+
+void JobRunner::ReaperLoop() {
+  while (true) {
+    std::vector<int64_t> launch;
+    std::vector<v1::JobStatus> reports;
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || !launch_queue_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), options_.poll_interval);
+      if (shutdown_) break;
+      launch.swap(launch_queue_);
+      reports = Poll();
+    }
+    Report(reports);
+    for (int64_t id : launch) Launch(id);
+  }
+  StopAll();
+}
+
+// Starts a queued job unless it was cancelled first; reports the outcome.
+void JobRunner::Launch(int64_t job_id) {
+  v1::Job job;
+  std::vector<v1::JobStatus> reports;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end() || it->second.phase != Phase::kQueued) return;
+    Entry& entry = it->second;
+    if (entry.reason == StopReason::kCancelled) {
+      reports.push_back(
+          Finish(entry, v1::CANCELLED, 0, "cancelled before it started"));
+    } else {
+      entry.phase = Phase::kStarting;
+      job = entry.job;
+    }
+  }
+  if (!reports.empty()) {
+    Report(reports);
+    return;
+  }
+  absl::StatusOr<pid_t> pid = Spawn(job);
+  {
+    absl::MutexLock lock(&mu_);
+    Entry& entry = jobs_.at(job_id);
+    if (!pid.ok()) {
+      reports.push_back(Finish(entry, v1::FAILED, 127, pid.status().message()));
+    } else {
+      const absl::Time now = options_.now();
+      entry.phase = Phase::kRunning;
+      entry.pgid = *pid;
+      const int64_t max_s = job.spec().max_runtime_seconds();
+      if (max_s > 0) entry.deadline = now + absl::Seconds(max_s);
+      reports.push_back(Finish(entry, v1::RUNNING, 0, ""));
+      entry.phase = Phase::kRunning;  // Finish marks only end states done
+      if (entry.reason == StopReason::kCancelled) {
+        SendStop(entry, StopReason::kCancelled, entry.grace, now);
+      }
+      Log(absl::StrCat("job ", job_id, " started: pid ", *pid));
+    }
+  }
+  Report(reports);
+}
+
+// Writes the job's folder and files, then starts its command.
+absl::StatusOr<pid_t> JobRunner::Spawn(const v1::Job& job) {
+  const std::string dir = JobDir(options_.work_dir, job.id());
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", dir, ": ", error.message()));
+  }
+  const std::string deepspeed = dir + "/deepspeed.json";
+  std::ofstream(deepspeed, std::ios::trunc) << DeepSpeedConfigJson(job.plan());
+  const NodeShare share = ShareOf(job, options_.node);
+  const std::vector<std::string> env = MergeEnvironment(
+      CurrentEnvironment(), job.spec(), JobVariables(job, share, deepspeed));
+  const std::vector<std::string> argv(job.spec().command().begin(),
+                                      job.spec().command().end());
+  return SpawnProcessGroup(argv, env, dir + "/stdout.log", dir + "/stderr.log");
+}
+
+std::vector<v1::JobStatus> JobRunner::Poll() {
+  std::vector<v1::JobStatus> reports;
+  const absl::Time now = options_.now();
+  for (auto& [id, entry] : jobs_) {
+    if (entry.phase != Phase::kRunning || entry.pgid == 0) continue;
+    if (LeaderExited(entry.pgid)) {
+      killpg(entry.pgid, SIGKILL);  // what the leader left behind
+      int wait_status = 0;
+      waitpid(entry.pgid, &wait_status, 0);
+      reports.push_back(Exited(entry, wait_status));
+      continue;
+    }
+    if (entry.reason == StopReason::kNone && now >= entry.deadline) {
+      Log(absl::StrCat("job ", id, " exceeded its max run time; stopping it"));
+      SendStop(entry, StopReason::kTimedOut, options_.default_stop_grace, now);
+    }
+    if (now >= entry.kill_at) {
+      Log(absl::StrCat("job ", id, " outlived its grace; SIGKILL"));
+      killpg(entry.pgid, SIGKILL);
+      entry.kill_at = absl::InfiniteFuture();
+    }
+  }
+  ForgetOldJobs();
+  return reports;
+}
+
+void JobRunner::SendStop(Entry& entry, StopReason reason, absl::Duration grace,
+                         absl::Time now) {
+  entry.reason = reason;
+  if (reason == StopReason::kCancelled) entry.stopped = true;
+  entry.grace = grace;
+  if (entry.phase != Phase::kRunning || entry.pgid == 0) return;
+  killpg(entry.pgid, SIGTERM);
+  entry.kill_at = std::min(entry.kill_at, now + grace);
+}
+
+v1::JobStatus JobRunner::Exited(Entry& entry, int wait_status) {
+  const bool signalled = WIFSIGNALED(wait_status);
+  const int code =
+      signalled ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+  const std::string how =
+      signalled ? absl::StrCat("killed by ", SignalName(WTERMSIG(wait_status)))
+                : absl::StrCat("exit code ", code);
+  switch (entry.reason) {
+    case StopReason::kCancelled:
+      return Finish(entry, v1::CANCELLED, code, "cancelled; " + how);
+    case StopReason::kTimedOut:
+      return Finish(
+          entry, v1::FAILED, code,
+          absl::StrCat("exceeded max run time of ",
+                       entry.job.spec().max_runtime_seconds(), " s; ", how));
+    case StopReason::kNone:
+      break;
+  }
+  if (!signalled && code == 0) return Finish(entry, v1::SUCCEEDED, 0, "");
+  return Finish(entry, v1::FAILED, code, how);
+}
+
+// Records the status on the entry (an end state marks the job done).
+v1::JobStatus JobRunner::Finish(Entry& entry, v1::JobState state, int exit_code,
+                                absl::string_view message) {
+  v1::JobStatus& status = entry.status;
+  status.set_job_id(entry.job.id());
+  status.set_state(state);
+  status.set_exit_code(exit_code);
+  status.set_time_ms(absl::ToUnixMillis(options_.now()));
+  status.set_message(std::string(message));
+  entry.has_status = true;
+  if (state != v1::RUNNING) {
+    entry.phase = Phase::kDone;
+    entry.pgid = 0;
+    finished_.push_back(entry.job.id());
+    Log(absl::StrCat("job ", entry.job.id(), " ", v1::JobState_Name(state),
+                     message.empty() ? "" : ": ", message));
+  }
+  return status;
+}
+
+void JobRunner::ForgetOldJobs() {
+  while (static_cast<int>(finished_.size()) > options_.max_finished_jobs) {
+    auto it = jobs_.find(finished_.front());
+    if (it != jobs_.end() && it->second.phase == Phase::kDone) jobs_.erase(it);
+    finished_.pop_front();
+  }
+}
+
+// On shutdown: SIGTERM every group, SIGKILL what is left after the grace.
+void JobRunner::StopAll() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + options_.default_stop_grace;
+  for (auto& [id, entry] : jobs_) {
+    if (entry.phase == Phase::kRunning && entry.pgid != 0) {
+      killpg(entry.pgid, SIGTERM);
+    }
+  }
+  for (auto& [id, entry] : jobs_) {
+    if (entry.phase != Phase::kRunning || entry.pgid == 0) continue;
+    while (!LeaderExited(entry.pgid) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    killpg(entry.pgid, SIGKILL);
+    while (waitpid(entry.pgid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    entry.phase = Phase::kDone;
+    entry.pgid = 0;
+    Log(absl::StrCat("job ", id, " stopped: the agent is shutting down"));
+  }
+}
+
+void JobRunner::Report(const std::vector<v1::JobStatus>& statuses) const {
+  for (const v1::JobStatus& status : statuses) options_.on_status(status);
+}
+
+void JobRunner::Log(absl::string_view line) const {
+  if (options_.log) options_.log(line);
+}
+
+}  // namespace berth::agent

@@ -1,0 +1,134 @@
+// Runs this node's share of the jobs the daemon starts, and reports how
+// they end.
+//
+// Start() launches the spec's command (argv, no shell) as its own process
+// group, with the environment of job_env.h, stdout and stderr appended to
+// `<work_dir>/jobs/<id>/stdout.log` and `stderr.log`, and the DeepSpeed
+// config written to `<work_dir>/jobs/<id>/deepspeed.json`. One reaper thread
+// owns every child: it forks (so PR_SET_PDEATHSIG ties each job's leader to
+// it), polls waitpid(WNOHANG) every `poll_interval`, and enforces deadlines.
+// `on_status` receives, from the reaper thread or the caller's:
+//   RUNNING    when the process has started (time_ms = start);
+//   SUCCEEDED  exit 0;  FAILED  exit code N, or 128 + signal with the
+//              signal named, or "no command", or "cannot run ...";
+//   CANCELLED  after Stop(): SIGTERM to the group, SIGKILL after the grace;
+//   FAILED     "exceeded max run time of N s", stopped the same way once
+//              spec.max_runtime_seconds have passed.
+// After the leader exits, whatever is left of its group gets SIGKILL.
+//
+// A job id seen before is not started again (StartJob is resent after a
+// reconnect): Start() of a running or finished job repeats its latest
+// status, and so does Stop() of a finished one. The exception is a job that
+// was stopped and is then started again — the daemon requeued it and placed
+// it here anew — which runs again, appending to the same log files. With
+// `run_commands` false (simulated nodes) nothing is started (and an empty
+// command is fine): a job is RUNNING from Start() until Stop(). Destruction
+// stops every running job as Stop() does and reaps it.
+#ifndef BERTH_AGENTS_JOB_RUNNER_H_
+#define BERTH_AGENTS_JOB_RUNNER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "berth/v1/agent.pb.h"
+#include "berth/v1/job.pb.h"
+
+namespace berth::agent {
+
+struct JobRunnerOptions {
+  std::string node;
+  std::string work_dir;  // required when run_commands
+  bool run_commands = true;
+  absl::Duration default_stop_grace = absl::Seconds(10);
+  absl::Duration poll_interval = absl::Milliseconds(20);
+  // Finished jobs remembered for repeated Start/Stop; older ones forgotten.
+  int max_finished_jobs = 4096;
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+  std::function<void(const v1::JobStatus&)> on_status;
+  std::function<void(absl::string_view)> log;
+};
+
+class JobRunner {
+ public:
+  // InvalidArgument without on_status, or without work_dir when running
+  // commands; FailedPrecondition when work_dir cannot be created.
+  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(
+      JobRunnerOptions options);
+
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+  ~JobRunner();
+
+  void Start(const v1::Job& job);
+  // grace <= 0: the default grace.
+  void Stop(int64_t job_id, absl::Duration grace);
+
+  // Jobs started and not yet ended, increasing ids.
+  std::vector<int64_t> RunningJobs() const;
+  // GPU index → the plan's bytes per GPU, for GPUs of running jobs.
+  absl::btree_map<int, int64_t> GpuMemoryInUse() const;
+  // The process group of a running job (0 when none), for tests.
+  pid_t ProcessGroup(int64_t job_id) const;
+
+ private:
+  enum class Phase { kQueued, kStarting, kRunning, kDone };
+  enum class StopReason { kNone, kCancelled, kTimedOut };
+  struct Entry {
+    v1::Job job;
+    std::vector<int> gpu_indices;  // this node's
+    Phase phase = Phase::kQueued;
+    pid_t pgid = 0;                                // 0: simulated
+    absl::Time deadline = absl::InfiniteFuture();  // max run time
+    absl::Time kill_at = absl::InfiniteFuture();   // SIGKILL after SIGTERM
+    absl::Duration grace;
+    StopReason reason = StopReason::kNone;
+    bool stopped = false;  // Stop() was called: a later Start() reruns it
+    bool has_status = false;
+    v1::JobStatus status;  // the latest reported
+  };
+
+  explicit JobRunner(JobRunnerOptions options);
+
+  void ReaperLoop();
+  void Launch(int64_t job_id);
+  absl::StatusOr<pid_t> Spawn(const v1::Job& job);
+  // Reaps exited jobs and enforces deadlines; returns statuses to report.
+  std::vector<v1::JobStatus> Poll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendStop(Entry& entry, StopReason reason, absl::Duration grace,
+                absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::JobStatus Finish(Entry& entry, v1::JobState state, int exit_code,
+                       absl::string_view message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::JobStatus Exited(Entry& entry, int wait_status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StopAll();
+  void Report(const std::vector<v1::JobStatus>& statuses) const;
+  void Log(absl::string_view line) const;
+
+  const JobRunnerOptions options_;
+  mutable absl::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  absl::btree_map<int64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> launch_queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
+  std::thread reaper_;                                 // only when run_commands
+};
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENTS_JOB_RUNNER_H_

@@ -1,0 +1,116 @@
+#include "agents/node_setup.h"
+
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agents/discovery.h"
+#include "agents/inventory.h"
+#include "planner/status_macros.h"
+
+namespace berth::agent {
+namespace {
+
+void LogLine(absl::string_view node, absl::string_view line) {
+  std::cerr << absl::StrCat("berth-agent[", node, "]: ", line, "\n")
+            << std::flush;
+}
+
+std::function<std::vector<v1::GpuSample>()> NvmlSampler(
+    std::shared_ptr<Nvml> nvml) {
+  return [nvml = std::move(nvml)] {
+    std::vector<v1::GpuSample> samples;
+    absl::StatusOr<std::vector<NvmlSample>> read = nvml->Samples();
+    if (!read.ok()) return samples;
+    for (const NvmlSample& s : *read) {
+      v1::GpuSample& sample = samples.emplace_back();
+      sample.set_index(s.index);
+      sample.set_utilization(s.utilization_percent / 100.0);
+      sample.set_memory_used_bytes(static_cast<double>(s.memory_used_bytes));
+    }
+    return samples;
+  };
+}
+
+absl::StatusOr<bool> RunJobs(const std::string& jobs, bool discovered) {
+  if (jobs == "run") return true;
+  if (jobs == "simulate") return false;
+  if (jobs == "auto") return discovered;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--jobs must be auto, run or simulate, not \"", jobs, "\""));
+}
+
+AgentOptions BaseOptions(const NodeConfig& config, const std::string& node,
+                         v1::Register reg, bool run_jobs) {
+  reg.set_address(config.address);
+  return AgentOptions{
+      .daemon_address = config.daemon_address,
+      .node = node,
+      .registration = std::move(reg),
+      .default_heartbeat_interval = config.heartbeat_interval,
+      .run_jobs = run_jobs,
+      .work_dir = config.work_dir.empty() ? "/tmp/berth-agent-" + node
+                                          : config.work_dir,
+      .stop_grace = config.stop_grace,
+  };
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Simulated(
+    const NodeConfig& config) {
+  if (config.simulate > kMaxSimulatedNodes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--simulate ", config.simulate, " is more than ", kMaxSimulatedNodes));
+  }
+  if (config.inventory_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--simulate needs --inventory FILE: the GPUs of each simulated node");
+  }
+  BERTH_ASSIGN_OR_RETURN(bool run_jobs, RunJobs(config.jobs, false));
+  std::vector<std::unique_ptr<Agent>> agents;
+  for (int i = 0; i < config.simulate; ++i) {
+    const std::string node = absl::StrFormat("%s-%04d", config.node, i);
+    BERTH_ASSIGN_OR_RETURN(v1::Register reg,
+                           LoadInventory(config.inventory_path, node));
+    reg.set_discovery("simulated");
+    AgentOptions options = BaseOptions(config, node, std::move(reg), run_jobs);
+    if (!config.work_dir.empty()) options.work_dir += "/" + node;
+    BERTH_ASSIGN_OR_RETURN(agents.emplace_back(),
+                           Agent::Create(std::move(options)));
+  }
+  LogLine(config.node,
+          absl::StrCat("discovery: simulated (", config.simulate,
+                       " nodes from ", config.inventory_path, ")"));
+  return agents;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
+    const NodeConfig& config) {
+  if (config.simulate < 0) {
+    return absl::InvalidArgumentError("--simulate must be >= 0");
+  }
+  if (config.simulate > 0) return Simulated(config);
+  BERTH_ASSIGN_OR_RETURN(Discovery found,
+                         Discover({.node = config.node,
+                                   .inventory_path = config.inventory_path,
+                                   .nvml_library = config.nvml_library,
+                                   .nvidia_smi = config.nvidia_smi}));
+  LogLine(config.node, absl::StrCat("discovery: ", found.method, " (",
+                                    found.registration.gpus_size(), " GPUs)"));
+  BERTH_ASSIGN_OR_RETURN(bool run_jobs,
+                         RunJobs(config.jobs, found.method != "inventory"));
+  AgentOptions options =
+      BaseOptions(config, config.node, std::move(found.registration), run_jobs);
+  if (found.nvml != nullptr) {
+    options.sample_gpus =
+        NvmlSampler(std::shared_ptr<Nvml>(std::move(found.nvml)));
+  }
+  std::vector<std::unique_ptr<Agent>> agents;
+  BERTH_ASSIGN_OR_RETURN(agents.emplace_back(),
+                         Agent::Create(std::move(options)));
+  return agents;
+}
+
+}  // namespace berth::agent

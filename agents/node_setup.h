@@ -1,0 +1,47 @@
+// From berth-agent's configuration to the Agents that serve it.
+//
+// SetUpNodes() discovers the node's GPUs (discovery.h) and logs the choice
+// ("berth-agent[n1]: discovery: nvml (8 GPUs)"), then builds one Agent — or,
+// with `simulate` N > 0, N Agents named "<node>-0000" … from the inventory
+// file, each with its own stream, registered as discovery "simulated".
+// `jobs` picks whether commands run: "run", "simulate", or "auto" (run on
+// nodes whose GPUs were discovered, simulate on inventory and simulated
+// nodes). main.cc parses the flags into a NodeConfig and runs the agents.
+#ifndef BERTH_AGENTS_NODE_SETUP_H_
+#define BERTH_AGENTS_NODE_SETUP_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agents/agent.h"
+#include "agents/nvml.h"
+
+namespace berth::agent {
+
+inline constexpr int kMaxSimulatedNodes = 512;
+
+struct NodeConfig {
+  std::string daemon_address = "127.0.0.1:7070";
+  std::string node;
+  std::string inventory_path;
+  int simulate = 0;
+  std::string address = "127.0.0.1";
+  std::string work_dir;  // empty: /tmp/berth-agent-<node>
+  std::string nvml_library = kDefaultNvmlLibrary;
+  std::string nvidia_smi = "nvidia-smi";
+  std::string jobs = "auto";
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration stop_grace = absl::Seconds(10);
+};
+
+// InvalidArgument for a bad configuration; FailedPrecondition when no GPU
+// is found and no inventory is given.
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
+    const NodeConfig& config);
+
+}  // namespace berth::agent
+
+#endif  // BERTH_AGENTS_NODE_SETUP_H_
