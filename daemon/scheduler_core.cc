@@ -140,6 +140,7 @@ void SchedulerCore::WriterLoop() {
     for (Op& op : ops) op();
     if (options_.now_ms() >= next_liveness_check_ms_) {
       CheckNodeLiveness();
+      CheckRunTimes();
       next_liveness_check_ms_ = options_.now_ms() + options_.heartbeat_interval_ms;
     }
     FlushUpdates();
@@ -572,6 +573,26 @@ void SchedulerCore::CheckNodeLiveness() {
   for (const auto& [id, node] : jobs) LoseJob(id, node);
 }
 
+void SchedulerCore::CheckRunTimes() {
+  const int64_t now = options_.now_ms();
+  std::vector<std::pair<int64_t, int64_t>> overdue;  // (job, limit in s)
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (int64_t id : live_) {
+      const Job& job = jobs_.at(id);
+      const int64_t limit_s = job.spec().max_runtime_seconds();
+      if (job.state() == berth::v1::PENDING || limit_s <= 0 || job.start_time_ms() <= 0) continue;
+      if (now > job.start_time_ms() + limit_s * 1000 + options_.runtime_grace_ms) {
+        overdue.emplace_back(id, limit_s);
+      }
+    }
+  }
+  for (const auto& [id, limit_s] : overdue) {
+    FinishJob(id, berth::v1::FAILED,
+              absl::StrCat("exceeded max run time of ", limit_s, " s (stopped by berthd)"), 0);
+  }
+}
+
 void SchedulerCore::LoseJob(int64_t id, const std::string& node) {
   bool fail = false;
   {
@@ -652,7 +673,8 @@ void SchedulerCore::DoJobStatus(const std::string& node, const berth::v1::JobSta
       return;
     case berth::v1::FAILED:
       FinishJob(status.job_id(), berth::v1::FAILED,
-                absl::StrCat("failed on node ", node, ": ", status.message()),
+                absl::StrCat(status.message().empty() ? "failed" : status.message(),
+                             " (node ", node, ")"),
                 status.exit_code());
       return;
     default:

@@ -58,6 +58,9 @@ struct CoreOptions {
   // A node with no heartbeat for this many intervals is marked DOWN and its
   // jobs are requeued (or failed, as each job asks).
   int64_t missed_heartbeats = 3;
+  // Agents stop a job at its maximum run time; berthd fails it itself this
+  // long after, in case the agent never reports (a lost or simulated node).
+  int64_t runtime_grace_ms = 60000;
   // Applied to jobs that give no max_runtime_seconds; 0: unbounded.
   int64_t default_max_runtime_seconds = 0;
   // Unix milliseconds; tests move a fake clock.
@@ -157,6 +160,7 @@ class SchedulerCore {
   void FinishJob(int64_t id, berth::v1::JobState state, const std::string& reason,
                  int32_t exit_code);
   void CheckNodeLiveness();
+  void CheckRunTimes();
   void CountSubmission(const AdmissionResult& admission);
   void LoseJob(int64_t id, const std::string& node);
   void DoNodeBack(const std::string& node);

@@ -275,6 +275,24 @@ TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {
   EXPECT_TRUE(absl::StrContains(core_->GetJob(r->job().id())->reason(), "n1 was lost"));
 }
 
+TEST_F(SchedulerCoreTest, JobPastItsRunTimeIsFailedByTheDaemon) {
+  Register("n1", "h100-80gb", 8);
+  auto job = Submit("llama-2-7b", /*max_runtime_seconds=*/10);
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->job().state(), berth::v1::PLACED);
+  // 10 s of run time plus the 60 s grace, in steps short enough that the
+  // node's heartbeats never lapse.
+  for (int i = 0; i < 30; ++i) {
+    now_ms_ += 2500;
+    core_->Heartbeat("n1", {});
+  }
+  ASSERT_TRUE(Eventually([&] {
+    auto j = core_->GetJob(job->job().id());
+    return j.ok() && j->state() == berth::v1::FAILED;
+  }));
+  EXPECT_TRUE(absl::StrContains(core_->GetJob(job->job().id())->reason(), "max run time of 10 s"));
+}
+
 TEST_F(SchedulerCoreTest, MetricsFollowTheCore) {
   // No pool yet: one refusal for lack of GPUs.
   ASSERT_FALSE(Submit("llama-2-7b").ok());

@@ -242,7 +242,42 @@ TEST_F(AgentJobsTest, MaxRunTimeFailsTheJob) {
   const Job submitted = Submit("llama-2-7b", "sleep 100", /*max_runtime_s=*/1);
   absl::StatusOr<Job> failed = cluster_.WaitForState(submitted.id(), v1::FAILED, kJobWait);
   ASSERT_TRUE(failed.ok()) << failed.status() << Logs();
-  EXPECT_TRUE(absl::StrContains(Logs(), "exceeded max run time of 1 s")) << Logs();
+  EXPECT_TRUE(absl::StrContains(failed->reason(), "exceeded max run time of 1 s"))
+      << failed->reason();
+}
+
+// berthd killed and restarted while a job runs: the job keeps running on
+// its node, the agent reconnects, and the job completes.
+TEST_F(AgentJobsTest, RestartingBerthdMidJobDoesNotDisturbIt) {
+  const std::string marker = cluster_.dir() + "/restart-done";
+  const Job submitted = Submit("llama-2-7b", "sleep 2; echo done > " + marker);
+  absl::StatusOr<Job> running = cluster_.WaitForState(submitted.id(), v1::RUNNING, kJobWait);
+  ASSERT_TRUE(running.ok()) << running.status() << Logs();
+  const int port = cluster_.port();
+  ASSERT_TRUE(cluster_.StopDaemon(SIGKILL).ok());
+  ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << cluster_.Log("berthd");
+  ASSERT_TRUE(cluster_.WaitForConnectedNodes(kNodes).ok()) << Logs();
+  absl::StatusOr<Job> done = cluster_.WaitForState(submitted.id(), v1::SUCCEEDED, kJobWait);
+  ASSERT_TRUE(done.ok()) << done.status() << Logs();
+  EXPECT_EQ(ReadFile(marker), "done\n");
+  // Same GPUs as before the restart: nothing was moved.
+  ASSERT_EQ(done->gpus_size(), running->gpus_size());
+  EXPECT_EQ(done->gpus(0).node(), running->gpus(0).node());
+}
+
+// A job that ends while berthd is down is reported when the agent
+// reconnects.
+TEST_F(AgentJobsTest, JobThatEndedWhileBerthdWasAwayIsReportedOnReconnect) {
+  const std::string marker = cluster_.dir() + "/away-done";
+  const Job submitted = Submit("llama-2-7b", "sleep 1; echo done > " + marker);
+  ASSERT_TRUE(cluster_.WaitForState(submitted.id(), v1::RUNNING, kJobWait).ok()) << Logs();
+  const int port = cluster_.port();
+  ASSERT_TRUE(cluster_.StopDaemon(SIGTERM).ok());
+  for (int i = 0; i < 100 && ReadFile(marker).empty(); ++i) absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(ReadFile(marker), "done\n");  // it finished with no daemon to tell
+  ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << cluster_.Log("berthd");
+  absl::StatusOr<Job> done = cluster_.WaitForState(submitted.id(), v1::SUCCEEDED, kJobWait);
+  ASSERT_TRUE(done.ok()) << done.status() << Logs();
 }
 
 TEST_F(AgentJobsTest, AFailingCommandFailsTheJobWithItsExitCode) {
