@@ -1,0 +1,58 @@
+// Metrics read back through the registry's exposition.
+#include "daemon/metrics.h"
+
+#include "gtest/gtest.h"
+
+namespace berth::daemon {
+namespace {
+
+ClusterSample OneNode(const std::string& node, int64_t allocated) {
+  ClusterSample sample;
+  sample.gpus.push_back({node, "h100-80gb", "allocated", allocated});
+  sample.gpus.push_back({node, "h100-80gb", "free", 8 - allocated});
+  sample.readings.push_back({node, "0", "GPU-" + node + "-0", 0.5, 1024});
+  sample.pool_allocation["h100-80gb"] = allocated / 8.0;
+  sample.jobs[{"running", "nlp"}] = 1;
+  sample.nodes["up"] = 1;
+  sample.agents_connected = 1;
+  return sample;
+}
+
+TEST(MetricsTest, GaugesFollowTheSnapshotAndGoneNodesDisappear) {
+  Metrics metrics("test", 1700000000);
+  metrics.SetCluster(OneNode("n1", 2));
+  std::string text = metrics.Serialize();
+  EXPECT_NE(text.find("berth_gpus{gpu_type=\"h100-80gb\",node=\"n1\",state=\"allocated\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_gpu_utilization_ratio{gpu=\"0\",node=\"n1\",uuid=\"GPU-n1-0\"} 0.5"),
+            std::string::npos);
+  EXPECT_NE(text.find("berth_pool_allocation_ratio{gpu_type=\"h100-80gb\"} 0.25"),
+            std::string::npos);
+  // n1 is gone, n2 came: n1's label sets are removed, not left at old values.
+  metrics.SetCluster(OneNode("n2", 4));
+  text = metrics.Serialize();
+  EXPECT_EQ(text.find("node=\"n1\""), std::string::npos) << text;
+  EXPECT_NE(text.find("berth_gpus{gpu_type=\"h100-80gb\",node=\"n2\",state=\"free\"} 4"),
+            std::string::npos);
+}
+
+TEST(MetricsTest, CountersAndHistogramsAreExposed) {
+  Metrics metrics("1.2.3", 1700000000);
+  metrics.submissions_admitted.Increment();
+  metrics.refusals_no_gang_fit.Increment();
+  metrics.submit_to_placed_seconds.Observe(0.003);
+  const std::string text = metrics.Serialize();
+  EXPECT_NE(text.find("berth_submissions_total{outcome=\"admitted\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("berth_admission_refusals_total{reason=\"no_gang_fit\"} 1"),
+            std::string::npos);
+  // 3 ms falls in the 5 ms bucket and above.
+  EXPECT_NE(text.find("berth_submit_to_placed_seconds_bucket{le=\"0.005\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("berth_submit_to_placed_seconds_bucket{le=\"0.0025\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("berth_build_info{version=\"1.2.3\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::daemon
