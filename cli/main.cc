@@ -146,6 +146,7 @@ struct AllOptions {
   berth::cli::JobIdOptions job, cancel, why;
   berth::cli::NodesOptions nodes;
   berth::cli::NodeNameOptions drain, undrain;
+  berth::cli::BackupOptions backup;
   berth::cli::WatchOptions watch;
 };
 
@@ -225,6 +226,15 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
       {drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
   verbs->push_back(
       {undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
+  CLI::App* admin = app->add_subcommand("admin", "operator tasks on berthd");
+  admin->require_subcommand(1);
+  CLI::App* backup = admin->add_subcommand(
+      "backup", "write an online backup of berthd's SQLite file to PATH on its host");
+  backup->add_option("PATH", o->backup.path, "absolute path of the new backup file")
+      ->required();
+  AddClientFlags(backup, &o->backup.client);
+  backup->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable}));
+  verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
 }
 
 void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {

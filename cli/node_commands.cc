@@ -59,4 +59,21 @@ int RunUndrain(const NodeNameOptions& options, std::ostream& out,
   return ChangeDrain("undrain", options, &Stub::UndrainNode, out, err);
 }
 
+int RunBackup(const BackupOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.path.empty() || options.path.front() != '/') {
+    err << "berth admin backup: path: an absolute path on berthd's host is required\n";
+    return kExitUsage;
+  }
+  berth::v1::BackupDatabaseRequest request;
+  request.set_path(options.path);
+  Client client(options.client);
+  berth::v1::BackupDatabaseResponse response;
+  grpc::Status status = client.Call(&Stub::BackupDatabase, request, &response);
+  if (!status.ok()) return ReportRpcError("admin backup", client, status, err);
+  if (options.client.json) return WriteJson("admin backup", ToJson(response), out, err);
+  out << "backup written to " << response.path() << " ("
+      << static_cast<int64_t>(response.bytes()) << " bytes)\n";
+  return kExitOk;
+}
+
 }  // namespace berth::cli

@@ -1,4 +1,4 @@
-// The node verbs of `berth`: nodes, drain and undrain. Like the job verbs
+// The node and admin verbs of `berth`: nodes, drain, undrain and admin backup. Like the job verbs
 // (cli/job_commands.h) each takes an options struct filled by main.cc,
 // calls berthd, prints a table or JSON, and returns the exit code: 0 done,
 // 4 no such node, 5 berthd unreachable, 1 otherwise.
@@ -32,6 +32,14 @@ int RunDrain(const NodeNameOptions& options, std::ostream& out,
 // Lets jobs be placed on the node again.
 int RunUndrain(const NodeNameOptions& options, std::ostream& out,
                std::ostream& err);
+
+// `admin backup PATH`: an online backup of berthd's database, written by the
+// daemon to PATH on its own host (a new file).
+struct BackupOptions {
+  ClientOptions client;
+  std::string path;
+};
+int RunBackup(const BackupOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace berth::cli
 

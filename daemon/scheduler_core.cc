@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <iostream>
 #include <utility>
@@ -294,6 +295,26 @@ void SchedulerCore::CountSubmission(const AdmissionResult& admission) {
   } else {
     m->refusals_does_not_fit.Increment();
   }
+}
+
+void SchedulerCore::Backup(std::string path,
+                           std::function<void(absl::StatusOr<int64_t>)> done) {
+  // On the writer thread: the store is not shared, and a backup taken
+  // between batches holds only committed state.
+  Enqueue([this, path = std::move(path), done = std::move(done)] {
+    absl::Status status = store_->Backup(path);
+    absl::StatusOr<int64_t> bytes = absl::InternalError("backup not taken");
+    if (!status.ok()) {
+      bytes = status;
+    } else {
+      std::error_code error;
+      const auto size = std::filesystem::file_size(path, error);
+      bytes = error ? absl::StatusOr<int64_t>(absl::InternalError(error.message()))
+                    : absl::StatusOr<int64_t>(static_cast<int64_t>(size));
+      Record(0, "", "backup", path);
+    }
+    Defer([done, bytes] { done(bytes); });
+  });
 }
 
 void SchedulerCore::Cancel(int64_t id, JobCallback done) {

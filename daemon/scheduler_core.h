@@ -95,6 +95,8 @@ class SchedulerCore {
   void RegisterNode(berth::v1::Register registration, StatusCallback done);
   void AgentDisconnected(std::string node);
   void ReportJobStatus(std::string node, berth::v1::JobStatus status);
+  // An online backup of the database to `path` (a new file).
+  void Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done);
   void Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat);
 
   // Reads.

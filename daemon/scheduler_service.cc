@@ -138,4 +138,24 @@ ServerUnaryReactor* SchedulerServiceImpl::UndrainNode(CallbackServerContext* con
   return reactor;
 }
 
+ServerUnaryReactor* SchedulerServiceImpl::BackupDatabase(
+    CallbackServerContext* context, const berth::v1::BackupDatabaseRequest* request,
+    berth::v1::BackupDatabaseResponse* response) {
+  const std::string& path = request->path();
+  if (path.empty() || path.front() != '/' || path.size() > 4096 ||
+      path.find('\0') != std::string::npos) {
+    return Reject(context, absl::InvalidArgumentError(
+                               "path: an absolute path of at most 4096 bytes is required"));
+  }
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->Backup(path, [reactor, response, path](absl::StatusOr<int64_t> bytes) {
+    if (bytes.ok()) {
+      response->set_path(path);
+      response->set_bytes(static_cast<double>(*bytes));
+    }
+    reactor->Finish(ToGrpcStatus(bytes.status()));
+  });
+  return reactor;
+}
+
 }  // namespace berth::daemon

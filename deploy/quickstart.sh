@@ -7,10 +7,12 @@
 #
 # It installs the build dependencies (deploy/install-deps.sh), builds with
 # `cmake --preset default` (Ninja, into build/), shows five `berth plan`
-# examples, then starts berthd on a fresh SQLite database and six simulated
-# nodes (berth-agent with inventory files: 4 × 8 h100-80gb, 2 × 8 a100-40gb),
-# submits the job specs in deploy/examples/ and shows what berth decided.
-# berthd and the agents keep running in the background; `--stop` ends them.
+# examples, then starts berthd on a fresh SQLite database (with Prometheus
+# /metrics and the cluster map on --metrics_listen) and six simulated nodes
+# (berth-agent with inventory files: 4 × 8 h100-80gb, 2 × 8 a100-40gb; they
+# simulate jobs, nothing is executed), submits the job specs in
+# deploy/examples/ and shows what berth decided. berthd and the agents keep
+# running in the background; `--stop` ends them.
 #
 # Environment:
 #   BERTH_HOME        state folder (default ~/.berth): berth.db, logs/, pids/,
@@ -19,6 +21,10 @@
 #                     default 7070 is taken, berthd gets a free port instead;
 #                     an explicit BERTH_PORT that is taken is an error, and
 #                     BERTH_PORT=0 always picks a free port
+#   BERTH_METRICS_PORT  port for berthd's /metrics and cluster map on
+#                     127.0.0.1 (default 9464), with the same rules: a taken
+#                     default gives a free port, a taken explicit port is an
+#                     error, 0 always picks a free port
 #   BERTH_SKIP_BUILD  1: neither install nor build; use the binaries already
 #                     in BERTH_BUILD_DIR (default: build/ in the repository)
 #
@@ -137,31 +143,43 @@ echo "== stopping any previous quick-start cluster in $STATE"
 stop_all
 mkdir -p "$STATE/logs" "$STATE/pids"
 rm -f "$STATE/berth.db" "$STATE/berth.db-wal" "$STATE/berth.db-shm" "$STATE/port"
+rm -rf "$STATE/work"
 cp deploy/examples/inventory-h100-node.json "$STATE/inventory-h100.json"
 cp deploy/examples/inventory-a100-40gb-node.json "$STATE/inventory-a100.json"
 
 # port_taken PORT: something accepts connections on 127.0.0.1:PORT.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-port=${BERTH_PORT:-7070}
-if [[ ! $port =~ ^[0-9]+$ ]] || ((port > 65535)); then
-  echo "quickstart: BERTH_PORT=$port is not a port number" >&2
-  exit 2
-fi
-if [[ $port != 0 ]] && port_taken "$port"; then
-  if [[ -n ${BERTH_PORT:-} ]]; then
-    echo "quickstart: 127.0.0.1:$port is already in use (BERTH_PORT=$port);" \
-      "stop what listens there, or run with BERTH_PORT=0 for a free port" >&2
-    exit 1
+# choose_port VAR DEFAULT WHAT: the port to ask berthd for, from $VAR or
+# DEFAULT. A taken DEFAULT becomes 0 (berthd picks a free port); a taken
+# explicit $VAR is an error; 0 is kept (a free port).
+choose_port() {
+  local var=$1 default=$2 what=$3 port
+  port=${!var:-$default}
+  if [[ ! $port =~ ^[0-9]+$ ]] || ((port > 65535)); then
+    echo "quickstart: $var=$port is not a port number" >&2
+    exit 2
   fi
-  echo "quickstart: 127.0.0.1:7070 is already in use; berthd takes a free port instead"
-  port=0
-fi
+  if [[ $port != 0 ]] && port_taken "$port"; then
+    if [[ -n ${!var:-} ]]; then
+      echo "quickstart: 127.0.0.1:$port is already in use ($var=$port);" \
+        "stop what listens there, or run with $var=0 for a free port" >&2
+      exit 1
+    fi
+    echo "quickstart: 127.0.0.1:$default is already in use; $what takes a free port instead" >&2
+    port=0
+  fi
+  echo "$port"
+}
+
+port=$(choose_port BERTH_PORT 7070 berthd) || exit $?
+metrics_port=$(choose_port BERTH_METRICS_PORT 9464 "the cluster map") || exit $?
 
 echo "== starting berthd (database $STATE/berth.db)"
 # Whatever fails from here on stops what was started; success clears this.
 trap 'stop_all >/dev/null' EXIT
 nohup "$BERTHD" --listen "127.0.0.1:$port" --db "$STATE/berth.db" \
+  --metrics_listen "127.0.0.1:$metrics_port" \
   --port_file "$STATE/port" </dev/null >"$STATE/logs/berthd.log" 2>&1 &
 echo $! >"$STATE/pids/berthd.pid"
 daemon=$!
@@ -175,19 +193,22 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 port=$(sed -n 's/^grpc=//p' "$STATE/port" 2>/dev/null)
-if [[ -z $port ]]; then
+metrics_port=$(sed -n 's/^metrics=//p' "$STATE/port" 2>/dev/null)
+if [[ -z $port || -z $metrics_port ]]; then
   echo "quickstart: berthd wrote no port within 10 s; see $STATE/logs/berthd.log" >&2
   stop_all >/dev/null
   exit 1
 fi
 ADDR=127.0.0.1:$port
 echo "$ADDR" >"$STATE/addr"
-echo "berthd listens on $ADDR (pid $daemon)"
+MAP=http://127.0.0.1:$metrics_port/
+echo "berthd listens on $ADDR (pid $daemon); cluster map and /metrics on ${MAP%/}"
 
 echo "== starting 6 simulated nodes: 4 × 8 h100-80gb, 2 × 8 a100-40gb"
 for node in "${NODES[@]}"; do
   inventory=$STATE/inventory-${node%%-*}.json
   nohup "$AGENT" --daemon "$ADDR" --node "$node" --inventory "$inventory" \
+    --jobs simulate --work_dir "$STATE/work/$node" \
     </dev/null >"$STATE/logs/agent-$node.log" 2>&1 &
   echo $! >"$STATE/pids/agent-$node.pid"
 done
@@ -251,6 +272,7 @@ cat <<EOF
 
 quickstart: berthd and ${#NODES[@]} simulated nodes are running in the background.
   address    $ADDR
+  metrics    ${MAP}metrics
   database   $STATE/berth.db
   logs       $STATE/logs/
   pids       $STATE/pids/
@@ -260,6 +282,9 @@ Use them:
   export PATH="$BUILD_DIR/cli:\$PATH"
   berth jobs; berth nodes; berth job 1
   berth submit deploy/examples/train-llama-2-70b.json
+
+See the cluster map (it refreshes itself):
+  open $MAP
 
 Stop them:
   ${BERTH_HOME:+BERTH_HOME=$STATE }deploy/quickstart.sh --stop

@@ -5,6 +5,7 @@
 // daemon's own memory invariants hold.
 #include <signal.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -279,6 +280,37 @@ TEST_F(DaemonTest, KilledAgentsJobIsRequeuedOntoAnotherNode) {
       EXPECT_EQ(node.state(), berth::v1::DOWN);
     }
   }
+}
+
+TEST_F(DaemonTest, OnlineBackupRestoresIntoAWorkingDaemon) {
+  Job job = SubmitOk(Spec("llama-2-13b", "train", "h100-80gb"));
+  ASSERT_TRUE(cluster_.WaitForState(job.id(), berth::v1::RUNNING).ok());
+  berth::v1::BackupDatabaseRequest request;
+  request.set_path(cluster_.dir() + "/backup.db");
+  berth::v1::BackupDatabaseResponse response;
+  auto context = Context();
+  ASSERT_TRUE(cluster_.Scheduler()->BackupDatabase(context.get(), request, &response).ok());
+  EXPECT_GT(response.bytes(), 0);
+  // A relative path is refused, naming the field.
+  request.set_path("relative.db");
+  auto again = Context();
+  grpc::Status bad = cluster_.Scheduler()->BackupDatabase(again.get(), request, &response);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StartsWith(bad.error_message(), "path")) << bad.error_message();
+
+  // Restore: the backup replaces the database, and berthd starts from it.
+  const int port = cluster_.port();
+  ASSERT_TRUE(cluster_.StopDaemon(SIGTERM).ok());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(cluster_.db_path() + suffix);
+  }
+  std::filesystem::copy_file(cluster_.dir() + "/backup.db", cluster_.db_path());
+  ASSERT_TRUE(CheckDatabase(cluster_.db_path()).ok());
+  ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << cluster_.Log("berthd");
+  ASSERT_TRUE(cluster_.WaitForConnectedNodes(6).ok());
+  absl::StatusOr<Job> restored = cluster_.WaitForState(job.id(), berth::v1::RUNNING);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->gpus_size(), job.plan().gpus());
 }
 
 TEST_F(DaemonTest, DrainedNodeGetsNothingNew) {

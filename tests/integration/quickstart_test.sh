@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Integration test of deploy/quickstart.sh, end to end with the binaries
 # already built (BERTH_SKIP_BUILD=1): a state folder in a temporary
-# directory and a free port (BERTH_PORT=0), so a developer's own daemon is
-# never touched. Runs the quick start twice (the second run must stop the
-# first), checks that the output shows each example's decision and that the
-# cluster is left running, then runs --stop twice and checks that no berthd
-# or berth-agent of that state folder remains.
+# directory and free ports (BERTH_PORT=0, BERTH_METRICS_PORT=0), so a
+# developer's own daemon is never touched. Runs the quick start twice (the
+# second run must stop the first), checks that the output shows each
+# example's decision, that the cluster is left running and that the printed
+# cluster map URL serves the map, then runs --stop twice and checks that no
+# berthd or berth-agent of that state folder remains.
 #
 #   bash tests/integration/quickstart_test.sh BUILD_DIR
 set -uo pipefail
@@ -15,7 +16,8 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 QUICKSTART=$(cd "$(dirname "$0")/../../deploy" && pwd)/quickstart.sh
 BERTH=$BUILD_DIR/cli/berth
 TMP=$(mktemp -d)
-export BERTH_HOME=$TMP/state BERTH_PORT=0 BERTH_SKIP_BUILD=1 BERTH_BUILD_DIR=$BUILD_DIR
+export BERTH_HOME=$TMP/state BERTH_PORT=0 BERTH_METRICS_PORT=0 BERTH_SKIP_BUILD=1
+export BERTH_BUILD_DIR=$BUILD_DIR
 failures=0
 
 # ours: pids of processes whose command line names the state folder.
@@ -104,6 +106,29 @@ PY
   done
   [[ -s $BERTH_HOME/logs/berthd.log ]] || fail "$name: no berthd log"
   [[ $(ours | wc -l) -eq 7 ]] || fail "$name: $(ours | wc -l) processes from $BERTH_HOME, want 7"
+  # It prints the cluster map's URL (the port berthd chose: metrics= in the
+  # port file), and the map is served there.
+  local map metrics_port
+  map=$(sed -n 's/^ *open \(http:[^ ]*\)$/\1/p' "$TMP/$name.out")
+  metrics_port=$(sed -n 's/^metrics=//p' "$BERTH_HOME/port" 2>/dev/null)
+  [[ -n $metrics_port && $map == "http://127.0.0.1:$metrics_port/" ]] ||
+    { fail "$name: no \"open http://127.0.0.1:$metrics_port/\" line (got \"$map\")"; return; }
+  python3 - "$map" <<'PY' || fail "$name: $map does not serve the cluster map"
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    assert r.status == 200, r.status
+    assert r.headers.get_content_type() == "text/html", r.headers.get_content_type()
+    page = r.read().decode()
+assert "berth cluster map" in page, page[:200]
+for node in ("h100-0", "a100-1"):
+    assert node in page, node
+PY
+  python3 - "${map}metrics" <<'PY' || fail "$name: ${map}metrics does not serve the metrics"
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=10) as r:
+    text = r.read().decode()
+assert 'berth_agents_connected 6' in text, [l for l in text.splitlines() if "agents" in l]
+PY
 }
 
 quickstart first
