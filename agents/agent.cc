@@ -100,7 +100,10 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               ToIntMillis(options_.reconnect_backoff_max));
   channel_ = grpc::CreateCustomChannel(
-      options_.daemon_address, grpc::InsecureChannelCredentials(), args);
+      options_.daemon_address,
+      options_.credentials != nullptr ? options_.credentials
+                                      : grpc::InsecureChannelCredentials(),
+      args);
   stub_ = v1::AgentService::NewStub(channel_);
 }
 
@@ -158,7 +161,9 @@ absl::Status Agent::RunSession(bool& registered) {
     while (session.stream->Read(&message)) HandleMessage(message);
     SetLiveSession(nullptr);
     status = absl::UnavailableError("the stream ended");
-  } else {
+  } else if (!absl::IsUnavailable(status)) {
+    // The stream is still open: end it. (When it has already ended, Finish
+    // below gives the daemon's reason, e.g. PERMISSION_DENIED.)
     session.context.TryCancel();
   }
   {

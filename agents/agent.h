@@ -51,11 +51,15 @@
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/agent.pb.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace berth::agent {
 
 struct AgentOptions {
   std::string daemon_address = "127.0.0.1:7070";
+  // TLS (and the node's client certificate), from ChannelCredentialsFor()
+  // in node_setup.h; null: an insecure channel.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string node;
   // The node's GPUs and labels (see LoadInventory); `node` is overwritten
   // with the field above and `running_jobs` with the jobs the agent holds.
@@ -105,6 +109,8 @@ class Agent {
   // One connection: register, heartbeat, handle messages until it ends.
   // Sets `registered` once the daemon answered Registered.
   absl::Status RunSession(bool& registered);
+  // Unavailable only when the stream has ended (its status is then the
+  // daemon's reason, from Finish).
   absl::Status AwaitRegistered(Session& session);
   void HeartbeatLoop(Session& session);
   v1::AgentMessage HeartbeatMessage() const;

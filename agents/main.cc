@@ -44,6 +44,13 @@ ABSL_FLAG(std::string, jobs, "auto",
           "run: start the jobs' commands; simulate: only report them "
           "running; auto: run on discovered GPUs, simulate on --inventory "
           "and --simulate nodes");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that signed berthd's certificate; given (or with "
+          "--tls_cert), the agent connects with TLS");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate whose common name is this node's name "
+          "(berthd --tls_client_ca checks it); with --tls_key");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 
 namespace {
 
@@ -81,6 +88,9 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
       .heartbeat_interval =
           absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
       .stop_grace = absl::Milliseconds(absl::GetFlag(FLAGS_stop_grace_ms)),
+      .tls_ca = absl::GetFlag(FLAGS_tls_ca),
+      .tls_cert = absl::GetFlag(FLAGS_tls_cert),
+      .tls_key = absl::GetFlag(FLAGS_tls_key),
   };
 }
 
@@ -89,7 +99,9 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "berth-agent [--daemon HOST:PORT] [--node NAME] [--inventory FILE "
-      "[--simulate N]] [--address HOST] [--work_dir DIR]; see docs/AGENT.md");
+      "[--simulate N]] [--address HOST] [--work_dir DIR] [--tls_ca FILE "
+      "[--tls_cert FILE --tls_key FILE]]; see docs/AGENT.md and "
+      "docs/SECURITY.md");
   // Abseil itself exits 1 on an unknown flag or a malformed value.
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {

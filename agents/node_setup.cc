@@ -1,5 +1,6 @@
 #include "agents/node_setup.h"
 
+#include <fstream>
 #include <iostream>
 #include <utility>
 
@@ -33,6 +34,26 @@ std::function<std::vector<v1::GpuSample>()> NvmlSampler(
   };
 }
 
+constexpr int64_t kMaxPemFileBytes = 1 << 20;
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path,
+                                        absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(flag, " ", path, ": cannot open"));
+  }
+  std::string text;
+  text.resize(kMaxPemFileBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.empty() || static_cast<int64_t>(text.size()) > kMaxPemFileBytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        flag, " ", path, ": empty or larger than ", kMaxPemFileBytes, " bytes"));
+  }
+  return text;
+}
+
 absl::StatusOr<bool> RunJobs(const std::string& jobs, bool discovered) {
   if (jobs == "run") return true;
   if (jobs == "simulate") return false;
@@ -41,11 +62,14 @@ absl::StatusOr<bool> RunJobs(const std::string& jobs, bool discovered) {
       absl::StrCat("--jobs must be auto, run or simulate, not \"", jobs, "\""));
 }
 
-AgentOptions BaseOptions(const NodeConfig& config, const std::string& node,
-                         v1::Register reg, bool run_jobs) {
+AgentOptions BaseOptions(
+    const NodeConfig& config, const std::string& node, v1::Register reg,
+    bool run_jobs,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   reg.set_address(config.address);
   return AgentOptions{
       .daemon_address = config.daemon_address,
+      .credentials = credentials,
       .node = node,
       .registration = std::move(reg),
       .default_heartbeat_interval = config.heartbeat_interval,
@@ -57,7 +81,8 @@ AgentOptions BaseOptions(const NodeConfig& config, const std::string& node,
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Simulated(
-    const NodeConfig& config) {
+    const NodeConfig& config,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   if (config.simulate > kMaxSimulatedNodes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--simulate ", config.simulate, " is more than ", kMaxSimulatedNodes));
@@ -73,7 +98,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Simulated(
     BERTH_ASSIGN_OR_RETURN(v1::Register reg,
                            LoadInventory(config.inventory_path, node));
     reg.set_discovery("simulated");
-    AgentOptions options = BaseOptions(config, node, std::move(reg), run_jobs);
+    AgentOptions options =
+        BaseOptions(config, node, std::move(reg), run_jobs, credentials);
     if (!config.work_dir.empty()) options.work_dir += "/" + node;
     BERTH_ASSIGN_OR_RETURN(agents.emplace_back(),
                            Agent::Create(std::move(options)));
@@ -84,14 +110,9 @@ absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Simulated(
   return agents;
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
-    const NodeConfig& config) {
-  if (config.simulate < 0) {
-    return absl::InvalidArgumentError("--simulate must be >= 0");
-  }
-  if (config.simulate > 0) return Simulated(config);
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Discovered(
+    const NodeConfig& config,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   BERTH_ASSIGN_OR_RETURN(Discovery found,
                          Discover({.node = config.node,
                                    .inventory_path = config.inventory_path,
@@ -101,8 +122,9 @@ absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
                                     found.registration.gpus_size(), " GPUs)"));
   BERTH_ASSIGN_OR_RETURN(bool run_jobs,
                          RunJobs(config.jobs, found.method != "inventory"));
-  AgentOptions options =
-      BaseOptions(config, config.node, std::move(found.registration), run_jobs);
+  AgentOptions options = BaseOptions(config, config.node,
+                                     std::move(found.registration), run_jobs,
+                                     credentials);
   if (found.nvml != nullptr) {
     options.sample_gpus =
         NvmlSampler(std::shared_ptr<Nvml>(std::move(found.nvml)));
@@ -111,6 +133,40 @@ absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
   BERTH_ASSIGN_OR_RETURN(agents.emplace_back(),
                          Agent::Create(std::move(options)));
   return agents;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const NodeConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (config.tls_ca.empty() && config.tls_cert.empty()) return nullptr;
+  grpc::SslCredentialsOptions options;
+  // Without --tls_ca, gRPC's default roots verify berthd.
+  if (!config.tls_ca.empty()) {
+    BERTH_ASSIGN_OR_RETURN(options.pem_root_certs,
+                           ReadPemFile(config.tls_ca, "--tls_ca"));
+  }
+  if (!config.tls_cert.empty()) {
+    BERTH_ASSIGN_OR_RETURN(options.pem_cert_chain,
+                           ReadPemFile(config.tls_cert, "--tls_cert"));
+    BERTH_ASSIGN_OR_RETURN(options.pem_private_key,
+                           ReadPemFile(config.tls_key, "--tls_key"));
+  }
+  return grpc::SslCredentials(options);
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
+    const NodeConfig& config) {
+  if (config.simulate < 0) {
+    return absl::InvalidArgumentError("--simulate must be >= 0");
+  }
+  BERTH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                         ChannelCredentialsFor(config));
+  if (config.simulate > 0) return Simulated(config, credentials);
+  return Discovered(config, credentials);
 }
 
 }  // namespace berth::agent

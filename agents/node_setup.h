@@ -7,6 +7,11 @@
 // `jobs` picks whether commands run: "run", "simulate", or "auto" (run on
 // nodes whose GPUs were discovered, simulate on inventory and simulated
 // nodes). main.cc parses the flags into a NodeConfig and runs the agents.
+//
+// With `tls_ca` (berthd's CA) the agents connect with TLS, and with
+// `tls_cert`/`tls_key` they present that client certificate, whose common
+// name must be the node's name when berthd runs with --tls_client_ca (so
+// --simulate, which registers many names, cannot be used there).
 #ifndef BERTH_AGENTS_NODE_SETUP_H_
 #define BERTH_AGENTS_NODE_SETUP_H_
 
@@ -35,7 +40,17 @@ struct NodeConfig {
   std::string jobs = "auto";
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration stop_grace = absl::Seconds(10);
+  // PEM files; all empty: an insecure channel (docs/SECURITY.md).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
+
+// The channel credentials for `config`'s TLS files: null when none is given
+// (insecure); InvalidArgument when tls_cert and tls_key are not given
+// together, FailedPrecondition when a file cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const NodeConfig& config);
 
 // InvalidArgument for a bad configuration; FailedPrecondition when no GPU
 // is found and no inventory is given.

@@ -1,10 +1,12 @@
 #include "cli/client.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -20,13 +22,44 @@ namespace {
 constexpr int kReconnectBackoffMs = 100;
 constexpr int kMaxReconnectBackoffMs = 1000;
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+constexpr int64_t kMaxCaFileBytes = 1 << 20;
+
+std::shared_ptr<grpc::Channel> NewChannel(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, std::move(credentials), args);
+}
+
+// TLS credentials verifying berthd against the CA in `path`; an empty path:
+// insecure. INVALID_ARGUMENT when the file cannot be read.
+grpc::Status CredentialsFor(const std::string& path,
+                            std::shared_ptr<grpc::ChannelCredentials>* out) {
+  if (path.empty()) {
+    *out = grpc::InsecureChannelCredentials();
+    return grpc::Status::OK;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string pem;
+  if (in) {
+    pem.resize(kMaxCaFileBytes + 1);
+    in.read(pem.data(), static_cast<std::streamsize>(pem.size()));
+    pem.resize(static_cast<size_t>(in.gcount()));  // a short read sets failbit
+  }
+  if (pem.empty() || static_cast<int64_t>(pem.size()) > kMaxCaFileBytes) {
+    *out = grpc::InsecureChannelCredentials();  // unused: calls fail first
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("--tls_ca ", path,
+                     ": cannot read a PEM CA certificate from it"));
+  }
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = std::move(pem);
+  *out = grpc::SslCredentials(options);
+  return grpc::Status::OK;
 }
 
 const char* CodeName(grpc::StatusCode code) {
@@ -42,7 +75,9 @@ const char* CodeName(grpc::StatusCode code) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return "quota exceeded";
     case grpc::StatusCode::PERMISSION_DENIED:
-      return "permission denied";
+      return "not allowed";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "not authenticated (see --token)";
     case grpc::StatusCode::UNIMPLEMENTED:
       return "not implemented by berthd";
     case grpc::StatusCode::ABORTED:
@@ -61,6 +96,13 @@ std::string ResolveAddress(const std::optional<std::string>& flag,
   return kDefaultDaemonAddress;
 }
 
+std::string FlagOrEnv(const std::optional<std::string>& flag,
+                      const char* env_value) {
+  if (flag.has_value() && !flag->empty()) return *flag;
+  if (env_value != nullptr) return env_value;
+  return "";
+}
+
 int ExitCodeFor(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::OK:
@@ -76,6 +118,9 @@ int ExitCodeFor(grpc::StatusCode code) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return kExitUnreachable;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return kExitNotAllowed;
     default:
       return kExitInternal;
   }
@@ -102,16 +147,29 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
 Client::Client(const ClientOptions& options)
     : options_(options),
       address_(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv))),
-      stub_(berth::v1::SchedulerService::NewStub(NewChannel(address_))) {}
+      token_(FlagOrEnv(options.token, std::getenv(kTokenEnv))) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  setup_error_ = CredentialsFor(
+      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
+  stub_ = berth::v1::SchedulerService::NewStub(
+      NewChannel(address_, std::move(credentials)));
+}
 
 grpc::Status Client::CallWithRetry(
     const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+  if (!setup_error_.ok()) {
+    attempts_ = 0;
+    return setup_error_;
+  }
   return RetryUnavailable(
       options_.retry,
       [&] {
         grpc::ClientContext context;
         context.set_deadline(
             absl::ToChronoTime(absl::Now() + options_.deadline));
+        if (!token_.empty()) {
+          context.AddMetadata("authorization", "Bearer " + token_);
+        }
         return call(&context);
       },
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);

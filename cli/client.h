@@ -14,6 +14,12 @@
 // means the request was not processed, is retried with exponential backoff;
 // submit stays idempotent because the retried request keeps its request_id.
 // Nothing here throws.
+//
+// Security (docs/SECURITY.md): a token (--token, else $BERTH_TOKEN) goes
+// with every call as `authorization: Bearer <token>`; a CA file (--tls_ca,
+// else $BERTH_TLS_CA) turns TLS on and verifies berthd against it. A CA file
+// that cannot be read fails every call with INVALID_ARGUMENT (exit 2)
+// without contacting berthd.
 #ifndef BERTH_CLI_CLIENT_H_
 #define BERTH_CLI_CLIENT_H_
 
@@ -35,6 +41,9 @@ namespace berth::cli {
 inline constexpr char kDefaultDaemonAddress[] = "127.0.0.1:7070";
 // The environment variable that names the daemon.
 inline constexpr char kDaemonAddressEnv[] = "BERTH_ADDR";
+// The environment variables for the bearer token and berthd's CA.
+inline constexpr char kTokenEnv[] = "BERTH_TOKEN";
+inline constexpr char kTlsCaEnv[] = "BERTH_TLS_CA";
 
 // How UNAVAILABLE is retried: up to `max_retries` more attempts, waiting
 // `initial_backoff`, then twice as long each time.
@@ -49,7 +58,13 @@ struct ClientOptions {
   bool json = false;                           // --json
   absl::Duration deadline = absl::Seconds(5);  // per attempt
   RetryPolicy retry;
+  std::optional<std::string> token;   // --token; else $BERTH_TOKEN
+  std::optional<std::string> tls_ca;  // --tls_ca FILE; else $BERTH_TLS_CA
 };
+
+// The flag if given and not empty, else `env_value` if not empty, else "".
+std::string FlagOrEnv(const std::optional<std::string>& flag,
+                      const char* env_value);
 
 // The flag if given and not empty, else `env_value` (the value of
 // $BERTH_ADDR, or null) if not empty, else kDefaultDaemonAddress.
@@ -57,8 +72,8 @@ std::string ResolveAddress(const std::optional<std::string>& flag,
                            const char* env_value);
 
 // 0 OK; 2 INVALID_ARGUMENT, OUT_OF_RANGE; 3 FAILED_PRECONDITION,
-// RESOURCE_EXHAUSTED; 4 NOT_FOUND; 5 UNAVAILABLE, DEADLINE_EXCEEDED; 1 for
-// everything else.
+// RESOURCE_EXHAUSTED; 4 NOT_FOUND; 5 UNAVAILABLE, DEADLINE_EXCEEDED;
+// 7 UNAUTHENTICATED, PERMISSION_DENIED; 1 for everything else.
 int ExitCodeFor(grpc::StatusCode code);
 
 // Runs `attempt` once, and again while it returns UNAVAILABLE, at most
@@ -74,7 +89,8 @@ class Client {
   using Stub = berth::v1::SchedulerService::Stub;
 
   // Creates the channel (no connection is made until the first call).
-  // The address comes from ResolveAddress(options.daemon, $BERTH_ADDR).
+  // The address comes from ResolveAddress(options.daemon, $BERTH_ADDR), the
+  // token and CA file from FlagOrEnv.
   explicit Client(const ClientOptions& options);
 
   const std::string& address() const { return address_; }
@@ -97,6 +113,8 @@ class Client {
 
   ClientOptions options_;
   std::string address_;
+  std::string token_;          // empty: none sent
+  grpc::Status setup_error_;   // not OK: every call returns it
   std::unique_ptr<Stub> stub_;
   int attempts_ = 0;
 };

@@ -32,6 +32,30 @@ TEST(ExitCodeForTest, MapsEveryStatusTheDaemonUses) {
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::INTERNAL), 1);
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::ABORTED), 1);
   EXPECT_EQ(ExitCodeFor(grpc::StatusCode::UNIMPLEMENTED), 1);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::UNAUTHENTICATED), 7);
+  EXPECT_EQ(ExitCodeFor(grpc::StatusCode::PERMISSION_DENIED), 7);
+}
+
+TEST(FlagOrEnvTest, FlagThenEnvironmentThenNothing) {
+  EXPECT_EQ(FlagOrEnv(std::string("flag"), "env"), "flag");
+  EXPECT_EQ(FlagOrEnv(std::string(""), "env"), "env");
+  EXPECT_EQ(FlagOrEnv(std::nullopt, "env"), "env");
+  EXPECT_EQ(FlagOrEnv(std::nullopt, nullptr), "");
+}
+
+// A CA file that cannot be read fails every call as bad input, before any
+// attempt reaches the network.
+TEST(ClientTest, UnreadableCaFileIsInvalidArgumentWithoutAttempts) {
+  Client client(ClientOptions{.daemon = "127.0.0.1:1",
+                              .tls_ca = "/nonexistent/berth-ca.crt"});
+  berth::v1::ListNodesResponse response;
+  grpc::Status status = client.Call(&Client::Stub::ListNodes,
+                                    berth::v1::ListNodesRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("--tls_ca /nonexistent/berth-ca.crt"),
+            std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(client.attempts(), 0);
 }
 
 // Runs RetryUnavailable over a scripted list of statuses, recording the

@@ -1,6 +1,6 @@
 // Exit codes of every berth verb, in one place so that scripts can rely on
-// them. `plan` uses 0-3; the daemon verbs add 4 and 5; `submit --wait` adds
-// its own meaning of 1 and 6. cli/client.h maps a gRPC status to one of
+// them. `plan` uses 0-3; the daemon verbs add 4, 5 and 7; `submit --wait`
+// adds its own meaning of 1 and 6. cli/client.h maps a gRPC status to one of
 // these. Every verb's --help ends with the codes it can return
 // (`ExitCodeFooter()`).
 #ifndef BERTH_CLI_EXIT_CODES_H_
@@ -23,6 +23,10 @@ inline constexpr int kExitNotFound = 4;     // no such job or node
 inline constexpr int kExitUnreachable = 5;  // berthd did not answer
 inline constexpr int kExitTimedOut = 6;     // submit --wait --timeout: the
                                             // job had not ended in time
+inline constexpr int kExitNotAllowed = 7;   // no or an unknown token
+                                            // (UNAUTHENTICATED), or the
+                                            // token may not do this
+                                            // (PERMISSION_DENIED)
 
 // One exit code and what it means for a verb.
 struct ExitCodeDoc {

@@ -36,6 +36,9 @@ constexpr berth::cli::ExitCodeDoc kUsage = {2, "bad flags or a bad input file"};
 constexpr berth::cli::ExitCodeDoc kNotFound = {4, "no such job or node"};
 constexpr berth::cli::ExitCodeDoc kUnreachable = {
     5, "berthd did not answer (see --daemon)"};
+constexpr berth::cli::ExitCodeDoc kNotAllowed = {
+    7, "not allowed: no or an unknown --token, or the token's team or role "
+       "may not do this"};
 
 // Binds `--name VALUE` to an optional string; absent stays nullopt.
 // `kind` names the value in --help: N (a number, cli/numbers.h), NAME, PATH.
@@ -135,6 +138,13 @@ void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
   Text(verb, "--daemon", &o->daemon,
        "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
        "HOST:PORT");
+  Text(verb, "--token", &o->token,
+       "bearer token berthd maps to your team (default $BERTH_TOKEN)",
+       "TOKEN");
+  Text(verb, "--tls_ca", &o->tls_ca,
+       "connect with TLS, verifying berthd against this CA certificate "
+       "(default $BERTH_TLS_CA; unset: no TLS)",
+       "FILE");
   if (with_json) verb->add_flag("--json", o->json, "print JSON");
 }
 
@@ -171,7 +181,8 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
        kUsage,
        {3, "refused: no GPU pool can ever hold the job"},
        kUnreachable,
-       {6, "with --wait --timeout: the job had not ended in time"}}));
+       {6, "with --wait --timeout: the job had not ended in time"},
+       kNotAllowed}));
   CLI::App* jobs = app->add_subcommand("jobs", "list jobs");
   jobs->add_option("--state", o->jobs.states,
                    "only jobs in this state (repeatable)")
@@ -179,14 +190,15 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   Text(jobs, "--team", &o->jobs.team, "only this team's jobs", "TEAM");
   Text(jobs, "--limit", &o->jobs.limit, "at most N jobs (default 1000)");
   AddClientFlags(jobs, &o->jobs.client);
-  jobs->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable}));
+  jobs->footer(
+      ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
   auto id_verb = [&](const char* name, const char* help,
                      berth::cli::JobIdOptions* options) {
     CLI::App* verb = app->add_subcommand(name, help);
     verb->add_option("ID", options->id, "job id")->required();
     AddClientFlags(verb, &options->client);
     verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
-                                 kUnreachable}));
+                                 kUnreachable, kNotAllowed}));
     return verb;
   };
   verbs->push_back(
@@ -198,7 +210,9 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* cancel = id_verb("cancel", "cancel a job", &o->cancel);
   cancel->footer(ExitCodeFooter(
       {{0, "cancelled"}, kInternal, kUsage,
-       {3, "refused: the job has already ended"}, kNotFound, kUnreachable}));
+       {3, "refused: the job has already ended"}, kNotFound, kUnreachable,
+       {7, "not allowed: no or an unknown --token, or another team's job "
+           "(admins may cancel any)"}}));
   verbs->push_back({cancel, [o] {
                       return RunCancel(o->cancel, std::cout, std::cerr);
                     }});
@@ -209,7 +223,8 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* nodes = app->add_subcommand("nodes", "list nodes and their GPUs");
   AddClientFlags(nodes, &o->nodes.client);
-  nodes->footer(ExitCodeFooter({kOk, kInternal, kUnreachable}));
+  nodes->footer(
+      ExitCodeFooter({kOk, kInternal, kUnreachable, kNotAllowed}));
   CLI::App* drain = app->add_subcommand("drain", "place no new jobs on a node");
   CLI::App* undrain =
       app->add_subcommand("undrain", "place jobs on a drained node again");
@@ -218,7 +233,8 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
     verb->add_option("NODE", options->node, "node name")->required();
     AddClientFlags(verb, &options->client);
     verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
-                                 kUnreachable}));
+                                 kUnreachable,
+                                 {7, "not allowed: admins only"}}));
   }
   verbs->push_back(
       {nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
@@ -233,7 +249,8 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   backup->add_option("PATH", o->backup.path, "absolute path of the new backup file")
       ->required();
   AddClientFlags(backup, &o->backup.client);
-  backup->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable}));
+  backup->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable,
+                                 {7, "not allowed: admins only"}}));
   verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
 }
 
@@ -248,7 +265,8 @@ void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   watch->footer(ExitCodeFooter(
       {{0, "done (the live view: stopped by Ctrl-C or SIGTERM)"}, kInternal,
        {2, "bad flags (--json needs --once)"},
-       {5, "with --once: berthd did not answer (the live view retries)"}}));
+       {5, "with --once: berthd did not answer (the live view retries)"},
+       kNotAllowed}));
   verbs->push_back(
       {watch, [o] { return RunWatch(o->watch, std::cout, std::cerr); }});
 }
@@ -277,7 +295,8 @@ int main(int argc, char** argv) {
   app.footer(ExitCodeFooter(
       {{0, "done"}, {1, "an internal error; submit --wait: the job failed"},
        {2, "bad input"}, {3, "refused"}, {4, "not found"},
-       {5, "berthd unreachable"}, {6, "submit --wait --timeout ran out"}}));
+       {5, "berthd unreachable"}, {6, "submit --wait --timeout ran out"},
+       {7, "not allowed (UNAUTHENTICATED or PERMISSION_DENIED; see --token)"}}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

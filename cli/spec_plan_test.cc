@@ -83,7 +83,9 @@ TEST(SpecPlanTest, AgreesWithTheDaemonOnEveryExample) {
   for (const auto& entry :
        std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
     std::string name = entry.path().filename().string();
-    if (absl::StartsWith(name, "inventory")) continue;
+    if (absl::StartsWith(name, "inventory") || absl::StartsWith(name, "tokens")) {
+      continue;  // not job specs
+    }
     ExpectSameRequest(ReadSpec(entry.path().string()), name);
     ++compared;
   }

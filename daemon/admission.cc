@@ -91,6 +91,36 @@ absl::StatusOr<std::shared_ptr<const PoolVerdict>> CachedJudge(
   return shared;
 }
 
+// The planner names request fields ("seq: ..."); a spec names them by their
+// path in the JobSpec ("train.seq: ...").
+std::string SpecPath(absl::string_view message) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kPaths[] = {
+      {"seq", "train.seq"},
+      {"micro_batch", "train.micro_batch"},
+      {"global_batch", "train.global_batch"},
+      {"virtual_stages", "train.virtual_stages"},
+      {"batch", "infer.batch"},
+      {"context", "infer.context"},
+      {"prefill_chunk", "infer.prefill_chunk"},
+      {"tokens_per_second", "objective.tokens_per_second"},
+      {"tokens", "objective.tokens"},
+      {"days", "objective.days"},
+      {"mfu", "objective.mfu"},
+      {"tp", "split.tp"},
+      {"pp", "split.pp"},
+      {"dp", "split.dp"},
+      {"zero", "split.zero_stage"},
+      {"offload", "infer.offload"},
+      {"max_gpus", "split"},
+  };
+  for (const auto& [field, path] : kPaths) {
+    if (absl::StartsWith(message, absl::StrCat(field, ":"))) {
+      return absl::StrCat(path, message.substr(field.size()));
+    }
+  }
+  return absl::StrCat("model.", message);  // ValidateShape's fields
+}
+
 // Fewest GPUs, then can start now, then name.
 bool Better(const PoolVerdict& a, const PoolVerdict& b) {
   const int64_t ga = a.shape.gpus(), gb = b.shape.gpus();
@@ -140,13 +170,16 @@ absl::StatusOr<AdmissionResult> Admit(const berth::v1::JobSpec& spec,
                                       PlanCache* cache) {
   BERTH_RETURN_IF_ERROR(ValidateSpecEnvelope(spec));
   // Validate the planner-facing fields once, even when no pool exists, on a
-  // stand-in card (the fixed split is judged per pool).
+  // stand-in card with nodes and a GPU limit larger than any pool's: what
+  // fails here is wrong whatever the cluster; only "wider than a node" and
+  // "more GPUs than the pool" are left to the per-pool judgement.
   planner::Hardware stand_in;
   stand_in.gpu = planner::GpuType{.name = "validation", .memory_bytes = 80 * planner::kGiB};
+  stand_in.gpus_per_node = 1024;
   BERTH_ASSIGN_OR_RETURN(planner::PlanRequest check, PlanRequestFromSpec(spec, stand_in));
-  check.fixed = planner::FixedSplit{};
+  check.max_gpus = 10'000'000;
   if (absl::Status valid = planner::ValidateRequest(check); !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec: ", valid.message()));
+    return absl::InvalidArgumentError(absl::StrCat("spec.", SpecPath(valid.message())));
   }
   AdmissionResult result;
   for (const PoolInfo& pool : pools) {

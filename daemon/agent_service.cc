@@ -2,9 +2,13 @@
 
 #include <deque>
 #include <iostream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/auth.h"
+#include "daemon/convert.h"
 #include "daemon/grpc_status.h"
 
 namespace berth::daemon {
@@ -78,8 +82,11 @@ namespace {
 
 class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMessage> {
  public:
-  explicit AgentStream(AgentServiceImpl* service)
-      : service_(service), outbox_(std::make_shared<Outbox>(this)) {
+  AgentStream(AgentServiceImpl* service, std::vector<std::string> common_names, std::string peer)
+      : service_(service),
+        outbox_(std::make_shared<Outbox>(this)),
+        common_names_(std::move(common_names)),
+        peer_(std::move(peer)) {
     StartRead(&incoming_);
   }
 
@@ -125,9 +132,15 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
       return;
     }
     const berth::v1::Register& reg = incoming_.register_();
-    if (reg.gpus_size() == 0 || reg.gpus_size() > 1024) {
-      outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "register.gpus: a node reports 1 to 1024 GPUs"));
+    if (service_->verify_node_certificates()) {
+      if (absl::Status s = CheckAgentIdentity(common_names_, reg.node()); !s.ok()) {
+        std::cerr << "berthd: refused agent stream from " << peer_ << ": " << s << "\n";
+        outbox_->Close(ToGrpcStatus(s));
+        return;
+      }
+    }
+    if (absl::Status valid = ValidateRegister(reg); !valid.ok()) {
+      outbox_->Close(ToGrpcStatus(valid));
       return;
     }
     node_ = reg.node();
@@ -153,13 +166,28 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
   std::shared_ptr<Outbox> outbox_;
   AgentMessage incoming_;
   std::string node_;
+  const std::vector<std::string> common_names_;  // of the verified client certificate
+  const std::string peer_;
 };
+
+// The common names of the peer's verified certificate; empty without one.
+std::vector<std::string> PeerCommonNames(const grpc::CallbackServerContext* context) {
+  std::vector<std::string> names;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return names;
+  for (const grpc::string_ref& name : auth->FindPropertyValues("x509_common_name")) {
+    names.emplace_back(name.data(), name.size());
+  }
+  return names;
+}
 
 }  // namespace
 
 grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* AgentServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
-  return new AgentStream(this);
+  std::vector<std::string> names;
+  if (verify_node_certificates_) names = PeerCommonNames(context);
+  return new AgentStream(this, std::move(names), context->peer());
 }
 
 bool AgentServiceImpl::Send(const std::string& node, const DaemonMessage& message) {

@@ -6,6 +6,11 @@
 // then the stream relays heartbeats and job status to the core. The service
 // is also the core's AgentNotifier: Send() queues StartJob/StopJob on the
 // node's current stream. A node that reconnects replaces its old stream.
+//
+// With `verify_node_certificates` (berthd --tls_client_ca), a stream may
+// register only the node its TLS client certificate names: the common name
+// must equal Register.node (PermissionDenied otherwise, Unauthenticated
+// without a certificate; see daemon/auth.h).
 #ifndef BERTH_DAEMON_AGENT_SERVICE_H_
 #define BERTH_DAEMON_AGENT_SERVICE_H_
 
@@ -25,8 +30,11 @@ class Outbox;  // a stream's write queue, shared with callbacks
 class AgentServiceImpl final : public berth::v1::AgentService::CallbackService,
                                public AgentNotifier {
  public:
-  AgentServiceImpl(SchedulerCore* core, int64_t heartbeat_interval_ms)
-      : core_(core), heartbeat_interval_ms_(heartbeat_interval_ms) {}
+  AgentServiceImpl(SchedulerCore* core, int64_t heartbeat_interval_ms,
+                   bool verify_node_certificates = false)
+      : core_(core),
+        heartbeat_interval_ms_(heartbeat_interval_ms),
+        verify_node_certificates_(verify_node_certificates) {}
 
   grpc::ServerBidiReactor<berth::v1::AgentMessage, berth::v1::DaemonMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -40,10 +48,12 @@ class AgentServiceImpl final : public berth::v1::AgentService::CallbackService,
 
   SchedulerCore* core() const { return core_; }
   int64_t heartbeat_interval_ms() const { return heartbeat_interval_ms_; }
+  bool verify_node_certificates() const { return verify_node_certificates_; }
 
  private:
   SchedulerCore* core_;
   int64_t heartbeat_interval_ms_;
+  bool verify_node_certificates_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Outbox>> streams_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,8 +1,10 @@
 #include "daemon/convert.h"
 
 #include <cmath>
+#include <set>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "planner/catalog.h"
@@ -131,6 +133,21 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
   BERTH_RETURN_IF_ERROR(CheckName("team", spec.team()));
   BERTH_RETURN_IF_ERROR(CheckName("request_id", spec.request_id()));
   BERTH_RETURN_IF_ERROR(CheckName("gpu_type", spec.gpu_type()));
+  // Names the planner looks up are short; a longer one is wrong, and would
+  // otherwise be echoed back in full in the error.
+  for (const auto& [field, value] :
+       {std::pair<absl::string_view, const std::string*>{"task", &spec.task()},
+        {"model.catalog_name", &spec.model().catalog_name()},
+        {"train.framework", &spec.train().framework()},
+        {"train.recompute", &spec.train().recompute()},
+        {"infer.weights", &spec.infer().weights()},
+        {"infer.kv_dtype", &spec.infer().kv_dtype()},
+        {"infer.offload", &spec.infer().offload()},
+        {"on_node_loss", &spec.on_node_loss()}}) {
+    if (value->size() > kMaxKeywordLength) {
+      return Invalid(field, absl::StrCat("longer than ", kMaxKeywordLength, " bytes"));
+    }
+  }
   if (spec.priority() < -1000 || spec.priority() > 1000) {
     return Invalid("priority", absl::StrCat(spec.priority(), " is out of range [-1000, 1000]"));
   }
@@ -159,6 +176,44 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateRegister(const berth::v1::Register& reg) {
+  auto bad = [](absl::string_view field, absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat("register.", field, ": ", message));
+  };
+  const std::string& node = reg.node();
+  if (node.empty() || node.size() > 253) return bad("node", "1 to 253 characters are required");
+  for (char c : node) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return bad("node", "only letters, digits, '.', '_' and '-' are allowed");
+    }
+  }
+  if (reg.gpus_size() < 1 || reg.gpus_size() > 1024) return bad("gpus", "1 to 1024 GPUs");
+  std::set<int32_t> indices;
+  for (const berth::v1::Gpu& gpu : reg.gpus()) {
+    if (gpu.index() < 0 || gpu.index() > 1023 || !indices.insert(gpu.index()).second) {
+      return bad("gpus.index", absl::StrCat(gpu.index(), " is out of [0, 1023] or repeated"));
+    }
+    if (!std::isfinite(gpu.memory_bytes()) || gpu.memory_bytes() <= 0 ||
+        gpu.memory_bytes() > 1125899906842624.0) {
+      return bad("gpus.memory_bytes", "must be a finite number in (0, 1 PiB]");
+    }
+    if (gpu.type().empty() || gpu.type().size() > kMaxKeywordLength || !IsPrintableName(gpu.type())) {
+      return bad("gpus.type", "1 to 64 printable characters");
+    }
+    if (gpu.uuid().size() > 128 || gpu.pci_bus_id().size() > 64) {
+      return bad("gpus.uuid", "uuid at most 128 and pci_bus_id at most 64 characters");
+    }
+  }
+  if (reg.labels_size() > 64) return bad("labels", "at most 64 labels");
+  for (const auto& [key, value] : reg.labels()) {
+    if (key.empty() || key.size() > kMaxNameLength || value.size() > kMaxNameLength) {
+      return bad("labels", "keys of 1 to 256 and values of at most 256 characters");
+    }
+  }
+  if (reg.address().size() > 253) return bad("address", "at most 253 characters");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const JobSpec& spec,
                                                          const planner::Hardware& hardware) {
   planner::PlanRequest request;
@@ -176,6 +231,11 @@ absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const JobSpec& spec,
   request.fixed.tp = spec.split().tp();
   request.fixed.pp = spec.split().pp();
   request.fixed.dp = spec.split().dp();
+  if (spec.split().has_zero_stage() &&
+      (spec.split().zero_stage() < 0 || spec.split().zero_stage() > 3)) {
+    return Invalid("split.zero_stage",
+                   absl::StrCat(spec.split().zero_stage(), " is out of range [0, 3]"));
+  }
   request.fixed.zero_stage = spec.split().has_zero_stage() ? spec.split().zero_stage() : -1;
   request.hardware = hardware;
   request.max_alternatives = 3;

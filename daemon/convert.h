@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "berth/v1/agent.pb.h"
 #include "berth/v1/job.pb.h"
 #include "planner/gpu.h"
 #include "planner/solver.h"
@@ -21,14 +22,20 @@ namespace berth::daemon {
 // Limits on what a spec may carry, so that a hostile request cannot make
 // the daemon store or parse something absurd.
 inline constexpr size_t kMaxNameLength = 256;
+inline constexpr size_t kMaxKeywordLength = 64;  // task, dtype, model names...
 inline constexpr size_t kMaxHfConfigBytes = 1 << 20;
 inline constexpr int kMaxCommandArgs = 1024;
 inline constexpr size_t kMaxCommandBytes = 64 * 1024;
 inline constexpr int kMaxEnvEntries = 256;
 
 // Checks the fields the planner never sees: names, team, command, env,
-// run time, request id, on_node_loss.
+// run time, request id, on_node_loss; and bounds the keywords it looks up.
 absl::Status ValidateSpecEnvelope(const berth::v1::JobSpec& spec);
+
+// Checks an agent's Register: node name (1-253 of [A-Za-z0-9._-]), 1-1024
+// GPUs with distinct indices in [0, 1023], positive finite memory up to
+// 1 PiB, short type and uuid strings, bounded labels and address.
+absl::Status ValidateRegister(const berth::v1::Register& registration);
 
 // The planner request for `spec` on `hardware` (the GPU pool), without the
 // pool's GPU limit (the caller sets max_gpus). Validates the planner-facing

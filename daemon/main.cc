@@ -22,11 +22,42 @@ ABSL_FLAG(int64_t, missed_heartbeats, 3,
 ABSL_FLAG(int64_t, default_max_runtime_s, 0,
           "maximum run time for jobs that give none, in seconds; 0: unbounded");
 ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain for the gRPC port; with --tls_key, clients must use TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that signs client certificates: any certificate presented must verify, and "
+          "an agent must present one whose common name is its node name");
+ABSL_FLAG(std::string, tokens_file, "",
+          "JSON {\"tokens\": [{\"token\", \"team\", \"admin\", \"name\"}]}: every "
+          "SchedulerService call then needs `authorization: Bearer <token>`; empty: no user "
+          "authentication (development mode)");
+
+namespace {
+
+// What the operator gave up, said once at start (docs/SECURITY.md).
+void WarnAboutSecurity(const berth::daemon::DaemonConfig& config) {
+  if (config.tls_cert.empty()) {
+    std::cerr << "berthd: warning: no TLS (--tls_cert, --tls_key): calls and tokens travel in "
+                 "clear text\n";
+  } else if (config.tls_client_ca.empty()) {
+    std::cerr << "berthd: warning: no --tls_client_ca: agents are not authenticated and any "
+                 "client may register any node\n";
+  }
+  if (config.tokens_file.empty()) {
+    std::cerr << "berthd: warning: no --tokens_file: development mode, every caller may submit, "
+                 "cancel, drain and back up as any team\n";
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "berthd: the berth GPU scheduler daemon.\n"
-      "  berthd --listen 127.0.0.1:7070 --db /var/lib/berth/berth.db");
+      "  berthd --listen 127.0.0.1:7070 --db /var/lib/berth/berth.db\n"
+      "  berthd --listen 0.0.0.0:7070 --tls_cert berthd.crt --tls_key berthd.key \\\n"
+      "         --tls_client_ca ca.crt --tokens_file tokens.json   (see docs/SECURITY.md)");
   absl::ParseCommandLine(argc, argv);
   // Lock-order checking costs a graph update per lock; tests run it instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -38,7 +69,11 @@ int main(int argc, char** argv) {
       .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
       .missed_heartbeats = absl::GetFlag(FLAGS_missed_heartbeats),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
-      .insecure = absl::GetFlag(FLAGS_insecure)};
+      .insecure = absl::GetFlag(FLAGS_insecure),
+      .tls_cert = absl::GetFlag(FLAGS_tls_cert),
+      .tls_key = absl::GetFlag(FLAGS_tls_key),
+      .tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca),
+      .tokens_file = absl::GetFlag(FLAGS_tokens_file)};
   if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0 ||
       config.missed_heartbeats < 1) {
     std::cerr << "berthd: --heartbeat_ms and --missed_heartbeats must be > 0 and "
@@ -59,6 +94,7 @@ int main(int argc, char** argv) {
   }
   std::cerr << "berthd: listening on port " << (*server)->port() << ", database "
             << config.db_path << "\n";
+  WarnAboutSecurity(config);
   if ((*server)->metrics_port() != 0) {
     std::cerr << "berthd: metrics and cluster map on http://127.0.0.1:" << (*server)->metrics_port()
               << "/\n";

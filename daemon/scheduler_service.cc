@@ -25,6 +25,12 @@ ServerUnaryReactor* Reject(CallbackServerContext* context, const absl::Status& s
   return reactor;
 }
 
+// Admin calls: the caller must be known and an admin.
+absl::Status AuthorizeCaller(const absl::StatusOr<Caller>& caller, absl::string_view what) {
+  if (!caller.ok()) return caller.status();
+  return AuthorizeAdmin(*caller, what);
+}
+
 absl::Status CheckId(int64_t id) {
   if (id <= 0) return absl::InvalidArgumentError(absl::StrCat("id: must be positive, got ", id));
   return absl::OkStatus();
@@ -39,11 +45,25 @@ absl::Status CheckNodeName(const std::string& name) {
 
 }  // namespace
 
+absl::StatusOr<Caller> SchedulerServiceImpl::Authenticate(
+    const CallbackServerContext* context) const {
+  // Development mode: anyone may do anything, and specs keep their team.
+  if (tokens_ == nullptr) return Caller{.name = "anonymous", .admin = true};
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(kAuthorizationMetadata);
+  if (it == metadata.end()) return tokens_->Authenticate("");
+  return tokens_->Authenticate(absl::string_view(it->second.data(), it->second.size()));
+}
+
 ServerUnaryReactor* SchedulerServiceImpl::SubmitJob(CallbackServerContext* context,
                                                     const berth::v1::SubmitJobRequest* request,
                                                     berth::v1::SubmitJobResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
+  berth::v1::JobSpec spec = request->spec();
+  if (absl::Status s = AuthorizeSubmit(*caller, spec); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  core_->Submit(request->spec(),
+  core_->Submit(std::move(spec),
                 [reactor, response](absl::StatusOr<berth::v1::SubmitJobResponse> result) {
                   Finish(reactor, response, std::move(result));
                 });
@@ -53,6 +73,9 @@ ServerUnaryReactor* SchedulerServiceImpl::SubmitJob(CallbackServerContext* conte
 ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
                                                  const berth::v1::GetJobRequest* request,
                                                  berth::v1::Job* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
   Finish(reactor, response, core_->GetJob(request->id()));
@@ -62,6 +85,9 @@ ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
 ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* context,
                                                    const berth::v1::ListJobsRequest* request,
                                                    berth::v1::ListJobsResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
   if (request->limit() < 0 || request->limit() > 100000) {
     return Reject(context, absl::InvalidArgumentError("limit: must be in [0, 100000]"));
   }
@@ -80,7 +106,18 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
 ServerUnaryReactor* SchedulerServiceImpl::CancelJob(CallbackServerContext* context,
                                                     const berth::v1::CancelJobRequest* request,
                                                     berth::v1::Job* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
+  // A job's team never changes after submission, so checking it here, before
+  // the cancel is queued, cannot race. Admins may cancel any job.
+  if (!caller->admin) {
+    absl::StatusOr<berth::v1::Job> job = core_->GetJob(request->id());
+    if (!job.ok()) return Reject(context, job.status());
+    if (absl::Status s = AuthorizeCancel(*caller, request->id(), job->spec().team()); !s.ok()) {
+      return Reject(context, s);
+    }
+  }
   ServerUnaryReactor* reactor = context->DefaultReactor();
   core_->Cancel(request->id(), [reactor, response](absl::StatusOr<berth::v1::Job> result) {
     Finish(reactor, response, std::move(result));
@@ -91,6 +128,9 @@ ServerUnaryReactor* SchedulerServiceImpl::CancelJob(CallbackServerContext* conte
 ServerUnaryReactor* SchedulerServiceImpl::PlanJob(CallbackServerContext* context,
                                                   const berth::v1::PlanJobRequest* request,
                                                   berth::v1::PlanJobResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
   ServerUnaryReactor* reactor = context->DefaultReactor();
   Finish(reactor, response, core_->Plan(request->spec()));
   return reactor;
@@ -99,6 +139,9 @@ ServerUnaryReactor* SchedulerServiceImpl::PlanJob(CallbackServerContext* context
 ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* context,
                                                      const berth::v1::ExplainJobRequest* request,
                                                      berth::v1::ExplainJobResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
   Finish(reactor, response, core_->Explain(request->id()));
@@ -108,6 +151,9 @@ ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* cont
 ServerUnaryReactor* SchedulerServiceImpl::ListNodes(CallbackServerContext* context,
                                                     const berth::v1::ListNodesRequest* request,
                                                     berth::v1::ListNodesResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
   ServerUnaryReactor* reactor = context->DefaultReactor();
   *response = core_->ListNodes();
   reactor->Finish(grpc::Status::OK);
@@ -117,6 +163,9 @@ ServerUnaryReactor* SchedulerServiceImpl::ListNodes(CallbackServerContext* conte
 ServerUnaryReactor* SchedulerServiceImpl::DrainNode(CallbackServerContext* context,
                                                     const berth::v1::DrainNodeRequest* request,
                                                     berth::v1::Node* response) {
+  if (absl::Status s = AuthorizeCaller(Authenticate(context), "drain"); !s.ok()) {
+    return Reject(context, s);
+  }
   if (absl::Status s = CheckNodeName(request->name()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
   core_->SetDrained(request->name(), true,
@@ -129,6 +178,9 @@ ServerUnaryReactor* SchedulerServiceImpl::DrainNode(CallbackServerContext* conte
 ServerUnaryReactor* SchedulerServiceImpl::UndrainNode(CallbackServerContext* context,
                                                       const berth::v1::DrainNodeRequest* request,
                                                       berth::v1::Node* response) {
+  if (absl::Status s = AuthorizeCaller(Authenticate(context), "undrain"); !s.ok()) {
+    return Reject(context, s);
+  }
   if (absl::Status s = CheckNodeName(request->name()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
   core_->SetDrained(request->name(), false,
@@ -141,6 +193,9 @@ ServerUnaryReactor* SchedulerServiceImpl::UndrainNode(CallbackServerContext* con
 ServerUnaryReactor* SchedulerServiceImpl::BackupDatabase(
     CallbackServerContext* context, const berth::v1::BackupDatabaseRequest* request,
     berth::v1::BackupDatabaseResponse* response) {
+  if (absl::Status s = AuthorizeCaller(Authenticate(context), "backup"); !s.ok()) {
+    return Reject(context, s);
+  }
   const std::string& path = request->path();
   if (path.empty() || path.front() != '/' || path.size() > 4096 ||
       path.find('\0') != std::string::npos) {

@@ -1,19 +1,25 @@
 // SchedulerService: the users' gRPC API (proto/berth/v1/scheduler.proto).
 //
-// Callback API; each handler validates what the core does not, calls the
-// core and finishes. Changes finish from the core's writer thread once they
+// Callback API; each handler authenticates the caller (daemon/auth.h: with a
+// token table every call needs a bearer token; without one, development
+// mode, every caller may do everything), validates what the core does not,
+// calls the core and finishes. Changes finish from the core's writer thread once they
 // are durable; reads finish at once.
 #ifndef BERTH_DAEMON_SCHEDULER_SERVICE_H_
 #define BERTH_DAEMON_SCHEDULER_SERVICE_H_
 
 #include "berth/v1/scheduler.grpc.pb.h"
+#include "daemon/auth.h"
 #include "daemon/scheduler_core.h"
 
 namespace berth::daemon {
 
 class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackService {
  public:
-  explicit SchedulerServiceImpl(SchedulerCore* core) : core_(core) {}
+  // `tokens` may be null (development mode: no user authentication); it
+  // must outlive the service.
+  explicit SchedulerServiceImpl(SchedulerCore* core, const TokenTable* tokens = nullptr)
+      : core_(core), tokens_(tokens) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const berth::v1::SubmitJobRequest* request,
@@ -47,7 +53,11 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
                                            berth::v1::BackupDatabaseResponse* response) override;
 
  private:
+  // The caller of this call: Unauthenticated without a known token.
+  absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext* context) const;
+
   SchedulerCore* core_;
+  const TokenTable* tokens_;
 };
 
 }  // namespace berth::daemon

@@ -39,15 +39,51 @@ absl::Status WritePortFile(const std::string& path, int port, int metrics_port) 
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const DaemonConfig& config) {
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (config.tls_cert.empty()) {
+    if (!config.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  BERTH_ASSIGN_OR_RETURN(pair.private_key, ReadCredentialFile(config.tls_key, "--tls_key"));
+  BERTH_ASSIGN_OR_RETURN(pair.cert_chain, ReadCredentialFile(config.tls_cert, "--tls_cert"));
+  // Users may connect with TLS and a token alone; a certificate, if one is
+  // presented, must verify against the client CA.
+  grpc::SslServerCredentialsOptions options(
+      config.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!config.tls_client_ca.empty()) {
+    BERTH_ASSIGN_OR_RETURN(options.pem_root_certs,
+                           ReadCredentialFile(config.tls_client_ca, "--tls_client_ca"));
+  }
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(options);
+}
+
 absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonConfig& config) {
-  if (!config.insecure && !IsLoopback(config.listen)) {
+  const bool tls = !config.tls_cert.empty();
+  if (!tls && !config.insecure && !IsLoopback(config.listen)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "--listen ", config.listen, " is not a loopback address; without TLS berthd listens only "
-        "on 127.0.0.1 or [::1] unless given --insecure"));
+        "--listen ", config.listen, " is not a loopback address; without TLS (--tls_cert, "
+        "--tls_key) berthd listens only on 127.0.0.1 or [::1] unless given --insecure"));
+  }
+  BERTH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                         ServerCredentialsFor(config));
+  std::unique_ptr<TokenTable> tokens;
+  if (!config.tokens_file.empty()) {
+    BERTH_ASSIGN_OR_RETURN(TokenTable table, TokenTable::Load(config.tokens_file));
+    tokens = std::make_unique<TokenTable>(std::move(table));
   }
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::Store::Open(config.db_path));
   std::unique_ptr<DaemonServer> server(new DaemonServer());
   server->insecure_ = config.insecure;
+  server->tokens_ = std::move(tokens);
   server->metrics_ = std::make_unique<Metrics>(
       kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
   BERTH_ASSIGN_OR_RETURN(
@@ -58,9 +94,11 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds,
                                         .metrics = server->metrics_.get()}));
-  server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(server->core_.get());
-  server->agent_service_ =
-      std::make_unique<AgentServiceImpl>(server->core_.get(), config.heartbeat_interval_ms);
+  server->scheduler_service_ =
+      std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get());
+  server->agent_service_ = std::make_unique<AgentServiceImpl>(
+      server->core_.get(), config.heartbeat_interval_ms,
+      /*verify_node_certificates=*/!config.tls_client_ca.empty());
   server->core_->SetNotifier(server->agent_service_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -68,7 +106,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   grpc::ServerBuilder builder;
   // A second berthd on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(config.listen, credentials, &server->port_);
   builder.RegisterService(server->scheduler_service_.get());
   builder.RegisterService(server->agent_service_.get());
   server->server_ = builder.BuildAndStart();

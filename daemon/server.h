@@ -7,6 +7,12 @@
 // Health reports SERVING only after the database is open and the state is
 // recovered; Shutdown() turns it NOT_SERVING, stops accepting calls with a
 // deadline, stops the core's writer and closes the database.
+//
+// Security (docs/SECURITY.md): with tls_cert/tls_key the gRPC port speaks
+// TLS; with tls_client_ca as well, any client certificate must be signed by
+// that CA and agents must present one naming their node (users may still
+// come with TLS and a token alone). With tokens_file every SchedulerService
+// call needs a bearer token (daemon/auth.h); without it, development mode.
 #ifndef BERTH_DAEMON_SERVER_H_
 #define BERTH_DAEMON_SERVER_H_
 
@@ -17,10 +23,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "daemon/agent_service.h"
+#include "daemon/auth.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/scheduler_service.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace berth::daemon {
@@ -36,9 +44,15 @@ struct DaemonConfig {
   int64_t heartbeat_interval_ms = 1000;
   int64_t missed_heartbeats = 3;  // then the node is DOWN
   int64_t default_max_runtime_seconds = 0;
-  // Without TLS (a later issue) only loopback addresses are allowed unless
-  // this is set.
+  // Without TLS only loopback addresses are allowed unless this is set.
   bool insecure = false;
+  // PEM files. tls_cert and tls_key together turn TLS on; tls_client_ca
+  // (needs them) verifies client certificates and agents' node names.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // berth.v1.TokenFile JSON; empty: no user authentication (development).
+  std::string tokens_file;
 };
 
 class DaemonServer {
@@ -56,6 +70,7 @@ class DaemonServer {
   DaemonServer() = default;
   absl::Status StartHttp(const std::string& listen);
   bool insecure_ = false;
+  std::unique_ptr<TokenTable> tokens_;  // null: development mode
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<SchedulerCore> core_;
   std::unique_ptr<HttpServer> http_;
@@ -68,6 +83,12 @@ class DaemonServer {
 
 // Whether `listen` names a loopback address (127.0.0.0/8, [::1], localhost).
 bool IsLoopback(const std::string& listen);
+
+// The gRPC port's credentials: insecure without config.tls_cert, else TLS
+// from the PEM files (FailedPrecondition when one cannot be read, or
+// InvalidArgument when the flags are incomplete).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const DaemonConfig& config);
 
 }  // namespace berth::daemon
 

@@ -150,6 +150,13 @@ absl::Status ValidateRequest(const PlanRequest& request) {
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("tokens", request.tokens));
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("days", request.days));
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("tokens_per_second", request.tokens_per_second));
+  // A pace beyond these is a typo, not a plan: 1e18 tokens, 100 years.
+  if (request.tokens > 1e18 || request.days > 36500 || request.tokens_per_second > 1e15) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        request.tokens > 1e18 ? "tokens: at most 1e18" :
+        request.days > 36500  ? "days: at most 36500 (100 years)" :
+                                "tokens_per_second: at most 1e15"));
+  }
   if (!std::isfinite(request.mfu) || request.mfu <= 0 || request.mfu > 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("mfu: must be in (0, 1], got ", request.mfu));

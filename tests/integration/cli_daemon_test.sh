@@ -558,6 +558,16 @@ for verb in plan submit jobs job cancel why watch nodes drain undrain; do
 done
 grep -qE "^  6  with --wait --timeout" "$TMP/help_submit.out" || fail "submit --help: no code 6"
 
+# --- admin backup: berthd writes an online copy of its database.
+run backup admin backup "$TMP/backup.db"
+expect_rc backup 0
+expect_out backup "backup written to $TMP/backup.db"
+[[ -s "$TMP/backup.db" ]] || fail "backup: $TMP/backup.db is empty or missing"
+run backup_again admin backup "$TMP/backup.db" --json
+[[ $rc -ne 0 ]] || fail "backup_again: overwriting an existing file succeeded"
+run backup_relative admin backup relative.db
+expect_rc backup_relative 2
+
 # The daemon is still up after all of it.
 kill -0 "$daemon" 2>/dev/null || fail "berthd exited: $(tail -5 "$TMP/berthd.log")"
 

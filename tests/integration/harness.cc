@@ -15,10 +15,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "db/database.h"
 #include "db/store.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 
 #ifndef BERTHD_PATH
 #error "BERTHD_PATH must name the berthd binary"
@@ -75,6 +77,16 @@ absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
   return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " did not exit"));
 }
 
+bool Process::Running() {
+  if (reaped_ || pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
 Cluster::Cluster() {
   char pattern[] = "/tmp/berth-it-XXXXXX";
   dir_ = mkdtemp(pattern);
@@ -94,6 +106,13 @@ std::string Cluster::Log(const std::string& name) const {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+bool Cluster::DaemonRunning() { return daemon_ != nullptr && daemon_->Running(); }
+
+bool Cluster::AgentRunning(const std::string& node) {
+  auto it = agents_.find(node);
+  return it != agents_.end() && it->second->Running();
 }
 
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
@@ -229,6 +248,46 @@ absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, 
   std::vector<std::string> kinds;
   for (const db::Event& event : *events) kinds.push_back(event.kind);
   return kinds;
+}
+
+absl::StatusOr<std::vector<JobRow>> ReadJobRows(const std::string& db_path) {
+  absl::StatusOr<std::unique_ptr<db::Database>> db = db::Database::Open(db_path);
+  if (!db.ok()) return db.status();
+  static constexpr char kBusyTimeout[] = "PRAGMA busy_timeout = 5000";
+  if (absl::Status s = (*db)->Exec(kBusyTimeout); !s.ok()) return s;
+  static constexpr char kSelectJobs[] = "SELECT id, request_id, state FROM jobs ORDER BY id";
+  absl::StatusOr<db::Statement> select = (*db)->Prepare(kSelectJobs);
+  if (!select.ok()) return select.status();
+  std::vector<JobRow> rows;
+  while (true) {
+    absl::StatusOr<bool> has_row = select->Step();
+    if (!has_row.ok()) return has_row.status();
+    if (!*has_row) return rows;
+    rows.push_back(JobRow{.id = select->ColumnInt64(0),
+                          .request_id = select->ColumnText(1),
+                          .state = static_cast<berth::v1::JobState>(select->ColumnInt64(2))});
+  }
+}
+
+namespace {
+
+std::shared_ptr<grpc::Channel> FastReconnectChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+std::unique_ptr<berth::v1::SchedulerService::Stub> FastReconnectSchedulerStub(
+    const std::string& address) {
+  return berth::v1::SchedulerService::NewStub(FastReconnectChannel(address));
+}
+
+std::unique_ptr<berth::v1::AgentService::Stub> FastReconnectAgentStub(const std::string& address) {
+  return berth::v1::AgentService::NewStub(FastReconnectChannel(address));
 }
 
 std::string Inventory(const std::string& type, int count, const std::string& rack) {

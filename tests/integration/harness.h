@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/scheduler.grpc.pb.h"
 
 namespace berth::testing {
@@ -37,6 +38,8 @@ class Process {
   // Waits for exit; returns the exit status (or 128 + signal), or
   // DeadlineExceeded.
   absl::StatusOr<int> Wait(absl::Duration timeout);
+  // True while the process has not exited (reaps it once it has).
+  bool Running();
 
  private:
   pid_t pid_ = -1;
@@ -72,6 +75,9 @@ class Cluster {
   std::string db_path() const { return dir_ + "/berth.db"; }
   std::string address() const;
   std::string Log(const std::string& name) const;  // a child's output so far
+  // Whether berthd (or the agent for `node`) is started and has not exited.
+  bool DaemonRunning();
+  bool AgentRunning(const std::string& node);
 
  private:
   absl::Status WaitServing(absl::Duration timeout);
@@ -92,6 +98,24 @@ absl::Status CheckDatabase(const std::string& db_path);
 
 // The kinds of the job's events in the SQLite file, oldest first.
 absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, int64_t job_id);
+
+// One row of the jobs table, read straight from the SQLite file.
+struct JobRow {
+  int64_t id = 0;
+  std::string request_id;
+  berth::v1::JobState state = berth::v1::JOB_STATE_UNSPECIFIED;
+};
+
+// Every row of the jobs table, oldest first (a read-only look while berthd
+// may be writing: WAL readers never block it).
+absl::StatusOr<std::vector<JobRow>> ReadJobRows(const std::string& db_path);
+
+// Stubs on a channel of their own that reconnects within ~0.5 s once a
+// restarted berthd listens again (gRPC's default backoff grows to minutes),
+// for tests that restart berthd while other threads keep calling it.
+std::unique_ptr<berth::v1::SchedulerService::Stub> FastReconnectSchedulerStub(
+    const std::string& address);
+std::unique_ptr<berth::v1::AgentService::Stub> FastReconnectAgentStub(const std::string& address);
 
 // Inventory JSON for `count` GPUs of `type`.
 std::string Inventory(const std::string& type, int count, const std::string& rack = "r1");
