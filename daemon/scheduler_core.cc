@@ -488,6 +488,8 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
   dirty_ = true;
   topology_changed_ = true;
   views_stale_ = true;
+  // Admission sees the new node as soon as ListNodes does.
+  RefreshCachesLocked();
   // Jobs placed here that the agent does not hold yet (it may have missed
   // StartJob while the daemon was away): start them again.
   for (int64_t id : live_) {

@@ -136,6 +136,7 @@ class SchedulerCore {
   void ObservePlacedLocked(const berth::v1::Job& job, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RefreshCaches();
+  void RefreshCachesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(int64_t job_id, std::string node, std::string kind, std::string message);
   void FlushEvents();
   void Defer(std::function<void()> reply);

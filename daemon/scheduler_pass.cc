@@ -111,6 +111,10 @@ const std::vector<NodeView>& SchedulerCore::CurrentViewsLocked() {
 
 void SchedulerCore::RefreshCaches() {
   absl::MutexLock lock(&mu_);
+  RefreshCachesLocked();
+}
+
+void SchedulerCore::RefreshCachesLocked() {
   CurrentViewsLocked();
   pools_cache_ = PoolsLocked();
   if (topology_changed_) {
