@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "planner/status_macros.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace berth::cli {
@@ -30,6 +33,42 @@ std::string Quoted(const YAML::Node& node) {
   std::string text = node.IsScalar() ? node.Scalar() : "";
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return absl::StrCat("\"", absl::CEscape(text), "\"");
+}
+
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms,
+// surrogates or code points past U+10FFFF). proto3 string fields must be;
+// yaml-cpp passes any bytes through, and a spec with others fails to parse
+// at the daemon instead of here.
+bool IsValidUtf8(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    uint32_t code = 0;
+    uint32_t min = 0;
+    if ((lead & 0xE0) == 0xC0) {
+      length = 2, code = lead & 0x1F, min = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3, code = lead & 0x0F, min = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4, code = lead & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (text.size() - i < length) return false;
+    for (size_t k = 1; k < length; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    i += length;
+  }
+  return true;
 }
 
 const char* KindName(const YAML::Node& node) {
@@ -213,6 +252,9 @@ absl::Status SpecReader::ReadScalar(const YAML::Node& value,
   const std::string& text = value.Scalar();
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
+      if (!IsValidUtf8(text)) {
+        return Error(value, path, absl::StrCat("not valid UTF-8 text: ", Quoted(value)));
+      }
       repeated ? r->AddString(message, field, text)
                : r->SetString(message, field, text);
       return absl::OkStatus();
@@ -244,12 +286,67 @@ absl::Status SpecReader::ReadScalar(const YAML::Node& value,
   }
 }
 
-// Loads every document; a syntax error becomes "`name`:LINE: YAML syntax
-// error: ...". The one place that catches yaml-cpp's exceptions.
-absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(absl::string_view name,
-                                                      absl::string_view yaml) {
+// Finds where the second document of a stream starts, if there is one: the
+// line of its first node, or of the document itself when it is empty.
+class SecondDocumentFinder final : public YAML::EventHandler {
+ public:
+  std::optional<int> line() const { return line_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) line_ = mark.line + 1;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Node(const YAML::Mark& mark) {
+    if (documents_ == 2 && !node_seen_) {
+      node_seen_ = true;
+      line_ = mark.line + 1;
+    }
+  }
+
+  int documents_ = 0;
+  bool node_seen_ = false;
+  std::optional<int> line_;
+};
+
+struct Documents {
+  YAML::Node first;
+  std::optional<int> second_line;  // where a second document starts
+};
+
+// Loads the first document and looks for a second, reading no further: a
+// stray "," at the top level makes yaml-cpp 0.7 yield empty documents
+// without end, so YAML::LoadAll() never returns (found by
+// tests/fuzz/job_spec_fuzzer). A syntax error becomes "`name`:LINE: YAML
+// syntax error: ...". The one place that catches yaml-cpp's exceptions.
+absl::StatusOr<Documents> LoadDocuments(absl::string_view name, absl::string_view yaml) {
   try {
-    return YAML::LoadAll(std::string(yaml));
+    Documents documents;
+    documents.first = YAML::Load(std::string(yaml));
+    std::istringstream input{std::string(yaml)};
+    YAML::Parser parser(input);
+    SecondDocumentFinder finder;
+    if (parser.HandleNextDocument(finder) && parser.HandleNextDocument(finder)) {
+      documents.second_line = finder.line();
+    }
+    return documents;
   } catch (const YAML::Exception& error) {
     int line = error.mark.is_null() ? 0 : error.mark.line + 1;
     return absl::InvalidArgumentError(
@@ -265,20 +362,19 @@ absl::StatusOr<berth::v1::JobSpec> ParseJobSpecYaml(absl::string_view name,
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": larger than ", kMaxJobSpecBytes, " bytes"));
   }
-  BERTH_ASSIGN_OR_RETURN(std::vector<YAML::Node> documents,
-                         LoadDocuments(name, yaml));
-  if (documents.empty() || documents.front().IsNull()) {
+  BERTH_ASSIGN_OR_RETURN(Documents documents, LoadDocuments(name, yaml));
+  if (!documents.first.IsDefined() || documents.first.IsNull()) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": empty file; expected a YAML mapping of fields"));
   }
   SpecReader reader(name);
-  if (documents.size() > 1) {
+  if (documents.second_line.has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        name, ":", documents[1].Mark().line + 1,
+        name, ":", *documents.second_line,
         ": one job spec per file; found a second YAML document"));
   }
   berth::v1::JobSpec spec;
-  BERTH_RETURN_IF_ERROR(reader.ReadMessage(documents.front(), "", &spec));
+  BERTH_RETURN_IF_ERROR(reader.ReadMessage(documents.first, "", &spec));
   return spec;
 }
 

@@ -130,6 +130,34 @@ TEST(ParseJobSpecYamlTest, EmptyListAndSecondDocumentAreErrors) {
 
 // Every JSON job spec under deploy/examples/ has a YAML twin that parses to
 // the same message.
+// Found by tests/fuzz/job_spec_fuzzer: a stray "," at the top level makes
+// yaml-cpp 0.7 yield empty documents without end, so YAML::LoadAll() never
+// returned and the CLI ate memory until it was killed.
+TEST(ParseJobSpecYamlTest, StrayCommaEndsWithAnError) {
+  EXPECT_EQ(ErrorOf(",\n"), "spec.yaml: empty file; expected a YAML mapping of fields");
+  EXPECT_EQ(ErrorOf("# a comment\n,# another\nname: t\n"),
+            "spec.yaml: empty file; expected a YAML mapping of fields");
+  EXPECT_EQ(ErrorOf("team: a\n---\n,\n"),
+            "spec.yaml:3: one job spec per file; found a second YAML document");
+}
+
+// Found by tests/fuzz/job_spec_fuzzer: yaml-cpp passes any bytes through,
+// and a proto3 string that is not UTF-8 cannot cross gRPC.
+TEST(ParseJobSpecYamlTest, TextThatIsNotUtf8IsAnError) {
+  EXPECT_EQ(ErrorOf("name: t\nmodel:\n  catalog_name: llama-3.1-\xb4" "05b\n"),
+            "spec.yaml:3: model.catalog_name: not valid UTF-8 text: \"llama-3.1-\\26405b\"");
+  EXPECT_TRUE(absl::StrContains(ErrorOf("command: [python, \"\xc0\xaf\"]\n"),
+                                "spec.yaml:1: command[1]: not valid UTF-8"));  // overlong "/"
+  EXPECT_TRUE(absl::StrContains(ErrorOf("env:\n  K: \"\xed\xa0\x80\"\n"),
+                                "spec.yaml:2: env.K: not valid UTF-8"));  // a surrogate
+  EXPECT_TRUE(absl::StrContains(ErrorOf("name: \"\xe2\x82\"\n"),
+                                "name: not valid UTF-8"));  // cut short
+  absl::StatusOr<berth::v1::JobSpec> spec =
+      ParseJobSpecYaml("spec.yaml", "name: \"gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x9a\x80\"\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x9a\x80");  // "grüße 🚀"
+}
+
 TEST(ExampleSpecsTest, EveryJsonExampleHasAnEqualYamlTwin) {
   std::set<std::string> compared;
   for (const auto& entry :

@@ -19,6 +19,8 @@ PACKAGES=(
   chromium
   # deploy/dev-ca.sh and its test (openssl verify)
   openssl
+  # deploy/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()
