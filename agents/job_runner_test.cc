@@ -1,3 +1,4 @@
+#include "tests/process_checks.h"
 #include "agents/job_runner.h"
 
 #include <signal.h>
@@ -19,6 +20,11 @@
 
 namespace berth::agent {
 namespace {
+
+using berth::testing::Alive;
+using berth::testing::Pids;
+using berth::testing::ReadFile;
+using berth::testing::WaitUntilGone;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -73,44 +79,9 @@ class Recorder {
   std::vector<v1::JobStatus> statuses_ ABSL_GUARDED_BY(mu_);
 };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
-// The pids a job wrote, one a line.
-std::vector<pid_t> Pids(const std::string& path) {
-  std::vector<pid_t> pids;
-  for (absl::string_view line : absl::StrSplit(ReadFile(path), '\n')) {
-    pid_t pid = 0;
-    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
-  }
-  return pids;
-}
 
-// kill(pid, 0) succeeds on a zombie too: an orphan killed with its group
-// stays one until init reaps it, so a zombie counts as gone.
-bool Alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)),
-                   std::istreambuf_iterator<char>());
-  const size_t paren = text.rfind(')');
-  return paren == std::string::npos || paren + 2 >= text.size() ||
-         text[paren + 2] != 'Z';
-}
 
-// Waits (bounded) until none of `pids` is alive; returns those still alive.
-std::vector<pid_t> WaitUntilGone(std::vector<pid_t> pids) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (true) {
-    std::erase_if(pids, [](pid_t pid) { return !Alive(pid); });
-    if (pids.empty() || absl::Now() >= deadline) return pids;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-}
 
 // Waits until `path` holds `lines` lines.
 bool WaitForLines(const std::string& path, size_t lines) {

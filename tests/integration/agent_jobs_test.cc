@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/process_checks.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -34,12 +35,6 @@ using berth::v1::JobSpec;
 constexpr int kNodes = 4;
 constexpr absl::Duration kJobWait = absl::Seconds(60);
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // KEY=VALUE lines (as `env` prints them) to a map.
 std::map<std::string, std::string> ParseEnv(const std::string& text) {
@@ -53,36 +48,8 @@ std::map<std::string, std::string> ParseEnv(const std::string& text) {
   return env;
 }
 
-std::vector<pid_t> Pids(const std::string& path) {
-  std::vector<pid_t> pids;
-  for (absl::string_view line : absl::StrSplit(ReadFile(path), '\n')) {
-    pid_t pid = 0;
-    if (absl::SimpleAtoi(line, &pid) && pid > 0) pids.push_back(pid);
-  }
-  return pids;
-}
 
-// kill(pid, 0) succeeds on a zombie too: an orphan killed with its group
-// stays one until init reaps it, so a zombie counts as gone.
-bool Alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)),
-                   std::istreambuf_iterator<char>());
-  const size_t paren = text.rfind(')');
-  return paren == std::string::npos || paren + 2 >= text.size() ||
-         text[paren + 2] != 'Z';
-}
 
-// Waits (bounded) until none of `pids` is alive; returns those still alive.
-std::vector<pid_t> WaitUntilGone(std::vector<pid_t> pids) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (true) {
-    std::erase_if(pids, [](pid_t pid) { return !Alive(pid); });
-    if (pids.empty() || absl::Now() >= deadline) return pids;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-}
 
 class AgentJobsTest : public ::testing::Test {
  protected:
