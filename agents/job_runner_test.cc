@@ -1,4 +1,3 @@
-#include "tests/process_checks.h"
 #include "agents/job_runner.h"
 
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/process_checks.h"
 
 namespace berth::agent {
 namespace {

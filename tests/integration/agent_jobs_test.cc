@@ -16,7 +16,6 @@
 #include <tuple>
 #include <vector>
 
-#include "tests/process_checks.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/process_checks.h"
 #include "tests/integration/harness.h"
 
 namespace berth::testing {
