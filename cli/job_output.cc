@@ -1,5 +1,7 @@
 #include "cli/job_output.h"
 
+#include "proto/plan_convert.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -401,19 +403,7 @@ void PrintNodeState(const berth::v1::Node& node, std::ostream& out) {
 }
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  auto status =
-      google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat(message.GetTypeName(), " to JSON: ", status.ToString()));
-  }
-  while (!json.empty() && json.back() == '\n') json.pop_back();
-  return json + "\n";
+  return proto::MessageToJson(message);
 }
 
 absl::StatusOr<std::string> ToJsonArray(

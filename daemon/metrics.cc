@@ -28,6 +28,13 @@ prometheus::Family<prometheus::Counter>& Submissions(prometheus::Registry& r) {
       .Register(r);
 }
 
+prometheus::Family<prometheus::Counter>& Refusals(prometheus::Registry& r) {
+  return BuildCounter()
+      .Name("berth_admission_refusals_total")
+      .Help("Jobs refused at admission, by reason")
+      .Register(r);
+}
+
 }  // namespace
 
 Metrics::Metrics(const std::string& version, double start_time_seconds)
@@ -36,21 +43,9 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
       submissions_rejected(Submissions(*registry_).Add({{"outcome", "rejected"}})),
       submissions_invalid(Submissions(*registry_).Add({{"outcome", "invalid"}})),
       submissions_duplicate(Submissions(*registry_).Add({{"outcome", "duplicate"}})),
-      refusals_no_gpus(BuildCounter()
-                           .Name("berth_admission_refusals_total")
-                           .Help("Jobs refused at admission, by reason")
-                           .Register(*registry_)
-                           .Add({{"reason", "no_gpus"}})),
-      refusals_does_not_fit(BuildCounter()
-                                .Name("berth_admission_refusals_total")
-                                .Help("Jobs refused at admission, by reason")
-                                .Register(*registry_)
-                                .Add({{"reason", "does_not_fit"}})),
-      refusals_no_gang_fit(BuildCounter()
-                               .Name("berth_admission_refusals_total")
-                               .Help("Jobs refused at admission, by reason")
-                               .Register(*registry_)
-                               .Add({{"reason", "no_gang_fit"}})),
+      refusals_no_gpus(Refusals(*registry_).Add({{"reason", "no_gpus"}})),
+      refusals_does_not_fit(Refusals(*registry_).Add({{"reason", "does_not_fit"}})),
+      refusals_no_gang_fit(Refusals(*registry_).Add({{"reason", "no_gang_fit"}})),
       heartbeats(BuildCounter()
                      .Name("berth_heartbeats_total")
                      .Help("Heartbeats received from agents")

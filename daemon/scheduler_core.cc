@@ -135,7 +135,6 @@ void SchedulerCore::WriterLoop() {
       ops.swap(ops_);
       batch.swap(submissions_);
       stopping = stopping_;
-      if (stopping && ops.empty() && batch.empty()) stopped_ = true;
     }
     if (!batch.empty()) ProcessSubmissions(batch);
     for (Op& op : ops) op();

@@ -205,7 +205,6 @@ class SchedulerCore {
   std::deque<Op> ops_ ABSL_GUARDED_BY(queue_mu_);
   std::vector<Submission> submissions_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   // Writer thread only.
   std::vector<std::function<void()>> replies_;

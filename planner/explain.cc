@@ -209,16 +209,15 @@ void ExplainLargerGpu(const PlanRequest& request, const ParamCounts& params,
 
 void ExplainNearestChanges(const PlanRequest& request, const PlanResult& result,
                            std::vector<std::string>& out) {
-  int found = 0;
+  const size_t before = out.size();
   for (const Variant& variant : NearbyVariants(request)) {
     SearchOutcome outcome = Search(variant.request, result.params, variant.request.max_gpus, false);
     if (!outcome.best.has_value()) continue;
     out.push_back(absl::StrCat("Would fit with ", variant.label, ": ",
                                DescribeSplit(variant.request, *outcome.best), "."));
-    ++found;
   }
   ExplainLargerGpu(request, result.params, out);
-  if (found == 0 && out.empty()) out.push_back("No nearby change makes it fit.");
+  if (out.size() == before) out.push_back("No nearby change makes it fit.");
 }
 
 std::string InfeasibleReason(const PlanRequest& request, const PlanResult& result) {

@@ -179,6 +179,21 @@ TEST(SolverTest, InfeasibleSaysWhyAndWhatWouldFit) {
   EXPECT_TRUE(AnyLineContains(result.explanation, "Would fit"));
 }
 
+TEST(SolverTest, SaysSoWhenNoNearbyChangeFits) {
+  // One block of h = 500,000: 12·h² = 3e12 parameters, 6 TB in bf16. No
+  // precision, offload (one layer is the whole model) or GPU type holds it.
+  PlanRequest r;
+  r.task = Task::kInfer;
+  r.model = ModelShape{.name = "wall", .layers = 1, .hidden = 500'000, .heads = 500,
+                       .kv_heads = 500, .ffn = 2'000'000, .vocab = 32000,
+                       .mlp = MlpKind::kGelu};
+  r.hardware.gpu = FindGpu("h100-80gb").value();
+  PlanResult result = SolvePlan(r).value();
+  EXPECT_FALSE(result.feasible);
+  EXPECT_FALSE(AnyLineContains(result.explanation, "Would fit"));
+  EXPECT_EQ(result.explanation.back(), "No nearby change makes it fit.");
+}
+
 TEST(SolverTest, InferenceSuggestsLowerPrecisionOrOffload) {
   PlanRequest r;
   r.task = Task::kInfer;

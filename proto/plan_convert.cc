@@ -120,21 +120,23 @@ berth::v1::PlanReport ToPlanReport(const planner::PlanRequest& request,
   return report;
 }
 
-absl::StatusOr<std::string> PlanReportToJson(
-    const berth::v1::PlanReport& report) {
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   std::string json;
-  auto status =
-      google::protobuf::util::MessageToJsonString(report, &json, options);
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) {
     return absl::InternalError(
-        absl::StrCat("plan report to JSON: ", status.ToString()));
+        absl::StrCat(message.GetTypeName(), " to JSON: ", status.ToString()));
   }
-  if (json.empty() || json.back() != '\n') json.push_back('\n');
-  return json;
+  while (!json.empty() && json.back() == '\n') json.pop_back();
+  return json + "\n";
+}
+
+absl::StatusOr<std::string> PlanReportToJson(const berth::v1::PlanReport& report) {
+  return MessageToJson(report);
 }
 
 }  // namespace berth::proto

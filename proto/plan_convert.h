@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "berth/v1/plan.pb.h"
+#include "google/protobuf/message.h"
 #include "planner/solver.h"
 
 namespace berth::proto {
@@ -27,6 +28,10 @@ berth::v1::PlanReport ToPlanReport(const planner::PlanRequest& request,
 // One candidate split as a PlanOption.
 berth::v1::PlanOption ToPlanOption(const planner::PlanRequest& request,
                                    const planner::Plan& plan);
+
+// Any message as berth prints JSON: indented, proto field names, every
+// primitive field present, one trailing newline.
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message);
 
 // Indented JSON with a trailing newline.
 absl::StatusOr<std::string> PlanReportToJson(
