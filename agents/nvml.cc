@@ -11,17 +11,15 @@
 #include "absl/strings/str_cat.h"
 #include "planner/status_macros.h"
 
-namespace berth::agent {
-namespace {
-
 // The C declarations berth needs, with NVML's documented layouts (nvml.h).
-using nvmlReturn_t = int;  // NVML_SUCCESS = 0
-using nvmlDevice_t = struct nvmlDevice_st*;
-constexpr nvmlReturn_t kNvmlSuccess = 0;
-constexpr unsigned int kNameBufferSize = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
-constexpr unsigned int kUuidBufferSize = 96;  // NVML_DEVICE_UUID_V2_BUFFER_SIZE
-constexpr unsigned int kMaxNvLinks = 18;      // NVML_NVLINK_MAX_LINKS
-
+// They live in the global namespace, as nvml.h puts them, so that the
+// function types berth calls through are the library's own: clang's
+// -fsanitize=function (part of UBSan) checks a call through a function
+// pointer against the callee's type, and a struct declared inside berth's
+// namespace would be a different type.
+extern "C" {
+typedef int nvmlReturn_t;  // NVML_SUCCESS = 0
+typedef struct nvmlDevice_st* nvmlDevice_t;
 struct nvmlPciInfo_t {
   char busIdLegacy[16];
   unsigned int domain;
@@ -40,6 +38,15 @@ struct nvmlUtilization_t {
   unsigned int gpu;
   unsigned int memory;
 };
+}  // extern "C"
+
+namespace berth::agent {
+namespace {
+
+constexpr nvmlReturn_t kNvmlSuccess = 0;
+constexpr unsigned int kNameBufferSize = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
+constexpr unsigned int kUuidBufferSize = 96;  // NVML_DEVICE_UUID_V2_BUFFER_SIZE
+constexpr unsigned int kMaxNvLinks = 18;      // NVML_NVLINK_MAX_LINKS
 
 }  // namespace
 

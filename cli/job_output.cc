@@ -137,6 +137,12 @@ std::string NodeStateName(berth::v1::NodeState state) {
   return berth::v1::NodeState_Name(state);
 }
 
+std::string NodeStateLabel(const berth::v1::Node& node) {
+  std::string label = NodeStateName(node.state());
+  if (node.drained() && node.state() != berth::v1::DRAINED) label += " (drained)";
+  return label;
+}
+
 std::string SplitCell(const berth::v1::PlanReport& plan) {
   if (plan.gpus() <= 0) return "-";
   return absl::StrCat(plan.tp(), "×", plan.pp(), "×", plan.dp());
@@ -225,7 +231,7 @@ std::string NodesTable(
     std::map<std::string, std::string> labels(node.labels().begin(),
                                               node.labels().end());
     rows.push_back(
-        {node.name(), NodeStateName(node.state()),
+        {node.name(), NodeStateLabel(node),
          types.empty() ? "-" : absl::StrJoin(types, ","),
          absl::StrCat(used, "/", node.gpus_size()), GpuOccupancy(node),
          labels.empty()
@@ -399,7 +405,7 @@ void PrintExplanation(const berth::v1::ExplainJobResponse& response,
 }
 
 void PrintNodeState(const berth::v1::Node& node, std::ostream& out) {
-  out << "node " << node.name() << ": " << NodeStateName(node.state()) << "\n";
+  out << "node " << node.name() << ": " << NodeStateLabel(node) << "\n";
 }
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {

@@ -45,6 +45,9 @@ absl::Time FromUnixMillis(int64_t millis);
 // "PENDING"; "UNKNOWN" for values outside the enum.
 std::string JobStateName(berth::v1::JobState state);
 std::string NodeStateName(berth::v1::NodeState state);
+// A node's state for people: "UP", "DRAINED", "DOWN", or "DOWN (drained)"
+// for a drained node whose agent went away (it comes back DRAINED).
+std::string NodeStateLabel(const berth::v1::Node& node);
 
 // "8×1×1" (TP×PP×DP of the plan), or "-" when there is no plan.
 std::string SplitCell(const berth::v1::PlanReport& plan);

@@ -156,6 +156,19 @@ TEST(NodesTableTest, OccupancyAndCounts) {
             "gpu-a  UP     h100-80gb   4/8  [11110000]  pool=train,rack=r1");
 }
 
+TEST(NodeStateLabelTest, ADrainedNodeThatIsDownSaysBoth) {
+  berth::v1::Node node;
+  node.set_state(berth::v1::UP);
+  EXPECT_EQ(NodeStateLabel(node), "UP");
+  node.set_state(berth::v1::DRAINED);
+  node.set_drained(true);
+  EXPECT_EQ(NodeStateLabel(node), "DRAINED");
+  node.set_state(berth::v1::DOWN);
+  EXPECT_EQ(NodeStateLabel(node), "DOWN (drained)");
+  node.set_drained(false);
+  EXPECT_EQ(NodeStateLabel(node), "DOWN");
+}
+
 TEST(PrintJobTest, PlanMemoryInGibAndGpusPerNode) {
   std::ostringstream out;
   PrintJob(RunningJob(), kNow, absl::UTCTimeZone(), out);

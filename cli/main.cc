@@ -17,6 +17,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/client.h"
+#include "cli/event_commands.h"
 #include "cli/job_commands.h"
 #include "cli/node_commands.h"
 #include "cli/plan_command.h"
@@ -158,6 +159,7 @@ struct AllOptions {
   berth::cli::NodeNameOptions drain, undrain;
   berth::cli::BackupOptions backup;
   berth::cli::WatchOptions watch;
+  berth::cli::EventsOptions events;
 };
 
 using Verb = std::pair<CLI::App*, std::function<int()>>;
@@ -254,6 +256,25 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
 }
 
+void AddEventsVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
+  CLI::App* events = app->add_subcommand(
+      "events", "berthd's event log: what happened to a job, a node or the cluster");
+  events->add_option_function<std::string>(
+            "JOB", [o](const std::string& value) { o->events.job = value; },
+            "only this job's events")
+      ->type_name("ID");
+  Text(events, "--node", &o->events.node, "only this node's events", "NODE");
+  Text(events, "--limit", &o->events.limit,
+       "the newest N events that match (default 100, at most 10000)");
+  Text(events, "--after", &o->events.after,
+       "only events after this event id (read on from the last one seen)", "ID");
+  AddClientFlags(events, &o->events.client);
+  events->footer(
+      ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
+  verbs->push_back(
+      {events, [o] { return RunEvents(o->events, std::cout, std::cerr); }});
+}
+
 void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* watch = app->add_subcommand(
       "watch", "live view of the queue and the cluster (Ctrl-C to stop)");
@@ -291,6 +312,7 @@ int main(int argc, char** argv) {
       {plan, [&] { return RunPlan(options.plan, std::cout, std::cerr); }}};
   AddJobVerbs(&app, &options, &verbs);
   AddNodeVerbs(&app, &options, &verbs);
+  AddEventsVerb(&app, &options, &verbs);
   AddWatchVerb(&app, &options, &verbs);
   app.footer(ExitCodeFooter(
       {{0, "done"}, {1, "an internal error; submit --wait: the job failed"},

@@ -131,7 +131,7 @@ std::string NodeTable(
       types.insert(gpu.type());
       if (gpu.job_id() != 0) ++used;
     }
-    rows.push_back({node.name(), NodeStateName(node.state()),
+    rows.push_back({node.name(), NodeStateLabel(node),
                     types.empty() ? "-" : absl::StrJoin(types, ","),
                     absl::StrCat(used, "/", node.gpus_size()),
                     OccupancyBar(node)});

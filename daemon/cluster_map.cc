@@ -48,7 +48,8 @@ std::string NodeRow(const berth::v1::Node& node, const std::map<int64_t, std::st
   }
   const std::string state = berth::v1::NodeState_Name(node.state());
   return absl::StrCat("<tr class=\"node\"><td>", Escape(node.name()), "</td><td class=\"state-",
-                      state, "\">", state, node.connected() ? "" : " (no agent)", "</td><td>",
+                      state, "\">", state, node.drained() && node.state() != berth::v1::DRAINED ? " (drained)" : "",
+                      node.connected() ? "" : " (no agent)", "</td><td>",
                       node.gpus_size() > 0 ? Escape(node.gpus(0).type()) : "", "</td><td>", cells,
                       "</td></tr>\n");
 }

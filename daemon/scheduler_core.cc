@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <iostream>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -28,6 +29,11 @@ bool IsLive(JobState state) {
 }
 
 absl::Status Unavailable() { return absl::UnavailableError("berthd is shutting down"); }
+
+// The state of a node whose agent heartbeats: drained or up.
+berth::v1::NodeState LiveNodeState(bool drained) {
+  return drained ? berth::v1::DRAINED : berth::v1::UP;
+}
 
 }  // namespace
 
@@ -146,6 +152,9 @@ void SchedulerCore::WriterLoop() {
     FlushUpdates();
     if (dirty_) RunPass();
     FlushEvents();
+    std::vector<std::function<void()>> reads;
+    reads.swap(committed_reads_);
+    for (auto& read : reads) read();
     RefreshCaches();
     std::vector<std::function<void()>> replies;
     replies.swap(replies_);
@@ -316,6 +325,17 @@ void SchedulerCore::Backup(std::string path,
   });
 }
 
+void SchedulerCore::ListEvents(
+    db::EventQuery query, std::function<void(absl::StatusOr<std::vector<db::Event>>)> done) {
+  Enqueue([this, query = std::move(query), done = std::move(done)]() mutable {
+    committed_reads_.push_back([this, query = std::move(query), done = std::move(done)] {
+      auto events = std::make_shared<absl::StatusOr<std::vector<db::Event>>>(
+          store_->Events(query));
+      Defer([done, events] { done(std::move(*events)); });
+    });
+  });
+}
+
 void SchedulerCore::Cancel(int64_t id, JobCallback done) {
   Enqueue([this, id, done = std::move(done)]() mutable { DoCancel(id, std::move(done)); });
 }
@@ -418,21 +438,28 @@ void SchedulerCore::SetDrained(std::string node, bool drained, NodeCallback done
 }
 
 void SchedulerCore::DoSetDrained(const std::string& name, bool drained, NodeCallback done) {
+  berth::v1::NodeState state;
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (!nodes_.contains(name)) {
+    auto it = nodes_.find(name);
+    if (it == nodes_.end()) {
       Defer([done, name] { done(absl::NotFoundError(absl::StrCat("node ", name, " not found"))); });
       return;
     }
+    // A DOWN node stays DOWN until it heartbeats; the flag decides what it
+    // comes back as.
+    state = it->second.node.state() == berth::v1::DOWN ? berth::v1::DOWN
+                                                       : LiveNodeState(drained);
   }
-  const berth::v1::NodeState state = drained ? berth::v1::DRAINED : berth::v1::UP;
-  if (absl::Status s = Timed([&] { return store_->SetNodeState(name, state); }); !s.ok()) {
+  if (absl::Status s = Timed([&] { return store_->SetNodeDrained(name, drained, state); });
+      !s.ok()) {
     Defer([done, s] { done(s); });
     return;
   }
   Record(0, name, drained ? "node_drained" : "node_undrained", "");
   absl::MutexLock lock(&mu_);
   nodes_[name].node.set_state(state);
+  nodes_[name].node.set_drained(drained);
   MarkDirtyLocked(name);
   dirty_ = true;
   Defer([this, done, name] {
@@ -457,10 +484,9 @@ void SchedulerCore::DoRegister(const berth::v1::Register& reg, StatusCallback do
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = nodes_.find(reg.node());
-    // A drained node stays drained across reconnects.
-    node.set_state(it != nodes_.end() && it->second.node.state() == berth::v1::DRAINED
-                       ? berth::v1::DRAINED
-                       : berth::v1::UP);
+    // A drained node stays drained across reconnects, and across being DOWN.
+    node.set_drained(it != nodes_.end() && it->second.node.drained());
+    node.set_state(LiveNodeState(node.drained()));
     node.set_name(reg.node());
     node.set_address(reg.address().empty() ? "127.0.0.1" : reg.address());
     *node.mutable_labels() = reg.labels();
@@ -540,15 +566,18 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
 }
 
 void SchedulerCore::DoNodeBack(const std::string& name) {
+  berth::v1::NodeState state;
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = nodes_.find(name);
     if (it == nodes_.end() || it->second.node.state() != berth::v1::DOWN) return;
+    state = LiveNodeState(it->second.node.drained());
   }
-  if (absl::Status s = Timed([&] { return store_->SetNodeState(name, berth::v1::UP); }); !s.ok()) return;
-  Record(0, name, "node_up", "heartbeats resumed");
+  if (absl::Status s = Timed([&] { return store_->SetNodeState(name, state); }); !s.ok()) return;
+  Record(0, name, "node_up",
+         state == berth::v1::DRAINED ? "heartbeats resumed; still drained" : "heartbeats resumed");
   absl::MutexLock lock(&mu_);
-  nodes_[name].node.set_state(berth::v1::UP);
+  nodes_[name].node.set_state(state);
   MarkDirtyLocked(name);
   dirty_ = true;
 }

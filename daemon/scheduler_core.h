@@ -98,6 +98,10 @@ class SchedulerCore {
   // An online backup of the database to `path` (a new file).
   void Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done);
   void Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat);
+  // Reads the event log from the file, on the writer thread after the
+  // current batch has committed (so it holds every event recorded so far).
+  void ListEvents(db::EventQuery query,
+                  std::function<void(absl::StatusOr<std::vector<db::Event>>)> done);
 
   // Reads.
   absl::StatusOr<berth::v1::Job> GetJob(int64_t id) const;
@@ -208,6 +212,7 @@ class SchedulerCore {
 
   // Writer thread only.
   std::vector<std::function<void()>> replies_;
+  std::vector<std::function<void()>> committed_reads_;  // run after the batch commits
   std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox_;
   bool dirty_ = false;  // something changed that a pass should see
   bool topology_changed_ = true;  // nodes or their GPUs changed

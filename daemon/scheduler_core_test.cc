@@ -110,6 +110,26 @@ class SchedulerCoreTest : public ::testing::Test {
     return result;
   }
 
+  absl::StatusOr<berth::v1::Node> SetDrained(const std::string& node, bool drained) {
+    absl::Notification done;
+    absl::StatusOr<berth::v1::Node> result;
+    core_->SetDrained(node, drained, [&](absl::StatusOr<berth::v1::Node> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
+  // The node as ListNodes shows it; a default Node when it is not listed.
+  berth::v1::Node Listed(const std::string& name) {
+    const berth::v1::ListNodesResponse listed = core_->ListNodes();
+    for (const auto& node : listed.nodes()) {
+      if (node.name() == name) return node;
+    }
+    return {};
+  }
+
   absl::StatusOr<Job> Cancel(int64_t id) {
     absl::Notification done;
     absl::StatusOr<Job> result;
@@ -251,6 +271,44 @@ TEST_F(SchedulerCoreTest, LostNodeRequeuesItsJobOntoAnotherNode) {
     }
     return false;
   }));
+}
+
+TEST_F(SchedulerCoreTest, DrainedNodeThatGoesDownComesBackDrained) {
+  Register("n1", "h100-80gb", 8);
+  Register("n2", "h100-80gb", 8);
+  ASSERT_TRUE(SetDrained("n1", true).ok());
+  // n1 falls silent: DOWN, and still remembered as drained.
+  now_ms_ += 3500;
+  core_->Heartbeat("n2", {});
+  ASSERT_TRUE(Eventually([&] { return Listed("n1").state() == berth::v1::DOWN; }));
+  EXPECT_TRUE(Listed("n1").drained());
+  // Its heartbeat brings it back drained, not up: nothing is placed there.
+  core_->Heartbeat("n1", {});
+  ASSERT_TRUE(Eventually([&] { return Listed("n1").state() == berth::v1::DRAINED; }));
+  auto job = Submit("llama-2-7b");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->job().state(), berth::v1::PLACED);
+  EXPECT_EQ(job->job().gpus(0).node(), "n2");
+  // A restart and a fresh registration keep it drained too.
+  core_.reset();
+  Open();
+  EXPECT_EQ(Listed("n1").state(), berth::v1::DRAINED);
+  Register("n1", "h100-80gb", 8);
+  EXPECT_EQ(Listed("n1").state(), berth::v1::DRAINED);
+  EXPECT_TRUE(Listed("n1").drained());
+}
+
+TEST_F(SchedulerCoreTest, UndrainingADownNodeLeavesItDownUntilItHeartbeats) {
+  Register("n1", "h100-80gb", 8);
+  ASSERT_TRUE(SetDrained("n1", true).ok());
+  now_ms_ += 3500;
+  ASSERT_TRUE(Eventually([&] { return Listed("n1").state() == berth::v1::DOWN; }));
+  auto undrained = SetDrained("n1", false);
+  ASSERT_TRUE(undrained.ok()) << undrained.status();
+  EXPECT_EQ(undrained->state(), berth::v1::DOWN);  // no heartbeat yet
+  EXPECT_FALSE(undrained->drained());
+  core_->Heartbeat("n1", {});
+  ASSERT_TRUE(Eventually([&] { return Listed("n1").state() == berth::v1::UP; }));
 }
 
 TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {

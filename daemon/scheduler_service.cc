@@ -43,6 +43,29 @@ absl::Status CheckNodeName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// ListEvents: at most this many events per call; 0 asks for the default.
+constexpr int kMaxEvents = 10000;
+constexpr int kDefaultEvents = 100;
+
+absl::Status CheckEventsRequest(const berth::v1::ListEventsRequest& request) {
+  if (request.job_id() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job_id: must be 0 (every job) or a job id, got ", request.job_id()));
+  }
+  if (request.node().size() > 253) {
+    return absl::InvalidArgumentError("node: a node name has at most 253 characters");
+  }
+  if (request.after_id() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("after_id: must be 0 or more, got ", request.after_id()));
+  }
+  if (request.limit() < 0 || request.limit() > kMaxEvents) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: must be in [0, ", kMaxEvents, "], got ", request.limit()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Caller> SchedulerServiceImpl::Authenticate(
@@ -210,6 +233,36 @@ ServerUnaryReactor* SchedulerServiceImpl::BackupDatabase(
     }
     reactor->Finish(ToGrpcStatus(bytes.status()));
   });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* context,
+                                                     const berth::v1::ListEventsRequest* request,
+                                                     berth::v1::ListEventsResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
+  if (absl::Status s = CheckEventsRequest(*request); !s.ok()) return Reject(context, s);
+  db::EventQuery query{.job_id = request->job_id(),
+                       .node = request->node(),
+                       .after_id = request->after_id(),
+                       .limit = request->limit() == 0 ? kDefaultEvents : request->limit()};
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->ListEvents(std::move(query),
+                    [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
+                      if (events.ok()) {
+                        for (db::Event& event : *events) {
+                          berth::v1::Event* out = response->add_events();
+                          out->set_id(event.id);
+                          out->set_time_ms(event.time_ms);
+                          out->set_job_id(event.job_id);
+                          out->set_node(std::move(event.node));
+                          out->set_kind(std::move(event.kind));
+                          out->set_message(std::move(event.message));
+                        }
+                      }
+                      reactor->Finish(ToGrpcStatus(events.status()));
+                    });
   return reactor;
 }
 

@@ -51,6 +51,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* BackupDatabase(grpc::CallbackServerContext* context,
                                            const berth::v1::BackupDatabaseRequest* request,
                                            berth::v1::BackupDatabaseResponse* response) override;
+  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
+                                       const berth::v1::ListEventsRequest* request,
+                                       berth::v1::ListEventsResponse* response) override;
 
  private:
   // The caller of this call: Unauthenticated without a known token.

@@ -81,10 +81,19 @@ constexpr char kVersion3[] = R"sql(
 ALTER TABLE gpus ADD COLUMN nvlink_peers TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations = {{
+// Version 4: whether an operator drained the node, apart from its state, so
+// that a drained node that went DOWN comes back drained. Nodes stored as
+// DRAINED (state 3) before this version were drained.
+constexpr char kVersion4[] = R"sql(
+ALTER TABLE nodes ADD COLUMN drained INTEGER NOT NULL DEFAULT 0 CHECK (drained IN (0, 1));
+UPDATE nodes SET drained = 1 WHERE state = 3;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
+    {4, kVersion4},
 }};
 
 absl::Status RunStep(Database& db, const Migration& step) {

@@ -109,6 +109,25 @@ INSERT INTO events(time_ms, job_id, node, kind, message) VALUES (1000, 7, 'n1', 
 
 class SchemaUpgradeTest : public testing::TestWithParam<int> {};
 
+// Before version 4 a drained node was stored only as state DRAINED (3); the
+// upgrade turns that into the drained flag and keeps the state.
+TEST(SchemaTest, Version4RemembersNodesDrainedBefore) {
+  TestTempDir dir;
+  const std::string path = dir.Path("old.db");
+  auto db = OpenOrDie(path);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(Migrate(*db, 3).ok());
+  ASSERT_TRUE(db->Exec("INSERT INTO nodes(name, state) VALUES ('up', 1), ('drained', 3),"
+                       " ('down', 2)")
+                  .ok());
+  ASSERT_TRUE(Migrate(*db).ok());
+  EXPECT_EQ(QueryInt(*db, "SELECT drained FROM nodes WHERE name = 'drained'"), 1);
+  EXPECT_EQ(QueryInt(*db, "SELECT state FROM nodes WHERE name = 'drained'"), 3);
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM nodes WHERE drained = 1"), 1);
+  EXPECT_EQ(db->Exec("UPDATE nodes SET drained = 2 WHERE name = 'up'").code(),
+            absl::StatusCode::kFailedPrecondition);  // CHECK (drained IN (0, 1))
+}
+
 TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   const int from = GetParam();
   TestTempDir dir;
@@ -133,6 +152,8 @@ TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   EXPECT_TRUE(HasObject(*db, "jobs_state"));
   EXPECT_TRUE(HasObject(*db, "events_job"));
   EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM gpus WHERE nvlink_peers = ''"), 1);
+  // Version 4's drained flag: n1 was UP (state 1), so not drained.
+  EXPECT_EQ(QueryInt(*db, "SELECT drained FROM nodes WHERE name = 'n1'"), 0);
   // The unique index still guards the old reservation.
   EXPECT_EQ(db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)")
                 .code(),

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -329,9 +330,9 @@ absl::StatusOr<std::vector<InsertOutcome>> Store::InsertJobs(std::vector<Job>& j
 absl::Status Store::UpsertNode(const Node& node) {
   if (node.name().empty()) return absl::InvalidArgumentError("node has no name");
   static constexpr char kUpsertNode[] =
-      "INSERT INTO nodes(name, state, labels, last_heartbeat_ms) VALUES (?, ?, ?, ?)"
+      "INSERT INTO nodes(name, state, labels, last_heartbeat_ms, drained) VALUES (?, ?, ?, ?, ?)"
       " ON CONFLICT(name) DO UPDATE SET state = excluded.state, labels = excluded.labels,"
-      " last_heartbeat_ms = excluded.last_heartbeat_ms";
+      " last_heartbeat_ms = excluded.last_heartbeat_ms, drained = excluded.drained";
   static constexpr char kDeleteGpus[] = "DELETE FROM gpus WHERE node = ?";
   static constexpr char kInsertGpu[] =
       "INSERT INTO gpus(node, idx, uuid, type, memory_bytes, pci_bus_id, nvlink_peers)"
@@ -341,7 +342,8 @@ absl::Status Store::UpsertNode(const Node& node) {
   upsert.BindText(1, node.name())
       .BindInt64(2, node.state())
       .BindBlob(3, SerializeLabels(node))
-      .BindInt64(4, node.last_heartbeat_ms());
+      .BindInt64(4, node.last_heartbeat_ms())
+      .BindInt64(5, node.drained() ? 1 : 0);
   BERTH_RETURN_IF_ERROR(upsert.Run());
   BERTH_ASSIGN_OR_RETURN(Statement remove, db_->Prepare(kDeleteGpus));
   BERTH_RETURN_IF_ERROR(remove.BindText(1, node.name()).Run());
@@ -363,6 +365,17 @@ absl::Status Store::SetNodeState(const std::string& name, berth::v1::NodeState s
   static constexpr char kSetNodeState[] = "UPDATE nodes SET state = ? WHERE name = ?";
   BERTH_ASSIGN_OR_RETURN(Statement update, db_->Prepare(kSetNodeState));
   BERTH_RETURN_IF_ERROR(update.BindInt64(1, state).BindText(2, name).Run());
+  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrFormat("no node %s", name));
+  return absl::OkStatus();
+}
+
+absl::Status Store::SetNodeDrained(const std::string& name, bool drained,
+                                   berth::v1::NodeState state) {
+  static constexpr char kSetNodeDrained[] =
+      "UPDATE nodes SET drained = ?, state = ? WHERE name = ?";
+  BERTH_ASSIGN_OR_RETURN(Statement update, db_->Prepare(kSetNodeDrained));
+  BERTH_RETURN_IF_ERROR(
+      update.BindInt64(1, drained ? 1 : 0).BindInt64(2, state).BindText(3, name).Run());
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrFormat("no node %s", name));
   return absl::OkStatus();
 }
@@ -395,7 +408,7 @@ namespace {
 
 absl::Status LoadNodes(Database& db, std::vector<Node>& nodes) {
   static constexpr char kNodes[] =
-      "SELECT name, state, labels, last_heartbeat_ms FROM nodes ORDER BY name";
+      "SELECT name, state, labels, last_heartbeat_ms, drained FROM nodes ORDER BY name";
   BERTH_ASSIGN_OR_RETURN(Statement select, db.Prepare(kNodes));
   std::unordered_map<std::string, size_t> by_name;
   while (true) {
@@ -408,6 +421,7 @@ absl::Status LoadNodes(Database& db, std::vector<Node>& nodes) {
     node.set_name(select.ColumnText(0));
     node.set_state(static_cast<berth::v1::NodeState>(select.ColumnInt64(1)));
     node.set_last_heartbeat_ms(select.ColumnInt64(3));
+    node.set_drained(select.ColumnInt64(4) != 0);
     by_name[node.name()] = nodes.size() - 1;
   }
   static constexpr char kGpus[] =
@@ -489,29 +503,29 @@ absl::StatusOr<Snapshot> Store::LoadAll() {
 
 // The newest `limit` events (all when limit <= 0), oldest first; job_id 0
 // means every event.
-absl::StatusOr<std::vector<Event>> Store::Events(int64_t job_id, int limit) {
-  static constexpr char kJobEvents[] =
-      "SELECT time_ms, job_id, node, kind, message FROM"
-      " (SELECT * FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id";
-  static constexpr char kAllEvents[] =
-      "SELECT time_ms, job_id, node, kind, message FROM"
-      " (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id";
-  const int64_t sql_limit = limit > 0 ? limit : -1;  // SQLite: negative = no limit
-  BERTH_ASSIGN_OR_RETURN(Statement select, db_->Prepare(job_id != 0 ? kJobEvents : kAllEvents));
-  if (job_id != 0) {
-    select.BindInt64(1, job_id).BindInt64(2, sql_limit);
-  } else {
-    select.BindInt64(1, sql_limit);
-  }
+absl::StatusOr<std::vector<Event>> Store::Events(const EventQuery& query) {
+  // Only fixed text goes into the SQL; the values are bound. A job filter
+  // uses the events_job index (job_id, id).
+  std::string where = "id > ?1";
+  if (query.job_id != 0) where += " AND job_id = ?2";
+  if (!query.node.empty()) where += " AND node = ?3";
+  const std::string sql = absl::StrCat(
+      "SELECT id, time_ms, job_id, node, kind, message FROM (SELECT * FROM events WHERE ", where,
+      " ORDER BY id DESC LIMIT ?4) ORDER BY id");
+  BERTH_ASSIGN_OR_RETURN(Statement select, db_->Prepare(sql));
+  select.BindInt64(1, query.after_id).BindInt64(4, query.limit > 0 ? query.limit : -1);
+  if (query.job_id != 0) select.BindInt64(2, query.job_id);
+  if (!query.node.empty()) select.BindText(3, query.node);
   std::vector<Event> events;
   while (true) {
     BERTH_ASSIGN_OR_RETURN(bool has_row, select.Step());
     if (!has_row) return events;
-    events.push_back({.time_ms = select.ColumnInt64(0),
-                      .job_id = select.ColumnInt64(1),
-                      .node = select.ColumnText(2),
-                      .kind = select.ColumnText(3),
-                      .message = select.ColumnText(4)});
+    events.push_back({.id = select.ColumnInt64(0),
+                      .time_ms = select.ColumnInt64(1),
+                      .job_id = select.ColumnInt64(2),
+                      .node = select.ColumnText(3),
+                      .kind = select.ColumnText(4),
+                      .message = select.ColumnText(5)});
   }
 }
 

@@ -62,11 +62,19 @@ struct JobUpdate {
 };
 
 struct Event {
+  int64_t id = 0;      // set when read; ignored when written
   int64_t time_ms = 0;
   int64_t job_id = 0;  // 0: none
   std::string node;    // empty: none
   std::string kind;    // "submitted", "placed", "node_down", ...
   std::string message;
+};
+
+struct EventQuery {
+  int64_t job_id = 0;    // 0: every job (and events about no job)
+  std::string node;      // empty: every node
+  int64_t after_id = 0;  // only events with a larger id
+  int limit = 0;         // the newest `limit` that match; 0: all
 };
 
 class Store {
@@ -90,6 +98,9 @@ class Store {
   // Creates or replaces a node and its GPU list (reservations untouched).
   absl::Status UpsertNode(const berth::v1::Node& node);
   absl::Status SetNodeState(const std::string& name, berth::v1::NodeState state);
+  // Sets whether an operator drained the node, with the state that follows.
+  absl::Status SetNodeDrained(const std::string& name, bool drained,
+                              berth::v1::NodeState state);
 
   // In one transaction: for every job, active reservations for each of its
   // `gpus` and state PLACED. Aborted (nothing written) when any GPU already
@@ -102,7 +113,8 @@ class Store {
                           const std::vector<Event>& events = {});
 
   absl::StatusOr<Snapshot> LoadAll();
-  absl::StatusOr<std::vector<Event>> Events(int64_t job_id, int limit);
+  // The newest `query.limit` events that match, oldest first.
+  absl::StatusOr<std::vector<Event>> Events(const EventQuery& query);
 
   // Checks the invariants over the file: no GPU in two active reservations,
   // every active reservation's job is PLACED or RUNNING, every reservation

@@ -219,7 +219,7 @@ TEST_F(StoreTest, CommitPlacementsReservesGpus) {
   EXPECT_EQ(n1->gpus(1).job_id(), a.id());
   EXPECT_EQ(n1->gpus(2).job_id(), 0);
   EXPECT_EQ(FindNode(snapshot, "n2")->gpus(1).job_id(), jobs[1].id());
-  auto events = store_->Events(jobs[0].id(), 10);
+  auto events = store_->Events({.job_id = jobs[0].id(), .limit = 10});
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].kind, "placed");
@@ -335,7 +335,7 @@ TEST_F(StoreTest, ReopenLoadsEverything) {
   EXPECT_EQ(FindNode(after, "n1")->gpus(0).nvlink_peers_size(), 3);
   EXPECT_EQ(after.jobs[0].gpus_size(), 4);
   EXPECT_EQ(after.jobs.back().reason(), "too big");
-  auto events = store_->Events(jobs[2].id(), 10);
+  auto events = store_->Events({.job_id = jobs[2].id(), .limit = 10});
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].message, "too big");
@@ -382,16 +382,33 @@ TEST_F(StoreTest, EventsNewestLimitedInOrder) {
   events.push_back({.time_ms = 200, .node = "n1", .kind = "node_down"});
   std::vector<Job> jobs = {MakeJob("a")};
   ASSERT_TRUE(store_->InsertJobs(jobs, events).ok());
-  auto last_two = store_->Events(1, 2);
+  auto last_two = store_->Events({.job_id = 1, .limit = 2});
   ASSERT_TRUE(last_two.ok());
   ASSERT_EQ(last_two->size(), 2u);
   EXPECT_EQ((*last_two)[0].kind, "k3");  // oldest of the newest two first
   EXPECT_EQ((*last_two)[1].kind, "k4");
-  auto all = store_->Events(0, 0);
+  auto all = store_->Events({});
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 6u);
   EXPECT_EQ(all->back().node, "n1");
   EXPECT_EQ(all->back().job_id, 0);
+  for (size_t i = 1; i < all->size(); ++i) EXPECT_GT((*all)[i].id, (*all)[i - 1].id);
+  // Reading on from the third event gives the last three.
+  auto after = store_->Events({.after_id = (*all)[2].id});
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 3u);
+  EXPECT_EQ((*after)[0].kind, "k3");
+  // By node; a node or job with no events gives none.
+  auto node = store_->Events({.node = "n1"});
+  ASSERT_TRUE(node.ok());
+  ASSERT_EQ(node->size(), 1u);
+  EXPECT_EQ((*node)[0].kind, "node_down");
+  EXPECT_TRUE(store_->Events({.node = "n2"})->empty());
+  EXPECT_TRUE(store_->Events({.job_id = 1, .node = "n1"})->empty());
+  // A node name is bound, never spliced into the SQL.
+  auto odd = store_->Events({.node = "n1' OR 1 = 1 --"});
+  ASSERT_TRUE(odd.ok()) << odd.status();
+  EXPECT_TRUE(odd->empty());
 }
 
 TEST_F(StoreTest, CorruptHeaderIsRefused) {

@@ -43,8 +43,10 @@ fresh_logs() {
 # is excluded. ASAN_EXCLUDE (a ctest -E regex) is there for a local run.
 run_asan() {
   local start=$SECONDS status=0
-  cmake --preset asan >/dev/null
-  cmake --build build-asan -j"$jobs"
+  # run_asan is called in an `||` list, where bash ignores set -e: every
+  # step checks its own status.
+  cmake --preset asan >/dev/null || return 1
+  cmake --build build-asan -j"$jobs" || return 1
   fresh_logs asan
   # The test preset sets ASAN_OPTIONS/UBSAN_OPTIONS (log_path included).
   ctest --preset asan -j2 ${ASAN_EXCLUDE:+-E "$ASAN_EXCLUDE"} || status=1
@@ -60,8 +62,8 @@ TSAN_TEST_DIRS=(build-tsan/daemon build-tsan/db build-tsan/agents)
 
 run_tsan() {
   local start=$SECONDS status=0 dir
-  cmake --preset tsan >/dev/null
-  cmake --build build-tsan -j"$jobs" --target "${TSAN_TARGETS[@]}"
+  cmake --preset tsan >/dev/null || return 1
+  cmake --build build-tsan -j"$jobs" --target "${TSAN_TARGETS[@]}" || return 1
   fresh_logs tsan
   # tests/tsan.supp: false positives inside Debian's uninstrumented gRPC,
   # protobuf and Abseil only (see the file).

@@ -275,6 +275,10 @@ TEST_F(AuthTest, NoTokenOrAnUnknownOneIsUnauthenticated) {
     berth::v1::SubmitJobResponse submitted;
     status = Submit(token, Spec("nlp"), &submitted);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+    berth::v1::ListEventsResponse events;
+    auto events_context = As(token);
+    status = scheduler_->ListEvents(events_context.get(), {}, &events);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
   }
   // Not even a bad request gets past authentication first.
   berth::v1::Job job;

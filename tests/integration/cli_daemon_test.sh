@@ -492,6 +492,43 @@ expect_out undrain "node h100-1: UP"
 run drain_missing drain no-such-node
 expect_rc drain_missing 4
 
+# --- events: the log of what happened to a job and to a node.
+run events_70b events "$job_70b" --json
+expect_rc events_70b 0
+check_json events_70b '
+kinds = [e["kind"] for e in r]
+assert all(e["job_id"] == "'"$job_70b"'" for e in r), r
+assert kinds[0] == "submitted", kinds
+assert "placed" in kinds and kinds[-1] == "cancelled", kinds
+ids = [int(e["id"]) for e in r]
+assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+'
+run events_human events "$job_70b"
+expect_rc events_human 0
+expect_out events_human "KIND"
+expect_out events_human "cancelled"
+run events_node events --node h100-1 --json
+expect_rc events_node 0
+check_json events_node '
+kinds = [e["kind"] for e in r]
+assert all(e["node"] == "h100-1" for e in r), r
+assert kinds[-2:] == ["node_drained", "node_undrained"], kinds
+'
+first_event=$(json_get events_70b 'r[0]["id"]')
+run events_after events "$job_70b" --after "$first_event" --limit 2 --json
+expect_rc events_after 0
+check_json events_after '
+assert len(r) == 2, r
+assert all(int(e["id"]) > '"${first_event:-0}"' for e in r), r
+assert r[-1]["kind"] == "cancelled", r
+'
+run events_none events 999999
+expect_rc events_none 0
+expect_out events_none "no events"
+run events_bad_limit events --limit 0
+expect_rc events_bad_limit 2
+expect_err events_bad_limit "--limit: must be from 1 to 10000"
+
 # --- Not found: exit 4.
 run job_missing job 999999
 expect_rc job_missing 4
@@ -551,7 +588,7 @@ expect_rc wait_bad_timeout 2
 expect_err wait_bad_timeout "--timeout: needs --wait"
 
 # --- Every verb documents its exit codes in --help.
-for verb in plan submit jobs job cancel why watch nodes drain undrain; do
+for verb in plan submit jobs job cancel why watch nodes drain undrain events; do
   "$BERTH" "$verb" --help >"$TMP/help_$verb.out" 2>&1
   grep -q "^Exit codes:" "$TMP/help_$verb.out" || fail "$verb --help: no exit codes"
   grep -qE "^  0  " "$TMP/help_$verb.out" || fail "$verb --help: no code 0"

@@ -243,7 +243,7 @@ absl::Status CheckDatabase(const std::string& db_path) {
 absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, int64_t job_id) {
   absl::StatusOr<std::unique_ptr<db::Store>> store = db::Store::Open(db_path);
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<db::Event>> events = (*store)->Events(job_id, 100);
+  absl::StatusOr<std::vector<db::Event>> events = (*store)->Events({.job_id = job_id, .limit = 100});
   if (!events.ok()) return events.status();
   std::vector<std::string> kinds;
   for (const db::Event& event : *events) kinds.push_back(event.kind);

@@ -211,7 +211,7 @@ std::vector<SpecCase> SpecCases() {
       {"vocab", &berth::v1::ModelShapeSpec::set_vocab}};
   for (const auto& [field, setter] : shape_fields) {
     for (int64_t v : {int64_t{-1}, kInt64Max, kInt64Min}) {
-      add(absl::StrCat("model.shape.", field, " ", v), [setter, v](JobSpec& s) {
+      add(absl::StrCat("model.shape.", field, " ", v), [setter = setter, v](JobSpec& s) {  // clang 14: no structured binding captures
         SetShape(s);
         (s.mutable_model()->mutable_shape()->*setter)(v);
       }, field + ":");
@@ -295,7 +295,8 @@ std::vector<SpecCase> SpecCases() {
   };
   for (const auto& [name, text] : configs) {
     add("hf_config_json " + name,
-        [text](JobSpec& s) { s.mutable_model()->set_hf_config_json(text); }, "hf_config_json:");
+        [text = text](JobSpec& s) { s.mutable_model()->set_hf_config_json(text); },
+        "hf_config_json:");
   }
   // Wrong combinations.
   add("infer with a pace", [](JobSpec& s) {
@@ -515,6 +516,44 @@ TEST_F(HostileInputTest, BadIdsNamesAndListsAreRefused) {
     Judge("ListJobs", c.row, cluster_.Scheduler()->ListJobs(context.get(), request, &response),
           {Code::INVALID_ARGUMENT}, c.field);
     ExpectServing(c.row);
+  }
+
+  struct EventsCase {
+    std::string row;
+    std::function<void(berth::v1::ListEventsRequest&)> mutate;
+    std::string field;
+  };
+  const std::vector<EventsCase> events = {
+      {"job_id -1", [](auto& r) { r.set_job_id(-1); }, "job_id"},
+      {"job_id int64 min", [](auto& r) { r.set_job_id(kInt64Min); }, "job_id"},
+      {"after_id -1", [](auto& r) { r.set_after_id(-1); }, "after_id"},
+      {"limit -1", [](auto& r) { r.set_limit(-1); }, "limit"},
+      {"limit 10001", [](auto& r) { r.set_limit(10001); }, "limit"},
+      {"limit int32 max", [](auto& r) { r.set_limit(kInt32Max); }, "limit"},
+      {"node of 1 MiB", [](auto& r) { r.set_node(std::string(kMiB, 'n')); }, "node"},
+  };
+  for (const EventsCase& c : events) {
+    SCOPED_TRACE(c.row);
+    berth::v1::ListEventsRequest request;
+    c.mutate(request);
+    berth::v1::ListEventsResponse response;
+    auto context = Context();
+    Judge("ListEvents", c.row,
+          cluster_.Scheduler()->ListEvents(context.get(), request, &response),
+          {Code::INVALID_ARGUMENT}, c.field);
+    ExpectServing(c.row);
+  }
+  {
+    // Huge but valid ids and a node with a quote: an empty answer.
+    berth::v1::ListEventsRequest request;
+    request.set_job_id(kInt64Max);
+    request.set_after_id(kInt64Max);
+    request.set_node("n' OR '1' = '1");
+    berth::v1::ListEventsResponse response;
+    auto context = Context();
+    grpc::Status status = cluster_.Scheduler()->ListEvents(context.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.events_size(), 0);
   }
 
   struct NodeCase {
