@@ -1,10 +1,16 @@
 #include "daemon/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <fstream>
+#include <string>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "db/store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -16,8 +22,19 @@
 namespace berth::daemon {
 
 bool IsLoopback(const std::string& listen) {
-  return absl::StartsWith(listen, "127.") || absl::StartsWith(listen, "[::1]") ||
-         absl::StartsWith(listen, "localhost:");
+  absl::string_view host = listen;
+  if (absl::ConsumePrefix(&host, "[")) {
+    // "[::1]:PORT": only the IPv6 loopback address itself.
+    return absl::StartsWith(host, "::1]:");
+  }
+  const size_t colon = host.rfind(':');
+  if (colon == absl::string_view::npos) return false;  // no port: not a listen address
+  host = host.substr(0, colon);
+  if (host == "localhost") return true;
+  // An IPv4 literal in 127.0.0.0/8; a name such as "127.example.com" is not.
+  in_addr address{};
+  if (inet_pton(AF_INET, std::string(host).c_str(), &address) != 1) return false;
+  return (ntohl(address.s_addr) >> 24) == 127;
 }
 
 namespace {

@@ -81,7 +81,9 @@ class DaemonServer {
   bool shut_down_ = false;
 };
 
-// Whether `listen` names a loopback address (127.0.0.0/8, [::1], localhost).
+// Whether `listen` ("HOST:PORT") names a loopback address: an IPv4 literal
+// in 127.0.0.0/8, [::1] or localhost. Anything else (0.0.0.0, a public
+// address, a host name, no port) is not.
 bool IsLoopback(const std::string& listen);
 
 // The gRPC port's credentials: insecure without config.tls_cert, else TLS
