@@ -46,6 +46,8 @@ std::string MegatronArgs(const v1::PlanReport& plan, bool sequence_parallel) {
       absl::StrCat("--tensor-model-parallel-size ", std::max(plan.tp(), 1),
                    " --pipeline-model-parallel-size ", std::max(plan.pp(), 1),
                    " --micro-batch-size ", std::max(plan.micro_batch(), 1));
+  if (plan.ep() > 1)
+    absl::StrAppend(&args, " --expert-model-parallel-size ", plan.ep());
   if (plan.zero_stage() >= 1)
     absl::StrAppend(&args, " --use-distributed-optimizer");
   if (plan.recompute() == "full" || plan.recompute() == "selective") {
@@ -75,6 +77,7 @@ std::map<std::string, std::string> JobVariables(
       {"BERTH_TP", absl::StrCat(plan.tp())},
       {"BERTH_PP", absl::StrCat(plan.pp())},
       {"BERTH_DP", absl::StrCat(plan.dp())},
+      {"BERTH_EP", absl::StrCat(std::max(plan.ep(), 1))},
       {"BERTH_ZERO_STAGE", absl::StrCat(plan.zero_stage())},
       {"BERTH_MICRO_BATCH", absl::StrCat(plan.micro_batch())},
       {"BERTH_MEGATRON_ARGS",

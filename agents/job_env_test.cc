@@ -85,6 +85,7 @@ TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   EXPECT_EQ(vars.at("BERTH_TP"), "2");
   EXPECT_EQ(vars.at("BERTH_PP"), "2");
   EXPECT_EQ(vars.at("BERTH_DP"), "2");
+  EXPECT_EQ(vars.at("BERTH_EP"), "1");  // no EP in the plan
   EXPECT_EQ(vars.at("BERTH_ZERO_STAGE"), "1");
   EXPECT_EQ(vars.at("BERTH_MICRO_BATCH"), "4");
   EXPECT_EQ(vars.at("MASTER_ADDR"), "10.0.0.1");
@@ -121,6 +122,11 @@ TEST(MegatronArgsTest, OmitsWhatThePlanDoesNotUse) {
             "--tensor-model-parallel-size 8 --pipeline-model-parallel-size 1 "
             "--micro-batch-size 1 --recompute-granularity full "
             "--sequence-parallel");
+  plan.set_ep(8);
+  plan.set_recompute("none");
+  EXPECT_EQ(MegatronArgs(plan, false),
+            "--tensor-model-parallel-size 8 --pipeline-model-parallel-size 1 "
+            "--micro-batch-size 1 --expert-model-parallel-size 8");
 }
 
 TEST(DeepSpeedConfigTest, IsTheThreeKeyObject) {

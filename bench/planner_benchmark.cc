@@ -79,6 +79,20 @@ void BM_Solve405bPace(benchmark::State& state) {
 }
 BENCHMARK(BM_Solve405bPace)->Unit(benchmark::kMillisecond);
 
+// A mixture-of-experts model: the search also runs over EP (every divisor
+// of the 8 experts), with DP a multiple of it, and a pace that needs DP.
+void BM_SolveMixtral8x22bPaceWithEp(benchmark::State& state) {
+  PlanRequest r = Request("mixtral-8x22b", "h100-80gb");
+  r.max_gpus = 16384;
+  r.tokens = 1e12;
+  r.days = 30;
+  for (auto _ : state) {
+    auto result = SolvePlan(r);
+    benchmark::DoNotOptimize(result);
+  }
+}
+BENCHMARK(BM_SolveMixtral8x22bPaceWithEp)->Unit(benchmark::kMillisecond);
+
 void BM_Solve7bMinGpus(benchmark::State& state) {
   const PlanRequest r = Request("llama-2-7b", "h100-80gb");
   for (auto _ : state) {

@@ -77,10 +77,12 @@ std::string AgeCell(const berth::v1::Job& job, absl::Time now) {
 
 // "8 GPUs on 1 node: TP 8 × PP 1 × DP 1, ZeRO 1".
 std::string PlanSummary(const berth::v1::PlanReport& plan) {
-  return absl::StrFormat("%d GPUs on %d node%s: TP %d × PP %d × DP %d, ZeRO %d",
-                         plan.gpus(), plan.nodes(),
-                         plan.nodes() == 1 ? "" : "s", plan.tp(), plan.pp(),
-                         plan.dp(), plan.zero_stage());
+  return absl::StrCat(
+      absl::StrFormat("%d GPUs on %d node%s: TP %d × PP %d × DP %d",
+                      plan.gpus(), plan.nodes(), plan.nodes() == 1 ? "" : "s",
+                      plan.tp(), plan.pp(), plan.dp()),
+      plan.ep() > 1 ? absl::StrCat(" (EP ", plan.ep(), ")") : "",
+      absl::StrFormat(", ZeRO %d", plan.zero_stage()));
 }
 
 std::string ModelText(const berth::v1::JobSpec& spec) {
@@ -145,7 +147,8 @@ std::string NodeStateLabel(const berth::v1::Node& node) {
 
 std::string SplitCell(const berth::v1::PlanReport& plan) {
   if (plan.gpus() <= 0) return "-";
-  return absl::StrCat(plan.tp(), "×", plan.pp(), "×", plan.dp());
+  return absl::StrCat(plan.tp(), "×", plan.pp(), "×", plan.dp(),
+                      plan.ep() > 1 ? absl::StrCat(" EP", plan.ep()) : "");
 }
 
 std::string GpuOccupancy(const berth::v1::Node& node) {

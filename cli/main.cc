@@ -119,6 +119,9 @@ void AddGpuAndSplitFlags(CLI::App* plan, PlanOptions* o) {
   Text(plan, "--pp", &o->pp, "fix pipeline parallelism");
   Text(plan, "--dp", &o->dp, "fix data parallelism");
   Text(plan, "--zero", &o->zero, "fix the ZeRO stage (0-3)");
+  Text(plan, "--ep", &o->ep,
+       "fix expert parallelism for a mixture-of-experts model (1: none); it "
+       "must divide the experts and DP");
 }
 
 void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {

@@ -124,6 +124,7 @@ constexpr std::pair<absl::string_view, absl::string_view> kFieldFlags[] = {
     {"pp", "--pp"},
     {"dp", "--dp"},
     {"zero_stage", "--zero"},
+    {"ep", "--ep"},
     {"tokens", "--tokens"},
     {"days", "--days"},
     {"tokens_per_second", "--tokens-per-second"},
@@ -283,6 +284,7 @@ absl::Status RejectOtherTaskFlags(const PlanOptions& o, planner::Task task) {
       {o.sequence_parallel, "--sequence-parallel"},
       {o.virtual_stages.has_value(), "--virtual-stages"},
       {o.zero.has_value(), "--zero"},
+      {o.ep.has_value(), "--ep"},
       {o.mfu.has_value(), "--mfu"}};
   const std::pair<bool, absl::string_view> infer_only[] = {
       {o.weights.has_value(), "--weights"},
@@ -353,6 +355,7 @@ absl::Status ReadFixedSplit(const PlanOptions& o, planner::FixedSplit* fixed) {
   BERTH_RETURN_IF_ERROR(ReadCount(o.tp, "--tp", 1, &fixed->tp));
   BERTH_RETURN_IF_ERROR(ReadCount(o.pp, "--pp", 1, &fixed->pp));
   BERTH_RETURN_IF_ERROR(ReadCount(o.dp, "--dp", 1, &fixed->dp));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.ep, "--ep", 1, &fixed->ep));
   if (o.zero) {
     BERTH_ASSIGN_OR_RETURN(int64_t zero, ParseCount("--zero", *o.zero));
     if (zero > 3) {

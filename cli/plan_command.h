@@ -49,7 +49,7 @@ struct PlanOptions {
   std::optional<std::string> gpu, gpu_memory_gib, gpus_per_node, max_gpus,
       usable_fraction, overhead_gib;
   // A fixed split; what is not given is searched.
-  std::optional<std::string> tp, pp, dp, zero;
+  std::optional<std::string> tp, pp, dp, zero, ep;
   // Pace (training only).
   std::optional<std::string> tokens, days, tokens_per_second, mfu;
   std::optional<std::string> alternatives;

@@ -90,6 +90,10 @@ void PrintSplit(const planner::PlanRequest& request,
   Row names = {"TP", "PP", "DP"};
   Row values = {absl::StrCat(split.tp), absl::StrCat(split.pp),
                 absl::StrCat(split.dp)};
+  if (IsTrain(request) && request.model.experts > 0) {
+    names.push_back("EP");
+    values.push_back(absl::StrCat(split.ep));
+  }
   if (IsTrain(request)) {
     names.insert(names.end(), {"ZeRO", "micro-batch", "recompute"});
     values.insert(
@@ -161,7 +165,8 @@ Row AlternativeRow(const planner::PlanRequest& request,
                    const planner::Plan& plan) {
   const planner::Split& s = plan.split;
   Row row = {absl::StrCat(plan.gpus), absl::StrCat(plan.nodes),
-             absl::StrCat(s.tp), absl::StrCat(s.pp), absl::StrCat(s.dp)};
+             absl::StrCat(s.tp), absl::StrCat(s.pp),
+             s.ep > 1 ? absl::StrCat(s.dp, " (EP ", s.ep, ")") : absl::StrCat(s.dp)};
   if (IsTrain(request)) {
     row.insert(row.end(),
                {absl::StrCat(s.zero_stage), absl::StrCat(s.micro_batch),

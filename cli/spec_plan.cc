@@ -51,6 +51,7 @@ constexpr std::pair<absl::string_view, absl::string_view> kFlagFields[] = {
     {"--pp", "split.pp"},
     {"--dp", "split.dp"},
     {"--zero", "split.zero_stage"},
+    {"--ep", "split.ep"},
 };
 
 absl::string_view FieldOfFlag(absl::string_view flag) {
@@ -93,7 +94,8 @@ absl::string_view FirstSpecFlag(const PlanOptions& o) {
       {o.tp.has_value(), "--tp"},
       {o.pp.has_value(), "--pp"},
       {o.dp.has_value(), "--dp"},
-      {o.zero.has_value(), "--zero"}};
+      {o.zero.has_value(), "--zero"},
+      {o.ep.has_value(), "--ep"}};
   for (const auto& [is_given, flag] : given) {
     if (is_given) return flag;
   }
@@ -196,6 +198,7 @@ absl::StatusOr<PlanOptions> PlanOptionsFromSpec(const PlanOptions& flags,
   o.tp = Count(spec.split().tp());
   o.pp = Count(spec.split().pp());
   o.dp = Count(spec.split().dp());
+  o.ep = Count(spec.split().ep());
   if (!flags.gpu && !flags.gpu_memory_gib) o.gpu = Name(spec.gpu_type());
   return o;
 }

@@ -110,6 +110,7 @@ std::string SpecPath(absl::string_view message) {
       {"pp", "split.pp"},
       {"dp", "split.dp"},
       {"zero", "split.zero_stage"},
+      {"ep", "split.ep"},
       {"offload", "infer.offload"},
       {"max_gpus", "split"},
   };

@@ -231,6 +231,7 @@ absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const JobSpec& spec,
   request.fixed.tp = spec.split().tp();
   request.fixed.pp = spec.split().pp();
   request.fixed.dp = spec.split().dp();
+  request.fixed.ep = spec.split().ep();
   if (spec.split().has_zero_stage() &&
       (spec.split().zero_stage() < 0 || spec.split().zero_stage() > 3)) {
     return Invalid("split.zero_stage",

@@ -67,6 +67,16 @@ void ExplainTraining(const PlanRequest& request, const PlanResult& result,
       " per stage); berth plans with the 1F1B first stage, which keeps min(p, m) micro-batches "
       "of its layers in flight: ", FormatGiB(result.best.memory.activations_bytes),
       " on the most loaded GPU."));
+  const Split& split = result.best.split;
+  if (split.ep > 1) {
+    out.push_back(absl::StrCat(
+        "Expert parallelism: EP ", split.ep, " spreads each layer's ", request.model.experts,
+        " experts over ", split.ep, " of the ", split.dp, " DP ranks (",
+        request.model.experts / split.ep, " per GPU); each expert's states are sharded over the ",
+        split.dp / split.ep,
+        " ranks that hold it. The all-to-all token exchange is in neither the memory nor the "
+        "pace figure."));
+  }
 }
 
 void ExplainInference(const PlanRequest& request, const PlanResult& result,
@@ -179,9 +189,12 @@ std::vector<Variant> NearbyVariants(const PlanRequest& request) {
     if (request.train.recompute != Recompute::kFull) {
       add("full activation recompute", [](PlanRequest& v) { v.train.recompute = Recompute::kFull; });
     }
+    if (request.model.experts > 1 && request.fixed.ep == 1) {
+      add("expert parallelism", [](PlanRequest& v) { v.fixed.ep = 0; });
+    }
   }
   if (request.fixed.tp > 0 || request.fixed.pp > 0 || request.fixed.dp > 0 ||
-      request.fixed.zero_stage >= 0) {
+      request.fixed.zero_stage >= 0 || request.fixed.ep > 0) {
     add("the split left to berth", [](PlanRequest& v) { v.fixed = FixedSplit{}; });
   }
   if (request.max_gpus < kDefaultMaxGpus) {
@@ -247,6 +260,7 @@ std::string DescribeSplit(const PlanRequest& request, const Plan& plan) {
   const Split& s = plan.split;
   std::string text = absl::StrCat(plan.gpus, " GPU", plan.gpus == 1 ? "" : "s", ", TP ", s.tp,
                                   " × PP ", s.pp, " × DP ", s.dp);
+  if (s.ep > 1) absl::StrAppend(&text, " (EP ", s.ep, ")");
   if (request.task == Task::kTrain) {
     absl::StrAppend(&text, ", ZeRO ", s.zero_stage, ", micro-batch ", s.micro_batch,
                     ", recompute ", RecomputeName(s.recompute));

@@ -38,22 +38,29 @@ double TokenFfn(const ModelShape& shape) {
 
 // Parameters on one GPU of a pipeline stage of `layers` blocks.
 struct StageParams {
-  double first = 0;  // first stage: blocks + input embedding
-  double last = 0;   // last stage: blocks + output head + final norm
+  double first = 0;    // first stage: blocks + input embedding
+  double last = 0;     // last stage: blocks + output head + final norm
+  double experts = 0;  // of either, the MoE expert parameters (EP-sharded)
 };
 
 StageParams ParamsPerGpu(const ParamCounts& params, bool tied, int64_t layers_per_stage,
-                         int64_t tp, int64_t pp) {
+                         int64_t tp, int64_t pp, int64_t ep) {
   const double t = static_cast<double>(tp);
+  // EP spreads each layer's experts over ep ranks: 1/(t·ep) of them here.
+  const double experts = static_cast<double>(layers_per_stage) *
+                         static_cast<double>(params.layer_experts) /
+                         (t * static_cast<double>(ep));
   const double blocks = static_cast<double>(layers_per_stage) *
-                        (static_cast<double>(params.layer_tp_split) / t +
-                         static_cast<double>(params.layer_tp_replicated));
+                            (static_cast<double>(params.layer_tp_split - params.layer_experts) / t +
+                             static_cast<double>(params.layer_tp_replicated)) +
+                        experts;
   const double embedding = static_cast<double>(params.embedding) / t;
   // A tied head reuses the embedding on one stage; with PP > 1 Megatron keeps
   // a copy of the word embedding on the last stage to compute the logits.
   const double head = tied ? (pp > 1 ? embedding : 0.0)
                            : static_cast<double>(params.output_head) / t;
   StageParams result;
+  result.experts = experts;
   result.first = blocks + embedding;
   result.last = blocks + head + static_cast<double>(params.final_norm);
   if (pp == 1) result.first = result.last = blocks + embedding + head +
@@ -61,24 +68,30 @@ StageParams ParamsPerGpu(const ParamCounts& params, bool tied, int64_t layers_pe
   return result;
 }
 
-// Model states for `n` parameters on one GPU under the framework's byte
-// accounting and ZeRO stage over `dp` data-parallel ranks.
+// Adds the model states of `n` parameters on one GPU under the framework's
+// byte accounting and ZeRO stage over `dp` data-parallel ranks. (MoE expert
+// parameters are replicated over dp/ep ranks only, so the caller passes
+// that as their `dp`.)
 void AddModelStates(double n, Framework framework, int zero, int64_t dp,
                     MemoryBreakdown& out) {
   const double r = static_cast<double>(dp);
   if (framework == Framework::kMegatron) {
     // 2 (bf16 weights) + 4 (fp32 grads) + 12 (fp32 master, m, v) = 18 B;
     // the distributed optimizer (ZeRO 1) divides the 12 by DP: 6 + 12/r.
-    out.weights_bytes = ToBytes(2.0 * n);
-    out.gradients_bytes = ToBytes(4.0 * n);
-    out.optimizer_bytes = ToBytes(12.0 * n / (zero >= 1 ? r : 1.0));
+    out.weights_bytes = SaturatingSum({out.weights_bytes, ToBytes(2.0 * n)});
+    out.gradients_bytes = SaturatingSum({out.gradients_bytes, ToBytes(4.0 * n)});
+    out.optimizer_bytes =
+        SaturatingSum({out.optimizer_bytes, ToBytes(12.0 * n / (zero >= 1 ? r : 1.0))});
     return;
   }
   // ZeRO paper: 2 + 2 + 12 = 16 B; stage 1 shards the 12, stage 2 also the
   // gradients, stage 3 also the weights.
-  out.weights_bytes = ToBytes(2.0 * n / (zero >= 3 ? r : 1.0));
-  out.gradients_bytes = ToBytes(2.0 * n / (zero >= 2 ? r : 1.0));
-  out.optimizer_bytes = ToBytes(12.0 * n / (zero >= 1 ? r : 1.0));
+  out.weights_bytes =
+      SaturatingSum({out.weights_bytes, ToBytes(2.0 * n / (zero >= 3 ? r : 1.0))});
+  out.gradients_bytes =
+      SaturatingSum({out.gradients_bytes, ToBytes(2.0 * n / (zero >= 2 ? r : 1.0))});
+  out.optimizer_bytes =
+      SaturatingSum({out.optimizer_bytes, ToBytes(12.0 * n / (zero >= 1 ? r : 1.0))});
 }
 
 }  // namespace
@@ -121,8 +134,9 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
                                int64_t micro_batches, const Hardware& hardware) {
   const int64_t p = split.pp;
   const int64_t layers_per_stage = CeilDiv(shape.layers, p);
+  const int64_t ep = std::max<int64_t>(1, split.ep);
   const StageParams stage_params =
-      ParamsPerGpu(params, shape.tied_embeddings, layers_per_stage, split.tp, p);
+      ParamsPerGpu(params, shape.tied_embeddings, layers_per_stage, split.tp, p, ep);
 
   const int64_t per_layer = LayerActivationBytes(shape, workload, split.tp,
                                                  split.micro_batch, split.recompute);
@@ -154,13 +168,23 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
   // next: two layers' bf16 weights of this TP rank.
   int64_t gather = 0;
   if (workload.framework == Framework::kDeepSpeed && split.zero_stage >= 3) {
-    gather = ToBytes(2.0 * 2.0 * static_cast<double>(params.layer_total) /
-                     static_cast<double>(split.tp));
+    const double layer = static_cast<double>(params.layer_total - params.layer_experts) +
+                         static_cast<double>(params.layer_experts) / static_cast<double>(ep);
+    gather = ToBytes(2.0 * 2.0 * layer / static_cast<double>(split.tp));
   }
 
   auto stage = [&](double n_params, double acts, int64_t index) {
     MemoryBreakdown m;
-    AddModelStates(n_params, workload.framework, split.zero_stage, split.dp, m);
+    // Dense parameters are replicated over all dp ranks; each expert over
+    // the dp/ep ranks that hold the same experts (its data-parallel group).
+    if (ep == 1) {
+      AddModelStates(n_params, workload.framework, split.zero_stage, split.dp, m);
+    } else {
+      AddModelStates(n_params - stage_params.experts, workload.framework, split.zero_stage,
+                     split.dp, m);
+      AddModelStates(stage_params.experts, workload.framework, split.zero_stage,
+                     std::max<int64_t>(1, split.dp / ep), m);
+    }
     m.activations_bytes = SaturatingSum({ToBytes(acts), working_layer});
     m.workspace_bytes = gather;
     m.overhead_bytes = hardware.overhead_bytes;
@@ -255,7 +279,8 @@ MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& para
   }
   const int64_t layers_per_stage = CeilDiv(shape.layers, split.pp);
   const StageParams stage_params = ParamsPerGpu(params, shape.tied_embeddings,
-                                                layers_per_stage, split.tp, split.pp);
+                                                layers_per_stage, split.tp, split.pp,
+                                                /*ep=*/1);
   m.weights_bytes = ToBytes(std::max(stage_params.first, stage_params.last) * wbytes);
   m.kv_cache_bytes = KvCacheBytes(shape, workload, layers_per_stage, split.tp);
   m.stage = stage_params.last > stage_params.first ? split.pp - 1 : 0;

@@ -13,6 +13,10 @@
 // micro-batches of its layers, times 1 + (p−1)/(p·v) when interleaved; the
 // last stage holds the logits, s·b·V in fp32 and their gradient, split by t.
 // Both stages are evaluated and the larger one is the most loaded GPU.
+// With expert parallelism (MoE, split.ep > 1) a GPU holds 1/(t·ep) of each
+// layer's experts, and their states are sharded over the dp/ep ranks that
+// replicate them; activations are unchanged (on average each GPU still
+// runs k experts' worth of tokens; the all-to-all buffers are not counted).
 //
 // Inference: weights in their type, KV cache 2·L/p·max(1, k/t)·d·context·
 // batch·bytes, and a forward workspace (one layer's largest intermediates

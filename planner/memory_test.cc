@@ -160,6 +160,51 @@ TEST(ModelStatesTest, MegatronDistributedOptimizer) {
   EXPECT_NEAR(states(1), 9.0, 1e-6);
 }
 
+TEST(ExpertParallelTest, EpDividesOnlyTheExpertsAndShardsTheirStatesOverDpOverEp) {
+  // Mixtral 8x7B: 32 layers, h 4096, f 14336 per expert, 8 experts (SwiGLU:
+  // 3·h·f each), so each layer's experts hold 8 · 3 · 4096 · 14336 =
+  // 1,409,286,144 parameters, split by TP.
+  const ModelShape shape = FindModel("mixtral-8x7b").value();
+  const ParamCounts params = CountParams(shape);
+  ASSERT_EQ(params.layer_experts, int64_t{8} * 3 * 4096 * 14336);
+  const double experts = 32.0 * static_cast<double>(params.layer_experts);
+  const double dense = static_cast<double>(params.total) - experts;
+  TrainWorkload w{.seq = 4096};
+  auto states = [&](int64_t ep) {
+    // TP 1, PP 1, DP 8, Megatron's distributed optimizer.
+    Split split{.tp = 1, .pp = 1, .dp = 8, .ep = ep, .zero_stage = 1, .micro_batch = 1};
+    return TrainingMemory(shape, params, w, split, 1, Gpu("h100-80gb"));
+  };
+  const MemoryBreakdown none = states(1);
+  const MemoryBreakdown ep8 = states(8);
+  // Without EP every GPU holds every expert: 2 + 4 bytes per parameter, and
+  // the optimizer's 12 sharded over DP 8.
+  const double all = dense + experts;
+  EXPECT_NEAR(static_cast<double>(none.weights_bytes), 2.0 * all, 1.0);
+  EXPECT_NEAR(static_cast<double>(none.optimizer_bytes), 12.0 * all / 8.0, 1.0);
+  // EP 8: one expert per GPU (experts / 8), whose optimizer states are
+  // sharded over DP / EP = 1 rank; the dense part as before.
+  EXPECT_NEAR(static_cast<double>(ep8.weights_bytes), 2.0 * (dense + experts / 8.0), 2.0);
+  EXPECT_NEAR(static_cast<double>(ep8.gradients_bytes), 4.0 * (dense + experts / 8.0), 2.0);
+  EXPECT_NEAR(static_cast<double>(ep8.optimizer_bytes),
+              12.0 * dense / 8.0 + 12.0 * (experts / 8.0) / 1.0, 2.0);
+  // Activations do not change: each GPU still runs k experts' tokens.
+  EXPECT_EQ(ep8.activations_bytes, none.activations_bytes);
+  EXPECT_LT(ep8.total_bytes, none.total_bytes);
+}
+
+TEST(ExpertParallelTest, DenseModelsAreUnchangedByEp) {
+  const ModelShape shape = FindModel("llama-2-7b").value();
+  const ParamCounts params = CountParams(shape);
+  EXPECT_EQ(params.layer_experts, 0);
+  TrainWorkload w{.seq = 4096};
+  Split split{.tp = 1, .pp = 1, .dp = 8, .zero_stage = 1, .micro_batch = 1};
+  const MemoryBreakdown one = TrainingMemory(shape, params, w, split, 1, Gpu("h100-80gb"));
+  split.ep = 8;
+  const MemoryBreakdown eight = TrainingMemory(shape, params, w, split, 1, Gpu("h100-80gb"));
+  EXPECT_EQ(one.total_bytes, eight.total_bytes);
+}
+
 TEST(PipelineTest, FirstStageHoldsMinPAndMMicroBatches) {
   // 8 layers over p = 4: 2 layers per stage. With m ≥ 4 the first stage
   // keeps 4 micro-batches × 2 layers = 8 layer-activations; with m = 2, 4.

@@ -156,6 +156,7 @@ ParamCounts CountParams(const ModelShape& shape) {
   ParamCounts c;
   c.head_dim = d;
   c.layer_tp_split = attn_split + experts * mlp.split;
+  c.layer_experts = shape.experts > 0 ? experts * mlp.split : 0;
   c.layer_tp_replicated =
       attn_replicated + experts * mlp.replicated + norms + router;
   c.layer_total = c.layer_tp_split + c.layer_tp_replicated;

@@ -55,6 +55,8 @@ struct ParamCounts {
   int64_t layer_active = 0;
   int64_t layer_tp_split = 0;       // divided by TP (matrices, split biases)
   int64_t layer_tp_replicated = 0;  // replicated by TP (norms, row biases)
+  int64_t layer_experts = 0;  // MoE: the experts' TP-split matrices (part of
+                              // layer_tp_split), which EP divides further
   int64_t embedding = 0;    // input token (+ position) embedding
   int64_t output_head = 0;  // 0 when tied to the embedding
   int64_t final_norm = 0;

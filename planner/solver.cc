@@ -129,14 +129,31 @@ std::vector<Recompute> RecomputeChoices(const PlanRequest& request) {
   return {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
 }
 
-// DP degrees for one (t, p, b), ascending, within the GPU limit: either
-// every r in [1, max] or an explicit list (divisors of the global batch).
+// The EP degrees a request may use: 1 for dense models and inference;
+// fixed; or every divisor of the expert count (each EP rank holds the same
+// number of experts).
+std::vector<int64_t> EpChoices(const PlanRequest& request) {
+  if (request.task != Task::kTrain || request.model.experts == 0) return {1};
+  if (request.fixed.ep > 0) return {request.fixed.ep};
+  std::vector<int64_t> out;
+  for (int64_t e = 1; e <= request.model.experts; ++e) {
+    if (request.model.experts % e == 0) out.push_back(e);
+  }
+  return out;
+}
+
+// DP degrees for one (t, p, b, ep), ascending, within the GPU limit: either
+// every multiple of `step` (the EP degree) up to max, or an explicit list
+// (divisors of the global batch that EP divides).
 struct DpChoices {
   bool is_range = true;
   int64_t max = 0;
+  int64_t step = 1;
   std::vector<int64_t> list;
-  size_t size() const { return is_range ? static_cast<size_t>(std::max<int64_t>(0, max)) : list.size(); }
-  int64_t at(size_t i) const { return is_range ? static_cast<int64_t>(i) + 1 : list[i]; }
+  size_t size() const {
+    return is_range ? static_cast<size_t>(std::max<int64_t>(0, max / step)) : list.size();
+  }
+  int64_t at(size_t i) const { return is_range ? (static_cast<int64_t>(i) + 1) * step : list[i]; }
 };
 
 // Divisors of n in ascending order.
@@ -154,13 +171,14 @@ std::vector<int64_t> Divisors(int64_t n) {
 // `batch_divisors`: the divisors of global_batch / micro_batch, when a
 // global batch is given.
 DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
-                        const std::vector<int64_t>& batch_divisors, int64_t gpu_limit) {
+                        const std::vector<int64_t>& batch_divisors, int64_t gpu_limit,
+                        int64_t ep) {
   DpChoices out;
   const int64_t max_dp = gpu_limit / tp_pp;
   if (request.fixed.dp > 0 || request.task == Task::kInfer) {
     const int64_t dp = request.fixed.dp > 0 ? request.fixed.dp : 1;
     out.is_range = false;
-    if (dp <= max_dp) out.list.push_back(dp);
+    if (dp <= max_dp && dp % ep == 0) out.list.push_back(dp);
     return out;
   }
   if (request.train.global_batch > 0) {
@@ -168,11 +186,12 @@ DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
     out.is_range = false;
     for (int64_t r : batch_divisors) {
       if (r > max_dp) break;
-      out.list.push_back(r);
+      if (r % ep == 0) out.list.push_back(r);
     }
     return out;
   }
   out.max = max_dp;
+  out.step = ep;
   return out;
 }
 
@@ -209,7 +228,7 @@ class TopPlans {
  private:
   static bool SameShape(const Plan& a, const Plan& b) {
     return a.split.tp == b.split.tp && a.split.pp == b.split.pp &&
-           a.split.zero_stage == b.split.zero_stage;
+           a.split.zero_stage == b.split.zero_stage && a.split.ep == b.split.ep;
   }
   void Sort() { std::stable_sort(plans_.begin(), plans_.end(), internal::RanksBefore); }
 
@@ -238,7 +257,12 @@ struct SearchState {
       if (b == micro_batch) return divisors;
     }
     std::vector<int64_t> divisors;
-    if (request.train.global_batch > 0) divisors = Divisors(request.train.global_batch / micro_batch);
+    // Only training validates global_batch; inference must not look at it
+    // (the fuzzer found an inference request whose unchecked 6.5e18 made
+    // this loop run for minutes).
+    if (request.task == Task::kTrain && request.train.global_batch > 0) {
+      divisors = Divisors(request.train.global_batch / micro_batch);
+    }
     batch_divisors.emplace_back(micro_batch, std::move(divisors));
     return batch_divisors.back().second;
   }
@@ -280,15 +304,17 @@ void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
 
 void SearchShape(SearchState& state, int64_t tp, int64_t pp, int64_t gpu_limit) {
   const PlanRequest& request = state.request;
-  for (int zero : ZeroChoices(request, pp)) {
-    for (int64_t b : MicroBatchChoices(request)) {
-      const int64_t limit = std::min(gpu_limit, state.top.GpuThreshold());
-      if (tp * pp > limit) return;
-      const DpChoices dps = MakeDpChoices(request, tp * pp, state.BatchDivisors(b), limit);
-      for (Recompute rc : RecomputeChoices(request)) {
-        Split split{.tp = tp, .pp = pp, .dp = 1, .zero_stage = zero, .micro_batch = b,
-                    .recompute = rc};
-        SearchDp(state, split, dps);
+  for (int64_t ep : EpChoices(request)) {
+    for (int zero : ZeroChoices(request, pp)) {
+      for (int64_t b : MicroBatchChoices(request)) {
+        const int64_t limit = std::min(gpu_limit, state.top.GpuThreshold());
+        if (tp * pp * ep > limit) break;
+        const DpChoices dps = MakeDpChoices(request, tp * pp, state.BatchDivisors(b), limit, ep);
+        for (Recompute rc : RecomputeChoices(request)) {
+          Split split{.tp = tp, .pp = pp, .dp = 1, .ep = ep, .zero_stage = zero,
+                      .micro_batch = b, .recompute = rc};
+          SearchDp(state, split, dps);
+        }
       }
     }
   }
@@ -309,9 +335,9 @@ bool RanksBefore(const Plan& a, const Plan& b) {
   const double ta = a.estimate.known ? a.estimate.tokens_per_second : 0;
   const double tb = b.estimate.known ? b.estimate.tokens_per_second : 0;
   if (std::abs(ta - tb) > 1e-9 * std::max(ta, tb)) return ta > tb;
-  return std::make_tuple(a.split.tp, a.split.pp, a.split.zero_stage,
+  return std::make_tuple(a.split.tp, a.split.pp, a.split.ep, a.split.zero_stage,
                          static_cast<int>(a.split.recompute), -a.split.micro_batch) <
-         std::make_tuple(b.split.tp, b.split.pp, b.split.zero_stage,
+         std::make_tuple(b.split.tp, b.split.pp, b.split.ep, b.split.zero_stage,
                          static_cast<int>(b.split.recompute), -b.split.micro_batch);
 }
 

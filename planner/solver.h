@@ -48,6 +48,7 @@ struct FixedSplit {
   int64_t pp = 0;
   int64_t dp = 0;
   int zero_stage = -1;  // -1: searched
+  int64_t ep = 0;       // expert parallelism (MoE training); 0: searched
 };
 
 struct PlanRequest {

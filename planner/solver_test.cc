@@ -218,6 +218,55 @@ TEST(SolverTest, InferencePrefersTensorParallelWithinANode) {
   EXPECT_TRUE(result.best.estimate.known);
 }
 
+TEST(SolverTest, ExpertParallelismNeedsNoMoreGpusForMoeTraining) {
+  PlanRequest without = Train("mixtral-8x7b", "h100-80gb");
+  without.fixed.ep = 1;
+  PlanResult none = SolvePlan(without).value();
+  PlanResult searched = SolvePlan(Train("mixtral-8x7b", "h100-80gb")).value();
+  ASSERT_TRUE(none.feasible && searched.feasible);
+  EXPECT_EQ(none.best.split.ep, 1);
+  EXPECT_LE(searched.best.gpus, none.best.gpus);
+  // Whatever EP is chosen divides the experts and DP.
+  EXPECT_EQ(8 % searched.best.split.ep, 0);
+  EXPECT_EQ(searched.best.split.dp % searched.best.split.ep, 0);
+  if (searched.best.split.ep > 1) {
+    EXPECT_TRUE(AnyLineContains(searched.explanation, "Expert parallelism: EP"));
+  }
+  // A fixed EP is kept, with DP a multiple of it.
+  PlanRequest fixed = Train("mixtral-8x7b", "h100-80gb");
+  fixed.fixed.ep = 4;
+  PlanResult four = SolvePlan(fixed).value();
+  ASSERT_TRUE(four.feasible) << four.reason;
+  EXPECT_EQ(four.best.split.ep, 4);
+  EXPECT_EQ(four.best.split.dp % 4, 0);
+  EXPECT_TRUE(AnyLineContains(four.explanation, "(EP 4)"));
+}
+
+TEST(SolverTest, DenseModelsAndInferenceNeverUseEp) {
+  PlanResult dense = SolvePlan(Train("llama-2-70b", "h100-80gb")).value();
+  EXPECT_EQ(dense.best.split.ep, 1);
+  PlanRequest infer = Train("mixtral-8x7b", "h100-80gb");
+  infer.task = Task::kInfer;
+  PlanResult serving = SolvePlan(infer).value();
+  ASSERT_TRUE(serving.feasible);
+  EXPECT_EQ(serving.best.split.ep, 1);
+}
+
+// Found by planner_fuzzer: an inference request carrying an unvalidated
+// training global batch of 6.5e18 made the solver enumerate its divisors.
+TEST(SolverTest, InferenceIgnoresTrainingFields) {
+  PlanRequest plain = Train("llama-2-7b", "h100-80gb");
+  plain.task = Task::kInfer;
+  PlanRequest odd = plain;
+  odd.train.global_batch = 6'556'793'685'608'086'112;
+  odd.train.micro_batch = 11;
+  PlanResult a = SolvePlan(plain).value();
+  PlanResult b = SolvePlan(odd).value();
+  EXPECT_EQ(a.best.gpus, b.best.gpus);
+  EXPECT_EQ(a.best.memory.total_bytes, b.best.memory.total_bytes);
+  EXPECT_EQ(a.explanation, b.explanation);
+}
+
 struct BadRequest {
   std::string name;
   void (*mutate)(PlanRequest&);
@@ -245,6 +294,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"TpBeyondNode", [](PlanRequest& r) { r.fixed.tp = 16; }, "tp"},
         BadRequest{"PpBeyondLayers", [](PlanRequest& r) { r.fixed.pp = 33; }, "pp"},
         BadRequest{"MegatronZero3", [](PlanRequest& r) { r.fixed.zero_stage = 3; }, "zero"},
+        BadRequest{"EpForADenseModel", [](PlanRequest& r) { r.fixed.ep = 2; }, "ep"},
+        BadRequest{"NegativeEp", [](PlanRequest& r) { r.fixed.ep = -1; }, "ep"},
+        BadRequest{"EpNotDividingExperts",
+                   [](PlanRequest& r) {
+                     r.model = FindModel("mixtral-8x7b").value();
+                     r.fixed.ep = 3;
+                   },
+                   "ep"},
+        BadRequest{"EpNotDividingDp",
+                   [](PlanRequest& r) {
+                     r.model = FindModel("mixtral-8x7b").value();
+                     r.fixed.ep = 4;
+                     r.fixed.dp = 6;
+                   },
+                   "ep"},
+        BadRequest{"EpForInference",
+                   [](PlanRequest& r) {
+                     r.model = FindModel("mixtral-8x7b").value();
+                     r.task = Task::kInfer;
+                     r.fixed.ep = 2;
+                   },
+                   "ep"},
         BadRequest{"NanTokens", [](PlanRequest& r) { r.tokens = std::nan(""); }, "tokens"},
         BadRequest{"DaysWithoutTokens", [](PlanRequest& r) { r.days = 3; }, "days"},
         BadRequest{"ZeroMfu", [](PlanRequest& r) { r.mfu = 0; }, "mfu"},

@@ -123,6 +123,26 @@ absl::Status ValidateFixed(const PlanRequest& r) {
   BERTH_RETURN_IF_ERROR(Range("pp", f.pp, 0, r.model.layers));
   BERTH_RETURN_IF_ERROR(Range("dp", f.dp, 0, r.max_gpus));
   BERTH_RETURN_IF_ERROR(Range("zero", f.zero_stage, -1, 3));
+  BERTH_RETURN_IF_ERROR(Range("ep", f.ep, 0, r.max_gpus));
+  if (f.ep > 1) {
+    if (r.task != Task::kTrain) {
+      return absl::InvalidArgumentError(
+          "ep: expert parallelism is planned for training only; inference splits experts by tp");
+    }
+    if (r.model.experts == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ep: ", f.ep, " needs a mixture-of-experts model (this one has no experts)"));
+    }
+    if (r.model.experts % f.ep != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ep: ", f.ep, " does not divide the experts (", r.model.experts, ")"));
+    }
+    if (f.dp > 0 && f.dp % f.ep != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ep: ", f.ep, " must divide dp (", f.dp,
+          "): expert-parallel groups are made of data-parallel ranks"));
+    }
+  }
   if (f.tp > 0 && r.model.heads % f.tp != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tp: ", f.tp, " does not divide the attention heads (", r.model.heads, ")"));
@@ -132,7 +152,7 @@ absl::Status ValidateFixed(const PlanRequest& r) {
         "tp: ", f.tp, " and the KV heads (", r.model.kv_heads, ") must divide one another"));
   }
   const int64_t gpus = std::max<int64_t>(1, f.tp) * std::max<int64_t>(1, f.pp) *
-                       std::max<int64_t>(1, f.dp);
+                       std::max({int64_t{1}, f.dp, f.ep});
   if (gpus > r.max_gpus) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_gpus: the fixed split needs at least ", gpus, " GPUs, above max_gpus ", r.max_gpus));

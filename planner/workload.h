@@ -59,6 +59,10 @@ struct Split {
   int64_t tp = 1;
   int64_t pp = 1;
   int64_t dp = 1;
+  // Expert parallelism (MoE training): each layer's experts are spread over
+  // `ep` of the DP ranks, which must divide both dp and the expert count.
+  // Not a separate GPU dimension: gpus() is still tp·pp·dp.
+  int64_t ep = 1;
   int zero_stage = 0;
   int64_t micro_batch = 1;
   Recompute recompute = Recompute::kNone;

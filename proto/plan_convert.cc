@@ -81,6 +81,7 @@ void FillSplit(const planner::PlanRequest& request, const planner::Plan& plan,
   out->set_tp(AsInt32(plan.split.tp));
   out->set_pp(AsInt32(plan.split.pp));
   out->set_dp(AsInt32(plan.split.dp));
+  out->set_ep(AsInt32(plan.split.ep));
   out->set_zero_stage(plan.split.zero_stage);
   out->set_micro_batch(AsInt32(plan.split.micro_batch));
   out->set_recompute(RecomputeOf(request, plan.split));

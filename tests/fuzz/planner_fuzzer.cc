@@ -126,6 +126,8 @@ PlanRequest Request(FuzzedDataProvider& in) {
   }
   r.mfu = in.ConsumeBool() ? kDefaultMfu : Real(in, 0, 1);
   r.max_alternatives = static_cast<int>(Int(in, 0, 4));
+  // Read last, so that inputs kept from before EP existed decode as they did.
+  if (in.ConsumeBool()) r.fixed.ep = Int(in, 0, 64);
   return r;
 }
 
@@ -145,6 +147,13 @@ void CheckPlan(const PlanRequest& r, const PlanResult& result, const Plan& p) {
   if (r.fixed.tp > 0) FUZZ_CHECK(p.split.tp == r.fixed.tp, "tp not held");
   if (r.fixed.pp > 0) FUZZ_CHECK(p.split.pp == r.fixed.pp, "pp not held");
   if (r.fixed.dp > 0) FUZZ_CHECK(p.split.dp == r.fixed.dp, "dp not held");
+  if (r.fixed.ep > 0) FUZZ_CHECK(p.split.ep == r.fixed.ep, "ep not held");
+  FUZZ_CHECK(p.split.ep >= 1 && p.split.dp % p.split.ep == 0, "ep ", p.split.ep, " dp ",
+             p.split.dp);
+  if (p.split.ep > 1) {
+    FUZZ_CHECK(r.task == Task::kTrain && r.model.experts % p.split.ep == 0, "ep ", p.split.ep,
+               " experts ", r.model.experts);
+  }
 }
 
 void Run(FuzzedDataProvider& in) {

@@ -109,6 +109,23 @@ assert (r["tp"], r["pp"], r["dp"], r["zero_stage"]) == (8, 1, 1, 1), r
 assert r["gpus"] == 8
 '
 
+# Expert parallelism for a mixture-of-experts model: fixed, it is kept and DP
+# is a multiple of it; the table has an EP column.
+run moe_ep plan --model mixtral-8x7b --gpu h100-80gb --ep 4 --json
+expect_rc moe_ep 0
+check_json moe_ep '
+assert r["ep"] == 4 and r["dp"] % 4 == 0, (r["ep"], r["dp"])
+assert any("(EP 4)" in line for line in r["explanation"]), r["explanation"]
+'
+run moe_table plan --model mixtral-8x7b --gpu h100-80gb --ep 2
+expect_rc moe_table 0
+grep -qE "(^| )EP( |$)" "$TMP/moe_table.out" || fail "moe_table: no EP column: $(cat "$TMP/moe_table.out")"
+run dense_json plan --model llama-2-7b --gpu h100-80gb --json
+check_json dense_json 'assert r["ep"] == 1, r["ep"]'
+expect_usage ep_dense --ep --model llama-2-7b --ep 2
+expect_usage ep_experts --ep --model mixtral-8x7b --ep 3
+expect_usage ep_zero --ep --model mixtral-8x7b --ep 0
+
 # A pace: 1T tokens within 30 days.
 run pace plan --model llama-2-7b --gpu h100-80gb --tokens 1T --days 30 --json
 expect_rc pace 0

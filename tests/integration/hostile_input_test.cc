@@ -176,6 +176,9 @@ std::vector<SpecCase> SpecCases() {
         [v](JobSpec& s) { s.mutable_split()->set_zero_stage(v); }, "zero");
   }
   add("split.zero_stage 4", [](JobSpec& s) { s.mutable_split()->set_zero_stage(4); }, "zero");
+  add("split.ep -1", [](JobSpec& s) { s.mutable_split()->set_ep(-1); }, "ep:");
+  add("split.ep max", [](JobSpec& s) { s.mutable_split()->set_ep(kInt32Max); }, "ep:");
+  add("split.ep 2 for a dense model", [](JobSpec& s) { s.mutable_split()->set_ep(2); }, "ep:");
   add("split.zero_stage max", [](JobSpec& s) { s.mutable_split()->set_zero_stage(kInt32Max); },
       "zero");
   add("split.tp max (wider than any node)",
