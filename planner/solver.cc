@@ -251,6 +251,7 @@ struct SearchState {
   internal::SearchOutcome outcome;
   // Divisors of global_batch / b for each micro-batch b, computed once.
   std::vector<std::pair<int64_t, std::vector<int64_t>>> batch_divisors;
+  std::vector<int64_t> eps;  // EpChoices(request), computed once
 
   const std::vector<int64_t>& BatchDivisors(int64_t micro_batch) {
     for (const auto& [b, divisors] : batch_divisors) {
@@ -304,7 +305,7 @@ void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
 
 void SearchShape(SearchState& state, int64_t tp, int64_t pp, int64_t gpu_limit) {
   const PlanRequest& request = state.request;
-  for (int64_t ep : EpChoices(request)) {
+  for (int64_t ep : state.eps) {
     for (int zero : ZeroChoices(request, pp)) {
       for (int64_t b : MicroBatchChoices(request)) {
         const int64_t limit = std::min(gpu_limit, state.top.GpuThreshold());
@@ -348,7 +349,8 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
                     .want_closest = want_closest,
                     .top = TopPlans(static_cast<size_t>(std::max(0, request.max_alternatives)) + 1),
                     .outcome = {},
-                    .batch_divisors = {}};
+                    .batch_divisors = {},
+                    .eps = EpChoices(request)};
   const std::vector<int64_t> tps = TpChoices(request);
   const bool offloaded = request.task == Task::kInfer && request.infer.offload != Offload::kNone;
   const int64_t max_pp = request.fixed.pp > 0 ? request.fixed.pp : (offloaded ? 1 : request.model.layers);
