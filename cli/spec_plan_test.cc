@@ -62,6 +62,7 @@ void ExpectSameRequest(const berth::v1::JobSpec& spec, const std::string& what) 
   EXPECT_EQ(cli->fixed.pp, daemon->fixed.pp);
   EXPECT_EQ(cli->fixed.dp, daemon->fixed.dp);
   EXPECT_EQ(cli->fixed.zero_stage, daemon->fixed.zero_stage);
+  EXPECT_EQ(cli->fixed.ep, daemon->fixed.ep);
   EXPECT_EQ(cli->tokens, daemon->tokens);
   EXPECT_EQ(cli->days, daemon->days);
   EXPECT_EQ(cli->tokens_per_second, daemon->tokens_per_second);
@@ -89,7 +90,7 @@ TEST(SpecPlanTest, AgreesWithTheDaemonOnEveryExample) {
     ExpectSameRequest(ReadSpec(entry.path().string()), name);
     ++compared;
   }
-  EXPECT_EQ(compared, 8);  // four specs, each as JSON and as YAML
+  EXPECT_EQ(compared, 10);  // five specs, each as JSON and as YAML
 }
 
 TEST(SpecPlanTest, AgreesOnEveryTrainingField) {

@@ -21,6 +21,9 @@ ABSL_FLAG(int64_t, missed_heartbeats, 3,
           "a node that misses this many heartbeats in a row is DOWN and its jobs are requeued");
 ABSL_FLAG(int64_t, default_max_runtime_s, 0,
           "maximum run time for jobs that give none, in seconds; 0: unbounded");
+ABSL_FLAG(int64_t, keep_finished_jobs, 10000,
+          "ended jobs kept in memory (the newest); older ones stay in the database, where "
+          "`berth job ID` still finds them, but leave `berth jobs` and the berth_jobs gauge");
 ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain for the gRPC port; with --tls_key, clients must use TLS");
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
       .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
       .missed_heartbeats = absl::GetFlag(FLAGS_missed_heartbeats),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
+      .keep_finished_jobs = absl::GetFlag(FLAGS_keep_finished_jobs),
       .insecure = absl::GetFlag(FLAGS_insecure),
       .tls_cert = absl::GetFlag(FLAGS_tls_cert),
       .tls_key = absl::GetFlag(FLAGS_tls_key),
@@ -78,6 +82,11 @@ int main(int argc, char** argv) {
       config.missed_heartbeats < 1) {
     std::cerr << "berthd: --heartbeat_ms and --missed_heartbeats must be > 0 and "
                  "--default_max_runtime_s >= 0\n";
+    return 2;
+  }
+  if (config.keep_finished_jobs < 0 || config.keep_finished_jobs > 100'000'000) {
+    std::cerr << "berthd: --keep_finished_jobs must be in [0, 100000000], got "
+              << config.keep_finished_jobs << "\n";
     return 2;
   }
   // Signals are taken by a dedicated thread, never by a handler.

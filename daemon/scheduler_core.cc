@@ -68,6 +68,7 @@ absl::Status SchedulerCore::Recover() {
     AddJobLocked(job);
     if (job.state() == berth::v1::PENDING) pending_since_[job.id()] = job.submit_time_ms();
   }
+  EvictFinishedLocked();
   dirty_ = true;
   views_stale_ = true;
   CurrentViewsLocked();
@@ -78,8 +79,28 @@ absl::Status SchedulerCore::Recover() {
 
 void SchedulerCore::AddJobLocked(const Job& job) {
   jobs_[job.id()] = job;
-  if (IsLive(job.state())) live_.insert(job.id());
+  if (IsLive(job.state())) {
+    live_.insert(job.id());
+  } else {
+    finished_.insert(job.id());
+  }
   if (!job.spec().request_id().empty()) request_ids_[job.spec().request_id()] = job.id();
+}
+
+void SchedulerCore::EvictFinishedLocked() {
+  const size_t keep = static_cast<size_t>(std::max<int64_t>(0, options_.keep_finished_jobs));
+  while (finished_.size() > keep) {
+    const int64_t id = *finished_.begin();  // the oldest
+    finished_.erase(finished_.begin());
+    finished_nodes_.erase(id);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    // A retried submit with its request id is still answered: the file's
+    // unique index finds the stored job (ProcessSubmissions).
+    auto request = request_ids_.find(it->second.spec().request_id());
+    if (request != request_ids_.end() && request->second == id) request_ids_.erase(request);
+    jobs_.erase(it);
+  }
 }
 
 void SchedulerCore::SetNotifier(AgentNotifier* notifier) {
@@ -159,6 +180,11 @@ void SchedulerCore::WriterLoop() {
     std::vector<std::function<void()>> replies;
     replies.swap(replies_);
     for (auto& reply : replies) reply();
+    {
+      // After the replies, which may read the jobs that just ended.
+      absl::MutexLock lock(&mu_);
+      EvictFinishedLocked();
+    }
     std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox;
     outbox.swap(outbox_);
     {
@@ -272,8 +298,12 @@ void SchedulerCore::ProcessSubmissions(std::vector<Submission>& batch) {
     }
     if (job.state() == berth::v1::PENDING) dirty_ = true;
     const int64_t id = job.id();
-    Defer([this, id, duplicate, done = std::move(batch[i].done)] {
-      absl::StatusOr<Job> stored = GetJob(id);
+    // A retried request id of a job that ended and left memory: the file's
+    // copy (InsertJobs put it in jobs[i]) is the answer.
+    std::optional<Job> from_file;
+    if (duplicate && !jobs_.contains(id)) from_file = job;
+    Defer([this, id, duplicate, from_file, done = std::move(batch[i].done)] {
+      absl::StatusOr<Job> stored = from_file ? absl::StatusOr<Job>(*from_file) : GetJob(id);
       if (!stored.ok()) {
         done(stored.status());
       } else if (stored->state() == berth::v1::REJECTED) {
@@ -325,6 +355,27 @@ void SchedulerCore::Backup(std::string path,
   });
 }
 
+void SchedulerCore::LookupJob(int64_t id, JobCallback done) {
+  std::optional<Job> in_memory;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) in_memory = it->second;
+  }
+  if (in_memory) {
+    done(*std::move(in_memory));
+    return;
+  }
+  // Not in memory: no such job, or one that ended and was dropped from
+  // memory. The file is read on the writer thread, which owns the store.
+  Enqueue([this, id, done = std::move(done)]() mutable {
+    committed_reads_.push_back([this, id, done = std::move(done)] {
+      auto job = std::make_shared<absl::StatusOr<Job>>(store_->FindJob(id));
+      Defer([done, job] { done(std::move(*job)); });
+    });
+  });
+}
+
 void SchedulerCore::ListEvents(
     db::EventQuery query, std::function<void(absl::StatusOr<std::vector<db::Event>>)> done) {
   Enqueue([this, query = std::move(query), done = std::move(done)]() mutable {
@@ -341,18 +392,28 @@ void SchedulerCore::Cancel(int64_t id, JobCallback done) {
 }
 
 void SchedulerCore::DoCancel(int64_t id, JobCallback done) {
-  JobState state;
+  std::optional<JobState> state;
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = jobs_.find(id);
-    if (it == jobs_.end()) {
-      Defer([done, id] { done(absl::NotFoundError(absl::StrCat("job ", id, " not found"))); });
+    if (it != jobs_.end()) state = it->second.state();
+  }
+  if (!state.has_value()) {
+    // Not in memory: no such job, or one that ended long ago.
+    absl::StatusOr<Job> stored = store_->FindJob(id);
+    if (stored.ok() && IsLive(stored->state())) {
+      // Live jobs never leave memory; the file and memory disagree.
+      stored = absl::InternalError(
+          absl::StrCat("job ", id, " is live in the database but not in memory"));
+    }
+    if (!stored.ok()) {
+      Defer([done, status = stored.status()] { done(status); });
       return;
     }
-    state = it->second.state();
+    state = stored->state();
   }
-  if (!IsLive(state)) {
-    Defer([done, id, state] {
+  if (!IsLive(*state)) {
+    Defer([done, id, state = *state] {
       done(absl::FailedPreconditionError(absl::StrCat(
           "job ", id, " has already ended (", berth::v1::JobState_Name(state), ")")));
     });
@@ -381,6 +442,7 @@ void SchedulerCore::FinishJob(int64_t id, JobState state, const std::string& rea
           job.set_end_time_ms(now);
           job.set_exit_code(exit_code);
           live_.erase(id);
+          finished_.insert(id);
           waiting_.erase(id);
           finished_nodes_.erase(id);
           pending_since_.erase(id);

@@ -63,6 +63,12 @@ struct CoreOptions {
   int64_t runtime_grace_ms = 60000;
   // Applied to jobs that give no max_runtime_seconds; 0: unbounded.
   int64_t default_max_runtime_seconds = 0;
+  // Ended jobs (succeeded, failed, cancelled, refused) kept in memory, the
+  // newest by id; older ones are dropped from memory (never from the file)
+  // so that memory stays bounded. At start the store loads as many (pass
+  // the same number as StoreOptions::recent_terminal_jobs). ListJobs shows
+  // what is in memory; LookupJob and Cancel also find the rest in the file.
+  int64_t keep_finished_jobs = 10000;
   // Unix milliseconds; tests move a fake clock.
   std::function<int64_t()> now_ms;
   // Where counters and histograms go; may be null (tests).
@@ -98,6 +104,9 @@ class SchedulerCore {
   // An online backup of the database to `path` (a new file).
   void Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done);
   void Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat);
+  // A job from memory, or, for an ended job dropped from memory, from the
+  // file (on the writer thread). `done` may run on the calling thread.
+  void LookupJob(int64_t id, JobCallback done);
   // Reads the event log from the file, on the writer thread after the
   // current batch has committed (so it holds every event recorded so far).
   void ListEvents(db::EventQuery query,
@@ -148,6 +157,8 @@ class SchedulerCore {
 
   // Under mu_ (writer): state changes that mirror what was committed.
   void AddJobLocked(const berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the oldest ended jobs from memory beyond keep_finished_jobs.
+  void EvictFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseLocked(berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<PoolInfo> PoolsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);  // from views_
   std::vector<NodeView> ViewsLocked(bool capacity) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -189,6 +200,7 @@ class SchedulerCore {
   std::map<std::string, NodeEntry> nodes_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, berth::v1::Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::set<int64_t> live_ ABSL_GUARDED_BY(mu_);  // PENDING, PLACED, RUNNING
+  std::set<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // the other jobs in jobs_
   absl::flat_hash_map<std::string, int64_t> request_ids_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, Waiting> waiting_ ABSL_GUARDED_BY(mu_);  // from the last pass
   std::map<int64_t, std::set<std::string>> finished_nodes_ ABSL_GUARDED_BY(mu_);

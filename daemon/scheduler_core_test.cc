@@ -8,11 +8,13 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -64,10 +66,12 @@ class SchedulerCoreTest : public ::testing::Test {
   }
 
   void Open() {
-    auto store = db::Store::Open(dir_ + "/berth.db");
+    auto store = db::Store::Open(dir_ + "/berth.db",
+                                 db::StoreOptions{.recent_terminal_jobs = keep_finished_});
     ASSERT_TRUE(store.ok()) << store.status();
     auto core = SchedulerCore::Create(
-        *std::move(store), CoreOptions{.now_ms = [this] { return now_ms_.load(); },
+        *std::move(store), CoreOptions{.keep_finished_jobs = keep_finished_,
+                                       .now_ms = [this] { return now_ms_.load(); },
                                        .metrics = &metrics_});
     ASSERT_TRUE(core.ok()) << core.status();
     core_ = *std::move(core);
@@ -94,10 +98,12 @@ class SchedulerCoreTest : public ::testing::Test {
   }
 
   absl::StatusOr<berth::v1::SubmitJobResponse> Submit(const std::string& model,
-                                                      int64_t max_runtime_seconds = 3600) {
+                                                      int64_t max_runtime_seconds = 3600,
+                                                      const std::string& request_id = "") {
     berth::v1::JobSpec spec;
     spec.set_task("train");
     spec.set_team("t");
+    spec.set_request_id(request_id);
     spec.mutable_model()->set_catalog_name(model);
     spec.set_max_runtime_seconds(max_runtime_seconds);
     absl::Notification done;
@@ -141,7 +147,19 @@ class SchedulerCoreTest : public ::testing::Test {
     return result;
   }
 
+  absl::StatusOr<Job> Lookup(int64_t id) {
+    absl::Notification done;
+    absl::StatusOr<Job> result;
+    core_->LookupJob(id, [&](absl::StatusOr<Job> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
   std::string dir_;
+  int64_t keep_finished_ = 10000;
   std::atomic<int64_t> now_ms_{1'700'000'000'000};
   Metrics metrics_{"test", 0};
   RecordingNotifier notifier_;
@@ -309,6 +327,53 @@ TEST_F(SchedulerCoreTest, UndrainingADownNodeLeavesItDownUntilItHeartbeats) {
   EXPECT_FALSE(undrained->drained());
   core_->Heartbeat("n1", {});
   ASSERT_TRUE(Eventually([&] { return Listed("n1").state() == berth::v1::UP; }));
+}
+
+TEST_F(SchedulerCoreTest, EndedJobsBeyondTheLimitLeaveMemoryButNotTheFile) {
+  keep_finished_ = 2;
+  core_.reset();
+  Open();
+  Register("n1", "h100-80gb", 8);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto r = Submit("llama-2-7b", 3600, absl::StrCat("req-", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ids.push_back(r->job().id());
+    ASSERT_TRUE(Cancel(ids.back()).ok());
+  }
+  auto listed_ids = [&] {
+    std::set<int64_t> out;
+    const berth::v1::ListJobsResponse listed = core_->ListJobs({});
+    for (const Job& job : listed.jobs()) out.insert(job.id());
+    return out;
+  };
+  // Memory holds the newest two ended jobs.
+  ASSERT_TRUE(Eventually([&] { return listed_ids().size() == 2; }));
+  EXPECT_EQ(listed_ids(), (std::set<int64_t>{ids[2], ids[3]}));
+  EXPECT_EQ(core_->GetJob(ids[0]).status().code(), absl::StatusCode::kNotFound);
+  // The file still has the others: LookupJob finds them, cancel says they
+  // ended, and a retried request id gets the same job back.
+  auto old = Lookup(ids[0]);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->state(), berth::v1::CANCELLED);
+  EXPECT_EQ(old->spec().request_id(), "req-0");
+  EXPECT_EQ(Lookup(ids[3])->state(), berth::v1::CANCELLED);  // from memory
+  EXPECT_EQ(Lookup(ids.back() + 100).status().code(), absl::StatusCode::kNotFound);
+  auto cancel_again = Cancel(ids[1]);
+  EXPECT_EQ(cancel_again.status().code(), absl::StatusCode::kFailedPrecondition)
+      << cancel_again.status();
+  EXPECT_TRUE(absl::StrContains(cancel_again.status().message(), "already ended"));
+  auto retried = Submit("llama-2-7b", 3600, "req-0");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->duplicate());
+  EXPECT_EQ(retried->job().id(), ids[0]);
+  EXPECT_EQ(retried->job().state(), berth::v1::CANCELLED);
+  EXPECT_EQ(listed_ids().size(), 2u);  // not brought back into memory
+  // A restart loads as many ended jobs as it keeps.
+  core_.reset();
+  Open();
+  EXPECT_EQ(listed_ids(), (std::set<int64_t>{ids[2], ids[3]}));
+  EXPECT_EQ(Lookup(ids[1])->state(), berth::v1::CANCELLED);
 }
 
 TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {

@@ -101,7 +101,10 @@ ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
   }
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, response, core_->GetJob(request->id()));
+  // From memory, or from the file for an ended job dropped from memory.
+  core_->LookupJob(request->id(), [reactor, response](absl::StatusOr<berth::v1::Job> job) {
+    Finish(reactor, response, std::move(job));
+  });
   return reactor;
 }
 
@@ -132,18 +135,31 @@ ServerUnaryReactor* SchedulerServiceImpl::CancelJob(CallbackServerContext* conte
   absl::StatusOr<Caller> caller = Authenticate(context);
   if (!caller.ok()) return Reject(context, caller.status());
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
-  // A job's team never changes after submission, so checking it here, before
-  // the cancel is queued, cannot race. Admins may cancel any job.
-  if (!caller->admin) {
-    absl::StatusOr<berth::v1::Job> job = core_->GetJob(request->id());
-    if (!job.ok()) return Reject(context, job.status());
-    if (absl::Status s = AuthorizeCancel(*caller, request->id(), job->spec().team()); !s.ok()) {
-      return Reject(context, s);
-    }
-  }
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  core_->Cancel(request->id(), [reactor, response](absl::StatusOr<berth::v1::Job> result) {
-    Finish(reactor, response, std::move(result));
+  SchedulerCore* core = core_;
+  const int64_t id = request->id();
+  auto cancel = [core, id, reactor, response] {
+    core->Cancel(id, [reactor, response](absl::StatusOr<berth::v1::Job> result) {
+      Finish(reactor, response, std::move(result));
+    });
+  };
+  if (caller->admin) {  // admins may cancel any job
+    cancel();
+    return reactor;
+  }
+  // A job's team never changes after submission, so checking it first, before
+  // the cancel is queued, cannot race. LookupJob also finds an ended job that
+  // left memory, so another team's old job is PERMISSION_DENIED, not NOT_FOUND.
+  core_->LookupJob(id, [caller = *caller, id, reactor, cancel](absl::StatusOr<berth::v1::Job> job) {
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    if (absl::Status s = AuthorizeCancel(caller, id, job->spec().team()); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return;
+    }
+    cancel();
   });
   return reactor;
 }

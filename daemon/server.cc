@@ -97,7 +97,10 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
     BERTH_ASSIGN_OR_RETURN(TokenTable table, TokenTable::Load(config.tokens_file));
     tokens = std::make_unique<TokenTable>(std::move(table));
   }
-  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::Store::Open(config.db_path));
+  BERTH_ASSIGN_OR_RETURN(
+      std::unique_ptr<db::Store> store,
+      db::Store::Open(config.db_path,
+                      db::StoreOptions{.recent_terminal_jobs = config.keep_finished_jobs}));
   std::unique_ptr<DaemonServer> server(new DaemonServer());
   server->insecure_ = config.insecure;
   server->tokens_ = std::move(tokens);
@@ -110,6 +113,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         .missed_heartbeats = config.missed_heartbeats,
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds,
+                                        .keep_finished_jobs = config.keep_finished_jobs,
                                         .metrics = server->metrics_.get()}));
   server->scheduler_service_ =
       std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get());

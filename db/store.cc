@@ -501,6 +501,12 @@ absl::StatusOr<Snapshot> Store::LoadAll() {
   return snapshot;
 }
 
+absl::StatusOr<Job> Store::FindJob(int64_t id) {
+  BERTH_ASSIGN_OR_RETURN(std::optional<Job> job, LoadJob(*db_, kSelectJobById, "", id));
+  if (!job.has_value()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  return *std::move(job);
+}
+
 // The newest `limit` events (all when limit <= 0), oldest first; job_id 0
 // means every event.
 absl::StatusOr<std::vector<Event>> Store::Events(const EventQuery& query) {

@@ -113,6 +113,8 @@ class Store {
                           const std::vector<Event>& events = {});
 
   absl::StatusOr<Snapshot> LoadAll();
+  // One job as LoadAll() would return it; NotFound when there is none.
+  absl::StatusOr<berth::v1::Job> FindJob(int64_t id);
   // The newest `query.limit` events that match, oldest first.
   absl::StatusOr<std::vector<Event>> Events(const EventQuery& query);
 

@@ -595,6 +595,20 @@ for verb in plan submit jobs job cancel why watch nodes drain undrain events; do
 done
 grep -qE "^  6  with --wait --timeout" "$TMP/help_submit.out" || fail "submit --help: no code 6"
 
+# --- A mixture-of-experts job with a fixed expert parallelism: admitted with
+# EP 8 inside DP, shown in the tables; then cancelled.
+submit moe "$EXAMPLES/train-mixtral-8x7b.yaml"
+expect_rc moe 0
+check_json moe '
+p = r["job"]["plan"]
+assert p["ep"] == 8 and p["dp"] % 8 == 0, (p["ep"], p["dp"])
+assert r["job"]["state"] in ("PENDING", "PLACED", "RUNNING"), r["job"]["state"]
+'
+run moe_human job "$job_id"
+expect_out moe_human "(EP 8)"
+run moe_cancel cancel "$job_id"
+expect_rc moe_cancel 0
+
 # --- admin backup: berthd writes an online copy of its database.
 run backup admin backup "$TMP/backup.db"
 expect_rc backup 0
