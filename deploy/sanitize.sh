@@ -56,9 +56,14 @@ run_asan() {
 }
 
 # The concurrency tests of the daemon core (SchedulerCore, its writer thread
-# and admission; no gRPC server in the process), the store and the agent.
+# and admission; no gRPC server in the process), the store and the agent's
+# job runner. Left out: agents/agent_test (AgentTest.*), which runs a fake
+# berthd and the agent's gRPC client in one process; Debian's gRPC and
+# Abseil are not TSan-built, and TSan reported races wholly inside them
+# (libupb, Abseil's Cord and deadlock-detector graph) in 2 of 4 CI runs.
 TSAN_TARGETS=(daemon/all db/all agents/all)
 TSAN_TEST_DIRS=(build-tsan/daemon build-tsan/db build-tsan/agents)
+TSAN_EXCLUDE='^AgentTest\.'
 
 run_tsan() {
   local start=$SECONDS status=0 dir
@@ -69,7 +74,7 @@ run_tsan() {
   # protobuf and Abseil only (see the file).
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$PWD/tests/tsan.supp:log_path=$PWD/build-tsan/sanitizer-logs/tsan"
   for dir in "${TSAN_TEST_DIRS[@]}"; do
-    ctest --test-dir "$dir" --output-on-failure -j2 || status=1
+    ctest --test-dir "$dir" --output-on-failure -j2 -E "$TSAN_EXCLUDE" || status=1
   done
   check_logs tsan || status=1
   echo "sanitize.sh: tsan: $((SECONDS - start)) s, status $status"
