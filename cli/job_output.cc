@@ -139,6 +139,18 @@ std::string NodeStateName(berth::v1::NodeState state) {
   return berth::v1::NodeState_Name(state);
 }
 
+std::string GpuTypesCell(const berth::v1::Node& node) {
+  std::set<std::string> types;
+  for (const berth::v1::Gpu& gpu : node.gpus()) types.insert(gpu.type());
+  return types.empty() ? "-" : absl::StrJoin(types, ",");
+}
+
+std::string UsedGpusCell(const berth::v1::Node& node) {
+  int used = 0;
+  for (const berth::v1::Gpu& gpu : node.gpus()) used += gpu.job_id() != 0 ? 1 : 0;
+  return absl::StrCat(used, "/", node.gpus_size());
+}
+
 std::string NodeStateLabel(const berth::v1::Node& node) {
   std::string label = NodeStateName(node.state());
   if (node.drained() && node.state() != berth::v1::DRAINED) label += " (drained)";
@@ -225,18 +237,11 @@ std::string NodesTable(
   std::vector<Row> rows = {
       {"NODE", "STATE", "GPU TYPE", "GPUS", "OCCUPANCY", "LABELS"}};
   for (const berth::v1::Node& node : nodes) {
-    std::set<std::string> types;
-    int used = 0;
-    for (const berth::v1::Gpu& gpu : node.gpus()) {
-      types.insert(gpu.type());
-      if (gpu.job_id() != 0) ++used;
-    }
     std::map<std::string, std::string> labels(node.labels().begin(),
                                               node.labels().end());
     rows.push_back(
-        {node.name(), NodeStateLabel(node),
-         types.empty() ? "-" : absl::StrJoin(types, ","),
-         absl::StrCat(used, "/", node.gpus_size()), GpuOccupancy(node),
+        {node.name(), NodeStateLabel(node), GpuTypesCell(node),
+         UsedGpusCell(node), GpuOccupancy(node),
          labels.empty()
              ? "-"
              : absl::StrJoin(labels, ",", absl::PairFormatter("="))});

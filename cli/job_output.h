@@ -48,6 +48,11 @@ std::string NodeStateName(berth::v1::NodeState state);
 // A node's state for people: "UP", "DRAINED", "DOWN", or "DOWN (drained)"
 // for a drained node whose agent went away (it comes back DRAINED).
 std::string NodeStateLabel(const berth::v1::Node& node);
+// The node's GPU types, comma-separated ("-" when it has none), and its GPUs
+// held by jobs out of all ("4/8"): the GPU TYPE and GPUS/USED cells of
+// `berth nodes` and `berth watch`.
+std::string GpuTypesCell(const berth::v1::Node& node);
+std::string UsedGpusCell(const berth::v1::Node& node);
 
 // "8×1×1" (TP×PP×DP of the plan), or "-" when there is no plan.
 std::string SplitCell(const berth::v1::PlanReport& plan);

@@ -5,13 +5,11 @@
 #include <csignal>
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cli/job_output.h"
@@ -125,16 +123,8 @@ std::string NodeTable(
     const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
   std::vector<Row> rows = {{"NODE", "STATE", "GPU TYPE", "USED", "GPUS"}};
   for (const berth::v1::Node& node : nodes) {
-    std::set<std::string> types;
-    int used = 0;
-    for (const berth::v1::Gpu& gpu : node.gpus()) {
-      types.insert(gpu.type());
-      if (gpu.job_id() != 0) ++used;
-    }
-    rows.push_back({node.name(), NodeStateLabel(node),
-                    types.empty() ? "-" : absl::StrJoin(types, ","),
-                    absl::StrCat(used, "/", node.gpus_size()),
-                    OccupancyBar(node)});
+    rows.push_back({node.name(), NodeStateLabel(node), GpuTypesCell(node),
+                    UsedGpusCell(node), OccupancyBar(node)});
   }
   return AlignedTable(rows, {3});
 }
