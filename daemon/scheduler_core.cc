@@ -83,6 +83,7 @@ void SchedulerCore::AddJobLocked(const Job& job) {
     live_.insert(job.id());
   } else {
     finished_.insert(job.id());
+    eviction_due_ = true;
   }
   if (!job.spec().request_id().empty()) request_ids_[job.spec().request_id()] = job.id();
 }
@@ -180,10 +181,11 @@ void SchedulerCore::WriterLoop() {
     std::vector<std::function<void()>> replies;
     replies.swap(replies_);
     for (auto& reply : replies) reply();
-    {
+    if (eviction_due_) {
       // After the replies, which may read the jobs that just ended.
       absl::MutexLock lock(&mu_);
       EvictFinishedLocked();
+      eviction_due_ = false;
     }
     std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox;
     outbox.swap(outbox_);
@@ -368,22 +370,21 @@ void SchedulerCore::LookupJob(int64_t id, JobCallback done) {
   }
   // Not in memory: no such job, or one that ended and was dropped from
   // memory. The file is read on the writer thread, which owns the store.
-  Enqueue([this, id, done = std::move(done)]() mutable {
-    committed_reads_.push_back([this, id, done = std::move(done)] {
-      auto job = std::make_shared<absl::StatusOr<Job>>(store_->FindJob(id));
-      Defer([done, job] { done(std::move(*job)); });
-    });
-  });
+  ReadAfterCommit([this, id, done = std::move(done)] { done(store_->FindJob(id)); });
 }
 
 void SchedulerCore::ListEvents(
     db::EventQuery query, std::function<void(absl::StatusOr<std::vector<db::Event>>)> done) {
-  Enqueue([this, query = std::move(query), done = std::move(done)]() mutable {
-    committed_reads_.push_back([this, query = std::move(query), done = std::move(done)] {
-      auto events = std::make_shared<absl::StatusOr<std::vector<db::Event>>>(
-          store_->Events(query));
-      Defer([done, events] { done(std::move(*events)); });
-    });
+  ReadAfterCommit([this, query = std::move(query), done = std::move(done)] {
+    done(store_->Events(query));
+  });
+}
+
+void SchedulerCore::ReadAfterCommit(std::function<void()> read) {
+  // Queued as an op, so it follows every change queued before it; run once
+  // that batch has committed (WriterLoop), so the file holds those changes.
+  Enqueue([this, read = std::move(read)]() mutable {
+    committed_reads_.push_back(std::move(read));
   });
 }
 
@@ -443,6 +444,7 @@ void SchedulerCore::FinishJob(int64_t id, JobState state, const std::string& rea
           job.set_exit_code(exit_code);
           live_.erase(id);
           finished_.insert(id);
+          eviction_due_ = true;
           waiting_.erase(id);
           finished_nodes_.erase(id);
           pending_since_.erase(id);

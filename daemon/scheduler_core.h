@@ -153,6 +153,9 @@ class SchedulerCore {
   void Record(int64_t job_id, std::string node, std::string kind, std::string message);
   void FlushEvents();
   void Defer(std::function<void()> reply);
+  // Runs `read` (which reads the store and answers its caller) on the writer
+  // thread after the batch in which it was queued has committed.
+  void ReadAfterCommit(std::function<void()> read);
   void Notify(const std::string& node, berth::v1::DaemonMessage message);
 
   // Under mu_ (writer): state changes that mirror what was committed.
@@ -227,6 +230,7 @@ class SchedulerCore {
   std::vector<std::function<void()>> committed_reads_;  // run after the batch commits
   std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox_;
   bool dirty_ = false;  // something changed that a pass should see
+  bool eviction_due_ = false;  // a job ended since EvictFinishedLocked last ran
   bool topology_changed_ = true;  // nodes or their GPUs changed
   int64_t next_liveness_check_ms_ = 0;
   std::vector<db::JobUpdate> staged_updates_;

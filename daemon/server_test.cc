@@ -25,11 +25,17 @@ TEST(IsLoopbackTest, OnlyLoopbackAddressesWithAPort) {
   }
 }
 
+// berthd without TLS on `listen`, with its database in `dir`.
+DaemonConfig Config(const db::TestTempDir& dir, const std::string& listen) {
+  DaemonConfig config;
+  config.listen = listen;
+  config.db_path = dir.Path("berth.db");
+  return config;
+}
+
 TEST(DaemonServerTest, RefusesANonLoopbackAddressWithoutTlsBeforeTouchingTheDatabase) {
   db::TestTempDir dir;
-  DaemonConfig config;
-  config.listen = "0.0.0.0:0";
-  config.db_path = dir.Path("berth.db");
+  const DaemonConfig config = Config(dir, "0.0.0.0:0");
   auto server = DaemonServer::Start(config);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -41,9 +47,7 @@ TEST(DaemonServerTest, RefusesANonLoopbackAddressWithoutTlsBeforeTouchingTheData
 
 TEST(DaemonServerTest, RefusesANonLoopbackMetricsAddressWithoutInsecure) {
   db::TestTempDir dir;
-  DaemonConfig config;
-  config.listen = "127.0.0.1:0";
-  config.db_path = dir.Path("berth.db");
+  DaemonConfig config = Config(dir, "127.0.0.1:0");
   config.metrics_listen = "0.0.0.0:0";
   auto server = DaemonServer::Start(config);
   ASSERT_FALSE(server.ok());
@@ -54,10 +58,7 @@ TEST(DaemonServerTest, RefusesANonLoopbackMetricsAddressWithoutInsecure) {
 
 TEST(DaemonServerTest, ServesOnLoopbackWithoutTls) {
   db::TestTempDir dir;
-  DaemonConfig config;
-  config.listen = "127.0.0.1:0";
-  config.db_path = dir.Path("berth.db");
-  auto server = DaemonServer::Start(config);
+  auto server = DaemonServer::Start(Config(dir, "127.0.0.1:0"));
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_GT((*server)->port(), 0);
   (*server)->Shutdown();

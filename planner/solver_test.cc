@@ -229,9 +229,11 @@ TEST(SolverTest, ExpertParallelismNeedsNoMoreGpusForMoeTraining) {
   // Whatever EP is chosen divides the experts and DP.
   EXPECT_EQ(8 % searched.best.split.ep, 0);
   EXPECT_EQ(searched.best.split.dp % searched.best.split.ep, 0);
-  if (searched.best.split.ep > 1) {
-    EXPECT_TRUE(AnyLineContains(searched.explanation, "Expert parallelism: EP"));
-  }
+  // The same count with less TP (TP 2 with EP 2 rather than TP 4), which the
+  // ranking prefers, and the explanation says what EP does.
+  EXPECT_GT(searched.best.split.ep, 1);
+  EXPECT_LT(searched.best.split.tp, none.best.split.tp);
+  EXPECT_TRUE(AnyLineContains(searched.explanation, "Expert parallelism: EP"));
   // A fixed EP is kept, with DP a multiple of it.
   PlanRequest fixed = Train("mixtral-8x7b", "h100-80gb");
   fixed.fixed.ep = 4;
