@@ -26,18 +26,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "berth/v1/job.pb.h"
+#include "daemon/cluster_views.h"
 #include "daemon/placement.h"
 #include "planner/solver.h"
 
 namespace berth::daemon {
-
-struct PoolInfo {
-  std::string gpu_type;
-  planner::GpuType gpu;  // memory and speed; custom types carry memory only
-  int64_t total_gpus = 0;
-  int64_t free_gpus = 0;
-  int64_t gpus_per_node = 0;  // the largest node of the pool
-};
 
 struct PoolVerdict {
   PoolInfo pool;

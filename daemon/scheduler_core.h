@@ -1,27 +1,45 @@
-// SchedulerCore: berthd's state and the one thread that changes it.
+// SchedulerCore: berthd's state (a ClusterState) and the one thread that
+// changes it.
 //
 // Reads (GetJob, ListJobs, ListNodes, Explain, Plan) answer from memory
 // under a reader lock. Every change (submit, cancel, drain, an agent's
 // registration or job status) is queued to a single writer thread, which
-// drains the queue in batches:
-//   1. admitted submissions of the batch go into SQLite in one transaction
-//      (group commit: one fsync for many acknowledgements);
-//   2. the other changes are applied, each its own transaction;
-//   3. one scheduling pass (queue_policy.h) places what it can, and the
-//      placements commit in one transaction before any agent hears of them;
-//   4. then callers are answered and agents sent StartJob/StopJob.
-// Admission (planning) runs on the caller's thread before queueing, so gRPC
-// threads plan in parallel while one thread writes.
+// works in rounds, each a WriteBatch (write_batch.h):
+//   1. under the state lock, the round's changes are applied to memory and
+//      written into one SQLite transaction: admitted submissions, cancels,
+//      node changes, agents' job statuses, nodes found DOWN;
+//   2. one scheduling pass (queue_policy.h) places what it can, in memory
+//      and in the same transaction;
+//   3. the events are appended and the transaction commits: one fsync for
+//      the whole round (group commit);
+//   4. only then are callers answered, with the commit's outcome, and
+//      agents sent StartJob, StopJob and acknowledgements of their statuses.
+// Readers never see a change that has not committed: the writer holds the
+// state lock until the commit is done. Admission (planning) runs on the
+// caller's thread before queueing, on a copy of the cluster's pools kept
+// under a lock of its own, so gRPC threads plan while the writer commits.
+//
+// When a commit fails, its transaction rolls back and the memory is rebuilt
+// from the file, so memory always equals the database; every caller of the
+// round is told the change was not recorded (ErrorForFailedCommit):
+//   - disk full (SQLITE_FULL): RESOURCE_EXHAUSTED; berthd keeps serving and
+//     writes resume by themselves once there is space;
+//   - any other I/O error (a failed write or fsync): UNAVAILABLE, and berthd
+//     is fenced: after a failed fsync the kernel may have dropped the dirty
+//     pages, so what the file holds is unknown until it is read again from
+//     disk. A fenced berthd refuses every change, reports NOT_SERVING on
+//     health (CoreOptions::on_fenced) and keeps answering reads; a restart
+//     re-reads the file and serves again.
 //
 // On Create the state is rebuilt from the Store: nothing acknowledged is
 // lost across a restart or kill -9.
 #ifndef BERTH_DAEMON_SCHEDULER_CORE_H_
 #define BERTH_DAEMON_SCHEDULER_CORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -33,14 +51,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/job.pb.h"
 #include "berth/v1/scheduler.pb.h"
 #include "daemon/admission.h"
+#include "daemon/cluster_state.h"
 #include "daemon/metrics.h"
-#include "daemon/queue_policy.h"
+#include "daemon/write_batch.h"
 #include "db/store.h"
 
 namespace berth::daemon {
@@ -73,7 +90,16 @@ struct CoreOptions {
   std::function<int64_t()> now_ms;
   // Where counters and histograms go; may be null (tests).
   Metrics* metrics = nullptr;
+  // Called once, on the writer thread, when berthd fences itself after an
+  // I/O error (the server turns health to NOT_SERVING). May be empty.
+  std::function<void(const absl::Status& cause)> on_fenced;
 };
+
+// What a caller is told when the commit that would have recorded its
+// `action` ("submission", "cancel", ...) failed with `cause`.
+absl::Status ErrorForFailedCommit(const absl::Status& cause, const std::string& action);
+// What every change is told once berthd has fenced itself.
+absl::Status FencedError(const absl::Status& cause, const std::string& action);
 
 class SchedulerCore {
  public:
@@ -94,15 +120,18 @@ class SchedulerCore {
   // with Unavailable.
   void Stop();
 
-  // Changes: `done` runs on the writer thread once the change is durable.
+  // Changes: `done` runs on the writer thread once the change has
+  // committed, or with the reason it could not be recorded.
   void Submit(berth::v1::JobSpec spec, SubmitCallback done);
   void Cancel(int64_t id, JobCallback done);
   void SetDrained(std::string node, bool drained, NodeCallback done);
   void RegisterNode(berth::v1::Register registration, StatusCallback done);
   void AgentDisconnected(std::string node);
+  // The node's agent gets a job_status_ack once the status is recorded.
   void ReportJobStatus(std::string node, berth::v1::JobStatus status);
   // An online backup of the database to `path` (a new file).
   void Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done);
+  // Heartbeats touch only the liveness table, never the state or the file.
   void Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat);
   // A job from memory, or, for an ended job dropped from memory, from the
   // file (on the writer thread). `done` may run on the calling thread.
@@ -122,131 +151,101 @@ class SchedulerCore {
   ClusterSample SampleCluster() const;
   std::string ClusterMapHtml() const;
 
-  // Memory invariants: every GPU's job holds it, every placed job's GPUs
-  // name it, allocated + free = capacity per node. Internal on violation.
+  // True once berthd has fenced itself after an I/O error.
+  bool fenced() const { return fenced_.load(); }
+
+  // Memory invariants (ClusterState::CheckInvariants). Internal on violation.
   absl::Status CheckInvariants() const;
 
  private:
-  struct NodeEntry {
-    berth::v1::Node node;  // gpus carry job_id
-    bool connected = false;
-    std::vector<berth::v1::GpuSample> samples;  // from the last heartbeat
-  };
   struct Submission {
     berth::v1::JobSpec spec;
     AdmissionResult admission;
     SubmitCallback done;
   };
-  using Op = std::function<void()>;
+  using Op = std::function<void(WriteBatch&)>;
+  // What heartbeats change, kept apart from the state so that they never
+  // wait for the writer.
+  struct Liveness {
+    int64_t last_heartbeat_ms = 0;
+    bool down = false;  // as the writer last recorded it
+    std::vector<berth::v1::GpuSample> samples;
+  };
 
   SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options);
   absl::Status Recover();
+  // Replaces the state with the file's; keeps what only memory knows
+  // (which agents are connected). Used after a failed commit.
+  absl::Status LoadState(bool keep_connections) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Enqueue(Op op);
   void WriterLoop();
-  void ProcessSubmissions(std::vector<Submission>& batch);
-  void RunPass();
-  void RunPassTimed();
-  void ObservePlacedLocked(const berth::v1::Job& job, int64_t now_ms)
+  // One round: apply, place, commit; then answer. True when stopping.
+  void RunRound(std::vector<Submission>& submissions, std::deque<Op>& ops);
+  void AfterFailedCommit(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RefreshAdmissionView() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Record(WriteBatch& batch, int64_t job_id, std::string node, EventKind kind,
+              std::string message);
+
+  // Writer-thread changes, under mu_ (core_changes.cc).
+  void ProcessSubmissions(WriteBatch& batch, std::vector<Submission>& submissions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RefreshCaches();
-  void RefreshCachesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Record(int64_t job_id, std::string node, std::string kind, std::string message);
-  void FlushEvents();
-  void Defer(std::function<void()> reply);
-  // Runs `read` (which reads the store and answers its caller) on the writer
-  // thread after the batch in which it was queued has committed.
-  void ReadAfterCommit(std::function<void()> read);
-  void Notify(const std::string& node, berth::v1::DaemonMessage message);
-
-  // Under mu_ (writer): state changes that mirror what was committed.
-  void AddJobLocked(const berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops the oldest ended jobs from memory beyond keep_finished_jobs.
-  void EvictFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReleaseLocked(berth::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<PoolInfo> PoolsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);  // from views_
-  std::vector<NodeView> ViewsLocked(bool capacity) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // The placement views kept up to date incrementally: nodes whose GPUs or
-  // state changed are marked dirty and rebuilt alone.
-  const std::vector<NodeView>& CurrentViewsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MarkDirtyLocked(const std::string& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    dirty_nodes_.insert(node);
-  }
-  absl::Status CheckInvariantsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-
-  // Writer-thread operations.
-  void DoCancel(int64_t id, JobCallback done);
-  void DoSetDrained(const std::string& node, bool drained, NodeCallback done);
-  void DoRegister(const berth::v1::Register& registration, StatusCallback done);
-  void DoJobStatus(const std::string& node, const berth::v1::JobStatus& status);
-  void FinishJob(int64_t id, berth::v1::JobState state, const std::string& reason,
-                 int32_t exit_code);
-  void CheckNodeLiveness();
-  void CheckRunTimes();
+  void DoCancel(WriteBatch& batch, int64_t id, JobCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoSetDrained(WriteBatch& batch, const std::string& node, bool drained, NodeCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoRegister(WriteBatch& batch, const berth::v1::Register& registration,
+                  StatusCallback done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoJobStatus(WriteBatch& batch, const std::string& node,
+                   const berth::v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoNodeBack(WriteBatch& batch, const std::string& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a live job (in memory and in the batch) and stops it on its nodes.
+  absl::Status EndJob(WriteBatch& batch, int64_t id, JobState state, const std::string& reason,
+                      int32_t exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LoseJob(WriteBatch& batch, int64_t id, const std::string& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckNodeLiveness(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckRunTimes(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountSubmission(const AdmissionResult& admission);
-  void LoseJob(int64_t id, const std::string& node);
-  void DoNodeBack(const std::string& node);
-  bool JobUsesNodeLocked(const berth::v1::Job& job, const std::string& node) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Job updates are staged by the ops of one batch and committed together.
-  void Stage(db::JobUpdate update, std::function<void()> apply);
-  void FlushUpdates();
+  void StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes);
+  void Ack(WriteBatch& batch, const std::string& node, const berth::v1::JobStatus& status);
+  absl::Status FenceCause();
 
-  std::string ExplainSummary(const berth::v1::Job& job, const Waiting& waiting,
-                             std::vector<std::string>& details) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The scheduling pass (core_pass.cc).
+  void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms);
+
+  int64_t LastHeartbeat(const std::string& node) const;
 
   std::unique_ptr<db::Store> store_;  // writer thread only (and Recover)
   CoreOptions options_;
   mutable PlanCache plan_cache_{4096};
 
+  // The state. The writer holds it exclusively for a whole round, commit
+  // included, so readers see only committed state.
   mutable absl::Mutex mu_;
-  std::map<std::string, NodeEntry> nodes_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, berth::v1::Job> jobs_ ABSL_GUARDED_BY(mu_);
-  std::set<int64_t> live_ ABSL_GUARDED_BY(mu_);  // PENDING, PLACED, RUNNING
-  std::set<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // the other jobs in jobs_
-  absl::flat_hash_map<std::string, int64_t> request_ids_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, Waiting> waiting_ ABSL_GUARDED_BY(mu_);  // from the last pass
-  std::map<int64_t, std::set<std::string>> finished_nodes_ ABSL_GUARDED_BY(mu_);
-  // When each pending job last became PENDING (submit or requeue).
-  std::map<int64_t, int64_t> pending_since_ ABSL_GUARDED_BY(mu_);
+  ClusterState state_ ABSL_GUARDED_BY(mu_);
+
   // Admission's view of the cluster, refreshed by the writer after each
-  // batch so that submitters do not rebuild it per call.
-  std::vector<PoolInfo> pools_cache_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const std::vector<NodeView>> capacity_cache_ ABSL_GUARDED_BY(mu_);
-  std::vector<NodeView> views_ ABSL_GUARDED_BY(mu_);
-  // node name → [first, last) in views_
-  absl::flat_hash_map<std::string, std::pair<size_t, size_t>> view_span_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> dirty_nodes_ ABSL_GUARDED_BY(mu_);
-  bool views_stale_ ABSL_GUARDED_BY(mu_) = true;
-  absl::flat_hash_map<std::string, planner::GpuType> pool_gpus_ ABSL_GUARDED_BY(mu_);
+  // round so that submitters neither rebuild it nor wait for the writer.
+  mutable absl::Mutex admission_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<PoolInfo> pools_ ABSL_GUARDED_BY(admission_mu_);
+  std::shared_ptr<const std::vector<NodeView>> capacity_ ABSL_GUARDED_BY(admission_mu_);
+
+  mutable absl::Mutex liveness_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  absl::flat_hash_map<std::string, Liveness> liveness_ ABSL_GUARDED_BY(liveness_mu_);
 
   absl::Mutex queue_mu_;
   std::deque<Op> ops_ ABSL_GUARDED_BY(queue_mu_);
   std::vector<Submission> submissions_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
+  std::atomic<bool> fenced_{false};
+  absl::Status fence_cause_ ABSL_GUARDED_BY(queue_mu_);  // set once, with fenced_
+
   // Writer thread only.
-  std::vector<std::function<void()>> replies_;
-  std::vector<std::function<void()>> committed_reads_;  // run after the batch commits
-  std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox_;
-  bool dirty_ = false;  // something changed that a pass should see
-  bool eviction_due_ = false;  // a job ended since EvictFinishedLocked last ran
-  bool topology_changed_ = true;  // nodes or their GPUs changed
+  bool dirty_ = true;          // something changed that a pass should see
+  bool eviction_due_ = false;  // a job ended since the last eviction
   int64_t next_liveness_check_ms_ = 0;
-  std::vector<db::JobUpdate> staged_updates_;
-  std::vector<std::function<void()>> staged_effects_;  // run under mu_
-  std::set<int64_t> ending_;  // jobs staged to end in this batch
-  // Runs a store call, observing its duration as an SQLite commit.
-  template <typename F>
-  auto Timed(F f) {
-    const absl::Time start = absl::Now();
-    auto result = f();
-    if (options_.metrics != nullptr) {
-      options_.metrics->sqlite_commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
-    }
-    return result;
-  }
-  std::vector<db::Event> events_;  // written with the batch's next transaction
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

@@ -17,7 +17,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::daemon {
 
@@ -114,7 +114,10 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds,
                                         .keep_finished_jobs = config.keep_finished_jobs,
-                                        .metrics = server->metrics_.get()}));
+                                        .metrics = server->metrics_.get(),
+                                        .on_fenced = [raw = server.get()](const absl::Status&) {
+                                          raw->SetServing(false, true);
+                                        }}));
   server->scheduler_service_ =
       std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get());
   server->agent_service_ = std::make_unique<AgentServiceImpl>(
@@ -130,15 +133,19 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   builder.AddListeningPort(config.listen, credentials, &server->port_);
   builder.RegisterService(server->scheduler_service_.get());
   builder.RegisterService(server->agent_service_.get());
-  server->server_ = builder.BuildAndStart();
+  {
+    absl::MutexLock lock(&server->health_mu_);  // the writer thread may read it (SetServing)
+    server->server_ = builder.BuildAndStart();
+  }
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
   if (!config.metrics_listen.empty()) {
     BERTH_RETURN_IF_ERROR(server->StartHttp(config.metrics_listen));
   }
-  // The database is open and the state recovered: serving.
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  // The database is open and the state recovered: serving (unless the
+  // core has already fenced itself).
+  server->SetServing(true, false);
   if (!config.port_file.empty()) {
     BERTH_RETURN_IF_ERROR(WritePortFile(config.port_file, server->port_, server->metrics_port()));
   }
@@ -162,6 +169,14 @@ absl::Status DaemonServer::StartHttp(const std::string& listen) {
   return absl::OkStatus();
 }
 
+void DaemonServer::SetServing(bool started, bool fenced) {
+  absl::MutexLock lock(&health_mu_);
+  started_ = started_ || started;
+  fenced_ = fenced_ || fenced;
+  if (!started_ || server_ == nullptr) return;  // Start() sets it once the server exists
+  server_->GetHealthCheckService()->SetServingStatus(!fenced_);
+}
+
 void DaemonServer::Wait() { server_->Wait(); }
 
 void DaemonServer::Shutdown(absl::Duration deadline) {
@@ -169,7 +184,7 @@ void DaemonServer::Shutdown(absl::Duration deadline) {
   shut_down_ = true;
   http_.reset();  // stop scrapes before the core goes
   if (server_ != nullptr) {  // null when the listening port could not be had
-    server_->GetHealthCheckService()->SetServingStatus(false);
+    SetServing(false, /*fenced=*/true);  // NOT_SERVING from now on
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
   }
   if (core_ != nullptr) {

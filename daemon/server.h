@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/agent_service.h"
 #include "daemon/auth.h"
@@ -79,6 +80,13 @@ class DaemonServer {
   std::unique_ptr<SchedulerServiceImpl> scheduler_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Health: SERVING once started, NOT_SERVING from shutdown or from the
+  // moment the core fences itself after a disk error (whichever thread
+  // sees it first; the writer thread may fence before the server exists).
+  void SetServing(bool started, bool fenced);
+  absl::Mutex health_mu_;
+  bool started_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool fenced_ ABSL_GUARDED_BY(health_mu_) = false;
   int port_ = 0;
   bool shut_down_ = false;
 };

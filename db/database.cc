@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::db {
 namespace {
@@ -24,6 +24,11 @@ absl::StatusCode CodeFor(int rc) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::StatusCode::kFailedPrecondition;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_IOERR:
+      // A failed read, write or fsync: what the file holds is unknown.
+      return absl::StatusCode::kDataLoss;
     default:
       return absl::StatusCode::kInternal;
   }

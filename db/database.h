@@ -19,8 +19,9 @@
 // SQLite result codes become absl::Status codes (see SqliteStatus()):
 // BUSY/LOCKED → Unavailable (a retry is safe), UNIQUE/PRIMARY KEY
 // constraints → AlreadyExists, other constraints → FailedPrecondition,
-// CORRUPT/NOTADB → FailedPrecondition, everything else → Internal. The
-// message always carries sqlite3_errmsg().
+// CORRUPT/NOTADB → FailedPrecondition, FULL (disk or quota full) →
+// ResourceExhausted, IOERR (a failed read, write or fsync) → DataLoss,
+// everything else → Internal. The message always carries sqlite3_errmsg().
 #ifndef BERTH_DB_DATABASE_H_
 #define BERTH_DB_DATABASE_H_
 

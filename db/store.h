@@ -9,10 +9,15 @@
 // reservations: a placement that would double-book fails whole.
 //
 // Every mutating call is one transaction, committed (WAL, synchronous=FULL)
-// before it returns, so that what the daemon acknowledges survives kill -9.
-// Batch calls (InsertJobs, CommitPlacements) exist so that the daemon can
-// group-commit many requests in one fsync. A Store is not thread-safe; the
-// daemon serialises calls on it.
+// before it returns, so that what the daemon acknowledges survives kill -9;
+// unless a batch is open: between BeginBatch() and CommitBatch() every
+// mutating call joins one transaction, so that the daemon's writer commits
+// all the changes of one round (submissions, cancels, node changes,
+// placements, events) with one fsync, and they stand or fall together. A
+// Store is not thread-safe; the daemon serialises calls on it.
+//
+// Errors keep SQLite's meaning (database.h): a full disk is
+// ResourceExhausted, a failed write or fsync DataLoss.
 #ifndef BERTH_DB_STORE_H_
 #define BERTH_DB_STORE_H_
 
@@ -28,6 +33,7 @@
 namespace berth::db {
 
 class Database;
+class Transaction;
 
 struct StoreOptions {
   int busy_timeout_ms = 5000;
@@ -88,10 +94,21 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Opens a batch: the mutating calls that follow join one transaction
+  // until CommitBatch() or RollbackBatch(). Reads inside a batch see its
+  // changes. FailedPrecondition when a batch is already open.
+  absl::Status BeginBatch();
+  // Commits the batch; on failure it is rolled back. Either way it is closed.
+  absl::Status CommitBatch();
+  // Drops the batch's changes (nothing when no batch is open).
+  void RollbackBatch();
+  bool InBatch() const { return batch_ != nullptr; }
+
   // Inserts jobs in one transaction. Each job's id is assigned here and
   // written back into `jobs`; a job whose spec.request_id is already stored
-  // is not inserted again: its outcome names the existing job, and
-  // `jobs[i]` is replaced by the stored one.
+  // (or inserted earlier in the same call or batch) is not inserted again:
+  // its outcome names the existing job, and `jobs[i]` is replaced by the
+  // stored one. On error `jobs` is unspecified.
   absl::StatusOr<std::vector<InsertOutcome>> InsertJobs(std::vector<berth::v1::Job>& jobs,
                                                         const std::vector<Event>& events = {});
 
@@ -111,6 +128,8 @@ class Store {
   // Applies state changes in one transaction. NotFound for an unknown id.
   absl::Status UpdateJobs(const std::vector<JobUpdate>& updates,
                           const std::vector<Event>& events = {});
+  // Appends to the event log.
+  absl::Status AppendEvents(const std::vector<Event>& events);
 
   absl::StatusOr<Snapshot> LoadAll();
   // One job as LoadAll() would return it; NotFound when there is none.
@@ -128,8 +147,12 @@ class Store {
 
  private:
   explicit Store(std::unique_ptr<Database> db, StoreOptions options);
+  // A transaction of the call's own, or none when the call joins a batch.
+  absl::StatusOr<std::unique_ptr<Transaction>> BeginUnlessBatch();
+
   std::unique_ptr<Database> db_;
   StoreOptions options_;
+  std::unique_ptr<Transaction> batch_;  // the open batch, if any
 };
 
 }  // namespace berth::db

@@ -1,0 +1,425 @@
+#include "daemon/cluster_state.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace berth::daemon {
+
+bool IsLive(JobState state) {
+  return state == JobState::kPending || state == JobState::kPlaced ||
+         state == JobState::kRunning;
+}
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kPending: return "PENDING";
+    case JobState::kPlaced: return "PLACED";
+    case JobState::kRunning: return "RUNNING";
+    case JobState::kSucceeded: return "SUCCEEDED";
+    case JobState::kFailed: return "FAILED";
+    case JobState::kCancelled: return "CANCELLED";
+    case JobState::kRejected: return "REJECTED";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+absl::Status WrongState(const JobRecord& job, const char* wanted) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("job ", job.id, " is ", JobStateName(job.state), ", not ", wanted));
+}
+
+absl::Status NoJob(int64_t id) { return absl::NotFoundError(absl::StrCat("job ", id, " not found")); }
+
+absl::Status NoNode(const std::string& name) {
+  return absl::NotFoundError(absl::StrCat("node ", name, " not found"));
+}
+
+bool Schedulable(const NodeRecord& node) {
+  return node.connected && node.state == NodeState::kUp;
+}
+
+// Appends one view per GPU type on the node (almost always one).
+void AppendNodeViews(const NodeRecord& node, bool capacity, std::vector<NodeView>& views) {
+  const size_t first = views.size();
+  const bool schedulable = capacity || Schedulable(node);
+  for (const GpuRecord& gpu : node.gpus) {
+    size_t i = first;
+    while (i < views.size() && views[i].gpu_type != gpu.type) ++i;
+    if (i == views.size()) {
+      views.push_back(NodeView{.name = node.name, .gpu_type = gpu.type, .free_gpus = {},
+                               .total_gpus = 0, .schedulable = schedulable});
+    }
+    views[i].total_gpus++;
+    if (capacity || gpu.job_id == 0) views[i].free_gpus.push_back(gpu.index);
+  }
+  for (size_t i = first; i < views.size(); ++i) {
+    std::sort(views[i].free_gpus.begin(), views[i].free_gpus.end());
+  }
+}
+
+}  // namespace
+
+JobRecord* ClusterState::MutableJob(int64_t id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+NodeRecord* ClusterState::MutableNode(const std::string& name) {
+  auto it = nodes_.find(name);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+const JobRecord* ClusterState::FindJob(int64_t id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const NodeRecord* ClusterState::FindNode(const std::string& name) const {
+  auto it = nodes_.find(name);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::optional<int64_t> ClusterState::JobWithRequestId(const std::string& request_id) const {
+  if (request_id.empty()) return std::nullopt;
+  auto it = request_ids_.find(request_id);
+  if (it == request_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::set<std::string> ClusterState::NodesOf(const JobRecord& job) const {
+  std::set<std::string> names;
+  for (const GpuHold& gpu : job.gpus) names.insert(gpu.node);
+  return names;
+}
+
+void ClusterState::PutNode(NodeRecord node) {
+  auto old = nodes_.find(node.name);
+  for (GpuRecord& gpu : node.gpus) {
+    if (old == nodes_.end()) break;
+    for (const GpuRecord& before : old->second.gpus) {
+      if (before.index == gpu.index && before.job_id != 0) gpu.job_id = before.job_id;
+    }
+  }
+  const std::string name = node.name;
+  nodes_[name] = std::move(node);
+  views_stale_ = true;
+  topology_changed_ = true;
+}
+
+void ClusterState::AddJob(JobRecord job) {
+  const int64_t id = job.id;
+  if (!job.request_id.empty()) request_ids_[job.request_id] = id;
+  if (IsLive(job.state)) {
+    live_.insert(id);
+    finished_.erase(id);
+  } else {
+    finished_.insert(id);
+    live_.erase(id);
+  }
+  if (job.state == JobState::kPending) pending_since_[id] = job.submit_time_ms;
+  if (job.state == JobState::kPlaced || job.state == JobState::kRunning) {
+    for (const GpuHold& hold : job.gpus) {
+      NodeRecord* node = MutableNode(hold.node);
+      if (node == nullptr) continue;  // CheckInvariants reports it
+      for (GpuRecord& gpu : node->gpus) {
+        if (gpu.index == hold.index) gpu.job_id = id;
+      }
+      MarkDirty(hold.node);
+    }
+  }
+  jobs_[id] = std::move(job);
+}
+
+void ClusterState::SetState(JobRecord& job, JobState state) {
+  job.state = state;
+  if (IsLive(state)) {
+    live_.insert(job.id);
+    finished_.erase(job.id);
+  } else {
+    live_.erase(job.id);
+    finished_.insert(job.id);
+    waiting_.erase(job.id);
+    succeeded_nodes_.erase(job.id);
+  }
+  if (state == JobState::kPending) {
+    // pending_since_ is set by the caller, who knows when.
+  } else {
+    pending_since_.erase(job.id);
+  }
+}
+
+void ClusterState::Release(JobRecord& job) {
+  for (const GpuHold& hold : job.gpus) {
+    NodeRecord* node = MutableNode(hold.node);
+    if (node == nullptr) continue;
+    MarkDirty(hold.node);
+    for (GpuRecord& gpu : node->gpus) {
+      if (gpu.index == hold.index && gpu.job_id == job.id) gpu.job_id = 0;
+    }
+  }
+}
+
+absl::Status ClusterState::Place(int64_t id, std::vector<GpuHold> gpus, int64_t now_ms) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (job->state != JobState::kPending) return WrongState(*job, "PENDING");
+  // Check every GPU before taking any: all or nothing.
+  for (const GpuHold& hold : gpus) {
+    const NodeRecord* node = FindNode(hold.node);
+    if (node == nullptr) return NoNode(hold.node);
+    bool free = false;
+    for (const GpuRecord& gpu : node->gpus) free |= gpu.index == hold.index && gpu.job_id == 0;
+    if (!free) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("GPU ", hold.node, ":", hold.index, " is not free (placing job ", id, ")"));
+    }
+  }
+  for (GpuHold& hold : gpus) {
+    NodeRecord& node = *MutableNode(hold.node);
+    for (GpuRecord& gpu : node.gpus) {
+      if (gpu.index != hold.index) continue;
+      gpu.job_id = id;
+      if (hold.uuid.empty()) hold.uuid = gpu.uuid;
+    }
+    if (hold.node_address.empty()) hold.node_address = node.address;
+    MarkDirty(hold.node);
+  }
+  job->gpus = std::move(gpus);
+  job->start_time_ms = now_ms;
+  job->reason.clear();
+  SetState(*job, JobState::kPlaced);
+  waiting_.erase(id);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::Start(int64_t id, int64_t time_ms) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (job->state != JobState::kPlaced) return WrongState(*job, "PLACED");
+  SetState(*job, JobState::kRunning);
+  if (time_ms != 0) job->start_time_ms = time_ms;
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
+                                  int32_t exit_code, int64_t now_ms) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (!IsLive(job->state)) return WrongState(*job, "live");
+  if (IsLive(end) || end == JobState::kRejected) {
+    return absl::InvalidArgumentError(absl::StrCat("job ", id, " cannot end as ",
+                                                   JobStateName(end)));
+  }
+  Release(*job);
+  SetState(*job, end);
+  job->reason = std::move(reason);
+  job->end_time_ms = now_ms;
+  job->exit_code = exit_code;
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::Requeue(int64_t id, std::string reason, int64_t now_ms) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (job->state != JobState::kPlaced && job->state != JobState::kRunning) {
+    return WrongState(*job, "PLACED or RUNNING");
+  }
+  Release(*job);
+  job->gpus.clear();
+  job->start_time_ms = 0;
+  job->reason = std::move(reason);
+  SetState(*job, JobState::kPending);
+  succeeded_nodes_.erase(id);
+  pending_since_[id] = now_ms;
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::NodeDown(const std::string& name) {
+  NodeRecord* node = MutableNode(name);
+  if (node == nullptr) return NoNode(name);
+  node->state = NodeState::kDown;
+  MarkDirty(name);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::NodeUp(const std::string& name) {
+  NodeRecord* node = MutableNode(name);
+  if (node == nullptr) return NoNode(name);
+  node->state = node->drained ? NodeState::kDrained : NodeState::kUp;
+  MarkDirty(name);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::SetDrained(const std::string& name, bool drained) {
+  NodeRecord* node = MutableNode(name);
+  if (node == nullptr) return NoNode(name);
+  node->drained = drained;
+  if (node->state != NodeState::kDown) node->state = drained ? NodeState::kDrained : NodeState::kUp;
+  MarkDirty(name);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::SetConnected(const std::string& name, bool connected) {
+  NodeRecord* node = MutableNode(name);
+  if (node == nullptr) return NoNode(name);
+  node->connected = connected;
+  MarkDirty(name);
+  return absl::OkStatus();
+}
+
+size_t ClusterState::NoteNodeSucceeded(int64_t id, const std::string& node) {
+  std::set<std::string>& done = succeeded_nodes_[id];
+  done.insert(node);
+  return done.size();
+}
+
+void ClusterState::EvictFinished(size_t keep) {
+  while (finished_.size() > keep) {
+    const int64_t id = *finished_.begin();  // the oldest
+    finished_.erase(finished_.begin());
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    auto request = request_ids_.find(it->second.request_id);
+    if (request != request_ids_.end() && request->second == id) request_ids_.erase(request);
+    jobs_.erase(it);
+  }
+}
+
+void ClusterState::SetWaiting(const std::vector<Waiting>& waiting) {
+  waiting_.clear();
+  for (const Waiting& w : waiting) waiting_[w.job_id] = w;
+}
+
+std::vector<NodeView> ClusterState::BuildViews(bool capacity) const {
+  std::vector<NodeView> views;
+  views.reserve(nodes_.size());
+  for (const auto& [name, node] : nodes_) AppendNodeViews(node, capacity, views);
+  return views;
+}
+
+const std::vector<NodeView>& ClusterState::PlacementViews() {
+  if (!views_stale_) {
+    for (const std::string& name : dirty_nodes_) {
+      auto span = view_span_.find(name);
+      const NodeRecord* node = FindNode(name);
+      if (span == view_span_.end() || node == nullptr) {
+        views_stale_ = true;
+        break;
+      }
+      // Rebuild this node's views alone.
+      std::vector<NodeView> fresh;
+      AppendNodeViews(*node, false, fresh);
+      if (fresh.size() != span->second.second - span->second.first) {
+        views_stale_ = true;
+        break;
+      }
+      std::move(fresh.begin(), fresh.end(), views_.begin() + span->second.first);
+    }
+  }
+  dirty_nodes_.clear();
+  if (views_stale_) {
+    views_ = BuildViews(false);
+    view_span_.clear();
+    for (size_t i = 0; i < views_.size(); ++i) {
+      auto [it, inserted] = view_span_.try_emplace(views_[i].name, i, i + 1);
+      if (!inserted) it->second.second = i + 1;
+    }
+    pool_gpus_.clear();
+    for (const auto& [name, node] : nodes_) {
+      for (const GpuRecord& gpu : node.gpus) {
+        if (!pool_gpus_.contains(gpu.type)) pool_gpus_[gpu.type] = PoolGpu(gpu.type, gpu.memory_bytes);
+      }
+    }
+    views_stale_ = false;
+  }
+  return views_;
+}
+
+std::vector<NodeView> ClusterState::CapacityViews() const { return BuildViews(true); }
+
+std::vector<PoolInfo> ClusterState::Pools() const { return PoolsFromViews(views_, pool_gpus_); }
+
+bool ClusterState::TakeTopologyChanged() { return std::exchange(topology_changed_, false); }
+
+std::vector<PendingJob> ClusterState::PendingJobs() const {
+  std::vector<PendingJob> pending;
+  for (int64_t id : live_) {
+    const JobRecord& job = jobs_.at(id);
+    if (job.state != JobState::kPending) continue;
+    pending.push_back(PendingJob{.id = id, .priority = job.priority,
+                                 .submit_time_ms = job.submit_time_ms,
+                                 .gpu_type = job.gpu_type, .shape = job.shape,
+                                 .max_runtime_ms = job.max_runtime_ms});
+  }
+  return pending;
+}
+
+std::vector<RunningJob> ClusterState::RunningJobs() const {
+  std::vector<RunningJob> running;
+  for (int64_t id : live_) {
+    const JobRecord& job = jobs_.at(id);
+    if (job.state == JobState::kPending) continue;
+    running.push_back(RunningJob{
+        .id = id, .gpu_type = job.gpu_type, .gpus = static_cast<int64_t>(job.gpus.size()),
+        .end_by_ms = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0});
+  }
+  return running;
+}
+
+absl::Status ClusterState::CheckInvariants() const {
+  // The incrementally kept placement views match a rebuild from scratch.
+  if (!views_stale_ && dirty_nodes_.empty()) {
+    const std::vector<NodeView> fresh = BuildViews(false);
+    bool same = fresh.size() == views_.size();
+    for (size_t i = 0; same && i < fresh.size(); ++i) {
+      same = fresh[i].name == views_[i].name && fresh[i].gpu_type == views_[i].gpu_type &&
+             fresh[i].free_gpus == views_[i].free_gpus &&
+             fresh[i].schedulable == views_[i].schedulable;
+    }
+    if (!same) return absl::InternalError("placement views differ from the node state");
+  }
+  // Every held GPU belongs to a placed or running job that lists it.
+  std::map<std::pair<std::string, int>, int64_t> holder;
+  for (const auto& [name, node] : nodes_) {
+    int64_t allocated = 0, free = 0;
+    for (const GpuRecord& gpu : node.gpus) {
+      (gpu.job_id == 0 ? free : allocated)++;
+      if (gpu.job_id == 0) continue;
+      holder[{name, gpu.index}] = gpu.job_id;
+      const JobRecord* job = FindJob(gpu.job_id);
+      if (job == nullptr ||
+          (job->state != JobState::kPlaced && job->state != JobState::kRunning)) {
+        return absl::InternalError(absl::StrCat("GPU ", name, ":", gpu.index,
+                                                " is held by job ", gpu.job_id,
+                                                ", which is not placed or running"));
+      }
+    }
+    if (allocated + free != static_cast<int64_t>(node.gpus.size())) {
+      return absl::InternalError(absl::StrCat("node ", name, ": allocated + free != capacity"));
+    }
+  }
+  // Every placed job's GPUs name it, and no GPU is in two jobs; ended and
+  // pending jobs hold nothing.
+  for (const auto& [id, job] : jobs_) {
+    const bool holds = job.state == JobState::kPlaced || job.state == JobState::kRunning;
+    if (!holds && !job.gpus.empty() && IsLive(job.state)) {
+      return absl::InternalError(absl::StrCat("pending job ", id, " lists GPUs"));
+    }
+    if (!holds) continue;
+    if (!live_.contains(id)) return absl::InternalError(absl::StrCat("job ", id, " not live"));
+    for (const GpuHold& gpu : job.gpus) {
+      auto it = holder.find({gpu.node, gpu.index});
+      if (it == holder.end() || it->second != id) {
+        return absl::InternalError(absl::StrCat("job ", id, " lists GPU ", gpu.node, ":",
+                                                gpu.index, " that it does not hold"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::daemon

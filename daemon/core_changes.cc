@@ -1,0 +1,467 @@
+// SchedulerCore: the changes a writer round applies. Each one checks the
+// state, writes its rows into the round's batch, and only if that write
+// went through changes memory; its caller is answered after the commit
+// (WriteBatch::AddReply), agents are sent messages only if it commits.
+#include <algorithm>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/scheduler_core.h"
+#include "daemon/state_convert.h"
+
+namespace berth::daemon {
+
+using berth::v1::Job;
+
+namespace {
+
+Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int64_t now_ms,
+           int64_t default_max_runtime) {
+  Job job;
+  *job.mutable_spec() = spec;
+  if (job.spec().max_runtime_seconds() == 0 && default_max_runtime > 0) {
+    job.mutable_spec()->set_max_runtime_seconds(default_max_runtime);
+  }
+  job.set_submit_time_ms(now_ms);
+  if (admission.admitted) {
+    const PoolVerdict& pool = admission.pools[admission.chosen];
+    job.set_state(berth::v1::PENDING);
+    job.set_gpu_type(pool.pool.gpu_type);
+    *job.mutable_plan() = pool.plan;
+    // Runner-up splits belong to planning (PlanJob), not to a queued job:
+    // they would be copied with the job everywhere it goes.
+    job.mutable_plan()->clear_alternatives();
+  } else {
+    job.set_state(berth::v1::REJECTED);
+    job.set_reason(admission.reason);
+    if (!admission.pools.empty()) *job.mutable_plan() = admission.pools.front().plan;
+  }
+  return job;
+}
+
+// A reply that ignores the commit's outcome: the answer was decided before.
+WriteBatch::ReplyFn Answer(std::function<void()> answer) {
+  return [answer = std::move(answer)](const absl::Status&) { answer(); };
+}
+
+EventKind EndKind(JobState state) {
+  switch (state) {
+    case JobState::kSucceeded: return EventKind::kSucceeded;
+    case JobState::kCancelled: return EventKind::kCancelled;
+    default: return EventKind::kFailed;
+  }
+}
+
+}  // namespace
+
+void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission>& submissions) {
+  if (fenced_) {
+    absl::Status refused = FencedError(FenceCause(), "submission");
+    for (Submission& s : submissions) {
+      batch.AddReply("submission", Answer([done = std::move(s.done), refused] { done(refused); }));
+    }
+    return;
+  }
+  std::vector<Job> jobs;
+  jobs.reserve(submissions.size());
+  const int64_t now = options_.now_ms();
+  for (const Submission& s : submissions) {
+    jobs.push_back(NewJob(s.spec, s.admission, now, options_.default_max_runtime_seconds));
+  }
+  std::vector<db::InsertOutcome> outcomes;
+  const bool written = batch.Write([&](db::Store& store) -> absl::Status {
+    absl::StatusOr<std::vector<db::InsertOutcome>> inserted = store.InsertJobs(jobs);
+    if (!inserted.ok()) return inserted.status();
+    outcomes = *std::move(inserted);
+    return absl::OkStatus();
+  });
+  for (size_t i = 0; i < submissions.size(); ++i) {
+    SubmitCallback done = std::move(submissions[i].done);
+    if (!written) {
+      batch.AddReply("submission", [done](const absl::Status& s) { done(s); });
+      continue;
+    }
+    const Job& job = jobs[i];
+    const bool duplicate = outcomes[i].duplicate;
+    if (duplicate) {
+      if (options_.metrics != nullptr) options_.metrics->submissions_duplicate.Increment();
+    } else {
+      state_.AddJob(JobFromProto(job));
+      CountSubmission(submissions[i].admission);
+      if (job.state() == berth::v1::REJECTED) {
+        Record(batch, job.id(), "", EventKind::kRejected, job.reason());
+      } else {
+        dirty_ = true;
+        Record(batch, job.id(), "", EventKind::kSubmitted,
+               absl::StrCat("pool ", job.gpu_type(), ", ", job.plan().gpus(), " GPUs (TP ",
+                            job.plan().tp(), " × PP ", job.plan().pp(), " × DP ",
+                            job.plan().dp(), ")"));
+      }
+    }
+    // A retried request id is answered with the stored job (from memory
+    // when it is there, which may have moved on since; else the file's).
+    batch.AddReply("submission", [this, id = job.id(), stored = job, duplicate,
+                                  done](const absl::Status& commit) {
+      if (!commit.ok()) {
+        done(commit);
+        return;
+      }
+      absl::StatusOr<Job> current = GetJob(id);
+      Job answer = current.ok() ? *std::move(current) : stored;
+      if (answer.state() == berth::v1::REJECTED) {
+        done(absl::FailedPreconditionError(answer.reason()));
+        return;
+      }
+      berth::v1::SubmitJobResponse response;
+      *response.mutable_job() = std::move(answer);
+      response.set_duplicate(duplicate);
+      done(std::move(response));
+    });
+  }
+}
+
+void SchedulerCore::CountSubmission(const AdmissionResult& admission) {
+  Metrics* m = options_.metrics;
+  if (m == nullptr) return;
+  if (admission.admitted) {
+    m->submissions_admitted.Increment();
+    return;
+  }
+  m->submissions_rejected.Increment();
+  if (admission.refusal_kind == "no_gpus") {
+    m->refusals_no_gpus.Increment();
+  } else if (admission.refusal_kind == "no_gang_fit") {
+    m->refusals_no_gang_fit.Increment();
+  } else {
+    m->refusals_does_not_fit.Increment();
+  }
+}
+
+absl::Status SchedulerCore::FenceCause() {
+  absl::MutexLock lock(&queue_mu_);
+  return fence_cause_;
+}
+
+void SchedulerCore::DoCancel(WriteBatch& batch, int64_t id, JobCallback done) {
+  auto fail = [&](absl::Status status) {
+    batch.AddReply("cancel", Answer([done, status] { done(status); }));
+  };
+  if (fenced_) return fail(FencedError(FenceCause(), "cancel"));
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr) {
+    // Not in memory: no such job, or one that ended long ago.
+    absl::StatusOr<Job> stored = store_->FindJob(id);
+    if (!stored.ok()) return fail(stored.status());
+    if (IsLive(JobStateFromProto(stored->state()))) {
+      return fail(absl::InternalError(
+          absl::StrCat("job ", id, " is live in the database but not in memory")));
+    }
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "job ", id, " has already ended (", berth::v1::JobState_Name(stored->state()), ")")));
+  }
+  if (!IsLive(job->state)) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " has already ended (", JobStateName(job->state), ")")));
+  }
+  EndJob(batch, id, JobState::kCancelled, "cancelled by request", 0).IgnoreError();
+  batch.AddReply("cancel", [this, id, done](const absl::Status& commit) {
+    done(commit.ok() ? GetJob(id) : absl::StatusOr<Job>(commit));
+  });
+}
+
+// Ends a live job: its row (and reservations) in the batch, then memory;
+// its nodes are told to stop it unless it succeeded.
+absl::Status SchedulerCore::EndJob(WriteBatch& batch, int64_t id, JobState state,
+                                   const std::string& reason, int32_t exit_code) {
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr || !IsLive(job->state)) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not live"));
+  }
+  const std::set<std::string> nodes = state_.NodesOf(*job);
+  const int64_t now = options_.now_ms();
+  const bool written = batch.Write([&](db::Store& store) {
+    return store.UpdateJobs({db::JobUpdate{.id = id, .state = JobStateToProto(state),
+                                           .reason = reason, .end_time_ms = now,
+                                           .exit_code = exit_code, .release = true}});
+  });
+  if (!written) return absl::AbortedError("the batch failed");
+  if (absl::Status s = state_.Finish(id, state, reason, exit_code, now); !s.ok()) return s;
+  eviction_due_ = true;
+  dirty_ = true;
+  Record(batch, id, "", EndKind(state), reason);
+  if (state != JobState::kSucceeded) StopOnNodes(batch, id, nodes);  // else its agents are done
+  return absl::OkStatus();
+}
+
+void SchedulerCore::StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes) {
+  for (const std::string& node : nodes) {
+    berth::v1::DaemonMessage message;
+    message.mutable_stop_job()->set_job_id(id);
+    message.mutable_stop_job()->set_grace_ms(30000);
+    batch.Send(node, std::move(message));
+  }
+}
+
+void SchedulerCore::DoSetDrained(WriteBatch& batch, const std::string& name, bool drained,
+                                 NodeCallback done) {
+  const std::string action = drained ? "drain" : "undrain";
+  auto fail = [&](absl::Status status) {
+    batch.AddReply(action, Answer([done, status] { done(status); }));
+  };
+  if (fenced_) return fail(FencedError(FenceCause(), action));
+  const NodeRecord* node = state_.FindNode(name);
+  if (node == nullptr) return fail(absl::NotFoundError(absl::StrCat("node ", name, " not found")));
+  // A DOWN node stays DOWN until it heartbeats; the flag decides what it
+  // comes back as.
+  const NodeState next = node->state == NodeState::kDown ? NodeState::kDown
+                         : drained                       ? NodeState::kDrained
+                                                         : NodeState::kUp;
+  if (batch.Write([&](db::Store& store) {
+        return store.SetNodeDrained(name, drained, NodeStateToProto(next));
+      })) {
+    state_.SetDrained(name, drained).IgnoreError();
+    dirty_ = true;
+    Record(batch, 0, name, drained ? EventKind::kNodeDrained : EventKind::kNodeUndrained, "");
+  }
+  batch.AddReply(action, [this, name, done](const absl::Status& commit) {
+    if (!commit.ok()) {
+      done(commit);
+      return;
+    }
+    const int64_t heartbeat = LastHeartbeat(name);
+    absl::ReaderMutexLock lock(&mu_);
+    const NodeRecord* node = state_.FindNode(name);
+    if (node == nullptr) {
+      done(absl::NotFoundError(absl::StrCat("node ", name, " not found")));
+      return;
+    }
+    done(NodeToProto(*node, heartbeat));
+  });
+}
+
+void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg,
+                               StatusCallback done) {
+  const std::string action = absl::StrCat("registration of node ", reg.node());
+  if (fenced_) {
+    absl::Status refused = FencedError(FenceCause(), action);
+    batch.AddReply(action, Answer([done, refused] { done(refused); }));
+    return;
+  }
+  const NodeRecord* old = state_.FindNode(reg.node());
+  berth::v1::Node node;
+  // A drained node stays drained across reconnects, and across being DOWN.
+  node.set_drained(old != nullptr && old->drained);
+  node.set_state(node.drained() ? berth::v1::DRAINED : berth::v1::UP);
+  node.set_name(reg.node());
+  node.set_address(reg.address().empty() ? "127.0.0.1" : reg.address());
+  *node.mutable_labels() = reg.labels();
+  for (const berth::v1::Gpu& gpu : reg.gpus()) {
+    berth::v1::Gpu* copy = node.add_gpus();
+    *copy = gpu;
+    copy->set_job_id(0);  // PutNode keeps the holders by index
+  }
+  const int64_t now = options_.now_ms();
+  node.set_last_heartbeat_ms(now);
+  if (!batch.Write([&](db::Store& store) { return store.UpsertNode(node); })) {
+    batch.AddReply(action, [done](const absl::Status& commit) { done(commit); });
+    return;
+  }
+  NodeRecord record = NodeFromProto(node);
+  record.connected = true;
+  state_.PutNode(std::move(record));
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    Liveness& entry = liveness_[reg.node()];
+    entry.last_heartbeat_ms = now;
+    entry.down = false;
+  }
+  dirty_ = true;
+  Record(batch, 0, reg.node(), EventKind::kNodeRegistered,
+         absl::StrCat(reg.gpus_size(), " GPUs, ", reg.running_jobs_size(), " running jobs"));
+  batch.AddReply(action, [done](const absl::Status& commit) { done(commit); });
+  // Jobs placed here that the agent does not hold yet (it may have missed
+  // StartJob while the daemon was away): start them again.
+  const std::set<int64_t> reported(reg.running_jobs().begin(), reg.running_jobs().end());
+  for (int64_t id : state_.live()) {
+    const JobRecord& job = *state_.FindJob(id);
+    if (job.state == JobState::kPending || reported.contains(id)) continue;
+    if (!state_.NodesOf(job).contains(reg.node())) continue;
+    berth::v1::DaemonMessage message;
+    *message.mutable_start_job()->mutable_job() = JobToProto(job);
+    batch.Send(reg.node(), std::move(message));
+  }
+  // Jobs the agent runs that berth no longer has live on it: stop them.
+  for (int64_t id : reported) {
+    const JobRecord* job = state_.FindJob(id);
+    if (job != nullptr && IsLive(job->state) && state_.NodesOf(*job).contains(reg.node())) {
+      continue;
+    }
+    berth::v1::DaemonMessage message;
+    message.mutable_stop_job()->set_job_id(id);
+    batch.Send(reg.node(), std::move(message));
+  }
+}
+
+void SchedulerCore::Ack(WriteBatch& batch, const std::string& node,
+                        const berth::v1::JobStatus& status) {
+  berth::v1::DaemonMessage message;
+  message.mutable_job_status_ack()->set_job_id(status.job_id());
+  message.mutable_job_status_ack()->set_state(status.state());
+  batch.Send(node, std::move(message));
+}
+
+// An agent's report on one of its jobs. It is acknowledged once recorded,
+// or at once when there is nothing to record (a repeat, a job that ended or
+// is not on this node); until then the agent sends it again.
+void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
+                                const berth::v1::JobStatus& status) {
+  const int64_t id = status.job_id();
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr || !IsLive(job->state) || !state_.NodesOf(*job).contains(node)) {
+    Ack(batch, node, status);
+    return;
+  }
+  if (fenced_) return;  // not recorded, not acknowledged: sent again after a restart
+  switch (status.state()) {
+    case berth::v1::RUNNING: {
+      if (job->state != JobState::kPlaced) break;  // a repeat
+      const int64_t time_ms = status.time_ms();
+      if (!batch.Write([&](db::Store& store) {
+            return store.UpdateJobs({db::JobUpdate{
+                .id = id, .state = berth::v1::RUNNING, .start_time_ms = time_ms}});
+          })) {
+        return;
+      }
+      state_.Start(id, time_ms).IgnoreError();
+      Record(batch, id, "", EventKind::kRunning, "");
+      break;
+    }
+    case berth::v1::SUCCEEDED:
+      // A job spanning nodes succeeds when every node has said so; the
+      // earlier ones are not acknowledged yet, so they repeat it until then.
+      if (state_.NoteNodeSucceeded(id, node) < state_.NodesOf(*job).size()) return;
+      if (!EndJob(batch, id, JobState::kSucceeded, "", status.exit_code()).ok()) return;
+      break;
+    case berth::v1::FAILED:
+      if (!EndJob(batch, id, JobState::kFailed,
+                  absl::StrCat(status.message().empty() ? "failed" : status.message(),
+                               " (node ", node, ")"),
+                  status.exit_code())
+               .ok()) {
+        return;
+      }
+      break;
+    default:
+      break;  // CANCELLED acknowledges a StopJob; nothing to record
+  }
+  Ack(batch, node, status);
+}
+
+void SchedulerCore::DoNodeBack(WriteBatch& batch, const std::string& name) {
+  if (fenced_) return;
+  const NodeRecord* node = state_.FindNode(name);
+  if (node == nullptr || node->state != NodeState::kDown) return;
+  const NodeState next = node->drained ? NodeState::kDrained : NodeState::kUp;
+  if (!batch.Write([&](db::Store& store) {
+        return store.SetNodeState(name, NodeStateToProto(next));
+      })) {
+    return;
+  }
+  state_.NodeUp(name).IgnoreError();
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    liveness_[name].down = false;
+  }
+  Record(batch, 0, name, EventKind::kNodeUp,
+         next == NodeState::kDrained ? "heartbeats resumed; still drained" : "heartbeats resumed");
+  dirty_ = true;
+}
+
+// Marks nodes whose heartbeats stopped DOWN and takes their jobs back:
+// requeued (PENDING) or failed, as each job asks. Their GPUs are offered
+// again only when the node returns.
+void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
+  const int64_t now = options_.now_ms();
+  const int64_t limit = options_.heartbeat_interval_ms * options_.missed_heartbeats;
+  std::vector<std::string> lost;
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    for (const auto& [name, node] : state_.nodes()) {
+      if (node.state == NodeState::kDown) continue;
+      auto it = liveness_.find(name);
+      const int64_t last = it == liveness_.end() ? 0 : it->second.last_heartbeat_ms;
+      if (now - last > limit) lost.push_back(name);
+    }
+  }
+  for (const std::string& name : lost) {
+    if (!batch.Write([&](db::Store& store) {
+          return store.SetNodeState(name, berth::v1::DOWN);
+        })) {
+      return;
+    }
+    state_.NodeDown(name).IgnoreError();
+    {
+      absl::MutexLock lock(&liveness_mu_);
+      liveness_[name].down = true;
+    }
+    dirty_ = true;
+    Record(batch, 0, name, EventKind::kNodeDown,
+           absl::StrCat("no heartbeat for ", options_.missed_heartbeats, " intervals"));
+    std::vector<int64_t> jobs;
+    for (int64_t id : state_.live()) {
+      const JobRecord& job = *state_.FindJob(id);
+      if (job.state != JobState::kPending && state_.NodesOf(job).contains(name)) {
+        jobs.push_back(id);
+      }
+    }
+    for (int64_t id : jobs) LoseJob(batch, id, name);
+  }
+}
+
+void SchedulerCore::CheckRunTimes(WriteBatch& batch) {
+  const int64_t now = options_.now_ms();
+  std::vector<std::pair<int64_t, int64_t>> overdue;  // (job, limit in ms)
+  for (int64_t id : state_.live()) {
+    const JobRecord& job = *state_.FindJob(id);
+    if (job.state == JobState::kPending || job.max_runtime_ms <= 0 || job.start_time_ms <= 0) {
+      continue;
+    }
+    if (now > job.start_time_ms + job.max_runtime_ms + options_.runtime_grace_ms) {
+      overdue.emplace_back(id, job.max_runtime_ms);
+    }
+  }
+  for (const auto& [id, limit_ms] : overdue) {
+    EndJob(batch, id, JobState::kFailed,
+           absl::StrCat("exceeded max run time of ", limit_ms / 1000, " s (stopped by berthd)"), 0)
+        .IgnoreError();
+  }
+}
+
+void SchedulerCore::LoseJob(WriteBatch& batch, int64_t id, const std::string& node) {
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr || !IsLive(job->state) || job->state == JobState::kPending) return;
+  const std::string reason = absl::StrCat("node ", node, " was lost");
+  if (job->on_node_loss == OnNodeLoss::kFail) {
+    EndJob(batch, id, JobState::kFailed, reason, 0).IgnoreError();
+    return;
+  }
+  const std::set<std::string> nodes = state_.NodesOf(*job);
+  const std::string requeued = absl::StrCat("requeued: ", reason);
+  if (!batch.Write([&](db::Store& store) {
+        return store.UpdateJobs({db::JobUpdate{
+            .id = id, .state = berth::v1::PENDING, .reason = requeued, .release = true}});
+      })) {
+    return;
+  }
+  state_.Requeue(id, requeued, options_.now_ms()).IgnoreError();
+  dirty_ = true;
+  Record(batch, id, "", EventKind::kRequeued, reason);
+  // The surviving nodes stop their share; the lost one too, if it is only
+  // slow and still listening.
+  StopOnNodes(batch, id, nodes);
+}
+
+}  // namespace berth::daemon

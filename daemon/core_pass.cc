@@ -1,0 +1,81 @@
+// SchedulerCore: the scheduling pass of a writer round. The policy (who
+// goes next, where it goes) is queue_policy.h's pure SchedulePass; this
+// applies its decisions to the state and the round's batch.
+#include <iostream>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "daemon/scheduler_core.h"
+#include "daemon/state_convert.h"
+
+namespace berth::daemon {
+
+using berth::v1::Job;
+
+void SchedulerCore::ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms) {
+  Metrics* m = options_.metrics;
+  if (m == nullptr || since_ms <= 0) return;
+  m->queue_wait_seconds.Observe(static_cast<double>(now_ms - since_ms) / 1000.0);
+  // Only a first placement counts as submit-to-placed.
+  if (since_ms == job.submit_time_ms) {
+    m->submit_to_placed_seconds.Observe(static_cast<double>(now_ms - job.submit_time_ms) /
+                                        1000.0);
+  }
+}
+
+void SchedulerCore::RunPass(WriteBatch& batch) {
+  const absl::Time started = absl::Now();
+  dirty_ = false;
+  const int64_t now = options_.now_ms();
+  std::vector<PendingJob> pending = state_.PendingJobs();
+  if (pending.empty()) {
+    state_.SetWaiting({});
+    return;
+  }
+  PassResult result =
+      SchedulePass(std::move(pending), state_.RunningJobs(), state_.PlacementViews(), now);
+  state_.SetWaiting(result.waiting);
+  std::vector<Job> placed;
+  placed.reserve(result.placed.size());
+  for (const Decision& d : result.placed) {
+    std::vector<GpuHold> holds;
+    holds.reserve(d.slots.size());
+    for (const SlotAssignment& slot : d.slots) {
+      holds.push_back(GpuHold{.node = slot.node, .index = slot.gpu_index, .tp_rank = slot.tp_rank,
+                              .pp_rank = slot.pp_rank, .dp_rank = slot.dp_rank});
+    }
+    auto since = state_.pending_since().find(d.job_id);
+    const int64_t since_ms = since == state_.pending_since().end() ? 0 : since->second;
+    if (absl::Status s = state_.Place(d.job_id, std::move(holds), now); !s.ok()) {
+      std::cerr << "berthd: the pass chose a placement the state refuses: " << s << "\n";
+      continue;
+    }
+    const JobRecord& job = *state_.FindJob(d.job_id);
+    ObservePlaced(job, since_ms, now);
+    Record(batch, job.id, "", EventKind::kPlaced,
+           absl::StrCat(job.gpus.size(), " GPUs on ", absl::StrJoin(state_.NodesOf(job), ",")));
+    placed.push_back(JobToProto(job));
+  }
+  // Durable (with the round) before any agent hears of it: the messages
+  // leave only if the batch commits.
+  if (!placed.empty() &&
+      batch.Write([&](db::Store& store) { return store.CommitPlacements(placed); })) {
+    for (const Job& job : placed) {
+      std::set<std::string> nodes;
+      for (const auto& gpu : job.gpus()) nodes.insert(gpu.node());
+      for (const std::string& node : nodes) {
+        berth::v1::DaemonMessage message;
+        *message.mutable_start_job()->mutable_job() = job;
+        batch.Send(node, std::move(message));
+      }
+    }
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  }
+}
+
+}  // namespace berth::daemon

@@ -1,0 +1,102 @@
+// SchedulerCore: reads answered from memory under the reader lock. The
+// answers themselves are built by state_queries.h's free functions.
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/cluster_map.h"
+#include "daemon/scheduler_core.h"
+#include "daemon/state_convert.h"
+#include "daemon/state_queries.h"
+
+namespace berth::daemon {
+
+absl::StatusOr<berth::v1::Job> SchedulerCore::GetJob(int64_t id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  return JobToProto(*job);
+}
+
+berth::v1::ListJobsResponse SchedulerCore::ListJobs(
+    const berth::v1::ListJobsRequest& request) const {
+  std::set<int> states(request.states().begin(), request.states().end());
+  const int limit = request.limit() > 0 ? request.limit() : 1000;
+  berth::v1::ListJobsResponse response;
+  absl::ReaderMutexLock lock(&mu_);
+  // Newest first.
+  for (auto it = state_.jobs().rbegin(); it != state_.jobs().rend(); ++it) {
+    const JobRecord& job = it->second;
+    if (!states.empty() && !states.contains(JobStateToProto(job.state))) continue;
+    if (!request.team().empty() && job.team != request.team()) continue;
+    *response.add_jobs() = JobToProto(job);
+    if (response.jobs_size() >= limit) break;
+  }
+  return response;
+}
+
+berth::v1::ListNodesResponse SchedulerCore::ListNodes() const {
+  std::map<std::string, int64_t> beats;
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    for (const auto& [name, entry] : liveness_) beats[name] = entry.last_heartbeat_ms;
+  }
+  berth::v1::ListNodesResponse response;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, node] : state_.nodes()) {
+    *response.add_nodes() = NodeToProto(node, beats[name]);
+  }
+  return response;
+}
+
+absl::StatusOr<berth::v1::ExplainJobResponse> SchedulerCore::Explain(int64_t id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ExplainJob(state_, id, options_.now_ms());
+}
+
+absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(
+    const berth::v1::JobSpec& spec) const {
+  std::vector<PoolInfo> pools;
+  std::shared_ptr<const std::vector<NodeView>> capacity;
+  {
+    absl::ReaderMutexLock lock(&admission_mu_);
+    pools = pools_;
+    capacity = capacity_;
+  }
+  absl::StatusOr<AdmissionResult> admission = Admit(spec, pools, *capacity, &plan_cache_);
+  if (!admission.ok()) return admission.status();
+  absl::ReaderMutexLock lock(&mu_);
+  // The placement views are current: the writer refreshes them before it
+  // lets go of the lock (RefreshAdmissionView).
+  return PlanAnswer(*admission, state_.CurrentViews());
+}
+
+ClusterSample SchedulerCore::SampleCluster() const {
+  GpuReadings readings;
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    for (const auto& [name, entry] : liveness_) readings[name] = entry.samples;
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  return SampleClusterState(state_, readings, options_.now_ms());
+}
+
+std::string SchedulerCore::ClusterMapHtml() const {
+  std::map<std::string, int64_t> beats;
+  {
+    absl::MutexLock lock(&liveness_mu_);
+    for (const auto& [name, entry] : liveness_) beats[name] = entry.last_heartbeat_ms;
+  }
+  ClusterMapInputs in;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    in = ClusterMapOf(state_, beats);
+  }
+  return RenderClusterMap(in.nodes, in.jobs, options_.now_ms());
+}
+
+absl::Status SchedulerCore::CheckInvariants() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return state_.CheckInvariants();
+}
+
+}  // namespace berth::daemon

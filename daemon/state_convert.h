@@ -1,0 +1,36 @@
+// The one place where ClusterState's plain records meet the wire's
+// messages: jobs and nodes to and from berth.v1 protos, and JobDetail, the
+// spec and plan a JobRecord carries without looking into.
+#ifndef BERTH_DAEMON_STATE_CONVERT_H_
+#define BERTH_DAEMON_STATE_CONVERT_H_
+
+#include <cstdint>
+
+#include "berth/v1/job.pb.h"
+#include "daemon/cluster_state.h"
+
+namespace berth::daemon {
+
+struct JobDetail {
+  berth::v1::JobSpec spec;
+  berth::v1::PlanReport plan;
+};
+
+JobState JobStateFromProto(berth::v1::JobState state);
+berth::v1::JobState JobStateToProto(JobState state);
+NodeState NodeStateFromProto(berth::v1::NodeState state);
+berth::v1::NodeState NodeStateToProto(NodeState state);
+// The spec's on_node_loss text ("fail"; anything else requeues).
+OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec);
+
+JobRecord JobFromProto(const berth::v1::Job& job);
+berth::v1::Job JobToProto(const JobRecord& job);
+
+NodeRecord NodeFromProto(const berth::v1::Node& node);
+// `last_heartbeat_ms` is kept apart from the record (heartbeats do not
+// touch ClusterState).
+berth::v1::Node NodeToProto(const NodeRecord& node, int64_t last_heartbeat_ms);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_STATE_CONVERT_H_
