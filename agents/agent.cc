@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "agents/inventory.h"
+#include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
-#include "planner/status_macros.h"
 
 namespace berth::agent {
 
@@ -71,6 +71,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
         "agent: heartbeat interval, register timeout and backoff must be "
         "positive, with backoff min <= max");
   }
+  if (options.max_unacknowledged == 0) {
+    return absl::InvalidArgumentError(
+        "agent: max_unacknowledged must be positive");
+  }
   if (!options.now) options.now = [] { return absl::Now(); };
   options.registration.set_node(options.node);
   auto agent = std::unique_ptr<Agent>(new Agent(std::move(options)));
@@ -81,6 +85,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
           .node = self->options_.node,
           .work_dir = self->options_.work_dir,
           .run_commands = self->options_.run_jobs,
+          .pass_env = self->options_.pass_env,
           .default_stop_grace = self->options_.stop_grace,
           .now = self->options_.now,
           .on_status = [self](const v1::JobStatus& s) { self->Deliver(s); },
@@ -136,6 +141,14 @@ void Agent::Shutdown() {
 
 std::vector<int64_t> Agent::RunningJobs() const {
   return runner_->RunningJobs();
+}
+
+std::vector<v1::JobStatus> Agent::UnacknowledgedStatuses() const {
+  absl::MutexLock lock(&outbox_mu_);
+  std::vector<v1::JobStatus> out;
+  out.reserve(unacked_.size());
+  for (const Unacknowledged& entry : unacked_) out.push_back(entry.status);
+  return out;
 }
 
 absl::Status Agent::RunSession(bool& registered) {
@@ -210,7 +223,8 @@ absl::Status Agent::AwaitRegistered(Session& session) {
 }
 
 // Waits for Registered (cancelling the stream if it does not come in time),
-// then sends a heartbeat every interval until the session is done.
+// then sends a heartbeat every interval until the session is done, each
+// followed by the unacknowledged statuses that are due again.
 void Agent::HeartbeatLoop(Session& session) {
   absl::Duration interval;
   {
@@ -238,7 +252,7 @@ void Agent::HeartbeatLoop(Session& session) {
     }
     // Fixed delay: a late heartbeat never makes the next one come early.
     next = absl::Now() + interval;
-    session.Write(HeartbeatMessage());
+    if (session.Write(HeartbeatMessage())) ResendDue(session);
   }
 }
 
@@ -286,6 +300,9 @@ void Agent::HandleMessage(const v1::DaemonMessage& message) {
       runner_->Stop(message.stop_job().job_id(),
                     absl::Milliseconds(message.stop_job().grace_ms()));
       return;
+    case v1::DaemonMessage::kJobStatusAck:
+      Acknowledge(message.job_status_ack());
+      return;
     case v1::DaemonMessage::kRegistered:
       Log("ignoring a second Registered");
       return;
@@ -298,31 +315,55 @@ void Agent::HandleMessage(const v1::DaemonMessage& message) {
 
 void Agent::Deliver(const v1::JobStatus& status) {
   absl::MutexLock lock(&outbox_mu_);
-  if (outbox_.size() >= kMaxOutbox) {
-    Log(absl::StrCat("outbox full; dropping the status of job ",
-                     outbox_.front().job_id()));
-    outbox_.pop_front();
+  if (unacked_.size() >= options_.max_unacknowledged) {
+    const v1::JobStatus& oldest = unacked_.front().status;
+    Log(absl::StrCat(unacked_.size(),
+                     " job statuses unacknowledged; dropping the oldest: job ",
+                     oldest.job_id(), " ", v1::JobState_Name(oldest.state())));
+    unacked_.pop_front();
   }
-  outbox_.push_back(status);
-  FlushLocked();
+  unacked_.push_back({.status = status});
+  // A failed write ends the session; the next one sends the status again.
+  if (live_session_ != nullptr) {
+    SendLocked(unacked_.back(), kStatusResendHeartbeats);
+  }
 }
 
-void Agent::FlushLocked() {
-  if (live_session_ == nullptr) return;
-  while (!outbox_.empty()) {
-    v1::AgentMessage message;
-    *message.mutable_job_status() = outbox_.front();
-    // A failed write leaves the status for the next connection (the daemon
-    // may then see it twice; a repeated status changes nothing).
-    if (!live_session_->Write(message)) return;
-    outbox_.pop_front();
+void Agent::Acknowledge(const v1::JobStatusAck& ack) {
+  absl::MutexLock lock(&outbox_mu_);
+  std::erase_if(unacked_, [&ack](const Unacknowledged& entry) {
+    return entry.status.job_id() == ack.job_id() &&
+           entry.status.state() == ack.state();
+  });
+}
+
+bool Agent::SendLocked(Unacknowledged& entry, int wait) {
+  entry.wait = wait;
+  entry.resend_in = wait;
+  v1::AgentMessage message;
+  *message.mutable_job_status() = entry.status;
+  return live_session_->Write(message);
+}
+
+void Agent::ResendDue(Session& session) {
+  absl::MutexLock lock(&outbox_mu_);
+  if (live_session_ != &session) return;
+  for (Unacknowledged& entry : unacked_) {
+    if (--entry.resend_in > 0) continue;
+    const int wait = std::min(entry.wait * 2, kStatusResendMaxHeartbeats);
+    if (!SendLocked(entry, wait)) return;
   }
 }
 
 void Agent::SetLiveSession(Session* session) {
   absl::MutexLock lock(&outbox_mu_);
   live_session_ = session;
-  FlushLocked();
+  if (session == nullptr || unacked_.empty()) return;
+  Log(absl::StrCat("sending ", unacked_.size(),
+                   " job statuses berthd has not acknowledged"));
+  for (Unacknowledged& entry : unacked_) {
+    if (!SendLocked(entry, kStatusResendHeartbeats)) return;
+  }
 }
 
 bool Agent::SleepUnlessShutdown(absl::Duration delay) {

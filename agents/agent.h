@@ -8,10 +8,20 @@
 // to its JobRunner (job_runner.h), which runs the commands (or, with
 // `run_jobs` false, only pretends to, for simulated nodes).
 //
-// Job statuses go through an outbox: sent at once while a connection is
-// registered, otherwise kept (up to kMaxOutbox) and sent, in order, right
-// after the next Registered. So a job that ends while the daemon is away is
-// reported when it comes back.
+// Job statuses are kept until berthd acknowledges them (a JobStatusAck with
+// the same job_id and state, which berthd sends once the status is durably
+// recorded or deliberately ignored). A status is written at once while a
+// connection is registered; every unacknowledged one is written again,
+// oldest first, right after each Registered, and while connected each is
+// written again when it has waited kStatusResendHeartbeats heartbeats, the
+// wait doubling after every resend up to kStatusResendMaxHeartbeats. So a
+// job that ends while the daemon is away, or whose status the daemon failed
+// to record, is reported until the daemon has it. At most
+// `max_unacknowledged` are kept (the oldest is dropped, with a log line), so
+// an old berthd that never acks only sees bounded repeats, which it ignores.
+// Every status is kept, RUNNING included after the job's end: berthd takes
+// the job's start time from RUNNING, and order matters for a job stopped and
+// then started again here.
 //
 // Heartbeats carry one GpuSample per GPU: from `sample_gpus` when set (NVML),
 // else utilisation 1.0 and the plan's per-GPU bytes for GPUs held by a
@@ -55,6 +65,13 @@
 
 namespace berth::agent {
 
+// Default cap on the statuses kept unacknowledged.
+inline constexpr size_t kMaxOutbox = 100000;
+// Heartbeats an unacknowledged status waits before it is written again
+// while connected; the wait doubles after each resend, up to the maximum.
+inline constexpr int kStatusResendHeartbeats = 5;
+inline constexpr int kStatusResendMaxHeartbeats = 60;
+
 struct AgentOptions {
   std::string daemon_address = "127.0.0.1:7070";
   // TLS (and the node's client certificate), from ChannelCredentialsFor()
@@ -76,11 +93,13 @@ struct AgentOptions {
   bool run_jobs = false;
   std::string work_dir;                           // required when run_jobs
   absl::Duration stop_grace = absl::Seconds(10);  // when StopJob sets none
+  // More of the agent's variables jobs inherit (job_env.h's CheckPassEnv).
+  std::vector<std::string> pass_env;
   // Heartbeat samples, one per GPU; unset: derived from the running jobs.
   std::function<std::vector<v1::GpuSample>()> sample_gpus;
+  // Statuses kept until acknowledged; over it the oldest is dropped. > 0.
+  size_t max_unacknowledged = kMaxOutbox;
 };
-
-inline constexpr size_t kMaxOutbox = 100000;
 
 class Agent {
  public:
@@ -100,9 +119,17 @@ class Agent {
 
   // The jobs this node runs now, in increasing id order.
   std::vector<int64_t> RunningJobs() const;
+  // The statuses berthd has not acknowledged yet, oldest first.
+  std::vector<v1::JobStatus> UnacknowledgedStatuses() const;
 
  private:
   struct Session;
+  // A status not acknowledged yet, and when it is written again.
+  struct Unacknowledged {
+    v1::JobStatus status;
+    int resend_in = kStatusResendHeartbeats;  // heartbeats left
+    int wait = kStatusResendHeartbeats;       // the last wait, doubling
+  };
 
   explicit Agent(AgentOptions options);
 
@@ -115,10 +142,18 @@ class Agent {
   void HeartbeatLoop(Session& session);
   v1::AgentMessage HeartbeatMessage() const;
   void HandleMessage(const v1::DaemonMessage& message);
-  // Queues a status and sends what the outbox holds if registered.
+  // Keeps a status until acknowledged, and writes it if registered.
   void Deliver(const v1::JobStatus& status);
-  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu_);
-  // Sets (or, with nullptr, clears) the session statuses are written to.
+  // Forgets the statuses with the ack's job and state.
+  void Acknowledge(const v1::JobStatusAck& ack);
+  // Writes `entry` to the live session, next due in `wait` heartbeats;
+  // false when the write fails (the session then ends).
+  bool SendLocked(Unacknowledged& entry, int wait)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu_);
+  // Once per heartbeat of `session`: writes the statuses that are due.
+  void ResendDue(Session& session);
+  // Sets (or, with nullptr, clears) the session statuses are written to;
+  // a new session gets every unacknowledged status, oldest first.
   void SetLiveSession(Session* session);
   // Sleeps `delay` unless shut down first; false when shut down.
   bool SleepUnlessShutdown(absl::Duration delay);
@@ -134,11 +169,11 @@ class Agent {
   Session* session_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   // Taken before a session's write lock, never inside mu_.
-  absl::Mutex outbox_mu_;
-  std::deque<v1::JobStatus> outbox_ ABSL_GUARDED_BY(outbox_mu_);
+  mutable absl::Mutex outbox_mu_;
+  std::deque<Unacknowledged> unacked_ ABSL_GUARDED_BY(outbox_mu_);
   Session* live_session_ ABSL_GUARDED_BY(outbox_mu_) = nullptr;
 
-  // Last member: destroyed first, while the outbox it reports to exists.
+  // Last member: destroyed first, while the list it reports to exists.
   std::unique_ptr<JobRunner> runner_;
 };
 

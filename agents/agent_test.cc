@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using Streams = std::vector<std::vector<v1::AgentMessage>>;
+using Key = std::pair<int64_t, v1::JobState>;  // a status's (job_id, state)
 
 constexpr absl::Duration kWait = absl::Seconds(10);  // every wait's bound
 
@@ -143,6 +145,59 @@ v1::DaemonMessage StopJob(int64_t id) {
   return message;
 }
 
+v1::DaemonMessage Ack(int64_t id, v1::JobState state) {
+  v1::DaemonMessage message;
+  message.mutable_job_status_ack()->set_job_id(id);
+  message.mutable_job_status_ack()->set_state(state);
+  return message;
+}
+
+// Where in `stream` the messages for which `pred` holds are.
+std::vector<size_t> Positions(
+    const std::vector<v1::AgentMessage>& stream,
+    std::function<bool(const v1::AgentMessage&)> pred) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    if (pred(stream[i])) out.push_back(i);
+  }
+  return out;
+}
+
+// Heartbeats strictly between positions `from` and `to` of `stream`.
+int HeartbeatsBetween(const std::vector<v1::AgentMessage>& stream, size_t from,
+                      size_t to) {
+  int n = 0;
+  for (size_t i = from + 1; i < to; ++i) n += IsHeartbeat(stream[i]) ? 1 : 0;
+  return n;
+}
+
+// (job_id, state) of each status, in order.
+std::vector<Key> Keys(const std::vector<v1::JobStatus>& statuses) {
+  std::vector<Key> out;
+  for (const v1::JobStatus& s : statuses) {
+    out.emplace_back(s.job_id(), s.state());
+  }
+  return out;
+}
+
+std::vector<Key> StatusKeys(const std::vector<v1::AgentMessage>& stream) {
+  std::vector<v1::JobStatus> statuses;
+  for (const v1::AgentMessage& m : stream) {
+    if (m.has_job_status()) statuses.push_back(m.job_status());
+  }
+  return Keys(statuses);
+}
+
+// Polls `done` until it holds, at most kWait; never asserts a time.
+bool Eventually(std::function<bool()> done) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
 class AgentTest : public ::testing::Test {
  protected:
   void StartDaemon(int64_t heartbeat_ms = 20, bool answer_register = true) {
@@ -180,6 +235,18 @@ class AgentTest : public ::testing::Test {
               std::future_status::ready);
     run_.get();
     agent_.reset();
+  }
+
+  // Replaces the fake daemon with a fresh one on the same port, as a
+  // restarted berthd; the agent reconnects to it.
+  void RestartDaemon() {
+    StopServer(*server_);
+    auto restarted = std::make_unique<FakeDaemon>(20, true);
+    int port = 0;
+    server_ = StartServer(*restarted, absl::StrCat("127.0.0.1:", port_), &port);
+    ASSERT_NE(server_, nullptr);
+    ASSERT_EQ(port, port_);
+    daemon_ = std::move(restarted);
   }
 
   void TearDown() override {
@@ -234,13 +301,13 @@ TEST_F(AgentTest, StartJobIsRunningUntilStopped) {
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::RUNNING)) == 1;
+    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1;
   }));
   EXPECT_THAT(agent_->RunningJobs(), ElementsAre(42));
 
   ASSERT_TRUE(daemon_->Send(StopJob(42)));
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::CANCELLED)) == 1;
+    return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1;
   }));
   EXPECT_TRUE(agent_->RunningJobs().empty());
 }
@@ -251,7 +318,7 @@ TEST_F(AgentTest, StartJobPlacedOnAnotherNodeFails) {
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(5, "n2")));
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(5, v1::FAILED)) == 1;
+    return Count(s, 0, IsStatus(5, v1::FAILED)) >= 1;
   }));
   EXPECT_TRUE(agent_->RunningJobs().empty());
 }
@@ -262,17 +329,10 @@ TEST_F(AgentTest, ReRegistersWithRunningJobsAfterDaemonRestart) {
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(7, "n1")));
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(7, v1::RUNNING)) == 1;
+    return Count(s, 0, IsStatus(7, v1::RUNNING)) >= 1;
   }));
 
-  StopServer(*server_);
-  auto restarted = std::make_unique<FakeDaemon>(20, true);
-  int port = 0;
-  server_ = StartServer(*restarted, absl::StrCat("127.0.0.1:", port_), &port);
-  ASSERT_NE(server_, nullptr);
-  ASSERT_EQ(port, port_);
-  daemon_ = std::move(restarted);
-
+  RestartDaemon();
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   const v1::AgentMessage first = daemon_->Received()[0][0];
   ASSERT_TRUE(first.has_register_());
@@ -281,6 +341,137 @@ TEST_F(AgentTest, ReRegistersWithRunningJobsAfterDaemonRestart) {
   // And the new stream carries heartbeats again.
   EXPECT_TRUE(daemon_->WaitFor(
       [](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 1; }));
+}
+
+TEST_F(AgentTest, UnacknowledgedStatusesAreResentOnTheNextSession) {
+  StartDaemon();  // never acks, like a berthd that lost the statuses
+  StartAgent();
+  ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
+  ASSERT_TRUE(daemon_->Send(StopJob(42)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1;
+  }));
+  // RUNNING is kept after the end: berthd takes the start time from it.
+  EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
+              ElementsAre(Key{42, v1::RUNNING}, Key{42, v1::CANCELLED}));
+
+  RestartDaemon();
+  // The agent writes what it holds right after Registered, before it reads
+  // the daemon's first message: so before the answer to this StopJob.
+  ASSERT_TRUE(daemon_->Send(StopJob(100)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
+  }));
+  const std::vector<v1::AgentMessage> stream = daemon_->Received()[0];
+  EXPECT_TRUE(stream[0].has_register_());
+  EXPECT_TRUE(stream[0].register_().running_jobs().empty());
+  // Oldest first.
+  const auto keys = StatusKeys(stream);
+  ASSERT_GE(keys.size(), 3u);
+  EXPECT_EQ(keys[0], (Key{42, v1::RUNNING}));
+  EXPECT_EQ(keys[1], (Key{42, v1::CANCELLED}));
+}
+
+TEST_F(AgentTest, AcknowledgedStatusesAreNotResent) {
+  StartDaemon();
+  StartAgent();
+  ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1;
+  }));
+  // Acks for another state or another job change nothing.
+  ASSERT_TRUE(daemon_->Send(Ack(42, v1::SUCCEEDED)));
+  ASSERT_TRUE(daemon_->Send(Ack(43, v1::RUNNING)));
+  // The agent handles daemon messages in order: once CANCELLED 99 (the
+  // answer to this StopJob) arrives, the acks above have been handled.
+  ASSERT_TRUE(daemon_->Send(StopJob(99)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1;
+  }));
+  EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
+              ElementsAre(Key{42, v1::RUNNING}, Key{99, v1::CANCELLED}));
+
+  ASSERT_TRUE(daemon_->Send(Ack(42, v1::RUNNING)));
+  ASSERT_TRUE(daemon_->Send(Ack(99, v1::CANCELLED)));
+  ASSERT_TRUE(
+      Eventually([this] { return agent_->UnacknowledgedStatuses().empty(); }));
+
+  RestartDaemon();
+  // Statuses held at the session's start are written before this marker's.
+  ASSERT_TRUE(daemon_->Send(StopJob(100)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
+  }));
+  const Streams streams = daemon_->Received();
+  EXPECT_THAT(streams[0][0].register_().running_jobs(), ElementsAre(42));
+  EXPECT_EQ(Count(streams, 0, IsStatus(42, v1::RUNNING)), 0);
+  EXPECT_EQ(Count(streams, 0, IsStatus(99, v1::CANCELLED)), 0);
+}
+
+TEST_F(AgentTest, UnacknowledgedStatusIsResentWhileConnected) {
+  StartDaemon(/*heartbeat_ms=*/20);
+  StartAgent();
+  ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 3;
+  }));
+  std::vector<v1::AgentMessage> stream = daemon_->Received()[0];
+  const std::vector<size_t> copies =
+      Positions(stream, IsStatus(42, v1::RUNNING));
+  // Counted in heartbeats, not time: resent after kStatusResendHeartbeats
+  // (5) heartbeats, then after twice that. The first wait may count one
+  // heartbeat written just before the status (their threads race): 4 or 5.
+  const int first_wait = HeartbeatsBetween(stream, copies[0], copies[1]);
+  EXPECT_GE(first_wait, kStatusResendHeartbeats - 1);
+  EXPECT_LE(first_wait, kStatusResendHeartbeats);
+  EXPECT_EQ(HeartbeatsBetween(stream, copies[1], copies[2]),
+            2 * kStatusResendHeartbeats);
+
+  // Acked: no more copies. The marker's answer arrives after every copy
+  // written before the ack was handled.
+  ASSERT_TRUE(daemon_->Send(Ack(42, v1::RUNNING)));
+  ASSERT_TRUE(daemon_->Send(StopJob(99)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1;
+  }));
+  const int sent = Count(daemon_->Received(), 0, IsStatus(42, v1::RUNNING));
+  const int beats = Count(daemon_->Received(), 0, IsHeartbeat);
+  // Longer than the next wait (4 * 5 = 20 heartbeats) of job 42's status.
+  ASSERT_TRUE(daemon_->WaitFor([beats](const Streams& s) {
+    return Count(s, 0, IsHeartbeat) >= beats + 8 * kStatusResendHeartbeats;
+  }));
+  EXPECT_EQ(Count(daemon_->Received(), 0, IsStatus(42, v1::RUNNING)), sent);
+  // Not acked: still resent.
+  EXPECT_GE(Count(daemon_->Received(), 0, IsStatus(99, v1::CANCELLED)), 2);
+  EXPECT_EQ(daemon_->Received().size(), 1u);  // all on one stream
+}
+
+TEST_F(AgentTest, KeepsAtMostMaxUnacknowledgedStatuses) {
+  StartDaemon();
+  StartAgent({.max_unacknowledged = 3});
+  for (int64_t id = 1; id <= 5; ++id) ASSERT_TRUE(daemon_->Send(StopJob(id)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(5, v1::CANCELLED)) >= 1;
+  }));
+  // 5 statuses, cap 3: jobs 1 and 2 (the oldest) were dropped.
+  EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
+              ElementsAre(Key{3, v1::CANCELLED}, Key{4, v1::CANCELLED},
+                          Key{5, v1::CANCELLED}));
+
+  RestartDaemon();
+  // Held statuses are written before the answer to this StopJob.
+  ASSERT_TRUE(daemon_->Send(StopJob(100)));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
+    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
+  }));
+  const Streams streams = daemon_->Received();
+  const auto keys = StatusKeys(streams[0]);
+  ASSERT_GE(keys.size(), 4u);
+  EXPECT_EQ(keys[0], (Key{3, v1::CANCELLED}));
+  EXPECT_EQ(keys[1], (Key{4, v1::CANCELLED}));
+  EXPECT_EQ(keys[2], (Key{5, v1::CANCELLED}));
+  EXPECT_EQ(Count(streams, 0, IsStatus(1, v1::CANCELLED)), 0);
+  EXPECT_EQ(Count(streams, 0, IsStatus(2, v1::CANCELLED)), 0);
 }
 
 TEST_F(AgentTest, ReconnectsWhenRegisteredNeverComes) {
@@ -319,6 +510,9 @@ TEST(AgentCreateTest, RejectsBadOptions) {
                               .registration = reg,
                               .reconnect_backoff_min = absl::Seconds(2),
                               .reconnect_backoff_max = absl::Seconds(1)})
+                   .ok());
+  EXPECT_FALSE(Agent::Create(
+                   {.node = "n1", .registration = reg, .max_unacknowledged = 0})
                    .ok());
   EXPECT_TRUE(Agent::Create({.node = "n1", .registration = reg}).ok());
 }

@@ -10,9 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agents/inventory.h"
+#include "common/status_macros.h"
 #include "planner/catalog.h"
 #include "planner/gpu.h"
-#include "planner/status_macros.h"
 
 namespace berth::agent {
 namespace {

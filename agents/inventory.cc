@@ -12,10 +12,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "planner/catalog.h"
 #include "planner/gpu.h"
-#include "planner/status_macros.h"
 
 namespace berth::agent {
 namespace {

@@ -9,8 +9,14 @@
 // CUDA_VISIBLE_DEVICES' i-th entry.
 //
 // JobVariables() returns the variables berth sets (see docs/AGENT.md for the
-// table); MergeEnvironment() lays them over the agent's own environment and
-// the spec's `env` (berth's variables win) as "KEY=VALUE" strings for execve.
+// table). A job does not inherit the agent's whole environment (it may hold
+// the agent's secrets): InheritedEnvironment() keeps only the variables of
+// kInheritedVariables and the operator's `--pass_env`, and
+// MergeEnvironment() lays the spec's `env` and then berth's variables over
+// them (berth's win) as "KEY=VALUE" strings for execve:
+//
+//   MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), pass_env),
+//                    job.spec(), JobVariables(job, share, deepspeed_path));
 #ifndef BERTH_AGENTS_JOB_ENV_H_
 #define BERTH_AGENTS_JOB_ENV_H_
 
@@ -19,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "berth/v1/job.pb.h"
 #include "berth/v1/plan.pb.h"
@@ -53,15 +60,31 @@ std::string MegatronArgs(const v1::PlanReport& plan, bool sequence_parallel);
 std::string DeepSpeedConfigJson(const v1::PlanReport& plan);
 
 // Every variable berth sets for this node's share of the job.
-std::map<std::string, std::string> JobVariables(
-    const v1::Job& job, const NodeShare& share,
-    absl::string_view deepspeed_config_path);
+std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeShare& share,
+                                                absl::string_view deepspeed_config_path);
+
+// The agent's variables every job inherits: exact names, and prefixes
+// ending in '*'. Documented in docs/AGENT.md; keep the two in step.
+inline constexpr absl::string_view kInheritedVariables[] = {
+    "PATH",     "HOME",     "USER",   "LOGNAME", "LANG",
+    "LANGUAGE", "LC_*",     "TZ",     "TMPDIR",  "LD_LIBRARY_PATH",
+    "CUDA_*",   "NVIDIA_*", "NCCL_*",
+};
+
+// InvalidArgument unless each entry is a variable name ([A-Za-z_][A-Za-z0-9_]*),
+// or one followed by '*' for every variable with that prefix.
+absl::Status CheckPassEnv(const std::vector<std::string>& pass_env);
+
+// The entries of `agent_env` ("K=V", as environ) whose name matches
+// kInheritedVariables or `pass_env` (see CheckPassEnv), in their order.
+std::vector<std::string> InheritedEnvironment(const std::vector<std::string>& agent_env,
+                                              const std::vector<std::string>& pass_env);
 
 // `base` ("K=V" entries, as environ) overlaid with the spec's env, then
 // with `variables`; sorted by key.
-std::vector<std::string> MergeEnvironment(
-    const std::vector<std::string>& base, const v1::JobSpec& spec,
-    const std::map<std::string, std::string>& variables);
+std::vector<std::string> MergeEnvironment(const std::vector<std::string>& base,
+                                          const v1::JobSpec& spec,
+                                          const std::map<std::string, std::string>& variables);
 
 }  // namespace berth::agent
 

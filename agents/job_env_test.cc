@@ -10,8 +10,7 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::Not;
 
-void AddGpu(v1::Job& job, const std::string& node, int index, int tp, int pp,
-            int dp) {
+void AddGpu(v1::Job& job, const std::string& node, int index, int tp, int pp, int dp) {
   v1::GpuAssignment* gpu = job.add_gpus();
   gpu->set_node(node);
   gpu->set_index(index);
@@ -78,8 +77,7 @@ TEST(ShareOfTest, AJobWithoutPlacementRunsAloneHere) {
 
 TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   const v1::Job job = TwoNodeJob();
-  const auto vars =
-      JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json");
+  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json");
   EXPECT_EQ(vars.at("CUDA_VISIBLE_DEVICES"), "6,7,4,5");
   EXPECT_EQ(vars.at("BERTH_JOB_ID"), "20042");
   EXPECT_EQ(vars.at("BERTH_TP"), "2");
@@ -143,12 +141,46 @@ TEST(MergeEnvironmentTest, BerthWinsOverSpecWinsOverAgent) {
   (*spec.mutable_env())["NCCL_DEBUG"] = "INFO";
   (*spec.mutable_env())["PATH"] = "/opt/bin";
   (*spec.mutable_env())["WORLD_SIZE"] = "99";
-  const std::vector<std::string> env = MergeEnvironment(
-      {"PATH=/usr/bin", "HOME=/root", "WORLD_SIZE=1", "=junk", "NOEQUALS"},
-      spec, {{"WORLD_SIZE", "8"}});
-  EXPECT_THAT(env, ElementsAre("HOME=/root", "NCCL_DEBUG=INFO", "PATH=/opt/bin",
-                               "WORLD_SIZE=8"));
+  const std::vector<std::string> env =
+      MergeEnvironment({"PATH=/usr/bin", "HOME=/root", "WORLD_SIZE=1", "=junk", "NOEQUALS"}, spec,
+                       {{"WORLD_SIZE", "8"}});
+  EXPECT_THAT(env, ElementsAre("HOME=/root", "NCCL_DEBUG=INFO", "PATH=/opt/bin", "WORLD_SIZE=8"));
   EXPECT_THAT(env, Not(Contains("NOEQUALS")));
+}
+
+TEST(InheritedEnvironmentTest, KeepsTheAllowlistAndPassEnvOnly) {
+  const std::vector<std::string> agent = {"PATH=/usr/bin",
+                                          "HOME=/root",
+                                          "LC_ALL=C.UTF-8",
+                                          "CUDA_HOME=/usr/cuda",
+                                          "NCCL_IB_HCA=mlx5",
+                                          "NVIDIA_VISIBLE_DEVICES=all",
+                                          "BERTH_TOKEN=secret",
+                                          "AWS_SECRET_ACCESS_KEY=k",
+                                          "HF_TOKEN=hf",
+                                          "HF_HOME=/data/hf",
+                                          "PATHX=no",
+                                          "NOEQUALS",
+                                          "=junk",
+                                          "MY_VAR=1",
+                                          "MY_VARIANT=2"};
+  EXPECT_THAT(InheritedEnvironment(agent, {}),
+              ElementsAre("PATH=/usr/bin", "HOME=/root", "LC_ALL=C.UTF-8", "CUDA_HOME=/usr/cuda",
+                          "NCCL_IB_HCA=mlx5", "NVIDIA_VISIBLE_DEVICES=all"));
+  // An exact name, and a prefix.
+  EXPECT_THAT(InheritedEnvironment(agent, {"MY_VAR", "HF_*"}),
+              ElementsAre("PATH=/usr/bin", "HOME=/root", "LC_ALL=C.UTF-8", "CUDA_HOME=/usr/cuda",
+                          "NCCL_IB_HCA=mlx5", "NVIDIA_VISIBLE_DEVICES=all", "HF_TOKEN=hf",
+                          "HF_HOME=/data/hf", "MY_VAR=1"));
+}
+
+TEST(CheckPassEnvTest, TakesNamesAndPrefixes) {
+  EXPECT_TRUE(CheckPassEnv({}).ok());
+  EXPECT_TRUE(CheckPassEnv({"HF_TOKEN", "WANDB_*", "_X1"}).ok());
+  for (const std::string bad : {"", "*", "1X", "A-B", "A=B", "A*B", "A**"}) {
+    absl::Status status = CheckPassEnv({"OK", bad});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

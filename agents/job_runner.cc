@@ -4,37 +4,30 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <filesystem>
-#include <fstream>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agents/job_env.h"
 #include "agents/process.h"
+#include "common/status_macros.h"
 
 namespace berth::agent {
 namespace {
-
-std::string JobDir(const std::string& work_dir, int64_t job_id) {
-  return absl::StrCat(work_dir, "/jobs/", job_id);
-}
 
 // True once `pid` has exited, without reaping it: the zombie keeps the
 // process group id reserved, so a killpg() that follows cannot reach a
 // stranger's group.
 bool LeaderExited(pid_t pid) {
   siginfo_t info = {};
-  return waitid(P_PID, static_cast<id_t>(pid), &info,
-                WEXITED | WNOHANG | WNOWAIT) == 0 &&
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
          info.si_pid == pid;
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(
-    JobRunnerOptions options) {
+absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions options) {
   if (!options.on_status) {
     return absl::InvalidArgumentError("job runner: on_status is required");
   }
@@ -43,22 +36,25 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(
     return absl::InvalidArgumentError(
         "job runner: the stop grace must be >= 0 and the poll interval > 0");
   }
+  BERTH_RETURN_IF_ERROR(CheckPassEnv(options.pass_env));
+  PrivateDir jobs_dir;
   if (options.run_commands) {
     if (options.work_dir.empty()) {
       return absl::InvalidArgumentError("job runner: work_dir is required");
     }
-    std::error_code error;
-    std::filesystem::create_directories(options.work_dir + "/jobs", error);
-    if (error) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create ", options.work_dir, "/jobs: ", error.message()));
+    absl::StatusOr<PrivateDir> prepared = PrepareWorkDir(options.work_dir);
+    if (!prepared.ok()) {
+      return absl::Status(prepared.status().code(),
+                          absl::StrCat("work dir: ", prepared.status().message()));
     }
+    jobs_dir = *std::move(prepared);
   }
   if (!options.now) options.now = [] { return absl::Now(); };
-  return std::unique_ptr<JobRunner>(new JobRunner(std::move(options)));
+  return std::unique_ptr<JobRunner>(new JobRunner(std::move(options), std::move(jobs_dir)));
 }
 
-JobRunner::JobRunner(JobRunnerOptions options) : options_(std::move(options)) {
+JobRunner::JobRunner(JobRunnerOptions options, PrivateDir jobs_dir)
+    : options_(std::move(options)), jobs_dir_(std::move(jobs_dir)) {
   if (options_.run_commands) reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
@@ -75,8 +71,7 @@ void JobRunner::Start(const v1::Job& job) {
   {
     absl::MutexLock lock(&mu_);
     auto known = jobs_.find(job.id());
-    if (known != jobs_.end() && known->second.phase == Phase::kDone &&
-        known->second.stopped) {
+    if (known != jobs_.end() && known->second.phase == Phase::kDone && known->second.stopped) {
       jobs_.erase(known);  // stopped, then placed again (a requeue): rerun
     }
     auto [it, inserted] = jobs_.try_emplace(job.id());
@@ -142,8 +137,7 @@ absl::btree_map<int, int64_t> JobRunner::GpuMemoryInUse() const {
   absl::btree_map<int, int64_t> in_use;
   for (const auto& [id, entry] : jobs_) {
     if (entry.phase == Phase::kDone) continue;
-    const auto bytes =
-        static_cast<int64_t>(entry.job.plan().per_gpu().total_bytes());
+    const auto bytes = static_cast<int64_t>(entry.job.plan().per_gpu().total_bytes());
     for (int index : entry.gpu_indices) in_use[index] = bytes;
   }
   return in_use;
@@ -186,8 +180,7 @@ void JobRunner::Launch(int64_t job_id) {
     if (it == jobs_.end() || it->second.phase != Phase::kQueued) return;
     Entry& entry = it->second;
     if (entry.reason == StopReason::kCancelled) {
-      reports.push_back(
-          Finish(entry, v1::CANCELLED, 0, "cancelled before it started"));
+      reports.push_back(Finish(entry, v1::CANCELLED, 0, "cancelled before it started"));
     } else {
       entry.phase = Phase::kStarting;
       job = entry.job;
@@ -220,23 +213,22 @@ void JobRunner::Launch(int64_t job_id) {
   Report(reports);
 }
 
-// Writes the job's folder and files, then starts its command.
+// Writes the job's folder and files, then starts its command there.
 absl::StatusOr<pid_t> JobRunner::Spawn(const v1::Job& job) {
-  const std::string dir = JobDir(options_.work_dir, job.id());
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create ", dir, ": ", error.message()));
-  }
-  const std::string deepspeed = dir + "/deepspeed.json";
-  std::ofstream(deepspeed, std::ios::trunc) << DeepSpeedConfigJson(job.plan());
+  BERTH_ASSIGN_OR_RETURN(PrivateDir folder, OpenJobFolder(jobs_dir_, job.id()));
+  BERTH_RETURN_IF_ERROR(WriteJobFile(folder, "deepspeed.json", DeepSpeedConfigJson(job.plan())));
+  BERTH_ASSIGN_OR_RETURN(UniqueFd out, OpenJobFile(folder, "stdout.log", JobFile::kAppend));
+  BERTH_ASSIGN_OR_RETURN(UniqueFd err, OpenJobFile(folder, "stderr.log", JobFile::kAppend));
   const NodeShare share = ShareOf(job, options_.node);
-  const std::vector<std::string> env = MergeEnvironment(
-      CurrentEnvironment(), job.spec(), JobVariables(job, share, deepspeed));
-  const std::vector<std::string> argv(job.spec().command().begin(),
-                                      job.spec().command().end());
-  return SpawnProcessGroup(argv, env, dir + "/stdout.log", dir + "/stderr.log");
+  return SpawnProcessGroup({
+      .argv = {job.spec().command().begin(), job.spec().command().end()},
+      .env =
+          MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), options_.pass_env),
+                           job.spec(), JobVariables(job, share, folder.path + "/deepspeed.json")),
+      .stdout_fd = out.get(),
+      .stderr_fd = err.get(),
+      .cwd_fd = folder.fd.get(),
+  });
 }
 
 std::vector<v1::JobStatus> JobRunner::Poll() {
@@ -265,8 +257,7 @@ std::vector<v1::JobStatus> JobRunner::Poll() {
   return reports;
 }
 
-void JobRunner::SendStop(Entry& entry, StopReason reason, absl::Duration grace,
-                         absl::Time now) {
+void JobRunner::SendStop(Entry& entry, StopReason reason, absl::Duration grace, absl::Time now) {
   entry.reason = reason;
   if (reason == StopReason::kCancelled) entry.stopped = true;
   entry.grace = grace;
@@ -277,19 +268,16 @@ void JobRunner::SendStop(Entry& entry, StopReason reason, absl::Duration grace,
 
 v1::JobStatus JobRunner::Exited(Entry& entry, int wait_status) {
   const bool signalled = WIFSIGNALED(wait_status);
-  const int code =
-      signalled ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
-  const std::string how =
-      signalled ? absl::StrCat("killed by ", SignalName(WTERMSIG(wait_status)))
-                : absl::StrCat("exit code ", code);
+  const int code = signalled ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+  const std::string how = signalled ? absl::StrCat("killed by ", SignalName(WTERMSIG(wait_status)))
+                                    : absl::StrCat("exit code ", code);
   switch (entry.reason) {
     case StopReason::kCancelled:
       return Finish(entry, v1::CANCELLED, code, "cancelled; " + how);
     case StopReason::kTimedOut:
-      return Finish(
-          entry, v1::FAILED, code,
-          absl::StrCat("exceeded max run time of ",
-                       entry.job.spec().max_runtime_seconds(), " s; ", how));
+      return Finish(entry, v1::FAILED, code,
+                    absl::StrCat("exceeded max run time of ",
+                                 entry.job.spec().max_runtime_seconds(), " s; ", how));
     case StopReason::kNone:
       break;
   }

@@ -1,10 +1,15 @@
 // Runs this node's share of the jobs the daemon starts, and reports how
 // they end.
 //
+// Create() prepares `work_dir` (work_dir.h: made 0700, refused unless it is
+// the agent user's and private) and holds its `jobs` folder open.
 // Start() launches the spec's command (argv, no shell) as its own process
-// group, with the environment of job_env.h, stdout and stderr appended to
-// `<work_dir>/jobs/<id>/stdout.log` and `stderr.log`, and the DeepSpeed
-// config written to `<work_dir>/jobs/<id>/deepspeed.json`. One reaper thread
+// group in the job's folder `<work_dir>/jobs/<id>/` (made 0700), with the
+// environment of job_env.h (the allowlisted part of the agent's, plus
+// `pass_env`), stdout and stderr appended to `stdout.log` and `stderr.log`
+// there, and the DeepSpeed config written to `deepspeed.json` (files 0600,
+// opened without following links; a job whose folder or files are not the
+// agent's plain files FAILs and says why). One reaper thread
 // owns every child: it forks (so PR_SET_PDEATHSIG ties each job's leader to
 // it), polls waitpid(WNOHANG) every `poll_interval`, and enforces deadlines.
 // `on_status` receives, from the reaper thread or the caller's:
@@ -44,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agents/work_dir.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/job.pb.h"
 
@@ -53,6 +59,9 @@ struct JobRunnerOptions {
   std::string node;
   std::string work_dir;  // required when run_commands
   bool run_commands = true;
+  // More of the agent's variables for jobs: names, or prefixes ending in
+  // '*' (job_env.h's CheckPassEnv).
+  std::vector<std::string> pass_env;
   absl::Duration default_stop_grace = absl::Seconds(10);
   absl::Duration poll_interval = absl::Milliseconds(20);
   // Finished jobs remembered for repeated Start/Stop; older ones forgotten.
@@ -64,10 +73,10 @@ struct JobRunnerOptions {
 
 class JobRunner {
  public:
-  // InvalidArgument without on_status, or without work_dir when running
-  // commands; FailedPrecondition when work_dir cannot be created.
-  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(
-      JobRunnerOptions options);
+  // InvalidArgument without on_status, without work_dir when running
+  // commands, or for a bad pass_env; FailedPrecondition when work_dir cannot
+  // be created or is not private to the agent's user (the message says why).
+  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(JobRunnerOptions options);
 
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
@@ -101,26 +110,25 @@ class JobRunner {
     v1::JobStatus status;  // the latest reported
   };
 
-  explicit JobRunner(JobRunnerOptions options);
+  JobRunner(JobRunnerOptions options, PrivateDir jobs_dir);
 
   void ReaperLoop();
   void Launch(int64_t job_id);
   absl::StatusOr<pid_t> Spawn(const v1::Job& job);
   // Reaps exited jobs and enforces deadlines; returns statuses to report.
   std::vector<v1::JobStatus> Poll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendStop(Entry& entry, StopReason reason, absl::Duration grace,
-                absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::JobStatus Finish(Entry& entry, v1::JobState state, int exit_code,
-                       absl::string_view message)
+  void SendStop(Entry& entry, StopReason reason, absl::Duration grace, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::JobStatus Exited(Entry& entry, int wait_status)
+  v1::JobStatus Finish(Entry& entry, v1::JobState state, int exit_code, absl::string_view message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::JobStatus Exited(Entry& entry, int wait_status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StopAll();
   void Report(const std::vector<v1::JobStatus>& statuses) const;
   void Log(absl::string_view line) const;
 
   const JobRunnerOptions options_;
+  PrivateDir jobs_dir_;  // <work_dir>/jobs, open; only when run_commands
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::btree_map<int64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);

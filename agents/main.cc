@@ -28,15 +28,20 @@ ABSL_FLAG(std::string, inventory, "",
 ABSL_FLAG(int32_t, simulate, 0,
           "register this many simulated nodes <node>-0000... from one "
           "process, each with the --inventory GPUs (at most 512)");
-ABSL_FLAG(int64_t, heartbeat_ms, 1000,
-          "heartbeat interval when the daemon does not set one");
+ABSL_FLAG(int64_t, heartbeat_ms, 1000, "heartbeat interval when the daemon does not set one");
 ABSL_FLAG(std::string, address, "127.0.0.1",
           "how other nodes reach this one (MASTER_ADDR of its jobs)");
 ABSL_FLAG(std::string, work_dir, "",
-          "jobs' logs and files go under <work_dir>/jobs/<id>/ "
-          "(default /tmp/berth-agent-<node>)");
-ABSL_FLAG(std::string, nvml_library, "libnvidia-ml.so.1",
-          "the NVML shared library to dlopen");
+          "jobs' logs and files go under <work_dir>/jobs/<id>/; it must be "
+          "the agent user's and not writable by group or others (default: "
+          "$STATE_DIRECTORY/<node>; as root /var/lib/berth-agent/<node>; "
+          "else $XDG_STATE_HOME/berth-agent/<node> or "
+          "~/.local/state/berth-agent/<node>)");
+ABSL_FLAG(std::vector<std::string>, pass_env, {},
+          "NAME,... of the agent's environment variables jobs inherit besides "
+          "the built-in list (PATH, HOME, LANG, LC_*, CUDA_*, NCCL_*, ...; "
+          "see docs/AGENT.md); NAME* passes every variable starting NAME");
+ABSL_FLAG(std::string, nvml_library, "libnvidia-ml.so.1", "the NVML shared library to dlopen");
 ABSL_FLAG(int64_t, stop_grace_ms, 10000,
           "SIGTERM to SIGKILL when a job is stopped and the daemon sets no "
           "grace, and for max run time");
@@ -83,10 +88,10 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
       .simulate = absl::GetFlag(FLAGS_simulate),
       .address = absl::GetFlag(FLAGS_address),
       .work_dir = absl::GetFlag(FLAGS_work_dir),
+      .pass_env = absl::GetFlag(FLAGS_pass_env),
       .nvml_library = absl::GetFlag(FLAGS_nvml_library),
       .jobs = absl::GetFlag(FLAGS_jobs),
-      .heartbeat_interval =
-          absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
+      .heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
       .stop_grace = absl::Milliseconds(absl::GetFlag(FLAGS_stop_grace_ms)),
       .tls_ca = absl::GetFlag(FLAGS_tls_ca),
       .tls_cert = absl::GetFlag(FLAGS_tls_cert),
@@ -99,14 +104,14 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "berth-agent [--daemon HOST:PORT] [--node NAME] [--inventory FILE "
-      "[--simulate N]] [--address HOST] [--work_dir DIR] [--tls_ca FILE "
+      "[--simulate N]] [--address HOST] [--work_dir DIR] [--pass_env "
+      "NAME,...] [--tls_ca FILE "
       "[--tls_cert FILE --tls_key FILE]]; see docs/AGENT.md and "
       "docs/SECURITY.md");
   // Abseil itself exits 1 on an unknown flag or a malformed value.
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
-    return Fail(std::string("unexpected argument \"") + positional[1] +
-                "\"; see --help");
+    return Fail(std::string("unexpected argument \"") + positional[1] + "\"; see --help");
   }
 
   // Block the signals before any thread starts, so every thread inherits the

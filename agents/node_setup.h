@@ -8,6 +8,11 @@
 // nodes whose GPUs were discovered, simulate on inventory and simulated
 // nodes). main.cc parses the flags into a NodeConfig and runs the agents.
 //
+// Jobs' folders go under `work_dir` (with `simulate`, `<work_dir>/<node>`);
+// without it, when commands run, under DefaultWorkDir() of work_dir.h (a
+// state folder of the agent's user, e.g. /var/lib/berth-agent/<node> as
+// root). `pass_env` names more of the agent's variables jobs inherit.
+//
 // With `tls_ca` (berthd's CA) the agents connect with TLS, and with
 // `tls_cert`/`tls_key` they present that client certificate, whose common
 // name must be the node's name when berthd runs with --tls_client_ca (so
@@ -34,7 +39,8 @@ struct NodeConfig {
   std::string inventory_path;
   int simulate = 0;
   std::string address = "127.0.0.1";
-  std::string work_dir;  // empty: /tmp/berth-agent-<node>
+  std::string work_dir;               // empty: DefaultWorkDir() (work_dir.h)
+  std::vector<std::string> pass_env;  // see job_env.h
   std::string nvml_library = kDefaultNvmlLibrary;
   std::string nvidia_smi = "nvidia-smi";
   std::string jobs = "auto";
@@ -54,8 +60,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
 
 // InvalidArgument for a bad configuration; FailedPrecondition when no GPU
 // is found and no inventory is given.
-absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(
-    const NodeConfig& config);
+absl::StatusOr<std::vector<std::unique_ptr<Agent>>> SetUpNodes(const NodeConfig& config);
 
 }  // namespace berth::agent
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 // The C declarations berth needs, with NVML's documented layouts (nvml.h).
 // They live in the global namespace, as nvml.h puts them, so that the

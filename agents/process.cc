@@ -19,15 +19,23 @@ namespace {
 std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   std::vector<char*> out;
   out.reserve(strings.size() + 1);
-  for (const std::string& s : strings)
-    out.push_back(const_cast<char*>(s.c_str()));
+  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
   return out;
 }
 
-// In the child: only async-signal-safe calls. Reports errno on `error_fd`.
-[[noreturn]] void Child(char* const* argv, char* const* envp, int out_fd,
-                        int err_fd, int error_fd, pid_t parent) {
+// What the child sends on the error pipe when it cannot exec.
+struct ChildError {
+  int step = 0;  // kChdirFailed or kExecFailed
+  int error = 0;
+};
+constexpr int kChdirFailed = 1;
+constexpr int kExecFailed = 2;
+
+// In the child: only async-signal-safe calls. Reports failures on
+// `error_fd`.
+[[noreturn]] void Child(char* const* argv, char* const* envp, int out_fd, int err_fd, int cwd_fd,
+                        int error_fd, pid_t parent) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);  // the parent thread is already gone
@@ -35,67 +43,68 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   signal(SIGPIPE, SIG_DFL);
-  const int null = open("/dev/null", O_RDONLY);
+  const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null >= 0) dup2(null, STDIN_FILENO);
   dup2(out_fd, STDOUT_FILENO);
   dup2(err_fd, STDERR_FILENO);
-  execvpe(argv[0], argv, envp);
-  const int error = errno;
-  ssize_t ignored = write(error_fd, &error, sizeof(error));
+  ChildError failure{.step = kChdirFailed};
+  if (cwd_fd < 0 || fchdir(cwd_fd) == 0) {
+    execvpe(argv[0], argv, envp);
+    failure.step = kExecFailed;
+  }
+  failure.error = errno;
+  ssize_t ignored = write(error_fd, &failure, sizeof(failure));
   (void)ignored;
   _exit(127);
 }
 
-// Waits for exec: the pipe closes on success and carries errno on failure.
-int ExecErrno(int error_fd) {
-  int error = 0;
+// Waits for exec: the pipe closes on success and carries the failure
+// otherwise (step 0: none).
+ChildError ReadChildError(int error_fd) {
+  ChildError failure;
   ssize_t n;
   do {
-    n = read(error_fd, &error, sizeof(error));
+    n = read(error_fd, &failure, sizeof(failure));
   } while (n < 0 && errno == EINTR);
-  return n == sizeof(error) ? error : 0;
+  return n == sizeof(failure) ? failure : ChildError{};
 }
 
 }  // namespace
 
-absl::StatusOr<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
-                                        const std::vector<std::string>& env,
-                                        const std::string& stdout_path,
-                                        const std::string& stderr_path) {
-  if (argv.empty()) return absl::InvalidArgumentError("no command");
-  std::vector<char*> args = CStrings(argv);
-  std::vector<char*> envp = CStrings(env);
-  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-  const int out_fd = open(stdout_path.c_str(), flags, 0644);
-  const int err_fd = open(stderr_path.c_str(), flags, 0644);
+absl::StatusOr<pid_t> SpawnProcessGroup(const SpawnRequest& request) {
+  if (request.argv.empty()) return absl::InvalidArgumentError("no command");
+  if (request.stdout_fd < 0 || request.stderr_fd < 0) {
+    return absl::InvalidArgumentError("no stdout or stderr for the job");
+  }
+  std::vector<char*> args = CStrings(request.argv);
+  std::vector<char*> envp = CStrings(request.env);
   int error_pipe[2] = {-1, -1};
-  if (out_fd < 0 || err_fd < 0 || pipe2(error_pipe, O_CLOEXEC) != 0) {
-    const int error = errno;
-    for (int fd : {out_fd, err_fd, error_pipe[0], error_pipe[1]}) {
-      if (fd >= 0) close(fd);
-    }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot open the job's log files: ", std::strerror(error)));
+  if (pipe2(error_pipe, O_CLOEXEC) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot make a pipe: ", std::strerror(errno)));
   }
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0)
-    Child(args.data(), envp.data(), out_fd, err_fd, error_pipe[1], parent);
+  if (pid == 0) {
+    Child(args.data(), envp.data(), request.stdout_fd, request.stderr_fd, request.cwd_fd,
+          error_pipe[1], parent);
+  }
   close(error_pipe[1]);
-  close(out_fd);
-  close(err_fd);
   if (pid < 0) {
     close(error_pipe[0]);
     return absl::UnavailableError("fork failed");
   }
   setpgid(pid, pid);  // also here, so killpg works before the child runs
-  const int error = ExecErrno(error_pipe[0]);
+  const ChildError failure = ReadChildError(error_pipe[0]);
   close(error_pipe[0]);
-  if (error == 0) return pid;
+  if (failure.step == 0) return pid;
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
+  if (failure.step == kChdirFailed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot enter the job's folder: ", std::strerror(failure.error)));
+  }
   return absl::FailedPreconditionError(
-      absl::StrCat("cannot run ", argv[0], ": ", std::strerror(error)));
+      absl::StrCat("cannot run ", request.argv[0], ": ", std::strerror(failure.error)));
 }
 
 std::string SignalName(int signal) {
@@ -135,8 +144,7 @@ std::string SignalName(int signal) {
 
 std::vector<std::string> CurrentEnvironment() {
   std::vector<std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
-    env.emplace_back(*e);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
   return env;
 }
 

@@ -1,12 +1,13 @@
 // Starting a job's command as its own process group.
 //
-// SpawnProcessGroup() forks and execs `argv` (looked up in PATH, no shell)
-// with exactly `env`, in a new process group whose id is the returned pid,
-// stdin from /dev/null and stdout/stderr appended to the two files. The
-// child gets SIGKILL when the thread that called this exits
-// (PR_SET_PDEATHSIG), and starts with no signal blocked. When exec fails the
-// error says why ("cannot run foo: No such file or directory") and the child
-// has been reaped.
+// SpawnProcessGroup() forks and execs `argv` (looked up in the agent's own
+// PATH, no shell) with exactly `env`, in a new process group whose id is
+// the returned pid, stdin from /dev/null, stdout and stderr on the given
+// descriptors (the caller opened them, see work_dir.h, and still owns them)
+// and, with `cwd_fd`, in that folder. The child gets SIGKILL when the
+// thread that called this exits (PR_SET_PDEATHSIG), and starts with no
+// signal blocked. When exec fails the error says why ("cannot run foo: No
+// such file or directory") and the child has been reaped.
 #ifndef BERTH_AGENTS_PROCESS_H_
 #define BERTH_AGENTS_PROCESS_H_
 
@@ -19,10 +20,15 @@
 
 namespace berth::agent {
 
-absl::StatusOr<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
-                                        const std::vector<std::string>& env,
-                                        const std::string& stdout_path,
-                                        const std::string& stderr_path);
+struct SpawnRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "K=V"
+  int stdout_fd = -1;            // required
+  int stderr_fd = -1;            // required
+  int cwd_fd = -1;               // -1: the caller's working directory
+};
+
+absl::StatusOr<pid_t> SpawnProcessGroup(const SpawnRequest& request);
 
 // "SIGTERM", "SIGKILL", ... or "signal N".
 std::string SignalName(int signal);

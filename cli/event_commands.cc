@@ -8,7 +8,7 @@
 #include "cli/job_commands.h"
 #include "cli/job_output.h"
 #include "cli/numbers.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::cli {
 namespace {

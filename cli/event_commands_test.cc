@@ -2,8 +2,10 @@
 
 #include <string>
 
-#include "absl/strings/match.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace berth::cli {
@@ -45,11 +47,8 @@ TEST(BuildListEventsRequestTest, BadArgumentsNameTheArgumentAndTheLimit) {
       {{.after = "1.5"}, "--after"},
   };
   for (const Case& c : cases) {
-    auto request = BuildListEventsRequest(c.options);
-    ASSERT_FALSE(request.ok()) << c.expected;
-    EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(absl::StrContains(request.status().message(), c.expected))
-        << request.status() << " should contain " << c.expected;
+    EXPECT_THAT(BuildListEventsRequest(c.options),
+                StatusIs(absl::StatusCode::kInvalidArgument, c.expected));
   }
 }
 

@@ -19,7 +19,7 @@
 #include "cli/job_spec.h"
 #include "cli/numbers.h"
 #include "cli/wait.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::cli {
 namespace {

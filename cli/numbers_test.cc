@@ -4,6 +4,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace berth::cli {
@@ -95,10 +97,14 @@ TEST(ParseNumberTest, AcceptsFractions) {
 }
 
 TEST(ParseNumberTest, RejectsNegativeAndNonFinite) {
-  EXPECT_FALSE(ParseNumber("--mfu", "-0.4").ok());
-  EXPECT_FALSE(ParseNumber("--mfu", "inf").ok());
-  EXPECT_FALSE(ParseNumber("--mfu", "nan").ok());
-  EXPECT_FALSE(ParseNumber("--mfu", "1e999").ok());
+  EXPECT_THAT(ParseNumber("--mfu", "-0.4"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: must not be negative"));
+  EXPECT_THAT(ParseNumber("--mfu", "inf"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: not a number"));
+  EXPECT_THAT(ParseNumber("--mfu", "nan"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: not a number"));
+  EXPECT_THAT(ParseNumber("--mfu", "1e999"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: out of range"));
   EXPECT_EQ(ParseNumber("--days", "").status().message(),
             "--days: needs a number (got \"\")");
 }

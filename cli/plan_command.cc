@@ -16,11 +16,10 @@
 #include "cli/numbers.h"
 #include "cli/plan_output.h"
 #include "cli/spec_plan.h"
-#include "planner/hf_config.h"
+#include "common/status_macros.h"
 #include "planner/catalog.h"
 #include "planner/gpu.h"
 #include "planner/model.h"
-#include "planner/status_macros.h"
 #include "planner/workload.h"
 #include "proto/hf_config_json.h"
 #include "proto/plan_convert.h"
@@ -42,13 +41,11 @@ absl::Status AboutFlag(absl::string_view flag, const absl::Status& status) {
 }
 
 // Reads an optional whole-number flag of at least `min` into `*out`.
-absl::Status ReadCount(const Text& text, absl::string_view flag, int64_t min,
-                       int64_t* out) {
+absl::Status ReadCount(const Text& text, absl::string_view flag, int64_t min, int64_t* out) {
   if (!text) return absl::OkStatus();
   BERTH_ASSIGN_OR_RETURN(int64_t value, ParseCount(flag, *text));
   if (value < min) {
-    return FlagError(
-        flag, absl::StrCat("must be at least ", min, " (got \"", *text, "\")"));
+    return FlagError(flag, absl::StrCat("must be at least ", min, " (got \"", *text, "\")"));
   }
   *out = value;
   return absl::OkStatus();
@@ -56,17 +53,14 @@ absl::Status ReadCount(const Text& text, absl::string_view flag, int64_t min,
 
 // Reads an optional number flag into `*out`; it must be above zero, and at
 // most `max` when `max` is positive.
-absl::Status ReadPositive(const Text& text, absl::string_view flag, double max,
-                          double* out) {
+absl::Status ReadPositive(const Text& text, absl::string_view flag, double max, double* out) {
   if (!text) return absl::OkStatus();
   BERTH_ASSIGN_OR_RETURN(double value, ParseNumber(flag, *text));
   if (value <= 0) {
-    return FlagError(flag,
-                     absl::StrCat("must be above 0 (got \"", *text, "\")"));
+    return FlagError(flag, absl::StrCat("must be above 0 (got \"", *text, "\")"));
   }
   if (max > 0 && value > max) {
-    return FlagError(
-        flag, absl::StrCat("must be at most ", max, " (got \"", *text, "\")"));
+    return FlagError(flag, absl::StrCat("must be at most ", max, " (got \"", *text, "\")"));
   }
   *out = value;
   return absl::OkStatus();
@@ -74,8 +68,7 @@ absl::Status ReadPositive(const Text& text, absl::string_view flag, double max,
 
 // GiB as a whole number of bytes.
 int64_t GibToBytes(double gib) {
-  return static_cast<int64_t>(
-      std::llround(gib * static_cast<double>(planner::kGiB)));
+  return static_cast<int64_t>(std::llround(gib * static_cast<double>(planner::kGiB)));
 }
 
 // Parses a name with one of the planner's Parse* functions, whose errors
@@ -144,23 +137,21 @@ absl::Status WithFlagName(const absl::Status& status) {
   }
   for (const auto& [name, flag] : kFieldFlags) {
     if (field != name) continue;
-    absl::string_view rest = absl::StripLeadingAsciiWhitespace(
-        absl::StripPrefix(message.substr(end), ":"));
+    absl::string_view rest =
+        absl::StripLeadingAsciiWhitespace(absl::StripPrefix(message.substr(end), ":"));
     return absl::Status(status.code(), absl::StrCat(flag, ": ", rest));
   }
   return status;
 }
 
 bool AnyShapeFlag(const PlanOptions& o) {
-  return o.params || o.layers || o.hidden || o.heads || o.kv_heads || o.ffn ||
-         o.vocab;
+  return o.params || o.layers || o.hidden || o.heads || o.kv_heads || o.ffn || o.vocab;
 }
 
 // Checks that exactly one model source is given.
 absl::Status CheckModelSource(const PlanOptions& options) {
-  int sources = (options.model ? 1 : 0) + (options.hf_config ? 1 : 0) +
-                (options.hf_config_text ? 1 : 0) +
-                (AnyShapeFlag(options) ? 1 : 0);
+  int sources =
+      (options.model ? 1 : 0) + (options.hf_config ? 1 : 0) + (AnyShapeFlag(options) ? 1 : 0);
   if (sources == 0) {
     return FlagError("--model",
                      "no model given: use --model NAME, "
@@ -176,8 +167,7 @@ absl::Status CheckModelSource(const PlanOptions& options) {
 }
 
 absl::StatusOr<planner::ModelShape> ModelFromNumbers(const PlanOptions& o) {
-  int64_t params = 0, layers = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0,
-          vocab = 0;
+  int64_t params = 0, layers = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
   if (!o.layers) return FlagError("--layers", "required with --params");
   if (!o.hidden) return FlagError("--hidden", "required with --params");
   if (!o.heads) return FlagError("--heads", "required with --params");
@@ -203,8 +193,8 @@ absl::StatusOr<planner::ModelShape> ModelFromNumbers(const PlanOptions& o) {
                                                 "divide --heads ",
                                                 heads));
   }
-  absl::StatusOr<planner::ModelShape> shape = planner::ShapeFromNumbers(
-      params, layers, hidden, heads, kv_heads, ffn, vocab);
+  absl::StatusOr<planner::ModelShape> shape =
+      planner::ShapeFromNumbers(params, layers, hidden, heads, kv_heads, ffn, vocab);
   if (!shape.ok()) return WithFlagName(shape.status());
   if (shape->name.empty()) shape->name = "custom";
   return shape;
@@ -213,24 +203,12 @@ absl::StatusOr<planner::ModelShape> ModelFromNumbers(const PlanOptions& o) {
 absl::StatusOr<planner::ModelShape> ReadModel(const PlanOptions& options) {
   BERTH_RETURN_IF_ERROR(CheckModelSource(options));
   if (options.model) {
-    absl::StatusOr<planner::ModelShape> shape =
-        planner::FindModel(*options.model);
+    absl::StatusOr<planner::ModelShape> shape = planner::FindModel(*options.model);
     if (!shape.ok()) return AboutFlag("--model", shape.status());
     return shape;
   }
   if (options.hf_config) {
-    absl::StatusOr<planner::ModelShape> shape =
-        proto::ModelFromHfConfigFile(*options.hf_config);
-    if (!shape.ok()) return AboutFlag("--hf-config", shape.status());
-    return shape;
-  }
-  if (options.hf_config_text) {
-    // As the daemon reads a spec's hf_config_json (daemon/convert.cc).
-    absl::StatusOr<planner::HfConfig> config =
-        proto::ParseHfConfigJson(*options.hf_config_text);
-    if (!config.ok()) return AboutFlag("--hf-config", config.status());
-    absl::StatusOr<planner::ModelShape> shape =
-        planner::ModelFromHfConfig(*config, "hf-config");
+    absl::StatusOr<planner::ModelShape> shape = proto::ModelFromHfConfigFile(*options.hf_config);
     if (!shape.ok()) return AboutFlag("--hf-config", shape.status());
     return shape;
   }
@@ -245,13 +223,11 @@ absl::StatusOr<planner::GpuType> ReadGpuType(const PlanOptions& options) {
   }
   if (options.gpu_memory_gib) {
     double gib = 0;
-    BERTH_RETURN_IF_ERROR(
-        ReadPositive(options.gpu_memory_gib, "--gpu-memory-gib", 0, &gib));
+    BERTH_RETURN_IF_ERROR(ReadPositive(options.gpu_memory_gib, "--gpu-memory-gib", 0, &gib));
     return planner::GpuType{.name = absl::StrFormat("custom-%ggib", gib),
                             .memory_bytes = GibToBytes(gib)};
   }
-  absl::StatusOr<planner::GpuType> gpu =
-      planner::FindGpu(options.gpu.value_or(kDefaultGpu));
+  absl::StatusOr<planner::GpuType> gpu = planner::FindGpu(options.gpu.value_or(kDefaultGpu));
   if (!gpu.ok()) return AboutFlag("--gpu", gpu.status());
   return gpu;
 }
@@ -259,14 +235,12 @@ absl::StatusOr<planner::GpuType> ReadGpuType(const PlanOptions& options) {
 absl::StatusOr<planner::Hardware> ReadHardware(const PlanOptions& options) {
   planner::Hardware hardware;
   BERTH_ASSIGN_OR_RETURN(hardware.gpu, ReadGpuType(options));
-  BERTH_RETURN_IF_ERROR(ReadCount(options.gpus_per_node, "--gpus-per-node", 1,
-                                  &hardware.gpus_per_node));
-  BERTH_RETURN_IF_ERROR(ReadPositive(options.usable_fraction,
-                                     "--usable-fraction", 1.0,
-                                     &hardware.usable_fraction));
+  BERTH_RETURN_IF_ERROR(
+      ReadCount(options.gpus_per_node, "--gpus-per-node", 1, &hardware.gpus_per_node));
+  BERTH_RETURN_IF_ERROR(
+      ReadPositive(options.usable_fraction, "--usable-fraction", 1.0, &hardware.usable_fraction));
   if (options.overhead_gib) {
-    BERTH_ASSIGN_OR_RETURN(
-        double gib, ParseNumber("--overhead-gib", *options.overhead_gib));
+    BERTH_ASSIGN_OR_RETURN(double gib, ParseNumber("--overhead-gib", *options.overhead_gib));
     hardware.overhead_bytes = GibToBytes(gib);
   }
   return hardware;
@@ -286,12 +260,11 @@ absl::Status RejectOtherTaskFlags(const PlanOptions& o, planner::Task task) {
       {o.zero.has_value(), "--zero"},
       {o.ep.has_value(), "--ep"},
       {o.mfu.has_value(), "--mfu"}};
-  const std::pair<bool, absl::string_view> infer_only[] = {
-      {o.weights.has_value(), "--weights"},
-      {o.kv_dtype.has_value(), "--kv-dtype"},
-      {o.batch.has_value(), "--batch"},
-      {o.context.has_value(), "--context"},
-      {o.offload.has_value(), "--offload"}};
+  const std::pair<bool, absl::string_view> infer_only[] = {{o.weights.has_value(), "--weights"},
+                                                           {o.kv_dtype.has_value(), "--kv-dtype"},
+                                                           {o.batch.has_value(), "--batch"},
+                                                           {o.context.has_value(), "--context"},
+                                                           {o.offload.has_value(), "--offload"}};
   if (task == planner::Task::kInfer) {
     absl::string_view pace = o.tokens              ? "--tokens"
                              : o.days              ? "--days"
@@ -316,39 +289,31 @@ absl::Status RejectOtherTaskFlags(const PlanOptions& o, planner::Task task) {
 
 absl::Status ReadTrain(const PlanOptions& o, planner::TrainWorkload* train) {
   BERTH_RETURN_IF_ERROR(ReadCount(o.seq, "--seq", 1, &train->seq));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.micro_batch, "--micro-batch", 1, &train->micro_batch));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.global_batch, "--global-batch", 1, &train->global_batch));
   BERTH_RETURN_IF_ERROR(
-      ReadCount(o.micro_batch, "--micro-batch", 1, &train->micro_batch));
-  BERTH_RETURN_IF_ERROR(
-      ReadCount(o.global_batch, "--global-batch", 1, &train->global_batch));
-  BERTH_RETURN_IF_ERROR(ReadName(o.framework, "--framework",
-                                 &planner::ParseFramework, &train->framework));
+      ReadName(o.framework, "--framework", &planner::ParseFramework, &train->framework));
   if (o.recompute && absl::AsciiStrToLower(*o.recompute) != "auto") {
     planner::Recompute recompute = planner::Recompute::kNone;
-    absl::Status status = ReadName(o.recompute, "--recompute",
-                                   &planner::ParseRecompute, &recompute);
+    absl::Status status =
+        ReadName(o.recompute, "--recompute", &planner::ParseRecompute, &recompute);
     if (!status.ok()) {
-      return FlagError(
-          "--recompute",
-          absl::StrCat("unknown value \"", *o.recompute,
-                       "\" (accepted: none, selective, full, auto)"));
+      return FlagError("--recompute", absl::StrCat("unknown value \"", *o.recompute,
+                                                   "\" (accepted: none, selective, full, auto)"));
     }
     train->recompute = recompute;
   }
   train->flash_attention = o.flash_attention.value_or(true);
   train->sequence_parallel = o.sequence_parallel;
-  return ReadCount(o.virtual_stages, "--virtual-stages", 1,
-                   &train->virtual_stages);
+  return ReadCount(o.virtual_stages, "--virtual-stages", 1, &train->virtual_stages);
 }
 
 absl::Status ReadInfer(const PlanOptions& o, planner::InferWorkload* infer) {
-  BERTH_RETURN_IF_ERROR(
-      ReadName(o.weights, "--weights", &planner::ParseDType, &infer->weights));
-  BERTH_RETURN_IF_ERROR(ReadName(o.kv_dtype, "--kv-dtype", &planner::ParseDType,
-                                 &infer->kv_dtype));
+  BERTH_RETURN_IF_ERROR(ReadName(o.weights, "--weights", &planner::ParseDType, &infer->weights));
+  BERTH_RETURN_IF_ERROR(ReadName(o.kv_dtype, "--kv-dtype", &planner::ParseDType, &infer->kv_dtype));
   BERTH_RETURN_IF_ERROR(ReadCount(o.batch, "--batch", 1, &infer->batch));
   BERTH_RETURN_IF_ERROR(ReadCount(o.context, "--context", 1, &infer->context));
-  return ReadName(o.offload, "--offload", &planner::ParseOffload,
-                  &infer->offload);
+  return ReadName(o.offload, "--offload", &planner::ParseOffload, &infer->offload);
 }
 
 absl::Status ReadFixedSplit(const PlanOptions& o, planner::FixedSplit* fixed) {
@@ -359,8 +324,7 @@ absl::Status ReadFixedSplit(const PlanOptions& o, planner::FixedSplit* fixed) {
   if (o.zero) {
     BERTH_ASSIGN_OR_RETURN(int64_t zero, ParseCount("--zero", *o.zero));
     if (zero > 3) {
-      return FlagError("--zero", absl::StrCat("must be 0, 1, 2 or 3 (got \"",
-                                              *o.zero, "\")"));
+      return FlagError("--zero", absl::StrCat("must be 0, 1, 2 or 3 (got \"", *o.zero, "\")"));
     }
     fixed->zero_stage = static_cast<int>(zero);
   }
@@ -380,26 +344,38 @@ absl::Status ReadPace(const PlanOptions& o, planner::PlanRequest* request) {
                      "give either --tokens with --days, "
                      "or --tokens-per-second, not both");
   }
-  BERTH_RETURN_IF_ERROR(
-      ReadPositive(o.tokens, "--tokens", 0, &request->tokens));
+  BERTH_RETURN_IF_ERROR(ReadPositive(o.tokens, "--tokens", 0, &request->tokens));
   BERTH_RETURN_IF_ERROR(ReadPositive(o.days, "--days", 0, &request->days));
-  BERTH_RETURN_IF_ERROR(ReadPositive(o.tokens_per_second, "--tokens-per-second",
-                                     0, &request->tokens_per_second));
+  BERTH_RETURN_IF_ERROR(
+      ReadPositive(o.tokens_per_second, "--tokens-per-second", 0, &request->tokens_per_second));
   return ReadPositive(o.mfu, "--mfu", 1.0, &request->mfu);
 }
 
 absl::StatusOr<planner::Task> ReadTask(const PlanOptions& options) {
   planner::Task task = planner::Task::kTrain;
-  BERTH_RETURN_IF_ERROR(
-      ReadName(options.task, "--task", &planner::ParseTask, &task));
+  BERTH_RETURN_IF_ERROR(ReadName(options.task, "--task", &planner::ParseTask, &task));
   BERTH_RETURN_IF_ERROR(RejectOtherTaskFlags(options, task));
   return task;
 }
 
 }  // namespace
 
-absl::StatusOr<planner::PlanRequest> BuildPlanRequest(
-    const PlanOptions& options) {
+absl::StatusOr<planner::Hardware> BuildHardware(const PlanOptions& options) {
+  return ReadHardware(options);
+}
+
+absl::Status ApplyLimitFlags(const PlanOptions& options, planner::PlanRequest& request) {
+  BERTH_RETURN_IF_ERROR(ReadCount(options.max_gpus, "--max-gpus", 1, &request.max_gpus));
+  int64_t alternatives = request.max_alternatives;
+  BERTH_RETURN_IF_ERROR(ReadCount(options.alternatives, "--alternatives", 0, &alternatives));
+  if (alternatives > 100) {
+    return FlagError("--alternatives", "must be at most 100");
+  }
+  request.max_alternatives = static_cast<int>(alternatives);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<planner::PlanRequest> BuildPlanRequest(const PlanOptions& options) {
   planner::PlanRequest request;
   BERTH_ASSIGN_OR_RETURN(request.task, ReadTask(options));
   BERTH_ASSIGN_OR_RETURN(request.model, ReadModel(options));
@@ -411,15 +387,7 @@ absl::StatusOr<planner::PlanRequest> BuildPlanRequest(
     BERTH_RETURN_IF_ERROR(ReadInfer(options, &request.infer));
   }
   BERTH_RETURN_IF_ERROR(ReadFixedSplit(options, &request.fixed));
-  BERTH_RETURN_IF_ERROR(
-      ReadCount(options.max_gpus, "--max-gpus", 1, &request.max_gpus));
-  int64_t alternatives = request.max_alternatives;
-  BERTH_RETURN_IF_ERROR(
-      ReadCount(options.alternatives, "--alternatives", 0, &alternatives));
-  if (alternatives > 100) {
-    return FlagError("--alternatives", "must be at most 100");
-  }
-  request.max_alternatives = static_cast<int>(alternatives);
+  BERTH_RETURN_IF_ERROR(ApplyLimitFlags(options, request));
   absl::Status valid = planner::ValidateRequest(request);
   if (!valid.ok()) return WithFlagName(valid);
   return request;
@@ -431,28 +399,20 @@ int RunPlan(const PlanOptions& flags, std::ostream& out, std::ostream& err) {
     if (flags.list_gpus) PrintGpuList(out);
     return kExitOk;
   }
-  absl::StatusOr<PlanOptions> options = flags;
-  if (flags.spec) options = PlanOptionsFromSpecFile(flags, err);
-  if (!options.ok()) {
-    err << "berth plan: " << options.status().message() << "\n";
-    return kExitUsage;
-  }
-  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(*options);
+  absl::StatusOr<planner::PlanRequest> request =
+      flags.spec ? PlanRequestFromSpecFile(flags, err) : BuildPlanRequest(flags);
   if (!request.ok()) {
-    absl::Status status = request.status();
-    if (flags.spec) status = WithSpecFieldName(*flags.spec, status);
-    err << "berth plan: " << status.message() << "\n";
+    err << "berth plan: " << request.status().message() << "\n";
     return kExitUsage;
   }
   absl::StatusOr<planner::PlanResult> result = planner::SolvePlan(*request);
   if (!result.ok()) {
-    absl::Status status = WithFlagName(result.status());
-    if (flags.spec) status = WithSpecFieldName(*flags.spec, status);
+    absl::Status status = flags.spec ? SpecPlanError(flags, *flags.spec, result.status())
+                                     : WithFlagName(result.status());
     err << "berth plan: " << status.message() << "\n";
-    return absl::IsInvalidArgument(result.status()) ? kExitUsage
-                                                    : kExitInternal;
+    return absl::IsInvalidArgument(result.status()) ? kExitUsage : kExitInternal;
   }
-  if (options->json) {
+  if (flags.json) {
     absl::StatusOr<std::string> json =
         proto::PlanReportToJson(proto::ToPlanReport(*request, *result));
     if (!json.ok()) {

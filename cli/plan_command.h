@@ -11,8 +11,8 @@
 //   int code = RunPlan(options, std::cout, std::cerr);
 //
 // With `spec` (--spec FILE) the model and workload come from a job spec, the
-// same file `berth submit` takes, mapped to these options by
-// cli/spec_plan.h; only the GPU and output flags may be given beside it.
+// same file `berth submit` takes, mapped to a request as berthd maps it
+// (cli/spec_plan.h); only the GPU and output flags may be given beside it.
 #ifndef BERTH_CLI_PLAN_COMMAND_H_
 #define BERTH_CLI_PLAN_COMMAND_H_
 
@@ -30,24 +30,21 @@ namespace berth::cli {
 struct PlanOptions {
   // A job spec file (YAML or JSON) to plan instead of the model flags.
   std::optional<std::string> spec;
-  // The model: one of a catalog name, a config.json (a file, or its text
-  // as a spec carries it), or explicit numbers.
+  // The model: one of a catalog name, a config.json file, or explicit
+  // numbers.
   std::optional<std::string> model;
   std::optional<std::string> hf_config;
-  std::optional<std::string> hf_config_text;
-  std::optional<std::string> params, layers, hidden, heads, kv_heads, ffn,
-      vocab;
+  std::optional<std::string> params, layers, hidden, heads, kv_heads, ffn, vocab;
   std::optional<std::string> task;  // "train" (default) or "infer"
   // Training.
-  std::optional<std::string> seq, micro_batch, global_batch, framework,
-      recompute, virtual_stages;
+  std::optional<std::string> seq, micro_batch, global_batch, framework, recompute, virtual_stages;
   std::optional<bool> flash_attention;
   bool sequence_parallel = false;
   // Inference.
   std::optional<std::string> weights, kv_dtype, batch, context, offload;
   // GPUs.
-  std::optional<std::string> gpu, gpu_memory_gib, gpus_per_node, max_gpus,
-      usable_fraction, overhead_gib;
+  std::optional<std::string> gpu, gpu_memory_gib, gpus_per_node, max_gpus, usable_fraction,
+      overhead_gib;
   // A fixed split; what is not given is searched.
   std::optional<std::string> tp, pp, dp, zero, ep;
   // Pace (training only).
@@ -62,8 +59,16 @@ struct PlanOptions {
 inline constexpr char kDefaultGpu[] = "h100-80gb";
 
 // Validates `options` and maps them to a planner request.
-absl::StatusOr<planner::PlanRequest> BuildPlanRequest(
-    const PlanOptions& options);
+absl::StatusOr<planner::PlanRequest> BuildPlanRequest(const PlanOptions& options);
+
+// The GPU flags as planner hardware: --gpu (kDefaultGpu when neither it nor
+// --gpu-memory-gib is given) or --gpu-memory-gib, and --gpus-per-node,
+// --usable-fraction, --overhead-gib. Errors name the flag.
+absl::StatusOr<planner::Hardware> BuildHardware(const PlanOptions& options);
+
+// Sets request.max_gpus and request.max_alternatives from --max-gpus and
+// --alternatives when they are given. Errors name the flag.
+absl::Status ApplyLimitFlags(const PlanOptions& options, planner::PlanRequest& request);
 
 // Runs `berth plan`: lists, or builds the request, solves it and prints the
 // plan to `out` (a table, or JSON with --json). Errors go to `err` as

@@ -1,72 +1,27 @@
 #include "cli/spec_plan.h"
 
-#include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "cli/job_spec.h"
-#include "planner/status_macros.h"
-#include "planner/workload.h"
+#include "common/status_macros.h"
+#include "planner/catalog.h"
+#include "planner/gpu.h"
+#include "proto/spec_plan.h"
 
 namespace berth::cli {
 namespace {
 
-using Text = std::optional<std::string>;
-
-// The plan flags a spec sets, and the spec field each comes from.
-constexpr std::pair<absl::string_view, absl::string_view> kFlagFields[] = {
-    {"--task", "task"},
-    {"--model", "model.catalog_name"},
-    {"--hf-config", "model.hf_config_json"},
-    {"--params", "model.shape.params"},
-    {"--layers", "model.shape.layers"},
-    {"--hidden", "model.shape.hidden"},
-    {"--heads", "model.shape.heads"},
-    {"--kv-heads", "model.shape.kv_heads"},
-    {"--ffn", "model.shape.ffn"},
-    {"--vocab", "model.shape.vocab"},
-    {"--seq", "train.seq"},
-    {"--micro-batch", "train.micro_batch"},
-    {"--global-batch", "train.global_batch"},
-    {"--framework", "train.framework"},
-    {"--recompute", "train.recompute"},
-    {"--flash-attention", "train.flash_attention"},
-    {"--sequence-parallel", "train.sequence_parallel"},
-    {"--virtual-stages", "train.virtual_stages"},
-    {"--weights", "infer.weights"},
-    {"--kv-dtype", "infer.kv_dtype"},
-    {"--batch", "infer.batch"},
-    {"--context", "infer.context"},
-    {"--offload", "infer.offload"},
-    {"--tokens", "objective.tokens"},
-    {"--days", "objective.days"},
-    {"--tokens-per-second", "objective.tokens_per_second"},
-    {"--mfu", "objective.mfu"},
-    {"--tp", "split.tp"},
-    {"--pp", "split.pp"},
-    {"--dp", "split.dp"},
-    {"--zero", "split.zero_stage"},
-    {"--ep", "split.ep"},
-};
-
-absl::string_view FieldOfFlag(absl::string_view flag) {
-  for (const auto& [name, field] : kFlagFields) {
-    if (name == flag) return field;
-  }
-  return "";
-}
-
-// The first model or workload flag given in `o`, or "".
+// The model and workload flags, and the spec field that replaces each.
 absl::string_view FirstSpecFlag(const PlanOptions& o) {
   const std::pair<bool, absl::string_view> given[] = {
       {o.task.has_value(), "--task"},
       {o.model.has_value(), "--model"},
-      {o.hf_config.has_value() || o.hf_config_text.has_value(), "--hf-config"},
+      {o.hf_config.has_value(), "--hf-config"},
       {o.params.has_value(), "--params"},
       {o.layers.has_value(), "--layers"},
       {o.hidden.has_value(), "--hidden"},
@@ -102,134 +57,125 @@ absl::string_view FirstSpecFlag(const PlanOptions& o) {
   return "";
 }
 
-// A whole number as flag text; 0 (the spec's "not given") stays unset.
-Text Count(int64_t value) {
-  if (value == 0) return std::nullopt;
-  return absl::StrCat(value);
-}
-
-// A number as flag text with every digit kept (%.17g round-trips a double).
-Text Number(double value) {
-  if (value == 0) return std::nullopt;
-  return absl::StrFormat("%.17g", value);
-}
-
-Text Name(const std::string& value) {
-  if (value.empty()) return std::nullopt;
-  return value;
-}
-
-absl::Status MapModel(const berth::v1::ModelSpec& model, PlanOptions* o) {
-  switch (model.source_case()) {
-    case berth::v1::ModelSpec::kCatalogName:
-      o->model = model.catalog_name();
-      return absl::OkStatus();
-    case berth::v1::ModelSpec::kHfConfigJson:
-      o->hf_config_text = model.hf_config_json();
-      return absl::OkStatus();
-    case berth::v1::ModelSpec::kShape: {
-      const berth::v1::ModelShapeSpec& s = model.shape();
-      o->params = Number(s.params());
-      o->layers = Count(s.layers());
-      o->hidden = Count(s.hidden());
-      o->heads = Count(s.heads());
-      o->kv_heads = Count(s.kv_heads());
-      o->ffn = Count(s.ffn());
-      o->vocab = Count(s.vocab());
-      return absl::OkStatus();
-    }
-    case berth::v1::ModelSpec::SOURCE_NOT_SET:
-      break;
+absl::string_view SpecFieldOfFlag(absl::string_view flag) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kFlagFields[] = {
+      {"--task", "task"},
+      {"--model", "model.catalog_name"},
+      {"--hf-config", "model.hf_config_json"},
+      {"--params", "model.shape.params"},
+      {"--layers", "model.shape.layers"},
+      {"--hidden", "model.shape.hidden"},
+      {"--heads", "model.shape.heads"},
+      {"--kv-heads", "model.shape.kv_heads"},
+      {"--ffn", "model.shape.ffn"},
+      {"--vocab", "model.shape.vocab"},
+      {"--seq", "train.seq"},
+      {"--micro-batch", "train.micro_batch"},
+      {"--global-batch", "train.global_batch"},
+      {"--framework", "train.framework"},
+      {"--recompute", "train.recompute"},
+      {"--flash-attention", "train.flash_attention"},
+      {"--sequence-parallel", "train.sequence_parallel"},
+      {"--virtual-stages", "train.virtual_stages"},
+      {"--weights", "infer.weights"},
+      {"--kv-dtype", "infer.kv_dtype"},
+      {"--batch", "infer.batch"},
+      {"--context", "infer.context"},
+      {"--offload", "infer.offload"},
+      {"--tokens", "objective.tokens"},
+      {"--days", "objective.days"},
+      {"--tokens-per-second", "objective.tokens_per_second"},
+      {"--mfu", "objective.mfu"},
+      {"--tp", "split.tp"},
+      {"--pp", "split.pp"},
+      {"--dp", "split.dp"},
+      {"--zero", "split.zero_stage"},
+      {"--ep", "split.ep"},
+  };
+  for (const auto& [name, field] : kFlagFields) {
+    if (name == flag) return field;
   }
+  return "";
+}
+
+absl::Status RejectModelFlags(const PlanOptions& flags) {
+  absl::string_view flag = FirstSpecFlag(flags);
+  if (flag.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      "model: one of catalog_name, hf_config_json or shape is required");
+      absl::StrCat(flag, ": not with --spec; set ", SpecFieldOfFlag(flag), " in the spec"));
 }
 
-void MapTrain(const berth::v1::JobSpec& spec, PlanOptions* o) {
-  const berth::v1::TrainSpec& t = spec.train();
-  o->seq = Count(t.seq());
-  o->micro_batch = Count(t.micro_batch());
-  o->global_batch = Count(t.global_batch());
-  o->framework = Name(t.framework());
-  o->recompute = Name(t.recompute());
-  if (t.has_flash_attention()) o->flash_attention = t.flash_attention();
-  o->sequence_parallel = t.sequence_parallel();
-  if (t.virtual_stages() > 1) o->virtual_stages = Count(t.virtual_stages());
-  const berth::v1::ObjectiveSpec& pace = spec.objective();
-  o->tokens = Number(pace.tokens());
-  o->days = Number(pace.days());
-  o->tokens_per_second = Number(pace.tokens_per_second());
-  o->mfu = Number(pace.mfu());
-  if (spec.split().has_zero_stage()) {
-    o->zero = absl::StrCat(spec.split().zero_stage());
+absl::Status InFile(const std::string& file, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(file, ": ", status.message()));
+}
+
+// The flag that sets a planner field the spec does not ("" for the others).
+absl::string_view FlagOfGpuField(const PlanOptions& flags, absl::string_view message) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kGpuFields[] = {
+      {"gpu_memory", "--gpu-memory-gib"},       {"gpus_per_node", "--gpus-per-node"},
+      {"usable_fraction", "--usable-fraction"}, {"overhead", "--overhead-gib"},
+      {"alternatives", "--alternatives"},
+  };
+  for (const auto& [field, flag] : kGpuFields) {
+    if (absl::StartsWith(message, absl::StrCat(field, ":"))) return flag;
   }
+  // "max_gpus" is the flag's when it is given, else the spec's split.
+  if (flags.max_gpus && absl::StartsWith(message, "max_gpus:")) return "--max-gpus";
+  return "";
 }
 
-void MapInfer(const berth::v1::InferSpec& i, PlanOptions* o) {
-  o->weights = Name(i.weights());
-  o->kv_dtype = Name(i.kv_dtype());
-  o->batch = Count(i.batch());
-  o->context = Count(i.context());
-  o->offload = Name(i.offload());
+// The GPU flags, or when none is given the spec's gpu_type.
+absl::StatusOr<planner::Hardware> HardwareFor(const PlanOptions& flags,
+                                              const berth::v1::JobSpec& spec,
+                                              const std::string& file) {
+  PlanOptions gpu_flags = flags;
+  if (!flags.gpu && !flags.gpu_memory_gib && !spec.gpu_type().empty()) {
+    absl::StatusOr<planner::GpuType> gpu = planner::FindGpu(spec.gpu_type());
+    if (!gpu.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(file, ": gpu_type: ", gpu.status().message()));
+    }
+    gpu_flags.gpu = spec.gpu_type();
+  }
+  return BuildHardware(gpu_flags);
 }
 
 }  // namespace
 
-absl::StatusOr<PlanOptions> PlanOptionsFromSpec(const PlanOptions& flags,
-                                                const berth::v1::JobSpec& spec) {
-  if (absl::string_view flag = FirstSpecFlag(flags); !flag.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": not with --spec; set ", FieldOfFlag(flag),
-                     " in the spec"));
+absl::Status SpecPlanError(const PlanOptions& flags, const std::string& file,
+                           const absl::Status& planner_error) {
+  if (planner_error.ok()) return planner_error;
+  absl::string_view message = planner_error.message();
+  if (absl::string_view flag = FlagOfGpuField(flags, message); !flag.empty()) {
+    return absl::Status(planner_error.code(),
+                        absl::StrCat(flag, message.substr(message.find(':'))));
   }
-  if (spec.task().empty()) {
-    return absl::InvalidArgumentError("task: required: \"train\" or \"infer\"");
-  }
-  PlanOptions o = flags;
-  o.task = spec.task();
-  BERTH_RETURN_IF_ERROR(MapModel(spec.model(), &o));
-  absl::StatusOr<planner::Task> task = planner::ParseTask(spec.task());
-  if (!task.ok()) return absl::InvalidArgumentError(task.status().message());
-  if (*task == planner::Task::kTrain) {
-    MapTrain(spec, &o);
-  } else {
-    MapInfer(spec.infer(), &o);
-  }
-  o.tp = Count(spec.split().tp());
-  o.pp = Count(spec.split().pp());
-  o.dp = Count(spec.split().dp());
-  o.ep = Count(spec.split().ep());
-  if (!flags.gpu && !flags.gpu_memory_gib) o.gpu = Name(spec.gpu_type());
-  return o;
+  return InFile(file, proto::WithSpecFieldName(planner_error));
 }
 
-absl::StatusOr<PlanOptions> PlanOptionsFromSpecFile(const PlanOptions& flags,
-                                                    std::ostream& err) {
-  BERTH_ASSIGN_OR_RETURN(berth::v1::JobSpec spec, ReadJobSpecFile(*flags.spec));
-  absl::StatusOr<PlanOptions> options = PlanOptionsFromSpec(flags, spec);
-  if (!options.ok()) {
-    // Errors about the spec itself name the file.
-    if (absl::StartsWith(options.status().message(), "--")) return options;
-    return absl::InvalidArgumentError(
-        absl::StrCat(*flags.spec, ": ", options.status().message()));
-  }
-  if (!options->gpu && !options->gpu_memory_gib) {
-    err << "berth plan: " << *flags.spec << " names no gpu_type; planning for "
-        << kDefaultGpu << " (berthd chooses among its pools; --gpu picks "
-        << "another)\n";
-  }
-  return options;
+absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const PlanOptions& flags,
+                                                         const berth::v1::JobSpec& spec,
+                                                         const std::string& file) {
+  BERTH_RETURN_IF_ERROR(RejectModelFlags(flags));
+  BERTH_ASSIGN_OR_RETURN(planner::Hardware hardware, HardwareFor(flags, spec, file));
+  absl::StatusOr<planner::PlanRequest> request = proto::PlanRequestFromSpec(spec, hardware);
+  if (!request.ok()) return InFile(file, request.status());
+  BERTH_RETURN_IF_ERROR(ApplyLimitFlags(flags, *request));
+  absl::Status valid = planner::ValidateRequest(*request);
+  if (!valid.ok()) return SpecPlanError(flags, file, valid);
+  return request;
 }
 
-absl::Status WithSpecFieldName(const std::string& file,
-                               const absl::Status& status) {
-  absl::string_view message = status.message();
-  size_t colon = message.find(": ");
-  if (colon == absl::string_view::npos) return status;
-  absl::string_view field = FieldOfFlag(message.substr(0, colon));
-  if (field.empty()) return status;
-  return absl::Status(status.code(), absl::StrCat(file, ": ", field,
-                                                  message.substr(colon)));
+absl::StatusOr<planner::PlanRequest> PlanRequestFromSpecFile(const PlanOptions& flags,
+                                                             std::ostream& err) {
+  const std::string& file = *flags.spec;
+  BERTH_RETURN_IF_ERROR(RejectModelFlags(flags));
+  BERTH_ASSIGN_OR_RETURN(berth::v1::JobSpec spec, ReadJobSpecFile(file));
+  BERTH_ASSIGN_OR_RETURN(planner::PlanRequest request, PlanRequestFromSpec(flags, spec, file));
+  if (!flags.gpu && !flags.gpu_memory_gib && spec.gpu_type().empty()) {
+    err << "berth plan: " << file << " names no gpu_type; planning for " << kDefaultGpu
+        << " (berthd chooses among its pools; --gpu picks another)\n";
+  }
+  return request;
 }
 
 }  // namespace berth::cli

@@ -1,29 +1,16 @@
-// `berth plan --spec FILE`: a job spec (the file `berth submit` takes) as
-// the options of `berth plan`, so a user can dry-run what they will submit.
+// `berth plan --spec FILE`: plans a job spec (the file `berth submit` takes)
+// with the mapping berthd uses, proto::PlanRequestFromSpec
+// (proto/spec_plan.h), so a user dry-runs what they will submit.
 //
-// berthd maps a JobSpec to a planner request in daemon/convert.cc
-// (PlanRequestFromSpec). The CLI does not link the daemon; it maps the spec
-// to the plan flags it already validates instead, field for field:
-//
-//   spec field                  plan flag
-//   task                        --task
-//   model.catalog_name          --model
-//   model.hf_config_json        (the config's text, as --hf-config reads it)
-//   model.shape.*               --params --layers --hidden --heads
-//                               --kv-heads --ffn --vocab (0: not given)
-//   train.* (task train)        --seq --micro-batch --global-batch
-//                               --framework --recompute --[no-]flash-attention
-//                               --sequence-parallel --virtual-stages
-//   infer.* (task infer)        --weights --kv-dtype --batch --context
-//                               --offload
-//   objective.* (task train)    --tokens --days --tokens-per-second --mfu
-//   split.tp/pp/dp, zero_stage  --tp --pp --dp, --zero (train)
-//   gpu_type                    --gpu (unless --gpu or --gpu-memory-gib)
-//
-// cli/spec_plan_test.cc checks that this gives the same planner request and
-// the same plan as PlanRequestFromSpec for every example spec and for specs
-// that set every field. Fields the planner never sees (name, team, command,
-// env, ...) are ignored here; berthd checks them at submission.
+// Beside --spec only the GPU and output flags may be given (--gpu,
+// --gpu-memory-gib, --gpus-per-node, --max-gpus, --usable-fraction,
+// --overhead-gib, --alternatives, --json); a model or workload flag is an
+// error that names the spec field to set instead ("--seq: not with --spec;
+// set train.seq in the spec"). The GPU is --gpu or --gpu-memory-gib, else
+// the spec's gpu_type, else kDefaultGpu (berthd would choose among its
+// pools). Errors about the spec name the file and the field
+// ("train.yaml: train.seq: 0 is out of range [1, 4194304]"); errors about
+// the GPU flags name the flag.
 #ifndef BERTH_CLI_SPEC_PLAN_H_
 #define BERTH_CLI_SPEC_PLAN_H_
 
@@ -34,26 +21,29 @@
 #include "absl/status/statusor.h"
 #include "berth/v1/job.pb.h"
 #include "cli/plan_command.h"
+#include "planner/solver.h"
 
 namespace berth::cli {
 
-// `flags` (the GPU and output flags given beside --spec) with the model and
-// workload of `spec`. InvalidArgument when `flags` also sets a model or
-// workload flag ("--seq: not with --spec; set train.seq in the spec"), or
-// when the spec has no task or no model.
-absl::StatusOr<PlanOptions> PlanOptionsFromSpec(const PlanOptions& flags,
-                                                const berth::v1::JobSpec& spec);
+// The validated planner request for `spec`, read from the file `file`, with
+// the GPU and limit flags of `flags`. InvalidArgument when `flags` sets a
+// model or workload flag, or for a spec the planner refuses.
+absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const PlanOptions& flags,
+                                                         const berth::v1::JobSpec& spec,
+                                                         const std::string& file);
 
-// Reads *flags.spec (cli/job_spec.h) and maps it. When the spec names no
-// gpu_type and no GPU flag is given, says on `err` that the plan is for
-// kDefaultGpu while berthd would choose among its pools.
-absl::StatusOr<PlanOptions> PlanOptionsFromSpecFile(const PlanOptions& flags,
-                                                    std::ostream& err);
+// Reads *flags.spec (cli/job_spec.h) and maps it. When neither the spec nor
+// a flag names a GPU, says on `err` that the plan is for kDefaultGpu while
+// berthd would choose among its pools.
+absl::StatusOr<planner::PlanRequest> PlanRequestFromSpecFile(const PlanOptions& flags,
+                                                             std::ostream& err);
 
-// Rewrites an error about a flag that came from the spec ("--seq: ...") to
-// name the spec file and field ("train.yaml: train.seq: ...").
-absl::Status WithSpecFieldName(const std::string& file,
-                               const absl::Status& status);
+// A planner error ("seq: ...", from validating or solving the request of
+// the spec in `file`) naming what the user sets: the flag for the GPU and
+// limit fields ("--gpus-per-node: ..."), else the file and the spec field
+// ("train.yaml: train.seq: ...").
+absl::Status SpecPlanError(const PlanOptions& flags, const std::string& file,
+                           const absl::Status& planner_error);
 
 }  // namespace berth::cli
 

@@ -5,6 +5,8 @@
 
 #include "absl/time/time.h"
 #include "cli/exit_codes.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace berth::cli {
@@ -119,10 +121,11 @@ TEST(ParseTimeoutTest, SecondsAndDurations) {
   EXPECT_EQ(*ParseTimeout("--timeout", "1.5"), absl::Milliseconds(1500));
   EXPECT_EQ(*ParseTimeout("--timeout", "10m"), absl::Minutes(10));
   EXPECT_EQ(*ParseTimeout("--timeout", "1h30m"), absl::Minutes(90));
-  EXPECT_FALSE(ParseTimeout("--timeout", "0").ok());
-  EXPECT_FALSE(ParseTimeout("--timeout", "-5s").ok());
-  EXPECT_FALSE(ParseTimeout("--timeout", "soon").ok());
-  EXPECT_FALSE(ParseTimeout("--timeout", "inf").ok());
+  for (const char* text : {"0", "-5s", "inf"}) {
+    EXPECT_THAT(
+        ParseTimeout("--timeout", text),
+        StatusIs(absl::StatusCode::kInvalidArgument, "--timeout: must be above zero and finite"));
+  }
   EXPECT_EQ(ParseTimeout("--timeout", "soon").status().message(),
             "--timeout: expected seconds or a duration such as 90s, 10m or "
             "1h30m, got \"soon\"");

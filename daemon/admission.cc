@@ -7,9 +7,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "daemon/convert.h"
-#include "planner/status_macros.h"
 #include "proto/plan_convert.h"
+#include "proto/spec_plan.h"
 
 namespace berth::daemon {
 namespace {
@@ -25,8 +26,8 @@ std::string CacheKey(const berth::v1::JobSpec& spec, const PoolInfo& pool) {
   *key.mutable_split() = spec.split();
   std::string bytes;
   key.SerializeToString(&bytes);
-  return absl::StrCat(bytes, "|", pool.gpu_type, "|", pool.total_gpus, "|", pool.gpus_per_node,
-                      "|", pool.gpu.memory_bytes);
+  return absl::StrCat(bytes, "|", pool.gpu_type, "|", pool.total_gpus, "|", pool.gpus_per_node, "|",
+                      pool.gpu.memory_bytes);
 }
 
 GangShape ShapeOf(const planner::Plan& plan) {
@@ -91,37 +92,6 @@ absl::StatusOr<std::shared_ptr<const PoolVerdict>> CachedJudge(
   return shared;
 }
 
-// The planner names request fields ("seq: ..."); a spec names them by their
-// path in the JobSpec ("train.seq: ...").
-std::string SpecPath(absl::string_view message) {
-  static constexpr std::pair<absl::string_view, absl::string_view> kPaths[] = {
-      {"seq", "train.seq"},
-      {"micro_batch", "train.micro_batch"},
-      {"global_batch", "train.global_batch"},
-      {"virtual_stages", "train.virtual_stages"},
-      {"batch", "infer.batch"},
-      {"context", "infer.context"},
-      {"prefill_chunk", "infer.prefill_chunk"},
-      {"tokens_per_second", "objective.tokens_per_second"},
-      {"tokens", "objective.tokens"},
-      {"days", "objective.days"},
-      {"mfu", "objective.mfu"},
-      {"tp", "split.tp"},
-      {"pp", "split.pp"},
-      {"dp", "split.dp"},
-      {"zero", "split.zero_stage"},
-      {"ep", "split.ep"},
-      {"offload", "infer.offload"},
-      {"max_gpus", "split"},
-  };
-  for (const auto& [field, path] : kPaths) {
-    if (absl::StartsWith(message, absl::StrCat(field, ":"))) {
-      return absl::StrCat(path, message.substr(field.size()));
-    }
-  }
-  return absl::StrCat("model.", message);  // ValidateShape's fields
-}
-
 // Fewest GPUs, then can start now, then name.
 bool Better(const PoolVerdict& a, const PoolVerdict& b) {
   const int64_t ga = a.shape.gpus(), gb = b.shape.gpus();
@@ -145,8 +115,8 @@ std::string RefusalReason(const berth::v1::JobSpec& spec, const std::vector<Pool
       if (absl::StartsWith(line, "Would fit") && hints.size() < 3) hints.push_back(line);
     }
   }
-  std::string reason = absl::StrCat("no GPU pool can ever hold this job: ",
-                                    absl::StrJoin(parts, "; "));
+  std::string reason =
+      absl::StrCat("no GPU pool can ever hold this job: ", absl::StrJoin(parts, "; "));
   if (!hints.empty()) absl::StrAppend(&reason, ". Nearest changes: ", absl::StrJoin(hints, " "));
   return reason;
 }
@@ -180,7 +150,10 @@ absl::StatusOr<AdmissionResult> Admit(const berth::v1::JobSpec& spec,
   BERTH_ASSIGN_OR_RETURN(planner::PlanRequest check, PlanRequestFromSpec(spec, stand_in));
   check.max_gpus = 10'000'000;
   if (absl::Status valid = planner::ValidateRequest(check); !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.", SpecPath(valid.message())));
+    // The planner names request fields ("seq: ..."); the spec's paths are
+    // "spec.train.seq: ...".
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.", proto::WithSpecFieldName(valid).message()));
   }
   AdmissionResult result;
   for (const PoolInfo& pool : pools) {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "berth/v1/auth.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::daemon {
 namespace {

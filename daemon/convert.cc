@@ -7,10 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "planner/catalog.h"
-#include "planner/hf_config.h"
-#include "planner/status_macros.h"
-#include "proto/hf_config_json.h"
+#include "common/status_macros.h"
+#include "proto/spec_plan.h"
 
 namespace berth::daemon {
 namespace {
@@ -21,10 +19,10 @@ absl::Status Invalid(absl::string_view field, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("spec.", field, ": ", message));
 }
 
-// Prefixes a planner or parser error with the spec field it came from.
-absl::Status Prefix(absl::string_view field, const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::InvalidArgumentError(absl::StrCat("spec.", field, ": ", status.message()));
+// An error that names a JobSpec field ("train.seq: ...") as a field of the
+// request's spec ("spec.train.seq: ...").
+absl::Status InSpec(const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("spec.", status.message()));
 }
 
 bool IsPrintableName(absl::string_view text) {
@@ -39,90 +37,6 @@ absl::Status CheckName(absl::string_view field, absl::string_view value) {
     return Invalid(field, absl::StrCat("longer than ", kMaxNameLength, " bytes"));
   }
   if (!IsPrintableName(value)) return Invalid(field, "contains control characters");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<planner::ModelShape> ModelFromSpec(const berth::v1::ModelSpec& model) {
-  switch (model.source_case()) {
-    case berth::v1::ModelSpec::kCatalogName: {
-      absl::StatusOr<planner::ModelShape> shape = planner::FindModel(model.catalog_name());
-      if (!shape.ok()) return Prefix("model.catalog_name", shape.status());
-      return shape;
-    }
-    case berth::v1::ModelSpec::kHfConfigJson: {
-      if (model.hf_config_json().size() > kMaxHfConfigBytes) {
-        return Invalid("model.hf_config_json", "larger than 1 MiB");
-      }
-      absl::StatusOr<planner::HfConfig> config = proto::ParseHfConfigJson(model.hf_config_json());
-      if (!config.ok()) return Prefix("model.hf_config_json", config.status());
-      absl::StatusOr<planner::ModelShape> shape = planner::ModelFromHfConfig(*config, "hf-config");
-      if (!shape.ok()) return Prefix("model.hf_config_json", shape.status());
-      return shape;
-    }
-    case berth::v1::ModelSpec::kShape: {
-      const berth::v1::ModelShapeSpec& s = model.shape();
-      if (!std::isfinite(s.params()) || s.params() < 0 || s.params() > 1e15) {
-        return Invalid("model.shape.params", "must be a finite number in [0, 1e15]");
-      }
-      absl::StatusOr<planner::ModelShape> shape = planner::ShapeFromNumbers(
-          static_cast<int64_t>(s.params()), s.layers(), s.hidden(), s.heads(), s.kv_heads(),
-          s.ffn(), s.vocab());
-      if (!shape.ok()) return Prefix("model.shape", shape.status());
-      return shape;
-    }
-    case berth::v1::ModelSpec::SOURCE_NOT_SET:
-      break;
-  }
-  return Invalid("model", "one of catalog_name, hf_config_json or shape is required");
-}
-
-absl::Status FillTrain(const berth::v1::TrainSpec& t, planner::TrainWorkload& w) {
-  if (t.seq() != 0) w.seq = t.seq();
-  w.micro_batch = t.micro_batch();
-  w.global_batch = t.global_batch();
-  if (!t.framework().empty()) {
-    absl::StatusOr<planner::Framework> f = planner::ParseFramework(t.framework());
-    if (!f.ok()) return Prefix("train.framework", f.status());
-    w.framework = *f;
-  }
-  if (!t.recompute().empty() && t.recompute() != "auto") {
-    absl::StatusOr<planner::Recompute> r = planner::ParseRecompute(t.recompute());
-    if (!r.ok()) return Prefix("train.recompute", r.status());
-    w.recompute = *r;
-  }
-  if (t.has_flash_attention()) w.flash_attention = t.flash_attention();
-  w.sequence_parallel = t.sequence_parallel();
-  if (t.virtual_stages() > 1) w.virtual_stages = t.virtual_stages();
-  if (t.virtual_stages() < 0) return Invalid("train.virtual_stages", "must be ≥ 0");
-  return absl::OkStatus();
-}
-
-absl::Status FillInfer(const berth::v1::InferSpec& i, planner::InferWorkload& w) {
-  auto dtype = [](absl::string_view field, const std::string& text,
-                  planner::DType& out) -> absl::Status {
-    if (text.empty()) return absl::OkStatus();
-    absl::StatusOr<planner::DType> d = planner::ParseDType(text);
-    if (!d.ok()) return Prefix(field, d.status());
-    out = *d;
-    return absl::OkStatus();
-  };
-  BERTH_RETURN_IF_ERROR(dtype("infer.weights", i.weights(), w.weights));
-  BERTH_RETURN_IF_ERROR(dtype("infer.kv_dtype", i.kv_dtype(), w.kv_dtype));
-  if (i.batch() != 0) w.batch = i.batch();
-  if (i.context() != 0) w.context = i.context();
-  if (!i.offload().empty()) {
-    absl::StatusOr<planner::Offload> o = planner::ParseOffload(i.offload());
-    if (!o.ok()) return Prefix("infer.offload", o.status());
-    w.offload = *o;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FillObjective(const berth::v1::ObjectiveSpec& o, planner::PlanRequest& r) {
-  r.tokens = o.tokens();
-  r.days = o.days();
-  r.tokens_per_second = o.tokens_per_second();
-  if (o.mfu() != 0) r.mfu = o.mfu();
   return absl::OkStatus();
 }
 
@@ -197,7 +111,8 @@ absl::Status ValidateRegister(const berth::v1::Register& reg) {
         gpu.memory_bytes() > 1125899906842624.0) {
       return bad("gpus.memory_bytes", "must be a finite number in (0, 1 PiB]");
     }
-    if (gpu.type().empty() || gpu.type().size() > kMaxKeywordLength || !IsPrintableName(gpu.type())) {
+    if (gpu.type().empty() || gpu.type().size() > kMaxKeywordLength ||
+        !IsPrintableName(gpu.type())) {
       return bad("gpus.type", "1 to 64 printable characters");
     }
     if (gpu.uuid().size() > 128 || gpu.pci_bus_id().size() > 64) {
@@ -216,30 +131,8 @@ absl::Status ValidateRegister(const berth::v1::Register& reg) {
 
 absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const JobSpec& spec,
                                                          const planner::Hardware& hardware) {
-  planner::PlanRequest request;
-  if (spec.task().empty()) return Invalid("task", "required: \"train\" or \"infer\"");
-  absl::StatusOr<planner::Task> task = planner::ParseTask(spec.task());
-  if (!task.ok()) return Prefix("task", task.status());
-  request.task = *task;
-  BERTH_ASSIGN_OR_RETURN(request.model, ModelFromSpec(spec.model()));
-  if (request.task == planner::Task::kTrain) {
-    BERTH_RETURN_IF_ERROR(FillTrain(spec.train(), request.train));
-  } else {
-    BERTH_RETURN_IF_ERROR(FillInfer(spec.infer(), request.infer));
-  }
-  BERTH_RETURN_IF_ERROR(FillObjective(spec.objective(), request));
-  request.fixed.tp = spec.split().tp();
-  request.fixed.pp = spec.split().pp();
-  request.fixed.dp = spec.split().dp();
-  request.fixed.ep = spec.split().ep();
-  if (spec.split().has_zero_stage() &&
-      (spec.split().zero_stage() < 0 || spec.split().zero_stage() > 3)) {
-    return Invalid("split.zero_stage",
-                   absl::StrCat(spec.split().zero_stage(), " is out of range [0, 3]"));
-  }
-  request.fixed.zero_stage = spec.split().has_zero_stage() ? spec.split().zero_stage() : -1;
-  request.hardware = hardware;
-  request.max_alternatives = 3;
+  absl::StatusOr<planner::PlanRequest> request = proto::PlanRequestFromSpec(spec, hardware);
+  if (!request.ok()) return InSpec(request.status());
   return request;
 }
 

@@ -1,11 +1,14 @@
-// The one place in the daemon that maps v1 messages to planner structs.
+// Checks on what a client or agent sends berthd, and the daemon's entry to
+// the one JobSpec → planner mapping (proto/spec_plan.h, shared with
+// `berth plan --spec`).
 //
+//   BERTH_RETURN_IF_ERROR(ValidateSpecEnvelope(spec));
 //   BERTH_ASSIGN_OR_RETURN(planner::PlanRequest request,
 //                          PlanRequestFromSpec(spec, hardware));
 //
 // Every check on a submitted JobSpec that the planner does not make itself
-// happens here, and errors are InvalidArgument naming the spec field
-// ("spec.train.seq: ..."). Results go back to messages through
+// happens here or in proto/spec_plan.h, and errors are InvalidArgument naming
+// the spec field ("spec.train.seq: ..."). Results go back to messages through
 // proto/plan_convert.h.
 #ifndef BERTH_DAEMON_CONVERT_H_
 #define BERTH_DAEMON_CONVERT_H_
@@ -37,9 +40,10 @@ absl::Status ValidateSpecEnvelope(const berth::v1::JobSpec& spec);
 // 1 PiB, short type and uuid strings, bounded labels and address.
 absl::Status ValidateRegister(const berth::v1::Register& registration);
 
-// The planner request for `spec` on `hardware` (the GPU pool), without the
-// pool's GPU limit (the caller sets max_gpus). Validates the planner-facing
-// fields; the planner validates the rest when solving.
+// proto::PlanRequestFromSpec(spec, hardware) (the GPU pool), with errors
+// naming the field of the request's spec ("spec.train.framework: ..."). The
+// caller sets max_gpus (the pool's GPU limit); the planner validates the
+// rest when solving.
 absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const berth::v1::JobSpec& spec,
                                                          const planner::Hardware& hardware);
 

@@ -225,7 +225,8 @@ TEST(SqliteStatusTest, MapsCodes) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(SqliteStatus(SQLITE_NOTADB, nullptr, "x").code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(SqliteStatus(SQLITE_IOERR, nullptr, "x").code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(SqliteStatus(SQLITE_IOERR, nullptr, "x").code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(SqliteStatus(SQLITE_FULL, nullptr, "x").code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(SqliteStatus(SQLITE_FULL, nullptr, "writing").message().find("writing"),
             std::string::npos);
 }

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::db {
 namespace {

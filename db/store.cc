@@ -13,10 +13,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "db/database.h"
 #include "db/schema.h"
 #include "db/store_rows.h"
-#include "common/status_macros.h"
 
 namespace berth::db {
 namespace {

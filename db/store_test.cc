@@ -6,8 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "db/database.h"
 #include "db/test_temp_dir.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace berth::db {
@@ -233,8 +235,8 @@ TEST_F(StoreTest, DoubleBookingIsAbortedAndWritesNothing) {
   Event event{.time_ms = 3000, .job_id = jobs[1].id(), .kind = "placed"};
   absl::Status status = store_->CommitPlacements(
       {Placed(jobs[1], "n1", {1}), Placed(jobs[2], "n1", {0})}, {event});
-  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
-  EXPECT_NE(status.message().find("n1:0"), std::string::npos) << status;
+  EXPECT_THAT(status,
+              StatusIs(absl::StatusCode::kAborted, "GPU n1:0 already holds an active reservation"));
 
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 1);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM events"), 0);
@@ -247,26 +249,27 @@ TEST_F(StoreTest, DoubleBookingWithinOneCallIsAborted) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
   absl::Status status = store_->CommitPlacements(
       {Placed(jobs[0], "n2", {0, 1}), Placed(jobs[1], "n2", {1})});
-  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kAborted, "GPU n2:1 already holds"));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs WHERE state = 1"), 2);
 }
 
 TEST_F(StoreTest, PlacementErrors) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
-  EXPECT_EQ(store_->CommitPlacements({Placed(jobs[0], "n9", {0})}).code(),
-            absl::StatusCode::kFailedPrecondition);  // unknown GPU
-  EXPECT_EQ(store_->CommitPlacements({Placed(jobs[0], "n1", {7})}).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store_->CommitPlacements({Placed(jobs[0], "n9", {0})}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "no GPU n9:0 is known"));
+  EXPECT_THAT(store_->CommitPlacements({Placed(jobs[0], "n1", {7})}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "no GPU n1:7 is known"));
   Job unknown = MakeJob("ghost");
   unknown.set_id(99);
-  EXPECT_EQ(store_->CommitPlacements({Placed(unknown, "n1", {0})}).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->CommitPlacements({jobs[0]}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->CommitPlacements({Placed(unknown, "n1", {0})}),
+              StatusIs(absl::StatusCode::kNotFound, "no job 99"));
+  EXPECT_THAT(store_->CommitPlacements({jobs[0]}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "placement has no GPUs"));
   // Cancelled while the daemon planned it: the placement lost the race.
-  ASSERT_TRUE(store_->UpdateJobs({{.id = jobs[1].id(), .state = berth::v1::CANCELLED}}).ok());
-  EXPECT_EQ(store_->CommitPlacements({Placed(jobs[1], "n1", {0})}).code(),
-            absl::StatusCode::kAborted);
+  ASSERT_THAT(store_->UpdateJobs({{.id = jobs[1].id(), .state = berth::v1::CANCELLED}}), IsOk());
+  EXPECT_THAT(store_->CommitPlacements({Placed(jobs[1], "n1", {0})}),
+              StatusIs(absl::StatusCode::kAborted, "is CANCELLED, not PENDING"));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 0);
 }
 
@@ -303,10 +306,10 @@ TEST_F(StoreTest, UpdateOfUnknownJobIsNotFoundAndAppliesNothing) {
   std::vector<Job> jobs = Insert({MakeJob("a")});
   absl::Status status = store_->UpdateJobs(
       {{.id = jobs[0].id(), .state = berth::v1::CANCELLED}, {.id = 42, .state = berth::v1::FAILED}});
-  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound, "no job 42"));
   EXPECT_EQ(Load().jobs[0].state(), berth::v1::PENDING);
-  EXPECT_EQ(store_->UpdateJobs({{.id = jobs[0].id()}}).code(),
-            absl::StatusCode::kInvalidArgument);  // no state
+  EXPECT_THAT(store_->UpdateJobs({{.id = jobs[0].id()}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no state given"));
 }
 
 TEST_F(StoreTest, ReopenLoadsEverything) {
@@ -370,8 +373,10 @@ TEST_F(StoreTest, UpsertNodeReplacesGpusAndKeepsReservations) {
   EXPECT_EQ(node->gpus(0).job_id(), jobs[0].id());
   EXPECT_EQ(node->last_heartbeat_ms(), 7000);
   EXPECT_EQ(snapshot.jobs[0].gpus(0).uuid(), "GPU-new");
-  EXPECT_EQ(store_->SetNodeState("nope", berth::v1::DOWN).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->UpsertNode(Node()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->SetNodeState("nope", berth::v1::DOWN),
+              StatusIs(absl::StatusCode::kNotFound, "no node nope"));
+  EXPECT_THAT(store_->UpsertNode(Node()),
+              StatusIs(absl::StatusCode::kInvalidArgument, "node has no name"));
 }
 
 TEST_F(StoreTest, EventsNewestLimitedInOrder) {
@@ -451,7 +456,8 @@ TEST_F(StoreTest, BackupOpensWithTheSameJobs) {
   const std::string backup_path = dir_.Path("backup.db");
   absl::Status status = store_->Backup(backup_path);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_EQ(store_->Backup(backup_path).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(store_->Backup(backup_path),
+              StatusIs(absl::StatusCode::kAlreadyExists, "already exists"));
 
   auto backup = Store::Open(backup_path);
   ASSERT_TRUE(backup.ok()) << backup.status();

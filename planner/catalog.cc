@@ -147,14 +147,17 @@ constexpr double kTera = 1e12;
 
 // Memory is the total nvidia-smi (rocm-smi for AMD) reports; peaks are dense
 // bf16 tensor-core figures from the vendors' data sheets, without sparsity.
+// Every card but the V100 has bf16; its fp16 peak is the same figure.
 std::vector<GpuType> BuildGpus() {
   std::vector<GpuType> g = {
       {"a10-24gb", 23028 * kMiB, 125 * kTera, 600e9},
       {"l4-24gb", 23034 * kMiB, 121 * kTera, 300e9},
       // GeForce: 165.2 TFLOP/s with fp32 accumulation (330 with fp16).
       {"rtx4090-24gb", 24564 * kMiB, 165.2 * kTera, 1008e9},
-      // V100 has no bf16: this is its fp16 tensor-core peak.
-      {"v100-32gb", 32768 * kMiB, 125 * kTera, 900e9},
+      // V100 has no bf16 (no bf16 peak): 125 TFLOP/s is its fp16
+      // tensor-core peak, and plans on it run in fp16.
+      {.name = "v100-32gb", .memory_bytes = 32768 * kMiB, .peak_bf16_flops = 0,
+       .memory_bandwidth_bytes = 900e9, .peak_fp16_flops = 125 * kTera, .bf16 = false},
       {"a100-40gb", 40960 * kMiB, 312 * kTera, 1555e9},
       {"l40s-48gb", 46068 * kMiB, 362 * kTera, 864e9},
       {"h100-80gb", 81559 * kMiB, 989 * kTera, 3.35e12},  // SXM5

@@ -109,7 +109,7 @@ TEST(GpuCatalogTest, SortedByMemoryThenName) {
 TEST(GpuCatalogTest, EveryGpuHasFiguresAndIsFoundByName) {
   for (const GpuType& gpu : GpuCatalog()) {
     EXPECT_GT(gpu.memory_bytes, 16 * kGiB) << gpu.name;
-    EXPECT_GT(gpu.peak_bf16_flops, 1e14) << gpu.name;
+    EXPECT_GT(Peak16BitFlops(gpu), 1e14) << gpu.name;
     EXPECT_GT(gpu.memory_bandwidth_bytes, 1e11) << gpu.name;
     absl::StatusOr<GpuType> found = FindGpu(gpu.name);
     ASSERT_TRUE(found.ok()) << gpu.name;
@@ -130,9 +130,26 @@ TEST(GpuCatalogTest, Figures) {
   EXPECT_EQ(a100->memory_bytes, 80 * kGiB);  // 81920 MiB
   EXPECT_DOUBLE_EQ(a100->peak_bf16_flops, 312e12);
   EXPECT_EQ(FindGpu("A100-40GB")->memory_bytes, 40 * kGiB);
-  EXPECT_DOUBLE_EQ(FindGpu("v100")->peak_bf16_flops, 125e12);  // fp16
+  // Issue 17: the V100 was listed with 125 bf16 TFLOP/s, but it has no bf16;
+  // 125 TFLOP/s is its fp16 peak.
+  const GpuType v100 = FindGpu("v100").value();
+  EXPECT_FALSE(v100.bf16);
+  EXPECT_EQ(v100.peak_bf16_flops, 0);
+  EXPECT_DOUBLE_EQ(v100.peak_fp16_flops, 125e12);
+  EXPECT_DOUBLE_EQ(Peak16BitFlops(v100), 125e12);
+  EXPECT_TRUE(h100->bf16);
+  EXPECT_DOUBLE_EQ(Peak16BitFlops(*h100), 989e12);
   EXPECT_EQ(FindGpu("h100-pcie")->name, "h100-pcie-80gb");
   EXPECT_LT(FindGpu("h100-pcie-80gb")->peak_bf16_flops, h100->peak_bf16_flops);
+}
+
+TEST(GpuCatalogTest, OnlyTheV100LacksBf16) {
+  for (const GpuType& gpu : GpuCatalog()) {
+    EXPECT_EQ(gpu.bf16, gpu.name != "v100-32gb") << gpu.name;
+    if (gpu.bf16) {
+      EXPECT_GT(gpu.peak_bf16_flops, 1e14) << gpu.name;
+    }
+  }
 }
 
 TEST(GpuCatalogTest, UnknownGpuListsKnownNames) {

@@ -47,6 +47,38 @@ std::string BreakdownLine(const PlanRequest& request, const Plan& plan, int64_t 
   return line;
 }
 
+// An uneven pipeline is chosen only when it needs fewer GPUs than every
+// even one: say how the layers go and what the best even split needs.
+void ExplainUnevenPipeline(const PlanRequest& request, const PlanResult& result,
+                           std::vector<std::string>& out) {
+  const Split& s = result.best.split;
+  const int64_t layers = request.model.layers;
+  std::string line = absl::StrCat("Pipeline: ", layers, " layers do not divide into ", s.pp,
+                                  " stages; the first stage holds ", s.first_stage_layers,
+                                  ", the last ", s.last_stage_layers);
+  if (s.pp > 2) {
+    absl::StrAppend(&line, ", the other ", s.pp - 2, " ",
+                    (layers - s.first_stage_layers - s.last_stage_layers) / (s.pp - 2),
+                    " each");
+  }
+  absl::StrAppend(&line, " (Megatron --decoder-first-pipeline-num-layers ",
+                  s.first_stage_layers, " --decoder-last-pipeline-num-layers ",
+                  s.last_stage_layers, "). ");
+  PlanRequest even = request;
+  even.max_alternatives = 0;
+  const SearchOutcome outcome =
+      Search(even, result.params, request.max_gpus, false, /*even_pipeline_only=*/true);
+  if (outcome.best.has_value()) {
+    absl::StrAppend(&line, "Uneven because it saves GPUs: the best split whose stages divide "
+                           "the layers needs ",
+                    DescribeSplit(request, *outcome.best), ".");
+  } else {
+    absl::StrAppend(&line, "No split whose stages divide the layers fits within ",
+                    request.max_gpus, " GPUs.");
+  }
+  out.push_back(line);
+}
+
 void ExplainTraining(const PlanRequest& request, const PlanResult& result,
                      std::vector<std::string>& out) {
   const TrainWorkload& w = request.train;
@@ -68,6 +100,7 @@ void ExplainTraining(const PlanRequest& request, const PlanResult& result,
       "of its layers in flight: ", FormatGiB(result.best.memory.activations_bytes),
       " on the most loaded GPU."));
   const Split& split = result.best.split;
+  if (split.uneven()) ExplainUnevenPipeline(request, result, out);
   if (split.ep > 1) {
     out.push_back(absl::StrCat(
         "Expert parallelism: EP ", split.ep, " spreads each layer's ", request.model.experts,
@@ -76,6 +109,9 @@ void ExplainTraining(const PlanRequest& request, const PlanResult& result,
         split.dp / split.ep,
         " ranks that hold it. The all-to-all token exchange is in neither the memory nor the "
         "pace figure."));
+  }
+  for (const LaunchArgs& launch : result.launch) {
+    out.push_back(absl::StrCat("Launch with ", launch.engine, ": ", launch.args));
   }
 }
 
@@ -107,15 +143,35 @@ void ExplainInference(const PlanRequest& request, const PlanResult& result,
       "attention scores at once, would add ", FormatGiB(naive),
       "; real inference frees each layer's scores, so berth plans with one layer's workspace (",
       FormatGiB(best.memory.workspace_bytes), ")."));
+  if (w.offload == Offload::kNone) ExplainServing(request, result, out);
 }
 
 std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
 // Why the next smaller GPU count does not fit: too little memory, or, under
 // a pace, too slow.
-void ExplainOneFewer(const PlanRequest& request, const PlanResult& result,
+void ExplainOneFewer(const PlanRequest& given, const PlanResult& result,
                      std::vector<std::string>& out) {
-  const Plan& best = result.best;
+  // Inference: about the fewest GPUs that serve the request (the serving
+  // lines compare them with a plan chosen for throughput or latency).
+  PlanRequest request = given;
+  Plan best = result.best;
+  if (request.task == Task::kInfer) {
+    request.infer.objective = ServingObjective::kFewestGpus;
+    request.max_alternatives = 0;
+    SearchOutcome fewest = Search(request, result.params, request.max_gpus, false);
+    if (fewest.best.has_value()) best = *fewest.best;
+    if (RequiredRate(request) > 0 && best.split.dp > 1) {
+      Split split = best.split;
+      split.dp -= 1;
+      const Plan fewer = EvaluateSplit(request, result.params, split);
+      out.push_back(absl::StrCat(
+          "One replica fewer (", DescribeSplit(request, fewer), ") gives ",
+          absl::StrFormat("%.0f", fewer.estimate.tokens_per_second), " tokens/s of the ",
+          absl::StrFormat("%.0f", RequiredRate(request)), " needed."));
+      return;
+    }
+  }
   if (best.gpus <= 1) {
     out.push_back("One GPU is the fewest possible.");
     return;
@@ -126,6 +182,8 @@ void ExplainOneFewer(const PlanRequest& request, const PlanResult& result,
     // Drop the pace: if something smaller fits in memory, speed decided.
     smaller.tokens_per_second = 0;
     smaller.days = 0;
+    // Inference: the fastest single replica.
+    smaller.infer.objective = ServingObjective::kLatency;
     SearchOutcome fits = Search(smaller, result.params, best.gpus - 1, false);
     if (fits.best.has_value()) {
       const Plan fastest = FastestOf(fits);
@@ -141,6 +199,11 @@ void ExplainOneFewer(const PlanRequest& request, const PlanResult& result,
   if (!outcome.closest.has_value()) {
     out.push_back(absl::StrCat("No valid split exists with at most ", GpuCount(best.gpus - 1),
                                " under the fixed settings."));
+    return;
+  }
+  if (outcome.closest->fits) {
+    out.push_back(absl::StrCat("No split that serving engines run holds the batch with at most ",
+                               GpuCount(best.gpus - 1), "."));
     return;
   }
   out.push_back(absl::StrCat(
@@ -168,7 +231,8 @@ std::vector<Variant> NearbyVariants(const PlanRequest& request) {
     if (bytes > 1.0) add("fp8 weights", [](PlanRequest& v) { v.infer.weights = DType::kFp8; });
     if (bytes > 0.6) add("int4 weights", [](PlanRequest& v) { v.infer.weights = DType::kInt4; });
     if (DTypeBytes(request.infer.kv_dtype) > 1.0) {
-      add("an fp8 KV cache", [](PlanRequest& v) { v.infer.kv_dtype = DType::kFp8; });
+      add("an fp8 (or int8) KV cache",
+          [](PlanRequest& v) { v.infer.kv_dtype = DType::kFp8; });
     }
     if (request.infer.offload != Offload::kLayerwise) {
       add("layer-wise offload (slow: each token reads the model from disk)", [](PlanRequest& v) {
@@ -229,6 +293,7 @@ void ExplainNearestChanges(const PlanRequest& request, const PlanResult& result,
     out.push_back(absl::StrCat("Would fit with ", variant.label, ": ",
                                DescribeSplit(variant.request, *outcome.best), "."));
   }
+  if (request.task == Task::kInfer) ExplainServingReductions(request, result.params, out);
   ExplainLargerGpu(request, result.params, out);
   if (out.size() == before) out.push_back("No nearby change makes it fit.");
 }
@@ -238,10 +303,15 @@ std::string InfeasibleReason(const PlanRequest& request, const PlanResult& resul
     return absl::StrCat("no valid split of at most ", request.max_gpus,
                         " GPUs exists under the fixed settings");
   }
-  if (result.best.fits) {
+  if (result.best.fits && RequiredRate(request) > 0) {
     return absl::StrCat("no plan within ", request.max_gpus, " × ", request.hardware.gpu.name,
                         " reaches the pace of ",
                         absl::StrFormat("%.0f", RequiredRate(request)), " tokens/s");
+  }
+  if (result.best.fits) {
+    return absl::StrCat("no split that serving engines run (TP a power of two within a node, "
+                        "PP only across whole nodes) holds the batch within ",
+                        request.max_gpus, " × ", request.hardware.gpu.name);
   }
   return absl::StrCat("does not fit ", request.hardware.gpu.name, " (",
                       FormatGiB(result.usable_bytes), " usable per GPU) within ",
@@ -261,11 +331,17 @@ std::string DescribeSplit(const PlanRequest& request, const Plan& plan) {
   std::string text = absl::StrCat(plan.gpus, " GPU", plan.gpus == 1 ? "" : "s", ", TP ", s.tp,
                                   " × PP ", s.pp, " × DP ", s.dp);
   if (s.ep > 1) absl::StrAppend(&text, " (EP ", s.ep, ")");
+  if (s.uneven()) {
+    absl::StrAppend(&text, " (first stage ", s.first_stage_layers, " layers, last ",
+                    s.last_stage_layers, ")");
+  }
   if (request.task == Task::kTrain) {
     absl::StrAppend(&text, ", ZeRO ", s.zero_stage, ", micro-batch ", s.micro_batch,
                     ", recompute ", RecomputeName(s.recompute));
   } else if (request.infer.offload != Offload::kNone) {
     absl::StrAppend(&text, ", offload ", OffloadName(request.infer.offload));
+  } else if (s.dp > 1 || (s.replica_batch > 0 && s.replica_batch != request.infer.batch)) {
+    absl::StrAppend(&text, ", ", s.replica_batch, " sequences per replica");
   }
   return text;
 }
@@ -288,9 +364,15 @@ void Explain(const PlanRequest& request, PlanResult& result) {
   }
   ExplainOneFewer(request, result, out);
   if (result.objective == Objective::kPace && result.best.estimate.known) {
-    out.push_back(absl::StrFormat(
-        "Pace: %.0f tokens/s needed; this plan gives %.0f tokens/s at MFU %.2f.",
-        RequiredRate(request), result.best.estimate.tokens_per_second, request.mfu));
+    if (request.task == Task::kTrain) {
+      out.push_back(absl::StrFormat(
+          "Pace: %.0f tokens/s needed; this plan gives %.0f tokens/s at MFU %.2f.",
+          RequiredRate(request), result.best.estimate.tokens_per_second, request.mfu));
+    } else {
+      out.push_back(absl::StrFormat(
+          "Pace: %.0f decode tokens/s needed; this plan gives %.0f tokens/s.",
+          RequiredRate(request), result.best.estimate.tokens_per_second));
+    }
   }
 }
 

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::planner {
 namespace {

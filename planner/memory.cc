@@ -36,40 +36,65 @@ double TokenFfn(const ModelShape& shape) {
          static_cast<double>(std::max<int64_t>(1, shape.experts_per_token));
 }
 
+// One GPU's share of the parameters, by part (TP rank of one stage).
+struct RankParams {
+  double layer = 0;          // one block, experts at 1/(t·ep)
+  double layer_experts = 0;  // of that block, the EP-sharded experts (ep > 1)
+  double embedding = 0;      // first stage
+  double head = 0;           // last stage: output head (or tied copy) + final norm
+};
+
+RankParams ParamsPerRank(const ParamCounts& params, bool tied, int64_t tp, int64_t pp,
+                         int64_t ep) {
+  const double t = static_cast<double>(tp);
+  RankParams r;
+  r.layer = static_cast<double>(params.layer_tp_split) / t +
+            static_cast<double>(params.layer_tp_replicated);
+  if (ep > 1 && params.layer_experts > 0) {
+    // EP spreads each layer's experts over ep ranks: 1/(t·ep) of them here
+    // instead of 1/t.
+    const double all_experts = static_cast<double>(params.layer_experts) / t;
+    r.layer_experts = all_experts / static_cast<double>(ep);
+    r.layer -= all_experts - r.layer_experts;
+  }
+  r.embedding = static_cast<double>(params.embedding) / t;
+  // A tied head reuses the embedding on one stage; with PP > 1 Megatron keeps
+  // a copy of the word embedding on the last stage to compute the logits.
+  const double head = tied ? (pp > 1 ? r.embedding : 0.0)
+                           : static_cast<double>(params.output_head) / t;
+  r.head = head + static_cast<double>(params.final_norm);
+  return r;
+}
+
 // Parameters on one GPU of a pipeline stage of `layers` blocks.
 struct StageParams {
   double first = 0;    // first stage: blocks + input embedding
   double last = 0;     // last stage: blocks + output head + final norm
-  double experts = 0;  // of either, the MoE expert parameters (EP-sharded)
 };
 
 StageParams ParamsPerGpu(const ParamCounts& params, bool tied, int64_t layers_per_stage,
-                         int64_t tp, int64_t pp, int64_t ep) {
-  const double t = static_cast<double>(tp);
-  double blocks = static_cast<double>(layers_per_stage) *
-                  (static_cast<double>(params.layer_tp_split) / t +
-                   static_cast<double>(params.layer_tp_replicated));
-  double experts = 0;
-  if (ep > 1 && params.layer_experts > 0) {
-    // EP spreads each layer's experts over ep ranks: 1/(t·ep) of them here
-    // instead of 1/t.
-    const double all_experts = static_cast<double>(layers_per_stage) *
-                               static_cast<double>(params.layer_experts) / t;
-    experts = all_experts / static_cast<double>(ep);
-    blocks -= all_experts - experts;
+                         int64_t tp, int64_t pp) {
+  const RankParams r = ParamsPerRank(params, tied, tp, pp, /*ep=*/1);
+  const double blocks = static_cast<double>(layers_per_stage) * r.layer;
+  if (pp == 1) return {blocks + r.embedding + r.head, blocks + r.embedding + r.head};
+  return {blocks + r.embedding, blocks + r.head};
+}
+
+// Layers of the first, middle and last pipeline stages of a split.
+struct StageLayers {
+  int64_t first = 0;
+  int64_t middle = 0;
+  int64_t last = 0;
+};
+
+StageLayers LayersOf(int64_t layers, const Split& split) {
+  if (split.uneven() && split.pp >= 2) {
+    const int64_t rest = layers - split.first_stage_layers - split.last_stage_layers;
+    return {split.first_stage_layers, split.pp > 2 ? rest / (split.pp - 2) : 0,
+            split.last_stage_layers};
   }
-  const double embedding = static_cast<double>(params.embedding) / t;
-  // A tied head reuses the embedding on one stage; with PP > 1 Megatron keeps
-  // a copy of the word embedding on the last stage to compute the logits.
-  const double head = tied ? (pp > 1 ? embedding : 0.0)
-                           : static_cast<double>(params.output_head) / t;
-  StageParams result;
-  result.experts = experts;
-  result.first = blocks + embedding;
-  result.last = blocks + head + static_cast<double>(params.final_norm);
-  if (pp == 1) result.first = result.last = blocks + embedding + head +
-                                            static_cast<double>(params.final_norm);
-  return result;
+  const int64_t even = CeilDiv(layers, split.pp);
+  return {even, even, even};
 }
 
 // Model states of `n` parameters on one GPU under the framework's byte
@@ -133,10 +158,9 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
                                const TrainWorkload& workload, const Split& split,
                                int64_t micro_batches, const Hardware& hardware) {
   const int64_t p = split.pp;
-  const int64_t layers_per_stage = CeilDiv(shape.layers, p);
+  const StageLayers layers = LayersOf(shape.layers, split);
   const int64_t ep = std::max<int64_t>(1, split.ep);
-  const StageParams stage_params =
-      ParamsPerGpu(params, shape.tied_embeddings, layers_per_stage, split.tp, p, ep);
+  const RankParams rank = ParamsPerRank(params, shape.tied_embeddings, split.tp, p, ep);
 
   const int64_t per_layer = LayerActivationBytes(shape, workload, split.tp,
                                                  split.micro_batch, split.recompute);
@@ -147,18 +171,14 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
           ? LayerActivationBytes(shape, workload, split.tp, split.micro_batch,
                                  Recompute::kNone)
           : 0;
-  // 1F1B: the first stage holds min(p, m) micro-batches in flight, times
+  // 1F1B: stage i holds min(p - i, m) micro-batches in flight, times
   // 1 + (p-1)/(p·v) when interleaved; the last stage holds one.
-  const double in_flight = static_cast<double>(std::min(p, std::max<int64_t>(1, micro_batches)));
+  const int64_t m = std::max<int64_t>(1, micro_batches);
   double interleave = 1.0;
   if (workload.virtual_stages > 1 && p > 1) {
     interleave += static_cast<double>(p - 1) /
                   static_cast<double>(p * workload.virtual_stages);
   }
-  const double stage_layers = static_cast<double>(layers_per_stage);
-  const double first_acts =
-      stage_layers * in_flight * interleave * static_cast<double>(per_layer);
-  const double last_acts = stage_layers * static_cast<double>(per_layer);
   // Logits s·b·V in fp32 and their gradient: 8 bytes each, split by TP.
   const double logits = 8.0 * static_cast<double>(workload.seq) *
                         static_cast<double>(split.micro_batch) *
@@ -173,38 +193,47 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
     gather = ToBytes(2.0 * 2.0 * layer / static_cast<double>(split.tp));
   }
 
-  // With EP, every stage holds the same share of experts (the same layer
-  // count); their states, sharded over the dp/ep ranks of each expert's
-  // data-parallel group, are computed once.
-  MemoryBreakdown experts;
-  if (stage_params.experts > 0) {
-    SetModelStates(stage_params.experts, workload.framework, split.zero_stage,
-                   std::max<int64_t>(1, split.dp / ep), experts);
-  }
-  auto stage = [&](double n_params, double acts, int64_t index) {
-    // Dense parameters are replicated over all dp ranks; with EP each
-    // expert only over the dp/ep ranks that hold it (its data-parallel
-    // group), so its states are sharded over those.
-    MemoryBreakdown m;
-    SetModelStates(n_params - stage_params.experts, workload.framework, split.zero_stage,
-                   split.dp, m);
-    if (stage_params.experts > 0) {
-      m.weights_bytes = SaturatingSum({m.weights_bytes, experts.weights_bytes});
-      m.gradients_bytes = SaturatingSum({m.gradients_bytes, experts.gradients_bytes});
-      m.optimizer_bytes = SaturatingSum({m.optimizer_bytes, experts.optimizer_bytes});
+  // One stage of `n` layers: dense parameters are replicated over all dp
+  // ranks; with EP each expert only over the dp/ep ranks that hold it (its
+  // data-parallel group), so its states are sharded over those.
+  auto stage = [&](int64_t n, double extra_params, double in_flight, double factor,
+                   double extra_acts, int64_t index) {
+    const double experts = static_cast<double>(n) * rank.layer_experts;
+    const double dense = static_cast<double>(n) * rank.layer + extra_params - experts;
+    MemoryBreakdown mem;
+    SetModelStates(dense, workload.framework, split.zero_stage, split.dp, mem);
+    if (experts > 0) {
+      MemoryBreakdown e;
+      SetModelStates(experts, workload.framework, split.zero_stage,
+                     std::max<int64_t>(1, split.dp / ep), e);
+      mem.weights_bytes = SaturatingSum({mem.weights_bytes, e.weights_bytes});
+      mem.gradients_bytes = SaturatingSum({mem.gradients_bytes, e.gradients_bytes});
+      mem.optimizer_bytes = SaturatingSum({mem.optimizer_bytes, e.optimizer_bytes});
     }
-    m.activations_bytes = SaturatingSum({ToBytes(acts), working_layer});
-    m.workspace_bytes = gather;
-    m.overhead_bytes = hardware.overhead_bytes;
-    m.total_bytes = SaturatingSum({m.weights_bytes, m.gradients_bytes, m.optimizer_bytes,
-                                   m.activations_bytes, m.workspace_bytes, m.overhead_bytes});
-    m.stage = index;
-    return m;
+    const double acts =
+        static_cast<double>(n) * in_flight * factor * static_cast<double>(per_layer) + extra_acts;
+    mem.activations_bytes = SaturatingSum({ToBytes(acts), working_layer});
+    mem.workspace_bytes = gather;
+    mem.overhead_bytes = hardware.overhead_bytes;
+    mem.total_bytes = SaturatingSum({mem.weights_bytes, mem.gradients_bytes,
+                                     mem.optimizer_bytes, mem.activations_bytes,
+                                     mem.workspace_bytes, mem.overhead_bytes});
+    mem.stage = index;
+    return mem;
   };
-  if (p == 1) return stage(stage_params.first, first_acts + logits, 0);
-  MemoryBreakdown first = stage(stage_params.first, first_acts, 0);
-  MemoryBreakdown last = stage(stage_params.last, last_acts + logits, p - 1);
-  return last.total_bytes > first.total_bytes ? last : first;
+  const double first_flight = static_cast<double>(std::min(p, m));
+  if (p == 1) {
+    return stage(layers.first, rank.embedding + rank.head, first_flight, interleave, logits, 0);
+  }
+  MemoryBreakdown most = stage(layers.first, rank.embedding, first_flight, interleave, 0, 0);
+  // An uneven split's second stage may hold more layers than the first.
+  if (p > 2 && layers.middle > layers.first) {
+    const double flight = static_cast<double>(std::min(p - 1, m));
+    MemoryBreakdown second = stage(layers.middle, 0, flight, interleave, 0, 1);
+    if (second.total_bytes > most.total_bytes) most = second;
+  }
+  MemoryBreakdown last = stage(layers.last, rank.head, 1.0, 1.0, logits, p - 1);
+  return last.total_bytes > most.total_bytes ? last : most;
 }
 
 namespace {
@@ -245,8 +274,10 @@ MemoryBreakdown Finish(MemoryBreakdown m) {
 }  // namespace
 
 MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& params,
-                                const InferWorkload& workload, const Split& split,
+                                const InferWorkload& requested, const Split& split,
                                 const Hardware& hardware) {
+  InferWorkload workload = requested;
+  if (split.replica_batch > 0) workload.batch = split.replica_batch;
   const double wbytes = DTypeBytes(workload.weights);
   const int64_t tokens = std::min(workload.batch * workload.context, workload.prefill_chunk);
   MemoryBreakdown m;
@@ -287,8 +318,7 @@ MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& para
   }
   const int64_t layers_per_stage = CeilDiv(shape.layers, split.pp);
   const StageParams stage_params = ParamsPerGpu(params, shape.tied_embeddings,
-                                                layers_per_stage, split.tp, split.pp,
-                                                /*ep=*/1);
+                                                layers_per_stage, split.tp, split.pp);
   m.weights_bytes = ToBytes(std::max(stage_params.first, stage_params.last) * wbytes);
   m.kv_cache_bytes = KvCacheBytes(shape, workload, layers_per_stage, split.tp);
   m.stage = stage_params.last > stage_params.first ? split.pp - 1 : 0;

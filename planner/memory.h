@@ -12,14 +12,19 @@
 // layer plus one layer's working set. The 1F1B first stage keeps min(p, m)
 // micro-batches of its layers, times 1 + (p−1)/(p·v) when interleaved; the
 // last stage holds the logits, s·b·V in fp32 and their gradient, split by t.
-// Both stages are evaluated and the larger one is the most loaded GPU.
+// Both stages are evaluated and the larger one is the most loaded GPU. Each
+// stage holds ceil(L/p) layers, or with Megatron's uneven layout
+// (split.first_stage_layers, last_stage_layers) its own count; then the
+// second stage (min(p−1, m) in flight of the middle stages' count) is
+// evaluated too.
 // With expert parallelism (MoE, split.ep > 1) a GPU holds 1/(t·ep) of each
 // layer's experts, and their states are sharded over the dp/ep ranks that
 // replicate them; activations are unchanged (on average each GPU still
 // runs k experts' worth of tokens; the all-to-all buffers are not counted).
 //
 // Inference: weights in their type, KV cache 2·L/p·max(1, k/t)·d·context·
-// batch·bytes, and a forward workspace (one layer's largest intermediates
+// batch·bytes (batch: the split's replica_batch when set, the sequences one
+// replica holds), and a forward workspace (one layer's largest intermediates
 // for a prefill chunk, plus one step's fp32 logits). Layer-wise offload
 // keeps one layer (or the embedding, whichever is larger) resident; CPU
 // offload keeps as many layers as fit and reports the host memory for the

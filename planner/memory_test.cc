@@ -229,6 +229,35 @@ TEST(PipelineTest, FirstStageHoldsMinPAndMMicroBatches) {
   EXPECT_NEAR(static_cast<double>(interleaved.activations_bytes), 8 * layer * 1.375, 1.0);
 }
 
+TEST(PipelineTest, UnevenStagesHoldTheirOwnLayers) {
+  // Issue 17: 10 layers over p = 4 used to be planned as ceil(10/4) = 3
+  // layers on every stage. Megatron's uneven layout puts 2 on the first
+  // stage, 3 on each of the 2 middle ones and 2 on the last (2 + 3 + 3 + 2).
+  // With m ≥ 4 the first stage keeps 4 micro-batches × 2 layers = 8
+  // layer-activations, the second 3 × 3 = 9: the second stage is the most
+  // loaded (before: the first, with 4 × 3 = 12).
+  ModelShape shape = GptBlock();
+  shape.layers = 10;
+  shape.vocab = 1000;
+  const ParamCounts params = CountParams(shape);
+  TrainWorkload w{.seq = 2048, .recompute = Recompute::kNone};
+  Split split{.tp = 1, .pp = 4, .dp = 1, .zero_stage = 0, .micro_batch = 1,
+              .first_stage_layers = 2, .last_stage_layers = 2};
+  const int64_t layer = LayerActivationBytes(shape, w, 1, 1, Recompute::kNone);
+  MemoryBreakdown m = TrainingMemory(shape, params, w, split, 16, Gpu("h100-80gb"));
+  EXPECT_EQ(m.stage, 1);
+  EXPECT_EQ(m.activations_bytes, 9 * layer);
+  // Its states are those of 3 layers, with neither embedding nor head.
+  const double states = 3.0 * static_cast<double>(params.layer_total) * 18;
+  EXPECT_NEAR(static_cast<double>(m.weights_bytes + m.gradients_bytes + m.optimizer_bytes),
+              states, 3);
+  // The even reading of the same p keeps ceil(10/4) = 3 layers × 4 in flight.
+  split.first_stage_layers = split.last_stage_layers = 0;
+  MemoryBreakdown even = TrainingMemory(shape, params, w, split, 16, Gpu("h100-80gb"));
+  EXPECT_EQ(even.stage, 0);
+  EXPECT_EQ(even.activations_bytes, 12 * layer);
+}
+
 TEST(PipelineTest, LastStageHoldsTheLogits) {
   // Logits: 8 bytes (fp32 and gradient) · s·b·V / t = 8·4096·1·128256/8 on a
   // last stage that keeps one micro-batch of its layers.

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "planner/status_macros.h"
+#include "common/status_macros.h"
 
 namespace berth::planner {
 namespace {
@@ -170,48 +170,75 @@ ParamCounts CountParams(const ModelShape& shape) {
   return c;
 }
 
-// With a Llama-style shape (SwiGLU, RMSNorm, untied head), the count is
-//   L·(2h² + 2·h·k·d + 2h + 3·h·f) + 2·V·h + h,
-// which is solved for f and rounded to the nearest multiple of 256.
-absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers,
-                                            int64_t hidden, int64_t heads,
-                                            int64_t kv_heads, int64_t ffn,
-                                            int64_t vocab) {
+absl::StatusOr<MlpKind> ParseMlpKind(absl::string_view text) {
+  if (text == "gated" || text == "swiglu") return MlpKind::kSwiGlu;
+  if (text == "plain" || text == "gelu") return MlpKind::kGelu;
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "mlp: unknown value \"%s\" (accepted: gated, plain)", text));
+}
+
+absl::string_view MlpKindName(MlpKind mlp) {
+  return mlp == MlpKind::kSwiGlu ? "gated" : "plain";
+}
+
+// With a Llama-style shape (RMSNorm, untied head, no biases), the count is
+//   L·(2h² + 2·h·k·d + 2h + m·h·f) + 2·V·h + h,
+// with m = 3 matrices for a gated MLP and 2 for a plain one; it is solved for
+// f and rounded to the nearest multiple of 256.
+absl::StatusOr<ModelShape> ShapeFromNumbers(const ShapeNumbers& n) {
+  const bool plain = n.mlp == MlpKind::kGelu;
   ModelShape shape;
   shape.name = "custom";
-  shape.layers = layers;
-  shape.hidden = hidden;
-  shape.heads = heads;
-  shape.kv_heads = kv_heads == 0 ? heads : kv_heads;
-  shape.vocab = vocab == 0 ? kDefaultVocab : vocab;
-  shape.ffn = ffn == 0 ? kFfnMultiple : ffn;  // placeholder while validating
-  shape.declared_params = params;
-  if (params < 0 || static_cast<double>(params) > kMaxParams) {
+  shape.layers = n.layers;
+  shape.hidden = n.hidden;
+  shape.heads = n.heads;
+  shape.kv_heads = n.kv_heads == 0 ? n.heads : n.kv_heads;
+  shape.vocab = n.vocab == 0 ? kDefaultVocab : n.vocab;
+  shape.mlp = n.mlp;
+  shape.ffn = n.ffn == 0 ? kFfnMultiple : n.ffn;  // placeholder while validating
+  shape.declared_params = n.params;
+  if (n.params < 0 || static_cast<double>(n.params) > kMaxParams) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "params: %d is out of range [0, %.0e]", params, kMaxParams));
+        "params: %d is out of range [0, %.0e]", n.params, kMaxParams));
   }
-  if (ffn == 0 && params == 0) {
+  if (n.ffn == 0 && n.params == 0 && !plain) {
     return absl::InvalidArgumentError(
-        "ffn: give the FFN size or the parameter count to solve it from");
+        "ffn: give the FFN size or the parameter count to solve it from (or "
+        "mlp plain, whose FFN defaults to 4·hidden)");
   }
   BERTH_RETURN_IF_ERROR(ValidateShape(shape));
-  if (ffn != 0) return shape;
+  if (n.ffn != 0) return shape;
+  if (n.params == 0) {  // plain: Megatron's default f = 4h
+    shape.ffn = 4 * n.hidden;
+    BERTH_RETURN_IF_ERROR(ValidateShape(shape));
+    return shape;
+  }
 
-  shape.ffn = 1;  // the count at f = 1, less its 3·h·L, is all but the MLP
-  const int64_t base = CountParams(shape).total - 3 * hidden * layers;
-  const int64_t per_ffn = 3 * hidden * layers;  // parameters per unit of f
-  const int64_t mlp = params - base;
-  const int64_t units =
-      (mlp + per_ffn * kFfnMultiple / 2) / (per_ffn * kFfnMultiple);
+  const int64_t matrices = plain ? 2 : 3;
+  const int64_t per_ffn = matrices * n.hidden * n.layers;  // parameters per unit of f
+  shape.ffn = 1;  // the count at f = 1, less its per_ffn, is all but the MLP
+  const int64_t base = CountParams(shape).total - per_ffn;
+  const int64_t mlp = n.params - base;
+  const int64_t units = (mlp + per_ffn * kFfnMultiple / 2) / (per_ffn * kFfnMultiple);
   if (mlp <= 0 || units < 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "params: %d is too small for %d layers of hidden size %d (attention "
         "and embeddings alone have %d)",
-        params, layers, hidden, base));
+        n.params, n.layers, n.hidden, base));
   }
   shape.ffn = units * kFfnMultiple;
   BERTH_RETURN_IF_ERROR(ValidateShape(shape));
   return shape;
+}
+
+absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers,
+                                            int64_t hidden, int64_t heads,
+                                            int64_t kv_heads, int64_t ffn,
+                                            int64_t vocab) {
+  return ShapeFromNumbers(ShapeNumbers{.params = params, .layers = layers,
+                                       .hidden = hidden, .heads = heads,
+                                       .kv_heads = kv_heads, .ffn = ffn,
+                                       .vocab = vocab});
 }
 
 }  // namespace berth::planner

@@ -15,10 +15,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace berth::planner {
 
 // SwiGLU MLPs have three matrices (gate, up, down); GELU MLPs have two.
+// Explicit shapes name them "gated" (SwiGLU, GeGLU: Llama, Mistral, Qwen)
+// and "plain" (GELU or ReLU: GPT-3, BLOOM, GPT-NeoX, OPT, Falcon).
 enum class MlpKind { kSwiGlu, kGelu };
 // RMSNorm has a scale only; LayerNorm has a scale and a bias.
 enum class NormKind { kRmsNorm, kLayerNorm };
@@ -70,11 +73,33 @@ absl::Status ValidateShape(const ModelShape& shape);
 // Derives counts from the shape. The shape must have passed ValidateShape().
 ParamCounts CountParams(const ModelShape& shape);
 
-// Builds a shape from explicit numbers as `berth plan --params --layers
-// --hidden --heads [--kv-heads] [--ffn] [--vocab]` gives them. Missing
-// kv_heads default to heads, a missing vocab to 32000, and a missing ffn is
-// solved for so that the derived count matches `params` (SwiGLU, rounded to a
-// multiple of 256). `params` may be 0 when ffn is given.
+// "gated" or "plain" (also "swiglu", "gelu"); InvalidArgument naming `mlp`
+// otherwise.
+absl::StatusOr<MlpKind> ParseMlpKind(absl::string_view text);
+absl::string_view MlpKindName(MlpKind mlp);  // "gated" or "plain"
+
+// The numbers of an explicit shape, as `berth plan --params --layers
+// --hidden --heads [--kv-heads] [--ffn] [--vocab] [--mlp]` gives them; 0 is
+// "not given".
+struct ShapeNumbers {
+  int64_t params = 0;
+  int64_t layers = 0;
+  int64_t hidden = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;  // 0: heads
+  int64_t ffn = 0;       // 0: solved from params (or 4·hidden, plain)
+  int64_t vocab = 0;     // 0: 32000
+  MlpKind mlp = MlpKind::kSwiGlu;
+};
+
+// Builds a shape from explicit numbers. Missing kv_heads default to heads, a
+// missing vocab to 32000, and a missing ffn is solved for so that the derived
+// count matches `params` (rounded to a multiple of 256). A plain MLP with
+// neither ffn nor params gets ffn = 4·hidden (Megatron's default); a gated
+// one needs one of them. RMSNorm, no biases and an untied head either way.
+absl::StatusOr<ModelShape> ShapeFromNumbers(const ShapeNumbers& numbers);
+
+// The same with a gated (SwiGLU) MLP, as before `mlp` existed.
 absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers,
                                             int64_t hidden, int64_t heads,
                                             int64_t kv_heads, int64_t ffn,

@@ -206,6 +206,61 @@ TEST(ShapeFromNumbersTest, Errors) {
   EXPECT_FALSE(ShapeFromNumbers(-1, 32, 4096, 32, 0, 11008, 0).ok());
 }
 
+// Issue 17: explicit shapes assumed a gated (SwiGLU) MLP, so GPT-style
+// models got ~35% too many parameters unless params was given. A plain MLP
+// without ffn or params gets Megatron's ffn = 4h and two matrices. GPT-3
+// 175B (L 96, h 12288, a 96, V 50257): per layer 4h² attention + 8h² MLP =
+// 12h² = 1,811,939,328, plus 2h of norms; × 96 = 173.95e9, plus the
+// embedding and the untied head 2 · 50257 · 12288 = 1.235e9: 175.18e9,
+// within 1% of 175e9. Read as gated, the same f = 4h makes three matrices,
+// 16h² per layer: 233e9, a third too many.
+TEST(ShapeFromNumbersTest, PlainMlpGpt3From175BShape) {
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(
+      ShapeNumbers{.layers = 96, .hidden = 12288, .heads = 96, .vocab = 50257,
+                   .mlp = MlpKind::kGelu});
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  EXPECT_EQ(shape->mlp, MlpKind::kGelu);
+  EXPECT_EQ(shape->ffn, 4 * 12288);
+  const double params = static_cast<double>(CountParams(*shape).total);
+  EXPECT_NEAR(params / 175e9, 1.0, 0.01);
+  EXPECT_EQ(CountParams(*shape).total,
+            96 * (12 * int64_t{12288} * 12288 + 2 * 12288) + 2 * int64_t{50257} * 12288 + 12288);
+  // The same numbers read as a gated MLP with f = 4h: 16h² per layer.
+  absl::StatusOr<ModelShape> gated =
+      ShapeFromNumbers(ShapeNumbers{.layers = 96, .hidden = 12288, .heads = 96,
+                                    .ffn = 4 * 12288, .vocab = 50257});
+  ASSERT_TRUE(gated.ok());
+  EXPECT_GT(static_cast<double>(CountParams(*gated).total) / 175e9, 1.3);
+}
+
+// A plain MLP's f solved from params uses 2·h·L parameters per unit of f.
+// GPT-3 from 175e9: all but the MLP is 96 · (4h² + 2h) + 2Vh + h = 59.22e9;
+// (175e9 - 59.22e9) / (2 · 12288 · 96) = 49,074, nearest multiple of 256 is
+// 49,152 = 4h. Read as gated (3·h·L per unit) it would be 32,716 → 32,768.
+TEST(ShapeFromNumbersTest, PlainMlpSolvesFfnWithTwoMatrices) {
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(
+      ShapeNumbers{.params = 175'000'000'000, .layers = 96, .hidden = 12288, .heads = 96,
+                   .vocab = 50257, .mlp = MlpKind::kGelu});
+  ASSERT_TRUE(shape.ok()) << shape.status();
+  EXPECT_EQ(shape->ffn, 49152);
+  absl::StatusOr<ModelShape> gated =
+      ShapeFromNumbers(175'000'000'000, 96, 12288, 96, 0, 0, 50257);
+  ASSERT_TRUE(gated.ok());
+  EXPECT_EQ(gated->ffn, 32768);
+}
+
+TEST(MlpKindTest, ParsesGatedAndPlain) {
+  EXPECT_EQ(ParseMlpKind("gated").value(), MlpKind::kSwiGlu);
+  EXPECT_EQ(ParseMlpKind("plain").value(), MlpKind::kGelu);
+  EXPECT_EQ(MlpKindName(MlpKind::kSwiGlu), "gated");
+  EXPECT_EQ(MlpKindName(MlpKind::kGelu), "plain");
+  absl::StatusOr<MlpKind> bad = ParseMlpKind("moe");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StartsWith(bad.status().message(), "mlp:"));
+  // Gated still needs ffn or params.
+  EXPECT_FALSE(ShapeFromNumbers(ShapeNumbers{.layers = 32, .hidden = 4096, .heads = 32}).ok());
+}
+
 // Checks that `shape` fails validation with a message naming `field`.
 void ExpectInvalid(const ModelShape& shape, absl::string_view field) {
   const absl::Status status = ValidateShape(shape);

@@ -154,6 +154,9 @@ TEST_P(PublishedConfigTest, FewestGpusAtMostPublished) {
   SCOPED_TRACE(c.source);
   std::optional<PlanRequest> request = BaseRequest(c);
   ASSERT_TRUE(request.has_value());
+  // Inference defaults to the throughput objective since issue 17; this
+  // check is about the fewest GPUs.
+  request->infer.objective = ServingObjective::kFewestGpus;
 
   absl::StatusOr<PlanResult> result = SolvePlan(*request);
   ASSERT_TRUE(result.ok()) << result.status();

@@ -9,8 +9,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "planner/launch.h"
 #include "planner/solver_internal.h"
-#include "planner/status_macros.h"
 
 namespace berth::planner {
 namespace {
@@ -18,13 +19,6 @@ namespace {
 // Without --global-batch, berth assumes gradient accumulation keeps eight
 // micro-batches per pipeline stage in flight: m = 8·p (bubble under 1/8).
 constexpr int64_t kAssumedMicroBatchesPerStage = 8;
-// Decode reads every weight and KV byte once per step; kernels reach about
-// 80% of the data sheet's bandwidth.
-constexpr double kBandwidthEfficiency = 0.8;
-// Layer-wise offload streams the model from disk: a fast NVMe drive, 2 GB/s.
-constexpr double kDiskBytesPerSecond = 2e9;
-// CPU offload pulls host-resident layers over PCIe 4.0 x16: about 25 GB/s.
-constexpr double kPcieBytesPerSecond = 25e9;
 constexpr int64_t kMicroBatchChoices[] = {1, 2, 4, 8};
 constexpr double kSecondsPerDay = 86400.0;
 
@@ -41,7 +35,7 @@ int64_t MicroBatches(const PlanRequest& request, const Split& split) {
 Estimate TrainingEstimate(const PlanRequest& request, const ParamCounts& params,
                           const Split& split) {
   Estimate e;
-  const double peak = request.hardware.gpu.peak_bf16_flops;
+  const double peak = Peak16BitFlops(request.hardware.gpu);
   if (!(peak > 0)) return e;
   const int64_t m = MicroBatches(request, split);
   // 6·Ψ FLOPs per token (forward 2, backward 4); full recompute adds a forward.
@@ -60,37 +54,12 @@ Estimate TrainingEstimate(const PlanRequest& request, const ParamCounts& params,
   return e;
 }
 
-Estimate InferenceEstimate(const PlanRequest& request, const Split& split,
-                           const MemoryBreakdown& memory) {
-  Estimate e;
-  const double bandwidth = request.hardware.gpu.memory_bandwidth_bytes * kBandwidthEfficiency;
-  if (!(bandwidth > 0)) return e;
-  const double gpu_bytes = static_cast<double>(memory.weights_bytes + memory.kv_cache_bytes);
-  switch (request.infer.offload) {
-    case Offload::kLayerwise:
-      // Every token streams the whole model from disk.
-      e.step_seconds = static_cast<double>(memory.host_bytes) / kDiskBytesPerSecond;
-      break;
-    case Offload::kCpu:
-      e.step_seconds = gpu_bytes / bandwidth +
-                       static_cast<double>(memory.host_bytes) / kPcieBytesPerSecond;
-      break;
-    case Offload::kNone:
-      // Stages run one after another for one decode step.
-      e.step_seconds = static_cast<double>(split.pp) * gpu_bytes / bandwidth;
-      break;
-  }
-  if (!(e.step_seconds > 0)) return Estimate{};
-  e.tokens_per_second = static_cast<double>(request.infer.batch) / e.step_seconds;
-  e.known = true;
-  return e;
-}
-
 // The TP degrees a request may use: fixed, or every t that divides the heads
 // and the node's GPUs and that the KV heads divide or are divided by.
+// (Inference without offload searches its own TP degrees: serving.cc.)
 std::vector<int64_t> TpChoices(const PlanRequest& request) {
   if (request.fixed.tp > 0) return {request.fixed.tp};
-  if (request.task == Task::kInfer && request.infer.offload != Offload::kNone) return {1};
+  if (request.task == Task::kInfer) return {1};  // offload: one GPU
   const ModelShape& m = request.model;
   std::vector<int64_t> out;
   for (int64_t t = 1; t <= request.hardware.gpus_per_node; ++t) {
@@ -193,6 +162,25 @@ DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
   out.max = max_dp;
   out.step = ep;
   return out;
+}
+
+// How `layers` go onto p pipeline stages, as (first, last) stage layers:
+// {0, 0} (every stage ceil(layers/p)) when p divides them. Otherwise
+// Megatron's uneven first and last stage: the p-2 middle stages hold
+// ceil(layers/p) each and the rest is split between the first and the last,
+// the smaller half on either. None when no such layout exists (the rest
+// under 2 layers), when only even splits are wanted, or with interleaving
+// (Megatron refuses uneven stages with virtual pipeline stages).
+std::vector<std::pair<int64_t, int64_t>> StageLayouts(const PlanRequest& request, int64_t p,
+                                                      bool even_only) {
+  const int64_t layers = request.model.layers;
+  if (request.task != Task::kTrain || layers % p == 0) return {{0, 0}};
+  if (even_only || request.train.virtual_stages > 1) return {};
+  const int64_t rest = p == 2 ? layers : layers - (p - 2) * CeilDiv(layers, p);
+  if (rest < 2) return {};
+  const int64_t small = rest / 2;
+  if (small == rest - small) return {{small, small}};
+  return {{small, rest - small}, {rest - small, small}};
 }
 
 // Keeps the best plan of each (t, p, ZeRO) shape, the `capacity` best shapes.
@@ -303,7 +291,8 @@ void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
   state.top.Offer(found);
 }
 
-void SearchShape(SearchState& state, int64_t tp, int64_t pp, int64_t gpu_limit) {
+void SearchShape(SearchState& state, int64_t tp, int64_t pp,
+                 std::pair<int64_t, int64_t> layout, int64_t gpu_limit) {
   const PlanRequest& request = state.request;
   for (int64_t ep : state.eps) {
     for (int zero : ZeroChoices(request, pp)) {
@@ -313,7 +302,9 @@ void SearchShape(SearchState& state, int64_t tp, int64_t pp, int64_t gpu_limit) 
         const DpChoices dps = MakeDpChoices(request, tp * pp, state.BatchDivisors(b), limit, ep);
         for (Recompute rc : RecomputeChoices(request)) {
           Split split{.tp = tp, .pp = pp, .dp = 1, .ep = ep, .zero_stage = zero,
-                      .micro_batch = b, .recompute = rc};
+                      .micro_batch = b, .recompute = rc,
+                      .first_stage_layers = layout.first,
+                      .last_stage_layers = layout.second};
           SearchDp(state, split, dps);
         }
       }
@@ -333,6 +324,8 @@ double RequiredRate(const PlanRequest& request) {
 
 bool RanksBefore(const Plan& a, const Plan& b) {
   if (a.gpus != b.gpus) return a.gpus < b.gpus;
+  // Stage counts that divide the layers first: uneven only to save GPUs.
+  if (a.split.uneven() != b.split.uneven()) return !a.split.uneven();
   const double ta = a.estimate.known ? a.estimate.tokens_per_second : 0;
   const double tb = b.estimate.known ? b.estimate.tokens_per_second : 0;
   if (std::abs(ta - tb) > 1e-9 * std::max(ta, tb)) return ta > tb;
@@ -343,9 +336,12 @@ bool RanksBefore(const Plan& a, const Plan& b) {
 }
 
 SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int64_t gpu_limit,
-                     bool want_closest) {
+                     bool want_closest, bool even_pipeline_only) {
+  if (request.task == Task::kInfer && request.infer.offload == Offload::kNone) {
+    return SearchServing(request, params, gpu_limit, want_closest);
+  }
   SearchState state{.request = request, .params = params,
-                    .required_rate = request.task == Task::kTrain ? RequiredRate(request) : 0,
+                    .required_rate = RequiredRate(request),
                     .want_closest = want_closest,
                     .top = TopPlans(static_cast<size_t>(std::max(0, request.max_alternatives)) + 1),
                     .outcome = {},
@@ -358,7 +354,9 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
   for (int64_t tp : tps) {
     for (int64_t pp = min_pp; pp <= max_pp; ++pp) {
       if (tp * pp > std::min(gpu_limit, state.top.GpuThreshold())) break;
-      SearchShape(state, tp, pp, gpu_limit);
+      for (const auto& layout : StageLayouts(request, pp, even_pipeline_only)) {
+        SearchShape(state, tp, pp, layout, gpu_limit);
+      }
     }
   }
   const std::vector<Plan>& plans = state.top.plans();
@@ -371,7 +369,11 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
 
 }  // namespace internal
 
-Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params, const Split& split) {
+Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params, const Split& given) {
+  Split split = given;
+  if (request.task == Task::kInfer && split.replica_batch <= 0) {
+    split.replica_batch = CeilDiv(request.infer.batch, std::max<int64_t>(1, split.dp));
+  }
   Plan plan;
   plan.split = split;
   plan.gpus = split.gpus();
@@ -382,28 +384,96 @@ Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params, const 
     plan.estimate = TrainingEstimate(request, params, split);
   } else {
     plan.memory = InferenceMemory(request.model, params, request.infer, split, request.hardware);
-    plan.estimate = InferenceEstimate(request, split, plan.memory);
+    plan.estimate = internal::InferenceEstimate(request, params, split, plan.memory);
   }
   plan.fits = plan.memory.total_bytes <= UsableBytes(request.hardware);
   return plan;
 }
 
-absl::StatusOr<PlanResult> SolvePlan(const PlanRequest& request) {
-  BERTH_RETURN_IF_ERROR(ValidateRequest(request));
+namespace {
+
+// The request as it runs on its GPU: a card without bf16 (V100) trains and
+// serves in fp16 instead (the same bytes; fp16's narrower range needs loss
+// scaling in training and can overflow in models trained in bf16). `note`
+// says so, or stays empty.
+PlanRequest ForGpu(const PlanRequest& request, std::string& note) {
+  PlanRequest out = request;
+  if (request.hardware.gpu.bf16) return out;
+  const std::string gpu = request.hardware.gpu.name;
+  if (request.task == Task::kTrain) {
+    note = absl::StrCat(gpu, " has no bf16: the plan trains in fp16 mixed precision (the same "
+                        "bytes per parameter, with loss scaling; Megatron --fp16, DeepSpeed "
+                        "\"fp16\") at the fp16 peak.");
+    return out;
+  }
+  const bool weights = out.infer.weights == DType::kBf16;
+  const bool kv = out.infer.kv_dtype == DType::kBf16;
+  if (weights) out.infer.weights = DType::kFp16;
+  if (kv) out.infer.kv_dtype = DType::kFp16;
+  if (weights || kv) {
+    note = absl::StrCat(gpu, " has no bf16: ", weights ? "weights" : "",
+                        weights && kv ? " and " : "", kv ? "KV cache" : "",
+                        " are served in fp16 instead (the same bytes; fp16's narrower range "
+                        "can overflow in a model trained in bf16).");
+  }
+  return out;
+}
+
+Objective ObjectiveOf(const PlanRequest& request) {
+  if (internal::RequiredRate(request) > 0) return Objective::kPace;
+  if (request.task == Task::kTrain || request.infer.offload != Offload::kNone) {
+    return Objective::kMinGpus;
+  }
+  switch (request.infer.objective) {
+    case ServingObjective::kThroughput: return Objective::kThroughput;
+    case ServingObjective::kLatency: return Objective::kLatency;
+    case ServingObjective::kFewestGpus: break;
+  }
+  return Objective::kMinGpus;
+}
+
+DType PrecisionOf(const PlanRequest& request) {
+  if (request.task == Task::kInfer) return request.infer.weights;
+  return request.hardware.gpu.bf16 ? DType::kBf16 : DType::kFp16;
+}
+
+}  // namespace
+
+absl::string_view ObjectiveName(Objective objective) {
+  switch (objective) {
+    case Objective::kMinGpus: return "fewest-gpus";
+    case Objective::kPace: return "pace";
+    case Objective::kThroughput: return "throughput";
+    case Objective::kLatency: return "latency";
+  }
+  return "fewest-gpus";
+}
+
+absl::StatusOr<PlanResult> SolvePlan(const PlanRequest& given) {
+  BERTH_RETURN_IF_ERROR(ValidateRequest(given));
+  std::string precision_note;
+  const PlanRequest request = ForGpu(given, precision_note);
   PlanResult result;
   result.params = CountParams(request.model);
   result.usable_bytes = UsableBytes(request.hardware);
-  result.objective = internal::RequiredRate(request) > 0 ? Objective::kPace : Objective::kMinGpus;
+  result.objective = ObjectiveOf(request);
+  result.precision = PrecisionOf(request);
   internal::SearchOutcome outcome =
       internal::Search(request, result.params, request.max_gpus, /*want_closest=*/true);
   if (outcome.best.has_value()) {
     result.feasible = true;
     result.best = *outcome.best;
     result.alternatives = std::move(outcome.alternatives);
+    result.launch = LaunchArgsFor(request, result.best);
   } else if (outcome.closest.has_value()) {
     result.best = *outcome.closest;
   }
   internal::Explain(request, result);
+  if (!precision_note.empty()) {
+    const auto at = result.explanation.begin() +
+                    std::min<std::ptrdiff_t>(1, std::ssize(result.explanation));
+    result.explanation.insert(at, precision_note);
+  }
   return result;
 }
 

@@ -1,9 +1,11 @@
 // The parallelism solver: the split and GPU count for a job.
 //
-// Search space. TP t divides the attention heads and the node's GPU count
-// (a TP group never leaves a node), and t and the KV heads divide one
-// another. PP p runs from 1 to the layer count (even splits preferred on
-// ties). DP r fills the rest. ZeRO: 0-1 for Megatron (1 is the distributed
+// Training search space. TP t divides the attention heads and the node's GPU
+// count (a TP group never leaves a node), and t and the KV heads divide one
+// another. PP p runs from 1 to the layer count; a p that does not divide the
+// layers gets Megatron's uneven first and last stage (the middle stages hold
+// ceil(L/p) each) and is chosen only when it needs fewer GPUs than every
+// even split. DP r fills the rest. ZeRO: 0-1 for Megatron (1 is the distributed
 // optimizer), 0-3 for DeepSpeed (2 and 3 only without PP, as DeepSpeed
 // requires). Micro-batch 1, 2, 4, 8 and recompute none/selective/full unless
 // fixed. Any of t, p, r, ZeRO given in the request is held fixed.
@@ -17,6 +19,14 @@
 // break deterministically: smaller t, then smaller p, lower ZeRO, lighter
 // recompute, larger micro-batch.
 //
+// Inference (serving.cc) plans what vLLM, TensorRT-LLM and SGLang run: TP a
+// power of two within one node (dividing the attention heads; the KV heads
+// and t divide one another); PP > 1 only when the node's largest TP cannot
+// hold a replica with one sequence, and then PP across nodes at that TP;
+// DP replicas, each holding ceil(batch/r) sequences, as many as the batch
+// and any tokens/s target need. The ServingObjective (workload.h) ranks
+// them: cost per token by default, or the fewest GPUs, or latency.
+//
 // The result explains itself: the memory breakdown of the most loaded GPU,
 // why the next smaller GPU count does not fit, and, when nothing fits, the
 // nearest changes that would (precision, offload, sharding, a larger GPU).
@@ -29,6 +39,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "planner/gpu.h"
 #include "planner/memory.h"
 #include "planner/model.h"
@@ -41,7 +52,12 @@ namespace berth::planner {
 inline constexpr double kDefaultMfu = 0.40;
 inline constexpr int64_t kDefaultMaxGpus = 65536;
 
-enum class Objective { kMinGpus, kPace };
+// What decided the plan: the fewest GPUs; a pace (training tokens/s, or an
+// inference tokens/s target); or, for inference, tokens/s per GPU
+// (kThroughput) or the decode step (kLatency).
+enum class Objective { kMinGpus, kPace, kThroughput, kLatency };
+// "fewest-gpus", "pace", "throughput", "latency".
+absl::string_view ObjectiveName(Objective objective);
 
 struct FixedSplit {
   int64_t tp = 0;  // 0: searched
@@ -59,7 +75,8 @@ struct PlanRequest {
   Hardware hardware;
   int64_t max_gpus = kDefaultMaxGpus;
   FixedSplit fixed;
-  // Pace (training only): tokens within days, or tokens per second.
+  // Pace. Training: tokens within days, or tokens per second. Inference:
+  // tokens_per_second only, the decode tokens/s of all replicas together.
   double tokens = 0;
   double days = 0;
   double tokens_per_second = 0;
@@ -67,6 +84,9 @@ struct PlanRequest {
   int max_alternatives = 3;
 };
 
+// Training: one optimizer step and the tokens/s of the whole job.
+// Inference: one decode step of a replica (the time per output token of a
+// sequence) and the decode tokens/s of all replicas together.
 struct Estimate {
   bool known = false;
   double step_seconds = 0;
@@ -83,6 +103,14 @@ struct Plan {
   bool fits = false;
 };
 
+// How to start the chosen split on one engine: "vllm", "tensorrt-llm"
+// (trtllm-serve), "megatron" or "deepspeed" (its config JSON), and the
+// arguments, e.g. "--tensor-parallel-size 8 --pipeline-parallel-size 1".
+struct LaunchArgs {
+  std::string engine;
+  std::string args;
+};
+
 struct PlanResult {
   bool feasible = false;
   std::string reason;  // why not, when !feasible
@@ -92,6 +120,11 @@ struct PlanResult {
   Plan best;  // when !feasible: the closest candidate, with fits == false
   std::vector<Plan> alternatives;
   std::vector<std::string> explanation;
+  // The 16-bit type the plan computes in (training: bf16, or fp16 on a card
+  // without bf16), or for inference the weights' type as served.
+  DType precision = DType::kBf16;
+  // Engine arguments for the best plan when feasible (launch.h).
+  std::vector<LaunchArgs> launch;
 };
 
 // InvalidArgument naming the field for a malformed request (zero, negative,

@@ -25,17 +25,49 @@ struct SearchOutcome {
 // Searches `request` (already validated) for plans of at most `gpu_limit`
 // GPUs. With `want_closest`, also reports the infeasible candidate with the
 // least memory (each shape at its largest DP within the limit).
+// `even_pipeline_only` leaves out training stage counts that do not divide
+// the layers. Inference without offload goes to SearchServing().
 SearchOutcome Search(const PlanRequest& request, const ParamCounts& params,
-                     int64_t gpu_limit, bool want_closest);
+                     int64_t gpu_limit, bool want_closest,
+                     bool even_pipeline_only = false);
 
-// The tokens per second a training request must reach, 0 without a pace.
+// serving.cc: the inference search (TP a power of two within a node, PP
+// only across nodes, DP replicas), ranked by the request's
+// ServingObjective. `closest` prefers a candidate that fits in memory (it
+// failed the GPU limit or the target), then the one with the least memory.
+SearchOutcome SearchServing(const PlanRequest& request, const ParamCounts& params,
+                            int64_t gpu_limit, bool want_closest);
+
+// serving.cc: decode speed of one inference split. A decode step reads each
+// GPU's weights (for MoE, the dense part and the experts the step's tokens
+// route to) and its KV cache at 80% of the memory bandwidth, or computes
+// 2 FLOPs per active parameter per token at half the 16-bit peak, whichever
+// is slower; pipeline stages run one after another.
+Estimate InferenceEstimate(const PlanRequest& request, const ParamCounts& params,
+                           const Split& split, const MemoryBreakdown& memory);
+
+// The tokens per second a request must reach, 0 without a pace.
 double RequiredRate(const PlanRequest& request);
 
-// True when `a` ranks before `b` for the request's objective.
+// True when `a` ranks before `b` for a training request.
 bool RanksBefore(const Plan& a, const Plan& b);
+
+// True when `a` ranks before `b` for an inference request's objective.
+bool ServingRanksBefore(ServingObjective objective, const Plan& a, const Plan& b);
 
 // Adds the explanation lines to a solved result.
 void Explain(const PlanRequest& request, PlanResult& result);
+
+// explain_serving.cc: the inference lines of a feasible plan (split rule,
+// replicas, objective, engine arguments).
+void ExplainServing(const PlanRequest& request, const PlanResult& result,
+                    std::vector<std::string>& out);
+
+// explain_serving.cc: for an inference request that does not fit, the
+// largest batch and context that would, and the same with an fp8 KV cache,
+// as "Would fit with ..." lines.
+void ExplainServingReductions(const PlanRequest& request, const ParamCounts& params,
+                              std::vector<std::string>& out);
 
 // One line describing a split: "TP 8 × PP 2 × DP 4, ZeRO 1, micro-batch 1,
 // recompute full".

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "planner/catalog.h"
+#include "planner/solver_internal.h"
 
 namespace berth::planner {
 namespace {
@@ -269,6 +270,112 @@ TEST(SolverTest, InferenceIgnoresTrainingFields) {
   EXPECT_EQ(a.explanation, b.explanation);
 }
 
+// Issue 17: Mixtral-8x22B trained on H100s got PP 19 for its 56 layers with
+// every stage planned at ceil(56/19) = 3 layers and no word of Megatron's
+// uneven-stage arguments. Stage counts that divide the layers come first
+// now; an uneven one only when it saves GPUs, and then it says so.
+// Here it does save GPUs: TP 1 × PP 19 × DP 2 (EP 2) = 38 GPUs, with the
+// layers as 2 + 17 × 3 + 3 = 56 (the first stage, which keeps 19
+// micro-batches in flight, holds the short end), against 56 GPUs for the
+// best split whose stages divide 56 (TP 4 × PP 7 × DP 2).
+TEST(SolverTest, UnevenPipelineOnlyWhenItSavesGpusAndSaysSo) {
+  PlanResult r = SolvePlan(Train("mixtral-8x22b", "h100-80gb")).value();
+  ASSERT_TRUE(r.feasible) << r.reason;
+  EXPECT_EQ(r.best.split.tp, 1);
+  EXPECT_EQ(r.best.split.pp, 19);
+  EXPECT_EQ(r.best.gpus, 38);
+  EXPECT_EQ(r.best.split.first_stage_layers, 2);
+  EXPECT_EQ(r.best.split.last_stage_layers, 3);
+  EXPECT_TRUE(AnyLineContains(r.explanation, "56 layers do not divide into 19 stages"));
+  EXPECT_TRUE(AnyLineContains(r.explanation, "Uneven because it saves GPUs"));
+  EXPECT_TRUE(AnyLineContains(r.explanation, "needs 56 GPUs, TP 4 × PP 7 × DP 2"));
+  ASSERT_EQ(r.launch.size(), 1u);
+  EXPECT_EQ(r.launch[0].engine, "megatron");
+  EXPECT_TRUE(absl::StrContains(r.launch[0].args,
+                                "--pipeline-model-parallel-size 19 --micro-batch-size 1"));
+  EXPECT_TRUE(absl::StrContains(r.launch[0].args,
+                                "--decoder-first-pipeline-num-layers 2 "
+                                "--decoder-last-pipeline-num-layers 3"));
+  // Every plan the solver returns has either an even split or one of
+  // Megatron's uneven layouts: the rest of the layers fill pp - 2 stages.
+  std::vector<Plan> plans = r.alternatives;
+  plans.push_back(r.best);
+  for (const Plan& p : plans) {
+    const Split& s = p.split;
+    if (!s.uneven()) {
+      EXPECT_EQ(56 % s.pp, 0) << s.pp;
+    } else if (s.pp > 2) {
+      EXPECT_EQ((56 - s.first_stage_layers - s.last_stage_layers) % (s.pp - 2), 0) << s.pp;
+    }
+  }
+}
+
+// When an even split needs no more GPUs, it wins, even over a faster uneven
+// one of the same size (before, the faster won).
+TEST(SolverTest, EvenPipelineWhenUnevenSavesNothing) {
+  Plan even{.split = {.tp = 2, .pp = 2, .dp = 1}, .gpus = 4,
+            .estimate = {.known = true, .tokens_per_second = 1000}};
+  Plan uneven{.split = {.tp = 1, .pp = 3, .dp = 1, .first_stage_layers = 13,
+                        .last_stage_layers = 13},
+              .gpus = 4, .estimate = {.known = true, .tokens_per_second = 2000}};
+  EXPECT_TRUE(internal::RanksBefore(even, uneven));
+  EXPECT_FALSE(internal::RanksBefore(uneven, even));
+  uneven.gpus = 3;  // saves a GPU: first
+  EXPECT_TRUE(internal::RanksBefore(uneven, even));
+  // Llama-2-13B (40 layers) on A100-80GB: TP 1 × PP 3 as 13 + 14 + 13
+  // layers would need 3 GPUs but holds 13.0e9 × 18 B / 3 = 78 GB of model
+  // states alone (77.2 GiB in all, over 72 GiB usable), so the fewest GPUs
+  // are 4, TP 4 × PP 1: even, with no "Pipeline:" line and no uneven
+  // arguments.
+  PlanResult r = SolvePlan(Train("llama-2-13b", "a100-80gb")).value();
+  ASSERT_TRUE(r.feasible) << r.reason;
+  EXPECT_EQ(r.best.gpus, 4);
+  EXPECT_FALSE(r.best.split.uneven());
+  EXPECT_EQ(40 % r.best.split.pp, 0);
+  EXPECT_FALSE(AnyLineContains(r.explanation, "Pipeline:"));
+  EXPECT_FALSE(absl::StrContains(r.launch.at(0).args, "--decoder-first"));
+}
+
+// Interleaving (v > 1) never gets an uneven split: Megatron refuses
+// --decoder-first-pipeline-num-layers with virtual pipeline stages.
+TEST(SolverTest, InterleavedPipelinesAreEven) {
+  PlanRequest request = Train("mixtral-8x22b", "h100-80gb");
+  request.train.virtual_stages = 2;
+  PlanResult r = SolvePlan(request).value();
+  ASSERT_TRUE(r.feasible) << r.reason;
+  EXPECT_FALSE(r.best.split.uneven());
+  EXPECT_EQ(56 % r.best.split.pp, 0);
+}
+
+// Issue 17: the V100 has no bf16. Training there runs in fp16 (the same 18
+// bytes per parameter under Megatron, with loss scaling) at the fp16 peak of
+// 125 TFLOP/s, and the plan says so and asks Megatron for --fp16.
+TEST(SolverTest, V100TrainsInFp16AndSaysSo) {
+  PlanResult r = SolvePlan(Train("llama-2-7b", "v100-32gb")).value();
+  ASSERT_TRUE(r.feasible) << r.reason;
+  EXPECT_EQ(r.precision, DType::kFp16);
+  EXPECT_TRUE(AnyLineContains(r.explanation, "v100-32gb has no bf16"));
+  ASSERT_EQ(r.launch.size(), 1u);
+  EXPECT_TRUE(absl::EndsWith(r.launch[0].args, " --fp16"));
+  // tokens/s = GPUs × 125e12 × 0.40 / (FLOPs per token × (1 + bubble)).
+  ASSERT_TRUE(r.best.estimate.known);
+  const double flops = (r.best.split.recompute == Recompute::kFull ? 8.0 : 6.0) *
+                       static_cast<double>(r.params.active);
+  EXPECT_LE(r.best.estimate.tokens_per_second, r.best.gpus * 125e12 * 0.40 / flops * 1.0001);
+  EXPECT_GT(r.best.estimate.tokens_per_second, 0.5 * r.best.gpus * 125e12 * 0.40 / flops);
+  // DeepSpeed's config asks for fp16 too.
+  PlanRequest ds = Train("llama-2-7b", "v100-32gb");
+  ds.train.framework = Framework::kDeepSpeed;
+  PlanResult d = SolvePlan(ds).value();
+  ASSERT_TRUE(d.feasible);
+  EXPECT_TRUE(absl::StrContains(d.launch.at(0).args, R"("fp16": {"enabled": true})"));
+  // A card with bf16 trains in bf16.
+  PlanResult h = SolvePlan(Train("llama-2-7b", "h100-80gb")).value();
+  EXPECT_EQ(h.precision, DType::kBf16);
+  EXPECT_TRUE(absl::EndsWith(h.launch.at(0).args, " --bf16"));
+  EXPECT_FALSE(AnyLineContains(h.explanation, "no bf16"));
+}
+
 struct BadRequest {
   std::string name;
   void (*mutate)(PlanRequest&);
@@ -329,10 +436,13 @@ INSTANTIATE_TEST_SUITE_P(
                      r.train.micro_batch = 4;
                    },
                    "global_batch"},
-        BadRequest{"PaceForInference",
+        // Inference takes a tokens_per_second target (issue 17), but not a
+        // token count in days.
+        BadRequest{"TokensAndDaysForInference",
                    [](PlanRequest& r) {
                      r.task = Task::kInfer;
-                     r.tokens_per_second = 100;
+                     r.tokens = 1e12;
+                     r.days = 30;
                    },
                    "tokens"},
         BadRequest{"HeadsNotDividingHidden", [](PlanRequest& r) { r.model.heads = 48; },

@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "planner/solver.h"
-#include "planner/status_macros.h"
 
 namespace berth::planner {
 namespace {
@@ -89,9 +89,10 @@ absl::Status ValidateInfer(const PlanRequest& r) {
   BERTH_RETURN_IF_ERROR(Range("batch", w.batch, 1, kMaxBatch));
   BERTH_RETURN_IF_ERROR(Range("context", w.context, 1, kMaxContext));
   BERTH_RETURN_IF_ERROR(Range("prefill_chunk", w.prefill_chunk, 1, kMaxContext));
-  if (r.tokens > 0 || r.days > 0 || r.tokens_per_second > 0) {
+  if (r.tokens > 0 || r.days > 0) {
     return absl::InvalidArgumentError(
-        "tokens: a pace (tokens, days, tokens_per_second) applies to training only");
+        "tokens: a pace in tokens and days applies to training only; inference takes a "
+        "tokens_per_second target");
   }
   if (w.offload != Offload::kNone && (r.fixed.tp > 1 || r.fixed.pp > 1 || r.fixed.dp > 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -114,6 +115,7 @@ absl::Status ValidateHardware(const Hardware& h) {
         static_cast<double>(h.gpu.memory_bytes) / static_cast<double>(kGiB)));
   }
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("gpu peak FLOP/s", h.gpu.peak_bf16_flops));
+  BERTH_RETURN_IF_ERROR(NonNegativeFinite("gpu peak FLOP/s", h.gpu.peak_fp16_flops));
   return NonNegativeFinite("gpu memory bandwidth", h.gpu.memory_bandwidth_bytes);
 }
 

@@ -42,6 +42,11 @@ constexpr std::array<std::pair<absl::string_view, Offload>, 3> kOffloads = {{
     {"none", Offload::kNone}, {"layerwise", Offload::kLayerwise},
     {"cpu", Offload::kCpu}}};
 
+constexpr std::array<std::pair<absl::string_view, ServingObjective>, 3> kObjectives = {{
+    {"throughput", ServingObjective::kThroughput},
+    {"fewest-gpus", ServingObjective::kFewestGpus},
+    {"latency", ServingObjective::kLatency}}};
+
 template <typename T, size_t N>
 absl::string_view NameOf(T value, const std::array<std::pair<absl::string_view, T>, N>& table) {
   for (const auto& [name, v] : table) {
@@ -70,6 +75,7 @@ absl::string_view FrameworkName(Framework f) { return NameOf(f, kFrameworks); }
 absl::string_view RecomputeName(Recompute r) { return NameOf(r, kRecomputes); }
 absl::string_view DTypeName(DType d) { return NameOf(d, kDTypes); }
 absl::string_view OffloadName(Offload o) { return NameOf(o, kOffloads); }
+absl::string_view ServingObjectiveName(ServingObjective o) { return NameOf(o, kObjectives); }
 
 absl::StatusOr<Task> ParseTask(absl::string_view text) { return ParseName("task", text, kTasks); }
 absl::StatusOr<Framework> ParseFramework(absl::string_view text) {
@@ -81,6 +87,9 @@ absl::StatusOr<Recompute> ParseRecompute(absl::string_view text) {
 absl::StatusOr<DType> ParseDType(absl::string_view text) { return ParseName("dtype", text, kDTypes); }
 absl::StatusOr<Offload> ParseOffload(absl::string_view text) {
   return ParseName("offload", text, kOffloads);
+}
+absl::StatusOr<ServingObjective> ParseServingObjective(absl::string_view text) {
+  return ParseName("objective", text, kObjectives);
 }
 
 }  // namespace berth::planner

@@ -42,6 +42,17 @@ struct TrainWorkload {
   int64_t virtual_stages = 1;  // interleaved 1F1B when > 1
 };
 
+// What an inference plan optimises. Every plan holds the batch and reaches
+// any tokens-per-second target; among those plans:
+//  kThroughput (default): the most decode tokens/s per GPU, i.e. the lowest
+//      cost per token; within 1% of each other, the fewer GPUs.
+//  kFewestGpus: the fewest GPUs, then the fastest. Admission's "can it ever
+//      fit" test: without a target every objective is feasible exactly when
+//      this one is.
+//  kLatency: the shortest decode step (time per output token of one
+//      sequence), within 1%; then the fewer GPUs.
+enum class ServingObjective { kThroughput, kFewestGpus, kLatency };
+
 // vLLM's chunked-prefill default: one forward pass takes at most this many
 // tokens, which bounds the forward workspace.
 inline constexpr int64_t kDefaultPrefillChunk = 8192;
@@ -49,10 +60,14 @@ inline constexpr int64_t kDefaultPrefillChunk = 8192;
 struct InferWorkload {
   DType weights = DType::kBf16;
   DType kv_dtype = DType::kBf16;
+  // Sequences held at once, in all replicas together; a replica never holds
+  // more. With a tokens/s target the plan may add replicas, each running up
+  // to `batch` sequences, until the target is met.
   int64_t batch = 1;
   int64_t context = 4096;
   Offload offload = Offload::kNone;
   int64_t prefill_chunk = kDefaultPrefillChunk;
+  ServingObjective objective = ServingObjective::kThroughput;
 };
 
 struct Split {
@@ -66,7 +81,16 @@ struct Split {
   int zero_stage = 0;
   int64_t micro_batch = 1;
   Recompute recompute = Recompute::kNone;
+  // Training, PP not dividing the layers (Megatron's
+  // --decoder-first/last-pipeline-num-layers): the layers of the first and
+  // the last stage; the pp-2 others hold (layers - first - last)/(pp-2)
+  // each. Both 0: every stage holds ceil(layers/pp).
+  int64_t first_stage_layers = 0;
+  int64_t last_stage_layers = 0;
+  // Inference: sequences each of the dp replicas holds; 0: ceil(batch/dp).
+  int64_t replica_batch = 0;
   int64_t gpus() const { return tp * pp * dp; }
+  bool uneven() const { return first_stage_layers > 0; }
 };
 
 // Bytes per element; int4 includes one fp16 scale per group of 128.
@@ -78,11 +102,14 @@ absl::string_view FrameworkName(Framework framework);
 absl::string_view RecomputeName(Recompute recompute);
 absl::string_view DTypeName(DType dtype);
 absl::string_view OffloadName(Offload offload);
+// "throughput", "fewest-gpus", "latency".
+absl::string_view ServingObjectiveName(ServingObjective objective);
 absl::StatusOr<Task> ParseTask(absl::string_view text);
 absl::StatusOr<Framework> ParseFramework(absl::string_view text);
 absl::StatusOr<Recompute> ParseRecompute(absl::string_view text);
 absl::StatusOr<DType> ParseDType(absl::string_view text);
 absl::StatusOr<Offload> ParseOffload(absl::string_view text);
+absl::StatusOr<ServingObjective> ParseServingObjective(absl::string_view text);
 
 }  // namespace berth::planner
 

@@ -31,6 +31,11 @@ TEST(ParseTest, RoundTripsEveryName) {
   for (Framework f : {Framework::kMegatron, Framework::kDeepSpeed}) {
     EXPECT_EQ(ParseFramework(FrameworkName(f)).value(), f);
   }
+  for (ServingObjective o : {ServingObjective::kThroughput, ServingObjective::kFewestGpus,
+                             ServingObjective::kLatency}) {
+    EXPECT_EQ(ParseServingObjective(ServingObjectiveName(o)).value(), o);
+  }
+  EXPECT_EQ(ServingObjectiveName(InferWorkload{}.objective), "throughput");
   EXPECT_EQ(ParseTask("train").value(), Task::kTrain);
   EXPECT_EQ(ParseTask("Inference").value(), Task::kInfer);
 }

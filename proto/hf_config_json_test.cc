@@ -6,8 +6,9 @@
 #include <variant>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "planner/catalog.h"
 #include "planner/hf_config.h"
@@ -156,20 +157,18 @@ TEST(ParseHfConfigJsonTest, FlattensTextConfig) {
 TEST(ParseHfConfigJsonTest, MalformedJson) {
   for (const char* text :
        {"{\"hidden_size\": 4096,", "", "[1, 2]", "{\"a\": }", "not json"}) {
-    absl::StatusOr<planner::HfConfig> config = ParseHfConfigJson(text);
-    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+    EXPECT_THAT(ParseHfConfigJson(text),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         ::testing::StartsWith("config.json: malformed JSON: ")))
         << text;
-    EXPECT_TRUE(absl::StartsWith(config.status().message(),
-                                 "config.json: malformed JSON: "))
-        << config.status();
   }
 }
 
 TEST(ParseHfConfigJsonTest, RefusesHugeText) {
   const std::string text =
       absl::StrCat("{\"pad\": \"", std::string(kMaxHfConfigBytes, 'x'), "\"}");
-  absl::StatusOr<planner::HfConfig> config = ParseHfConfigJson(text);
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ParseHfConfigJson(text),
+              StatusIs(absl::StatusCode::kInvalidArgument, "bytes is more than 1048576"));
 }
 
 TEST(ParseHfConfigJsonTest, BadValueNamesTheKey) {
@@ -217,27 +216,24 @@ TEST_F(HfConfigFileTest, Errors) {
   const std::string missing =
       (std::filesystem::path(::testing::TempDir()) / "no-such-config.json")
           .string();
-  absl::StatusOr<planner::ModelShape> shape = ModelFromHfConfigFile(missing);
-  EXPECT_EQ(shape.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(absl::StrContains(shape.status().message(), missing));
+  EXPECT_THAT(ModelFromHfConfigFile(missing),
+              StatusIs(absl::StatusCode::kNotFound, missing + ": no such file"));
 
   const std::string bad = Write("bad", "config.json", "{\"hidden_size\":");
-  shape = ModelFromHfConfigFile(bad);
-  EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(shape.status().message(), bad));
-  EXPECT_TRUE(absl::StrContains(shape.status().message(), "malformed JSON"));
+  absl::StatusOr<planner::ModelShape> shape = ModelFromHfConfigFile(bad);
+  EXPECT_THAT(shape, StatusIs(absl::StatusCode::kInvalidArgument, bad));
+  EXPECT_THAT(shape, StatusIs(absl::StatusCode::kInvalidArgument, "malformed JSON"));
 
   const std::string big =
       Write("big", "config.json", std::string(kMaxHfConfigBytes + 1, ' '));
-  EXPECT_EQ(ModelFromHfConfigFile(big).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ModelFromHfConfigFile(big),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       big + ": larger than 1048576 bytes; not a config.json"));
 
-  const std::string dir = Write("dir", "config.json", "{}");
-  EXPECT_EQ(
-      ModelFromHfConfigFile(std::filesystem::path(dir).parent_path().string())
-          .status()
-          .code(),
-      absl::StatusCode::kInvalidArgument);
+  const std::string dir =
+      std::filesystem::path(Write("dir", "config.json", "{}")).parent_path().string();
+  EXPECT_THAT(ModelFromHfConfigFile(dir),
+              StatusIs(absl::StatusCode::kInvalidArgument, dir + ": not a file"));
 }
 
 // The samples under tests/data/hf/, found from this file's path.

@@ -82,6 +82,10 @@ void FillSplit(const planner::PlanRequest& request, const planner::Plan& plan,
   out->set_pp(AsInt32(plan.split.pp));
   out->set_dp(AsInt32(plan.split.dp));
   out->set_ep(AsInt32(plan.split.ep));
+  out->set_replica_batch(
+      AsInt32(request.task == planner::Task::kInfer ? plan.split.replica_batch : 0));
+  out->set_first_stage_layers(AsInt32(plan.split.first_stage_layers));
+  out->set_last_stage_layers(AsInt32(plan.split.last_stage_layers));
   out->set_zero_stage(plan.split.zero_stage);
   out->set_micro_batch(AsInt32(plan.split.micro_batch));
   out->set_recompute(RecomputeOf(request, plan.split));
@@ -117,6 +121,13 @@ berth::v1::PlanReport ToPlanReport(const planner::PlanRequest& request,
   }
   for (const planner::Plan& plan : result.alternatives) {
     *report.add_alternatives() = ToPlanOption(request, plan);
+  }
+  report.set_objective(std::string(planner::ObjectiveName(result.objective)));
+  report.set_precision(std::string(planner::DTypeName(result.precision)));
+  for (const planner::LaunchArgs& launch : result.launch) {
+    berth::v1::LaunchArgs* out = report.add_launch();
+    out->set_engine(launch.engine);
+    out->set_args(launch.args);
   }
   return report;
 }

@@ -138,6 +138,46 @@ std::string ValueAfter(const std::string& json, const std::string& key) {
   return json.substr(start, 24);
 }
 
+// Issue 17's fields: replicas' sequences, uneven pipeline stages, the
+// objective, the precision and the engine arguments.
+TEST(PlanConvertTest, CopiesServingAndPipelineFields) {
+  planner::PlanRequest request = SmallRequest();
+  planner::PlanResult result = SmallResult();
+  result.objective = planner::Objective::kThroughput;
+  result.precision = planner::DType::kFp16;
+  result.best.split.first_stage_layers = 2;
+  result.best.split.last_stage_layers = 3;
+  result.best.split.replica_batch = 43;
+  result.alternatives[0].split.first_stage_layers = 5;
+  result.launch = {{"vllm", "--tensor-parallel-size 2 --pipeline-parallel-size 1"},
+                   {"tensorrt-llm", "--tp_size 2 --pp_size 1"}};
+  v1::PlanReport train = ToPlanReport(request, result);
+  EXPECT_EQ(train.first_stage_layers(), 2);
+  EXPECT_EQ(train.last_stage_layers(), 3);
+  EXPECT_EQ(train.alternatives(0).first_stage_layers(), 5);
+  EXPECT_EQ(train.replica_batch(), 0);  // training has no replicas' batch
+  EXPECT_EQ(train.objective(), "throughput");
+  EXPECT_EQ(train.precision(), "fp16");
+  ASSERT_EQ(train.launch_size(), 2);
+  EXPECT_EQ(train.launch(0).engine(), "vllm");
+  EXPECT_EQ(train.launch(0).args(), "--tensor-parallel-size 2 --pipeline-parallel-size 1");
+  EXPECT_EQ(train.launch(1).engine(), "tensorrt-llm");
+
+  request.task = planner::Task::kInfer;
+  v1::PlanReport infer = ToPlanReport(request, result);
+  EXPECT_EQ(infer.replica_batch(), 43);
+  absl::StatusOr<std::string> json = PlanReportToJson(infer);
+  ASSERT_TRUE(json.ok()) << json.status();
+  for (const char* key : {"replica_batch", "first_stage_layers", "last_stage_layers",
+                          "objective", "precision", "launch", "engine", "args"}) {
+    EXPECT_NE(ValueAfter(*json, key), "") << "missing key " << key;
+  }
+  EXPECT_EQ(ValueAfter(*json, "objective").substr(0, 12), "\"throughput\"");
+
+  result.objective = planner::Objective::kMinGpus;
+  EXPECT_EQ(ToPlanReport(request, result).objective(), "fewest-gpus");
+}
+
 TEST(PlanConvertTest, JsonHasEveryKeyWithNumbersUnquoted) {
   absl::StatusOr<std::string> json =
       PlanReportToJson(ToPlanReport(SmallRequest(), SmallResult()));

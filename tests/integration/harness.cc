@@ -29,13 +29,27 @@
 #error "BERTH_AGENT_PATH must name the berth-agent binary"
 #endif
 
+extern char** environ;  // the parent's environment, copied into children
+
 namespace berth::testing {
 
 absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
-                                                        const std::string& log_path) {
+                                                        const std::string& log_path,
+                                                        const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment, built before fork (the child only execs).
+  std::map<std::string, std::string> vars;
+  auto add = [&vars](const std::string& entry) {
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos && eq > 0) vars[entry.substr(0, eq)] = entry;
+  };
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) add(*e);
+  for (const std::string& entry : env) add(entry);
+  std::vector<char*> envp;
+  for (auto& [key, entry] : vars) envp.push_back(entry.data());
+  envp.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -44,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::s
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
     }
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   auto process = std::make_unique<Process>();
@@ -127,7 +141,7 @@ absl::Status Cluster::StartDaemon(int port) {
   auto process = Process::Start(
       {BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
        "--port_file=" + port_file, "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"},
-      dir_ + "/berthd.log");
+      dir_ + "/berthd.log", daemon_env_);
   if (!process.ok()) return process.status();
   daemon_ = *std::move(process);
   const absl::Time deadline = absl::Now() + absl::Seconds(20);

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -30,8 +31,11 @@ namespace berth::testing {
 // A child process with its output in a log file.
 class Process {
  public:
+  // `env`: "KEY=VALUE" entries laid over this process's environment for the
+  // child (a later entry for a key wins).
   static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
-                                                        const std::string& log_path);
+                                                        const std::string& log_path,
+                                                        const std::vector<std::string>& env = {});
   ~Process();  // SIGKILL and reap if still running
   pid_t pid() const { return pid_; }
   void Signal(int signal);
@@ -56,6 +60,9 @@ class Cluster {
   absl::Status StartDaemon(int port = 0);
   // Kills berthd with `signal` and waits for it to exit.
   absl::Status StopDaemon(int signal);
+  // "KEY=VALUE" entries added to berthd's environment by every later
+  // StartDaemon (e.g. LD_PRELOAD of a fault shim); {} for none.
+  void SetDaemonEnv(std::vector<std::string> env) { daemon_env_ = std::move(env); }
   // Starts an agent for `node` with an inventory file of this JSON text.
   absl::Status StartAgent(const std::string& node, const std::string& inventory_json);
   // Like StartAgent, with more berth-agent flags appended (a later flag
@@ -83,6 +90,7 @@ class Cluster {
   absl::Status WaitServing(absl::Duration timeout);
   std::string dir_;
   int port_ = 0;
+  std::vector<std::string> daemon_env_;
   std::unique_ptr<Process> daemon_;
   std::map<std::string, std::unique_ptr<Process>> agents_;
   std::unique_ptr<berth::v1::SchedulerService::Stub> stub_;

@@ -79,7 +79,7 @@ check_run() {
   grep -qE '^job 1: (PLACED|PENDING)$' "$TMP/$name.out" || fail "$name: no decision for job 1 (7B)"
   grep -qE '^job 2: (PLACED|PENDING)$' "$TMP/$name.out" || fail "$name: no decision for job 2 (70B)"
   grep -qE '^job 3: (PLACED|PENDING)$' "$TMP/$name.out" || fail "$name: no decision for job 3 (serving)"
-  grep -qE '^  plan +20 GPUs on 3 nodes' "$TMP/$name.out" || fail "$name: no 70B gang plan"
+  grep -qE '^  plan +18 GPUs on 3 nodes' "$TMP/$name.out" || fail "$name: no 70B gang plan"
   expect_out "$name" "berth submit: refused: no GPU pool can ever hold this job"
   expect_out "$name" "(exit code 3: refused, as expected)"
   expect_out "$name" "GPUs per node"
