@@ -34,9 +34,7 @@ size_t DisplayWidth(const std::string& text) {
   return width;
 }
 
-int64_t Bytes(double bytes) {
-  return static_cast<int64_t>(std::llround(bytes));
-}
+int64_t Bytes(double bytes) { return static_cast<int64_t>(std::llround(bytes)); }
 
 std::string GibText(double bytes) { return Gib(Bytes(bytes)) + " GiB"; }
 
@@ -75,14 +73,14 @@ std::string AgeCell(const berth::v1::Job& job, absl::Time now) {
   }
 }
 
-// "8 GPUs on 1 node: TP 8 × PP 1 × DP 1, ZeRO 1".
+bool IsInference(const berth::v1::PlanReport& plan) { return plan.task() == "infer"; }
+
+// "8 GPUs on 1 node: TP 8 × PP 1 × DP 1, ZeRO 1"; no ZeRO for inference.
 std::string PlanSummary(const berth::v1::PlanReport& plan) {
-  return absl::StrCat(
-      absl::StrFormat("%d GPUs on %d node%s: TP %d × PP %d × DP %d",
-                      plan.gpus(), plan.nodes(), plan.nodes() == 1 ? "" : "s",
-                      plan.tp(), plan.pp(), plan.dp()),
-      plan.ep() > 1 ? absl::StrCat(" (EP ", plan.ep(), ")") : "",
-      absl::StrFormat(", ZeRO %d", plan.zero_stage()));
+  return absl::StrCat(Counted(plan.gpus(), "GPU"), " on ", Counted(plan.nodes(), "node"),
+                      absl::StrFormat(": TP %d × PP %d × DP %d", plan.tp(), plan.pp(), plan.dp()),
+                      plan.ep() > 1 ? absl::StrCat(" (EP ", plan.ep(), ")") : "",
+                      IsInference(plan) ? "" : absl::StrFormat(", ZeRO %d", plan.zero_stage()));
 }
 
 std::string ModelText(const berth::v1::JobSpec& spec) {
@@ -93,8 +91,7 @@ std::string ModelText(const berth::v1::JobSpec& spec) {
     case berth::v1::ModelSpec::kHfConfigJson:
       return "from a config.json";
     case berth::v1::ModelSpec::kShape:
-      return absl::StrFormat("%s parameters, %d layers",
-                             ShortCount(model.shape().params()),
+      return absl::StrFormat("%s parameters, %d layers", ShortCount(model.shape().params()),
                              model.shape().layers());
     default:
       return "-";
@@ -102,6 +99,10 @@ std::string ModelText(const berth::v1::JobSpec& spec) {
 }
 
 }  // namespace
+
+std::string Counted(int64_t count, absl::string_view noun) {
+  return absl::StrCat(count, " ", noun, count == 1 ? "" : "s");
+}
 
 std::string HumanDuration(absl::Duration duration) {
   int64_t seconds = absl::ToInt64Seconds(duration);
@@ -189,8 +190,7 @@ std::string Truncate(const std::string& text, int width) {
   return cut + "...";
 }
 
-std::string AlignedTable(const std::vector<Row>& rows,
-                         const std::vector<int>& right_aligned) {
+std::string AlignedTable(const std::vector<Row>& rows, const std::vector<int>& right_aligned) {
   std::vector<size_t> widths;
   for (const Row& row : rows) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);
@@ -214,37 +214,27 @@ std::string AlignedTable(const std::vector<Row>& rows,
   return text;
 }
 
-std::string JobsTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Job>& jobs,
-    absl::Time now) {
-  std::vector<Row> rows = {{"ID", "NAME", "TEAM", "STATE", "GPUS", "TYPE",
-                            "TP×PP×DP", "AGE/WAIT", "REASON"}};
+std::string JobsTable(const google::protobuf::RepeatedPtrField<berth::v1::Job>& jobs,
+                      absl::Time now) {
+  std::vector<Row> rows = {
+      {"ID", "NAME", "TEAM", "STATE", "GPUS", "TYPE", "TP×PP×DP", "AGE/WAIT", "REASON"}};
   for (const berth::v1::Job& job : jobs) {
     int gpus = GpuCountOf(job);
-    rows.push_back({absl::StrCat(job.id()),
-                    job.spec().name().empty() ? "-" : job.spec().name(),
-                    job.spec().team().empty() ? "-" : job.spec().team(),
-                    JobStateName(job.state()),
-                    gpus > 0 ? absl::StrCat(gpus) : "-", GpuTypeOf(job),
-                    SplitCell(job.plan()), AgeCell(job, now),
-                    Truncate(job.reason(), kReasonColumnWidth)});
+    rows.push_back({absl::StrCat(job.id()), job.spec().name().empty() ? "-" : job.spec().name(),
+                    job.spec().team().empty() ? "-" : job.spec().team(), JobStateName(job.state()),
+                    gpus > 0 ? absl::StrCat(gpus) : "-", GpuTypeOf(job), SplitCell(job.plan()),
+                    AgeCell(job, now), Truncate(job.reason(), kReasonColumnWidth)});
   }
   return AlignedTable(rows, {0, 4, 6, 7});
 }
 
-std::string NodesTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
-  std::vector<Row> rows = {
-      {"NODE", "STATE", "GPU TYPE", "GPUS", "OCCUPANCY", "LABELS"}};
+std::string NodesTable(const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
+  std::vector<Row> rows = {{"NODE", "STATE", "GPU TYPE", "GPUS", "OCCUPANCY", "LABELS"}};
   for (const berth::v1::Node& node : nodes) {
-    std::map<std::string, std::string> labels(node.labels().begin(),
-                                              node.labels().end());
-    rows.push_back(
-        {node.name(), NodeStateLabel(node), GpuTypesCell(node),
-         UsedGpusCell(node), GpuOccupancy(node),
-         labels.empty()
-             ? "-"
-             : absl::StrJoin(labels, ",", absl::PairFormatter("="))});
+    std::map<std::string, std::string> labels(node.labels().begin(), node.labels().end());
+    rows.push_back({node.name(), NodeStateLabel(node), GpuTypesCell(node), UsedGpusCell(node),
+                    GpuOccupancy(node),
+                    labels.empty() ? "-" : absl::StrJoin(labels, ",", absl::PairFormatter("="))});
   }
   return AlignedTable(rows, {3});
 }
@@ -264,14 +254,20 @@ std::string Indent(const std::string& table) {
 
 // "2024-05-01 14:20:00 CEST (3h 2m ago)"
 std::string WhenText(int64_t millis, absl::Time now, absl::TimeZone zone) {
-  return absl::StrCat(TimeText(millis, zone), " (",
-                      HumanDuration(now - FromUnixMillis(millis)), " ago)");
+  return absl::StrCat(TimeText(millis, zone), " (", HumanDuration(now - FromUnixMillis(millis)),
+                      " ago)");
 }
 
-// PlanSummary() plus the micro-batch, recompute and offload when set.
+// PlanSummary() plus, for training, the micro-batch and recompute when set;
+// for inference with DP > 1, the sequences each replica holds; and the
+// offload when set.
 std::string PlanDetail(const berth::v1::PlanReport& plan) {
   std::string text = PlanSummary(plan);
-  if (plan.micro_batch() > 0) {
+  if (IsInference(plan)) {
+    if (plan.dp() > 1 && plan.replica_batch() > 0) {
+      absl::StrAppend(&text, ", ", Counted(plan.replica_batch(), "sequence"), " per replica");
+    }
+  } else if (plan.micro_batch() > 0) {
     absl::StrAppend(&text, ", micro-batch ", plan.micro_batch());
   }
   if (!plan.recompute().empty() && plan.recompute() != "none") {
@@ -284,14 +280,12 @@ std::string PlanDetail(const berth::v1::PlanReport& plan) {
 }
 
 // The "key  value" lines of `berth job ID`.
-std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now,
-                          absl::TimeZone zone) {
+std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone) {
   const berth::v1::JobSpec& spec = job.spec();
   std::vector<Row> rows = {{"state", JobStateName(job.state())}};
   if (!job.reason().empty()) rows.push_back({"reason", job.reason()});
   rows.push_back(
-      {"model", absl::StrCat(ModelText(spec), ", ",
-                             spec.task().empty() ? "-" : spec.task())});
+      {"model", absl::StrCat(ModelText(spec), ", ", spec.task().empty() ? "-" : spec.task())});
   rows.push_back({"gpu type", GpuTypeOf(job)});
   if (job.plan().gpus() > 0) rows.push_back({"plan", PlanDetail(job.plan())});
   if (job.submit_time_ms() > 0) {
@@ -301,13 +295,11 @@ std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now,
     rows.push_back({"started", WhenText(job.start_time_ms(), now, zone)});
   }
   if (job.end_time_ms() > 0) {
-    rows.push_back(
-        {"ended", absl::StrCat(WhenText(job.end_time_ms(), now, zone),
-                               ", exit code ", job.exit_code())});
+    rows.push_back({"ended", absl::StrCat(WhenText(job.end_time_ms(), now, zone), ", exit code ",
+                                          job.exit_code())});
   }
   if (spec.max_runtime_seconds() > 0) {
-    rows.push_back({"max runtime",
-                    HumanDuration(absl::Seconds(spec.max_runtime_seconds()))});
+    rows.push_back({"max runtime", HumanDuration(absl::Seconds(spec.max_runtime_seconds()))});
   }
   if (spec.command_size() > 0) {
     rows.push_back({"command", absl::StrJoin(spec.command(), " ")});
@@ -318,14 +310,10 @@ std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now,
 void PrintMemory(const berth::v1::PlanReport& plan, std::ostream& out) {
   const berth::v1::PerGpuMemory& m = plan.per_gpu();
   std::vector<std::pair<const char*, double>> parts = {
-      {"weights", m.weights_bytes()},
-      {"gradients", m.gradients_bytes()},
-      {"optimizer", m.optimizer_bytes()},
-      {"activations", m.activations_bytes()},
-      {"kv cache", m.kv_cache_bytes()},
-      {"workspace", m.workspace_bytes()},
-      {"overhead", m.overhead_bytes()},
-      {"host (offload)", m.host_bytes()}};
+      {"weights", m.weights_bytes()},     {"gradients", m.gradients_bytes()},
+      {"optimizer", m.optimizer_bytes()}, {"activations", m.activations_bytes()},
+      {"kv cache", m.kv_cache_bytes()},   {"workspace", m.workspace_bytes()},
+      {"overhead", m.overhead_bytes()},   {"host (offload)", m.host_bytes()}};
   std::vector<Row> rows;
   for (const auto& [name, bytes] : parts) {
     if (bytes > 0) rows.push_back({name, GibText(bytes)});
@@ -334,8 +322,7 @@ void PrintMemory(const berth::v1::PlanReport& plan, std::ostream& out) {
   if (plan.gpu().usable_bytes() > 0) {
     rows.push_back({"usable", GibText(plan.gpu().usable_bytes())});
   }
-  out << "\nper-GPU memory (the most loaded GPU)\n"
-      << Indent(AlignedTable(rows, {1}));
+  out << "\nper-GPU memory (the most loaded GPU)\n" << Indent(AlignedTable(rows, {1}));
 }
 
 void PrintGpusPerNode(const berth::v1::Job& job, std::ostream& out) {
@@ -356,20 +343,18 @@ void PrintGpusPerNode(const berth::v1::Job& job, std::ostream& out) {
 
 }  // namespace
 
-void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone,
-              std::ostream& out) {
+void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone, std::ostream& out) {
   const berth::v1::JobSpec& spec = job.spec();
   out << "job " << job.id();
   if (!spec.name().empty()) out << ": " << spec.name();
-  out << " (team " << (spec.team().empty() ? "-" : spec.team()) << ", priority "
-      << spec.priority() << ")\n";
+  out << " (team " << (spec.team().empty() ? "-" : spec.team()) << ", priority " << spec.priority()
+      << ")\n";
   out << Indent(AlignedTable(JobFacts(job, now, zone), {}));
   if (job.plan().gpus() > 0) PrintMemory(job.plan(), out);
   if (job.gpus_size() > 0) PrintGpusPerNode(job, out);
 }
 
-void PrintSubmitted(const berth::v1::SubmitJobResponse& response,
-                    std::ostream& out) {
+void PrintSubmitted(const berth::v1::SubmitJobResponse& response, std::ostream& out) {
   const berth::v1::Job& job = response.job();
   out << "job " << job.id() << ": " << JobStateName(job.state());
   if (response.duplicate()) out << " (already submitted with this request id)";
@@ -377,17 +362,15 @@ void PrintSubmitted(const berth::v1::SubmitJobResponse& response,
   std::vector<Row> rows = {{"gpu type", GpuTypeOf(job)}};
   if (job.plan().gpus() > 0) {
     rows.push_back({"plan", PlanSummary(job.plan())});
-    rows.push_back(
-        {"per GPU",
-         absl::StrCat(GibText(job.plan().per_gpu().total_bytes()), " of ",
-                      GibText(job.plan().gpu().usable_bytes()), " usable")});
+    rows.push_back({"per GPU", absl::StrCat(GibText(job.plan().per_gpu().total_bytes()), " of ",
+                                            GibText(job.plan().gpu().usable_bytes()), " usable")});
   }
   if (!job.reason().empty()) rows.push_back({"reason", job.reason()});
   out << Indent(AlignedTable(rows, {}));
 }
 
-void PrintExplanation(const berth::v1::ExplainJobResponse& response,
-                      absl::Time now, absl::TimeZone zone, std::ostream& out) {
+void PrintExplanation(const berth::v1::ExplainJobResponse& response, absl::Time now,
+                      absl::TimeZone zone, std::ostream& out) {
   const berth::v1::Job& job = response.job();
   out << "job " << job.id() << ": " << JobStateName(job.state());
   if (response.queue_position() > 0) {
@@ -433,8 +416,8 @@ absl::StatusOr<std::string> ToJsonArray(
   return absl::StrCat("[\n", absl::StrJoin(items, ",\n"), "\n]\n");
 }
 
-int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json,
-              std::ostream& out, std::ostream& err) {
+int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json, std::ostream& out,
+              std::ostream& err) {
   if (!json.ok()) {
     err << "berth " << verb << ": " << json.status().message() << "\n";
     return kExitInternal;

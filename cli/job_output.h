@@ -39,6 +39,10 @@ inline constexpr int kReasonColumnWidth = 48;
 // or less.
 std::string HumanDuration(absl::Duration duration);
 
+// A count and its noun, plural unless the count is 1: "1 GPU", "8 GPUs",
+// "0 nodes". `noun` takes an "s" for the plural.
+std::string Counted(int64_t count, absl::string_view noun);
+
 // Unix milliseconds as a time; 0 stays absl::InfinitePast().
 absl::Time FromUnixMillis(int64_t millis);
 
@@ -73,29 +77,28 @@ std::string AlignedTable(const std::vector<std::vector<std::string>>& rows,
 // REASON. AGE/WAIT is the wait since submission for a PENDING job, the time
 // since it started for a PLACED or RUNNING one, its run time once finished,
 // and "-" when it never started.
-std::string JobsTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Job>& jobs,
-    absl::Time now);
+std::string JobsTable(const google::protobuf::RepeatedPtrField<berth::v1::Job>& jobs,
+                      absl::Time now);
 
 // `berth nodes`: NODE, STATE, GPU TYPE, GPUS (used/total), OCCUPANCY,
 // LABELS (key=value, sorted).
-std::string NodesTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes);
+std::string NodesTable(const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes);
 
 // `berth job ID`: state, model, plan with its per-GPU memory in GiB, GPUs
-// per node, times and command.
-void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone,
-              std::ostream& out);
+// per node, times and command. The plan line has ZeRO, micro-batch and
+// recompute for training, the sequences per replica for inference with
+// DP > 1, and the offload when there is one.
+void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone, std::ostream& out);
 
 // `berth submit`: the job id, its state, the GPU type chosen and the plan
-// summary (GPUs, TP/PP/DP/ZeRO), or the reason it waits or was refused.
-void PrintSubmitted(const berth::v1::SubmitJobResponse& response,
-                    std::ostream& out);
+// summary (GPUs, TP/PP/DP, and ZeRO for training), or the reason it waits or
+// was refused.
+void PrintSubmitted(const berth::v1::SubmitJobResponse& response, std::ostream& out);
 
 // `berth why ID`: summary, details, queue position, earliest start as a
 // local time and as "in 2h 10m".
-void PrintExplanation(const berth::v1::ExplainJobResponse& response,
-                      absl::Time now, absl::TimeZone zone, std::ostream& out);
+void PrintExplanation(const berth::v1::ExplainJobResponse& response, absl::Time now,
+                      absl::TimeZone zone, std::ostream& out);
 
 // `berth drain` and `undrain`: "node gpu-a: DRAINED".
 void PrintNodeState(const berth::v1::Node& node, std::ostream& out);
@@ -108,8 +111,7 @@ absl::StatusOr<std::string> ToJsonArray(
     const std::vector<const google::protobuf::Message*>& messages);
 
 template <typename T>
-absl::StatusOr<std::string> ToJsonArray(
-    const google::protobuf::RepeatedPtrField<T>& messages) {
+absl::StatusOr<std::string> ToJsonArray(const google::protobuf::RepeatedPtrField<T>& messages) {
   std::vector<const google::protobuf::Message*> list;
   for (const T& message : messages) list.push_back(&message);
   return ToJsonArray(list);
@@ -117,8 +119,8 @@ absl::StatusOr<std::string> ToJsonArray(
 
 // Writes `json` to `out` and returns kExitOk, or writes its error to `err`
 // as "berth <verb>: ..." and returns kExitInternal.
-int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json,
-              std::ostream& out, std::ostream& err);
+int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json, std::ostream& out,
+              std::ostream& err);
 
 }  // namespace berth::cli
 

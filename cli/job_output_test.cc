@@ -16,9 +16,7 @@ constexpr int64_t kGiB = int64_t{1} << 30;
 // A fixed "now": 2024-05-01 12:00:00 UTC.
 const absl::Time kNow = absl::FromUnixSeconds(1714564800);
 
-int64_t MillisBefore(absl::Duration ago) {
-  return absl::ToUnixMillis(kNow - ago);
-}
+int64_t MillisBefore(absl::Duration ago) { return absl::ToUnixMillis(kNow - ago); }
 
 // A running 8-GPU job on two nodes: TP 4 × PP 1 × DP 2, 40 GiB per GPU.
 berth::v1::Job RunningJob() {
@@ -51,6 +49,31 @@ berth::v1::Job RunningJob() {
   }
   job.set_submit_time_ms(MillisBefore(absl::Hours(3)));
   job.set_start_time_ms(MillisBefore(absl::Hours(2) + absl::Minutes(10)));
+  return job;
+}
+
+// A placed inference job on one GPU: the planner's report of a serving
+// plan carries ZeRO 0 and micro-batch 1, which mean nothing for it.
+berth::v1::Job InferenceJob() {
+  berth::v1::Job job;
+  job.set_id(21);
+  job.mutable_spec()->set_name("serve-llama");
+  job.mutable_spec()->set_task("infer");
+  job.mutable_spec()->mutable_model()->set_catalog_name("llama-2-7b");
+  job.set_state(berth::v1::PLACED);
+  job.set_gpu_type("h100-80gb");
+  berth::v1::PlanReport* plan = job.mutable_plan();
+  plan->set_task("infer");
+  plan->set_gpus(1);
+  plan->set_nodes(1);
+  plan->set_tp(1);
+  plan->set_pp(1);
+  plan->set_dp(1);
+  plan->set_zero_stage(0);
+  plan->set_micro_batch(1);
+  plan->set_replica_batch(1);
+  plan->set_offload("none");
+  job.add_gpus()->set_node("gpu-a");
   return job;
 }
 
@@ -99,8 +122,7 @@ TEST(JobsTableTest, OneAlignedRowPerJob) {
   std::vector<std::string> lines = Lines(JobsTable(jobs, kNow));
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_TRUE(absl::StartsWith(lines[0], "ID  NAME")) << lines[0];
-  for (const char* column :
-       {"TEAM", "STATE", "GPUS", "TYPE", "TP×PP×DP", "AGE/WAIT", "REASON"}) {
+  for (const char* column : {"TEAM", "STATE", "GPUS", "TYPE", "TP×PP×DP", "AGE/WAIT", "REASON"}) {
     EXPECT_TRUE(absl::StrContains(lines[0], column)) << column;
   }
   // Running: 8 GPUs, 4×1×2, running for 2h 10m (since its start).
@@ -126,8 +148,8 @@ TEST(JobsTableTest, NoJobsIsJustTheHeader) {
 
 TEST(AlignedTableTest, CountsCharactersNotBytes) {
   // "4×1×2" is 5 characters (7 bytes); "-" is padded to 5 as well.
-  std::string table = AlignedTable(
-      {{"A", "TP×PP×DP", "B"}, {"x", "4×1×2", "y"}, {"x", "-", "y"}}, {1});
+  std::string table =
+      AlignedTable({{"A", "TP×PP×DP", "B"}, {"x", "4×1×2", "y"}, {"x", "-", "y"}}, {1});
   EXPECT_EQ(table,
             "A  TP×PP×DP  B\n"
             "x     4×1×2  y\n"
@@ -152,8 +174,7 @@ TEST(NodesTableTest, OccupancyAndCounts) {
   std::vector<std::string> lines = Lines(NodesTable(nodes));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], "NODE   STATE  GPU TYPE   GPUS  OCCUPANCY   LABELS");
-  EXPECT_EQ(lines[1],
-            "gpu-a  UP     h100-80gb   4/8  [11110000]  pool=train,rack=r1");
+  EXPECT_EQ(lines[1], "gpu-a  UP     h100-80gb   4/8  [11110000]  pool=train,rack=r1");
 }
 
 TEST(NodeStateLabelTest, ADrainedNodeThatIsDownSaysBoth) {
@@ -173,11 +194,8 @@ TEST(PrintJobTest, PlanMemoryInGibAndGpusPerNode) {
   std::ostringstream out;
   PrintJob(RunningJob(), kNow, absl::UTCTimeZone(), out);
   std::string text = out.str();
-  EXPECT_TRUE(absl::StartsWith(text, "job 12: train-llama-2-7b (team nlp"))
-      << text;
-  EXPECT_TRUE(
-      absl::StrContains(text, "8 GPUs on 2 nodes: TP 4 × PP 1 × DP 2, ZeRO 1"))
-      << text;
+  EXPECT_TRUE(absl::StartsWith(text, "job 12: train-llama-2-7b (team nlp")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "8 GPUs on 2 nodes: TP 4 × PP 1 × DP 2, ZeRO 1")) << text;
   // 40 GiB of 72 GiB usable, weights 4 GiB.
   EXPECT_TRUE(absl::StrContains(text, "40.00 GiB")) << text;
   EXPECT_TRUE(absl::StrContains(text, "72.00 GiB")) << text;
@@ -187,9 +205,58 @@ TEST(PrintJobTest, PlanMemoryInGibAndGpusPerNode) {
   EXPECT_TRUE(absl::StrContains(text, "gpu-a     4  0,1,2,3")) << text;
   EXPECT_LT(text.find("gpu-b"), text.find("gpu-a"));
   // Started 2h 10m before 12:00 UTC.
-  EXPECT_TRUE(absl::StrContains(text, "2024-05-01 09:50:00 UTC (2h 10m ago)"))
-      << text;
+  EXPECT_TRUE(absl::StrContains(text, "2024-05-01 09:50:00 UTC (2h 10m ago)")) << text;
   EXPECT_TRUE(absl::StrContains(text, "python train.py")) << text;
+}
+
+TEST(CountedTest, SingularForOne) {
+  EXPECT_EQ(Counted(1, "GPU"), "1 GPU");
+  EXPECT_EQ(Counted(8, "GPU"), "8 GPUs");
+  EXPECT_EQ(Counted(0, "node"), "0 nodes");
+}
+
+TEST(PrintJobTest, TrainingPlanHasZeroAndMicroBatch) {
+  berth::v1::Job job = RunningJob();
+  job.mutable_plan()->set_task("train");
+  job.mutable_plan()->set_micro_batch(2);
+  std::ostringstream out;
+  PrintJob(job, kNow, absl::UTCTimeZone(), out);
+  EXPECT_TRUE(absl::StrContains(out.str(),
+                                "8 GPUs on 2 nodes: TP 4 × PP 1 × DP 2, ZeRO 1, micro-batch 2\n"))
+      << out.str();
+}
+
+TEST(PrintJobTest, InferencePlanHasNoTrainingFields) {
+  std::ostringstream out;
+  PrintJob(InferenceJob(), kNow, absl::UTCTimeZone(), out);
+  std::string text = out.str();
+  // One GPU, singular; no ZeRO or micro-batch.
+  EXPECT_TRUE(absl::StrContains(text, "1 GPU on 1 node: TP 1 × PP 1 × DP 1\n")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "ZeRO")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "micro-batch")) << text;
+
+  // With DP 4, each replica's sequences: a batch of 64 over 4 replicas is
+  // 16 each.
+  berth::v1::Job replicas = InferenceJob();
+  replicas.mutable_plan()->set_gpus(8);
+  replicas.mutable_plan()->set_tp(2);
+  replicas.mutable_plan()->set_dp(4);
+  replicas.mutable_plan()->set_replica_batch(16);
+  std::ostringstream out2;
+  PrintJob(replicas, kNow, absl::UTCTimeZone(), out2);
+  EXPECT_TRUE(absl::StrContains(out2.str(),
+                                "8 GPUs on 1 node: TP 2 × PP 1 × DP 4, 16 sequences per replica\n"))
+      << out2.str();
+}
+
+TEST(PrintSubmittedTest, InferencePlanHasNoZero) {
+  berth::v1::SubmitJobResponse response;
+  *response.mutable_job() = InferenceJob();
+  std::ostringstream out;
+  PrintSubmitted(response, out);
+  std::string text = out.str();
+  EXPECT_TRUE(absl::StrContains(text, "1 GPU on 1 node: TP 1 × PP 1 × DP 1")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "ZeRO")) << text;
 }
 
 TEST(PrintSubmittedTest, IdStateTypeAndPlan) {
@@ -211,8 +278,7 @@ TEST(PrintExplanationTest, QueuePositionAndEarliestStart) {
   response.set_queue_position(3);
   response.set_summary("Job 7 waits for 16 h100-80gb GPUs.");
   response.add_details("job 12 holds 8 of them");
-  response.set_earliest_start_ms(
-      absl::ToUnixMillis(kNow + absl::Hours(2) + absl::Minutes(10)));
+  response.set_earliest_start_ms(absl::ToUnixMillis(kNow + absl::Hours(2) + absl::Minutes(10)));
   std::ostringstream out;
   PrintExplanation(response, kNow, absl::UTCTimeZone(), out);
   EXPECT_EQ(out.str(),
@@ -228,8 +294,7 @@ TEST(PrintExplanationTest, UnknownEarliestStart) {
   response.set_summary("s");
   std::ostringstream out;
   PrintExplanation(response, kNow, absl::UTCTimeZone(), out);
-  EXPECT_TRUE(absl::EndsWith(out.str(), "earliest start: unknown\n"))
-      << out.str();
+  EXPECT_TRUE(absl::EndsWith(out.str(), "earliest start: unknown\n")) << out.str();
 }
 
 TEST(JsonTest, ProtoFieldNamesAndZeros) {

@@ -35,17 +35,16 @@ constexpr berth::cli::ExitCodeDoc kInternal = {
     1, "an error berth has no code for (I/O, an internal error)"};
 constexpr berth::cli::ExitCodeDoc kUsage = {2, "bad flags or a bad input file"};
 constexpr berth::cli::ExitCodeDoc kNotFound = {4, "no such job or node"};
-constexpr berth::cli::ExitCodeDoc kUnreachable = {
-    5, "berthd did not answer (see --daemon)"};
+constexpr berth::cli::ExitCodeDoc kUnreachable = {5, "berthd did not answer (see --daemon)"};
 constexpr berth::cli::ExitCodeDoc kNotAllowed = {
-    7, "not allowed: no or an unknown --token, or the token's team or role "
-       "may not do this"};
+    7,
+    "not allowed: no or an unknown --token, or the token's team or role "
+    "may not do this"};
 
 // Binds `--name VALUE` to an optional string; absent stays nullopt.
 // `kind` names the value in --help: N (a number, cli/numbers.h), NAME, PATH.
-void Text(CLI::App* app, const std::string& name,
-          std::optional<std::string>* out, const std::string& help,
-          const std::string& kind = "N") {
+void Text(CLI::App* app, const std::string& name, std::optional<std::string>* out,
+          const std::string& help, const std::string& kind = "N") {
   app->add_option_function<std::string>(
          name, [out](const std::string& value) { *out = value; }, help)
       ->type_name(kind);
@@ -56,10 +55,8 @@ void AddModelFlags(CLI::App* plan, PlanOptions* o) {
        "plan a job spec file (YAML or JSON), the file `berth submit` takes; "
        "only GPU and output flags may be given beside it",
        "FILE");
-  Text(plan, "--model", &o->model, "catalogued model (see --list-models)",
-       "NAME");
-  Text(plan, "--hf-config", &o->hf_config, "a Hugging Face config.json",
-       "PATH");
+  Text(plan, "--model", &o->model, "catalogued model (see --list-models)", "NAME");
+  Text(plan, "--hf-config", &o->hf_config, "a Hugging Face config.json", "PATH");
   Text(plan, "--params", &o->params, "parameter count (7B, 7e9, ...)");
   Text(plan, "--layers", &o->layers, "transformer layers");
   Text(plan, "--hidden", &o->hidden, "hidden size");
@@ -67,6 +64,10 @@ void AddModelFlags(CLI::App* plan, PlanOptions* o) {
   Text(plan, "--kv-heads", &o->kv_heads, "key/value heads (default: heads)");
   Text(plan, "--ffn", &o->ffn, "FFN size (default: solved from --params)");
   Text(plan, "--vocab", &o->vocab, "vocabulary size (default 32000)");
+  Text(plan, "--mlp", &o->mlp,
+       "with the explicit shape: gated (default; SwiGLU, as Llama) or plain "
+       "(GELU, as GPT-3, BLOOM, OPT; FFN default 4 x hidden)",
+       "KIND");
   Text(plan, "--task", &o->task, "train (default) or infer", "TASK");
 }
 
@@ -74,12 +75,10 @@ void AddTrainFlags(CLI::App* plan, PlanOptions* o) {
   Text(plan, "--seq", &o->seq, "training: sequence length (default 4096)");
   Text(plan, "--micro-batch", &o->micro_batch,
        "training: micro-batch (default: searched 1, 2, 4, 8)");
-  Text(plan, "--global-batch", &o->global_batch,
-       "training: sequences per step");
-  Text(plan, "--framework", &o->framework,
-       "training: megatron (default) or deepspeed", "NAME");
-  Text(plan, "--recompute", &o->recompute,
-       "training: none, selective, full or auto (default)", "MODE");
+  Text(plan, "--global-batch", &o->global_batch, "training: sequences per step");
+  Text(plan, "--framework", &o->framework, "training: megatron (default) or deepspeed", "NAME");
+  Text(plan, "--recompute", &o->recompute, "training: none, selective, full or auto (default)",
+       "MODE");
   plan->add_flag_callback(
       "--flash-attention", [o] { o->flash_attention = true; },
       "training: flash attention (default)");
@@ -94,27 +93,25 @@ void AddTrainFlags(CLI::App* plan, PlanOptions* o) {
 
 void AddInferFlags(CLI::App* plan, PlanOptions* o) {
   Text(plan, "--weights", &o->weights,
-       "inference: weight type fp32, bf16 (default), fp16, fp8, int8, int4",
-       "TYPE");
-  Text(plan, "--kv-dtype", &o->kv_dtype, "inference: KV cache type (bf16)",
-       "TYPE");
+       "inference: weight type fp32, bf16 (default), fp16, fp8, int8, int4", "TYPE");
+  Text(plan, "--kv-dtype", &o->kv_dtype, "inference: KV cache type (bf16)", "TYPE");
   Text(plan, "--batch", &o->batch, "inference: concurrent sequences (1)");
   Text(plan, "--context", &o->context, "inference: tokens per sequence (4096)");
-  Text(plan, "--offload", &o->offload,
-       "inference: none (default), layerwise or cpu", "MODE");
+  Text(plan, "--offload", &o->offload, "inference: none (default), layerwise or cpu", "MODE");
+  Text(plan, "--objective", &o->objective,
+       "inference: throughput (default; most tokens/s per GPU), fewest-gpus "
+       "or latency (shortest time per output token)",
+       "GOAL");
 }
 
 void AddGpuAndSplitFlags(CLI::App* plan, PlanOptions* o) {
-  Text(plan, "--gpu", &o->gpu, "GPU type (default h100-80gb; --list-gpus)",
-       "TYPE");
-  Text(plan, "--gpu-memory-gib", &o->gpu_memory_gib,
-       "a custom GPU with this much memory, in GiB");
+  Text(plan, "--gpu", &o->gpu, "GPU type (default h100-80gb; --list-gpus)", "TYPE");
+  Text(plan, "--gpu-memory-gib", &o->gpu_memory_gib, "a custom GPU with this much memory, in GiB");
   Text(plan, "--gpus-per-node", &o->gpus_per_node, "GPUs per node (8)");
   Text(plan, "--max-gpus", &o->max_gpus, "most GPUs the plan may use");
   Text(plan, "--usable-fraction", &o->usable_fraction,
        "share of each GPU's memory a plan may fill (0.90)");
-  Text(plan, "--overhead-gib", &o->overhead_gib,
-       "fixed per-GPU overhead in GiB (1)");
+  Text(plan, "--overhead-gib", &o->overhead_gib, "fixed per-GPU overhead in GiB (1)");
   Text(plan, "--tp", &o->tp, "fix tensor parallelism");
   Text(plan, "--pp", &o->pp, "fix pipeline parallelism");
   Text(plan, "--dp", &o->dp, "fix data parallelism");
@@ -128,10 +125,10 @@ void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {
   Text(plan, "--tokens", &o->tokens, "training: tokens to process (2T)");
   Text(plan, "--days", &o->days, "training: deadline for --tokens, in days");
   Text(plan, "--tokens-per-second", &o->tokens_per_second,
-       "training: throughput to reach");
+       "throughput to reach (inference: decode tokens/s of all replicas "
+       "together)");
   Text(plan, "--mfu", &o->mfu, "model FLOPs utilisation assumed (0.40)");
-  Text(plan, "--alternatives", &o->alternatives,
-       "how many alternative splits to show (3)");
+  Text(plan, "--alternatives", &o->alternatives, "how many alternative splits to show (3)");
   plan->add_flag("--json", o->json, "print the plan as JSON");
   plan->add_flag("--list-models", o->list_models, "list catalogued models");
   plan->add_flag("--list-gpus", o->list_gpus, "list catalogued GPU types");
@@ -139,11 +136,9 @@ void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {
 
 // --daemon and, where the verb prints, --json.
 void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
-  Text(verb, "--daemon", &o->daemon,
-       "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
+  Text(verb, "--daemon", &o->daemon, "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
        "HOST:PORT");
-  Text(verb, "--token", &o->token,
-       "bearer token berthd maps to your team (default $BERTH_TOKEN)",
+  Text(verb, "--token", &o->token, "bearer token berthd maps to your team (default $BERTH_TOKEN)",
        "TOKEN");
   Text(verb, "--tls_ca", &o->tls_ca,
        "connect with TLS, verifying berthd against this CA certificate "
@@ -168,59 +163,50 @@ struct AllOptions {
 using Verb = std::pair<CLI::App*, std::function<int()>>;
 
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
-  CLI::App* submit =
-      app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
-  submit
-      ->add_option("FILE", o->submit.file,
-                   "a berth.v1.JobSpec as YAML (.yaml, .yml) or JSON")
+  CLI::App* submit = app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
+  submit->add_option("FILE", o->submit.file, "a berth.v1.JobSpec as YAML (.yaml, .yml) or JSON")
       ->required();
   submit->add_flag("--wait", o->submit.wait,
                    "follow the job until it ends, printing state changes");
   Text(submit, "--timeout", &o->submit.timeout,
-       "with --wait: stop waiting after this long (90, 90s, 10m, 1h30m)",
-       "DURATION");
+       "with --wait: stop waiting after this long (90, 90s, 10m, 1h30m)", "DURATION");
   AddClientFlags(submit, &o->submit.client);
-  submit->footer(ExitCodeFooter(
-      {{0, "submitted (with --wait: the job SUCCEEDED)"},
-       {1, "with --wait: the job ended FAILED or CANCELLED"},
-       kUsage,
-       {3, "refused: no GPU pool can ever hold the job"},
-       kUnreachable,
-       {6, "with --wait --timeout: the job had not ended in time"},
-       kNotAllowed}));
+  submit->footer(ExitCodeFooter({{0, "submitted (with --wait: the job SUCCEEDED)"},
+                                 {1, "with --wait: the job ended FAILED or CANCELLED"},
+                                 kUsage,
+                                 {3, "refused: no GPU pool can ever hold the job"},
+                                 kUnreachable,
+                                 {6, "with --wait --timeout: the job had not ended in time"},
+                                 kNotAllowed}));
   CLI::App* jobs = app->add_subcommand("jobs", "list jobs");
-  jobs->add_option("--state", o->jobs.states,
-                   "only jobs in this state (repeatable)")
+  jobs->add_option("--state", o->jobs.states, "only jobs in this state (repeatable)")
       ->type_name("STATE");
   Text(jobs, "--team", &o->jobs.team, "only this team's jobs", "TEAM");
   Text(jobs, "--limit", &o->jobs.limit, "at most N jobs (default 1000)");
   AddClientFlags(jobs, &o->jobs.client);
-  jobs->footer(
-      ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
-  auto id_verb = [&](const char* name, const char* help,
-                     berth::cli::JobIdOptions* options) {
+  jobs->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
+  auto id_verb = [&](const char* name, const char* help, berth::cli::JobIdOptions* options) {
     CLI::App* verb = app->add_subcommand(name, help);
     verb->add_option("ID", options->id, "job id")->required();
     AddClientFlags(verb, &options->client);
-    verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
-                                 kUnreachable, kNotAllowed}));
+    verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound, kUnreachable, kNotAllowed}));
     return verb;
   };
-  verbs->push_back(
-      {submit, [o] { return RunSubmit(o->submit, std::cout, std::cerr); }});
-  verbs->push_back(
-      {jobs, [o] { return RunJobs(o->jobs, std::cout, std::cerr); }});
+  verbs->push_back({submit, [o] { return RunSubmit(o->submit, std::cout, std::cerr); }});
+  verbs->push_back({jobs, [o] { return RunJobs(o->jobs, std::cout, std::cerr); }});
   verbs->push_back({id_verb("job", "show one job", &o->job),
                     [o] { return RunJob(o->job, std::cout, std::cerr); }});
   CLI::App* cancel = id_verb("cancel", "cancel a job", &o->cancel);
-  cancel->footer(ExitCodeFooter(
-      {{0, "cancelled"}, kInternal, kUsage,
-       {3, "refused: the job has already ended"}, kNotFound, kUnreachable,
-       {7, "not allowed: no or an unknown --token, or another team's job "
-           "(admins may cancel any)"}}));
-  verbs->push_back({cancel, [o] {
-                      return RunCancel(o->cancel, std::cout, std::cerr);
-                    }});
+  cancel->footer(ExitCodeFooter({{0, "cancelled"},
+                                 kInternal,
+                                 kUsage,
+                                 {3, "refused: the job has already ended"},
+                                 kNotFound,
+                                 kUnreachable,
+                                 {7,
+                                  "not allowed: no or an unknown --token, or another team's job "
+                                  "(admins may cancel any)"}}));
+  verbs->push_back({cancel, [o] { return RunCancel(o->cancel, std::cout, std::cerr); }});
   verbs->push_back({id_verb("why", "why a job waits, and until when", &o->why),
                     [o] { return RunWhy(o->why, std::cout, std::cerr); }});
 }
@@ -228,43 +214,35 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* nodes = app->add_subcommand("nodes", "list nodes and their GPUs");
   AddClientFlags(nodes, &o->nodes.client);
-  nodes->footer(
-      ExitCodeFooter({kOk, kInternal, kUnreachable, kNotAllowed}));
+  nodes->footer(ExitCodeFooter({kOk, kInternal, kUnreachable, kNotAllowed}));
   CLI::App* drain = app->add_subcommand("drain", "place no new jobs on a node");
-  CLI::App* undrain =
-      app->add_subcommand("undrain", "place jobs on a drained node again");
-  for (auto [verb, options] :
-       {std::pair{drain, &o->drain}, std::pair{undrain, &o->undrain}}) {
+  CLI::App* undrain = app->add_subcommand("undrain", "place jobs on a drained node again");
+  for (auto [verb, options] : {std::pair{drain, &o->drain}, std::pair{undrain, &o->undrain}}) {
     verb->add_option("NODE", options->node, "node name")->required();
     AddClientFlags(verb, &options->client);
-    verb->footer(ExitCodeFooter({kOk, kInternal, kUsage, kNotFound,
-                                 kUnreachable,
-                                 {7, "not allowed: admins only"}}));
+    verb->footer(ExitCodeFooter(
+        {kOk, kInternal, kUsage, kNotFound, kUnreachable, {7, "not allowed: admins only"}}));
   }
-  verbs->push_back(
-      {nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
-  verbs->push_back(
-      {drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
-  verbs->push_back(
-      {undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
+  verbs->push_back({nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
+  verbs->push_back({drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
+  verbs->push_back({undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
   CLI::App* admin = app->add_subcommand("admin", "operator tasks on berthd");
   admin->require_subcommand(1);
   CLI::App* backup = admin->add_subcommand(
       "backup", "write an online backup of berthd's SQLite file to PATH on its host");
-  backup->add_option("PATH", o->backup.path, "absolute path of the new backup file")
-      ->required();
+  backup->add_option("PATH", o->backup.path, "absolute path of the new backup file")->required();
   AddClientFlags(backup, &o->backup.client);
-  backup->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable,
-                                 {7, "not allowed: admins only"}}));
+  backup->footer(
+      ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, {7, "not allowed: admins only"}}));
   verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
 }
 
 void AddEventsVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* events = app->add_subcommand(
       "events", "berthd's event log: what happened to a job, a node or the cluster");
-  events->add_option_function<std::string>(
-            "JOB", [o](const std::string& value) { o->events.job = value; },
-            "only this job's events")
+  events
+      ->add_option_function<std::string>(
+          "JOB", [o](const std::string& value) { o->events.job = value; }, "only this job's events")
       ->type_name("ID");
   Text(events, "--node", &o->events.node, "only this node's events", "NODE");
   Text(events, "--limit", &o->events.limit,
@@ -272,27 +250,23 @@ void AddEventsVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   Text(events, "--after", &o->events.after,
        "only events after this event id (read on from the last one seen)", "ID");
   AddClientFlags(events, &o->events.client);
-  events->footer(
-      ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
-  verbs->push_back(
-      {events, [o] { return RunEvents(o->events, std::cout, std::cerr); }});
+  events->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
+  verbs->push_back({events, [o] { return RunEvents(o->events, std::cout, std::cerr); }});
 }
 
 void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
-  CLI::App* watch = app->add_subcommand(
-      "watch", "live view of the queue and the cluster (Ctrl-C to stop)");
+  CLI::App* watch =
+      app->add_subcommand("watch", "live view of the queue and the cluster (Ctrl-C to stop)");
   Text(watch, "--interval", &o->watch.interval,
        "seconds between redraws (default 2; 0.5, 2, 10s, 1m)", "DURATION");
-  watch->add_flag("--once", o->watch.once,
-                  "print one frame and exit (for scripts)");
+  watch->add_flag("--once", o->watch.once, "print one frame and exit (for scripts)");
   AddClientFlags(watch, &o->watch.client);
-  watch->footer(ExitCodeFooter(
-      {{0, "done (the live view: stopped by Ctrl-C or SIGTERM)"}, kInternal,
-       {2, "bad flags (--json needs --once)"},
-       {5, "with --once: berthd did not answer (the live view retries)"},
-       kNotAllowed}));
-  verbs->push_back(
-      {watch, [o] { return RunWatch(o->watch, std::cout, std::cerr); }});
+  watch->footer(ExitCodeFooter({{0, "done (the live view: stopped by Ctrl-C or SIGTERM)"},
+                                kInternal,
+                                {2, "bad flags (--json needs --once)"},
+                                {5, "with --once: berthd did not answer (the live view retries)"},
+                                kNotAllowed}));
+  verbs->push_back({watch, [o] { return RunWatch(o->watch, std::cout, std::cerr); }});
 }
 
 }  // namespace
@@ -301,35 +275,37 @@ int main(int argc, char** argv) {
   CLI::App app("berth: plans and schedules LLM jobs on GPU clusters", "berth");
   app.require_subcommand(1);
   AllOptions options;
-  CLI::App* plan = app.add_subcommand(
-      "plan", "how many GPUs a model needs, and how to split it");
+  CLI::App* plan = app.add_subcommand("plan", "how many GPUs a model needs, and how to split it");
   AddModelFlags(plan, &options.plan);
   AddTrainFlags(plan, &options.plan);
   AddInferFlags(plan, &options.plan);
   AddGpuAndSplitFlags(plan, &options.plan);
   AddPaceAndOutputFlags(plan, &options.plan);
-  plan->footer(ExitCodeFooter(
-      {{0, "a plan that fits"}, kInternal, kUsage,
-       {3, "no split fits (the closest one is still printed)"}}));
-  std::vector<Verb> verbs = {
-      {plan, [&] { return RunPlan(options.plan, std::cout, std::cerr); }}};
+  plan->footer(ExitCodeFooter({{0, "a plan that fits"},
+                               kInternal,
+                               kUsage,
+                               {3, "no split fits (the closest one is still printed)"}}));
+  std::vector<Verb> verbs = {{plan, [&] { return RunPlan(options.plan, std::cout, std::cerr); }}};
   AddJobVerbs(&app, &options, &verbs);
   AddNodeVerbs(&app, &options, &verbs);
   AddEventsVerb(&app, &options, &verbs);
   AddWatchVerb(&app, &options, &verbs);
-  app.footer(ExitCodeFooter(
-      {{0, "done"}, {1, "an internal error; submit --wait: the job failed"},
-       {2, "bad input"}, {3, "refused"}, {4, "not found"},
-       {5, "berthd unreachable"}, {6, "submit --wait --timeout ran out"},
-       {7, "not allowed (UNAUTHENTICATED or PERMISSION_DENIED; see --token)"}}));
+  app.footer(
+      ExitCodeFooter({{0, "done"},
+                      {1, "an internal error; submit --wait: the job failed"},
+                      {2, "bad input"},
+                      {3, "refused"},
+                      {4, "not found"},
+                      {5, "berthd unreachable"},
+                      {6, "submit --wait --timeout ran out"},
+                      {7, "not allowed (UNAUTHENTICATED or PERMISSION_DENIED; see --token)"}}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() == 0) return app.exit(error);  // --help
     std::vector<CLI::App*> parsed = app.get_subcommands();
     std::cerr << "berth" << (parsed.empty() ? "" : " ")
-              << (parsed.empty() ? "" : parsed.front()->get_name()) << ": "
-              << error.what() << "\n";
+              << (parsed.empty() ? "" : parsed.front()->get_name()) << ": " << error.what() << "\n";
     return berth::cli::kExitUsage;
   }
   for (const auto& [verb, run] : verbs) {

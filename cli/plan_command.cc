@@ -97,6 +97,8 @@ constexpr std::pair<absl::string_view, absl::string_view> kFieldFlags[] = {
     {"kv_heads", "--kv-heads"},
     {"ffn", "--ffn"},
     {"vocab", "--vocab"},
+    {"mlp", "--mlp"},
+    {"objective", "--objective"},
     {"seq", "--seq"},
     {"micro_batch", "--micro-batch"},
     {"global_batch", "--global-batch"},
@@ -148,8 +150,14 @@ bool AnyShapeFlag(const PlanOptions& o) {
   return o.params || o.layers || o.hidden || o.heads || o.kv_heads || o.ffn || o.vocab;
 }
 
-// Checks that exactly one model source is given.
+// Checks that exactly one model source is given, and --mlp only with an
+// explicit shape.
 absl::Status CheckModelSource(const PlanOptions& options) {
+  if (options.mlp && !AnyShapeFlag(options)) {
+    return FlagError("--mlp",
+                     "only with the explicit shape flags (--params, --layers, --hidden, "
+                     "--heads, ...); a --model or --hf-config model has its own MLP");
+  }
   int sources =
       (options.model ? 1 : 0) + (options.hf_config ? 1 : 0) + (AnyShapeFlag(options) ? 1 : 0);
   if (sources == 0) {
@@ -167,34 +175,30 @@ absl::Status CheckModelSource(const PlanOptions& options) {
 }
 
 absl::StatusOr<planner::ModelShape> ModelFromNumbers(const PlanOptions& o) {
-  int64_t params = 0, layers = 0, hidden = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
+  planner::ShapeNumbers n;
+  BERTH_RETURN_IF_ERROR(ReadName(o.mlp, "--mlp", &planner::ParseMlpKind, &n.mlp));
   if (!o.layers) return FlagError("--layers", "required with --params");
   if (!o.hidden) return FlagError("--hidden", "required with --params");
   if (!o.heads) return FlagError("--heads", "required with --params");
-  if (!o.params && !o.ffn) {
-    return FlagError("--params", "give --params or --ffn (or both)");
+  // A plain MLP without either has FFN 4·hidden (planner/model.h).
+  if (!o.params && !o.ffn && n.mlp != planner::MlpKind::kGelu) {
+    return FlagError("--params", "give --params or --ffn (or both), or --mlp plain");
   }
-  BERTH_RETURN_IF_ERROR(ReadCount(o.params, "--params", 1, &params));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.layers, "--layers", 1, &layers));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.hidden, "--hidden", 1, &hidden));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.heads, "--heads", 1, &heads));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.kv_heads, "--kv-heads", 1, &kv_heads));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.ffn, "--ffn", 1, &ffn));
-  BERTH_RETURN_IF_ERROR(ReadCount(o.vocab, "--vocab", 1, &vocab));
-  if (hidden % heads != 0) {
-    return FlagError("--heads", absl::StrCat(heads,
-                                             " heads do not divide "
-                                             "--hidden ",
-                                             hidden));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.params, "--params", 1, &n.params));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.layers, "--layers", 1, &n.layers));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.hidden, "--hidden", 1, &n.hidden));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.heads, "--heads", 1, &n.heads));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.kv_heads, "--kv-heads", 1, &n.kv_heads));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.ffn, "--ffn", 1, &n.ffn));
+  BERTH_RETURN_IF_ERROR(ReadCount(o.vocab, "--vocab", 1, &n.vocab));
+  if (n.hidden % n.heads != 0) {
+    return FlagError("--heads", absl::StrCat(n.heads, " heads do not divide --hidden ", n.hidden));
   }
-  if (kv_heads > 0 && heads % kv_heads != 0) {
-    return FlagError("--kv-heads", absl::StrCat(kv_heads,
-                                                " KV heads do not "
-                                                "divide --heads ",
-                                                heads));
+  if (n.kv_heads > 0 && n.heads % n.kv_heads != 0) {
+    return FlagError("--kv-heads",
+                     absl::StrCat(n.kv_heads, " KV heads do not divide --heads ", n.heads));
   }
-  absl::StatusOr<planner::ModelShape> shape =
-      planner::ShapeFromNumbers(params, layers, hidden, heads, kv_heads, ffn, vocab);
+  absl::StatusOr<planner::ModelShape> shape = planner::ShapeFromNumbers(n);
   if (!shape.ok()) return WithFlagName(shape.status());
   if (shape->name.empty()) shape->name = "custom";
   return shape;
@@ -260,21 +264,19 @@ absl::Status RejectOtherTaskFlags(const PlanOptions& o, planner::Task task) {
       {o.zero.has_value(), "--zero"},
       {o.ep.has_value(), "--ep"},
       {o.mfu.has_value(), "--mfu"}};
-  const std::pair<bool, absl::string_view> infer_only[] = {{o.weights.has_value(), "--weights"},
-                                                           {o.kv_dtype.has_value(), "--kv-dtype"},
-                                                           {o.batch.has_value(), "--batch"},
-                                                           {o.context.has_value(), "--context"},
-                                                           {o.offload.has_value(), "--offload"}};
+  const std::pair<bool, absl::string_view> infer_only[] = {
+      {o.weights.has_value(), "--weights"}, {o.kv_dtype.has_value(), "--kv-dtype"},
+      {o.batch.has_value(), "--batch"},     {o.context.has_value(), "--context"},
+      {o.offload.has_value(), "--offload"}, {o.objective.has_value(), "--objective"},
+  };
   if (task == planner::Task::kInfer) {
-    absl::string_view pace = o.tokens              ? "--tokens"
-                             : o.days              ? "--days"
-                             : o.tokens_per_second ? "--tokens-per-second"
-                                                   : "";
+    // --tokens-per-second is a target for inference too (all replicas).
+    absl::string_view pace = o.tokens ? "--tokens" : o.days ? "--days" : "";
     if (!pace.empty()) {
       return FlagError(pace,
-                       "a pace (--tokens with --days, or "
-                       "--tokens-per-second) applies to training only; "
-                       "inference plans the fewest GPUs that fit");
+                       "a pace in --tokens and --days applies to training only; "
+                       "inference takes --tokens-per-second (decode tokens/s of all "
+                       "replicas together)");
     }
     for (const auto& [given, flag] : train_only) {
       if (given) return FlagError(flag, "applies to --task train only");
@@ -313,7 +315,8 @@ absl::Status ReadInfer(const PlanOptions& o, planner::InferWorkload* infer) {
   BERTH_RETURN_IF_ERROR(ReadName(o.kv_dtype, "--kv-dtype", &planner::ParseDType, &infer->kv_dtype));
   BERTH_RETURN_IF_ERROR(ReadCount(o.batch, "--batch", 1, &infer->batch));
   BERTH_RETURN_IF_ERROR(ReadCount(o.context, "--context", 1, &infer->context));
-  return ReadName(o.offload, "--offload", &planner::ParseOffload, &infer->offload);
+  BERTH_RETURN_IF_ERROR(ReadName(o.offload, "--offload", &planner::ParseOffload, &infer->offload));
+  return ReadName(o.objective, "--objective", &planner::ParseServingObjective, &infer->objective);
 }
 
 absl::Status ReadFixedSplit(const PlanOptions& o, planner::FixedSplit* fixed) {
@@ -385,6 +388,8 @@ absl::StatusOr<planner::PlanRequest> BuildPlanRequest(const PlanOptions& options
     BERTH_RETURN_IF_ERROR(ReadPace(options, &request));
   } else {
     BERTH_RETURN_IF_ERROR(ReadInfer(options, &request.infer));
+    BERTH_RETURN_IF_ERROR(ReadPositive(options.tokens_per_second, "--tokens-per-second", 0,
+                                       &request.tokens_per_second));
   }
   BERTH_RETURN_IF_ERROR(ReadFixedSplit(options, &request.fixed));
   BERTH_RETURN_IF_ERROR(ApplyLimitFlags(options, request));

@@ -35,19 +35,21 @@ struct PlanOptions {
   std::optional<std::string> model;
   std::optional<std::string> hf_config;
   std::optional<std::string> params, layers, hidden, heads, kv_heads, ffn, vocab;
+  std::optional<std::string> mlp;   // explicit shape only: "gated" (default) or "plain"
   std::optional<std::string> task;  // "train" (default) or "infer"
   // Training.
   std::optional<std::string> seq, micro_batch, global_batch, framework, recompute, virtual_stages;
   std::optional<bool> flash_attention;
   bool sequence_parallel = false;
-  // Inference.
-  std::optional<std::string> weights, kv_dtype, batch, context, offload;
+  // Inference. objective: "throughput" (default), "fewest-gpus", "latency".
+  std::optional<std::string> weights, kv_dtype, batch, context, offload, objective;
   // GPUs.
   std::optional<std::string> gpu, gpu_memory_gib, gpus_per_node, max_gpus, usable_fraction,
       overhead_gib;
   // A fixed split; what is not given is searched.
   std::optional<std::string> tp, pp, dp, zero, ep;
-  // Pace (training only).
+  // Pace. Training: tokens with days, or tokens_per_second; mfu. Inference:
+  // tokens_per_second only (decode tokens/s of all replicas together).
   std::optional<std::string> tokens, days, tokens_per_second, mfu;
   std::optional<std::string> alternatives;
   bool json = false;

@@ -26,8 +26,7 @@ std::string ErrorOf(const PlanOptions& options, const std::string& flag) {
   absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(options);
   EXPECT_FALSE(request.ok());
   if (request.ok()) return "";
-  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument)
-      << request.status();
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument) << request.status();
   std::string message(request.status().message());
   EXPECT_TRUE(absl::StartsWith(message, flag + ":")) << message;
   return message;
@@ -158,6 +157,98 @@ TEST(BuildPlanRequestTest, ExplicitNumbers) {
   EXPECT_FALSE(request->model.name.empty());
 }
 
+TEST(BuildPlanRequestTest, MlpFlag) {
+  PlanOptions options;
+  options.layers = "32";
+  options.hidden = "4096";
+  options.heads = "32";
+  options.mlp = "plain";
+  // A plain MLP needs neither --params nor --ffn: FFN = 4 × 4096 = 16384.
+  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->model.mlp, planner::MlpKind::kGelu);
+  EXPECT_EQ(request->model.ffn, 16384);
+  // --mlp gated is the default: the same numbers with --params 6.7B solve
+  // the FFN for three matrices (Llama 2 7B's 11008).
+  options.params = "6.7B";
+  options.mlp = "gated";
+  request = BuildPlanRequest(options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->model.mlp, planner::MlpKind::kSwiGlu);
+  EXPECT_EQ(request->model.ffn, 11008);
+  options.mlp.reset();
+  request = BuildPlanRequest(options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->model.mlp, planner::MlpKind::kSwiGlu);
+}
+
+TEST(BuildPlanRequestTest, MlpErrors) {
+  PlanOptions options;
+  options.layers = "32";
+  options.hidden = "4096";
+  options.heads = "32";
+  options.mlp = "swish";
+  EXPECT_EQ(ErrorOf(options, "--mlp"), "--mlp: unknown value \"swish\" (accepted: gated, plain)");
+  // Gated without --params or --ffn cannot solve the FFN.
+  options.mlp = "gated";
+  EXPECT_EQ(ErrorOf(options, "--params"),
+            "--params: give --params or --ffn (or both), or --mlp plain");
+  // Not with a catalogued or config.json model, nor alone.
+  const std::string not_with_model =
+      "--mlp: only with the explicit shape flags (--params, --layers, --hidden, --heads, ...); "
+      "a --model or --hf-config model has its own MLP";
+  PlanOptions catalogued = Llama7b();
+  catalogued.mlp = "plain";
+  EXPECT_EQ(ErrorOf(catalogued, "--mlp"), not_with_model);
+  PlanOptions alone;
+  alone.mlp = "plain";
+  EXPECT_EQ(ErrorOf(alone, "--mlp"), not_with_model);
+}
+
+TEST(BuildPlanRequestTest, ObjectiveFlag) {
+  PlanOptions options = Llama7b();
+  options.task = "infer";
+  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->infer.objective, planner::ServingObjective::kThroughput);  // default
+  const std::pair<const char*, planner::ServingObjective> cases[] = {
+      {"throughput", planner::ServingObjective::kThroughput},
+      {"fewest-gpus", planner::ServingObjective::kFewestGpus},
+      {"latency", planner::ServingObjective::kLatency}};
+  for (const auto& [name, objective] : cases) {
+    options.objective = name;
+    request = BuildPlanRequest(options);
+    ASSERT_TRUE(request.ok()) << request.status();
+    EXPECT_EQ(request->infer.objective, objective) << name;
+  }
+  options.objective = "cheapest";
+  EXPECT_EQ(ErrorOf(options, "--objective"),
+            "--objective: unknown value \"cheapest\" (accepted: throughput, fewest-gpus, "
+            "latency)");
+  // Training has no serving objective.
+  PlanOptions training = Llama7b();
+  training.objective = "latency";
+  EXPECT_EQ(ErrorOf(training, "--objective"), "--objective: applies to --task infer only");
+}
+
+TEST(BuildPlanRequestTest, TokensPerSecondIsAnInferenceTarget) {
+  PlanOptions options = Llama7b();
+  options.task = "infer";
+  options.tokens_per_second = "5k";
+  absl::StatusOr<planner::PlanRequest> request = BuildPlanRequest(options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->tokens_per_second, 5000);
+  options.tokens_per_second = "0";
+  EXPECT_EQ(ErrorOf(options, "--tokens-per-second"),
+            "--tokens-per-second: must be above 0 (got \"0\")");
+  // Tokens and days stay training's.
+  options.tokens_per_second.reset();
+  options.tokens = "1T";
+  EXPECT_EQ(ErrorOf(options, "--tokens"),
+            "--tokens: a pace in --tokens and --days applies to training only; inference "
+            "takes --tokens-per-second (decode tokens/s of all replicas together)");
+}
+
 TEST(BuildPlanRequestTest, ModelErrorsNameTheFlag) {
   ErrorOf(PlanOptions{}, "--model");
   PlanOptions both = Llama7b();
@@ -175,8 +266,7 @@ TEST(BuildPlanRequestTest, ModelErrorsNameTheFlag) {
   numbers.layers = "32";
   numbers.hidden = "4000";
   numbers.heads = "48";
-  EXPECT_EQ(ErrorOf(numbers, "--heads"),
-            "--heads: 48 heads do not divide --hidden 4000");
+  EXPECT_EQ(ErrorOf(numbers, "--heads"), "--heads: 48 heads do not divide --hidden 4000");
   numbers.hidden = "4096";
   numbers.heads = "32";
   numbers.kv_heads = "5";
@@ -256,9 +346,45 @@ TEST(RunPlanTest, ListsAndUsageErrors) {
   options.params = "7B";
   std::ostringstream out2, err2;
   EXPECT_EQ(RunPlan(options, out2, err2), kExitUsage);
-  EXPECT_TRUE(absl::StartsWith(err2.str(), "berth plan: --model: "))
-      << err2.str();
+  EXPECT_TRUE(absl::StartsWith(err2.str(), "berth plan: --model: ")) << err2.str();
   EXPECT_EQ(out2.str(), "");
+
+  // A flag of the other task: exit 2, the flag named, nothing printed.
+  options = Llama7b();
+  options.objective = "latency";
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RunPlan(options, out3, err3), kExitUsage);
+  EXPECT_EQ(err3.str(), "berth plan: --objective: applies to --task infer only\n");
+  EXPECT_EQ(out3.str(), "");
+  options = Llama7b();
+  options.mlp = "plain";
+  std::ostringstream out4, err4;
+  EXPECT_EQ(RunPlan(options, out4, err4), kExitUsage);
+  EXPECT_TRUE(absl::StartsWith(err4.str(), "berth plan: --mlp: only with the explicit shape"))
+      << err4.str();
+}
+
+TEST(RunPlanTest, InferenceWithAnObjectiveAndATarget) {
+  PlanOptions options = Llama7b();
+  options.task = "infer";
+  options.objective = "latency";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunPlan(options, out, err), kExitOk) << err.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "  objective latency\n")) << out.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "\nLaunch (vllm):  --tensor-parallel-size "))
+      << out.str();
+
+  options.objective.reset();
+  options.tokens_per_second = "20k";
+  options.batch = "64";
+  options.json = true;
+  std::ostringstream json, err2;
+  EXPECT_EQ(RunPlan(options, json, err2), kExitOk) << err2.str();
+  // A target makes the pace the objective; the JSON carries the new fields.
+  EXPECT_TRUE(absl::StrContains(json.str(), "\"objective\": \"pace\"")) << json.str();
+  EXPECT_TRUE(absl::StrContains(json.str(), "\"launch\": [")) << json.str();
+  EXPECT_TRUE(absl::StrContains(json.str(), "\"replica_batch\": ")) << json.str();
+  EXPECT_TRUE(absl::StrContains(json.str(), "\"precision\": \"bf16\"")) << json.str();
 }
 
 }  // namespace

@@ -42,6 +42,29 @@ TEST(SpecPlanTest, ModelAndWorkloadFlagsBesideASpecAreErrors) {
                        Eq("--model: not with --spec; set model.catalog_name in the spec")));
   EXPECT_THAT(PlanRequestFromSpec(PlanOptions{.zero = "1"}, Llama7b(), "job.yaml"),
               StatusIs(StatusCode::kInvalidArgument, "set split.zero_stage in the spec"));
+  EXPECT_THAT(PlanRequestFromSpec(PlanOptions{.mlp = "plain"}, Llama7b(), "job.yaml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       Eq("--mlp: not with --spec; set model.shape.mlp in the spec")));
+  EXPECT_THAT(PlanRequestFromSpec(PlanOptions{.objective = "latency"}, Llama7b(), "job.yaml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       Eq("--objective: not with --spec; set infer.objective in the spec")));
+}
+
+TEST(SpecPlanTest, AnInferenceSpecWithAnObjectiveAndATarget) {
+  berth::v1::JobSpec spec;
+  spec.set_task("infer");
+  spec.mutable_model()->set_catalog_name("llama-2-7b");
+  spec.mutable_infer()->set_objective("fewest-gpus");
+  spec.mutable_objective()->set_tokens_per_second(2000);
+  absl::StatusOr<planner::PlanRequest> request = PlanRequestFromSpec({}, spec, "serve.yaml");
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->infer.objective, planner::ServingObjective::kFewestGpus);
+  EXPECT_EQ(request->tokens_per_second, 2000);
+  // A bad value names the file and the spec field.
+  spec.mutable_infer()->set_objective("soonest");
+  EXPECT_THAT(PlanRequestFromSpec({}, spec, "serve.yaml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       StartsWith("serve.yaml: infer.objective: unknown value \"soonest\"")));
 }
 
 TEST(SpecPlanTest, TheGpuIsTheFlagsElseTheSpecsElseTheDefault) {

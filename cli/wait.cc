@@ -63,50 +63,45 @@ int WaitExitCode(const WaitOutcome& outcome) {
   }
 }
 
-absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view flag,
-                                            absl::string_view text) {
+absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view flag, absl::string_view text) {
   absl::Duration duration;
   std::string trimmed(absl::StripAsciiWhitespace(text));
-  bool plain = !trimmed.empty() &&
-               trimmed.find_first_not_of("0123456789.") == std::string::npos;
+  bool plain = !trimmed.empty() && trimmed.find_first_not_of("0123456789.") == std::string::npos;
   if (plain) {
     absl::StatusOr<double> seconds = ParseNumber(flag, trimmed);
     if (!seconds.ok()) return seconds.status();
     duration = absl::Seconds(*seconds);
   } else if (!absl::ParseDuration(trimmed, &duration)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        flag, ": expected seconds or a duration such as 90s, 10m or 1h30m, "
-              "got \"", text, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag,
+                     ": expected seconds or a duration such as 90s, 10m or 1h30m, "
+                     "got \"",
+                     text, "\""));
   }
   if (duration <= absl::ZeroDuration() || duration == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": must be above zero and finite (got \"", text,
-                     "\")"));
+        absl::StrCat(flag, ": must be above zero and finite (got \"", text, "\")"));
   }
   return duration;
 }
 
-std::string StateChangeLine(const berth::v1::Job& job, absl::Time now,
-                            absl::TimeZone zone) {
-  std::string line = absl::StrCat(absl::FormatTime("%H:%M:%S", now, zone),
-                                  " job ", job.id(), ": ",
+std::string StateChangeLine(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone) {
+  std::string line = absl::StrCat(absl::FormatTime("%H:%M:%S", now, zone), " job ", job.id(), ": ",
                                   JobStateName(job.state()));
   if (job.state() == berth::v1::PLACED || job.state() == berth::v1::RUNNING) {
     std::set<std::string> nodes;
     for (const berth::v1::GpuAssignment& gpu : job.gpus()) {
       nodes.insert(gpu.node());
     }
-    absl::StrAppend(&line, " on ", job.gpus_size(), " GPUs (",
+    absl::StrAppend(&line, " on ", Counted(job.gpus_size(), "GPU"), " (",
                     absl::StrJoin(nodes, ", "), ")");
   } else if (IsFinal(job.state()) && job.start_time_ms() > 0 &&
              job.end_time_ms() >= job.start_time_ms()) {
-    if (job.state() == berth::v1::SUCCEEDED ||
-        job.state() == berth::v1::FAILED) {
+    if (job.state() == berth::v1::SUCCEEDED || job.state() == berth::v1::FAILED) {
       absl::StrAppend(&line, " (exit ", job.exit_code(), ")");
     }
     absl::StrAppend(&line, " after ",
-                    HumanDuration(absl::Milliseconds(job.end_time_ms() -
-                                                     job.start_time_ms())));
+                    HumanDuration(absl::Milliseconds(job.end_time_ms() - job.start_time_ms())));
   }
   if (!job.reason().empty() && job.state() != berth::v1::PLACED &&
       job.state() != berth::v1::RUNNING && job.state() != berth::v1::SUCCEEDED) {

@@ -42,26 +42,20 @@ struct FakeDaemon {
               sleeps.push_back(d);
               now += d;
             },
-        .on_change =
-            [this](const berth::v1::Job& job) {
-              changes.push_back(job.state());
-            }};
+        .on_change = [this](const berth::v1::Job& job) { changes.push_back(job.state()); }};
   }
 };
 
 TEST(FollowJobTest, ReportsEachChangeAndStopsAtTheEnd) {
-  FakeDaemon daemon{.script = {berth::v1::PENDING, berth::v1::PENDING,
-                               berth::v1::PLACED, berth::v1::RUNNING,
-                               berth::v1::RUNNING, berth::v1::SUCCEEDED}};
-  WaitOutcome outcome =
-      FollowJob(JobIn(berth::v1::PENDING), WaitPolicy{}, daemon.Hooks());
+  FakeDaemon daemon{.script = {berth::v1::PENDING, berth::v1::PENDING, berth::v1::PLACED,
+                               berth::v1::RUNNING, berth::v1::RUNNING, berth::v1::SUCCEEDED}};
+  WaitOutcome outcome = FollowJob(JobIn(berth::v1::PENDING), WaitPolicy{}, daemon.Hooks());
   EXPECT_TRUE(outcome.status.ok());
   EXPECT_FALSE(outcome.timed_out);
   EXPECT_EQ(outcome.job.state(), berth::v1::SUCCEEDED);
   EXPECT_EQ(daemon.polls, 6u);
-  EXPECT_EQ(daemon.changes,
-            (std::vector<berth::v1::JobState>{
-                berth::v1::PLACED, berth::v1::RUNNING, berth::v1::SUCCEEDED}));
+  EXPECT_EQ(daemon.changes, (std::vector<berth::v1::JobState>{berth::v1::PLACED, berth::v1::RUNNING,
+                                                              berth::v1::SUCCEEDED}));
   // Backoff: 250 ms, then ×1.5 while nothing changes (375 ms), back to
   // 250 ms after each change.
   ASSERT_EQ(daemon.sleeps.size(), 6u);
@@ -76,8 +70,7 @@ TEST(FollowJobTest, ReportsEachChangeAndStopsAtTheEnd) {
 TEST(FollowJobTest, BackoffIsCappedAndTheTimeoutIsKept) {
   FakeDaemon daemon{.script = {berth::v1::PENDING}};
   WaitPolicy policy{.timeout = absl::Seconds(30)};
-  WaitOutcome outcome =
-      FollowJob(JobIn(berth::v1::PENDING), policy, daemon.Hooks());
+  WaitOutcome outcome = FollowJob(JobIn(berth::v1::PENDING), policy, daemon.Hooks());
   EXPECT_TRUE(outcome.timed_out);
   EXPECT_EQ(WaitExitCode(outcome), kExitTimedOut);
   absl::Duration total;
@@ -92,8 +85,7 @@ TEST(FollowJobTest, BackoffIsCappedAndTheTimeoutIsKept) {
 
 TEST(FollowJobTest, AJobThatHasEndedIsNotPolled) {
   FakeDaemon daemon{.script = {berth::v1::RUNNING}};
-  WaitOutcome outcome =
-      FollowJob(JobIn(berth::v1::REJECTED), WaitPolicy{}, daemon.Hooks());
+  WaitOutcome outcome = FollowJob(JobIn(berth::v1::REJECTED), WaitPolicy{}, daemon.Hooks());
   EXPECT_EQ(daemon.polls, 0u);
   EXPECT_EQ(WaitExitCode(outcome), kExitRefused);
 }
@@ -108,9 +100,7 @@ TEST(FollowJobTest, ExitCodesByFinalState) {
 TEST(FollowJobTest, AFailedPollStopsWithItsStatus) {
   FakeDaemon daemon{.script = {berth::v1::PENDING}};
   WaitHooks hooks = daemon.Hooks();
-  hooks.fetch = [](berth::v1::Job*) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
-  };
+  hooks.fetch = [](berth::v1::Job*) { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone"); };
   WaitOutcome outcome = FollowJob(JobIn(berth::v1::PENDING), WaitPolicy{}, hooks);
   EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(outcome.job.state(), berth::v1::PENDING);
@@ -139,6 +129,10 @@ TEST(StateChangeLineTest, SaysWhereAndHowItEnded) {
   }
   EXPECT_EQ(StateChangeLine(job, now, absl::UTCTimeZone()),
             "12:03:04 job 12: RUNNING on 3 GPUs (h100-0, h100-1)");
+  berth::v1::Job one = JobIn(berth::v1::PLACED);
+  one.add_gpus()->set_node("h100-0");
+  EXPECT_EQ(StateChangeLine(one, now, absl::UTCTimeZone()),
+            "12:03:04 job 12: PLACED on 1 GPU (h100-0)");
   job.set_state(berth::v1::FAILED);
   job.set_exit_code(2);
   job.set_start_time_ms(1000);

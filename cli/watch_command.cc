@@ -62,19 +62,14 @@ std::string GpuTypeOf(const berth::v1::Job& job) {
 }
 
 std::string QueueTable(const ClusterSnapshot& snapshot, absl::Time now) {
-  std::vector<Row> rows = {
-      {"POS", "ID", "NAME", "TEAM", "GPUS", "TYPE", "WAIT", "REASON"}};
+  std::vector<Row> rows = {{"POS", "ID", "NAME", "TEAM", "GPUS", "TYPE", "WAIT", "REASON"}};
   for (const berth::v1::ExplainJobResponse& entry : snapshot.queue) {
     const berth::v1::Job& job = entry.job();
-    rows.push_back(
-        {entry.queue_position() > 0 ? absl::StrCat(entry.queue_position())
-                                    : "-",
-         absl::StrCat(job.id()), OrDash(job.spec().name()),
-         OrDash(job.spec().team()),
-         job.plan().gpus() > 0 ? absl::StrCat(job.plan().gpus()) : "-",
-         GpuTypeOf(job),
-         HumanDuration(now - FromUnixMillis(job.submit_time_ms())),
-         Truncate(job.reason(), kReasonColumnWidth)});
+    rows.push_back({entry.queue_position() > 0 ? absl::StrCat(entry.queue_position()) : "-",
+                    absl::StrCat(job.id()), OrDash(job.spec().name()), OrDash(job.spec().team()),
+                    job.plan().gpus() > 0 ? absl::StrCat(job.plan().gpus()) : "-", GpuTypeOf(job),
+                    HumanDuration(now - FromUnixMillis(job.submit_time_ms())),
+                    Truncate(job.reason(), kReasonColumnWidth)});
   }
   return AlignedTable(rows, {0, 1, 4, 6});
 }
@@ -88,13 +83,11 @@ struct PoolUse {
 // "[##########..........]  50%": `width` characters of busy share.
 std::string ShareBar(int busy, int total, int width) {
   int filled = total > 0 ? (busy * width + total / 2) / total : 0;
-  return absl::StrCat("[", std::string(filled, '#'),
-                      std::string(width - filled, '.'), "] ",
+  return absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "] ",
                       total > 0 ? (busy * 100 + total / 2) / total : 0, "%");
 }
 
-std::string PoolsTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
+std::string PoolsTable(const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
   std::map<std::string, PoolUse> pools;
   for (const berth::v1::Node& node : nodes) {
     bool usable = node.state() == berth::v1::UP;
@@ -108,23 +101,20 @@ std::string PoolsTable(
       }
     }
   }
-  std::vector<Row> rows = {{"POOL", "GPUS", "BUSY", "FREE", "UNAVAILABLE",
-                            "USE"}};
+  std::vector<Row> rows = {{"POOL", "GPUS", "BUSY", "FREE", "UNAVAILABLE", "USE"}};
   for (const auto& [type, pool] : pools) {
     rows.push_back({type, absl::StrCat(pool.total), absl::StrCat(pool.busy),
                     absl::StrCat(pool.total - pool.busy - pool.unavailable),
-                    absl::StrCat(pool.unavailable),
-                    ShareBar(pool.busy, pool.total, 20)});
+                    absl::StrCat(pool.unavailable), ShareBar(pool.busy, pool.total, 20)});
   }
   return AlignedTable(rows, {1, 2, 3, 4});
 }
 
-std::string NodeTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
+std::string NodeTable(const google::protobuf::RepeatedPtrField<berth::v1::Node>& nodes) {
   std::vector<Row> rows = {{"NODE", "STATE", "GPU TYPE", "USED", "GPUS"}};
   for (const berth::v1::Node& node : nodes) {
-    rows.push_back({node.name(), NodeStateLabel(node), GpuTypesCell(node),
-                    UsedGpusCell(node), OccupancyBar(node)});
+    rows.push_back({node.name(), NodeStateLabel(node), GpuTypesCell(node), UsedGpusCell(node),
+                    OccupancyBar(node)});
   }
   return AlignedTable(rows, {3});
 }
@@ -140,8 +130,7 @@ std::string Indented(const std::string& table) {
 
 // Asks ExplainJob about up to kMaxQueueShown PENDING jobs (highest priority,
 // then oldest, first) and orders the answers by queue position.
-grpc::Status ExplainQueue(Client& client,
-                          const std::vector<berth::v1::Job>& pending,
+grpc::Status ExplainQueue(Client& client, const std::vector<berth::v1::Job>& pending,
                           ClusterSnapshot* snapshot) {
   std::vector<berth::v1::Job> order = pending;
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
@@ -167,16 +156,13 @@ grpc::Status ExplainQueue(Client& client,
     return r.queue_position() > 0 ? r.queue_position() : INT32_MAX;
   };
   std::stable_sort(snapshot->queue.begin(), snapshot->queue.end(),
-                   [&](const auto& a, const auto& b) {
-                     return position(a) < position(b);
-                   });
+                   [&](const auto& a, const auto& b) { return position(a) < position(b); });
   return grpc::Status::OK;
 }
 
 grpc::Status FetchSnapshot(Client& client, ClusterSnapshot* snapshot) {
   berth::v1::ListJobsRequest list;
-  for (berth::v1::JobState state :
-       {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING}) {
+  for (berth::v1::JobState state : {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING}) {
     list.add_states(state);
   }
   berth::v1::ListJobsResponse jobs;
@@ -202,20 +188,18 @@ grpc::Status FetchSnapshot(Client& client, ClusterSnapshot* snapshot) {
 
 absl::StatusOr<absl::Duration> ReadInterval(const WatchOptions& options) {
   if (!options.interval.has_value()) return kDefaultWatchInterval;
-  absl::StatusOr<absl::Duration> interval =
-      ParseTimeout("--interval", *options.interval);
+  absl::StatusOr<absl::Duration> interval = ParseTimeout("--interval", *options.interval);
   if (!interval.ok()) return interval.status();
   if (*interval < kMinWatchInterval) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--interval: must be at least ", absl::FormatDuration(kMinWatchInterval),
-        " (got \"", *options.interval, "\")"));
+    return absl::InvalidArgumentError(absl::StrCat("--interval: must be at least ",
+                                                   absl::FormatDuration(kMinWatchInterval),
+                                                   " (got \"", *options.interval, "\")"));
   }
   return interval;
 }
 
 // The live view: redraws until a stop signal; always exits 0.
-int RunLive(const WatchOptions& options, absl::Duration interval,
-            std::ostream& out) {
+int RunLive(const WatchOptions& options, absl::Duration interval, std::ostream& out) {
   StopSignals signals;
   Client client(options.client);
   out << kEnterScreen;
@@ -223,13 +207,10 @@ int RunLive(const WatchOptions& options, absl::Duration interval,
     ClusterSnapshot snapshot;
     grpc::Status status = FetchSnapshot(client, &snapshot);
     std::string frame =
-        status.ok()
-            ? RenderFrame(snapshot, client.address(), absl::Now(),
-                          absl::LocalTimeZone())
-            : absl::StrCat("berth watch  ", client.address(), "\n\nberthd ",
-                           "did not answer: ", status.error_message(),
-                           "\nretrying every ", absl::FormatDuration(interval),
-                           "; Ctrl-C to stop\n");
+        status.ok() ? RenderFrame(snapshot, client.address(), absl::Now(), absl::LocalTimeZone())
+                    : absl::StrCat("berth watch  ", client.address(), "\n\nberthd ",
+                                   "did not answer: ", status.error_message(), "\nretrying every ",
+                                   absl::FormatDuration(interval), "; Ctrl-C to stop\n");
     out << kClearScreen << frame << std::flush;
     absl::Time next = absl::Now() + interval;
     while (!stop_requested.load() && absl::Now() < next) {
@@ -254,12 +235,10 @@ std::string OccupancyBar(const berth::v1::Node& node) {
   return bar + "]";
 }
 
-std::string RenderFrame(const ClusterSnapshot& snapshot,
-                        absl::string_view address, absl::Time now,
+std::string RenderFrame(const ClusterSnapshot& snapshot, absl::string_view address, absl::Time now,
                         absl::TimeZone zone) {
-  std::string text = absl::StrCat(
-      "berth watch  ", address, "  ",
-      absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", now, zone), "\n\n");
+  std::string text = absl::StrCat("berth watch  ", address, "  ",
+                                  absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", now, zone), "\n\n");
   absl::StrAppend(&text, "QUEUE: ", snapshot.pending_total, " pending\n");
   if (!snapshot.queue.empty()) {
     absl::StrAppend(&text, Indented(QueueTable(snapshot, now)));
@@ -270,12 +249,13 @@ std::string RenderFrame(const ClusterSnapshot& snapshot,
   for (const berth::v1::Job& job : snapshot.active) {
     active_gpus += job.gpus_size();
   }
-  absl::StrAppend(&text, "\nACTIVE: ", snapshot.active.size(), " jobs on ",
-                  active_gpus, " GPUs\n");
+  absl::StrAppend(&text, "\nACTIVE: ", Counted(static_cast<int64_t>(snapshot.active.size()), "job"),
+                  " on ", Counted(active_gpus, "GPU"), "\n");
   if (!snapshot.active.empty()) {
     absl::StrAppend(&text, Indented(JobsTable(snapshot.active, now)));
   }
-  absl::StrAppend(&text, "\nCLUSTER: ", snapshot.nodes.size(), " nodes\n");
+  absl::StrAppend(
+      &text, "\nCLUSTER: ", Counted(static_cast<int64_t>(snapshot.nodes.size()), "node"), "\n");
   if (!snapshot.nodes.empty()) {
     absl::StrAppend(&text, Indented(PoolsTable(snapshot.nodes)), "\n",
                     Indented(NodeTable(snapshot.nodes)));
@@ -283,8 +263,7 @@ std::string RenderFrame(const ClusterSnapshot& snapshot,
   return text;
 }
 
-absl::StatusOr<std::string> SnapshotJson(const ClusterSnapshot& snapshot,
-                                         absl::string_view address,
+absl::StatusOr<std::string> SnapshotJson(const ClusterSnapshot& snapshot, absl::string_view address,
                                          absl::Time now) {
   std::vector<const google::protobuf::Message*> queue;
   for (const auto& entry : snapshot.queue) queue.push_back(&entry);
@@ -300,15 +279,13 @@ absl::StatusOr<std::string> SnapshotJson(const ClusterSnapshot& snapshot,
     if (c == '"' || c == '\\') address_json.push_back('\\');
     address_json.push_back(c);
   }
-  return absl::StrCat("{\n\"time_ms\": ", absl::ToUnixMillis(now),
-                      ",\n\"daemon\": \"", address_json,
-                      "\",\n\"pending_total\": ", snapshot.pending_total,
-                      ",\n\"queue\": ", *queue_json, ",\"active\": ",
-                      *active_json, ",\"nodes\": ", *nodes_json, "}\n");
+  return absl::StrCat("{\n\"time_ms\": ", absl::ToUnixMillis(now), ",\n\"daemon\": \"",
+                      address_json, "\",\n\"pending_total\": ", snapshot.pending_total,
+                      ",\n\"queue\": ", *queue_json, ",\"active\": ", *active_json,
+                      ",\"nodes\": ", *nodes_json, "}\n");
 }
 
-int RunWatch(const WatchOptions& options, std::ostream& out,
-             std::ostream& err) {
+int RunWatch(const WatchOptions& options, std::ostream& out, std::ostream& err) {
   if (options.client.json && !options.once) {
     err << "berth watch: --json: needs --once (a live view is for people)\n";
     return kExitUsage;
@@ -324,12 +301,9 @@ int RunWatch(const WatchOptions& options, std::ostream& out,
   grpc::Status status = FetchSnapshot(client, &snapshot);
   if (!status.ok()) return ReportRpcError("watch", client, status, err);
   if (options.client.json) {
-    return WriteJson("watch", SnapshotJson(snapshot, client.address(),
-                                           absl::Now()),
-                     out, err);
+    return WriteJson("watch", SnapshotJson(snapshot, client.address(), absl::Now()), out, err);
   }
-  out << RenderFrame(snapshot, client.address(), absl::Now(),
-                     absl::LocalTimeZone());
+  out << RenderFrame(snapshot, client.address(), absl::Now(), absl::LocalTimeZone());
   return kExitOk;
 }
 

@@ -9,8 +9,7 @@
 namespace berth::cli {
 namespace {
 
-berth::v1::Node NodeWith(const std::string& name, berth::v1::NodeState state,
-                         int gpus, int busy) {
+berth::v1::Node NodeWith(const std::string& name, berth::v1::NodeState state, int gpus, int busy) {
   berth::v1::Node node;
   node.set_name(name);
   node.set_state(state);
@@ -60,20 +59,16 @@ ClusterSnapshot Example() {
 
 TEST(RenderFrameTest, ShowsQueueActiveJobsPoolsAndNodes) {
   absl::Time now = absl::FromUnixSeconds(1'700'000'000 + 125);
-  std::string frame =
-      RenderFrame(Example(), "127.0.0.1:7070", now, absl::UTCTimeZone());
+  std::string frame = RenderFrame(Example(), "127.0.0.1:7070", now, absl::UTCTimeZone());
   for (const char* text :
-       {"berth watch  127.0.0.1:7070  2023-11-14 22:15:25 UTC",
-        "QUEUE: 3 pending", "POS  ID  NAME", "... and 2 more",
-        "ACTIVE: 1 jobs on 3 GPUs", "train-llama-2-7b", "CLUSTER: 2 nodes",
+       {"berth watch  127.0.0.1:7070  2023-11-14 22:15:25 UTC", "QUEUE: 3 pending", "POS  ID  NAME",
+        "... and 2 more", "ACTIVE: 1 job on 3 GPUs", "train-llama-2-7b", "CLUSTER: 2 nodes",
         // 3 of 16 GPUs busy: 3×20/16 = 3.75, rounded to 4 marks; 19%.
-        "[####................] 19%",
-        "[###.....]", "[xxxxxxxx]"}) {
+        "[####................] 19%", "[###.....]", "[xxxxxxxx]"}) {
     EXPECT_TRUE(absl::StrContains(frame, text)) << text << "\n" << frame;
   }
   // The queue row: position, id, name, team, GPUs, type, wait (2m 5s).
-  EXPECT_TRUE(absl::StrContains(
-      frame, "  1   9  train-llama-2-70b  nlp     32  h100-80gb  2m 5s"))
+  EXPECT_TRUE(absl::StrContains(frame, "  1   9  train-llama-2-70b  nlp     32  h100-80gb  2m 5s"))
       << frame;
   // 8 UP free... the pool line counts the drained node's 8 free GPUs as
   // unavailable: 16 GPUs, 3 busy, 5 free, 8 unavailable.
@@ -84,10 +79,9 @@ TEST(SnapshotJsonTest, CarriesTheSnapshot) {
   absl::StatusOr<std::string> json =
       SnapshotJson(Example(), "127.0.0.1:7070", absl::FromUnixMillis(42));
   ASSERT_TRUE(json.ok()) << json.status();
-  for (const char* text :
-       {"\"time_ms\": 42", "\"daemon\": \"127.0.0.1:7070\"",
-        "\"pending_total\": 3", "\"queue_position\": 1", "\"active\": [",
-        "\"name\": \"h100-1\"", "\"state\": \"DRAINED\""}) {
+  for (const char* text : {"\"time_ms\": 42", "\"daemon\": \"127.0.0.1:7070\"",
+                           "\"pending_total\": 3", "\"queue_position\": 1", "\"active\": [",
+                           "\"name\": \"h100-1\"", "\"state\": \"DRAINED\""}) {
     EXPECT_TRUE(absl::StrContains(*json, text)) << text << "\n" << *json;
   }
 }
@@ -101,8 +95,7 @@ TEST(RunWatchTest, JsonNeedsOnceAndTheIntervalIsChecked) {
   options = WatchOptions{.interval = "0.01", .once = true};
   err.str("");
   EXPECT_EQ(RunWatch(options, out, err), kExitUsage);
-  EXPECT_TRUE(absl::StrContains(err.str(), "--interval: must be at least"))
-      << err.str();
+  EXPECT_TRUE(absl::StrContains(err.str(), "--interval: must be at least")) << err.str();
 }
 
 }  // namespace

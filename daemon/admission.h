@@ -1,5 +1,5 @@
 // Admission control: which GPU pool a job goes to, or why no pool could
-// ever hold it.
+// ever hold it. Pure: planner types in and out, no protobuf, no I/O.
 //
 // For every pool (the GPUs of one type across the cluster) the planner runs
 // against the pool's *capacity*: max_gpus = the pool's GPU count, the node
@@ -11,33 +11,53 @@
 // no pool can hold gets the reasons per pool and the nearest change.
 //
 // Planning is pure CPU work done on the caller's thread; `PlanCache` keeps
-// recent answers keyed by the planner-facing part of the spec and the pool,
-// because clusters see the same job shapes again and again.
+// recent verdicts keyed by the request's identity and the pool, because
+// clusters see the same job shapes again and again.
+//
+// The daemon builds the request from a JobSpec (convert.h's
+// AdmissionRequestFromSpec) and turns verdicts back into messages.
 #ifndef BERTH_DAEMON_ADMISSION_H_
 #define BERTH_DAEMON_ADMISSION_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "berth/v1/job.pb.h"
 #include "daemon/cluster_views.h"
 #include "daemon/placement.h"
 #include "planner/solver.h"
 
 namespace berth::daemon {
 
+// Why a job was refused (for the refusal counters).
+enum class RefusalKind {
+  kNone,        // admitted
+  kNoGpus,      // no pool at all (of the type asked for)
+  kNoGangFit,   // a plan fits in memory, but not on the pool's nodes
+  kDoesNotFit,  // no plan fits any pool
+};
+const char* RefusalKindName(RefusalKind kind);  // "no_gpus", as metrics label it
+
+struct AdmissionRequest {
+  // A validated request; its hardware and max_gpus are set per pool.
+  planner::PlanRequest plan;
+  std::string gpu_type;   // the one pool asked for; empty: any
+  std::string cache_key;  // identifies `plan` for PlanCache; empty: not cached
+};
+
 struct PoolVerdict {
   PoolInfo pool;
   bool fits_ever = false;
-  GangShape shape;                   // when fits_ever
-  berth::v1::PlanReport plan;        // the planner's report for this pool
-  std::string why_not;               // when !fits_ever
+  GangShape shape;                           // when fits_ever
+  planner::PlanRequest request;              // as planned for this pool
+  std::optional<planner::PlanResult> result;  // the chosen plan first; none if the
+                                              // planner refused the request here
+  std::string why_not;                       // when !fits_ever
 };
 
 struct AdmissionResult {
@@ -45,9 +65,7 @@ struct AdmissionResult {
   int chosen = -1;  // index into pools when admitted
   std::vector<PoolVerdict> pools;
   std::string reason;  // when refused: a sentence a person can act on
-  // When refused, for metrics: "no_gpus" (no pool at all), "no_gang_fit"
-  // (a plan fits in memory but not on the pool's nodes) or "does_not_fit".
-  std::string refusal_kind;
+  RefusalKind refusal = RefusalKind::kNone;
 };
 
 class PlanCache {
@@ -63,12 +81,10 @@ class PlanCache {
       ABSL_GUARDED_BY(mu_);
 };
 
-// InvalidArgument (naming the spec field) for a malformed spec; otherwise
-// the verdict. `capacity_nodes` are views of every node with all GPUs free.
-absl::StatusOr<AdmissionResult> Admit(const berth::v1::JobSpec& spec,
-                                      const std::vector<PoolInfo>& pools,
-                                      const std::vector<NodeView>& capacity_nodes,
-                                      PlanCache* cache);
+// The verdict over `pools`. `capacity_nodes` are views of every node with
+// all GPUs free; `cache` may be null.
+AdmissionResult Admit(const AdmissionRequest& request, const std::vector<PoolInfo>& pools,
+                      const std::vector<NodeView>& capacity_nodes, PlanCache* cache);
 
 }  // namespace berth::daemon
 

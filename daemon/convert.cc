@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "proto/plan_convert.h"
 #include "proto/spec_plan.h"
 
 namespace berth::daemon {
@@ -134,6 +135,40 @@ absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const JobSpec& spec,
   absl::StatusOr<planner::PlanRequest> request = proto::PlanRequestFromSpec(spec, hardware);
   if (!request.ok()) return InSpec(request.status());
   return request;
+}
+
+absl::StatusOr<AdmissionRequest> AdmissionRequestFromSpec(const JobSpec& spec) {
+  BERTH_RETURN_IF_ERROR(ValidateSpecEnvelope(spec));
+  planner::Hardware stand_in;
+  stand_in.gpu = planner::GpuType{.name = "validation", .memory_bytes = 80 * planner::kGiB};
+  stand_in.gpus_per_node = 1024;
+  AdmissionRequest request;
+  BERTH_ASSIGN_OR_RETURN(request.plan, PlanRequestFromSpec(spec, stand_in));
+  // Only "wider than a node" and "more GPUs than the pool" are left to the
+  // per-pool judgement.
+  planner::PlanRequest check = request.plan;
+  check.max_gpus = 10'000'000;
+  if (absl::Status valid = planner::ValidateRequest(check); !valid.ok()) {
+    // The planner names request fields ("seq: ..."); the spec's paths are
+    // "spec.train.seq: ...".
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.", proto::WithSpecFieldName(valid).message()));
+  }
+  request.gpu_type = spec.gpu_type();
+  JobSpec key;
+  key.set_task(spec.task());
+  *key.mutable_model() = spec.model();
+  *key.mutable_train() = spec.train();
+  *key.mutable_infer() = spec.infer();
+  *key.mutable_objective() = spec.objective();
+  *key.mutable_split() = spec.split();
+  key.SerializeToString(&request.cache_key);
+  return request;
+}
+
+berth::v1::PlanReport PlanReportOf(const PoolVerdict& verdict) {
+  if (!verdict.result) return berth::v1::PlanReport();
+  return proto::ToPlanReport(verdict.request, *verdict.result);
 }
 
 }  // namespace berth::daemon

@@ -17,6 +17,8 @@
 #include "absl/status/statusor.h"
 #include "berth/v1/agent.pb.h"
 #include "berth/v1/job.pb.h"
+#include "berth/v1/plan.pb.h"
+#include "daemon/admission.h"
 #include "planner/gpu.h"
 #include "planner/solver.h"
 
@@ -46,6 +48,16 @@ absl::Status ValidateRegister(const berth::v1::Register& registration);
 // rest when solving.
 absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const berth::v1::JobSpec& spec,
                                                          const planner::Hardware& hardware);
+
+// Admission's request for a spec: the envelope checked, the planner-facing
+// fields validated once on a stand-in card (what fails there is wrong
+// whatever the cluster), and the cache key (the planner-facing fields,
+// serialized). InvalidArgument naming the spec field.
+absl::StatusOr<AdmissionRequest> AdmissionRequestFromSpec(const berth::v1::JobSpec& spec);
+
+// A pool verdict's plan as the wire carries it (empty when the planner
+// refused the request for that pool).
+berth::v1::PlanReport PlanReportOf(const PoolVerdict& verdict);
 
 }  // namespace berth::daemon
 

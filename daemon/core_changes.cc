@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/state_convert.h"
 
@@ -30,14 +31,14 @@ Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int
     const PoolVerdict& pool = admission.pools[admission.chosen];
     job.set_state(berth::v1::PENDING);
     job.set_gpu_type(pool.pool.gpu_type);
-    *job.mutable_plan() = pool.plan;
+    *job.mutable_plan() = PlanReportOf(pool);
     // Runner-up splits belong to planning (PlanJob), not to a queued job:
     // they would be copied with the job everywhere it goes.
     job.mutable_plan()->clear_alternatives();
   } else {
     job.set_state(berth::v1::REJECTED);
     job.set_reason(admission.reason);
-    if (!admission.pools.empty()) *job.mutable_plan() = admission.pools.front().plan;
+    if (!admission.pools.empty()) *job.mutable_plan() = PlanReportOf(admission.pools.front());
   }
   return job;
 }
@@ -131,12 +132,15 @@ void SchedulerCore::CountSubmission(const AdmissionResult& admission) {
     return;
   }
   m->submissions_rejected.Increment();
-  if (admission.refusal_kind == "no_gpus") {
-    m->refusals_no_gpus.Increment();
-  } else if (admission.refusal_kind == "no_gang_fit") {
-    m->refusals_no_gang_fit.Increment();
-  } else {
-    m->refusals_does_not_fit.Increment();
+  switch (admission.refusal) {
+    case RefusalKind::kNoGpus:
+      m->refusals_no_gpus.Increment();
+      break;
+    case RefusalKind::kNoGangFit:
+      m->refusals_no_gang_fit.Increment();
+      break;
+    default:
+      m->refusals_does_not_fit.Increment();
   }
 }
 
@@ -277,6 +281,7 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
     Liveness& entry = liveness_[reg.node()];
     entry.last_heartbeat_ms = now;
     entry.down = false;
+    entry.seen = true;
   }
   dirty_ = true;
   Record(batch, 0, reg.node(), EventKind::kNodeRegistered,
@@ -393,7 +398,9 @@ void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
       if (node.state == NodeState::kDown) continue;
       auto it = liveness_.find(name);
       const int64_t last = it == liveness_.end() ? 0 : it->second.last_heartbeat_ms;
-      if (now - last > limit) lost.push_back(name);
+      const bool awaited = it != liveness_.end() && !it->second.seen &&
+                           now - started_ms_ <= std::max(limit, options_.recovery_grace_ms);
+      if (now - last > limit && !awaited) lost.push_back(name);
     }
   }
   for (const std::string& name : lost) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/cluster_map.h"
+#include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/state_convert.h"
 #include "daemon/state_queries.h"
@@ -62,12 +63,13 @@ absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(
     pools = pools_;
     capacity = capacity_;
   }
-  absl::StatusOr<AdmissionResult> admission = Admit(spec, pools, *capacity, &plan_cache_);
-  if (!admission.ok()) return admission.status();
+  absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
+  if (!request.ok()) return request.status();
+  const AdmissionResult admission = Admit(*request, pools, *capacity, &plan_cache_);
   absl::ReaderMutexLock lock(&mu_);
   // The placement views are current: the writer refreshes them before it
   // lets go of the lock (RefreshAdmissionView).
-  return PlanAnswer(*admission, state_.CurrentViews());
+  return PlanAnswer(admission, state_.CurrentViews());
 }
 
 ClusterSample SchedulerCore::SampleCluster() const {

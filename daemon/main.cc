@@ -19,6 +19,9 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(int64_t, heartbeat_ms, 1000, "interval agents send heartbeats at, in milliseconds");
 ABSL_FLAG(int64_t, missed_heartbeats, 3,
           "a node that misses this many heartbeats in a row is DOWN and its jobs are requeued");
+ABSL_FLAG(int64_t, recovery_grace_ms, 10000,
+          "after a start, how long a node's agent has to reconnect before the node is DOWN "
+          "(at least --missed_heartbeats intervals), in milliseconds");
 ABSL_FLAG(int64_t, default_max_runtime_s, 0,
           "maximum run time for jobs that give none, in seconds; 0: unbounded");
 ABSL_FLAG(int64_t, keep_finished_jobs, 10000,
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
       .metrics_listen = absl::GetFlag(FLAGS_metrics_listen),
       .heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_ms),
       .missed_heartbeats = absl::GetFlag(FLAGS_missed_heartbeats),
+      .recovery_grace_ms = absl::GetFlag(FLAGS_recovery_grace_ms),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
       .keep_finished_jobs = absl::GetFlag(FLAGS_keep_finished_jobs),
       .insecure = absl::GetFlag(FLAGS_insecure),

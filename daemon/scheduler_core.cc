@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "daemon/convert.h"
 #include "daemon/state_convert.h"
 
 namespace berth::daemon {
@@ -65,6 +66,7 @@ SchedulerCore::~SchedulerCore() { Stop(); }
 
 absl::Status SchedulerCore::Recover() {
   absl::MutexLock lock(&mu_);
+  started_ms_ = options_.now_ms();
   BERTH_RETURN_IF_ERROR(LoadState(/*keep_connections=*/false));
   return state_.CheckInvariants();
 }
@@ -187,18 +189,20 @@ void SchedulerCore::RunRound(std::vector<Submission>& submissions, std::deque<Op
   for (WriteBatch::Reply& reply : batch.TakeReplies()) {
     reply.done(outcome.ok() ? absl::OkStatus() : ErrorForFailedCommit(outcome, reply.action));
   }
-  for (auto& read : batch.TakeReads()) read();
   if (eviction_due_) {
     // After the replies, which may read the jobs that just ended.
     absl::MutexLock lock(&mu_);
     state_.EvictFinished(static_cast<size_t>(std::max<int64_t>(0, options_.keep_finished_jobs)));
     eviction_due_ = false;
   }
-  auto outbox = batch.TakeOutbox();
-  if (!outcome.ok()) return;  // nothing happened that an agent should act on
-  absl::MutexLock lock(&notifier_mu_);
-  if (notifier_ == nullptr) return;
-  for (auto& [node, message] : outbox) notifier_->Send(node, message);
+  if (outcome.ok()) {  // else nothing happened that an agent should act on
+    absl::MutexLock lock(&notifier_mu_);
+    if (notifier_ != nullptr) {
+      for (auto& [node, message] : batch.TakeOutbox()) notifier_->Send(node, message);
+    }
+  }
+  // Last, so that a reader queued behind a change sees all of its effects.
+  for (auto& read : batch.TakeReads()) read();
 }
 
 // The transaction rolled back; memory goes back to what the file holds.
@@ -239,18 +243,19 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
     done(FencedError(fence_cause_, "submission"));
     return;
   }
-  absl::StatusOr<AdmissionResult> admission = Admit(spec, pools, *capacity, &plan_cache_);
-  if (!admission.ok()) {
+  absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
+  if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
-    done(admission.status());
+    done(request.status());
     return;
   }
+  AdmissionResult admission = Admit(*request, pools, *capacity, &plan_cache_);
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     done(ShuttingDown());
     return;
   }
-  submissions_.push_back(Submission{std::move(spec), *std::move(admission), std::move(done)});
+  submissions_.push_back(Submission{std::move(spec), std::move(admission), std::move(done)});
 }
 
 void SchedulerCore::Backup(std::string path,
@@ -348,6 +353,7 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
     auto it = liveness_.find(node);
     if (it == liveness_.end()) return;
     it->second.last_heartbeat_ms = options_.now_ms();
+    it->second.seen = true;
     it->second.samples.assign(heartbeat.gpus().begin(), heartbeat.gpus().end());
     revive = it->second.down;
   }

@@ -75,6 +75,10 @@ struct CoreOptions {
   // A node with no heartbeat for this many intervals is marked DOWN and its
   // jobs are requeued (or failed, as each job asks).
   int64_t missed_heartbeats = 3;
+  // After a start, a node whose agent has not reconnected yet is given at
+  // least this long before it is marked DOWN (agents back off while berthd
+  // is away, so the usual missed heartbeats would move their jobs).
+  int64_t recovery_grace_ms = 10000;
   // Agents stop a job at its maximum run time; berthd fails it itself this
   // long after, in case the agent never reports (a lost or simulated node).
   int64_t runtime_grace_ms = 60000;
@@ -169,6 +173,7 @@ class SchedulerCore {
   struct Liveness {
     int64_t last_heartbeat_ms = 0;
     bool down = false;  // as the writer last recorded it
+    bool seen = false;  // heartbeated or registered since berthd started
     std::vector<berth::v1::GpuSample> samples;
   };
 
@@ -246,6 +251,7 @@ class SchedulerCore {
   bool dirty_ = true;          // something changed that a pass should see
   bool eviction_due_ = false;  // a job ended since the last eviction
   int64_t next_liveness_check_ms_ = 0;
+  int64_t started_ms_ = 0;  // when Recover() ran
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

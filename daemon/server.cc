@@ -111,6 +111,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
       SchedulerCore::Create(std::move(store),
                             CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
                                         .missed_heartbeats = config.missed_heartbeats,
+                                        .recovery_grace_ms = config.recovery_grace_ms,
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds,
                                         .keep_finished_jobs = config.keep_finished_jobs,

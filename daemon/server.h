@@ -44,6 +44,7 @@ struct DaemonConfig {
   std::string metrics_listen;
   int64_t heartbeat_interval_ms = 1000;
   int64_t missed_heartbeats = 3;  // then the node is DOWN
+  int64_t recovery_grace_ms = 10000;  // after a start (CoreOptions)
   int64_t default_max_runtime_seconds = 0;
   // Ended jobs kept in memory and loaded at start (CoreOptions).
   int64_t keep_finished_jobs = 10000;

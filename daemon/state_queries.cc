@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "daemon/convert.h"
 #include "daemon/state_convert.h"
 
 namespace berth::daemon {
@@ -113,7 +114,7 @@ berth::v1::PlanJobResponse PlanAnswer(const AdmissionResult& admission,
     pool->set_gpu_type(v.pool.gpu_type);
     pool->set_total_gpus(static_cast<int32_t>(v.pool.total_gpus));
     pool->set_free_gpus(static_cast<int32_t>(v.pool.free_gpus));
-    *pool->mutable_plan() = v.plan;
+    *pool->mutable_plan() = PlanReportOf(v);
     pool->set_fits_ever(v.fits_ever);
     if (!v.fits_ever) continue;
     auto slots = PlaceGang(now_views, v.pool.gpu_type, v.shape);

@@ -44,9 +44,23 @@ absl::StatusOr<planner::ModelShape> ModelFromShape(const berth::v1::ModelShapeSp
   if (!std::isfinite(s.params()) || s.params() < 0 || s.params() > 1e15) {
     return Invalid("model.shape.params", "must be a finite number in [0, 1e15]");
   }
-  absl::StatusOr<planner::ModelShape> shape =
-      planner::ShapeFromNumbers(static_cast<int64_t>(s.params()), s.layers(), s.hidden(), s.heads(),
-                                s.kv_heads(), s.ffn(), s.vocab());
+  planner::MlpKind mlp = planner::MlpKind::kSwiGlu;  // "": gated
+  if (!s.mlp().empty()) {
+    absl::StatusOr<planner::MlpKind> parsed = planner::ParseMlpKind(s.mlp());
+    // "mlp: unknown value ..." becomes "model.shape.mlp: unknown value ...".
+    if (!parsed.ok()) return WithSpecFieldName(parsed.status());
+    mlp = *parsed;
+  }
+  absl::StatusOr<planner::ModelShape> shape = planner::ShapeFromNumbers(planner::ShapeNumbers{
+      .params = static_cast<int64_t>(s.params()),
+      .layers = s.layers(),
+      .hidden = s.hidden(),
+      .heads = s.heads(),
+      .kv_heads = s.kv_heads(),
+      .ffn = s.ffn(),
+      .vocab = s.vocab(),
+      .mlp = mlp,
+  });
   if (!shape.ok()) return Prefix("model.shape", shape.status());
   return shape;
 }
@@ -105,7 +119,15 @@ absl::Status FillInfer(const berth::v1::InferSpec& i, planner::InferWorkload& w)
       ParseKeyword("infer.kv_dtype", i.kv_dtype(), &planner::ParseDType, w.kv_dtype));
   if (i.batch() != 0) w.batch = i.batch();
   if (i.context() != 0) w.context = i.context();
-  return ParseKeyword("infer.offload", i.offload(), &planner::ParseOffload, w.offload);
+  BERTH_RETURN_IF_ERROR(
+      ParseKeyword("infer.offload", i.offload(), &planner::ParseOffload, w.offload));
+  if (i.objective().empty()) return absl::OkStatus();  // throughput
+  absl::StatusOr<planner::ServingObjective> objective =
+      planner::ParseServingObjective(i.objective());
+  // "objective: unknown value ..." becomes "infer.objective: unknown value ...".
+  if (!objective.ok()) return WithSpecFieldName(objective.status());
+  w.objective = *objective;
+  return absl::OkStatus();
 }
 
 absl::Status FillSplit(const berth::v1::SplitSpec& split, planner::FixedSplit& fixed) {
@@ -136,7 +158,8 @@ absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const berth::v1::JobSpe
   } else {
     BERTH_RETURN_IF_ERROR(FillInfer(spec.infer(), request.infer));
   }
-  // A pace is kept for inference too, so that ValidateRequest refuses it.
+  // Inference takes tokens_per_second (all replicas' decode tokens/s);
+  // tokens and days are kept for it too, so that ValidateRequest refuses them.
   request.tokens = spec.objective().tokens();
   request.days = spec.objective().days();
   request.tokens_per_second = spec.objective().tokens_per_second();
@@ -168,6 +191,8 @@ absl::Status WithSpecFieldName(const absl::Status& planner_error) {
       {"zero", "split.zero_stage"},
       {"ep", "split.ep"},
       {"offload", "infer.offload"},
+      {"objective", "infer.objective"},
+      {"mlp", "model.shape.mlp"},
       {"max_gpus", "split"},
   };
   if (planner_error.ok()) return planner_error;

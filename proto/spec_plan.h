@@ -15,12 +15,16 @@
 //   model.catalog_name          model (planner/catalog.h)
 //   model.hf_config_json        model (the config's text, ≤ 1 MiB)
 //   model.shape.*               model (ShapeFromNumbers)
+//   model.shape.mlp             model.mlp              "": gated (SwiGLU)
 //   (no model)                  -                      error (required)
 //   train.* (task train)        train.*                the planner's defaults;
 //                                                      recompute "auto": searched
 //   infer.* (task infer)        infer.*                the planner's defaults
+//   infer.objective             infer.objective        "": throughput
 //   objective.*                 tokens, days,          0 (no pace); mfu the
 //                               tokens_per_second, mfu planner's default
+//   (inference takes tokens_per_second only, the decode tokens/s of all
+//   replicas together; ValidateRequest refuses tokens and days for it)
 //   split.tp/pp/dp/ep           fixed.tp/pp/dp/ep      0: searched
 //   split.zero_stage            fixed.zero_stage       unset: searched (-1)
 //   (hardware argument)         hardware               -
@@ -53,8 +57,9 @@ absl::StatusOr<planner::PlanRequest> PlanRequestFromSpec(const berth::v1::JobSpe
 
 // Rewrites a planner error that starts with a request field ("seq: ...") to
 // start with the spec field that sets it ("train.seq: ..."); the model's
-// fields ("heads: ...") become "model.heads: ..."; "max_gpus" (a fixed
-// split larger than the GPUs allowed) becomes "split". The code is kept.
+// fields ("heads: ...") become "model.heads: ..."; "objective" becomes
+// "infer.objective", "mlp" "model.shape.mlp"; "max_gpus" (a fixed split
+// larger than the GPUs allowed) becomes "split". The code is kept.
 absl::Status WithSpecFieldName(const absl::Status& planner_error);
 
 }  // namespace berth::proto

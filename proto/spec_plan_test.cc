@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "planner/gpu.h"
+#include "planner/model.h"
 #include "planner/solver.h"
 #include "planner/workload.h"
 #include "proto/hf_config_json.h"
@@ -96,7 +97,8 @@ TEST(PlanRequestFromSpecTest, MapsEveryInferenceField) {
   berth::v1::JobSpec spec = SpecFromJson(R"({
     "task": "infer", "model": {"catalog_name": "llama-2-70b"},
     "infer": {"weights": "int8", "kv_dtype": "fp8", "batch": 32,
-              "context": 16384, "offload": "none"},
+              "context": 16384, "offload": "none", "objective": "latency"},
+    "objective": {"tokens_per_second": 5000},
     "train": {"seq": 999},
     "split": {"tp": 4}})");
   absl::StatusOr<planner::PlanRequest> request = PlanRequestFromSpec(spec, Pool());
@@ -109,9 +111,68 @@ TEST(PlanRequestFromSpecTest, MapsEveryInferenceField) {
   EXPECT_EQ(request->infer.batch, 32);
   EXPECT_EQ(request->infer.context, 16384);
   EXPECT_EQ(request->infer.offload, planner::Offload::kNone);
+  EXPECT_EQ(request->infer.objective, planner::ServingObjective::kLatency);
+  // An aggregate decode target: all replicas together.
+  EXPECT_EQ(request->tokens_per_second, 5000);
   EXPECT_EQ(request->fixed.tp, 4);
   // train.* is not read for an inference job.
   EXPECT_EQ(request->train.seq, planner::TrainWorkload{}.seq);
+  // 4 GPUs (TP 4) ≤ the planner's default max_gpus; a tokens/s target is
+  // accepted for inference.
+  EXPECT_THAT(planner::ValidateRequest(*request), IsOk());
+}
+
+TEST(PlanRequestFromSpecTest, EveryServingObjectiveMaps) {
+  const struct {
+    const char* name;
+    planner::ServingObjective objective;
+  } cases[] = {
+      {"", planner::ServingObjective::kThroughput},  // the default
+      {"throughput", planner::ServingObjective::kThroughput},
+      {"fewest-gpus", planner::ServingObjective::kFewestGpus},
+      {"latency", planner::ServingObjective::kLatency},
+  };
+  for (const auto& c : cases) {
+    berth::v1::JobSpec spec =
+        SpecFromJson(R"({"task": "infer", "model": {"catalog_name": "llama-2-7b"}})");
+    spec.mutable_infer()->set_objective(c.name);
+    absl::StatusOr<planner::PlanRequest> request = PlanRequestFromSpec(spec, Pool());
+    ASSERT_THAT(request, IsOk()) << c.name;
+    EXPECT_EQ(request->infer.objective, c.objective) << c.name;
+  }
+}
+
+TEST(PlanRequestFromSpecTest, MapsTheMlpKindOfAnExplicitShape) {
+  // Plain MLP, neither ffn nor params: ffn = 4·hidden = 16384 (Megatron's
+  // default). Per layer 4h² (attention) + 2·h·f (up, down) + 2h (norms)
+  //   = 67,108,864 + 134,217,728 + 8,192 = 201,334,784;
+  // × 32 layers + 2·32000·4096 (embedding, head) + 4096 (final norm)
+  //   = 6,442,713,088 + 262,144,000 + 4,096 = 6,704,861,184.
+  berth::v1::JobSpec spec = SpecFromJson(R"({
+    "task": "train",
+    "model": {"shape": {"layers": 32, "hidden": 4096, "heads": 32,
+                        "mlp": "plain"}}})");
+  absl::StatusOr<planner::PlanRequest> request = PlanRequestFromSpec(spec, Pool());
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->model.mlp, planner::MlpKind::kGelu);
+  EXPECT_EQ(request->model.ffn, 16384);
+  EXPECT_EQ(planner::CountParams(request->model).total, 6'704'861'184);
+
+  // The same count with the default (gated) MLP: three matrices, so
+  // 3·h·f = 2·h·16384 gives f = 16384·2/3 = 10922.67, rounded to the nearest
+  // multiple of 256: 43 × 256 = 11008 (Llama 2 7B's FFN).
+  spec.mutable_model()->mutable_shape()->set_params(6'704'861'184);
+  spec.mutable_model()->mutable_shape()->clear_mlp();
+  request = PlanRequestFromSpec(spec, Pool());
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->model.mlp, planner::MlpKind::kSwiGlu);
+  EXPECT_EQ(request->model.ffn, 11008);
+
+  // A gated MLP needs params or ffn; the error names the shape.
+  spec.mutable_model()->mutable_shape()->set_params(0);
+  spec.mutable_model()->mutable_shape()->set_mlp("gated");
+  EXPECT_THAT(PlanRequestFromSpec(spec, Pool()),
+              StatusIs(StatusCode::kInvalidArgument, StartsWith("model.shape: ffn: ")));
 }
 
 TEST(PlanRequestFromSpecTest, UnsetFieldsKeepThePlannersDefaults) {
@@ -184,6 +245,11 @@ TEST(PlanRequestFromSpecTest, ErrorsNameTheSpecField) {
       {R"({"task": "infer", "infer": {"weights": "fp7"}})", "infer.weights: "},
       {R"({"task": "infer", "infer": {"kv_dtype": "int3"}})", "infer.kv_dtype: "},
       {R"({"task": "infer", "infer": {"offload": "disk"}})", "infer.offload: "},
+      {R"({"task": "infer", "infer": {"objective": "cheapest"}})",
+       "infer.objective: unknown value \"cheapest\" (accepted: throughput, fewest-gpus, "
+       "latency)"},
+      {R"({"model": {"shape": {"layers": 2, "hidden": 1024, "heads": 8, "mlp": "swishy"}}})",
+       "model.shape.mlp: unknown value \"swishy\" (accepted: gated, plain)"},
   };
   for (const Case& c : cases) {
     berth::v1::JobSpec bad = spec;
@@ -220,6 +286,8 @@ TEST(WithSpecFieldNameTest, NamesTheSpecFieldOfAPlannerField) {
       {"max_gpus: the fixed split needs", "split: the fixed split needs"},
       {"context: 0 is out of range", "infer.context: 0 is out of range"},
       {"heads: 3 does not divide hidden", "model.heads: 3 does not divide hidden"},
+      {"objective: unknown value \"x\"", "infer.objective: unknown value \"x\""},
+      {"mlp: unknown value \"x\"", "model.shape.mlp: unknown value \"x\""},
   };
   for (const auto& c : cases) {
     EXPECT_THAT(WithSpecFieldName(absl::InvalidArgumentError(c.planner)),

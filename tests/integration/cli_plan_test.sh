@@ -134,10 +134,75 @@ assert number(r["estimate"]["days"]) and r["estimate"]["days"] <= 30, r["estimat
 assert r["gpus"] > 1
 '
 
-# Inference with a pace is an error; so is --days without --tokens.
+# Inference with a pace in tokens and days is an error; so is --days without
+# --tokens.
 expect_usage infer_pace --tokens --model llama-2-7b --task infer \
   --tokens 1T --days 30
 expect_usage days_alone --days --model llama-2-7b --days 30
+
+# Inference objectives: latency takes the shortest decode step (more TP), the
+# default (throughput) the most tokens/s per GPU; the report carries the
+# objective, the sequences per replica and the engines' arguments.
+run infer_throughput plan --task infer --model llama-2-70b --batch 64 --json
+expect_rc infer_throughput 0
+run infer_latency plan --task infer --model llama-2-70b --batch 64 \
+  --objective latency --json
+expect_rc infer_latency 0
+check_json infer_latency '
+with open(sys.argv[1].rsplit("/", 1)[0] + "/infer_throughput.out") as f:
+    t = json.load(f)
+assert r["objective"] == "latency" and t["objective"] == "throughput", (r["objective"], t["objective"])
+assert r["estimate"]["step_seconds"] <= t["estimate"]["step_seconds"], (r["estimate"], t["estimate"])
+assert r["gpus"] == r["tp"] * r["pp"] * r["dp"]
+assert r["replica_batch"] == 64, r["replica_batch"]
+assert r["precision"] == "bf16", r["precision"]
+engines = {l["engine"]: l["args"] for l in r["launch"]}
+assert "--tensor-parallel-size %d " % r["tp"] in engines["vllm"], engines
+assert "--tp_size %d " % r["tp"] in engines["tensorrt-llm"], engines
+'
+run infer_latency_table plan --task infer --model llama-2-70b --batch 64 \
+  --objective latency
+expect_rc infer_latency_table 0
+grep -q "^  objective latency$" "$TMP/infer_latency_table.out" ||
+  fail "infer_latency_table: no objective line: $(cat "$TMP/infer_latency_table.out")"
+grep -q "^Launch (vllm):  --tensor-parallel-size " "$TMP/infer_latency_table.out" ||
+  fail "infer_latency_table: no vllm launch line"
+grep -q "ZeRO" "$TMP/infer_latency_table.out" && fail "infer_latency_table: ZeRO in an inference plan"
+# A decode target for all replicas together: more replicas until it is met.
+run infer_target plan --task infer --model llama-2-7b --batch 64 \
+  --tokens-per-second 20k --json
+expect_rc infer_target 0
+check_json infer_target '
+assert r["objective"] == "pace", r["objective"]
+assert r["estimate"]["tokens_per_second"] >= 20000, r["estimate"]
+assert r["dp"] > 1 and r["replica_batch"] >= 1, (r["dp"], r["replica_batch"])
+'
+expect_usage objective_train --objective --model llama-2-7b --objective latency
+expect_usage objective_bad --objective --model llama-2-7b --task infer \
+  --objective cheapest
+
+# A plain (GELU) MLP: two matrices, FFN 4·hidden when neither --ffn nor
+# --params is given. 24 × (4·2048² + 2·2048·8192 + 2·2048) + 2·32000·2048
+# + 2048 = 1,339,131,904 parameters; they fit on one GPU.
+run mlp_plain plan --layers 24 --hidden 2048 --heads 16 --mlp plain --json
+expect_rc mlp_plain 0
+check_json mlp_plain '
+assert r["model"]["ffn"] == 8192, r["model"]
+assert r["model"]["params"] == 1339131904, r["model"]["params"]
+assert (r["gpus"], r["tp"], r["pp"], r["dp"]) == (1, 1, 1, 1), r
+'
+run mlp_plain_table plan --layers 24 --hidden 2048 --heads 16 --mlp plain
+expect_rc mlp_plain_table 0
+grep -q "^custom (1.34B params), train" "$TMP/mlp_plain_table.out" ||
+  fail "mlp_plain_table: params: $(head -1 "$TMP/mlp_plain_table.out")"
+grep -q "^Split:  1 GPU on 1 node$" "$TMP/mlp_plain_table.out" ||
+  fail "mlp_plain_table: split: $(cat "$TMP/mlp_plain_table.out")"
+# The same count with the default gated MLP has three matrices, so a
+# smaller FFN (about 2/3).
+run mlp_gated plan --params 1339131904 --layers 24 --hidden 2048 --heads 16 --json
+check_json mlp_gated 'assert 5000 < r["model"]["ffn"] < 6000, r["model"]["ffn"]'
+expect_usage mlp_catalog --mlp --model llama-2-7b --mlp plain
+expect_usage mlp_bad --mlp --layers 24 --hidden 2048 --heads 16 --mlp swish
 
 # Bad input: exit 2, naming the flag.
 expect_usage heads --heads --params 7B --layers 32 --hidden 4000 --heads 48
@@ -195,6 +260,9 @@ grep -q "^llama-2-7b " "$TMP/models.out" || fail "models: no llama-2-7b"
 run gpus plan --list-gpus
 expect_rc gpus 0
 grep -q "^h100-80gb " "$TMP/gpus.out" || fail "gpus: no h100-80gb"
+# The V100 has no bf16: its 16-bit peak is fp16's, and it says so.
+grep -qE "^v100-32gb +[0-9.]+ +125 .*fp16 only$" "$TMP/gpus.out" ||
+  fail "gpus: v100 row: $(grep v100 "$TMP/gpus.out")"
 
 if [[ $failures -gt 0 ]]; then
   echo "cli_plan_test: $failures failure(s)" >&2

@@ -1,0 +1,119 @@
+// Admission alone: planner requests and pools built in code, no protobuf.
+#include "daemon/admission.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "planner/catalog.h"
+
+namespace berth::daemon {
+namespace {
+
+AdmissionRequest Train(const char* model, std::string key = "") {
+  AdmissionRequest request;
+  request.plan.model = planner::FindModel(model).value();
+  request.cache_key = std::move(key);
+  return request;
+}
+
+PoolInfo Pool(const char* type, int64_t nodes, int64_t per_node, int64_t free) {
+  return PoolInfo{.gpu_type = type, .gpu = planner::FindGpu(type).value(),
+                  .total_gpus = nodes * per_node, .free_gpus = free, .gpus_per_node = per_node};
+}
+
+// Every GPU of `nodes` nodes free: the capacity view admission checks against.
+std::vector<NodeView> Capacity(const char* type, int nodes, int per_node) {
+  std::vector<NodeView> views;
+  for (int n = 0; n < nodes; ++n) {
+    NodeView view{.name = "n" + std::to_string(n), .gpu_type = type, .total_gpus = per_node};
+    for (int i = 0; i < per_node; ++i) view.free_gpus.push_back(i);
+    views.push_back(view);
+  }
+  return views;
+}
+
+TEST(AdmissionTest, SevenBTrainingIsAdmittedToTheOnlyPool) {
+  const AdmissionResult r = Admit(Train("llama-2-7b"), {Pool("h100-80gb", 2, 8, 16)},
+                                  Capacity("h100-80gb", 2, 8), nullptr);
+  ASSERT_TRUE(r.admitted) << r.reason;
+  EXPECT_EQ(r.refusal, RefusalKind::kNone);
+  const PoolVerdict& v = r.pools[r.chosen];
+  ASSERT_TRUE(v.result.has_value());
+  EXPECT_TRUE(v.result->feasible);
+  // The gang the scheduler places is the plan's split.
+  EXPECT_EQ(v.shape.gpus(), v.result->best.gpus);
+  EXPECT_EQ(v.request.max_gpus, 16);  // the pool's capacity, not the stand-in's
+}
+
+TEST(AdmissionTest, NoPoolMeansNoGpus) {
+  const AdmissionResult r = Admit(Train("llama-2-7b"), {}, {}, nullptr);
+  EXPECT_FALSE(r.admitted);
+  EXPECT_EQ(r.refusal, RefusalKind::kNoGpus);
+  EXPECT_TRUE(absl::StrContains(r.reason, "no node has registered")) << r.reason;
+  AdmissionRequest typed = Train("llama-2-7b");
+  typed.gpu_type = "a100-80gb";
+  const AdmissionResult t =
+      Admit(typed, {Pool("h100-80gb", 1, 8, 8)}, Capacity("h100-80gb", 1, 8), nullptr);
+  EXPECT_EQ(t.refusal, RefusalKind::kNoGpus);
+  EXPECT_TRUE(absl::StrContains(t.reason, "no GPUs of type a100-80gb")) << t.reason;
+}
+
+TEST(AdmissionTest, AJobTooLargeForEveryPoolIsRefusedWithHints) {
+  // 405B training needs far more than one 8-GPU node of 40 GB cards.
+  const AdmissionResult r = Admit(Train("llama-3.1-405b"), {Pool("a100-40gb", 1, 8, 8)},
+                                  Capacity("a100-40gb", 1, 8), nullptr);
+  EXPECT_FALSE(r.admitted);
+  EXPECT_EQ(r.refusal, RefusalKind::kDoesNotFit);
+  EXPECT_TRUE(absl::StrContains(r.reason, "no GPU pool can ever hold this job: a100-40gb (8 GPUs)"))
+      << r.reason;
+}
+
+TEST(AdmissionTest, APlanThatDoesNotGangPlaceIsNoGangFit) {
+  // The pool's count says 32 GPUs, but its nodes hold only 8 (say, the
+  // others are being replaced): 70B training needs more than 8 GPUs (about
+  // 1.2 TB of model states at 18 bytes a parameter), so the planner finds
+  // plans but none gang-places.
+  const AdmissionResult r = Admit(Train("llama-2-70b"), {Pool("h100-80gb", 4, 8, 32)},
+                                  Capacity("h100-80gb", 1, 8), nullptr);
+  EXPECT_FALSE(r.admitted);
+  EXPECT_EQ(r.refusal, RefusalKind::kNoGangFit);
+  EXPECT_TRUE(absl::StrContains(r.reason, "does not gang-place")) << r.reason;
+}
+
+TEST(AdmissionTest, FewestGpusThenFreeNowThenName) {
+  // The same card in two pools: equal GPU counts, so the pool that can
+  // start the job now wins over the one that is full.
+  std::vector<NodeView> capacity = Capacity("h100-80gb", 1, 8);
+  for (NodeView v : Capacity("h100-80gb", 1, 8)) {
+    v.gpu_type = "h100-sxm-alt";
+    capacity.push_back(v);
+  }
+  PoolInfo full = Pool("h100-80gb", 1, 8, 0);
+  PoolInfo idle = Pool("h100-80gb", 1, 8, 8);
+  idle.gpu_type = "h100-sxm-alt";
+  const AdmissionResult r = Admit(Train("llama-2-7b"), {full, idle}, capacity, nullptr);
+  ASSERT_TRUE(r.admitted);
+  EXPECT_EQ(r.pools[r.chosen].pool.gpu_type, "h100-sxm-alt");
+  // Both free: the name decides.
+  full.free_gpus = 8;
+  const AdmissionResult tie = Admit(Train("llama-2-7b"), {full, idle}, capacity, nullptr);
+  EXPECT_EQ(tie.pools[tie.chosen].pool.gpu_type, "h100-80gb");
+}
+
+TEST(AdmissionTest, TheCacheKeepsThePlanButNotTheFreeGpus) {
+  PlanCache cache(16);
+  const AdmissionRequest request = Train("llama-2-7b", "7b-key");
+  const std::vector<NodeView> capacity = Capacity("h100-80gb", 1, 8);
+  const AdmissionResult first = Admit(request, {Pool("h100-80gb", 1, 8, 8)}, capacity, &cache);
+  ASSERT_NE(cache.Find("7b-key|h100-80gb|8|8|" +
+                       std::to_string(planner::FindGpu("h100-80gb")->memory_bytes)),
+            nullptr);
+  const AdmissionResult second = Admit(request, {Pool("h100-80gb", 1, 8, 3)}, capacity, &cache);
+  EXPECT_EQ(second.pools[0].pool.free_gpus, 3);  // today's, not the cached 8
+  EXPECT_EQ(second.pools[0].shape.gpus(), first.pools[0].shape.gpus());
+}
+
+}  // namespace
+}  // namespace berth::daemon
