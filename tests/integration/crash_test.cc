@@ -330,7 +330,10 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
   std::cout << "kills " << kills << ", submissions " << results.size() << ", acknowledged "
             << acknowledged << " (" << refused << " refused), retried " << retried
             << ", answered as duplicates " << duplicates << ", given up " << abandoned << "\n";
-  ASSERT_GT(acknowledged, 100);
+  // Enough submissions met the kills to prove something: plain builds
+  // acknowledge 230-360 in a run, ASan+UBSan builds (about 3x slower per
+  // restart and request) 70-80 on the 2-core CI machine.
+  ASSERT_GT(acknowledged, 50);
   EXPECT_GT(retried, 0) << "no submission met a crash: the test proved nothing";
 
   // The file: each request id at most once, each acknowledged one exactly
