@@ -43,6 +43,26 @@ Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int
   return job;
 }
 
+// What an agent says of a job, as it may be stored and shown: at most
+// kMaxAgentMessage bytes, control characters (terminal escapes, newlines)
+// replaced by '?', so that a node cannot flood or garble what users read.
+constexpr size_t kMaxAgentMessage = 1024;
+std::string CleanAgentMessage(const std::string& text) {
+  std::string clean = text.substr(0, kMaxAgentMessage);
+  for (char& c : clean) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  if (text.size() > kMaxAgentMessage) clean += "... (truncated)";
+  return clean;
+}
+
+// An agent's time, kept only when plausible: after the job was placed and
+// not more than a minute ahead of berthd's clock; else berthd's own time.
+int64_t PlausibleTime(int64_t reported_ms, int64_t placed_ms, int64_t now_ms) {
+  if (reported_ms < placed_ms || reported_ms > now_ms + 60'000) return now_ms;
+  return reported_ms;
+}
+
 // A reply that ignores the commit's outcome: the answer was decided before.
 WriteBatch::ReplyFn Answer(std::function<void()> answer) {
   return [answer = std::move(answer)](const absl::Status&) { answer(); };
@@ -333,7 +353,8 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
   switch (status.state()) {
     case berth::v1::RUNNING: {
       if (job->state != JobState::kPlaced) break;  // a repeat
-      const int64_t time_ms = status.time_ms();
+      const int64_t time_ms =
+          PlausibleTime(status.time_ms(), job->start_time_ms, options_.now_ms());
       if (!batch.Write([&](db::Store& store) {
             return store.UpdateJobs({db::JobUpdate{
                 .id = id, .state = berth::v1::RUNNING, .start_time_ms = time_ms}});
@@ -352,7 +373,8 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
       break;
     case berth::v1::FAILED:
       if (!EndJob(batch, id, JobState::kFailed,
-                  absl::StrCat(status.message().empty() ? "failed" : status.message(),
+                  absl::StrCat(status.message().empty() ? "failed"
+                                                          : CleanAgentMessage(status.message()),
                                " (node ", node, ")"),
                   status.exit_code())
                .ok()) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
@@ -340,6 +341,37 @@ TEST_F(SchedulerCoreTest, ConcurrentSubmittersNeverDoubleBook) {
   for (const auto& job : placed.jobs()) gpus += job.gpus_size();
   EXPECT_LE(gpus, 32);
   EXPECT_GT(gpus, 24);  // 2-GPU jobs pack the 32 GPUs nearly full
+}
+
+// Issue 18, findings 7 and 12: what a node reports is bounded before it is
+// stored and shown.
+TEST_F(SchedulerCoreTest, AgentReportsAreBoundedBeforeTheyAreStored) {
+  Register("n1", "h100-80gb", 8);
+  auto first = Submit("llama-2-7b");
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int64_t id = first->job().id();
+  berth::v1::JobStatus running;
+  running.set_job_id(id);
+  running.set_state(berth::v1::RUNNING);
+  running.set_time_ms(std::numeric_limits<int64_t>::min());
+  core_->ReportJobStatus("n1", running);
+  Sync();
+  auto job = core_->GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), berth::v1::RUNNING);
+  EXPECT_EQ(job->start_time_ms(), now_ms_.load());  // berthd's clock, not -2^63
+  berth::v1::JobStatus failed;
+  failed.set_job_id(id);
+  failed.set_state(berth::v1::FAILED);
+  failed.set_message("\x1b[2J\x1b]0;owned\x07" + std::string(4 << 20, 'x'));
+  core_->ReportJobStatus("n1", failed);
+  Sync();
+  job = core_->GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), berth::v1::FAILED);
+  EXPECT_LT(job->reason().size(), 1200u);  // 1,024 bytes, the marker and the node
+  EXPECT_EQ(job->reason().find('\x1b'), std::string::npos) << job->reason().substr(0, 40);
+  EXPECT_TRUE(absl::StrContains(job->reason(), "... (truncated) (node n1)"));
 }
 
 }  // namespace
