@@ -302,6 +302,10 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
     entry.last_heartbeat_ms = now;
     entry.down = false;
     entry.seen = true;
+    entry.gpu_indices.clear();
+    for (const berth::v1::Gpu& gpu : reg.gpus()) entry.gpu_indices.push_back(gpu.index());
+    std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
+    entry.samples.clear();
   }
   dirty_ = true;
   Record(batch, 0, reg.node(), EventKind::kNodeRegistered,

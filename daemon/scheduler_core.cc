@@ -96,6 +96,9 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
       // grace period to reconnect before their jobs are moved.
       if (!keep_connections) entry.last_heartbeat_ms = now;
       entry.down = node.state == NodeState::kDown;
+      entry.gpu_indices.clear();
+      for (const GpuRecord& gpu : node.gpus) entry.gpu_indices.push_back(gpu.index);
+      std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
     }
   }
   RefreshAdmissionView();
@@ -346,6 +349,33 @@ void SchedulerCore::AgentDisconnected(std::string node) {
   });
 }
 
+namespace {
+
+// A heartbeat's GPU readings, kept only for the node's registered GPUs
+// (the first reading of each), with finite values in range: utilization
+// 0-1, memory 0-1 PiB. Whatever an agent sends, a node has at most as many
+// readings as GPUs, and /metrics exports nothing absurd.
+std::vector<berth::v1::GpuSample> CleanSamples(const berth::v1::Heartbeat& heartbeat,
+                                               const std::vector<int32_t>& indices) {
+  constexpr double kMaxMemoryBytes = 1125899906842624.0;  // 1 PiB
+  std::vector<berth::v1::GpuSample> kept;
+  std::vector<bool> seen(indices.size(), false);
+  for (const berth::v1::GpuSample& sample : heartbeat.gpus()) {
+    if (kept.size() == indices.size()) break;
+    auto it = std::lower_bound(indices.begin(), indices.end(), sample.index());
+    if (it == indices.end() || *it != sample.index()) continue;
+    const size_t slot = static_cast<size_t>(it - indices.begin());
+    if (seen[slot]) continue;
+    const double util = sample.utilization(), memory = sample.memory_used_bytes();
+    if (!(util >= 0 && util <= 1) || !(memory >= 0 && memory <= kMaxMemoryBytes)) continue;
+    seen[slot] = true;
+    kept.push_back(sample);
+  }
+  return kept;
+}
+
+}  // namespace
+
 void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat) {
   bool revive = false;
   {
@@ -354,7 +384,7 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
     if (it == liveness_.end()) return;
     it->second.last_heartbeat_ms = options_.now_ms();
     it->second.seen = true;
-    it->second.samples.assign(heartbeat.gpus().begin(), heartbeat.gpus().end());
+    it->second.samples = CleanSamples(heartbeat, it->second.gpu_indices);
     revive = it->second.down;
   }
   if (options_.metrics != nullptr) options_.metrics->heartbeats.Increment();

@@ -175,6 +175,7 @@ class SchedulerCore {
     bool down = false;  // as the writer last recorded it
     bool seen = false;  // heartbeated or registered since berthd started
     std::vector<berth::v1::GpuSample> samples;
+    std::vector<int32_t> gpu_indices;  // the registered GPUs, ascending
   };
 
   SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -372,6 +373,30 @@ TEST_F(SchedulerCoreTest, AgentReportsAreBoundedBeforeTheyAreStored) {
   EXPECT_LT(job->reason().size(), 1200u);  // 1,024 bytes, the marker and the node
   EXPECT_EQ(job->reason().find('\x1b'), std::string::npos) << job->reason().substr(0, 40);
   EXPECT_TRUE(absl::StrContains(job->reason(), "... (truncated) (node n1)"));
+}
+
+// Issue 18, finding 2: a heartbeat with 150,000 readings, NaN, infinities,
+// negative values and unknown indices leaves at most one sane reading per
+// registered GPU.
+TEST_F(SchedulerCoreTest, HeartbeatReadingsAreBoundedToTheRegisteredGpus) {
+  Register("n1", "h100-80gb", 8);
+  berth::v1::Heartbeat beat;
+  for (int i = 0; i < 150000; ++i) {
+    berth::v1::GpuSample* s = beat.add_gpus();
+    s->set_index(i % 16 - 4);  // -4..11: only 0..7 are registered
+    s->set_utilization(i % 3 == 0 ? std::nan("") : 0.5);
+    s->set_memory_used_bytes(i % 5 == 0 ? -1.0 : i % 7 == 0 ? INFINITY : 1e9);
+  }
+  core_->Heartbeat("n1", beat);
+  const ClusterSample sample = core_->SampleCluster();
+  ASSERT_EQ(sample.readings.size(), 8u);  // 8 registered GPUs, one reading each
+  std::set<std::string> gpus;
+  for (const auto& r : sample.readings) {
+    gpus.insert(r.gpu);
+    EXPECT_EQ(r.utilization, 0.5);
+    EXPECT_EQ(r.memory_used_bytes, 1e9);
+  }
+  EXPECT_EQ(gpus.size(), 8u);
 }
 
 }  // namespace
