@@ -65,7 +65,7 @@ int64_t PlausibleTime(int64_t reported_ms, int64_t placed_ms, int64_t now_ms) {
 
 // A reply that ignores the commit's outcome: the answer was decided before.
 WriteBatch::ReplyFn Answer(std::function<void()> answer) {
-  return [answer = std::move(answer)](const absl::Status&) { answer(); };
+  return [answer = std::move(answer)](absl::Status) { answer(); };
 }
 
 EventKind EndKind(JobState state) {
@@ -80,9 +80,13 @@ EventKind EndKind(JobState state) {
 
 void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission>& submissions) {
   if (fenced_) {
-    absl::Status refused = FencedError(FenceCause(), "submission");
+    const absl::Status cause = FenceCause();
     for (Submission& s : submissions) {
-      batch.AddReply("submission", Answer([done = std::move(s.done), refused] { done(refused); }));
+      // A status of its own for each caller: none is shared across threads.
+      batch.AddReply("submission", Answer([done = std::move(s.done),
+                                           refused = FencedError(cause, "submission")]() mutable {
+        done(std::move(refused));
+      }));
     }
     return;
   }
@@ -102,7 +106,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
   for (size_t i = 0; i < submissions.size(); ++i) {
     SubmitCallback done = std::move(submissions[i].done);
     if (!written) {
-      batch.AddReply("submission", [done](const absl::Status& s) { done(s); });
+      batch.AddReply("submission", [done](absl::Status s) { done(std::move(s)); });
       continue;
     }
     const Job& job = jobs[i];
@@ -125,9 +129,9 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     // A retried request id is answered with the stored job (from memory
     // when it is there, which may have moved on since; else the file's).
     batch.AddReply("submission", [this, id = job.id(), stored = job, duplicate,
-                                  done](const absl::Status& commit) {
+                                  done](absl::Status commit) {
       if (!commit.ok()) {
-        done(commit);
+        done(std::move(commit));
         return;
       }
       absl::StatusOr<Job> current = GetJob(id);
@@ -171,7 +175,7 @@ absl::Status SchedulerCore::FenceCause() {
 
 void SchedulerCore::DoCancel(WriteBatch& batch, int64_t id, JobCallback done) {
   auto fail = [&](absl::Status status) {
-    batch.AddReply("cancel", Answer([done, status] { done(status); }));
+    batch.AddReply("cancel", Answer([done, status]() mutable { done(std::move(status)); }));
   };
   if (fenced_) return fail(FencedError(FenceCause(), "cancel"));
   const JobRecord* job = state_.FindJob(id);
@@ -191,8 +195,8 @@ void SchedulerCore::DoCancel(WriteBatch& batch, int64_t id, JobCallback done) {
         absl::StrCat("job ", id, " has already ended (", JobStateName(job->state), ")")));
   }
   EndJob(batch, id, JobState::kCancelled, "cancelled by request", 0).IgnoreError();
-  batch.AddReply("cancel", [this, id, done](const absl::Status& commit) {
-    done(commit.ok() ? GetJob(id) : absl::StatusOr<Job>(commit));
+  batch.AddReply("cancel", [this, id, done](absl::Status commit) {
+    done(commit.ok() ? GetJob(id) : absl::StatusOr<Job>(std::move(commit)));
   });
 }
 
@@ -233,7 +237,7 @@ void SchedulerCore::DoSetDrained(WriteBatch& batch, const std::string& name, boo
                                  NodeCallback done) {
   const std::string action = drained ? "drain" : "undrain";
   auto fail = [&](absl::Status status) {
-    batch.AddReply(action, Answer([done, status] { done(status); }));
+    batch.AddReply(action, Answer([done, status]() mutable { done(std::move(status)); }));
   };
   if (fenced_) return fail(FencedError(FenceCause(), action));
   const NodeRecord* node = state_.FindNode(name);
@@ -250,9 +254,9 @@ void SchedulerCore::DoSetDrained(WriteBatch& batch, const std::string& name, boo
     dirty_ = true;
     Record(batch, 0, name, drained ? EventKind::kNodeDrained : EventKind::kNodeUndrained, "");
   }
-  batch.AddReply(action, [this, name, done](const absl::Status& commit) {
+  batch.AddReply(action, [this, name, done](absl::Status commit) {
     if (!commit.ok()) {
-      done(commit);
+      done(std::move(commit));
       return;
     }
     const int64_t heartbeat = LastHeartbeat(name);
@@ -271,7 +275,7 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
   const std::string action = absl::StrCat("registration of node ", reg.node());
   if (fenced_) {
     absl::Status refused = FencedError(FenceCause(), action);
-    batch.AddReply(action, Answer([done, refused] { done(refused); }));
+    batch.AddReply(action, Answer([done, refused]() mutable { done(std::move(refused)); }));
     return;
   }
   const NodeRecord* old = state_.FindNode(reg.node());
@@ -290,7 +294,7 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
   const int64_t now = options_.now_ms();
   node.set_last_heartbeat_ms(now);
   if (!batch.Write([&](db::Store& store) { return store.UpsertNode(node); })) {
-    batch.AddReply(action, [done](const absl::Status& commit) { done(commit); });
+    batch.AddReply(action, [done](absl::Status commit) { done(std::move(commit)); });
     return;
   }
   NodeRecord record = NodeFromProto(node);
@@ -310,7 +314,7 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
   dirty_ = true;
   Record(batch, 0, reg.node(), EventKind::kNodeRegistered,
          absl::StrCat(reg.gpus_size(), " GPUs, ", reg.running_jobs_size(), " running jobs"));
-  batch.AddReply(action, [done](const absl::Status& commit) { done(commit); });
+  batch.AddReply(action, [done](absl::Status commit) { done(std::move(commit)); });
   // Jobs placed here that the agent does not hold yet (it may have missed
   // StartJob while the daemon was away): start them again.
   const std::set<int64_t> reported(reg.running_jobs().begin(), reg.running_jobs().end());

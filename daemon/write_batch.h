@@ -6,7 +6,7 @@
 //   WriteBatch batch(&store);
 //   batch.Write([&](db::Store& s) { return s.UpdateJobs({update}); });
 //   batch.Record({.kind = "cancelled", ...});
-//   batch.Reply("cancel", [done](const absl::Status& s) { done(s); });
+//   batch.AddReply("cancel", [done](absl::Status s) { done(std::move(s)); });
 //   batch.Send("n1", stop_job);
 //   absl::Status outcome = batch.Commit();   // events + one COMMIT
 //   // then: replies get the outcome, agents their messages (if committed)
@@ -52,7 +52,9 @@ const char* EventKindName(EventKind kind);
 
 class WriteBatch {
  public:
-  using ReplyFn = std::function<void(const absl::Status&)>;
+  // Called with the commit's outcome (or the answer decided before), by
+  // value: the callee owns it, and no status is shared across threads.
+  using ReplyFn = std::function<void(absl::Status)>;
   struct Reply {
     std::string action;  // "submission", "cancel", ...: names it in errors
     ReplyFn done;
