@@ -330,10 +330,11 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
   std::cout << "kills " << kills << ", submissions " << results.size() << ", acknowledged "
             << acknowledged << " (" << refused << " refused), retried " << retried
             << ", answered as duplicates " << duplicates << ", given up " << abandoned << "\n";
-  // Enough submissions met the kills to prove something: plain builds
-  // acknowledge 230-360 in a run, ASan+UBSan builds (about 3x slower per
-  // restart and request) 70-80 on the 2-core CI machine.
-  ASSERT_GT(acknowledged, 50);
+  // Enough submissions met the kills to prove something. The test runs
+  // alone (RUN_SERIAL): beside another integration test on 2 cores an
+  // ASan build acknowledged only 31-79; alone it acknowledges about 200,
+  // a plain build 230-360.
+  ASSERT_GT(acknowledged, 100);
   EXPECT_GT(retried, 0) << "no submission met a crash: the test proved nothing";
 
   // The file: each request id at most once, each acknowledged one exactly
