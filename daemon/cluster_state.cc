@@ -83,13 +83,6 @@ const NodeRecord* ClusterState::FindNode(const std::string& name) const {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
-std::optional<int64_t> ClusterState::JobWithRequestId(const std::string& request_id) const {
-  if (request_id.empty()) return std::nullopt;
-  auto it = request_ids_.find(request_id);
-  if (it == request_ids_.end()) return std::nullopt;
-  return it->second;
-}
-
 std::set<std::string> ClusterState::NodesOf(const JobRecord& job) const {
   std::set<std::string> names;
   for (const GpuHold& gpu : job.gpus) names.insert(gpu.node);
@@ -112,7 +105,6 @@ void ClusterState::PutNode(NodeRecord node) {
 
 void ClusterState::AddJob(JobRecord job) {
   const int64_t id = job.id;
-  if (!job.request_id.empty()) request_ids_[job.request_id] = id;
   if (IsLive(job.state)) {
     live_.insert(id);
     finished_.erase(id);
@@ -145,11 +137,8 @@ void ClusterState::SetState(JobRecord& job, JobState state) {
     waiting_.erase(job.id);
     succeeded_nodes_.erase(job.id);
   }
-  if (state == JobState::kPending) {
-    // pending_since_ is set by the caller, who knows when.
-  } else {
-    pending_since_.erase(job.id);
-  }
+  // Entering PENDING, the caller sets pending_since_ (it knows when).
+  if (state != JobState::kPending) pending_since_.erase(job.id);
 }
 
 void ClusterState::Release(JobRecord& job) {
@@ -283,8 +272,6 @@ void ClusterState::EvictFinished(size_t keep) {
     finished_.erase(finished_.begin());
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
-    auto request = request_ids_.find(it->second.request_id);
-    if (request != request_ids_.end() && request->second == id) request_ids_.erase(request);
     jobs_.erase(it);
   }
 }

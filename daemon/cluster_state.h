@@ -117,7 +117,6 @@ class ClusterState {
   const std::map<int64_t, JobRecord>& jobs() const { return jobs_; }
   const std::map<std::string, NodeRecord>& nodes() const { return nodes_; }
   const std::set<int64_t>& live() const { return live_; }  // by id: oldest first
-  std::optional<int64_t> JobWithRequestId(const std::string& request_id) const;
   // When each pending job last became PENDING (submit or requeue).
   const std::map<int64_t, int64_t>& pending_since() const { return pending_since_; }
   // The distinct nodes a job holds GPUs on.
@@ -189,7 +188,6 @@ class ClusterState {
   std::map<int64_t, JobRecord> jobs_;
   std::set<int64_t> live_;      // PENDING, PLACED, RUNNING
   std::set<int64_t> finished_;  // the other jobs in jobs_
-  absl::flat_hash_map<std::string, int64_t> request_ids_;
   std::map<int64_t, int64_t> pending_since_;
   std::map<int64_t, Waiting> waiting_;
   std::map<int64_t, std::set<std::string>> succeeded_nodes_;
