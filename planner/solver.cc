@@ -164,25 +164,6 @@ DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
   return out;
 }
 
-// How `layers` go onto p pipeline stages, as (first, last) stage layers:
-// {0, 0} (every stage ceil(layers/p)) when p divides them. Otherwise
-// Megatron's uneven first and last stage: the p-2 middle stages hold
-// ceil(layers/p) each and the rest is split between the first and the last,
-// the smaller half on either. None when no such layout exists (the rest
-// under 2 layers), when only even splits are wanted, or with interleaving
-// (Megatron refuses uneven stages with virtual pipeline stages).
-std::vector<std::pair<int64_t, int64_t>> StageLayouts(const PlanRequest& request, int64_t p,
-                                                      bool even_only) {
-  const int64_t layers = request.model.layers;
-  if (request.task != Task::kTrain || layers % p == 0) return {{0, 0}};
-  if (even_only || request.train.virtual_stages > 1) return {};
-  const int64_t rest = p == 2 ? layers : layers - (p - 2) * CeilDiv(layers, p);
-  if (rest < 2) return {};
-  const int64_t small = rest / 2;
-  if (small == rest - small) return {{small, small}};
-  return {{small, rest - small}, {rest - small, small}};
-}
-
 // Keeps the best plan of each (t, p, ZeRO) shape, the `capacity` best shapes.
 class TopPlans {
  public:
@@ -354,7 +335,7 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
   for (int64_t tp : tps) {
     for (int64_t pp = min_pp; pp <= max_pp; ++pp) {
       if (tp * pp > std::min(gpu_limit, state.top.GpuThreshold())) break;
-      for (const auto& layout : StageLayouts(request, pp, even_pipeline_only)) {
+      for (const auto& layout : internal::StageLayouts(request, pp, even_pipeline_only)) {
         SearchShape(state, tp, pp, layout, gpu_limit);
       }
     }
@@ -366,6 +347,19 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
   }
   return std::move(state.outcome);
 }
+
+std::vector<std::pair<int64_t, int64_t>> StageLayouts(const PlanRequest& request, int64_t p,
+                                                      bool even_only) {
+  const int64_t layers = request.model.layers;
+  if (request.task != Task::kTrain || layers % p == 0) return {{0, 0}};
+  if (even_only || request.train.virtual_stages > 1) return {};
+  const int64_t rest = p == 2 ? layers : layers - (p - 2) * CeilDiv(layers, p);
+  if (rest < 2) return {};
+  const int64_t small = rest / 2;
+  if (small == rest - small) return {{small, small}};
+  return {{small, rest - small}, {rest - small, small}};
+}
+
 
 }  // namespace internal
 

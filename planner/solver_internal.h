@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "planner/solver.h"
@@ -45,6 +46,16 @@ SearchOutcome SearchServing(const PlanRequest& request, const ParamCounts& param
 // is slower; pipeline stages run one after another.
 Estimate InferenceEstimate(const PlanRequest& request, const ParamCounts& params,
                            const Split& split, const MemoryBreakdown& memory);
+
+// How `layers` go onto p pipeline stages, as (first, last) stage layers:
+// {0, 0} (every stage ceil(layers/p)) when p divides them. Otherwise
+// Megatron's uneven first and last stage: the p-2 middle stages hold
+// ceil(layers/p) each and the rest is split between the first and the last,
+// the smaller half on either. None when no such layout exists (the rest
+// under 2 layers), when only even splits are wanted, or with interleaving
+// (Megatron refuses uneven stages with virtual pipeline stages).
+std::vector<std::pair<int64_t, int64_t>> StageLayouts(const PlanRequest& request, int64_t p,
+                                                      bool even_only);
 
 // The tokens per second a request must reach, 0 without a pace.
 double RequiredRate(const PlanRequest& request);

@@ -402,6 +402,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"TpNotDividingHeads", [](PlanRequest& r) { r.fixed.tp = 3; }, "tp"},
         BadRequest{"TpBeyondNode", [](PlanRequest& r) { r.fixed.tp = 16; }, "tp"},
         BadRequest{"PpBeyondLayers", [](PlanRequest& r) { r.fixed.pp = 33; }, "pp"},
+        // 126 layers cannot go onto 40 stages (the fuzzer found a fixed
+        // split no layout could hold, solved into an empty plan).
+        BadRequest{"PpWithNoStageLayout", [](PlanRequest& r) { r.fixed.pp = 31; }, "pp"},
+        BadRequest{"UnevenPpWithVirtualStages",
+                   [](PlanRequest& r) {
+                     r.fixed.pp = 3;
+                     r.train.virtual_stages = 2;
+                   },
+                   "pp"},
         BadRequest{"MegatronZero3", [](PlanRequest& r) { r.fixed.zero_stage = 3; }, "zero"},
         BadRequest{"EpForADenseModel", [](PlanRequest& r) { r.fixed.ep = 2; }, "ep"},
         BadRequest{"NegativeEp", [](PlanRequest& r) { r.fixed.ep = -1; }, "ep"},

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "planner/solver.h"
+#include "planner/solver_internal.h"
 
 namespace berth::planner {
 namespace {
@@ -144,6 +145,20 @@ absl::Status ValidateFixed(const PlanRequest& r) {
           "ep: ", f.ep, " must divide dp (", f.dp,
           "): expert-parallel groups are made of data-parallel ranks"));
     }
+  }
+  if (r.task == Task::kTrain && f.pp > 1 &&
+      internal::StageLayouts(r, f.pp, /*even_only=*/false).empty()) {
+    std::string divisors;
+    int listed = 0;
+    for (int64_t p = 1; p <= r.model.layers && listed < 12; ++p) {
+      if (r.model.layers % p != 0) continue;
+      absl::StrAppend(&divisors, listed++ == 0 ? "" : ", ", p);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pp: ", f.pp, " pipeline stages cannot hold the ", r.model.layers,
+        " layers (stages hold the same number of layers", 
+        r.train.virtual_stages > 1 ? " with virtual_stages" : ", or all but the first and last",
+        "); pp values that divide the layers: ", divisors));
   }
   if (f.tp > 0 && r.model.heads % f.tp != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
