@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agents/inventory.h"
+#include "common/limits.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -104,6 +105,8 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
               ToIntMillis(options_.reconnect_backoff_min));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               ToIntMillis(options_.reconnect_backoff_max));
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   channel_ = grpc::CreateCustomChannel(
       options_.daemon_address,
       options_.credentials != nullptr ? options_.credentials

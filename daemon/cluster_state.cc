@@ -114,14 +114,15 @@ void ClusterState::AddJob(JobRecord job) {
   }
   if (job.state == JobState::kPending) pending_since_[id] = job.submit_time_ms;
   if (job.state == JobState::kPlaced || job.state == JobState::kRunning) {
+    job.stopping_on.clear();
+    for (const GpuHold& hold : job.gpus) Hold(job, hold);
+  } else if (!IsLive(job.state) && !job.stopping_on.empty()) {
     for (const GpuHold& hold : job.gpus) {
-      NodeRecord* node = MutableNode(hold.node);
-      if (node == nullptr) continue;  // CheckInvariants reports it
-      for (GpuRecord& gpu : node->gpus) {
-        if (gpu.index == hold.index) gpu.job_id = id;
-      }
-      MarkDirty(hold.node);
+      if (job.stopping_on.contains(hold.node)) Hold(job, hold);
     }
+    stopping_.insert(id);
+  } else {
+    job.stopping_on.clear();
   }
   jobs_[id] = std::move(job);
 }
@@ -141,8 +142,18 @@ void ClusterState::SetState(JobRecord& job, JobState state) {
   if (state != JobState::kPending) pending_since_.erase(job.id);
 }
 
-void ClusterState::Release(JobRecord& job) {
+void ClusterState::Hold(const JobRecord& job, const GpuHold& hold) {
+  NodeRecord* node = MutableNode(hold.node);
+  if (node == nullptr) return;  // CheckInvariants reports it
+  for (GpuRecord& gpu : node->gpus) {
+    if (gpu.index == hold.index) gpu.job_id = job.id;
+  }
+  MarkDirty(hold.node);
+}
+
+void ClusterState::Release(JobRecord& job, const std::string* only) {
   for (const GpuHold& hold : job.gpus) {
+    if (only != nullptr && hold.node != *only) continue;
     NodeRecord* node = MutableNode(hold.node);
     if (node == nullptr) continue;
     MarkDirty(hold.node);
@@ -195,7 +206,8 @@ absl::Status ClusterState::Start(int64_t id, int64_t time_ms) {
 }
 
 absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
-                                  int32_t exit_code, int64_t now_ms) {
+                                  int32_t exit_code, int64_t now_ms,
+                                  const std::set<std::string>& hold_on) {
   JobRecord* job = MutableJob(id);
   if (job == nullptr) return NoJob(id);
   if (!IsLive(job->state)) return WrongState(*job, "live");
@@ -203,7 +215,16 @@ absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
     return absl::InvalidArgumentError(absl::StrCat("job ", id, " cannot end as ",
                                                    JobStateName(end)));
   }
-  Release(*job);
+  std::set<std::string> held;
+  for (const GpuHold& hold : job->gpus) {
+    if (hold_on.contains(hold.node)) {
+      held.insert(hold.node);
+    } else {
+      Release(*job, &hold.node);
+    }
+  }
+  job->stopping_on = std::move(held);
+  if (!job->stopping_on.empty()) stopping_.insert(id);
   SetState(*job, end);
   job->reason = std::move(reason);
   job->end_time_ms = now_ms;
@@ -225,6 +246,28 @@ absl::Status ClusterState::Requeue(int64_t id, std::string reason, int64_t now_m
   succeeded_nodes_.erase(id);
   pending_since_[id] = now_ms;
   return absl::OkStatus();
+}
+
+absl::Status ClusterState::ConfirmStopped(int64_t id, const std::string& node) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (IsLive(job->state) || !job->stopping_on.contains(node)) {
+    return absl::NotFoundError(
+        absl::StrCat("job ", id, " holds no GPUs on ", node, " awaiting a stop"));
+  }
+  Release(*job, &node);
+  job->stopping_on.erase(node);
+  if (job->stopping_on.empty()) stopping_.erase(id);
+  return absl::OkStatus();
+}
+
+std::vector<int64_t> ClusterState::StoppingOn(const std::string& node) const {
+  std::vector<int64_t> ids;
+  for (int64_t id : stopping_) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end() && it->second.stopping_on.contains(node)) ids.push_back(id);
+  }
+  return ids;
 }
 
 absl::Status ClusterState::NodeDown(const std::string& name) {
@@ -267,12 +310,15 @@ size_t ClusterState::NoteNodeSucceeded(int64_t id, const std::string& node) {
 }
 
 void ClusterState::EvictFinished(size_t keep) {
-  while (finished_.size() > keep) {
-    const int64_t id = *finished_.begin();  // the oldest
-    finished_.erase(finished_.begin());
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) continue;
-    jobs_.erase(it);
+  // Jobs still stopping stay (they hold GPUs) and do not count.
+  auto it = finished_.begin();  // the oldest first
+  while (finished_.size() - stopping_.size() > keep && it != finished_.end()) {
+    if (stopping_.contains(*it)) {
+      ++it;
+      continue;
+    }
+    jobs_.erase(*it);
+    it = finished_.erase(it);
   }
 }
 
@@ -378,11 +424,13 @@ absl::Status ClusterState::CheckInvariants() const {
       if (gpu.job_id == 0) continue;
       holder[{name, gpu.index}] = gpu.job_id;
       const JobRecord* job = FindJob(gpu.job_id);
-      if (job == nullptr ||
-          (job->state != JobState::kPlaced && job->state != JobState::kRunning)) {
+      const bool stopping = job != nullptr && !IsLive(job->state) &&
+                            job->stopping_on.contains(name);
+      if (job == nullptr || (job->state != JobState::kPlaced &&
+                             job->state != JobState::kRunning && !stopping)) {
         return absl::InternalError(absl::StrCat("GPU ", name, ":", gpu.index,
                                                 " is held by job ", gpu.job_id,
-                                                ", which is not placed or running"));
+                                                ", which is not placed, running or stopping"));
       }
     }
     if (allocated + free != static_cast<int64_t>(node.gpus.size())) {
@@ -396,9 +444,15 @@ absl::Status ClusterState::CheckInvariants() const {
     if (!holds && !job.gpus.empty() && IsLive(job.state)) {
       return absl::InternalError(absl::StrCat("pending job ", id, " lists GPUs"));
     }
-    if (!holds) continue;
-    if (!live_.contains(id)) return absl::InternalError(absl::StrCat("job ", id, " not live"));
+    if (job.stopping_on.empty() != !stopping_.contains(id) || (holds && !job.stopping_on.empty())) {
+      return absl::InternalError(absl::StrCat("job ", id, ": stopping nodes out of step"));
+    }
+    if (!holds && job.stopping_on.empty()) continue;
+    if (holds && !live_.contains(id)) {
+      return absl::InternalError(absl::StrCat("job ", id, " not live"));
+    }
     for (const GpuHold& gpu : job.gpus) {
+      if (!holds && !job.stopping_on.contains(gpu.node)) continue;
       auto it = holder.find({gpu.node, gpu.index});
       if (it == holder.end() || it->second != id) {
         return absl::InternalError(absl::StrCat("job ", id, " lists GPU ", gpu.node, ":",

@@ -76,7 +76,11 @@ struct JobRecord {
   int32_t exit_code = 0;
   int64_t max_runtime_ms = 0;  // 0: unbounded
   OnNodeLoss on_node_loss = OnNodeLoss::kRequeue;
-  std::vector<GpuHold> gpus;  // while PLACED or RUNNING
+  std::vector<GpuHold> gpus;  // while PLACED or RUNNING; after, where it ran
+  // An ended job still holds its GPUs on these nodes until each confirms
+  // that the job's processes are gone (or is declared DOWN): a cancelled
+  // job's GPUs are not offered again while its process may still run.
+  std::set<std::string> stopping_on;
   std::shared_ptr<const JobDetail> detail;
 };
 
@@ -126,14 +130,22 @@ class ClusterState {
   // NotFound for an unknown job or node.
   absl::Status Place(int64_t id, std::vector<GpuHold> gpus, int64_t now_ms);  // PENDING → PLACED
   absl::Status Start(int64_t id, int64_t time_ms);  // PLACED → RUNNING; 0 keeps the time
-  // A live job ends (SUCCEEDED, FAILED or CANCELLED) and frees its GPUs.
+  // A live job ends (SUCCEEDED, FAILED or CANCELLED) and frees its GPUs,
+  // except those on `hold_on`: nodes that must first confirm the stop.
   absl::Status Finish(int64_t id, JobState end, std::string reason, int32_t exit_code,
-                      int64_t now_ms);
+                      int64_t now_ms, const std::set<std::string>& hold_on = {});
   absl::Status Cancel(int64_t id, int64_t now_ms) {
     return Finish(id, JobState::kCancelled, "cancelled by request", 0, now_ms);
   }
   // A placed or running job goes back to the queue and frees its GPUs.
   absl::Status Requeue(int64_t id, std::string reason, int64_t now_ms);
+
+  // A node confirmed that an ended job's processes are gone: the GPUs the
+  // job still held there are free. NotFound when it held none there.
+  absl::Status ConfirmStopped(int64_t id, const std::string& node);
+  // Ended jobs whose GPUs on `node` wait for a stop confirmation.
+  std::vector<int64_t> StoppingOn(const std::string& node) const;
+  const std::set<int64_t>& stopping() const { return stopping_; }
 
   absl::Status NodeDown(const std::string& name);
   // A DOWN node that heartbeats again: UP, or DRAINED if an operator drained it.
@@ -146,7 +158,8 @@ class ClusterState {
   // of its nodes have (the job succeeds when all have).
   size_t NoteNodeSucceeded(int64_t id, const std::string& node);
 
-  // Drops the oldest ended jobs beyond `keep` from memory.
+  // Drops the oldest ended jobs beyond `keep` from memory (never one that
+  // still holds GPUs while its nodes stop it).
   void EvictFinished(size_t keep);
 
   // The last scheduling pass's verdicts on the jobs it left waiting.
@@ -170,16 +183,19 @@ class ClusterState {
   std::vector<PendingJob> PendingJobs() const;
   std::vector<RunningJob> RunningJobs() const;
 
-  // Every GPU's holder is a placed or running job that lists it, every such
-  // job's GPUs name it, allocated + free = capacity per node, ended jobs
-  // hold nothing, and the placement views match a rebuild. Internal with
+  // Every GPU's holder is a placed or running job that lists it (or an
+  // ended one stopping on that node), every such job's GPUs name it,
+  // allocated + free = capacity per node, other ended jobs hold nothing,
+  // and the placement views match a rebuild. Internal with
   // the first violation.
   absl::Status CheckInvariants() const;
 
  private:
   JobRecord* MutableJob(int64_t id);
   NodeRecord* MutableNode(const std::string& name);
-  void Release(JobRecord& job);  // frees the job's GPUs
+  // Frees the job's GPUs, on every node or only on `node`.
+  void Release(JobRecord& job, const std::string* node = nullptr);
+  void Hold(const JobRecord& job, const GpuHold& hold);
   void SetState(JobRecord& job, JobState state);
   void MarkDirty(const std::string& node) { dirty_nodes_.insert(node); }
   std::vector<NodeView> BuildViews(bool capacity) const;
@@ -188,6 +204,7 @@ class ClusterState {
   std::map<int64_t, JobRecord> jobs_;
   std::set<int64_t> live_;      // PENDING, PLACED, RUNNING
   std::set<int64_t> finished_;  // the other jobs in jobs_
+  std::set<int64_t> stopping_;  // ended jobs with a non-empty stopping_on
   std::map<int64_t, int64_t> pending_since_;
   std::map<int64_t, Waiting> waiting_;
   std::map<int64_t, std::set<std::string>> succeeded_nodes_;

@@ -57,6 +57,52 @@ TEST_F(ClusterStateTest, PlaceHoldsGpusAndFinishFreesThem) {
   EXPECT_FALSE(state_.live().contains(1));
 }
 
+// Issue 18, finding 1: a cancelled job's GPUs stay held on each node that
+// must stop it, until that node confirms; memory alone never offers them.
+TEST_F(ClusterStateTest, AnEndedJobHoldsGpusUntilEachNodeConfirmsTheStop) {
+  state_.PutNode(Node("n1", 2));
+  state_.PutNode(Node("n2", 2));
+  state_.AddJob(Pending(1, /*tp=*/2, /*dp=*/2));
+  std::vector<GpuHold> holds = On("n1", {0, 1});
+  for (GpuHold& hold : On("n2", {0, 1})) holds.push_back(hold);
+  ASSERT_TRUE(state_.Place(1, std::move(holds), 1).ok());
+  ASSERT_TRUE(state_.Finish(1, JobState::kCancelled, "cancelled", 0, 2, {"n1", "n2"}).ok());
+  EXPECT_EQ(state_.FindJob(1)->state, JobState::kCancelled);
+  EXPECT_EQ(FreeOn(state_, "n1"), 0);
+  EXPECT_EQ(FreeOn(state_, "n2"), 0);
+  EXPECT_EQ(state_.StoppingOn("n1"), std::vector<int64_t>{1});
+  EXPECT_TRUE(state_.CheckInvariants().ok()) << state_.CheckInvariants();
+  // Eviction keeps a job that still holds GPUs.
+  state_.EvictFinished(0);
+  ASSERT_NE(state_.FindJob(1), nullptr);
+  ASSERT_TRUE(state_.ConfirmStopped(1, "n1").ok());
+  EXPECT_EQ(FreeOn(state_, "n1"), 2);
+  EXPECT_EQ(FreeOn(state_, "n2"), 0);
+  EXPECT_EQ(state_.ConfirmStopped(1, "n1").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(state_.ConfirmStopped(1, "n2").ok());
+  EXPECT_EQ(FreeOn(state_, "n2"), 2);
+  EXPECT_TRUE(state_.stopping().empty());
+  state_.EvictFinished(0);
+  EXPECT_EQ(state_.FindJob(1), nullptr);
+}
+
+// Recovery: an ended job loaded with GPUs still reserved holds them again.
+TEST_F(ClusterStateTest, AnEndedJobAddedWithStoppingNodesHoldsTheirGpus) {
+  state_.PutNode(Node("n1", 2));
+  JobRecord job = Pending(1);
+  job.state = JobState::kFailed;
+  job.gpus = On("n1", {1});
+  job.stopping_on = {"n1"};
+  state_.AddJob(job);
+  EXPECT_EQ(FreeOn(state_, "n1"), 1);
+  // Without stopping nodes, an ended job's GPUs are where it ran, not holds.
+  job.id = 2;
+  job.gpus = On("n1", {0});
+  job.stopping_on.clear();
+  state_.AddJob(job);
+  EXPECT_EQ(FreeOn(state_, "n1"), 1);
+}
+
 TEST_F(ClusterStateTest, PlacementIsAllOrNothing) {
   state_.PutNode(Node("n1", 2));
   state_.AddJob(Pending(1));
@@ -162,7 +208,7 @@ TEST_F(ClusterStateTest, InvariantCheckFindsAGpuHeldByAnEndedJob) {
   state_.PutNode(broken);
   absl::Status s = state_.CheckInvariants();
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_NE(s.message().find("not placed or running"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("not placed, running or stopping"), std::string::npos) << s;
   state_.PutNode(Node("n2", 0));  // repaired (no GPUs left), for TearDown
 }
 

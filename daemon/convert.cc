@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "common/status_macros.h"
 #include "proto/plan_convert.h"
 #include "proto/spec_plan.h"
@@ -44,6 +45,14 @@ absl::Status CheckName(absl::string_view field, absl::string_view value) {
 }  // namespace
 
 absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
+  // The whole spec first: every field may be within its own limit while
+  // together they make a job no StartJob could carry (issue 18, finding 1).
+  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec: ", bytes, " bytes is over the limit of ", kMaxSpecBytes / 1024,
+        " KiB for a whole job spec (command, env and the model's config.json together); "
+        "pass large inputs as files on the nodes instead"));
+  }
   BERTH_RETURN_IF_ERROR(CheckName("name", spec.name()));
   BERTH_RETURN_IF_ERROR(CheckName("team", spec.team()));
   BERTH_RETURN_IF_ERROR(CheckName("request_id", spec.request_id()));

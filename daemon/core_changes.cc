@@ -203,25 +203,54 @@ void SchedulerCore::DoCancel(WriteBatch& batch, int64_t id, JobCallback done) {
 // Ends a live job: its row (and reservations) in the batch, then memory;
 // its nodes are told to stop it unless it succeeded.
 absl::Status SchedulerCore::EndJob(WriteBatch& batch, int64_t id, JobState state,
-                                   const std::string& reason, int32_t exit_code) {
+                                   const std::string& reason, int32_t exit_code,
+                                   const std::string& done_on) {
   const JobRecord* job = state_.FindJob(id);
   if (job == nullptr || !IsLive(job->state)) {
     return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not live"));
   }
   const std::set<std::string> nodes = state_.NodesOf(*job);
+  // Nodes that must stop the job keep its GPUs until they confirm
+  // (issue 18, finding 1): a process that outlives its cancel never shares
+  // a GPU with the next job.
+  std::set<std::string> hold_on;
+  if (state != JobState::kSucceeded) {
+    for (const std::string& node : nodes) {
+      const NodeRecord* record = state_.FindNode(node);
+      if (node != done_on && record != nullptr && record->state != NodeState::kDown) {
+        hold_on.insert(node);
+      }
+    }
+  }
   const int64_t now = options_.now_ms();
   const bool written = batch.Write([&](db::Store& store) {
-    return store.UpdateJobs({db::JobUpdate{.id = id, .state = JobStateToProto(state),
-                                           .reason = reason, .end_time_ms = now,
-                                           .exit_code = exit_code, .release = true}});
+    return store.UpdateJobs({db::JobUpdate{
+        .id = id, .state = JobStateToProto(state), .reason = reason, .end_time_ms = now,
+        .exit_code = exit_code, .release = true,
+        .keep_nodes = std::vector<std::string>(hold_on.begin(), hold_on.end())}});
   });
   if (!written) return absl::AbortedError("the batch failed");
-  if (absl::Status s = state_.Finish(id, state, reason, exit_code, now); !s.ok()) return s;
+  if (absl::Status s = state_.Finish(id, state, reason, exit_code, now, hold_on); !s.ok()) {
+    return s;
+  }
   eviction_due_ = true;
   dirty_ = true;
   Record(batch, id, "", EndKind(state), reason);
   if (state != JobState::kSucceeded) StopOnNodes(batch, id, nodes);  // else its agents are done
   return absl::OkStatus();
+}
+
+void SchedulerCore::ConfirmStop(WriteBatch& batch, int64_t id, const std::string& node,
+                                const char* how) {
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr || IsLive(job->state) || !job->stopping_on.contains(node)) return;
+  if (!batch.Write([&](db::Store& store) { return store.ReleaseReservations(id, node); })) {
+    return;
+  }
+  state_.ConfirmStopped(id, node).IgnoreError();
+  eviction_due_ = true;  // an ended job that held GPUs may leave memory now
+  dirty_ = true;
+  Record(batch, id, node, EventKind::kStopped, how);
 }
 
 void SchedulerCore::StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes) {
@@ -326,6 +355,12 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
     *message.mutable_start_job()->mutable_job() = JobToProto(job);
     batch.Send(reg.node(), std::move(message));
   }
+  // Ended jobs stopping here that the agent no longer runs: stopped.
+  for (int64_t id : state_.StoppingOn(reg.node())) {
+    if (!reported.contains(id)) {
+      ConfirmStop(batch, id, reg.node(), "the node no longer runs it; its GPUs there are free");
+    }
+  }
   // Jobs the agent runs that berth no longer has live on it: stop them.
   for (int64_t id : reported) {
     const JobRecord* job = state_.FindJob(id);
@@ -353,6 +388,14 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
                                 const berth::v1::JobStatus& status) {
   const int64_t id = status.job_id();
   const JobRecord* job = state_.FindJob(id);
+  if (job != nullptr && !IsLive(job->state) && job->stopping_on.contains(node) &&
+      status.state() != berth::v1::RUNNING) {
+    // The node's last word on a job berthd ended: its processes are gone.
+    if (fenced_) return;
+    ConfirmStop(batch, id, node, "the node confirmed the stop; its GPUs there are free");
+    Ack(batch, node, status);
+    return;
+  }
   if (job == nullptr || !IsLive(job->state) || !state_.NodesOf(*job).contains(node)) {
     Ack(batch, node, status);
     return;
@@ -384,7 +427,7 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
                   absl::StrCat(status.message().empty() ? "failed"
                                                           : CleanAgentMessage(status.message()),
                                " (node ", node, ")"),
-                  status.exit_code())
+                  status.exit_code(), /*done_on=*/node)
                .ok()) {
         return;
       }
@@ -455,6 +498,9 @@ void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
       }
     }
     for (int64_t id : jobs) LoseJob(batch, id, name);
+    for (int64_t id : state_.StoppingOn(name)) {
+      ConfirmStop(batch, id, name, "the node is DOWN; its GPUs there are free");
+    }
   }
 }
 

@@ -84,13 +84,17 @@ class CoreFixture : public ::testing::Test {
     core_->SetNotifier(&notifier_);
   }
 
-  void Register(const std::string& node, const std::string& type, int gpus) {
-    ASSERT_TRUE(TryRegister(node, type, gpus).ok());
+  // `running`: the jobs the agent says it runs (after a restart).
+  void Register(const std::string& node, const std::string& type, int gpus,
+                const std::vector<int64_t>& running = {}) {
+    ASSERT_TRUE(TryRegister(node, type, gpus, running).ok());
   }
 
-  absl::Status TryRegister(const std::string& node, const std::string& type, int gpus) {
+  absl::Status TryRegister(const std::string& node, const std::string& type, int gpus,
+                           const std::vector<int64_t>& running = {}) {
     berth::v1::Register reg;
     reg.set_node(node);
+    for (int64_t id : running) reg.add_running_jobs(id);
     for (int i = 0; i < gpus; ++i) {
       berth::v1::Gpu* gpu = reg.add_gpus();
       gpu->set_index(i);

@@ -84,7 +84,13 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
     record.connected = keep_connections && before != nullptr && before->connected;
     fresh.PutNode(std::move(record));
   }
-  for (const berth::v1::Job& job : snapshot.jobs) fresh.AddJob(JobFromProto(job));
+  for (const berth::v1::Job& job : snapshot.jobs) {
+    JobRecord record = JobFromProto(job);
+    // An ended job's GPUs come back only from reservations still active:
+    // its nodes have not confirmed the stop yet.
+    if (!IsLive(record.state)) record.stopping_on = fresh.NodesOf(record);
+    fresh.AddJob(std::move(record));
+  }
   fresh.EvictFinished(static_cast<size_t>(std::max<int64_t>(0, options_.keep_finished_jobs)));
   fresh.PlacementViews();
   state_ = std::move(fresh);

@@ -205,8 +205,15 @@ class SchedulerCore {
                    const berth::v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DoNodeBack(WriteBatch& batch, const std::string& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a live job (in memory and in the batch) and stops it on its nodes.
+  // Its GPUs stay held on each node that must stop it (not `done_on`, whose
+  // report ended it, nor a DOWN node) until that node confirms the stop.
   absl::Status EndJob(WriteBatch& batch, int64_t id, JobState state, const std::string& reason,
-                      int32_t exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                      int32_t exit_code, const std::string& done_on = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The node confirmed that the ended job's processes are gone there (or is
+  // DOWN): its GPUs there are released, in the batch and in memory.
+  void ConfirmStop(WriteBatch& batch, int64_t id, const std::string& node, const char* how)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoseJob(WriteBatch& batch, int64_t id, const std::string& node)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckNodeLiveness(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

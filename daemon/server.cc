@@ -16,7 +16,9 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
+#include "common/limits.h"
 #include "common/status_macros.h"
 
 namespace berth::daemon {
@@ -131,6 +133,15 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   grpc::ServerBuilder builder;
   // A second berthd on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Limits every berth process shares (common/limits.h): a message one side
+  // may send, the other accepts; a client that stops reading holds at most
+  // kMaxStreamsPerConnection calls, and all buffers together fit the quota.
+  builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  grpc::ResourceQuota quota("berthd");
+  quota.Resize(kServerMemoryQuotaBytes);
+  builder.SetResourceQuota(quota);
   builder.AddListeningPort(config.listen, credentials, &server->port_);
   builder.RegisterService(server->scheduler_service_.get());
   builder.RegisterService(server->agent_service_.get());

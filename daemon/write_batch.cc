@@ -12,6 +12,7 @@ const char* EventKindName(EventKind kind) {
     case EventKind::kFailed: return "failed";
     case EventKind::kCancelled: return "cancelled";
     case EventKind::kRequeued: return "requeued";
+    case EventKind::kStopped: return "stopped";
     case EventKind::kNodeRegistered: return "node_registered";
     case EventKind::kNodeDisconnected: return "node_disconnected";
     case EventKind::kNodeDown: return "node_down";

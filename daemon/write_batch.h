@@ -40,6 +40,7 @@ enum class EventKind {
   kFailed,
   kCancelled,
   kRequeued,
+  kStopped,  // a node confirmed an ended job's stop; its GPUs there are free
   kNodeRegistered,
   kNodeDisconnected,
   kNodeDown,

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -83,6 +84,16 @@ absl::Status Reserve(Database& db, int64_t job_id, const GpuAssignment& gpu) {
   return absl::OkStatus();
 }
 
+absl::Status ReleaseOnNode(Database& db, int64_t job_id, const std::string& node) {
+  static constexpr char kRelease[] =
+      "UPDATE reservations SET active = 0,"
+      " released_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+      " WHERE job_id = ? AND node = ? AND active = 1";
+  BERTH_ASSIGN_OR_RETURN(Statement release, db.Prepare(kRelease));
+  release.BindInt64(1, job_id).BindText(2, node);
+  return release.Run();
+}
+
 absl::Status ApplyUpdate(Database& db, const JobUpdate& update) {
   if (update.state == berth::v1::JOB_STATE_UNSPECIFIED) {
     return absl::InvalidArgumentError(absl::StrFormat("job %d: no state given", update.id));
@@ -102,13 +113,29 @@ absl::Status ApplyUpdate(Database& db, const JobUpdate& update) {
   BERTH_RETURN_IF_ERROR(stmt.Run());
   if (db.Changes() == 0) return absl::NotFoundError(absl::StrFormat("no job %d", update.id));
   if (!update.release) return absl::OkStatus();
-  static constexpr char kRelease[] =
-      "UPDATE reservations SET active = 0,"
-      " released_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-      " WHERE job_id = ? AND active = 1";
-  BERTH_ASSIGN_OR_RETURN(Statement release, db.Prepare(kRelease));
-  release.BindInt64(1, update.id);
-  return release.Run();
+  if (update.keep_nodes.empty()) {
+    static constexpr char kRelease[] =
+        "UPDATE reservations SET active = 0,"
+        " released_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        " WHERE job_id = ? AND active = 1";
+    BERTH_ASSIGN_OR_RETURN(Statement release, db.Prepare(kRelease));
+    release.BindInt64(1, update.id);
+    return release.Run();
+  }
+  static constexpr char kNodes[] =
+      "SELECT DISTINCT node FROM reservations WHERE job_id = ? AND active = 1";
+  BERTH_ASSIGN_OR_RETURN(Statement select, db.Prepare(kNodes));
+  select.BindInt64(1, update.id);
+  std::vector<std::string> nodes;
+  BERTH_RETURN_IF_ERROR(ForEachRow(select, [&](const Statement& row) {
+    nodes.push_back(row.ColumnText(0));
+    return absl::OkStatus();
+  }));
+  for (const std::string& node : nodes) {
+    if (absl::c_linear_search(update.keep_nodes, node)) continue;
+    BERTH_RETURN_IF_ERROR(ReleaseOnNode(db, update.id, node));
+  }
+  return absl::OkStatus();
 }
 
 // ------------------------------------------------------------- opening
@@ -299,6 +326,12 @@ absl::Status Store::UpdateJobs(const std::vector<JobUpdate>& updates,
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
   for (const JobUpdate& update : updates) BERTH_RETURN_IF_ERROR(ApplyUpdate(*db_, update));
   BERTH_RETURN_IF_ERROR(InsertEvents(*db_, events));
+  return CommitUnlessBatch(txn);
+}
+
+absl::Status Store::ReleaseReservations(int64_t job_id, const std::string& node) {
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
+  BERTH_RETURN_IF_ERROR(ReleaseOnNode(*db_, job_id, node));
   return CommitUnlessBatch(txn);
 }
 

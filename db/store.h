@@ -65,6 +65,9 @@ struct JobUpdate {
   int64_t end_time_ms = 0;    // 0: unchanged
   int32_t exit_code = 0;
   bool release = false;
+  // With release: the reservations on these nodes stay active (the job's
+  // processes there are being stopped; ReleaseReservations ends them).
+  std::vector<std::string> keep_nodes;
 };
 
 struct Event {
@@ -128,6 +131,9 @@ class Store {
   // Applies state changes in one transaction. NotFound for an unknown id.
   absl::Status UpdateJobs(const std::vector<JobUpdate>& updates,
                           const std::vector<Event>& events = {});
+  // Ends a job's active reservations on one node (the node confirmed that
+  // the job stopped there, or was declared DOWN).
+  absl::Status ReleaseReservations(int64_t job_id, const std::string& node);
   // Appends to the event log.
   absl::Status AppendEvents(const std::vector<Event>& events);
 
@@ -138,7 +144,8 @@ class Store {
   absl::StatusOr<std::vector<Event>> Events(const EventQuery& query);
 
   // Checks the invariants over the file: no GPU in two active reservations,
-  // every active reservation's job is PLACED or RUNNING, every reservation
+  // every active reservation's job is PLACED or RUNNING (or ended, waiting
+  // for its nodes to confirm the stop), every reservation
   // names a known GPU. Returns Internal with the first violation.
   absl::Status CheckInvariants();
 

@@ -1,5 +1,6 @@
 // Store: the reads (LoadAll, FindJob, Events) and the file's invariant
 // check. Writes are in store.cc.
+#include <set>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,12 @@ constexpr char kSelectRecentTerminalJobs[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
     " end_time_ms, exit_code FROM jobs WHERE state NOT BETWEEN 1 AND ?"
     " ORDER BY id DESC LIMIT ?";
+// Ended jobs that still hold reservations (their nodes have not confirmed
+// the stop yet), however old.
+constexpr char kSelectStoppingJobs[] =
+    "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
+    " end_time_ms, exit_code FROM jobs WHERE state NOT BETWEEN 1 AND ?"
+    " AND id IN (SELECT job_id FROM reservations WHERE active = 1) ORDER BY id";
 
 absl::Status LoadNodes(Database& db, std::vector<Node>& nodes) {
   static constexpr char kNodes[] =
@@ -64,7 +71,8 @@ absl::Status LoadJobRows(Statement& select, std::vector<Job>& jobs) {
   });
 }
 
-// Every active reservation belongs to a live job (an invariant); a
+// Every active reservation belongs to a placed or running job, or to an
+// ended one whose nodes have not confirmed its stop (an invariant); a
 // reservation of a job not in `jobs` is skipped here and reported by
 // CheckInvariants().
 absl::Status AttachReservations(Database& db, std::vector<Job>& jobs) {
@@ -97,6 +105,14 @@ absl::StatusOr<Snapshot> Store::LoadAll() {
     BERTH_ASSIGN_OR_RETURN(Statement terminal, db_->Prepare(kSelectRecentTerminalJobs));
     terminal.BindInt64(1, kMaxLiveState).BindInt64(2, options_.recent_terminal_jobs);
     BERTH_RETURN_IF_ERROR(LoadJobRows(terminal, out.jobs));
+    std::vector<Job> stopping;
+    BERTH_ASSIGN_OR_RETURN(Statement held, db_->Prepare(kSelectStoppingJobs));
+    BERTH_RETURN_IF_ERROR(LoadJobRows(held.BindInt64(1, kMaxLiveState), stopping));
+    std::set<int64_t> loaded;
+    for (const Job& job : out.jobs) loaded.insert(job.id());
+    for (Job& job : stopping) {
+      if (!loaded.contains(job.id())) out.jobs.push_back(std::move(job));
+    }
     BERTH_RETURN_IF_ERROR(AttachReservations(*db_, out.jobs));
     static constexpr char kNextId[] = "SELECT COALESCE(MAX(id), 0) + 1 FROM jobs";
     BERTH_ASSIGN_OR_RETURN(Statement next, db_->Prepare(kNextId));
@@ -154,7 +170,7 @@ absl::Status Store::CheckInvariants() {
       "SELECT 'reservation ' || r.id || ' on ' || r.node || ':' || r.gpu_index ||"
       " ' is active but job ' || r.job_id || ' is in state ' || COALESCE(j.state, 'missing')"
       " FROM reservations r LEFT JOIN jobs j ON j.id = r.job_id"
-      " WHERE r.active = 1 AND (j.id IS NULL OR j.state NOT IN (2, 3)) LIMIT 1";
+      " WHERE r.active = 1 AND (j.id IS NULL OR j.state IN (1, 7)) LIMIT 1";
   static constexpr char kUnknownGpu[] =
       "SELECT 'reservation ' || r.id || ' of job ' || r.job_id || ' names unknown GPU ' ||"
       " r.node || ':' || r.gpu_index FROM reservations r LEFT JOIN gpus g"

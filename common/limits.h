@@ -1,0 +1,35 @@
+// The sizes every berth channel and record agrees on (issue 18, finding 1).
+// berthd, berth-agent and the berth CLI all set their gRPC message limits
+// from here, so that nothing one side may send is refused by the other;
+// docs/SECURITY.md "Limits" lists them for operators.
+#ifndef BERTH_COMMON_LIMITS_H_
+#define BERTH_COMMON_LIMITS_H_
+
+#include <cstddef>
+
+namespace berth {
+
+// The largest gRPC message any berth process sends or receives, either
+// direction. A StartJob carries one job (spec ≤ kMaxSpecBytes plus its GPU
+// assignments), a page of ListJobs at most kMaxReplyBytes: both well inside.
+inline constexpr int kMaxGrpcMessageBytes = 16 << 20;
+
+// A whole job spec, serialized: command, env and config.json together.
+inline constexpr size_t kMaxSpecBytes = 256 << 10;
+
+// The most one page of a list reply (jobs, events) carries; the rest comes
+// in the next page.
+inline constexpr size_t kMaxReplyBytes = 4 << 20;
+
+// Concurrent calls (HTTP/2 streams) one client connection may hold open in
+// berthd; further calls wait for one to finish.
+inline constexpr int kMaxStreamsPerConnection = 100;
+
+// Memory berthd's gRPC server may use for buffered calls and replies
+// (grpc::ResourceQuota); beyond it new calls are refused with
+// RESOURCE_EXHAUSTED rather than grow the process.
+inline constexpr size_t kServerMemoryQuotaBytes = size_t{512} << 20;
+
+}  // namespace berth
+
+#endif  // BERTH_COMMON_LIMITS_H_
