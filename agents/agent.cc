@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
           .run_commands = self->options_.run_jobs,
           .pass_env = self->options_.pass_env,
           .default_stop_grace = self->options_.stop_grace,
+          .simulated_run = self->options_.simulated_run,
           .now = self->options_.now,
           .on_status = [self](const v1::JobStatus& s) { self->Deliver(s); },
           .log = [self](absl::string_view line) { self->Log(line); },

@@ -95,6 +95,9 @@ struct AgentOptions {
   absl::Duration stop_grace = absl::Seconds(10);  // when StopJob sets none
   // More of the agent's variables jobs inherit (job_env.h's CheckPassEnv).
   std::vector<std::string> pass_env;
+  // Simulated nodes: how long a job runs when its env sets no
+  // BERTH_SIMULATE_SECONDS; zero runs it until stopped (job_runner.h).
+  absl::Duration simulated_run = absl::ZeroDuration();
   // Heartbeat samples, one per GPU; unset: derived from the running jobs.
   std::function<std::vector<v1::GpuSample>()> sample_gpus;
   // Statuses kept until acknowledged; over it the oldest is dropped. > 0.

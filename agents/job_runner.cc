@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agents/job_env.h"
 #include "agents/process.h"
@@ -25,6 +27,23 @@ bool LeaderExited(pid_t pid) {
          info.si_pid == pid;
 }
 
+// How long a simulated job runs: its env's BERTH_SIMULATE_SECONDS, else
+// `fallback`. InvalidArgument for a value that is not seconds >= 0.
+absl::StatusOr<absl::Duration> SimulatedRun(const v1::JobSpec& spec, absl::Duration fallback) {
+  auto it = spec.env().find(kSimulateSecondsEnv);
+  if (it == spec.env().end()) return fallback;
+  double seconds = 0;
+  if (!absl::SimpleAtod(it->second, &seconds) || !std::isfinite(seconds) || seconds < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kSimulateSecondsEnv, "=\"", it->second.substr(0, 32), "\": not a number of seconds >= 0"));
+  }
+  return absl::Seconds(seconds);
+}
+
+// The longest a simulated node's reaper sleeps before looking at the clock
+// again, so that a clock that jumps is noticed.
+constexpr absl::Duration kMaxSimulatedSleep = absl::Seconds(1);
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions options) {
@@ -32,9 +51,10 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
     return absl::InvalidArgumentError("job runner: on_status is required");
   }
   if (options.default_stop_grace < absl::ZeroDuration() ||
-      options.poll_interval <= absl::ZeroDuration()) {
+      options.poll_interval <= absl::ZeroDuration() ||
+      options.simulated_run < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "job runner: the stop grace must be >= 0 and the poll interval > 0");
+        "job runner: the stop grace and simulated run must be >= 0 and the poll interval > 0");
   }
   BERTH_RETURN_IF_ERROR(CheckPassEnv(options.pass_env));
   PrivateDir jobs_dir;
@@ -55,7 +75,7 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
 
 JobRunner::JobRunner(JobRunnerOptions options, PrivateDir jobs_dir)
     : options_(std::move(options)), jobs_dir_(std::move(jobs_dir)) {
-  if (options_.run_commands) reaper_ = std::thread([this] { ReaperLoop(); });
+  reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
 JobRunner::~JobRunner() {
@@ -85,8 +105,7 @@ void JobRunner::Start(const v1::Job& job) {
         entry.gpu_indices.push_back(gpu.index());
       }
       if (!options_.run_commands) {
-        entry.phase = Phase::kRunning;
-        reports.push_back(Finish(entry, v1::RUNNING, 0, "simulated"));
+        reports.push_back(StartSimulated(entry));
       } else if (job.spec().command().empty()) {
         reports.push_back(Finish(entry, v1::FAILED, 0, "no command"));
       } else {
@@ -157,9 +176,10 @@ void JobRunner::ReaperLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return shutdown_ || !launch_queue_.empty();
+        return shutdown_ || !launch_queue_.empty() || timers_changed_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&wake), options_.poll_interval);
+      mu_.AwaitWithTimeout(absl::Condition(&wake), NextPoll());
+      timers_changed_ = false;
       if (shutdown_) break;
       launch.swap(launch_queue_);
       reports = Poll();
@@ -168,6 +188,46 @@ void JobRunner::ReaperLoop() {
     for (int64_t id : launch) Launch(id);
   }
   StopAll();
+}
+
+absl::Duration JobRunner::NextPoll() const {
+  if (options_.run_commands) return options_.poll_interval;
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& [id, entry] : jobs_) {
+    if (entry.phase != Phase::kRunning) continue;
+    next = std::min({next, entry.simulated_end, entry.deadline});
+  }
+  if (next == absl::InfiniteFuture()) return absl::InfiniteDuration();
+  return std::clamp(next - options_.now(), absl::ZeroDuration(), kMaxSimulatedSleep);
+}
+
+v1::JobStatus JobRunner::StartSimulated(Entry& entry) {
+  absl::StatusOr<absl::Duration> run = SimulatedRun(entry.job.spec(), options_.simulated_run);
+  if (!run.ok()) return Finish(entry, v1::FAILED, 0, run.status().message());
+  const absl::Time now = options_.now();
+  entry.phase = Phase::kRunning;
+  entry.simulated_run = *run;
+  if (*run > absl::ZeroDuration()) entry.simulated_end = now + *run;
+  const int64_t max_s = entry.job.spec().max_runtime_seconds();
+  if (max_s > 0) entry.deadline = now + absl::Seconds(max_s);
+  timers_changed_ = true;
+  return Finish(entry, v1::RUNNING, 0, "simulated");
+}
+
+void JobRunner::PollSimulated(absl::Time now, std::vector<v1::JobStatus>& reports) {
+  for (auto& [id, entry] : jobs_) {
+    if (entry.phase != Phase::kRunning || entry.pgid != 0) continue;
+    if (now >= entry.deadline && entry.deadline <= entry.simulated_end) {
+      reports.push_back(Finish(entry, v1::FAILED, 0,
+                               absl::StrCat("exceeded max run time of ",
+                                            entry.job.spec().max_runtime_seconds(),
+                                            " s (simulated)")));
+    } else if (now >= entry.simulated_end) {
+      reports.push_back(Finish(entry, v1::SUCCEEDED, 0,
+                               absl::StrCat("simulated: ran ",
+                                            absl::FormatDuration(entry.simulated_run))));
+    }
+  }
 }
 
 // Starts a queued job unless it was cancelled first; reports the outcome.
@@ -234,6 +294,7 @@ absl::StatusOr<pid_t> JobRunner::Spawn(const v1::Job& job) {
 std::vector<v1::JobStatus> JobRunner::Poll() {
   std::vector<v1::JobStatus> reports;
   const absl::Time now = options_.now();
+  if (!options_.run_commands) PollSimulated(now, reports);
   for (auto& [id, entry] : jobs_) {
     if (entry.phase != Phase::kRunning || entry.pgid == 0) continue;
     if (LeaderExited(entry.pgid)) {

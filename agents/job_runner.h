@@ -11,7 +11,9 @@
 // opened without following links; a job whose folder or files are not the
 // agent's plain files FAILs and says why). One reaper thread
 // owns every child: it forks (so PR_SET_PDEATHSIG ties each job's leader to
-// it), polls waitpid(WNOHANG) every `poll_interval`, and enforces deadlines.
+// it), polls waitpid(WNOHANG) every `poll_interval`, and enforces deadlines
+// (on simulated nodes it only ends simulated jobs, and sleeps while none
+// has an end).
 // `on_status` receives, from the reaper thread or the caller's:
 //   RUNNING    when the process has started (time_ms = start);
 //   SUCCEEDED  exit 0;  FAILED  exit code N, or 128 + signal with the
@@ -27,8 +29,14 @@
 // was stopped and is then started again — the daemon requeued it and placed
 // it here anew — which runs again, appending to the same log files. With
 // `run_commands` false (simulated nodes) nothing is started (and an empty
-// command is fine): a job is RUNNING from Start() until Stop(). Destruction
-// stops every running job as Stop() does and reaps it.
+// command is fine): a job is RUNNING from Start() until Stop(), or until its
+// simulated run time has passed, when it SUCCEEDS ("simulated: ran N s").
+// That time is the job's env BERTH_SIMULATE_SECONDS (whole or decimal
+// seconds; a value that is not a number FAILs the job), else
+// `simulated_run`; 0 runs until stopped. Simulated jobs keep
+// spec.max_runtime_seconds too: FAILED "exceeded max run time of N s" when
+// it comes first. Destruction stops every running job as Stop() does and
+// reaps it.
 #ifndef BERTH_AGENTS_JOB_RUNNER_H_
 #define BERTH_AGENTS_JOB_RUNNER_H_
 
@@ -55,6 +63,9 @@
 
 namespace berth::agent {
 
+// The job env variable that sets a simulated job's run time in seconds.
+inline constexpr char kSimulateSecondsEnv[] = "BERTH_SIMULATE_SECONDS";
+
 struct JobRunnerOptions {
   std::string node;
   std::string work_dir;  // required when run_commands
@@ -64,6 +75,9 @@ struct JobRunnerOptions {
   std::vector<std::string> pass_env;
   absl::Duration default_stop_grace = absl::Seconds(10);
   absl::Duration poll_interval = absl::Milliseconds(20);
+  // Without run_commands: how long a job runs unless its env sets
+  // BERTH_SIMULATE_SECONDS; zero: until stopped.
+  absl::Duration simulated_run = absl::ZeroDuration();
   // Finished jobs remembered for repeated Start/Stop; older ones forgotten.
   int max_finished_jobs = 4096;
   std::function<absl::Time()> now = [] { return absl::Now(); };
@@ -102,6 +116,8 @@ class JobRunner {
     Phase phase = Phase::kQueued;
     pid_t pgid = 0;                                // 0: simulated
     absl::Time deadline = absl::InfiniteFuture();  // max run time
+    absl::Duration simulated_run;                       // simulated: how long
+    absl::Time simulated_end = absl::InfiniteFuture();  // simulated: SUCCEEDED then
     absl::Time kill_at = absl::InfiniteFuture();   // SIGKILL after SIGTERM
     absl::Duration grace;
     StopReason reason = StopReason::kNone;
@@ -114,6 +130,15 @@ class JobRunner {
 
   void ReaperLoop();
   void Launch(int64_t job_id);
+  // A simulated job starts: RUNNING, with its end and deadline set.
+  v1::JobStatus StartSimulated(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends simulated jobs whose time or max run time has come.
+  void PollSimulated(absl::Time now, std::vector<v1::JobStatus>& reports)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long the reaper may sleep: the poll interval when commands run;
+  // on simulated nodes, until the next simulated end or deadline (at most
+  // 1 s), forever when there is none (Start() wakes it).
+  absl::Duration NextPoll() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<pid_t> Spawn(const v1::Job& job);
   // Reaps exited jobs and enforces deadlines; returns statuses to report.
   std::vector<v1::JobStatus> Poll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -133,8 +158,9 @@ class JobRunner {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::btree_map<int64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> launch_queue_ ABSL_GUARDED_BY(mu_);
+  bool timers_changed_ ABSL_GUARDED_BY(mu_) = false;  // wakes the reaper
   std::deque<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
-  std::thread reaper_;                                 // only when run_commands
+  std::thread reaper_;
 };
 
 }  // namespace berth::agent

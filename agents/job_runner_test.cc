@@ -342,6 +342,85 @@ TEST_F(JobRunnerTest, SimulatedJobsHoldTheirGpusUntilStopped) {
   EXPECT_TRUE(runner_->RunningJobs().empty());
 }
 
+// Issue 17: simulated jobs never ended, and a simulated job's max run time
+// was enforced only by berthd a minute late (FAILED "exit 0" while the
+// agent said CANCELLED). A simulated job now runs BERTH_SIMULATE_SECONDS
+// (else the runner's simulated_run) and keeps its max run time.
+class SimulatedJobTest : public JobRunnerTest {
+ protected:
+  void MakeSimulatedRunner(absl::Duration simulated_run) {
+    absl::StatusOr<std::unique_ptr<JobRunner>> runner = JobRunner::Create({
+        .node = "n1",
+        .run_commands = false,
+        .simulated_run = simulated_run,
+        .now = [this] {
+          absl::MutexLock lock(&clock_mu_);
+          return now_;
+        },
+        .on_status = [this](const v1::JobStatus& s) { recorder_.Add(s); },
+    });
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = *std::move(runner);
+  }
+  void Advance(absl::Duration by) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ += by;
+  }
+  v1::Job SimulatedJob(int64_t id, const char* seconds, int64_t max_runtime_s) {
+    v1::Job job = Job(id, {});
+    if (seconds != nullptr) (*job.mutable_spec()->mutable_env())[kSimulateSecondsEnv] = seconds;
+    job.mutable_spec()->set_max_runtime_seconds(max_runtime_s);
+    return job;
+  }
+
+  absl::Mutex clock_mu_;
+  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::FromUnixSeconds(1'700'000'000);
+};
+
+TEST_F(SimulatedJobTest, RunsItsSimulatedSecondsThenSucceeds) {
+  MakeSimulatedRunner(absl::ZeroDuration());  // no default: until stopped
+  runner_->Start(SimulatedJob(21, "5", 0));
+  runner_->Start(SimulatedJob(22, nullptr, 0));
+  ASSERT_TRUE(recorder_.WaitFor(21, v1::RUNNING).ok());
+  Advance(absl::Seconds(4));
+  EXPECT_THAT(runner_->RunningJobs(), ElementsAre(21, 22));  // 4 s < 5 s
+  Advance(absl::Seconds(1));
+  absl::StatusOr<v1::JobStatus> done = recorder_.WaitFor(21, v1::SUCCEEDED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->message(), "simulated: ran 5s");
+  EXPECT_EQ(done->exit_code(), 0);
+  // Job 22 gives no time and the runner's default is 0: it runs on.
+  EXPECT_THAT(runner_->RunningJobs(), ElementsAre(22));
+}
+
+TEST_F(SimulatedJobTest, TheDefaultRunTimeAppliesWithoutTheEnvVariable) {
+  MakeSimulatedRunner(absl::Seconds(30));
+  runner_->Start(SimulatedJob(23, nullptr, 0));
+  ASSERT_TRUE(recorder_.WaitFor(23, v1::RUNNING).ok());
+  Advance(absl::Seconds(30));
+  ASSERT_TRUE(recorder_.WaitFor(23, v1::SUCCEEDED).ok());
+}
+
+TEST_F(SimulatedJobTest, MaxRunTimeEndsItFailedOnTime) {
+  MakeSimulatedRunner(absl::Seconds(30));
+  runner_->Start(SimulatedJob(24, "60", 5));  // the limit (5 s) comes first
+  ASSERT_TRUE(recorder_.WaitFor(24, v1::RUNNING).ok());
+  Advance(absl::Seconds(5));
+  absl::StatusOr<v1::JobStatus> failed = recorder_.WaitFor(24, v1::FAILED);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->message(), "exceeded max run time of 5 s (simulated)");
+  // The end was not a cancellation, whatever berthd sends afterwards.
+  EXPECT_THAT(recorder_.States(24), ElementsAre(v1::RUNNING, v1::FAILED));
+}
+
+TEST_F(SimulatedJobTest, ABadSimulatedTimeFailsTheJob) {
+  MakeSimulatedRunner(absl::ZeroDuration());
+  runner_->Start(SimulatedJob(25, "soon", 0));
+  absl::StatusOr<v1::JobStatus> failed = recorder_.WaitFor(25, v1::FAILED);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_THAT(failed->message(), HasSubstr("BERTH_SIMULATE_SECONDS=\"soon\""));
+}
+
 // Issue 18 (11): a job sees only the allowlisted part of the agent's
 // environment (docs/AGENT.md), the spec's env and berth's variables, and
 // starts in its own folder.

@@ -15,6 +15,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agents/agent.h"
@@ -41,6 +43,10 @@ ABSL_FLAG(std::vector<std::string>, pass_env, {},
           "NAME,... of the agent's environment variables jobs inherit besides "
           "the built-in list (PATH, HOME, LANG, LC_*, CUDA_*, NCCL_*, ...; "
           "see docs/AGENT.md); NAME* passes every variable starting NAME");
+ABSL_FLAG(int64_t, simulate_seconds, 0,
+          "on simulated nodes (--simulate, or an inventory file): how long a "
+          "job runs when its env sets no BERTH_SIMULATE_SECONDS; 0 runs it "
+          "until it is cancelled or reaches its max run time");
 ABSL_FLAG(std::string, nvml_library, "libnvidia-ml.so.1", "the NVML shared library to dlopen");
 ABSL_FLAG(int64_t, stop_grace_ms, 10000,
           "SIGTERM to SIGKILL when a job is stopped and the daemon sets no "
@@ -81,6 +87,10 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
   if (absl::GetFlag(FLAGS_stop_grace_ms) < 0) {
     return absl::InvalidArgumentError("--stop_grace_ms must be >= 0");
   }
+  if (absl::GetFlag(FLAGS_simulate_seconds) < 0 ||
+      absl::GetFlag(FLAGS_simulate_seconds) > 366LL * 86400) {
+    return absl::InvalidArgumentError("--simulate_seconds must be in [0, 366 days]");
+  }
   return berth::agent::NodeConfig{
       .daemon_address = absl::GetFlag(FLAGS_daemon),
       .node = node,
@@ -89,6 +99,7 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
       .address = absl::GetFlag(FLAGS_address),
       .work_dir = absl::GetFlag(FLAGS_work_dir),
       .pass_env = absl::GetFlag(FLAGS_pass_env),
+      .simulated_run = absl::Seconds(absl::GetFlag(FLAGS_simulate_seconds)),
       .nvml_library = absl::GetFlag(FLAGS_nvml_library),
       .jobs = absl::GetFlag(FLAGS_jobs),
       .heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
@@ -99,9 +110,28 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
   };
 }
 
+
+// Abseil's --help lists only the flags of a file named after the program
+// (berthd.cc, berthd_main.cc); ours are here, in main.cc, so --help and
+// --helpshort list this file's flags (--helpfull lists Abseil's too).
+void ShowThisFilesFlagsInHelp() {
+  absl::FlagsUsageConfig config;
+  config.contains_helpshort_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "agents/main.cc");
+  };
+  config.contains_help_flags = config.contains_helpshort_flags;
+  // "Flags from agents/main.cc", not the build machine's absolute path.
+  config.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("agents/main.cc");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
+  absl::SetFlagsUsageConfig(config);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  ShowThisFilesFlagsInHelp();
   absl::SetProgramUsageMessage(
       "berth-agent [--daemon HOST:PORT] [--node NAME] [--inventory FILE "
       "[--simulate N]] [--address HOST] [--work_dir DIR] [--pass_env "

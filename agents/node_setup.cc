@@ -85,6 +85,7 @@ absl::StatusOr<AgentOptions> BaseOptions(
       .work_dir = std::move(work_dir),
       .stop_grace = config.stop_grace,
       .pass_env = config.pass_env,
+      .simulated_run = config.simulated_run,
   };
 }
 

@@ -41,6 +41,9 @@ struct NodeConfig {
   std::string address = "127.0.0.1";
   std::string work_dir;               // empty: DefaultWorkDir() (work_dir.h)
   std::vector<std::string> pass_env;  // see job_env.h
+  // Simulated nodes: a job's run time without BERTH_SIMULATE_SECONDS; 0:
+  // until it is stopped.
+  absl::Duration simulated_run = absl::ZeroDuration();
   std::string nvml_library = kDefaultNvmlLibrary;
   std::string nvidia_smi = "nvidia-smi";
   std::string jobs = "auto";

@@ -1,5 +1,6 @@
 #include "cli/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -8,9 +9,12 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/limits.h"
 #include "grpcpp/grpcpp.h"
 
 namespace berth::cli {
@@ -31,6 +35,8 @@ std::shared_ptr<grpc::Channel> NewChannel(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   return grpc::CreateCustomChannel(address, std::move(credentials), args);
 }
 
@@ -87,7 +93,61 @@ const char* CodeName(grpc::StatusCode code) {
   }
 }
 
+// Schemes gRPC's resolver knows; an address with one is passed through.
+constexpr absl::string_view kGrpcSchemes[] = {"dns:", "unix:", "unix-abstract:", "ipv4:",
+                                              "ipv6:"};
+
+bool IsPort(absl::string_view text) {
+  int port = 0;
+  return !text.empty() && text.size() <= 5 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+         absl::SimpleAtoi(text, &port) && port >= 1 && port <= 65535;
+}
+
+// "host:7070" → "7070"; "[::1]:7070" → "7070"; no port: "".
+absl::string_view PortOf(absl::string_view address) {
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos || close + 1 >= address.size() ||
+        address[close + 1] != ':') {
+      return "";
+    }
+    return address.substr(close + 2);
+  }
+  const size_t colon = address.rfind(':');
+  return colon == absl::string_view::npos ? "" : address.substr(colon + 1);
+}
+
 }  // namespace
+
+absl::Status CheckDaemonAddress(absl::string_view source, absl::string_view address) {
+  for (absl::string_view scheme : kGrpcSchemes) {
+    if (absl::StartsWith(address, scheme)) return absl::OkStatus();
+  }
+  const size_t scheme_end = address.find("://");
+  if (scheme_end != absl::string_view::npos) {
+    absl::string_view rest = address.substr(scheme_end + 3);
+    rest = rest.substr(0, rest.find('/'));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, " ", address, ": berthd speaks gRPC, not ", address.substr(0, scheme_end),
+        "; give HOST:PORT (", rest.empty() ? "127.0.0.1:7070" : rest,
+        "), and --tls_ca for TLS"));
+  }
+  const bool bare_ipv6 =
+      !absl::StartsWith(address, "[") && std::count(address.begin(), address.end(), ':') > 1;
+  if (bare_ipv6) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, " ", address, ": write an IPv6 address in brackets with a port, as [::1]:7070"));
+  }
+  if (!IsPort(PortOf(address))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, " ", address,
+                     ": needs a port from 1 to 65535, as HOST:PORT (berthd's default port is "
+                     "7070: ",
+                     address.substr(0, address.rfind(':')), ":7070)"));
+  }
+  return absl::OkStatus();
+}
 
 std::string ResolveAddress(const std::optional<std::string>& flag,
                            const char* env_value) {
@@ -151,6 +211,16 @@ Client::Client(const ClientOptions& options)
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   setup_error_ = CredentialsFor(
       FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
+  const bool from_flag = options.daemon.has_value() && !options.daemon->empty();
+  const bool from_env = !from_flag && std::getenv(kDaemonAddressEnv) != nullptr &&
+                        std::getenv(kDaemonAddressEnv)[0] != '\0';
+  absl::Status address_ok =
+      CheckDaemonAddress(from_flag ? "--daemon" : from_env ? "$BERTH_ADDR" : "address", address_);
+  if (!address_ok.ok()) {
+    setup_error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                std::string(address_ok.message()));
+    address_ = kDefaultDaemonAddress;  // unused: every call fails first
+  }
   stub_ = berth::v1::SchedulerService::NewStub(
       NewChannel(address_, std::move(credentials)));
 }
@@ -181,7 +251,9 @@ int ReportRpcError(absl::string_view verb, const Client& client,
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       err << "berth " << verb << ": cannot reach berthd at " << client.address()
-          << " (" << client.attempts() << " attempts): " << message << "\n";
+          << ": is it running? (" << kDaemonAddressEnv << ", --daemon)\n  "
+          << client.attempts() << (client.attempts() == 1 ? " attempt" : " attempts")
+          << ", the last: " << message << "\n";
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       err << "berth " << verb << ": berthd at " << client.address()

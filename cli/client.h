@@ -29,6 +29,7 @@
 #include <ostream>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "berth/v1/scheduler.grpc.pb.h"
@@ -71,6 +72,11 @@ std::string FlagOrEnv(const std::optional<std::string>& flag,
 std::string ResolveAddress(const std::optional<std::string>& flag,
                            const char* env_value);
 
+// OK when `address` can name berthd; else InvalidArgument saying why and
+// what to write instead. `source` names where the address came from
+// ("--daemon", "$BERTH_ADDR") and starts the message.
+absl::Status CheckDaemonAddress(absl::string_view source, absl::string_view address);
+
 // 0 OK; 2 INVALID_ARGUMENT, OUT_OF_RANGE; 3 FAILED_PRECONDITION,
 // RESOURCE_EXHAUSTED; 4 NOT_FOUND; 5 UNAVAILABLE, DEADLINE_EXCEEDED;
 // 7 UNAUTHENTICATED, PERMISSION_DENIED; 1 for everything else.
@@ -95,6 +101,9 @@ class Client {
 
   const std::string& address() const { return address_; }
   int attempts() const { return attempts_; }  // of the last call
+  // Not OK when no call can be made (a bad address or CA file); every call
+  // returns it.
+  const grpc::Status& setup_error() const { return setup_error_; }
   absl::Duration deadline() const { return options_.deadline; }
 
   // Calls one unary method of the stub, e.g. `&Stub::GetJob`, with retries.

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -56,6 +59,37 @@ TEST(ClientTest, UnreadableCaFileIsInvalidArgumentWithoutAttempts) {
             std::string::npos)
       << status.error_message();
   EXPECT_EQ(client.attempts(), 0);
+}
+
+// Issue 17: addresses gRPC's resolver would only fail to connect to are bad
+// input that says what to write.
+TEST(CheckDaemonAddressTest, NeedsAPortAndNoUrl) {
+  for (const char* good : {"127.0.0.1:7070", "berthd.example:1", "[::1]:7070",
+                           "dns:///berthd.example:7070", "unix:/run/berthd.sock"}) {
+    EXPECT_TRUE(CheckDaemonAddress("--daemon", good).ok()) << good;
+  }
+  EXPECT_EQ(CheckDaemonAddress("--daemon", "127.0.0.1").message(),
+            "--daemon 127.0.0.1: needs a port from 1 to 65535, as HOST:PORT (berthd's default "
+            "port is 7070: 127.0.0.1:7070)");
+  EXPECT_EQ(CheckDaemonAddress("--daemon", "http://10.0.0.5:7070/").message(),
+            "--daemon http://10.0.0.5:7070/: berthd speaks gRPC, not http; give HOST:PORT "
+            "(10.0.0.5:7070), and --tls_ca for TLS");
+  for (const char* bad : {"host:", "host:0", "host:70700", "host:http", "::1"}) {
+    absl::Status status = CheckDaemonAddress("$BERTH_ADDR", bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StartsWith(status.message(), absl::StrCat("$BERTH_ADDR ", bad, ": ")))
+        << status;
+  }
+}
+
+TEST(ClientTest, ABadAddressFailsEveryCallAsBadInput) {
+  Client client(ClientOptions{.daemon = "127.0.0.1"});
+  berth::v1::ListNodesResponse response;
+  grpc::Status status =
+      client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client.attempts(), 0);
+  EXPECT_EQ(ExitCodeFor(status.error_code()), kExitUsage);
 }
 
 // Runs RetryUnavailable over a scripted list of statuses, recording the
@@ -126,7 +160,8 @@ TEST(ReportRpcErrorTest, UnreachableNamesTheAddress) {
       "jobs", client, grpc::Status(grpc::StatusCode::UNAVAILABLE, "refused"),
       err);
   EXPECT_EQ(code, kExitUnreachable);
-  EXPECT_NE(err.str().find("berth jobs: cannot reach berthd at 127.0.0.1:1"),
+  EXPECT_NE(err.str().find("berth jobs: cannot reach berthd at 127.0.0.1:1: is it running? "
+                           "(BERTH_ADDR, --daemon)\n"),
             std::string::npos)
       << err.str();
 }

@@ -54,7 +54,7 @@ std::string EventsTable(
       {"ID", "TIME", "JOB", "NODE", "KIND", "MESSAGE"}};
   for (const berth::v1::Event& event : events) {
     rows.push_back({absl::StrCat(event.id()),
-                    absl::FormatTime("%Y-%m-%d %H:%M:%S",
+                    absl::FormatTime("%Y-%m-%d %H:%M:%S %Ez",
                                      FromUnixMillis(event.time_ms()), zone),
                     event.job_id() == 0 ? "-" : absl::StrCat(event.job_id()),
                     event.node().empty() ? "-" : event.node(), event.kind(),

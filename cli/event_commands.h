@@ -33,7 +33,8 @@ struct EventsOptions {
 absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(
     const EventsOptions& options);
 
-// ID, TIME (in `zone`), JOB, NODE, KIND, MESSAGE; "-" for no job or node.
+// ID, TIME (in `zone`, with its UTC offset: "2024-05-01 14:00:00 +02:00"),
+// JOB, NODE, KIND, MESSAGE; "-" for no job or node.
 std::string EventsTable(
     const google::protobuf::RepeatedPtrField<berth::v1::Event>& events,
     absl::TimeZone zone);

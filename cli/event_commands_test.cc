@@ -66,10 +66,13 @@ TEST(EventsTableTest, OneAlignedRowPerEventWithDashesForNone) {
   down->set_node("gpu-b");
   down->set_kind("node_down");
   const std::string table = EventsTable(events, absl::UTCTimeZone());
+  // Issue 17: the time carries its zone's offset.
   EXPECT_EQ(table,
-            "  ID  TIME                 JOB  NODE   KIND       MESSAGE\n"
-            "   7  2024-05-01 12:00:00   12  -      placed     8 GPUs on gpu-a\n"
-            "1008  2024-05-01 12:00:05    -  gpu-b  node_down  -\n");
+            "  ID  TIME                        JOB  NODE   KIND       MESSAGE\n"
+            "   7  2024-05-01 12:00:00 +00:00   12  -      placed     8 GPUs on gpu-a\n"
+            "1008  2024-05-01 12:00:05 +00:00    -  gpu-b  node_down  -\n");
+  EXPECT_NE(EventsTable(events, absl::FixedTimeZone(2 * 3600)).find("2024-05-01 14:00:00 +02:00"),
+            std::string::npos);
 }
 
 }  // namespace

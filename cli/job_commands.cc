@@ -1,5 +1,6 @@
 #include "cli/job_commands.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <ostream>
@@ -206,9 +207,20 @@ int RunJobs(const JobsOptions& options, std::ostream& out, std::ostream& err) {
     return kExitUsage;
   }
   Client client(options.client);
+  // berthd answers in pages (at most 10,000 jobs or 4 MiB each, newest
+  // first); --limit is the total wanted, 1,000 by default as berthd's.
+  constexpr int64_t kMaxPage = 10000;
+  const int64_t wanted = request->limit() > 0 ? request->limit() : 1000;
   berth::v1::ListJobsResponse response;
-  grpc::Status status = client.Call(&Stub::ListJobs, *request, &response);
-  if (!status.ok()) return ReportRpcError("jobs", client, status, err);
+  while (response.jobs_size() < wanted) {
+    request->set_limit(static_cast<int32_t>(std::min(kMaxPage, wanted - response.jobs_size())));
+    berth::v1::ListJobsResponse page;
+    grpc::Status status = client.Call(&Stub::ListJobs, *request, &page);
+    if (!status.ok()) return ReportRpcError("jobs", client, status, err);
+    for (berth::v1::Job& job : *page.mutable_jobs()) *response.add_jobs() = std::move(job);
+    if (page.next_before_id() == 0 || page.jobs_size() == 0) break;
+    request->set_before_id(page.next_before_id());
+  }
   if (options.client.json) {
     return WriteJson("jobs", ToJsonArray(response.jobs()), out, err);
   }

@@ -1,15 +1,18 @@
 #include "cli/job_output.h"
 
+#include "proto/hf_config_json.h"
 #include "proto/plan_convert.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <ostream>
 #include <set>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -83,13 +86,27 @@ std::string PlanSummary(const berth::v1::PlanReport& plan) {
                       IsInference(plan) ? "" : absl::StrFormat(", ZeRO %d", plan.zero_stage()));
 }
 
+// A config.json model's name: its "_name_or_path" (transformers writes the
+// Hub id or folder it was saved from there), else its "model_type".
+std::string HfConfigName(const std::string& text) {
+  absl::StatusOr<planner::HfConfig> config = proto::ParseHfConfigJson(text);
+  if (!config.ok()) return "from a config.json";
+  for (const char* key : {"_name_or_path", "model_type"}) {
+    auto it = config->find(key);
+    if (it == config->end()) continue;
+    const auto* name = std::get_if<std::string>(&it->second);
+    if (name != nullptr && !name->empty()) return absl::StrCat(*name, " (from a config.json)");
+  }
+  return "from a config.json";
+}
+
 std::string ModelText(const berth::v1::JobSpec& spec) {
   const berth::v1::ModelSpec& model = spec.model();
   switch (model.source_case()) {
     case berth::v1::ModelSpec::kCatalogName:
       return model.catalog_name();
     case berth::v1::ModelSpec::kHfConfigJson:
-      return "from a config.json";
+      return HfConfigName(model.hf_config_json());
     case berth::v1::ModelSpec::kShape:
       return absl::StrFormat("%s parameters, %d layers", ShortCount(model.shape().params()),
                              model.shape().layers());
@@ -399,8 +416,39 @@ void PrintNodeState(const berth::v1::Node& node, std::ostream& out) {
   out << "node " << node.name() << ": " << NodeStateLabel(node) << "\n";
 }
 
+namespace {
+
+// Writes out what an unset field means where JSON would print "": a
+// JobSpec's on_node_loss is "requeue" unless it says "fail". Walks every
+// message inside `message`.
+void SpellOutDefaults(google::protobuf::Message* message) {
+  if (message->GetDescriptor() == berth::v1::JobSpec::descriptor()) {
+    auto* spec = static_cast<berth::v1::JobSpec*>(message);
+    if (spec->on_node_loss().empty()) spec->set_on_node_loss("requeue");
+    return;
+  }
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(*message, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (!field->is_repeated()) {
+      SpellOutDefaults(reflection->MutableMessage(message, field));
+      continue;
+    }
+    for (int i = 0; i < reflection->FieldSize(*message, field); ++i) {
+      SpellOutDefaults(reflection->MutableRepeatedMessage(message, field, i));
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
-  return proto::MessageToJson(message);
+  std::unique_ptr<google::protobuf::Message> copy(message.New());
+  copy->CopyFrom(message);
+  SpellOutDefaults(copy.get());
+  return proto::MessageToJson(*copy);
 }
 
 absl::StatusOr<std::string> ToJsonArray(

@@ -306,6 +306,37 @@ TEST(JsonTest, ProtoFieldNamesAndZeros) {
   EXPECT_TRUE(absl::EndsWith(*json, "}\n"));
 }
 
+// Issue 17: the default printed as "on_node_loss": "".
+TEST(JsonTest, OnNodeLossDefaultIsSpelledOut) {
+  absl::StatusOr<std::string> json = ToJson(PendingJob());
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(absl::StrContains(*json, "\"on_node_loss\": \"requeue\"")) << *json;
+  berth::v1::SubmitJobResponse response;
+  *response.mutable_job() = PendingJob();
+  response.mutable_job()->mutable_spec()->set_on_node_loss("fail");
+  json = ToJson(response);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(absl::StrContains(*json, "\"on_node_loss\": \"fail\"")) << *json;
+  google::protobuf::RepeatedPtrField<berth::v1::Job> jobs;
+  *jobs.Add() = RunningJob();
+  EXPECT_FALSE(absl::StrContains(*ToJsonArray(jobs), "\"on_node_loss\": \"\"")) << *json;
+}
+
+// Issue 17: `berth job` showed a config.json model as "from a config.json".
+TEST(PrintJobTest, AConfigJsonModelIsNamedByItsNameOrPath) {
+  berth::v1::Job job = RunningJob();
+  job.mutable_spec()->mutable_model()->set_hf_config_json(
+      R"({"_name_or_path": "meta-llama/Llama-2-7b-hf", "model_type": "llama"})");
+  std::ostringstream out;
+  PrintJob(job, kNow, absl::UTCTimeZone(), out);
+  EXPECT_TRUE(absl::StrContains(out.str(), "meta-llama/Llama-2-7b-hf (from a config.json), train"))
+      << out.str();
+  job.mutable_spec()->mutable_model()->set_hf_config_json(R"({"model_type": "mistral"})");
+  std::ostringstream by_type;
+  PrintJob(job, kNow, absl::UTCTimeZone(), by_type);
+  EXPECT_TRUE(absl::StrContains(by_type.str(), "mistral (from a config.json)")) << by_type.str();
+}
+
 TEST(JsonTest, ListsAreOneArray) {
   google::protobuf::RepeatedPtrField<berth::v1::Job> jobs;
   EXPECT_EQ(*ToJsonArray(jobs), "[]\n");

@@ -54,6 +54,53 @@ TEST(ReadJobSpecFileTest, MalformedJsonNamesTheFile) {
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
 
+// Issue 17: protobuf's JSON parser accepts a comma before "}" or "]".
+TEST(ReadJobSpecFileTest, ATrailingCommaIsMalformedJson) {
+  std::string object = WriteFile("comma.json", "{\"name\": \"t\",\n \"team\": \"nlp\",\n}\n");
+  EXPECT_EQ(ErrorOf(object), object + ": malformed JSON: a comma before } or ] on line 2 (JSON "
+                                      "allows no trailing comma)");
+  std::string list = WriteFile("list.json", R"({"command": ["a", "b" , ]})");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(list), "a comma before } or ] on line 1")) << ErrorOf(list);
+  // Commas and brackets inside strings are text.
+  std::string text = WriteFile("text.json", R"({"name": "a,}", "command": ["x,]", "\",]"]})");
+  absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(text);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "a,}");
+  EXPECT_EQ(spec->command(1), "\",]");
+}
+
+// Issue 17: a section of the other task is an error that names it.
+TEST(ReadJobSpecFileTest, ASectionOfTheOtherTaskIsAnError) {
+  std::string infer = WriteFile("infer.json", R"({"task": "infer",
+    "model": {"catalog_name": "llama-2-7b"}, "train": {"seq": 2048}})");
+  EXPECT_EQ(ErrorOf(infer), infer + ": train: a section for task train, but the task is infer; "
+                                    "remove it or change the task");
+  std::string train = WriteFile("train.yaml",
+                                "task: training\nmodel: {catalog_name: llama-2-7b}\n"
+                                "infer: {batch: 8}\n");
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(train), train + ": infer: a section for task infer"))
+      << ErrorOf(train);
+}
+
+// Issue 17: one spelling goes to berthd, whatever alias the file uses.
+TEST(ReadJobSpecFileTest, NamesAreSentInTheCatalogsSpelling) {
+  std::string path = WriteFile("alias.yaml",
+                               "task: inference\nmodel: {catalog_name: Llama-2-7B}\n"
+                               "gpu_type: h100\n");
+  absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(path);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->task(), "infer");
+  EXPECT_EQ(spec->model().catalog_name(), "llama-2-7b");
+  EXPECT_EQ(spec->gpu_type(), "h100-80gb");
+  // A card the catalog does not list is kept for berthd to judge.
+  std::string custom = WriteFile("custom.yaml", "task: train\ngpu_type: my-asic-96gb\n");
+  EXPECT_EQ(ReadJobSpecFile(custom)->gpu_type(), "my-asic-96gb");
+  std::string typo = WriteFile("typo.yaml", "task: train\nmodel: {catalog_name: lama-2-7b}\n");
+  EXPECT_TRUE(absl::StartsWith(ErrorOf(typo), typo + ": model.catalog_name: unknown model "
+                                                     "\"lama-2-7b\"; did you mean llama-2-7b?"))
+      << ErrorOf(typo);
+}
+
 TEST(ReadJobSpecFileTest, UnknownTopLevelFieldIsNamed) {
   std::string path = WriteFile("top.json", R"({"name": "t", "gpus": 8})");
   EXPECT_EQ(ErrorOf(path), path + ": gpus: unknown field");

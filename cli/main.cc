@@ -8,6 +8,9 @@
 // are taken as text and parsed by berth (cli/numbers.h). CLI11 reports its
 // own parse errors by exception, which is caught in exactly one place below
 // and becomes exit code 2. Every verb returns the process exit code.
+//
+// --daemon, --token and --tls_ca may also come before the verb (`berth
+// --daemon HOST:PORT submit x.yaml`); a verb's own flag wins over them.
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -134,8 +137,8 @@ void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {
   plan->add_flag("--list-gpus", o->list_gpus, "list catalogued GPU types");
 }
 
-// --daemon and, where the verb prints, --json.
-void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
+// --daemon, --token and --tls_ca (also taken before the verb).
+void AddConnectionFlags(CLI::App* verb, ClientOptions* o) {
   Text(verb, "--daemon", &o->daemon, "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
        "HOST:PORT");
   Text(verb, "--token", &o->token, "bearer token berthd maps to your team (default $BERTH_TOKEN)",
@@ -144,8 +147,15 @@ void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
        "connect with TLS, verifying berthd against this CA certificate "
        "(default $BERTH_TLS_CA; unset: no TLS)",
        "FILE");
+}
+
+// The connection flags and, where the verb prints, --json.
+void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
+  AddConnectionFlags(verb, o);
   if (with_json) verb->add_flag("--json", o->json, "print JSON");
 }
+
+
 
 // The options of every verb; main() fills one and runs it.
 struct AllOptions {
@@ -161,6 +171,18 @@ struct AllOptions {
 };
 
 using Verb = std::pair<CLI::App*, std::function<int()>>;
+
+// Fills what each verb's own flags left unset from the flags before the verb.
+void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
+  for (ClientOptions* client :
+       {&o->submit.client, &o->jobs.client, &o->job.client, &o->cancel.client, &o->why.client,
+        &o->nodes.client, &o->drain.client, &o->undrain.client, &o->backup.client,
+        &o->watch.client, &o->events.client}) {
+    if (!client->daemon) client->daemon = global.daemon;
+    if (!client->token) client->token = global.token;
+    if (!client->tls_ca) client->tls_ca = global.tls_ca;
+  }
+}
 
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* submit = app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
@@ -274,6 +296,8 @@ void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 int main(int argc, char** argv) {
   CLI::App app("berth: plans and schedules LLM jobs on GPU clusters", "berth");
   app.require_subcommand(1);
+  ClientOptions global_client;
+  AddConnectionFlags(&app, &global_client);
   AllOptions options;
   CLI::App* plan = app.add_subcommand("plan", "how many GPUs a model needs, and how to split it");
   AddModelFlags(plan, &options.plan);
@@ -308,6 +332,7 @@ int main(int argc, char** argv) {
               << (parsed.empty() ? "" : parsed.front()->get_name()) << ": " << error.what() << "\n";
     return berth::cli::kExitUsage;
   }
+  ApplyGlobalClientFlags(global_client, &options);
   for (const auto& [verb, run] : verbs) {
     if (verb->parsed()) return run();
   }

@@ -198,10 +198,13 @@ absl::StatusOr<absl::Duration> ReadInterval(const WatchOptions& options) {
   return interval;
 }
 
-// The live view: redraws until a stop signal; always exits 0.
-int RunLive(const WatchOptions& options, absl::Duration interval, std::ostream& out) {
-  StopSignals signals;
+// The live view: redraws until a stop signal, then exits 0; a bad address
+// or CA file is reported at once instead (exit 2).
+int RunLive(const WatchOptions& options, absl::Duration interval, std::ostream& out,
+            std::ostream& err) {
   Client client(options.client);
+  if (!client.setup_error().ok()) return ReportRpcError("watch", client, client.setup_error(), err);
+  StopSignals signals;
   out << kEnterScreen;
   while (!stop_requested.load()) {
     ClusterSnapshot snapshot;
@@ -295,7 +298,7 @@ int RunWatch(const WatchOptions& options, std::ostream& out, std::ostream& err) 
     err << "berth watch: " << interval.status().message() << "\n";
     return kExitUsage;
   }
-  if (!options.once) return RunLive(options, *interval, out);
+  if (!options.once) return RunLive(options, *interval, out, err);
   Client client(options.client);
   ClusterSnapshot snapshot;
   grpc::Status status = FetchSnapshot(client, &snapshot);

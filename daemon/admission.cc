@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "planner/catalog.h"
 
 namespace berth::daemon {
 
@@ -21,6 +22,8 @@ const char* RefusalKindName(RefusalKind kind) {
 }
 
 namespace {
+
+std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
 std::string CacheKey(const AdmissionRequest& request, const PoolInfo& pool) {
   return absl::StrCat(request.cache_key, "|", pool.gpu_type, "|", pool.total_gpus, "|",
@@ -63,8 +66,8 @@ PoolVerdict JudgePool(const AdmissionRequest& admission, const PoolInfo& pool,
     verdict.shape = ShapeOf(plan);
     return verdict;
   }
-  verdict.why_not = absl::StrCat("its plan (", solved->best.gpus,
-                                 " GPUs) does not gang-place on the pool's nodes");
+  verdict.why_not = absl::StrCat("its plan (", GpuCount(solved->best.gpus),
+                                 ") does not gang-place on the pool's nodes");
   return verdict;
 }
 
@@ -95,16 +98,41 @@ bool Better(const PoolVerdict& a, const PoolVerdict& b) {
   return a.pool.gpu_type < b.pool.gpu_type;
 }
 
-std::string RefusalReason(const AdmissionRequest& request, const std::vector<PoolVerdict>& pools) {
-  if (pools.empty()) {
+// The catalog's spelling of a GPU type ("h100" → "h100-80gb"); a type the
+// catalog does not list stays as it is.
+std::string CanonicalGpu(const std::string& type) {
+  absl::StatusOr<std::string> known = planner::ResolveGpuName(type);
+  return known.ok() ? *known : type;
+}
+
+// No pool of the type asked for: says so, suggests the nearest catalogued
+// name for an unknown one, and lists the pools there are.
+std::string NoPoolReason(const AdmissionRequest& request, const std::vector<PoolInfo>& all) {
+  if (all.empty()) {
     return request.gpu_type.empty()
                ? "the cluster has no GPUs yet (no node has registered)"
-               : absl::StrCat("the cluster has no GPUs of type ", request.gpu_type);
+               : absl::StrCat("the cluster has no GPUs of type ", request.gpu_type,
+                              " (no node has registered)");
   }
+  std::string reason = absl::StrCat("the cluster has no GPUs of type ", request.gpu_type);
+  if (!planner::ResolveGpuName(request.gpu_type).ok()) {
+    const std::string nearest = planner::SuggestGpuName(request.gpu_type);
+    absl::StrAppend(&reason, " (an unknown GPU type",
+                    nearest.empty() ? "" : absl::StrCat("; did you mean ", nearest, "?"), ")");
+  }
+  std::vector<std::string> have;
+  for (const PoolInfo& pool : all) {
+    have.push_back(absl::StrCat(pool.gpu_type, " (", GpuCount(pool.total_gpus), ")"));
+  }
+  absl::StrAppend(&reason, "; its pools: ", absl::StrJoin(have, ", "));
+  return reason;
+}
+
+std::string RefusalReason(const AdmissionRequest& request, const std::vector<PoolVerdict>& pools) {
   std::vector<std::string> parts;
   std::vector<std::string> hints;
   for (const PoolVerdict& v : pools) {
-    parts.push_back(absl::StrCat(v.pool.gpu_type, " (", v.pool.total_gpus, " GPUs): ", v.why_not));
+    parts.push_back(absl::StrCat(v.pool.gpu_type, " (", GpuCount(v.pool.total_gpus), "): ", v.why_not));
     if (!v.result) continue;
     for (const std::string& line : v.result->explanation) {
       if (absl::StartsWith(line, "Would fit") && hints.size() < 3) hints.push_back(line);
@@ -133,8 +161,9 @@ void PlanCache::Insert(const std::string& key, std::shared_ptr<const PoolVerdict
 AdmissionResult Admit(const AdmissionRequest& request, const std::vector<PoolInfo>& pools,
                       const std::vector<NodeView>& capacity_nodes, PlanCache* cache) {
   AdmissionResult result;
+  const std::string wanted = CanonicalGpu(request.gpu_type);
   for (const PoolInfo& pool : pools) {
-    if (!request.gpu_type.empty() && pool.gpu_type != request.gpu_type) continue;
+    if (!wanted.empty() && CanonicalGpu(pool.gpu_type) != wanted) continue;
     result.pools.push_back(*CachedJudge(request, pool, capacity_nodes, cache));
   }
   for (int i = 0; i < static_cast<int>(result.pools.size()); ++i) {
@@ -145,7 +174,8 @@ AdmissionResult Admit(const AdmissionRequest& request, const std::vector<PoolInf
   }
   result.admitted = result.chosen >= 0;
   if (result.admitted) return result;
-  result.reason = RefusalReason(request, result.pools);
+  result.reason = result.pools.empty() ? NoPoolReason(request, pools)
+                                       : RefusalReason(request, result.pools);
   result.refusal = result.pools.empty() ? RefusalKind::kNoGpus : RefusalKind::kDoesNotFit;
   for (const PoolVerdict& v : result.pools) {
     if (v.result && v.result->feasible) result.refusal = RefusalKind::kNoGangFit;

@@ -60,6 +60,38 @@ TEST(AdmissionTest, NoPoolMeansNoGpus) {
   EXPECT_TRUE(absl::StrContains(t.reason, "no GPUs of type a100-80gb")) << t.reason;
 }
 
+// Issue 17: `berth plan --gpu h100` was accepted but a spec's `gpu_type:
+// h100` was refused; berthd now resolves names as the planner does.
+TEST(AdmissionTest, GpuTypeAliasesNameTheCataloguedPool) {
+  AdmissionRequest typed = Train("llama-2-7b");
+  typed.gpu_type = "H100";
+  const AdmissionResult r = Admit(typed, {Pool("a100-80gb", 1, 8, 8), Pool("h100-80gb", 1, 8, 8)},
+                                  Capacity("h100-80gb", 1, 8), nullptr);
+  ASSERT_TRUE(r.admitted) << r.reason;
+  EXPECT_EQ(r.pools[r.chosen].pool.gpu_type, "h100-80gb");
+  EXPECT_EQ(r.pools.size(), 1u);  // only the pool asked for was judged
+}
+
+TEST(AdmissionTest, AnUnknownGpuTypeSuggestsTheNearestAndListsThePools) {
+  AdmissionRequest typed = Train("llama-2-7b");
+  typed.gpu_type = "h100x";
+  const AdmissionResult r = Admit(typed, {Pool("a100-80gb", 1, 8, 8), Pool("h100-80gb", 2, 8, 16)},
+                                  Capacity("h100-80gb", 2, 8), nullptr);
+  EXPECT_FALSE(r.admitted);
+  EXPECT_EQ(r.refusal, RefusalKind::kNoGpus);
+  EXPECT_EQ(r.reason,
+            "the cluster has no GPUs of type h100x (an unknown GPU type; did you mean "
+            "h100-80gb?); its pools: a100-80gb (8 GPUs), h100-80gb (16 GPUs)");
+}
+
+TEST(AdmissionTest, OneGpuIsNotOneGpus) {
+  const AdmissionResult r = Admit(Train("llama-3.1-405b"), {Pool("a100-40gb", 1, 1, 1)},
+                                  Capacity("a100-40gb", 1, 1), nullptr);
+  EXPECT_FALSE(r.admitted);
+  EXPECT_TRUE(absl::StrContains(r.reason, "a100-40gb (1 GPU): ")) << r.reason;
+  EXPECT_FALSE(absl::StrContains(r.reason, "1 GPUs")) << r.reason;
+}
+
 TEST(AdmissionTest, AJobTooLargeForEveryPoolIsRefusedWithHints) {
   // 405B training needs far more than one 8-GPU node of 40 GB cards.
   const AdmissionResult r = Admit(Train("llama-3.1-405b"), {Pool("a100-40gb", 1, 8, 8)},

@@ -30,14 +30,29 @@ table{border-collapse:collapse} td,th{padding:.25em .6em;text-align:left;font-si
 .free{background:#e6e6e6;color:#888} .down{background:#444}
 .state-DOWN{color:#b00} .state-DRAINED{color:#a60}
 .queue td{border-bottom:1px solid #eee}
+.legend{color:#555;font-size:.85em;margin-bottom:1em} .legend .gpu{vertical-align:middle}
 )";
+
+// What the boxes mean, with one box of each kind.
+constexpr char kLegend[] =
+    "<div class=\"legend\">Each box is one GPU. "
+    "<span class=\"gpu\" style=\"background:hsl(137,65%,55%)\">17</span> held by the job "
+    "with that id (same job, same colour; hover for the GPU index and the job's name) "
+    "<span class=\"gpu free\"></span> free "
+    "<span class=\"gpu down\"></span> on a DOWN node</div>\n";
+
+std::string Plural(int64_t count, const char* noun) {
+  return absl::StrCat(count, " ", noun, count == 1 ? "" : "s");
+}
 
 std::string NodeRow(const berth::v1::Node& node, const std::map<int64_t, std::string>& names) {
   std::string cells;
   for (const auto& gpu : node.gpus()) {
     if (gpu.job_id() == 0) {
-      absl::StrAppend(&cells, "<span class=\"gpu ", node.state() == berth::v1::DOWN ? "down" : "free",
-                      "\" title=\"GPU ", gpu.index(), " free\">", gpu.index(), "</span>");
+      // Empty: only a held GPU shows a number (its job's id).
+      const bool down = node.state() == berth::v1::DOWN;
+      absl::StrAppend(&cells, "<span class=\"gpu ", down ? "down" : "free", "\" title=\"GPU ",
+                      gpu.index(), down ? " (node DOWN)" : " free", "\"></span>");
       continue;
     }
     auto name = names.find(gpu.job_id());
@@ -83,10 +98,12 @@ std::string RenderClusterMap(const std::vector<berth::v1::Node>& nodes,
       "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
       "<meta http-equiv=\"refresh\" content=\"5\"><title>berth cluster map</title><style>",
       kStyle, "</style></head><body>\n<h1>berth cluster map</h1><div class=\"sub\">",
-      nodes.size(), " nodes, ", placed, " jobs placed or running; updated ",
+      Plural(static_cast<int64_t>(nodes.size()), "node"), ", ", Plural(placed, "job"),
+      " placed or running; updated ",
       absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(now_ms), absl::UTCTimeZone()),
-      "</div>\n<div class=\"wrap\"><table><tr><th>node</th><th>state</th><th>type</th><th>GPUs "
-      "(number: job holding it)</th></tr>\n",
+      "</div>\n", kLegend,
+      "<div class=\"wrap\"><table><tr><th>node</th><th>state</th><th>type</th><th>GPUs "
+      "(number: the job holding it)</th></tr>\n",
       rows, "</table>\n<table class=\"queue\"><tr><th>#</th><th>job</th><th>name</th><th>team"
       "</th><th>needs</th></tr>\n",
       QueueRows(jobs), "</table></div>\n</body></html>\n");

@@ -1,6 +1,8 @@
 // The cluster map page served at / on the metrics port: every node as a row
-// of GPUs coloured by the job holding them, and the queue beside it. Plain
-// HTML and CSS that refreshes itself; no scripts, no build step.
+// of GPUs coloured by the job holding them (a held GPU shows its job's id, a
+// free one is an empty grey box; a legend above says so), and the queue
+// beside it. Plain HTML and CSS that refreshes itself; no scripts, no build
+// step.
 #ifndef BERTH_DAEMON_CLUSTER_MAP_H_
 #define BERTH_DAEMON_CLUSTER_MAP_H_
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/limits.h"
 #include "common/status_macros.h"
+#include "proto/hf_config_json.h"
 #include "proto/plan_convert.h"
 #include "proto/spec_plan.h"
 
@@ -45,14 +46,6 @@ absl::Status CheckName(absl::string_view field, absl::string_view value) {
 }  // namespace
 
 absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
-  // The whole spec first: every field may be within its own limit while
-  // together they make a job no StartJob could carry (issue 18, finding 1).
-  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "spec: ", bytes, " bytes is over the limit of ", kMaxSpecBytes / 1024,
-        " KiB for a whole job spec (command, env and the model's config.json together); "
-        "pass large inputs as files on the nodes instead"));
-  }
   BERTH_RETURN_IF_ERROR(CheckName("name", spec.name()));
   BERTH_RETURN_IF_ERROR(CheckName("team", spec.team()));
   BERTH_RETURN_IF_ERROR(CheckName("request_id", spec.request_id()));
@@ -96,6 +89,18 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
   if (!spec.on_node_loss().empty() && spec.on_node_loss() != "requeue" &&
       spec.on_node_loss() != "fail") {
     return Invalid("on_node_loss", "must be \"requeue\" or \"fail\"");
+  }
+  if (spec.model().hf_config_json().size() > static_cast<size_t>(proto::kMaxHfConfigBytes)) {
+    return Invalid("model.hf_config_json",
+                   absl::StrCat("larger than ", proto::kMaxHfConfigBytes / 1024, " KiB"));
+  }
+  // Then the whole: every field may be within its own limit while together
+  // they make a job no StartJob could carry (issue 18, finding 1).
+  if (const size_t bytes = spec.ByteSizeLong(); bytes > kMaxSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec: ", bytes, " bytes is over the limit of ", kMaxSpecBytes / 1024,
+        " KiB for a whole job spec (command, env and the model's config.json together); "
+        "pass large inputs as files on the nodes instead"));
   }
   return absl::OkStatus();
 }

@@ -28,7 +28,6 @@ namespace berth::daemon {
 // the daemon store or parse something absurd.
 inline constexpr size_t kMaxNameLength = 256;
 inline constexpr size_t kMaxKeywordLength = 64;  // task, dtype, model names...
-inline constexpr size_t kMaxHfConfigBytes = 1 << 20;
 inline constexpr int kMaxCommandArgs = 1024;
 inline constexpr size_t kMaxCommandBytes = 64 * 1024;
 inline constexpr int kMaxEnvEntries = 256;

@@ -121,7 +121,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
       } else {
         dirty_ = true;
         Record(batch, job.id(), "", EventKind::kSubmitted,
-               absl::StrCat("pool ", job.gpu_type(), ", ", job.plan().gpus(), " GPUs (TP ",
+               absl::StrCat("pool ", job.gpu_type(), ", ", GpuCountText(job.plan().gpus()), " (TP ",
                             job.plan().tp(), " × PP ", job.plan().pp(), " × DP ",
                             job.plan().dp(), ")"));
       }
@@ -413,7 +413,7 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
         return;
       }
       state_.Start(id, time_ms).IgnoreError();
-      Record(batch, id, "", EventKind::kRunning, "");
+      Record(batch, id, node, EventKind::kRunning, "");
       break;
     }
     case berth::v1::SUCCEEDED:

@@ -35,8 +35,22 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
     state_.SetWaiting({});
     return;
   }
+  std::vector<RunningJob> running = state_.RunningJobs();
+  TeamPassInput teams;
+  if (options_.teams != nullptr) {
+    // The views carry no team: take it (and the start) from the records.
+    for (PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
+    for (RunningJob& job : running) {
+      const JobRecord& record = *state_.FindJob(job.id);
+      job.team = record.team;
+      job.start_ms = record.start_time_ms;
+    }
+    team_usage_ =
+        DecayUsage(team_usage_, HeldByTeam(running), now, options_.teams->half_life_ms);
+    teams = TeamPassInput{.config = options_.teams.get(), .usage = &team_usage_};
+  }
   PassResult result =
-      SchedulePass(std::move(pending), state_.RunningJobs(), state_.PlacementViews(), now);
+      SchedulePass(std::move(pending), running, state_.PlacementViews(), now, teams);
   state_.SetWaiting(result.waiting);
   std::vector<Job> placed;
   placed.reserve(result.placed.size());
@@ -55,8 +69,12 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
     }
     const JobRecord& job = *state_.FindJob(d.job_id);
     ObservePlaced(job, since_ms, now);
-    Record(batch, job.id, "", EventKind::kPlaced,
-           absl::StrCat(job.gpus.size(), " GPUs on ", absl::StrJoin(state_.NodesOf(job), ",")));
+    // The event names the job's first node (the one `events --node` finds
+    // it by when it has one); the message lists them all.
+    const std::set<std::string> nodes = state_.NodesOf(job);
+    Record(batch, job.id, nodes.empty() ? "" : *nodes.begin(), EventKind::kPlaced,
+           absl::StrCat(GpuCountText(static_cast<int64_t>(job.gpus.size())), " on ",
+                        absl::StrJoin(nodes, ",")));
     placed.push_back(JobToProto(job));
   }
   // Durable (with the round) before any agent hears of it: the messages

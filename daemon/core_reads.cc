@@ -1,8 +1,10 @@
 // SchedulerCore: reads answered from memory under the reader lock. The
 // answers themselves are built by state_queries.h's free functions.
+#include <iterator>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "daemon/cluster_map.h"
 #include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
@@ -23,14 +25,29 @@ berth::v1::ListJobsResponse SchedulerCore::ListJobs(
   std::set<int> states(request.states().begin(), request.states().end());
   const int limit = request.limit() > 0 ? request.limit() : 1000;
   berth::v1::ListJobsResponse response;
+  size_t bytes = 0;
   absl::ReaderMutexLock lock(&mu_);
-  // Newest first.
-  for (auto it = state_.jobs().rbegin(); it != state_.jobs().rend(); ++it) {
+  // Newest first, from before_id; a page ends at `limit` jobs or before it
+  // passes kMaxReplyBytes, and says where the next one starts.
+  auto it = request.before_id() > 0
+                ? std::make_reverse_iterator(state_.jobs().lower_bound(request.before_id()))
+                : state_.jobs().rbegin();
+  for (; it != state_.jobs().rend(); ++it) {
     const JobRecord& job = it->second;
     if (!states.empty() && !states.contains(JobStateToProto(job.state))) continue;
     if (!request.team().empty() && job.team != request.team()) continue;
-    *response.add_jobs() = JobToProto(job);
-    if (response.jobs_size() >= limit) break;
+    if (response.jobs_size() >= limit) {
+      response.set_next_before_id(job.id + 1);
+      break;
+    }
+    berth::v1::Job proto = JobToProto(job);
+    const size_t size = proto.ByteSizeLong();
+    if (response.jobs_size() > 0 && bytes + size > kMaxReplyBytes) {
+      response.set_next_before_id(job.id + 1);
+      break;
+    }
+    bytes += size;
+    *response.add_jobs() = std::move(proto);
   }
   return response;
 }

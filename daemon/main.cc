@@ -1,11 +1,14 @@
 // berthd: the berth daemon. Flags are parsed here into a DaemonConfig.
 #include <csignal>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/server.h"
 
@@ -38,6 +41,9 @@ ABSL_FLAG(std::string, tokens_file, "",
           "JSON {\"tokens\": [{\"token\", \"team\", \"admin\", \"name\"}]}: every "
           "SchedulerService call then needs `authorization: Bearer <token>`; empty: no user "
           "authentication (development mode)");
+ABSL_FLAG(std::string, teams, "",
+          "teams and GPU quotas YAML (docs/TEAMS.md): jobs must name a team of the file; "
+          "empty: one shared pool");
 
 namespace {
 
@@ -56,11 +62,30 @@ void WarnAboutSecurity(const berth::daemon::DaemonConfig& config) {
   }
 }
 
+
+// Abseil's --help lists only the flags of a file named after the program
+// (berthd.cc, berthd_main.cc); ours are here, in main.cc, so --help and
+// --helpshort list this file's flags (--helpfull lists Abseil's too).
+void ShowThisFilesFlagsInHelp() {
+  absl::FlagsUsageConfig config;
+  config.contains_helpshort_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "daemon/main.cc");
+  };
+  config.contains_help_flags = config.contains_helpshort_flags;
+  // "Flags from daemon/main.cc", not the build machine's absolute path.
+  config.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("daemon/main.cc");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
+  absl::SetFlagsUsageConfig(config);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  ShowThisFilesFlagsInHelp();
   absl::SetProgramUsageMessage(
-      "berthd: the berth GPU scheduler daemon.\n"
+      "the berth GPU scheduler daemon.\n"
       "  berthd --listen 127.0.0.1:7070 --db /var/lib/berth/berth.db\n"
       "  berthd --listen 0.0.0.0:7070 --tls_cert berthd.crt --tls_key berthd.key \\\n"
       "         --tls_client_ca ca.crt --tokens_file tokens.json   (see docs/SECURITY.md)");
@@ -81,7 +106,8 @@ int main(int argc, char** argv) {
       .tls_cert = absl::GetFlag(FLAGS_tls_cert),
       .tls_key = absl::GetFlag(FLAGS_tls_key),
       .tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca),
-      .tokens_file = absl::GetFlag(FLAGS_tokens_file)};
+      .tokens_file = absl::GetFlag(FLAGS_tokens_file),
+      .teams_file = absl::GetFlag(FLAGS_teams)};
   if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0 ||
       config.missed_heartbeats < 1) {
     std::cerr << "berthd: --heartbeat_ms and --missed_heartbeats must be > 0 and "

@@ -5,11 +5,13 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "daemon/placement.h"
 
 // Accounting for the shadow time is by GPU counts within a pool (one pool per
@@ -202,10 +204,70 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms,
   result.waiting.push_back(waiting);
 }
 
+// The pass with teams: team order, and the quota check before placement.
+PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<RunningJob>& running,
+                    std::vector<NodeView>& nodes, int64_t now_ms, const TeamPassInput& teams) {
+  const DecayedUsage no_history;
+  TeamLedger ledger(*teams.config, HeldByTeam(running), CapacityByType(nodes),
+                    teams.usage != nullptr ? *teams.usage : no_history);
+  std::vector<TeamJobRef> refs;
+  refs.reserve(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const PendingJob& job = pending[i];
+    refs.push_back(TeamJobRef{.index = i, .team = job.team, .gpu_type = job.gpu_type,
+                              .gpus = job.shape.gpus(), .priority = job.priority,
+                              .submit_time_ms = job.submit_time_ms, .id = job.id});
+  }
+  TeamQueue queue(std::move(refs));
+  Pools pools = BuildPools(nodes, running);
+  std::set<std::string> guaranteed_waiting;  // pools where a job within nominal waits
+  PassResult result;
+  int32_t position = 0;
+  while (std::optional<TeamJobRef> ref = queue.Next(ledger)) {
+    const PendingJob& job = pending[ref->index];
+    Pool& pool = pools[job.gpu_type];
+    ++position;
+    const bool within = ledger.WithinNominal(job.team, job.gpu_type, ref->gpus);
+    std::optional<std::string> why = ledger.Refusal(job.team, job.gpu_type, ref->gpus);
+    if (!why && !within && guaranteed_waiting.contains(job.gpu_type)) {
+      why = absl::StrCat("a job of a team under its nominal quota waits for ", job.gpu_type,
+                         " GPUs, and borrowing waits until it is placed");
+    }
+    if (why) {
+      result.waiting.push_back(Waiting{.job_id = job.id, .position = position,
+                                       .reason = WaitReason::kTeamQuota,
+                                       .free_gpus = pool.free_gpus, .note = std::move(*why)});
+      continue;
+    }
+    const size_t placed_before = result.placed.size();
+    ConsiderJob(job, position, now_ms, nodes, pool, result);
+    if (result.placed.size() > placed_before) {
+      ledger.Take(job.team, job.gpu_type, ref->gpus);
+    } else if (within) {
+      guaranteed_waiting.insert(job.gpu_type);
+    }
+  }
+  return result;
+}
+
 }  // namespace
 
+TeamGpus HeldByTeam(const std::vector<RunningJob>& running) {
+  TeamGpus held;
+  for (const RunningJob& job : running) held[job.team][job.gpu_type] += job.gpus;
+  return held;
+}
+
+std::map<std::string, int64_t> CapacityByType(const std::vector<NodeView>& nodes) {
+  std::map<std::string, int64_t> capacity;
+  for (const NodeView& node : nodes) capacity[node.gpu_type] += node.total_gpus;
+  return capacity;
+}
+
 PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
-                        std::vector<NodeView> nodes, int64_t now_ms) {
+                        std::vector<NodeView> nodes, int64_t now_ms,
+                        const TeamPassInput& teams) {
+  if (teams.config != nullptr) return TeamPass(pending, running, nodes, now_ms, teams);
   OrderQueue(pending);
   Pools pools = BuildPools(nodes, running);
   PassResult result;

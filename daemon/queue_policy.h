@@ -20,14 +20,28 @@
 // The pass also says, for every job left waiting, why: blocked by the head,
 // not enough free GPUs, or fragmentation (enough free GPUs, but no node has
 // room for a TP group).
+//
+// With teams (TeamPassInput with a config), step 1 changes: jobs come in
+// team order (team_policy.h: teams below their nominal quota first, then
+// the lowest weighted decayed dominant share; within a team priority, submit
+// time, id), and a job its team's quota does not allow now waits with
+// kTeamQuota and never becomes a head. Once a job within its team's
+// nominal waits in a pool (it could not be placed), no job that would
+// borrow is placed in that pool in this pass: borrowed GPUs are what reclaim
+// (reclaim.h) would take back for it, and lending them out again would only
+// make more victims. Steps 2-4 are unchanged. Without a config the pass is
+// exactly the one above.
 #ifndef BERTH_DAEMON_QUEUE_POLICY_H_
 #define BERTH_DAEMON_QUEUE_POLICY_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "daemon/placement.h"
+#include "daemon/team_policy.h"
+#include "daemon/teams_config.h"
 
 namespace berth::daemon {
 
@@ -38,6 +52,7 @@ struct PendingJob {
   std::string gpu_type;
   GangShape shape;
   int64_t max_runtime_ms = 0;
+  std::string team;  // read only with teams
 };
 
 struct RunningJob {
@@ -45,6 +60,9 @@ struct RunningJob {
   std::string gpu_type;
   int64_t gpus = 0;
   int64_t end_by_ms = 0;  // start + maximum run time
+  std::string team;        // read only with teams
+  int64_t start_ms = 0;    // when it started (reclaim counts work since)
+  int32_t priority = 0;
 };
 
 enum class WaitReason {
@@ -52,6 +70,7 @@ enum class WaitReason {
   kNotEnoughFree,   // fewer free GPUs in the pool than the job needs
   kFragmented,      // enough free GPUs, but not in whole TP groups on nodes
   kNoSchedulableNode,  // the pool's nodes are down or drained
+  kTeamQuota,          // its team's quota does not allow it now (`note` says why)
 };
 
 struct Decision {
@@ -67,6 +86,7 @@ struct Waiting {
   int64_t blocked_by = 0;          // the pool's head, for kBlockedByHead
   int64_t earliest_start_ms = 0;   // by running jobs' end times; 0 unknown
   int64_t free_gpus = 0;           // in the job's pool at decision time
+  std::string note;                // kTeamQuota: the quota's numbers, in words
 };
 
 struct PassResult {
@@ -74,9 +94,20 @@ struct PassResult {
   std::vector<Waiting> waiting;
 };
 
+struct TeamPassInput {
+  const TeamsConfig* config = nullptr;  // null: no teams, today's pass
+  const DecayedUsage* usage = nullptr;  // null: no history yet
+};
+
 // One pass at time `now_ms`. `nodes` is the cluster with current free GPUs.
 PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
-                        std::vector<NodeView> nodes, int64_t now_ms);
+                        std::vector<NodeView> nodes, int64_t now_ms,
+                        const TeamPassInput& teams = {});
+
+// The inputs of a TeamLedger from a pass's inputs: GPUs held by team and
+// type, and GPUs per type (every node, schedulable or not).
+TeamGpus HeldByTeam(const std::vector<RunningJob>& running);
+std::map<std::string, int64_t> CapacityByType(const std::vector<NodeView>& nodes);
 
 }  // namespace berth::daemon
 

@@ -253,6 +253,11 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
     return;
   }
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
+  if (request.ok() && options_.teams != nullptr && options_.teams->Find(spec.team()) == nullptr) {
+    request = absl::InvalidArgumentError(absl::StrCat("team \"", spec.team(),
+                                                      "\" is not in the teams file; teams: ",
+                                                      options_.teams->NameList()));
+  }
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
     done(request.status());

@@ -57,6 +57,8 @@
 #include "daemon/admission.h"
 #include "daemon/cluster_state.h"
 #include "daemon/metrics.h"
+#include "daemon/team_policy.h"
+#include "daemon/teams_config.h"
 #include "daemon/write_batch.h"
 #include "db/store.h"
 
@@ -97,6 +99,10 @@ struct CoreOptions {
   // Called once, on the writer thread, when berthd fences itself after an
   // I/O error (the server turns health to NOT_SERVING). May be empty.
   std::function<void(const absl::Status& cause)> on_fenced;
+  // Teams and quotas (`--teams`, teams_config.h); null: one shared pool.
+  // With teams, a job must name a team of the file, and the pass orders
+  // and limits jobs by team (team_policy.h).
+  std::shared_ptr<const TeamsConfig> teams;
 };
 
 // What a caller is told when the commit that would have recorded its
@@ -260,6 +266,7 @@ class SchedulerCore {
   bool eviction_due_ = false;  // a job ended since the last eviction
   int64_t next_liveness_check_ms_ = 0;
   int64_t started_ms_ = 0;  // when Recover() ran
+  DecayedUsage team_usage_;  // fair-share history, with teams; not persisted
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

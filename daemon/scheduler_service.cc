@@ -114,8 +114,11 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
   if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
     return Reject(context, caller.status());
   }
-  if (request->limit() < 0 || request->limit() > 100000) {
-    return Reject(context, absl::InvalidArgumentError("limit: must be in [0, 100000]"));
+  if (request->limit() < 0 || request->limit() > 10000) {
+    return Reject(context, absl::InvalidArgumentError("limit: must be in [0, 10000]"));
+  }
+  if (request->before_id() < 0) {
+    return Reject(context, absl::InvalidArgumentError("before_id: must be ≥ 0"));
   }
   for (int state : request->states()) {
     if (!berth::v1::JobState_IsValid(state)) {

@@ -20,6 +20,7 @@
 #include "grpcpp/server_builder.h"
 #include "common/limits.h"
 #include "common/status_macros.h"
+#include "daemon/teams_config.h"
 
 namespace berth::daemon {
 
@@ -99,6 +100,11 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
     BERTH_ASSIGN_OR_RETURN(TokenTable table, TokenTable::Load(config.tokens_file));
     tokens = std::make_unique<TokenTable>(std::move(table));
   }
+  std::shared_ptr<const TeamsConfig> teams;
+  if (!config.teams_file.empty()) {
+    BERTH_ASSIGN_OR_RETURN(TeamsConfig loaded, LoadTeamsFile(config.teams_file));
+    teams = std::make_shared<const TeamsConfig>(std::move(loaded));
+  }
   BERTH_ASSIGN_OR_RETURN(
       std::unique_ptr<db::Store> store,
       db::Store::Open(config.db_path,
@@ -120,7 +126,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         .metrics = server->metrics_.get(),
                                         .on_fenced = [raw = server.get()](const absl::Status&) {
                                           raw->SetServing(false, true);
-                                        }}));
+                                        },
+                                        .teams = std::move(teams)}));
   server->scheduler_service_ =
       std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get());
   server->agent_service_ = std::make_unique<AgentServiceImpl>(

@@ -57,6 +57,9 @@ struct DaemonConfig {
   std::string tls_client_ca;
   // berth.v1.TokenFile JSON; empty: no user authentication (development).
   std::string tokens_file;
+  // Teams and quotas YAML (docs/TEAMS.md); empty: one shared pool. A bad
+  // file fails Start with its line and field.
+  std::string teams_file;
 };
 
 class DaemonServer {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+
 namespace berth::daemon {
 
 JobState JobStateFromProto(berth::v1::JobState state) {
@@ -47,6 +49,10 @@ berth::v1::NodeState NodeStateToProto(NodeState state) {
 
 OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec) {
   return spec.on_node_loss() == "fail" ? OnNodeLoss::kFail : OnNodeLoss::kRequeue;
+}
+
+std::string GpuCountText(int64_t gpus) {
+  return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs");
 }
 
 JobRecord JobFromProto(const berth::v1::Job& job) {

@@ -23,6 +23,9 @@ berth::v1::NodeState NodeStateToProto(NodeState state);
 // The spec's on_node_loss text ("fail"; anything else requeues).
 OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec);
 
+// "1 GPU", "8 GPUs": how events and explanations count GPUs.
+std::string GpuCountText(int64_t gpus);
+
 JobRecord JobFromProto(const berth::v1::Job& job);
 berth::v1::Job JobToProto(const JobRecord& job);
 

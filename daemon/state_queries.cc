@@ -29,7 +29,8 @@ std::string Ordinal(int n) {
 
 std::string ShapeText(const Job& job) {
   const auto& p = job.plan();
-  return absl::StrCat(p.gpus(), " GPUs (TP ", p.tp(), " × PP ", p.pp(), " × DP ", p.dp(), ")");
+  return absl::StrCat(GpuCountText(p.gpus()), " (TP ", p.tp(), " × PP ", p.pp(), " × DP ", p.dp(),
+                      ")");
 }
 
 std::string WhenText(int64_t start_ms, int64_t now_ms) {
@@ -52,6 +53,8 @@ std::string WhyItWaits(const Job& job, const Waiting& w) {
           job.plan().tp(), ".");
     case WaitReason::kNoSchedulableNode:
       return "No node of this pool is up: they are drained, down or not connected.";
+    case WaitReason::kTeamQuota:
+      return absl::StrCat("Its team's quota holds it: ", w.note, ".");
   }
   return "";
 }

@@ -11,7 +11,9 @@
 # /metrics and the cluster map on --metrics_listen) and six simulated nodes
 # (berth-agent with inventory files: 4 × 8 h100-80gb, 2 × 8 a100-40gb; they
 # simulate jobs, nothing is executed), submits the job specs in
-# deploy/examples/ and shows what berth decided. berthd and the agents keep
+# deploy/examples/ and shows what berth decided, then follows a short
+# evaluation job (`berth submit --wait`; simulated for 3 s through its env
+# BERTH_SIMULATE_SECONDS) until it SUCCEEDS. berthd and the agents keep
 # running in the background; `--stop` ends them.
 #
 # Environment:
@@ -255,6 +257,26 @@ submit "Llama 3 70B serving, any pool" deploy/examples/serve-llama-3-70b.json 0
 submit "Llama 3.1 405B training, split fixed to 1 a100-40gb GPU (refused)" \
   deploy/examples/too-large.json 3
 
+# A job that ends: simulated nodes run a job for its BERTH_SIMULATE_SECONDS.
+cat >"$STATE/eval-llama-2-7b.yaml" <<'YAML'
+name: eval-llama-2-7b
+team: qa
+task: infer
+model: {catalog_name: llama-2-7b}
+gpu_type: a100-40gb
+command: [python, eval.py]
+env: {BERTH_SIMULATE_SECONDS: "3"}
+YAML
+echo
+echo "== A 3-second evaluation job, followed until it ends"
+echo "\$ cat $STATE/eval-llama-2-7b.yaml"
+cat "$STATE/eval-llama-2-7b.yaml"
+echo "\$ berth submit --wait $STATE/eval-llama-2-7b.yaml"
+if ! "$BERTH" submit --wait --timeout 60s "$STATE/eval-llama-2-7b.yaml" --daemon "$ADDR"; then
+  echo "quickstart: the evaluation job did not succeed; logs in $STATE/logs" >&2
+  exit 1
+fi
+
 echo
 echo "== where the 70B training job runs"
 echo "\$ berth job $gang   (its last lines)"
@@ -283,8 +305,8 @@ Use them:
   berth jobs; berth nodes; berth job 1
   berth submit deploy/examples/train-llama-2-70b.json
 
-See the cluster map (it refreshes itself):
-  open $MAP
+See the cluster map in a browser (it refreshes itself):
+  $MAP
 
 Stop them:
   ${BERTH_HOME:+BERTH_HOME=$STATE }deploy/quickstart.sh --stop

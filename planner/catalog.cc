@@ -226,6 +226,29 @@ const absl::flat_hash_map<std::string, std::string>& Aliases() {
   return *kAliases;
 }
 
+// The known name nearest to `key` (a compact name) among `items` and the
+// aliases naming them, when it is near enough to be a likely typo: at most
+// 2 edits, and fewer than half the characters. Ties go to the smaller name.
+template <typename T>
+std::string Nearest(const std::vector<T>& items, const std::string& key) {
+  std::string best;
+  int best_distance = std::min<int>(3, static_cast<int>(key.size() + 1) / 2);
+  auto consider = [&](const std::string& candidate, const std::string& name) {
+    const int distance = EditDistance(key, candidate);
+    if (distance < best_distance || (distance == best_distance && !best.empty() && name < best)) {
+      best_distance = distance;
+      best = name;
+    }
+  };
+  for (const T& item : items) consider(Compact(item.name), item.name);
+  for (const auto& [alias, target] : Aliases()) {
+    for (const T& item : items) {
+      if (item.name == target) consider(alias, item.name);
+    }
+  }
+  return best;
+}
+
 // Finds `name` among `items` by compact name, then by alias.
 template <typename T>
 absl::StatusOr<T> Find(const std::vector<T>& items, absl::string_view kind,
@@ -238,9 +261,11 @@ absl::StatusOr<T> Find(const std::vector<T>& items, absl::string_view kind,
     if (Compact(item.name) == key) return item;
     known.push_back(item.name);
   }
-  return absl::NotFoundError(
-      absl::StrCat("unknown ", kind, " \"", name,
-                   "\"; known: ", absl::StrJoin(known, ", ")));
+  const std::string nearest = key.empty() ? "" : Nearest(items, key);
+  return absl::NotFoundError(absl::StrCat(
+      "unknown ", kind, " \"", name, "\"; ",
+      nearest.empty() ? "" : absl::StrCat("did you mean ", nearest, "? "),
+      "known: ", absl::StrJoin(known, ", ")));
 }
 
 }  // namespace
@@ -262,6 +287,45 @@ absl::StatusOr<GpuType> FindGpu(absl::string_view name) {
 const std::vector<GpuType>& GpuCatalog() {
   static const auto* const kGpus = new std::vector<GpuType>(BuildGpus());
   return *kGpus;
+}
+
+absl::StatusOr<std::string> ResolveModelName(absl::string_view name) {
+  absl::StatusOr<ModelShape> shape = FindModel(name);
+  if (!shape.ok()) return shape.status();
+  return shape->name;
+}
+
+absl::StatusOr<std::string> ResolveGpuName(absl::string_view name) {
+  absl::StatusOr<GpuType> gpu = FindGpu(name);
+  if (!gpu.ok()) return gpu.status();
+  return gpu->name;
+}
+
+std::string SuggestModelName(absl::string_view name) {
+  const std::string key = Compact(name);
+  return key.empty() ? "" : Nearest(Models(), key);
+}
+
+std::string SuggestGpuName(absl::string_view name) {
+  const std::string key = Compact(name);
+  return key.empty() ? "" : Nearest(GpuCatalog(), key);
+}
+
+int EditDistance(absl::string_view a, absl::string_view b) {
+  // One row of the dynamic programme: row[j] is the distance from the
+  // prefix of `a` read so far to b[0, j).
+  std::vector<int> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    int diagonal = row[0];  // distance(a[0, i-1), b[0, j-1))
+    row[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const int substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      diagonal = row[j];
+      row[j] = std::min({substitute, row[j] + 1, row[j - 1] + 1});
+    }
+  }
+  return row[b.size()];
 }
 
 }  // namespace berth::planner

@@ -159,5 +159,39 @@ TEST(GpuCatalogTest, UnknownGpuListsKnownNames) {
   EXPECT_TRUE(absl::StrContains(gpu.status().message(), "h200-141gb"));
 }
 
+// Issue 17: one resolver for plan, submit and berthd, and unknown names
+// suggest the nearest known one.
+TEST(NameResolverTest, AliasesResolveToCatalogNames) {
+  EXPECT_EQ(ResolveGpuName("h100").value(), "h100-80gb");
+  EXPECT_EQ(ResolveGpuName("H100-SXM").value(), "h100-80gb");
+  EXPECT_EQ(ResolveGpuName("h100-80gb").value(), "h100-80gb");
+  EXPECT_EQ(ResolveModelName("llama2-7b").value(), "llama-2-7b");
+  EXPECT_EQ(ResolveModelName("Llama-2-7B").value(), "llama-2-7b");
+  EXPECT_EQ(ResolveModelName("meta-llama/Meta-Llama-3-70B").value(), "llama-3-70b");
+}
+
+TEST(NameResolverTest, UnknownNamesSuggestTheNearest) {
+  absl::StatusOr<std::string> gpu = ResolveGpuName("h100x");
+  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kNotFound);
+  // "h100x" is one edit from the alias "h100" of h100-80gb.
+  EXPECT_TRUE(absl::StrContains(gpu.status().message(),
+                                "unknown GPU type \"h100x\"; did you mean h100-80gb?"))
+      << gpu.status();
+  absl::StatusOr<std::string> model = ResolveModelName("lama-2-7b");
+  EXPECT_TRUE(absl::StrContains(model.status().message(), "did you mean llama-2-7b?"))
+      << model.status();
+  // Nothing near: no suggestion, only the list.
+  absl::StatusOr<std::string> far = ResolveModelName("bert-base");
+  EXPECT_FALSE(absl::StrContains(far.status().message(), "did you mean")) << far.status();
+  EXPECT_TRUE(absl::StrContains(far.status().message(), "known: "));
+}
+
+TEST(NameResolverTest, EditDistance) {
+  EXPECT_EQ(EditDistance("", ""), 0);
+  EXPECT_EQ(EditDistance("abc", ""), 3);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3);  // k→s, e→i, +g
+  EXPECT_EQ(EditDistance("h100x", "h100"), 1);
+}
+
 }  // namespace
 }  // namespace berth::planner

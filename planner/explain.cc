@@ -14,6 +14,8 @@
 namespace berth::planner::internal {
 namespace {
 
+std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
+
 std::string FormatParams(int64_t params) {
   return absl::StrFormat("%.2fB", static_cast<double>(params) / 1e9);
 }
@@ -74,7 +76,7 @@ void ExplainUnevenPipeline(const PlanRequest& request, const PlanResult& result,
                     DescribeSplit(request, *outcome.best), ".");
   } else {
     absl::StrAppend(&line, "No split whose stages divide the layers fits within ",
-                    request.max_gpus, " GPUs.");
+                    GpuCount(request.max_gpus), ".");
   }
   out.push_back(line);
 }
@@ -145,8 +147,6 @@ void ExplainInference(const PlanRequest& request, const PlanResult& result,
       FormatGiB(best.memory.workspace_bytes), ")."));
   if (w.offload == Offload::kNone) ExplainServing(request, result, out);
 }
-
-std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
 // Why the next smaller GPU count does not fit: too little memory, or, under
 // a pace, too slow.
@@ -262,7 +262,7 @@ std::vector<Variant> NearbyVariants(const PlanRequest& request) {
     add("the split left to berth", [](PlanRequest& v) { v.fixed = FixedSplit{}; });
   }
   if (request.max_gpus < kDefaultMaxGpus) {
-    add(absl::StrCat("more than ", request.max_gpus, " GPUs"),
+    add(absl::StrCat("more than ", GpuCount(request.max_gpus)),
         [](PlanRequest& v) { v.max_gpus = kDefaultMaxGpus; });
   }
   return out;
@@ -300,8 +300,8 @@ void ExplainNearestChanges(const PlanRequest& request, const PlanResult& result,
 
 std::string InfeasibleReason(const PlanRequest& request, const PlanResult& result) {
   if (result.best.gpus == 0) {
-    return absl::StrCat("no valid split of at most ", request.max_gpus,
-                        " GPUs exists under the fixed settings");
+    return absl::StrCat("no valid split of at most ", GpuCount(request.max_gpus),
+                        " exists under the fixed settings");
   }
   if (result.best.fits && RequiredRate(request) > 0) {
     return absl::StrCat("no plan within ", request.max_gpus, " × ", request.hardware.gpu.name,
@@ -315,7 +315,7 @@ std::string InfeasibleReason(const PlanRequest& request, const PlanResult& resul
   }
   return absl::StrCat("does not fit ", request.hardware.gpu.name, " (",
                       FormatGiB(result.usable_bytes), " usable per GPU) within ",
-                      request.max_gpus, " GPUs: the closest split (",
+                      GpuCount(request.max_gpus), ": the closest split (",
                       DescribeSplit(request, result.best), ") needs ",
                       FormatGiB(result.best.memory.total_bytes), " on its most loaded GPU");
 }

@@ -21,8 +21,9 @@
 namespace berth::proto {
 
 // Texts and files larger than this are refused; real config.json files are
-// a few kilobytes.
-inline constexpr int64_t kMaxHfConfigBytes = int64_t{1} << 20;  // 1 MiB
+// a few kilobytes, and a whole job spec is at most 256 KiB
+// (common/limits.h kMaxSpecBytes).
+inline constexpr int64_t kMaxHfConfigBytes = int64_t{192} << 10;  // 192 KiB
 
 // InvalidArgument "config.json: malformed JSON: ..." for text that is not a
 // JSON object, or text over kMaxHfConfigBytes.

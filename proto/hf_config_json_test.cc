@@ -168,7 +168,7 @@ TEST(ParseHfConfigJsonTest, RefusesHugeText) {
   const std::string text =
       absl::StrCat("{\"pad\": \"", std::string(kMaxHfConfigBytes, 'x'), "\"}");
   EXPECT_THAT(ParseHfConfigJson(text),
-              StatusIs(absl::StatusCode::kInvalidArgument, "bytes is more than 1048576"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "bytes is more than 196608"));
 }
 
 TEST(ParseHfConfigJsonTest, BadValueNamesTheKey) {
@@ -228,7 +228,7 @@ TEST_F(HfConfigFileTest, Errors) {
       Write("big", "config.json", std::string(kMaxHfConfigBytes + 1, ' '));
   EXPECT_THAT(ModelFromHfConfigFile(big),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       big + ": larger than 1048576 bytes; not a config.json"));
+                       absl::StrCat(big, ": larger than ", kMaxHfConfigBytes, " bytes; not a config.json")));
 
   const std::string dir =
       std::filesystem::path(Write("dir", "config.json", "{}")).parent_path().string();

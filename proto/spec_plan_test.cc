@@ -261,7 +261,7 @@ TEST(PlanRequestFromSpecTest, ErrorsNameTheSpecField) {
   berth::v1::JobSpec big = spec;
   big.mutable_model()->set_hf_config_json(std::string(kMaxHfConfigBytes + 1, ' '));
   EXPECT_THAT(PlanRequestFromSpec(big, Pool()),
-              StatusIs(StatusCode::kInvalidArgument, "model.hf_config_json: larger than 1 MiB"));
+              StatusIs(StatusCode::kInvalidArgument, "model.hf_config_json: larger than 192 KiB"));
 }
 
 TEST(PlanRequestFromSpecTest, APaceForInferenceIsRefusedByValidation) {

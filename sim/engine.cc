@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <climits>
 #include <queue>
 #include <string>
@@ -17,6 +19,8 @@
 #include "common/status_macros.h"
 #include "daemon/cluster_state.h"
 #include "daemon/queue_policy.h"
+#include "daemon/reclaim.h"
+#include "daemon/team_policy.h"
 #include "sim/sizing.h"
 
 namespace berth::sim {
@@ -37,6 +41,7 @@ class Simulation {
     BuildCluster(cluster, state_);
     state_.PlacementViews();
     sizer_ = std::make_unique<Sizer>(state_.Pools(), state_.CapacityViews());
+    capacity_ = daemon::CapacityByType(state_.CapacityViews());
     result_.policy = options.policy;
     result_.capacity_gpus = cluster.TotalGpus();
     sized_.resize(trace.jobs.size());
@@ -57,7 +62,16 @@ class Simulation {
       if (options_.check_invariants) BERTH_RETURN_IF_ERROR(state_.CheckInvariants());
     }
     if (!state_.live().empty()) {
-      return absl::InternalError(absl::StrCat(state_.live().size(), " jobs never ended"));
+      std::string first;
+      const int64_t id = *state_.live().begin();
+      auto waiting = state_.waiting().find(id);
+      if (waiting != state_.waiting().end()) {
+        first = absl::StrCat(" (job ", trace_.jobs[IndexOf(id)].id, " waits: reason ",
+                             static_cast<int>(waiting->second.reason), " ",
+                             waiting->second.note, ")");
+      }
+      return absl::InternalError(
+          absl::StrCat(state_.live().size(), " jobs never ended", first));
     }
     return std::move(result_);
   }
@@ -76,8 +90,9 @@ class Simulation {
 
   void Submit(size_t index, int64_t now) {
     const TraceJob& job = trace_.jobs[index];
-    const bool by_plan =
-        options_.policy == Policy::kBerth || options_.policy == Policy::kBerthElastic;
+    const bool by_plan = options_.policy == Policy::kBerth ||
+                         options_.policy == Policy::kBerthElastic ||
+                         options_.policy == Policy::kBerthTeams;
     SizedJob& sized = sized_[index];
     sized = by_plan ? sizer_->ByPlan(job) : sizer_->ByRequest(job);
     JobOutcome& out = result_.jobs[index];
@@ -85,6 +100,14 @@ class Simulation {
     JobRecord record{.id = StateId(index), .team = job.team, .gpu_type = sized.gpu_type,
                      .shape = sized.shape, .submit_time_ms = now,
                      .max_runtime_ms = LimitMs(job, sized.runtime_ms)};
+    if (!sized.refused && options_.policy == Policy::kBerthTeams) {
+      if (std::optional<std::string> never =
+              daemon::NeverFits(*options_.teams, job.team, sized.gpu_type, sized.shape.gpus(),
+                                capacity_)) {
+        sized.refused = true;
+        sized.reason = *never;
+      }
+    }
     if (sized.refused) {
       record.state = JobState::kRejected;
       record.reason = sized.reason;
@@ -116,6 +139,8 @@ class Simulation {
     while (!ends_.empty() && ends_.top().first == now) {
       const int64_t id = ends_.top().second;
       ends_.pop();
+      // A preempted job's old end: it runs again (or waits) on a new one.
+      if (end_at_[id] != now) continue;
       const TraceJob& job = trace_.jobs[IndexOf(id)];
       const JobState end = job.state == EndState::kCompleted ? JobState::kSucceeded
                            : job.state == EndState::kFailed  ? JobState::kFailed
@@ -144,17 +169,66 @@ class Simulation {
       std::vector<daemon::PendingJob> pending = state_.PendingJobs();
       if (pending.empty()) return;
       const auto started = std::chrono::steady_clock::now();
+      if (options_.policy == Policy::kBerthTeams) {
+        TeamsPass(std::move(pending), now, started);
+        return;
+      }
       daemon::PassResult pass = daemon::SchedulePass(std::move(pending), state_.RunningJobs(),
                                                      state_.PlacementViews(), now);
-      result_.pass_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                    std::chrono::steady_clock::now() - started)
-                                    .count());
+      NotePassTime(started);
       for (const daemon::Decision& decision : pass.placed) {
         if (options_.policy == Policy::kFifo && decision.backfilled) continue;
         Apply(decision, now);
       }
       if (options_.policy != Policy::kBerthElastic || !ShrinkHeads(pass)) return;
     }
+  }
+
+  void NotePassTime(std::chrono::steady_clock::time_point started) {
+    result_.pass_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count());
+  }
+
+  // berth-teams: the pass with teams, then reclaim, both applied at once.
+  void TeamsPass(std::vector<daemon::PendingJob> pending, int64_t now,
+                 std::chrono::steady_clock::time_point started) {
+    std::vector<daemon::RunningJob> running = state_.RunningJobs();
+    std::vector<daemon::HeldJob> held;
+    for (daemon::PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
+    for (daemon::RunningJob& job : running) {
+      const JobRecord& record = *state_.FindJob(job.id);
+      job.team = record.team;
+      job.start_ms = record.start_time_ms;
+      daemon::HeldJob& h = held.emplace_back(daemon::HeldJob{
+          .id = job.id, .team = job.team, .gpu_type = job.gpu_type, .start_ms = job.start_ms});
+      for (const daemon::GpuHold& gpu : record.gpus) {
+        h.slots.push_back(daemon::SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
+      }
+    }
+    usage_ = daemon::DecayUsage(usage_, daemon::HeldByTeam(running), now,
+                                options_.teams->half_life_ms);
+    const daemon::PassResult pass =
+        daemon::SchedulePass(pending, running, state_.PlacementViews(), now,
+                             {.config = options_.teams.get(), .usage = &usage_});
+    state_.SetWaiting(pass.waiting);
+    for (const daemon::Decision& decision : pass.placed) Apply(decision, now);
+    const std::vector<daemon::Preemption> preemptions = daemon::PlanReclaim(
+        pending, pass, held, state_.PlacementViews(), now, *options_.teams);
+    NotePassTime(started);
+    for (const daemon::Preemption& p : preemptions) {
+      for (int64_t victim : p.victims) Preempt(victim, p.preemptor, now);
+      Apply(daemon::Decision{.job_id = p.preemptor, .slots = p.slots}, now);
+      result_.lost_gpu_ms += p.lost_gpu_ms;
+    }
+  }
+
+  void Preempt(int64_t id, int64_t by, int64_t now) {
+    JobOutcome& out = result_.jobs[IndexOf(id)];
+    if (!state_.Requeue(id, absl::StrCat("preempted by job ", by), now).ok()) return;
+    busy_gpus_ -= out.gpus;
+    end_at_[id] = 0;
+    result_.preemptions++;
   }
 
   void Apply(const daemon::Decision& decision, int64_t now) {
@@ -175,6 +249,7 @@ class Simulation {
     const JobRecord& job = *state_.FindJob(decision.job_id);
     const int64_t runtime = std::min(sized_[index].runtime_ms, job.max_runtime_ms);
     ends_.emplace(now + runtime, decision.job_id);
+    end_at_[decision.job_id] = now + runtime;
     busy_gpus_ += out.gpus;
   }
 
@@ -232,6 +307,9 @@ class Simulation {
   EventQueue ends_;
   EventQueue cancels_;
   int64_t busy_gpus_ = 0;
+  std::map<int64_t, int64_t> end_at_;  // by state id: its current end time
+  daemon::DecayedUsage usage_;         // berth-teams' fair-share history
+  std::map<std::string, int64_t> capacity_;  // GPUs by type
 };
 
 }  // namespace
@@ -242,16 +320,19 @@ const char* PolicyName(Policy policy) {
     case Policy::kEasy: return "easy";
     case Policy::kBerth: return "berth";
     case Policy::kBerthElastic: return "berth-elastic";
+    case Policy::kBerthTeams: return "berth-teams";
   }
   return "unknown";
 }
 
 absl::StatusOr<Policy> ParsePolicy(absl::string_view text) {
-  for (Policy policy : {Policy::kFifo, Policy::kEasy, Policy::kBerth, Policy::kBerthElastic}) {
+  for (Policy policy : {Policy::kFifo, Policy::kEasy, Policy::kBerth, Policy::kBerthElastic,
+                        Policy::kBerthTeams}) {
     if (text == PolicyName(policy)) return policy;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown policy \"", text, "\" (fifo, easy, berth, berth-elastic)"));
+      absl::StrCat("unknown policy \"", text,
+                   "\" (fifo, easy, berth, berth-elastic, berth-teams)"));
 }
 
 absl::StatusOr<std::vector<Policy>> ParsePolicies(absl::string_view comma_list) {
@@ -266,6 +347,9 @@ absl::StatusOr<std::vector<Policy>> ParsePolicies(absl::string_view comma_list) 
 
 absl::StatusOr<RunResult> Replay(const Trace& trace, const ClusterSpec& cluster,
                                  const EngineOptions& options) {
+  if (options.policy == Policy::kBerthTeams && options.teams == nullptr) {
+    return absl::InvalidArgumentError("policy berth-teams needs a teams file (--teams)");
+  }
   Simulation simulation(trace, cluster, options);
   return simulation.Run();
 }

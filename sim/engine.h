@@ -20,7 +20,14 @@
 //                 replicas, down to its plan's fewest GPUs, when that can be
 //                 placed now; it then keeps that size to its end (a real job
 //                 would be restarted from its last checkpoint at the new
-//                 size), its run time scaled by the planner's estimates.
+//                 size), its run time scaled by the planner's estimates;
+//   berth-teams   as berth, with teams and quotas (EngineOptions::teams,
+//                 daemon/team_policy.h): the pass in team order with
+//                 borrowing limits, then reclaim (daemon/reclaim.h): the
+//                 victims go back to the queue at once (their work since
+//                 start is lost; they keep their submit time) and the
+//                 preemptor starts on the GPUs they freed. Fair-share usage
+//                 decays on the virtual clock.
 // Time limits: a job's limit is its real run time in the shape it runs
 // (perfect estimates), times `limit_factor`; with `trace_limits`, a job
 // whose trace has a limit uses that limit instead, and stops at it.
@@ -28,18 +35,21 @@
 #define BERTH_SIM_ENGINE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "daemon/teams_config.h"
 #include "sim/cluster.h"
 #include "sim/trace.h"
 
 namespace berth::sim {
 
-enum class Policy { kFifo, kEasy, kBerth, kBerthElastic };
-const char* PolicyName(Policy policy);  // "fifo", "easy", "berth", "berth-elastic"
+enum class Policy { kFifo, kEasy, kBerth, kBerthElastic, kBerthTeams };
+// "fifo", "easy", "berth", "berth-elastic", "berth-teams"
+const char* PolicyName(Policy policy);
 absl::StatusOr<Policy> ParsePolicy(absl::string_view text);
 absl::StatusOr<std::vector<Policy>> ParsePolicies(absl::string_view comma_list);
 
@@ -49,6 +59,8 @@ struct EngineOptions {
   bool trace_limits = false;
   // ClusterState::CheckInvariants after every instant (tests; costs O(jobs)).
   bool check_invariants = false;
+  // For berth-teams (required there); the trace's teams are matched by name.
+  std::shared_ptr<const daemon::TeamsConfig> teams;
 };
 
 struct JobOutcome {
@@ -76,7 +88,8 @@ struct RunResult {
   std::vector<JobOutcome> jobs;  // in trace order
   std::vector<UsagePoint> usage;
   std::vector<int64_t> pass_ns;  // wall time of each SchedulePass call
-  int64_t preemptions = 0;       // none until berth preempts
+  int64_t preemptions = 0;       // jobs preempted (berth-teams' reclaim)
+  int64_t lost_gpu_ms = 0;       // their work since start
 };
 
 absl::StatusOr<RunResult> Replay(const Trace& trace, const ClusterSpec& cluster,

@@ -3,8 +3,8 @@
 //
 //   berth-sim run --trace FILE [--format berth|alibaba|sacct]
 //       [--cluster INVENTORY.csv | --nodes N --gpus-per-node 8 --gpu h100-80gb]
-//       --policies fifo,easy,berth[,berth-elastic] [--limit-factor F]
-//       [--trace-limits] [--json] [--plot DIR] [--check-invariants]
+//       --policies fifo,easy,berth[,berth-elastic][,berth-teams] [--limit-factor F]
+//       [--teams TEAMS.yaml] [--trace-limits] [--json] [--plot DIR] [--check-invariants]
 //   berth-sim generate --like acme-seren|acme-kalos --jobs N --nodes N
 //       [--gpus-per-node 8] --load 0.9 --teams K --seed S --out FILE
 //   berth-sim convert --format sacct --trace FILE --out FILE
@@ -12,13 +12,16 @@
 // Flags are parsed here into option structs; CLI11's parse errors are
 // caught in one place and exit 2. Exit codes: 0 done, 1 I/O or internal
 // error, 2 bad flags or a bad input file.
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "daemon/teams_config.h"
 #include "sim/cluster.h"
 #include "sim/engine.h"
 #include "sim/generator.h"
@@ -43,6 +46,7 @@ struct RunFlags {
   bool json = false;
   std::string plot;
   bool check_invariants = false;
+  std::string teams;  // teams file; adds the berth-teams policy
 };
 
 struct ConvertFlags {
@@ -81,6 +85,16 @@ int Run(const RunFlags& flags) {
   absl::StatusOr<std::vector<berth::sim::Policy>> policies =
       berth::sim::ParsePolicies(flags.policies);
   if (!policies.ok()) return Fail(policies.status());
+  std::shared_ptr<const berth::daemon::TeamsConfig> teams;
+  if (!flags.teams.empty()) {
+    absl::StatusOr<berth::daemon::TeamsConfig> loaded = berth::daemon::LoadTeamsFile(flags.teams);
+    if (!loaded.ok()) return Fail(loaded.status());
+    teams = std::make_shared<const berth::daemon::TeamsConfig>(*std::move(loaded));
+    if (std::find(policies->begin(), policies->end(), berth::sim::Policy::kBerthTeams) ==
+        policies->end()) {
+      policies->push_back(berth::sim::Policy::kBerthTeams);
+    }
+  }
   berth::sim::Report report{.trace = trace->name, .cluster = cluster->Describe(),
                             .jobs = static_cast<int64_t>(trace->jobs.size())};
   std::vector<berth::sim::RunResult> results;
@@ -89,7 +103,8 @@ int Run(const RunFlags& flags) {
         *trace, *cluster,
         berth::sim::EngineOptions{.policy = policy, .limit_factor = flags.limit_factor,
                                   .trace_limits = flags.trace_limits,
-                                  .check_invariants = flags.check_invariants});
+                                  .check_invariants = flags.check_invariants,
+                                  .teams = teams});
     if (!result.ok()) return Fail(result.status());
     report.policies.push_back(berth::sim::Measure(*result));
     if (!flags.plot.empty()) results.push_back(std::move(*result));
@@ -126,7 +141,11 @@ void AddRunFlags(CLI::App* run, RunFlags* f) {
   run->add_option("--gpus-per-node", f->gpus_per_node, "GPUs per node (default 8)");
   run->add_option("--gpu", f->gpu, "GPU type of the nodes (default h100-80gb)");
   run->add_option("--policies", f->policies,
-                  "comma-separated: fifo, easy, berth, berth-elastic (default fifo,easy,berth)");
+                  "comma-separated: fifo, easy, berth, berth-elastic, berth-teams (default "
+                  "fifo,easy,berth)");
+  run->add_option("--teams", f->teams,
+                  "teams and quotas YAML (docs/TEAMS.md): adds the berth-teams policy, matching "
+                  "the trace's teams by name");
   run->add_option("--limit-factor", f->limit_factor,
                   "time limit = real run time x F (default 1: perfect estimates)");
   run->add_flag("--trace-limits", f->trace_limits, "use the trace's own limits where it has them");

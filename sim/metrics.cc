@@ -73,7 +73,8 @@ double Percentile(const std::vector<double>& sorted, double p) {
 PolicyMetrics Measure(const RunResult& result) {
   PolicyMetrics m{.name = PolicyName(result.policy),
                   .jobs = static_cast<int64_t>(result.jobs.size()),
-                  .preemptions = result.preemptions};
+                  .preemptions = result.preemptions,
+                  .gpu_hours_lost = static_cast<double>(result.lost_gpu_ms) / 3.6e6};
   Samples all;
   std::map<std::string, Samples> by_size, by_team;
   int64_t first = INT64_MAX, last = 0;

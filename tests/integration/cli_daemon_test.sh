@@ -499,7 +499,12 @@ check_json events_70b '
 kinds = [e["kind"] for e in r]
 assert all(e["job_id"] == "'"$job_70b"'" for e in r), r
 assert kinds[0] == "submitted", kinds
-assert "placed" in kinds and kinds[-1] == "cancelled", kinds
+assert "placed" in kinds and "cancelled" in kinds, kinds
+# After the cancel, only each node confirming the stop (its GPUs freed then).
+after = kinds[kinds.index("cancelled") + 1:]
+assert after and all(k == "stopped" for k in after), kinds
+stopped_nodes = [e["node"] for e in r if e["kind"] == "stopped"]
+assert len(set(stopped_nodes)) == len(stopped_nodes), stopped_nodes
 ids = [int(e["id"]) for e in r]
 assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
 '
@@ -520,7 +525,7 @@ expect_rc events_after 0
 check_json events_after '
 assert len(r) == 2, r
 assert all(int(e["id"]) > '"${first_event:-0}"' for e in r), r
-assert r[-1]["kind"] == "cancelled", r
+assert r[-1]["kind"] == "stopped", r
 '
 run events_none events 999999
 expect_rc events_none 0

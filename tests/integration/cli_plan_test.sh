@@ -264,6 +264,20 @@ grep -q "^h100-80gb " "$TMP/gpus.out" || fail "gpus: no h100-80gb"
 grep -qE "^v100-32gb +[0-9.]+ +125 .*fp16 only$" "$TMP/gpus.out" ||
   fail "gpus: v100 row: $(grep v100 "$TMP/gpus.out")"
 
+# Issue 17: one GPU is "1 GPU", never "1 GPUs", in a refusal too.
+run one_gpu plan --model llama-2-70b --gpu h100-80gb --max-gpus 1
+expect_rc one_gpu 3
+grep -q "1 GPUs" "$TMP/one_gpu.out" "$TMP/one_gpu.err" &&
+  fail "one_gpu: \"1 GPUs\": $(grep -h "1 GPUs" "$TMP/one_gpu.out" "$TMP/one_gpu.err")"
+grep -q "within 1 GPU:" "$TMP/one_gpu.out" || fail "one_gpu: no \"within 1 GPU:\": $(cat "$TMP/one_gpu.out")"
+# Issue 17: aliases resolve as in specs; a misspelt name suggests the nearest.
+run alias_gpu plan --model Llama-2-7B --gpu h100 --json
+expect_rc alias_gpu 0
+check_json alias_gpu 'assert r["gpu"]["type"] == "h100-80gb" and r["model"]["name"] == "llama-2-7b", r["model"]'
+expect_usage typo_gpu "--gpu" --model llama-2-7b --gpu h100x
+grep -qF 'unknown GPU type "h100x"; did you mean h100-80gb?' "$TMP/typo_gpu.err" ||
+  fail "typo_gpu: no suggestion: $(cat "$TMP/typo_gpu.err")"
+
 if [[ $failures -gt 0 ]]; then
   echo "cli_plan_test: $failures failure(s)" >&2
   exit 1

@@ -69,6 +69,37 @@ for args in "job 1" "cancel 1" "why 1" "nodes" "drain gpu-a" "undrain gpu-a"; do
   expect_err "$name" "$NOWHERE"
 done
 
+# Issue 17: the message says what to check.
+expect_err jobs "cannot reach berthd at $NOWHERE: is it running? (BERTH_ADDR, --daemon)"
+
+# Issue 17: the connection flags may come before the verb; the verb's own
+# flag wins over them.
+run global_daemon --daemon "$NOWHERE" jobs
+expect_rc global_daemon 5
+expect_err global_daemon "berth jobs: cannot reach berthd at $NOWHERE"
+run global_submit --daemon "$NOWHERE" submit "$EXAMPLES/train-llama-2-7b.json"
+expect_rc global_submit 5
+expect_err global_submit "cannot reach berthd at $NOWHERE"
+run global_then_verb --daemon 127.0.0.1:2 nodes --daemon "$NOWHERE"
+expect_rc global_then_verb 5
+expect_err global_then_verb "$NOWHERE"
+
+# Issue 17: an address without a port, or a URL, is bad input (exit 2) with
+# what to write instead, not a connection failure.
+run no_port jobs --daemon 127.0.0.1
+expect_rc no_port 2
+expect_err no_port "--daemon 127.0.0.1: needs a port from 1 to 65535, as HOST:PORT"
+expect_err no_port "127.0.0.1:7070"
+run url jobs --daemon http://127.0.0.1:7070
+expect_rc url 2
+expect_err url "--daemon http://127.0.0.1:7070: berthd speaks gRPC, not http; give HOST:PORT (127.0.0.1:7070)"
+BERTH_ADDR=berth.example run env_no_port nodes
+expect_rc env_no_port 2
+expect_err env_no_port "\$BERTH_ADDR berth.example: needs a port"
+run watch_no_port watch --daemon 127.0.0.1
+expect_rc watch_no_port 2
+expect_err watch_no_port "needs a port"
+
 # $BERTH_ADDR is used without --daemon; --daemon wins over it.
 BERTH_ADDR=127.0.0.1:2 run env nodes
 expect_rc env 5
@@ -107,6 +138,22 @@ printf '{"team": "nlp", "modle": {}}\n' >"$TMP/unknown.json"
 run unknown submit "$TMP/unknown.json" --daemon "$NOWHERE"
 expect_rc unknown 2
 expect_err unknown "$TMP/unknown.json: modle: unknown field"
+# Issue 17: a trailing comma is malformed JSON (protobuf's parser allows it).
+printf '{"team": "nlp",\n "task": "train",\n}\n' >"$TMP/trailing.json"
+run trailing submit "$TMP/trailing.json" --daemon "$NOWHERE"
+expect_rc trailing 2
+expect_err trailing "$TMP/trailing.json: malformed JSON: a comma before } or ] on line 2"
+# Issue 17: a section of the other task is an error naming it.
+printf 'name: x\nteam: nlp\ntask: infer\nmodel: {catalog_name: llama-2-7b}\ntrain: {seq: 2048}\n' \
+  >"$TMP/mixed.yaml"
+run mixed submit "$TMP/mixed.yaml" --daemon "$NOWHERE"
+expect_rc mixed 2
+expect_err mixed "$TMP/mixed.yaml: train: a section for task train, but the task is infer"
+# Issue 17: an unknown model suggests the nearest name.
+printf 'name: x\nteam: nlp\ntask: train\nmodel: {catalog_name: lama-2-7b}\n' >"$TMP/typo.yaml"
+run typo submit "$TMP/typo.yaml" --daemon "$NOWHERE"
+expect_rc typo 2
+expect_err typo "did you mean llama-2-7b?"
 printf '{"team": "nlp", ' >"$TMP/broken.json"
 run broken submit "$TMP/broken.json" --daemon "$NOWHERE"
 expect_rc broken 2

@@ -73,6 +73,11 @@ echo "placed $job_alpha map-alpha, $job_beta map-beta and ${#placed_fill[@]} fil
 URL=http://127.0.0.1:$MPORT/
 http_get "$URL" "$TMP/map.html" || fatal "GET $URL failed"
 grep -qi "<html" "$TMP/map.html" || fail "GET $URL is not an HTML page: $(head -c 300 "$TMP/map.html")"
+# Issue 17: a legend says what the boxes mean, and a free GPU shows no number
+# (only a held one shows its job's id).
+grep -q 'class="legend"' "$TMP/map.html" || fail "the cluster map has no legend"
+grep -qE 'class="gpu free"[^>]*>[0-9]' "$TMP/map.html" &&
+  fail "a free GPU shows a number: $(grep -oE 'class="gpu free"[^>]*>[0-9]+' "$TMP/map.html" | head -1)"
 
 # check_dom FILE: prints the problems with the rendered DOM in FILE (none: ok).
 check_dom() {

@@ -139,12 +139,9 @@ std::vector<Job> ListJobs(berth::v1::SchedulerService::Stub* stub,
                           const std::vector<berth::v1::JobState>& states) {
   berth::v1::ListJobsRequest request;
   for (berth::v1::JobState state : states) request.add_states(state);
-  request.set_limit(100000);
-  berth::v1::ListJobsResponse response;
-  auto context = Context();
-  const grpc::Status status = stub->ListJobs(context.get(), request, &response);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return {response.jobs().begin(), response.jobs().end()};
+  absl::StatusOr<std::vector<Job>> jobs = ListAllJobs(stub, request);
+  EXPECT_TRUE(jobs.ok()) << jobs.status();
+  return jobs.ok() ? *std::move(jobs) : std::vector<Job>{};
 }
 
 // (node, index) → job id, for every GPU the daemon shows taken.

@@ -229,13 +229,9 @@ class FaultTest : public ::testing::Test {
     return status.ok() ? job.state() : berth::v1::JOB_STATE_UNSPECIFIED;
   }
   std::vector<Job> ListJobs() {
-    berth::v1::ListJobsRequest request;
-    request.set_limit(100000);
-    berth::v1::ListJobsResponse response;
-    auto context = Context();
-    const grpc::Status status = cluster_.Scheduler()->ListJobs(context.get(), request, &response);
-    EXPECT_TRUE(status.ok()) << "ListJobs: " << status.error_message();
-    return {response.jobs().begin(), response.jobs().end()};
+    absl::StatusOr<std::vector<Job>> jobs = ListAllJobs(cluster_.Scheduler(), {});
+    EXPECT_TRUE(jobs.ok()) << "ListJobs: " << jobs.status();
+    return jobs.ok() ? *std::move(jobs) : std::vector<Job>{};
   }
   std::map<std::string, Node> ListNodes() {
     berth::v1::ListNodesResponse response;

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/limits.h"
 #include "db/database.h"
 #include "db/store.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -150,8 +152,10 @@ absl::Status Cluster::StartDaemon(int port) {
     std::string line;
     if (std::getline(in, line) && absl::StartsWith(line, "grpc=") &&
         absl::SimpleAtoi(line.substr(5), &port_)) {
-      auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
-      stub_ = berth::v1::SchedulerService::NewStub(channel);
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);  // as the CLI does
+      stub_ = berth::v1::SchedulerService::NewStub(
+          grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args));
       return WaitServing(deadline - absl::Now());
     }
     absl::SleepFor(absl::Milliseconds(20));
@@ -290,10 +294,31 @@ std::shared_ptr<grpc::Channel> FastReconnectChannel(const std::string& address) 
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);  // as the CLI does
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<berth::v1::Job>> ListAllJobs(berth::v1::SchedulerService::Stub* stub,
+                                                       berth::v1::ListJobsRequest request) {
+  std::vector<berth::v1::Job> jobs;
+  request.set_limit(10000);
+  for (int page = 0; page < 10000; ++page) {  // bounded: at most 10^8 jobs
+    berth::v1::ListJobsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    const grpc::Status status = stub->ListJobs(&context, request, &response);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    jobs.insert(jobs.end(), response.jobs().begin(), response.jobs().end());
+    if (response.next_before_id() == 0) break;
+    request.set_before_id(response.next_before_id());
+  }
+  return jobs;
+}
 
 std::unique_ptr<berth::v1::SchedulerService::Stub> FastReconnectSchedulerStub(
     const std::string& address) {

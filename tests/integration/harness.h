@@ -118,6 +118,11 @@ struct JobRow {
 // may be writing: WAL readers never block it).
 absl::StatusOr<std::vector<JobRow>> ReadJobRows(const std::string& db_path);
 
+// Every job matching `request` (its limit ignored), following berthd's
+// pages; the status of the first call that fails.
+absl::StatusOr<std::vector<berth::v1::Job>> ListAllJobs(berth::v1::SchedulerService::Stub* stub,
+                                                       berth::v1::ListJobsRequest request);
+
 // Stubs on a channel of their own that reconnects within ~0.5 s once a
 // restarted berthd listens again (gRPC's default backoff grows to minutes),
 // for tests that restart berthd while other threads keep calling it.

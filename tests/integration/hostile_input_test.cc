@@ -8,9 +8,10 @@
 // pools) may be FAILED_PRECONDITION instead. Bad ids get INVALID_ARGUMENT,
 // unknown ids and nodes NOT_FOUND. An AgentService.Connect stream whose first
 // message is not a sane Register is closed with INVALID_ARGUMENT (or
-// RESOURCE_EXHAUSTED when it is over gRPC's 4 MiB limit). After every row the
+// RESOURCE_EXHAUSTED when it is over berth's 16 MiB message limit). After every row the
 // daemon must still answer GetJob and ListNodes; after every test it must
 // still run and its SQLite file pass CheckDatabase.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -272,6 +273,16 @@ std::vector<SpecCase> SpecCases() {
   }, "env:");
   add("env value 1 MiB", [](JobSpec& s) { (*s.mutable_env())["K"] = std::string(kMiB, 'v'); },
       "env:");
+  // Issue 18, finding 1: every field within its limit, 4 MiB together.
+  add("64 env values of 64 KiB", [](JobSpec& s) {
+    for (int i = 0; i < 64; ++i) {
+      (*s.mutable_env())[absl::StrCat("K", i)] = std::string(64 * 1024 - 64, 'v');
+    }
+  }, "spec: ");
+  add("command of 4 args of 15 KiB and env of 5 values of 60 KiB", [](JobSpec& s) {
+    for (int i = 0; i < 4; ++i) s.add_command(std::string(15 * 1024, 'c'));
+    for (int i = 0; i < 5; ++i) (*s.mutable_env())[absl::StrCat("K", i)] = std::string(60 * 1024, 'v');
+  }, "spec: ");
   // Malformed config.json text.
   const std::vector<std::pair<std::string, std::string>> configs = {
       {"not json", "not json"},
@@ -426,6 +437,46 @@ TEST_F(HostileInputTest, SubmitJobRefusesBadSpecsNamingTheField) {
   std::cout << cases.size() << " SubmitJob rows\n";
 }
 
+// Issue 18, finding 1: jobs just under the spec limit reach their agents
+// (the StartJob fits every channel), and listing many of them comes in
+// pages under kMaxReplyBytes that together hold each job exactly once.
+TEST_F(HostileInputTest, LargeJobsStartAndListInBoundedPages) {
+  std::vector<int64_t> ids = {valid_job_};
+  for (int i = 0; i < 24; ++i) {
+    JobSpec spec = BaseSpec();
+    for (int k = 0; k < 3; ++k) {
+      (*spec.mutable_env())[absl::StrCat("BLOB", k)] = std::string(60 * 1024, 'a' + k);
+    }
+    berth::v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    berth::v1::SubmitJobResponse response;
+    auto context = Context(absl::Seconds(20));
+    const grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ids.push_back(response.job().id());
+  }
+  // The first large job runs: its agent received the StartJob.
+  absl::StatusOr<Job> running = cluster_.WaitForState(ids[1], berth::v1::RUNNING);
+  ASSERT_TRUE(running.ok()) << running.status() << cluster_.Log("berthd");
+  std::vector<int64_t> listed;
+  int pages = 0;
+  berth::v1::ListJobsRequest request;
+  request.set_limit(10000);
+  do {
+    berth::v1::ListJobsResponse response;
+    auto context = Context();
+    const grpc::Status status = cluster_.Scheduler()->ListJobs(context.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_LE(response.ByteSizeLong(), size_t{4} << 20);
+    for (const Job& job : response.jobs()) listed.push_back(job.id());
+    request.set_before_id(response.next_before_id());
+    ASSERT_LT(++pages, 100);
+  } while (request.before_id() != 0);
+  EXPECT_GT(pages, 1);  // 25 jobs of about 180 KiB do not fit one page
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, ids);
+}
+
 TEST_F(HostileInputTest, PlanJobRefusesBadSpecsNamingTheField) {
   const std::vector<SpecCase> cases = SpecCases();
   for (const SpecCase& c : cases) {
@@ -501,6 +552,8 @@ TEST_F(HostileInputTest, BadIdsNamesAndListsAreRefused) {
       {"limit -1", [](auto& r) { r.set_limit(-1); }, "limit"},
       {"limit int32 min", [](auto& r) { r.set_limit(kInt32Min); }, "limit"},
       {"limit int32 max", [](auto& r) { r.set_limit(kInt32Max); }, "limit"},
+      {"limit 10001", [](auto& r) { r.set_limit(10001); }, "limit"},
+      {"before_id -1", [](auto& r) { r.set_before_id(-1); }, "before_id"},
       {"state 99", [](auto& r) { r.add_states(static_cast<berth::v1::JobState>(99)); }, "states"},
       {"state -1", [](auto& r) { r.add_states(static_cast<berth::v1::JobState>(-1)); }, "states"},
       {"valid state, then 12345",
@@ -669,8 +722,8 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
     cases.push_back({"register with 5000 GPUs", {RegisterMessage("hostile-many", 5000)},
                      Code::INVALID_ARGUMENT, "gpus", "hostile-many"});
     berth::v1::AgentMessage huge = RegisterMessage("hostile-huge", 8);
-    (*huge.mutable_register_()->mutable_labels())["blob"] = std::string(4 * kMiB + 1024, 'x');
-    cases.push_back({"4 MiB register", {huge}, Code::RESOURCE_EXHAUSTED, "", "hostile-huge"});
+    (*huge.mutable_register_()->mutable_labels())["blob"] = std::string(16 * kMiB + 1024, 'x');
+    cases.push_back({"16 MiB register", {huge}, Code::RESOURCE_EXHAUSTED, "", "hostile-huge"});
     // Beyond the first message's kind: registrations that are well formed
     // but describe an impossible node.
     const std::string long_name(1000, 'n');

@@ -82,6 +82,9 @@ check_run() {
   grep -qE '^  plan +18 GPUs on 3 nodes' "$TMP/$name.out" || fail "$name: no 70B gang plan"
   expect_out "$name" "berth submit: refused: no GPU pool can ever hold this job"
   expect_out "$name" "(exit code 3: refused, as expected)"
+  # Issue 17: a simulated job ends; `submit --wait` follows it to SUCCEEDED.
+  expect_out "$name" "berth submit --wait $BERTH_HOME/eval-llama-2-7b.yaml"
+  grep -qE ' job 5: SUCCEEDED' "$TMP/$name.out" || fail "$name: job 5 (evaluation) never SUCCEEDED"
   expect_out "$name" "GPUs per node"
   expect_out "$name" "\$ berth jobs"
   expect_out "$name" "\$ berth nodes"
@@ -95,7 +98,8 @@ check_run() {
   python3 - "$TMP/$name.jobs" <<'PY' || fail "$name: the jobs left are not as expected"
 import json, sys
 jobs = {j["spec"]["name"]: j for j in json.load(open(sys.argv[1]))}
-assert len(jobs) == 4, sorted(jobs)
+assert len(jobs) == 5, sorted(jobs)
+assert jobs["eval-llama-2-7b"]["state"] == "SUCCEEDED", jobs["eval-llama-2-7b"]["state"]
 for name in ("train-llama-2-7b", "train-llama-2-70b", "serve-llama-3-70b"):
     assert jobs[name]["state"] in ("PLACED", "RUNNING"), (name, jobs[name]["state"])
 assert jobs["too-large"]["state"] == "REJECTED", jobs["too-large"]["state"]
@@ -107,12 +111,14 @@ PY
   [[ -s $BERTH_HOME/logs/berthd.log ]] || fail "$name: no berthd log"
   [[ $(ours | wc -l) -eq 7 ]] || fail "$name: $(ours | wc -l) processes from $BERTH_HOME, want 7"
   # It prints the cluster map's URL (the port berthd chose: metrics= in the
-  # port file), and the map is served there.
+  # port file) on a line of its own, not as macOS's `open URL`, and the map
+  # is served there.
   local map metrics_port
-  map=$(sed -n 's/^ *open \(http:[^ ]*\)$/\1/p' "$TMP/$name.out")
+  grep -q '^ *open http' "$TMP/$name.out" && fail "$name: prints \"open URL\" (macOS only)"
+  map=$(grep -A1 '^See the cluster map' "$TMP/$name.out" | sed -n 's/^ *\(http:[^ ]*\)$/\1/p')
   metrics_port=$(sed -n 's/^metrics=//p' "$BERTH_HOME/port" 2>/dev/null)
   [[ -n $metrics_port && $map == "http://127.0.0.1:$metrics_port/" ]] ||
-    { fail "$name: no \"open http://127.0.0.1:$metrics_port/\" line (got \"$map\")"; return; }
+    { fail "$name: no \"http://127.0.0.1:$metrics_port/\" line (got \"$map\")"; return; }
   python3 - "$map" <<'PY' || fail "$name: $map does not serve the cluster map"
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=10) as r:

@@ -1,0 +1,153 @@
+#include "daemon/reclaim.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "daemon/placement.h"
+#include "daemon/team_policy.h"
+
+namespace berth::daemon {
+namespace {
+
+NodeView* FindNode(std::vector<NodeView>& nodes, const std::string& name) {
+  for (NodeView& node : nodes) {
+    if (node.name == name) return &node;
+  }
+  return nullptr;
+}
+
+void FreeSlots(std::vector<NodeView>& nodes, const std::vector<SlotAssignment>& slots) {
+  for (const SlotAssignment& slot : slots) {
+    NodeView* node = FindNode(nodes, slot.node);
+    if (node == nullptr) continue;
+    auto at = std::lower_bound(node->free_gpus.begin(), node->free_gpus.end(), slot.gpu_index);
+    if (at == node->free_gpus.end() || *at != slot.gpu_index) {
+      node->free_gpus.insert(at, slot.gpu_index);
+    }
+  }
+}
+
+void TakeSlots(std::vector<NodeView>& nodes, const std::vector<SlotAssignment>& slots) {
+  for (const SlotAssignment& slot : slots) {
+    NodeView* node = FindNode(nodes, slot.node);
+    if (node == nullptr) continue;
+    auto at = std::find(node->free_gpus.begin(), node->free_gpus.end(), slot.gpu_index);
+    if (at != node->free_gpus.end()) node->free_gpus.erase(at);
+  }
+}
+
+int64_t Gpus(const HeldJob& job) { return static_cast<int64_t>(job.slots.size()); }
+
+int64_t LostGpuMs(const HeldJob& job, int64_t now_ms) {
+  return Gpus(job) * std::max<int64_t>(0, now_ms - job.start_ms);
+}
+
+// Step 2 and 3: the candidates for `job`, best victim first.
+std::vector<const HeldJob*> Candidates(const PendingJob& job, const std::vector<HeldJob>& held,
+                                       const std::set<int64_t>& victims,
+                                       const TeamLedger& ledger, int64_t now_ms,
+                                       int64_t min_runtime_ms) {
+  std::vector<std::tuple<bool, int64_t, int64_t, const HeldJob*>> ranked;
+  for (const HeldJob& h : held) {
+    if (h.gpu_type != job.gpu_type || h.team == job.team || !h.preemptible ||
+        victims.contains(h.id) || now_ms - h.start_ms < min_runtime_ms ||
+        ledger.Borrowed(h.team, h.gpu_type) <= 0) {
+      continue;
+    }
+    const bool straddles = ledger.Borrowed(h.team, h.gpu_type) < Gpus(h);
+    ranked.emplace_back(straddles, LostGpuMs(h, now_ms), h.id, &h);
+  }
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<const HeldJob*> out;
+  for (const auto& entry : ranked) out.push_back(std::get<3>(entry));
+  return out;
+}
+
+// Step 4 for one preemptor: the victims and its slots, or nullopt.
+std::optional<Preemption> TryReclaim(const PendingJob& job,
+                                     const std::vector<const HeldJob*>& candidates,
+                                     std::vector<NodeView> nodes, TeamLedger ledger) {
+  std::vector<const HeldJob*> taken;
+  std::optional<std::vector<SlotAssignment>> slots;
+  for (const HeldJob* victim : candidates) {
+    if (ledger.Borrowed(victim->team, victim->gpu_type) <= 0) continue;
+    FreeSlots(nodes, victim->slots);
+    ledger.Give(victim->team, victim->gpu_type, Gpus(*victim));
+    taken.push_back(victim);
+    slots = PlaceGang(nodes, job.gpu_type, job.shape);
+    if (slots) break;
+  }
+  if (!slots) return std::nullopt;
+  // Drop victims not needed, last taken first.
+  for (size_t i = taken.size(); i-- > 0;) {
+    std::vector<NodeView> without = nodes;
+    TakeSlots(without, taken[i]->slots);
+    if (std::optional<std::vector<SlotAssignment>> still =
+            PlaceGang(without, job.gpu_type, job.shape)) {
+      nodes = std::move(without);
+      slots = std::move(still);
+      taken.erase(taken.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+  Preemption out{.preemptor = job.id, .slots = std::move(*slots)};
+  for (const HeldJob* victim : taken) out.victims.push_back(victim->id);
+  std::sort(out.victims.begin(), out.victims.end());
+  return out;
+}
+
+bool MayPreempt(const Waiting& waiting) {
+  return waiting.reason == WaitReason::kNotEnoughFree ||
+         waiting.reason == WaitReason::kFragmented ||
+         waiting.reason == WaitReason::kBlockedByHead;
+}
+
+}  // namespace
+
+std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending,
+                                    const PassResult& pass, const std::vector<HeldJob>& held,
+                                    std::vector<NodeView> nodes, int64_t now_ms,
+                                    const TeamsConfig& config) {
+  std::map<int64_t, const PendingJob*> by_id;
+  for (const PendingJob& job : pending) by_id[job.id] = &job;
+  TeamGpus in_use;
+  for (const HeldJob& h : held) in_use[h.team][h.gpu_type] += Gpus(h);
+  for (const Decision& d : pass.placed) {
+    const PendingJob& job = *by_id.at(d.job_id);
+    in_use[job.team][job.gpu_type] += static_cast<int64_t>(d.slots.size());
+  }
+  TeamLedger ledger(config, in_use, CapacityByType(nodes), DecayedUsage{});
+  std::vector<Waiting> order = pass.waiting;
+  std::sort(order.begin(), order.end(),
+            [](const Waiting& a, const Waiting& b) { return a.position < b.position; });
+  std::set<int64_t> victims;
+  std::vector<Preemption> out;
+  for (const Waiting& waiting : order) {
+    const PendingJob& job = *by_id.at(waiting.job_id);
+    if (!MayPreempt(waiting) || !ledger.WithinNominal(job.team, job.gpu_type, job.shape.gpus())) {
+      continue;
+    }
+    std::optional<Preemption> p =
+        TryReclaim(job, Candidates(job, held, victims, ledger, now_ms, config.min_runtime_ms),
+                   nodes, ledger);
+    if (!p) continue;
+    for (const HeldJob& h : held) {
+      if (!std::binary_search(p->victims.begin(), p->victims.end(), h.id)) continue;
+      victims.insert(h.id);
+      FreeSlots(nodes, h.slots);
+      ledger.Give(h.team, h.gpu_type, Gpus(h));
+      p->lost_gpu_ms += LostGpuMs(h, now_ms);
+    }
+    TakeSlots(nodes, p->slots);
+    ledger.Take(job.team, job.gpu_type, job.shape.gpus());
+    out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+}  // namespace berth::daemon

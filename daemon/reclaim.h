@@ -1,0 +1,64 @@
+// Reclaim: which borrowed jobs to preempt so that a team under its nominal
+// quota gets the GPUs it is guaranteed. Pure: decides over plain values and
+// the time it is given; applying a preemption (stop, requeue) is the
+// caller's.
+//
+// Algorithm (after a scheduling pass, on the nodes as the pass left them):
+//   1. Preemptors, in the pass's queue order: waiting jobs (not enough free
+//      GPUs, fragmented, or behind a head) whose team is within its own
+//      nominal with them (TeamLedger::WithinNominal).
+//   2. Candidates for a preemptor: running jobs of its GPU type, of another
+//      team that borrows now (TeamLedger::Borrowed > 0), marked preemptible,
+//      that have run at least min_runtime, and are not victims already.
+//   3. Order: jobs whose GPUs are all borrowed (their team stays at or above
+//      its nominal without them) first, then the fewest GPU-hours of lost
+//      work (GPUs × time since start; no checkpoints yet), then id.
+//   4. Take candidates in that order, freeing their GPUs (and giving them
+//      back in the ledger; a candidate whose team no longer borrows is
+//      skipped), until the preemptor can be placed (PlaceGang). Then drop,
+//      last taken first, each victim the preemptor does not need.
+//   5. No placement even with every candidate: no preemption for it. With
+//      one, the preemptor's slots are reserved for it alone (later
+//      preemptors see them taken) and the victims' other GPUs become free.
+// Deterministic: same inputs, same preemptions.
+#ifndef BERTH_DAEMON_RECLAIM_H_
+#define BERTH_DAEMON_RECLAIM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "daemon/placement.h"
+#include "daemon/queue_policy.h"
+#include "daemon/teams_config.h"
+
+namespace berth::daemon {
+
+// A running job with the GPUs it holds.
+struct HeldJob {
+  int64_t id = 0;
+  std::string team;
+  std::string gpu_type;
+  int64_t start_ms = 0;
+  std::vector<SlotAssignment> slots;  // node and gpu_index are read
+  bool preemptible = true;
+};
+
+struct Preemption {
+  int64_t preemptor = 0;
+  std::vector<int64_t> victims;       // ascending
+  std::vector<SlotAssignment> slots;  // where the preemptor goes
+  int64_t lost_gpu_ms = 0;            // the victims' work since start
+};
+
+// `pending` and `pass` are a pass's input and result; `held` the jobs
+// running before it; `nodes` the views as the pass left them (its
+// placements taken).
+std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending,
+                                    const PassResult& pass, const std::vector<HeldJob>& held,
+                                    std::vector<NodeView> nodes, int64_t now_ms,
+                                    const TeamsConfig& config);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_RECLAIM_H_
