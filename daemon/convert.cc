@@ -4,7 +4,9 @@
 #include <set>
 #include <string>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/limits.h"
@@ -78,8 +80,15 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
     return Invalid("env", absl::StrCat("more than ", kMaxEnvEntries, " entries"));
   }
   for (const auto& [key, value] : spec.env()) {
-    if (key.empty() || absl::StrContains(key, "=") || key.size() > kMaxNameLength) {
-      return Invalid("env", absl::StrCat("bad variable name \"", key.substr(0, 64), "\""));
+    // A variable name is printable, without '=' or spaces (POSIX names are
+    // letters, digits and '_'; shells accept a little more).
+    const bool printable = absl::c_all_of(key, [](char c) { return c > 0x20 && c < 0x7f; });
+    if (key.empty() || absl::StrContains(key, "=") || key.size() > kMaxNameLength || !printable) {
+      return Invalid("env", absl::StrCat("bad variable name \"", absl::CHexEscape(key.substr(0, 64)),
+                                         "\": printable characters without '=' or spaces"));
+    }
+    if (absl::StrContains(value, absl::string_view("\0", 1))) {
+      return Invalid("env", absl::StrCat("the value of ", key, " contains a NUL byte"));
     }
     if (value.size() > kMaxCommandBytes) return Invalid("env", "a value is longer than 64 KiB");
   }
@@ -139,8 +148,19 @@ absl::Status ValidateRegister(const berth::v1::Register& reg) {
     if (key.empty() || key.size() > kMaxNameLength || value.size() > kMaxNameLength) {
       return bad("labels", "keys of 1 to 256 and values of at most 256 characters");
     }
+    if (!IsPrintableName(key) || !IsPrintableName(value)) {
+      return bad("labels", "keys and values must be printable (no control characters)");
+    }
   }
+  // The address becomes the MASTER_ADDR of the node's jobs: a host name or
+  // an IP literal, nothing a shell would read as more.
   if (reg.address().size() > 253) return bad("address", "at most 253 characters");
+  for (char c : reg.address()) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
+        c != ':' && c != '[' && c != ']' && c != '_') {
+      return bad("address", "a host name or an IP address (letters, digits, '.', '-', ':')");
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -28,7 +28,17 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // civetweb takes "127.0.0.1:9464"; port 0 asks the kernel for one.
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->routes_ = std::move(routes);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2", nullptr};
+  // Issue 18, finding 5: a few clients that send half a request must not
+  // hold every worker. More workers than slow clients are likely, and a
+  // request must arrive whole within kRequestTimeoutMs (then the worker is
+  // free again); headers are small.
+  const std::string threads = std::to_string(kHttpThreads);
+  const std::string timeout = std::to_string(kRequestTimeoutMs);
+  const char* options[] = {"listening_ports", listen.c_str(),
+                           "num_threads", threads.c_str(),
+                           "request_timeout_ms", timeout.c_str(),
+                           "max_request_size", "16384",
+                           nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   server->context_ = mg_start(&callbacks, nullptr, options);

@@ -25,6 +25,10 @@ struct HttpResponse {
   std::string body;
 };
 
+// Workers, and how long a request may take to arrive (docs/SECURITY.md).
+inline constexpr int kHttpThreads = 16;
+inline constexpr int kRequestTimeoutMs = 5000;
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse()>;

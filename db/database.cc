@@ -1,5 +1,8 @@
 #include "db/database.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 
 #include <utility>
@@ -178,6 +181,12 @@ Database::Database(sqlite3* handle, std::string path)
     : handle_(handle), path_(std::move(path)) {}
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
+  // A new file is made private first: specs carry env values (tokens,
+  // keys). SQLite gives its -wal and -shm files the database's mode.
+  if (path != ":memory:" && !path.empty()) {
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+  }
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);

@@ -1,7 +1,11 @@
 #include "db/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -336,11 +340,34 @@ absl::Status Store::ReleaseReservations(int64_t job_id, const std::string& node)
 }
 
 absl::Status Store::Backup(const std::string& path) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    return absl::AlreadyExistsError(absl::StrFormat("backup target %s already exists", path));
+  // Nothing at the path or beside it, not even a dangling link: the backup
+  // writes only files it created, and on failure removes only those.
+  for (const std::string& name : {path, path + "-wal", path + "-journal", path + "-shm"}) {
+    if (fs::symlink_status(name, ec).type() != fs::file_type::not_found) {
+      return absl::AlreadyExistsError(absl::StrFormat("backup target %s already exists", name));
+    }
   }
-  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Database> target, Database::Open(path));
+  const fs::path folder = fs::path(path).parent_path();
+  if (fs::symlink_status(folder, ec).type() != fs::file_type::directory) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "path: %s is not an existing folder (a link to one is refused too)", folder.string()));
+  }
+  // Created here, private (specs carry env values), never through a link.
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int error = errno;
+    return absl::FailedPreconditionError(
+        absl::StrFormat("cannot create backup %s: %s", path, strerror(error)));
+  }
+  close(fd);
+  absl::StatusOr<std::unique_ptr<Database>> opened = Database::Open(path);
+  if (!opened.ok()) {
+    fs::remove(path, ec);
+    return opened.status();
+  }
+  std::unique_ptr<Database> target = *std::move(opened);
   sqlite3_backup* backup =
       sqlite3_backup_init(target->handle(), "main", db_->handle(), "main");
   absl::Status status;
@@ -357,6 +384,7 @@ absl::Status Store::Backup(const std::string& path) {
   if (!status.ok()) {
     std::filesystem::remove(path, ec);
     std::filesystem::remove(path + "-wal", ec);
+    std::filesystem::remove(path + "-journal", ec);
     std::filesystem::remove(path + "-shm", ec);
   }
   return status;

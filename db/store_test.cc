@@ -1,5 +1,6 @@
 #include "db/store.h"
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -466,6 +467,34 @@ TEST_F(StoreTest, BackupOpensWithTheSameJobs) {
   EXPECT_EQ(Dump(*copied), Dump(Load()));
   EXPECT_EQ(copied->jobs.size(), 2u);
   EXPECT_TRUE((*backup)->CheckInvariants().ok());
+}
+
+// Issue 18, finding 9: a backup never goes through a link, never touches
+// files beside its target, is private, and a missing folder is the
+// caller's mistake.
+TEST_F(StoreTest, BackupRefusesLinksLeavesSiblingsAloneAndIsPrivate) {
+  namespace fs = std::filesystem;
+  const std::string victim = dir_.Path("victim.db");
+  const std::string link = dir_.Path("link.db");
+  fs::create_symlink(victim, link);  // dangling
+  { std::ofstream(victim + "-wal") << "someone else's"; }
+  EXPECT_THAT(store_->Backup(link), StatusIs(absl::StatusCode::kAlreadyExists, "link.db"));
+  EXPECT_FALSE(fs::exists(victim));
+  EXPECT_TRUE(fs::exists(victim + "-wal"));
+  // A sibling file that exists: refused, left alone.
+  const std::string beside = dir_.Path("beside.db");
+  { std::ofstream(beside + "-journal") << "keep"; }
+  EXPECT_THAT(store_->Backup(beside), StatusIs(absl::StatusCode::kAlreadyExists, "-journal"));
+  EXPECT_TRUE(fs::exists(beside + "-journal"));
+  EXPECT_FALSE(fs::exists(beside));
+  EXPECT_THAT(store_->Backup(dir_.Path("no/such/folder/b.db")),
+              StatusIs(absl::StatusCode::kInvalidArgument, "not an existing folder"));
+  const std::string good = dir_.Path("good.db");
+  ASSERT_TRUE(store_->Backup(good).ok());
+  EXPECT_EQ(fs::status(good).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  // The database itself was created private too.
+  EXPECT_EQ(fs::status(path_).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
 }
 
 TEST_F(StoreTest, CheckInvariantsDetectsReservationOfFinishedJob) {

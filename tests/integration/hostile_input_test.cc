@@ -268,6 +268,13 @@ std::vector<SpecCase> SpecCases() {
       "command:");
   add("env key with =", [](JobSpec& s) { (*s.mutable_env())["A=B"] = "1"; }, "env:");
   add("env empty key", [](JobSpec& s) { (*s.mutable_env())[""] = "1"; }, "env:");
+  // Issue 18, finding 10: names a shell or execve would misread.
+  add("env key with a newline", [](JobSpec& s) { (*s.mutable_env())["A\nB"] = "1"; }, "env:");
+  add("env key with a space", [](JobSpec& s) { (*s.mutable_env())["A B"] = "1"; }, "env:");
+  add("env key with NUL",
+      [](JobSpec& s) { (*s.mutable_env())[std::string("A\0B", 3)] = "1"; }, "env:");
+  add("env value with NUL",
+      [](JobSpec& s) { (*s.mutable_env())["A"] = std::string("x\0y", 3); }, "env:");
   add("env 10000 entries", [](JobSpec& s) {
     for (int i = 0; i < 10000; ++i) (*s.mutable_env())[absl::StrCat("K", i)] = "v";
   }, "env:");
@@ -724,6 +731,16 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
     berth::v1::AgentMessage huge = RegisterMessage("hostile-huge", 8);
     (*huge.mutable_register_()->mutable_labels())["blob"] = std::string(16 * kMiB + 1024, 'x');
     cases.push_back({"16 MiB register", {huge}, Code::RESOURCE_EXHAUSTED, "", "hostile-huge"});
+    // Issue 18, finding 10: labels and the address stay printable; the
+    // address (the jobs' MASTER_ADDR) is a host name or an IP literal.
+    berth::v1::AgentMessage escape = RegisterMessage("hostile-label", 8);
+    (*escape.mutable_register_()->mutable_labels())["rack"] = "a\x1b[31mred";
+    cases.push_back({"label with an escape sequence", {escape}, Code::INVALID_ARGUMENT, "labels",
+                     "hostile-label"});
+    berth::v1::AgentMessage shell = RegisterMessage("hostile-address", 8);
+    shell.mutable_register_()->set_address("10.0.0.1; rm -rf /");
+    cases.push_back({"address with shell text", {shell}, Code::INVALID_ARGUMENT, "address",
+                     "hostile-address"});
     // Beyond the first message's kind: registrations that are well formed
     // but describe an impossible node.
     const std::string long_name(1000, 'n');
