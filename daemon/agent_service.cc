@@ -87,6 +87,14 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
         outbox_(std::make_shared<Outbox>(this)),
         common_names_(std::move(common_names)),
         peer_(std::move(peer)) {
+    if (!service_->Admit(outbox_)) {
+      service_->refusals().Refused(absl::StrCat(
+          "berthd: refused agent stream from ", peer_, ": ", kMaxUnregisteredStreams,
+          " streams are already waiting to register"));
+      outbox_->Close(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "too many agent streams waiting to register; retry later"));
+      return;
+    }
     StartRead(&incoming_);
   }
 
@@ -117,6 +125,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
   void OnWriteDone(bool ok) override { outbox_->WriteDone(ok); }
 
   void OnDone() override {
+    service_->Registered(outbox_.get());  // off the books if it never did
     outbox_->Done();
     if (!node_.empty() && service_->Detach(node_, outbox_.get())) {
       service_->core()->AgentDisconnected(node_);
@@ -126,6 +135,7 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
 
  private:
   void HandleRegister() {
+    service_->Registered(outbox_.get());  // answered one way or the other now
     if (incoming_.kind_case() != AgentMessage::kRegister || incoming_.register_().node().empty()) {
       outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   "register: the first message must be Register with a node"));
@@ -134,7 +144,8 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
     const berth::v1::Register& reg = incoming_.register_();
     if (service_->verify_node_certificates()) {
       if (absl::Status s = CheckAgentIdentity(common_names_, reg.node()); !s.ok()) {
-        std::cerr << "berthd: refused agent stream from " << peer_ << ": " << s << "\n";
+        service_->refusals().Refused(
+            absl::StrCat("berthd: refused agent stream from ", peer_, ": ", s.ToString()));
         outbox_->Close(ToGrpcStatus(s));
         return;
       }
@@ -182,6 +193,81 @@ std::vector<std::string> PeerCommonNames(const grpc::CallbackServerContext* cont
 }
 
 }  // namespace
+
+void RefusalLog::Refused(const std::string& line, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (now - window_start_ >= absl::Minutes(1)) {
+    if (suppressed_in_window_ > 0) {
+      std::cerr << "berthd: " << suppressed_in_window_
+                << " more agent refusals in the last minute (not logged)\n";
+    }
+    window_start_ = now;
+    in_window_ = 0;
+    suppressed_in_window_ = 0;
+  }
+  if (in_window_ < per_minute_) {
+    ++in_window_;
+    ++written_;
+    std::cerr << line << "\n";
+  } else {
+    ++suppressed_in_window_;
+    ++suppressed_;
+  }
+}
+
+std::pair<int64_t, int64_t> RefusalLog::counts() const {
+  absl::MutexLock lock(&mu_);
+  return {written_, suppressed_};
+}
+
+AgentServiceImpl::AgentServiceImpl(SchedulerCore* core, int64_t heartbeat_interval_ms,
+                                   bool verify_node_certificates)
+    : core_(core),
+      heartbeat_interval_ms_(heartbeat_interval_ms),
+      verify_node_certificates_(verify_node_certificates),
+      sweeper_([this] { Sweep(); }) {}
+
+AgentServiceImpl::~AgentServiceImpl() {
+  stop_.Notify();
+  sweeper_.join();
+}
+
+bool AgentServiceImpl::Admit(const std::shared_ptr<Outbox>& outbox) {
+  absl::MutexLock lock(&pending_mu_);
+  if (unregistered_.size() >= static_cast<size_t>(kMaxUnregisteredStreams)) return false;
+  unregistered_[outbox.get()] = {outbox, absl::Now()};
+  return true;
+}
+
+void AgentServiceImpl::Registered(const Outbox* outbox) {
+  absl::MutexLock lock(&pending_mu_);
+  unregistered_.erase(outbox);
+}
+
+void AgentServiceImpl::Sweep() {
+  const absl::Duration deadline = absl::Milliseconds(heartbeat_interval_ms_ * kRegisterIntervals);
+  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    std::vector<std::shared_ptr<Outbox>> late;
+    {
+      absl::MutexLock lock(&pending_mu_);
+      const absl::Time now = absl::Now();
+      for (auto it = unregistered_.begin(); it != unregistered_.end();) {
+        if (now - it->second.second < deadline) {
+          ++it;
+          continue;
+        }
+        if (std::shared_ptr<Outbox> box = it->second.first.lock()) late.push_back(std::move(box));
+        it = unregistered_.erase(it);
+      }
+    }
+    for (const std::shared_ptr<Outbox>& box : late) {
+      refusals_.Refused("berthd: closed an agent stream that sent no Register in time");
+      box->Close(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              absl::StrCat("register: no Register within ",
+                                           absl::FormatDuration(deadline))));
+    }
+  }
+}
 
 grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* AgentServiceImpl::Connect(
     grpc::CallbackServerContext* context) {

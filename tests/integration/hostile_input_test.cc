@@ -20,6 +20,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -794,6 +795,29 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
               submitted.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
       << submitted.error_code() << ": " << Short(submitted.error_message());
   ExpectServing("a job for any pool");
+}
+
+// Issue 18, finding 4: streams that never send Register are closed after
+// 10 heartbeat intervals (2 s at the harness's 200 ms), not kept forever.
+TEST_F(HostileInputTest, StreamsThatNeverRegisterAreClosed) {
+  auto stub = FastReconnectAgentStub(cluster_.address());
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  std::vector<StreamOutcome> outcomes(8);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    threads.emplace_back([&, i] { outcomes[i] = RunStream(stub.get(), {}); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const StreamOutcome& outcome : outcomes) {
+    EXPECT_FALSE(outcome.registered);
+    // Closed by berthd, before the client's own 10 s deadline.
+    EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << outcome.status.error_message();
+    EXPECT_TRUE(absl::StrContains(outcome.status.error_message(), "register"))
+        << outcome.status.error_message();
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));
+  ExpectServing("streams that never register");
 }
 
 TEST_F(HostileInputTest, SecondRegisterOnOneStreamClosesIt) {
