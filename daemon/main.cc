@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA that signs client certificates: any certificate presented must verify, and "
           "an agent must present one whose common name is its node name");
+ABSL_FLAG(bool, insecure_agents, false,
+          "with --tokens_file but no --tls_client_ca, start anyway: any client may then "
+          "register as a node and receive jobs' specs (docs/SECURITY.md)");
 ABSL_FLAG(std::string, tokens_file, "",
           "JSON {\"tokens\": [{\"token\", \"team\", \"admin\", \"name\"}]}: every "
           "SchedulerService call then needs `authorization: Bearer <token>`; empty: no user "
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
       .tls_key = absl::GetFlag(FLAGS_tls_key),
       .tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca),
       .tokens_file = absl::GetFlag(FLAGS_tokens_file),
+      .insecure_agents = absl::GetFlag(FLAGS_insecure_agents),
       .teams_file = absl::GetFlag(FLAGS_teams)};
   if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0 ||
       config.missed_heartbeats < 1) {

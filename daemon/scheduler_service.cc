@@ -96,13 +96,18 @@ ServerUnaryReactor* SchedulerServiceImpl::SubmitJob(CallbackServerContext* conte
 ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
                                                  const berth::v1::GetJobRequest* request,
                                                  berth::v1::Job* response) {
-  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
-    return Reject(context, caller.status());
-  }
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  // From memory, or from the file for an ended job dropped from memory.
-  core_->LookupJob(request->id(), [reactor, response](absl::StatusOr<berth::v1::Job> job) {
+  // From memory, or from the file for an ended job dropped from memory;
+  // another team's job is PERMISSION_DENIED (its spec holds env values).
+  const int64_t id = request->id();
+  core_->LookupJob(id, [caller = *caller, id, reactor,
+                        response](absl::StatusOr<berth::v1::Job> job) {
+    if (job.ok()) {
+      if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) job = s;
+    }
     Finish(reactor, response, std::move(job));
   });
   return reactor;
@@ -111,9 +116,8 @@ ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
 ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* context,
                                                    const berth::v1::ListJobsRequest* request,
                                                    berth::v1::ListJobsResponse* response) {
-  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
-    return Reject(context, caller.status());
-  }
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
   if (request->limit() < 0 || request->limit() > 10000) {
     return Reject(context, absl::InvalidArgumentError("limit: must be in [0, 10000]"));
   }
@@ -126,8 +130,18 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
                                  absl::StrCat("states: unknown job state ", state)));
     }
   }
+  // A caller who is not an admin lists their own team's jobs.
+  berth::v1::ListJobsRequest scoped = *request;
+  if (!caller->admin) {
+    if (!scoped.team().empty() && scoped.team() != caller->team) {
+      return Reject(context, absl::PermissionDeniedError(absl::StrCat(
+          "team: ", caller->name, " may list the jobs of team \"", caller->team,
+          "\" only (not an admin)")));
+    }
+    scoped.set_team(caller->team);
+  }
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  *response = core_->ListJobs(*request);
+  *response = core_->ListJobs(scoped);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -181,12 +195,28 @@ ServerUnaryReactor* SchedulerServiceImpl::PlanJob(CallbackServerContext* context
 ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* context,
                                                      const berth::v1::ExplainJobRequest* request,
                                                      berth::v1::ExplainJobResponse* response) {
-  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
-    return Reject(context, caller.status());
-  }
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
   if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  Finish(reactor, response, core_->Explain(request->id()));
+  if (caller->admin) {
+    Finish(reactor, response, core_->Explain(request->id()));
+    return reactor;
+  }
+  const int64_t id = request->id();
+  SchedulerCore* core = core_;
+  core_->LookupJob(id, [caller = *caller, id, core, reactor,
+                        response](absl::StatusOr<berth::v1::Job> job) {
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return;
+    }
+    Finish(reactor, response, core->Explain(id));
+  });
   return reactor;
 }
 
@@ -258,30 +288,55 @@ ServerUnaryReactor* SchedulerServiceImpl::BackupDatabase(
 ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* context,
                                                      const berth::v1::ListEventsRequest* request,
                                                      berth::v1::ListEventsResponse* response) {
-  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
-    return Reject(context, caller.status());
-  }
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
   if (absl::Status s = CheckEventsRequest(*request); !s.ok()) return Reject(context, s);
+  // The whole log names every team's jobs: admins read it; others read the
+  // events of one job of their team.
+  if (!caller->admin && request->job_id() == 0) {
+    return Reject(context, absl::PermissionDeniedError(absl::StrCat(
+        "job_id: the whole event log is for admins; ", caller->name,
+        " may read the events of their team's jobs (berth events JOB)")));
+  }
   db::EventQuery query{.job_id = request->job_id(),
                        .node = request->node(),
                        .after_id = request->after_id(),
                        .limit = request->limit() == 0 ? kDefaultEvents : request->limit()};
   ServerUnaryReactor* reactor = context->DefaultReactor();
-  core_->ListEvents(std::move(query),
-                    [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
-                      if (events.ok()) {
-                        for (db::Event& event : *events) {
-                          berth::v1::Event* out = response->add_events();
-                          out->set_id(event.id);
-                          out->set_time_ms(event.time_ms);
-                          out->set_job_id(event.job_id);
-                          out->set_node(std::move(event.node));
-                          out->set_kind(std::move(event.kind));
-                          out->set_message(std::move(event.message));
-                        }
-                      }
-                      reactor->Finish(ToGrpcStatus(events.status()));
-                    });
+  SchedulerCore* core = core_;
+  auto list = [core, query = std::move(query), reactor, response]() mutable {
+    core->ListEvents(std::move(query),
+                     [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
+                       if (events.ok()) {
+                         for (db::Event& event : *events) {
+                           berth::v1::Event* out = response->add_events();
+                           out->set_id(event.id);
+                           out->set_time_ms(event.time_ms);
+                           out->set_job_id(event.job_id);
+                           out->set_node(std::move(event.node));
+                           out->set_kind(std::move(event.kind));
+                           out->set_message(std::move(event.message));
+                         }
+                       }
+                       reactor->Finish(ToGrpcStatus(events.status()));
+                     });
+  };
+  if (caller->admin) {
+    list();
+    return reactor;
+  }
+  const int64_t id = request->job_id();
+  core_->LookupJob(id, [caller = *caller, id, reactor,
+                        list = std::move(list)](absl::StatusOr<berth::v1::Job> job) mutable {
+    if (job.ok()) {
+      if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) job = s;
+    }
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    list();
+  });
   return reactor;
 }
 

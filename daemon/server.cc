@@ -93,6 +93,12 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
         "--listen ", config.listen, " is not a loopback address; without TLS (--tls_cert, "
         "--tls_key) berthd listens only on 127.0.0.1 or [::1] unless given --insecure"));
   }
+  if (!config.tokens_file.empty() && config.tls_client_ca.empty() && !config.insecure_agents) {
+    return absl::FailedPreconditionError(
+        "--tokens_file without --tls_client_ca: users would need tokens while any client could "
+        "register as a node and receive other teams' jobs, env included; give agents "
+        "certificates (--tls_client_ca, docs/SECURITY.md) or accept it with --insecure_agents");
+  }
   BERTH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                          ServerCredentialsFor(config));
   std::unique_ptr<TokenTable> tokens;

@@ -57,6 +57,10 @@ struct DaemonConfig {
   std::string tls_client_ca;
   // berth.v1.TokenFile JSON; empty: no user authentication (development).
   std::string tokens_file;
+  // With tokens, agents must present client certificates (tls_client_ca):
+  // otherwise any client could register as a node and receive other jobs'
+  // specs. This accepts that risk (issue 18, finding 13).
+  bool insecure_agents = false;
   // Teams and quotas YAML (docs/TEAMS.md); empty: one shared pool. A bad
   // file fails Start with its line and field.
   std::string teams_file;

@@ -3,6 +3,7 @@
 #include "daemon/server.h"
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -54,6 +55,27 @@ TEST(DaemonServerTest, RefusesANonLoopbackMetricsAddressWithoutInsecure) {
   EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(server.status().message(), "--metrics_listen 0.0.0.0:0"))
       << server.status();
+}
+
+// Issue 18, finding 13: tokens for users but none for agents is refused
+// unless the operator says so.
+TEST(DaemonServerTest, RefusesTokensWithoutAgentCertificatesUnlessInsecureAgents) {
+  db::TestTempDir dir;
+  const std::string tokens = dir.Path("tokens.json");
+  std::ofstream(tokens) << R"({"tokens": [{"token": "secret-token-0123456789", "name": "alice",)"
+                        << R"( "team": "nlp"}]})";
+  DaemonConfig config = Config(dir, "127.0.0.1:0");
+  config.tokens_file = tokens;
+  auto refused = DaemonServer::Start(config);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "--insecure_agents"))
+      << refused.status();
+  EXPECT_FALSE(std::filesystem::exists(config.db_path));
+  config.insecure_agents = true;
+  auto server = DaemonServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Shutdown();
 }
 
 TEST(DaemonServerTest, ServesOnLoopbackWithoutTls) {

@@ -302,9 +302,45 @@ TEST_F(AuthTest, TeamsOwnTheirJobsAndAdminsOwnAll) {
   berth::v1::Job job;
   berth::v1::GetJobRequest get;
   get.set_id(id);
-  auto context = As(kBobToken);  // reads are open to every valid token
+  auto context = As(kAliceToken);
   ASSERT_TRUE(scheduler_->GetJob(context.get(), get, &job).ok());
   EXPECT_EQ(job.spec().team(), "nlp");
+
+  // Issue 18, finding 13: reads are scoped by team (a spec holds the
+  // command and env); bob (vision) reads none of nlp's jobs.
+  context = As(kBobToken);
+  status = scheduler_->GetJob(context.get(), get, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  berth::v1::ExplainJobRequest explain;
+  explain.set_id(id);
+  berth::v1::ExplainJobResponse explained;
+  context = As(kBobToken);
+  status = scheduler_->ExplainJob(context.get(), explain, &explained);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  berth::v1::ListEventsRequest job_events;
+  job_events.set_job_id(id);
+  berth::v1::ListEventsResponse events;
+  context = As(kBobToken);
+  status = scheduler_->ListEvents(context.get(), job_events, &events);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  context = As(kBobToken);
+  status = scheduler_->ListEvents(context.get(), {}, &events);  // the whole log
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  berth::v1::ListJobsResponse listed;
+  context = As(kBobToken);
+  ASSERT_TRUE(scheduler_->ListJobs(context.get(), {}, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);  // only vision's, and it has none
+  berth::v1::ListJobsRequest nlp_jobs;
+  nlp_jobs.set_team("nlp");
+  context = As(kBobToken);
+  status = scheduler_->ListJobs(context.get(), nlp_jobs, &listed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  context = As(kAliceToken);
+  ASSERT_TRUE(scheduler_->ListEvents(context.get(), job_events, &events).ok());
+  EXPECT_GT(events.events_size(), 0);
+  context = As(kRootToken);  // an admin reads every team's
+  ASSERT_TRUE(scheduler_->ListJobs(context.get(), {}, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 1);
 
   // alice may not submit for vision.
   status = Submit(kAliceToken, Spec("vision"), &submitted);
