@@ -47,6 +47,31 @@ TEST(AdmissionTest, SevenBTrainingIsAdmittedToTheOnlyPool) {
   EXPECT_EQ(v.request.max_gpus, 16);  // the pool's capacity, not the stand-in's
 }
 
+// Issue 17: a spec's pace (objective tokens/days or tokens_per_second)
+// sizes the gang submit places, not the fewest GPUs that hold the model:
+// at one pace, about 8 GPUs for 7B and 80 for 70B (6·N FLOPs a token).
+TEST(AdmissionTest, APaceSizesTheGangAboutEightForSevenBAndEightyForSeventyB) {
+  const planner::GpuType h100 = planner::FindGpu("h100-80gb").value();
+  AdmissionRequest seven = Train("llama-2-7b");
+  // 8 GPUs at 40% of the bf16 peak for 6.74e9 parameters: ~78,000 tokens/s.
+  seven.plan.tokens_per_second = 0.999 * 8 * h100.peak_bf16_flops * 0.40 / (6.0 * 6.74e9);
+  AdmissionRequest seventy = seven;
+  seventy.plan.model = planner::FindModel("llama-2-70b").value();
+  const std::vector<PoolInfo> pools = {Pool("h100-80gb", 16, 8, 128)};
+  const AdmissionResult a = Admit(seven, pools, Capacity("h100-80gb", 16, 8), nullptr);
+  const AdmissionResult b = Admit(seventy, pools, Capacity("h100-80gb", 16, 8), nullptr);
+  ASSERT_TRUE(a.admitted) << a.reason;
+  ASSERT_TRUE(b.admitted) << b.reason;
+  EXPECT_EQ(a.pools[a.chosen].shape.gpus(), 8);
+  EXPECT_GE(b.pools[b.chosen].shape.gpus(), 72);
+  EXPECT_LE(b.pools[b.chosen].shape.gpus(), 104);
+  // Without a pace, the fewest GPUs that hold it: far fewer.
+  const AdmissionResult fewest =
+      Admit(Train("llama-2-70b"), pools, Capacity("h100-80gb", 16, 8), nullptr);
+  ASSERT_TRUE(fewest.admitted) << fewest.reason;
+  EXPECT_LT(fewest.pools[fewest.chosen].shape.gpus(), 40);
+}
+
 TEST(AdmissionTest, NoPoolMeansNoGpus) {
   const AdmissionResult r = Admit(Train("llama-2-7b"), {}, {}, nullptr);
   EXPECT_FALSE(r.admitted);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/limits.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/state_convert.h"
 
@@ -25,6 +26,17 @@ void SchedulerCore::ObservePlaced(const JobRecord& job, int64_t since_ms, int64_
                                         1000.0);
   }
 }
+
+namespace {
+
+// About the size of the StartJob that carries `job` on `slots` GPUs.
+size_t StartJobBytes(const JobRecord& job, size_t slots) {
+  size_t bytes = 1024 + slots * 128;
+  if (job.detail != nullptr) bytes += job.detail->spec.ByteSizeLong() + job.detail->plan.ByteSizeLong();
+  return bytes;
+}
+
+}  // namespace
 
 void SchedulerCore::RunPass(WriteBatch& batch) {
   const absl::Time started = absl::Now();
@@ -60,6 +72,18 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
     for (const SlotAssignment& slot : d.slots) {
       holds.push_back(GpuHold{.node = slot.node, .index = slot.gpu_index, .tp_rank = slot.tp_rank,
                               .pp_rank = slot.pp_rank, .dp_rank = slot.dp_rank});
+    }
+    // A job whose StartJob no agent could receive (stored before specs were
+    // bounded) fails with a reason instead of being sent again and again.
+    if (const size_t bytes = StartJobBytes(*state_.FindJob(d.job_id), d.slots.size());
+        bytes > static_cast<size_t>(kMaxGrpcMessageBytes)) {
+      EndJob(batch, d.job_id, JobState::kFailed,
+             absl::StrCat("its StartJob would be ", bytes, " bytes, over the ",
+                          kMaxGrpcMessageBytes >> 20, " MiB an agent accepts; resubmit it with a "
+                          "spec of at most ", kMaxSpecBytes >> 10, " KiB"),
+             0)
+          .IgnoreError();
+      continue;
     }
     auto since = state_.pending_since().find(d.job_id);
     const int64_t since_ms = since == state_.pending_since().end() ? 0 : since->second;
