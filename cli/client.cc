@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cli/text.h"
 #include "common/limits.h"
 #include "grpcpp/grpcpp.h"
 
@@ -247,7 +248,7 @@ grpc::Status Client::CallWithRetry(
 
 int ReportRpcError(absl::string_view verb, const Client& client,
                    const grpc::Status& status, std::ostream& err) {
-  const std::string& message = status.error_message();
+  const std::string message = Printable(status.error_message());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       err << "berth " << verb << ": cannot reach berthd at " << client.address()

@@ -19,6 +19,7 @@
 #include "cli/job_output.h"
 #include "cli/job_spec.h"
 #include "cli/numbers.h"
+#include "cli/text.h"
 #include "cli/wait.h"
 #include "common/status_macros.h"
 
@@ -181,7 +182,7 @@ int RunSubmit(const SubmitOptions& options, std::ostream& out,
   if (!status.ok()) return ReportRpcError("submit", client, status, err);
   int code = SubmitExitCode(response.job());
   if (code == kExitRefused) {
-    err << "berth submit: refused: " << response.job().reason() << "\n";
+    err << "berth submit: refused: " << Printable(response.job().reason()) << "\n";
   }
   if (options.wait && code == kExitOk) {
     if (!options.client.json) {

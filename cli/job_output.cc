@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/plan_output.h"
+#include "cli/text.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace berth::cli {
@@ -207,7 +208,12 @@ std::string Truncate(const std::string& text, int width) {
   return cut + "...";
 }
 
-std::string AlignedTable(const std::vector<Row>& rows, const std::vector<int>& right_aligned) {
+std::string AlignedTable(const std::vector<Row>& raw_rows, const std::vector<int>& right_aligned) {
+  std::vector<Row> rows;
+  for (const Row& raw : raw_rows) {
+    Row& row = rows.emplace_back();
+    for (const std::string& cell : raw) row.push_back(Printable(cell));
+  }
   std::vector<size_t> widths;
   for (const Row& row : rows) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);
@@ -240,7 +246,7 @@ std::string JobsTable(const google::protobuf::RepeatedPtrField<berth::v1::Job>& 
     rows.push_back({absl::StrCat(job.id()), job.spec().name().empty() ? "-" : job.spec().name(),
                     job.spec().team().empty() ? "-" : job.spec().team(), JobStateName(job.state()),
                     gpus > 0 ? absl::StrCat(gpus) : "-", GpuTypeOf(job), SplitCell(job.plan()),
-                    AgeCell(job, now), Truncate(job.reason(), kReasonColumnWidth)});
+                    AgeCell(job, now), Truncate(Printable(job.reason()), kReasonColumnWidth)});
   }
   return AlignedTable(rows, {0, 4, 6, 7});
 }
@@ -363,9 +369,9 @@ void PrintGpusPerNode(const berth::v1::Job& job, std::ostream& out) {
 void PrintJob(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone, std::ostream& out) {
   const berth::v1::JobSpec& spec = job.spec();
   out << "job " << job.id();
-  if (!spec.name().empty()) out << ": " << spec.name();
-  out << " (team " << (spec.team().empty() ? "-" : spec.team()) << ", priority " << spec.priority()
-      << ")\n";
+  if (!spec.name().empty()) out << ": " << Printable(spec.name());
+  out << " (team " << (spec.team().empty() ? "-" : Printable(spec.team())) << ", priority "
+      << spec.priority() << ")\n";
   out << Indent(AlignedTable(JobFacts(job, now, zone), {}));
   if (job.plan().gpus() > 0) PrintMemory(job.plan(), out);
   if (job.gpus_size() > 0) PrintGpusPerNode(job, out);
@@ -393,9 +399,9 @@ void PrintExplanation(const berth::v1::ExplainJobResponse& response, absl::Time 
   if (response.queue_position() > 0) {
     out << ", position " << response.queue_position() << " in the queue";
   }
-  out << "\n" << response.summary() << "\n";
+  out << "\n" << Printable(response.summary()) << "\n";
   for (const std::string& detail : response.details()) {
-    out << "  - " << detail << "\n";
+    out << "  - " << Printable(detail) << "\n";
   }
   if (job.state() != berth::v1::PENDING) return;
   out << "earliest start: ";
@@ -413,7 +419,7 @@ void PrintExplanation(const berth::v1::ExplainJobResponse& response, absl::Time 
 }
 
 void PrintNodeState(const berth::v1::Node& node, std::ostream& out) {
-  out << "node " << node.name() << ": " << NodeStateLabel(node) << "\n";
+  out << "node " << Printable(node.name()) << ": " << NodeStateLabel(node) << "\n";
 }
 
 namespace {

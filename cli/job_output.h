@@ -66,10 +66,14 @@ std::string SplitCell(const berth::v1::PlanReport& plan);
 std::string GpuOccupancy(const berth::v1::Node& node);
 
 // Cuts `text` to at most `width` characters, ending in "..." when cut.
+// Pass text from a user or node through Printable() first, so escapes are
+// counted as printed.
 std::string Truncate(const std::string& text, int width);
 
 // Rows as columns two spaces apart; the columns whose index is in
-// `right_aligned` are right-aligned. Widths count UTF-8 characters.
+// `right_aligned` are right-aligned. Widths count UTF-8 characters. Every
+// cell goes through Printable() (cli/text.h), so a control character in a
+// name, label or message prints as its escape.
 std::string AlignedTable(const std::vector<std::vector<std::string>>& rows,
                          const std::vector<int>& right_aligned);
 

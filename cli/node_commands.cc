@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cli/job_output.h"
+#include "cli/text.h"
 
 namespace berth::cli {
 namespace {
@@ -71,7 +72,7 @@ int RunBackup(const BackupOptions& options, std::ostream& out, std::ostream& err
   grpc::Status status = client.Call(&Stub::BackupDatabase, request, &response);
   if (!status.ok()) return ReportRpcError("admin backup", client, status, err);
   if (options.client.json) return WriteJson("admin backup", ToJson(response), out, err);
-  out << "backup written to " << response.path() << " ("
+  out << "backup written to " << Printable(response.path()) << " ("
       << static_cast<int64_t>(response.bytes()) << " bytes)\n";
   return kExitOk;
 }

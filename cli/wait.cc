@@ -12,6 +12,7 @@
 #include "cli/exit_codes.h"
 #include "cli/job_output.h"
 #include "cli/numbers.h"
+#include "cli/text.h"
 
 namespace berth::cli {
 
@@ -91,7 +92,7 @@ std::string StateChangeLine(const berth::v1::Job& job, absl::Time now, absl::Tim
   if (job.state() == berth::v1::PLACED || job.state() == berth::v1::RUNNING) {
     std::set<std::string> nodes;
     for (const berth::v1::GpuAssignment& gpu : job.gpus()) {
-      nodes.insert(gpu.node());
+      nodes.insert(Printable(gpu.node()));
     }
     absl::StrAppend(&line, " on ", Counted(job.gpus_size(), "GPU"), " (",
                     absl::StrJoin(nodes, ", "), ")");
@@ -105,7 +106,7 @@ std::string StateChangeLine(const berth::v1::Job& job, absl::Time now, absl::Tim
   }
   if (!job.reason().empty() && job.state() != berth::v1::PLACED &&
       job.state() != berth::v1::RUNNING && job.state() != berth::v1::SUCCEEDED) {
-    absl::StrAppend(&line, ": ", job.reason());
+    absl::StrAppend(&line, ": ", Printable(job.reason()));
   }
   return line;
 }

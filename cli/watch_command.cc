@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "cli/job_output.h"
+#include "cli/text.h"
 #include "cli/wait.h"
 
 namespace berth::cli {
@@ -69,7 +70,7 @@ std::string QueueTable(const ClusterSnapshot& snapshot, absl::Time now) {
                     absl::StrCat(job.id()), OrDash(job.spec().name()), OrDash(job.spec().team()),
                     job.plan().gpus() > 0 ? absl::StrCat(job.plan().gpus()) : "-", GpuTypeOf(job),
                     HumanDuration(now - FromUnixMillis(job.submit_time_ms())),
-                    Truncate(job.reason(), kReasonColumnWidth)});
+                    Truncate(Printable(job.reason()), kReasonColumnWidth)});
   }
   return AlignedTable(rows, {0, 1, 4, 6});
 }
@@ -212,7 +213,8 @@ int RunLive(const WatchOptions& options, absl::Duration interval, std::ostream& 
     std::string frame =
         status.ok() ? RenderFrame(snapshot, client.address(), absl::Now(), absl::LocalTimeZone())
                     : absl::StrCat("berth watch  ", client.address(), "\n\nberthd ",
-                                   "did not answer: ", status.error_message(), "\nretrying every ",
+                                   "did not answer: ", Printable(status.error_message()),
+                                   "\nretrying every ",
                                    absl::FormatDuration(interval), "; Ctrl-C to stop\n");
     out << kClearScreen << frame << std::flush;
     absl::Time next = absl::Now() + interval;

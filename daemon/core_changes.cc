@@ -63,6 +63,16 @@ int64_t PlausibleTime(int64_t reported_ms, int64_t placed_ms, int64_t now_ms) {
   return reported_ms;
 }
 
+// Request ids are scoped by team (the store's lookup is). A team's id used
+// again with another spec is not a retry: answering with the first job
+// would hide the new one, and making a second job would break the id's
+// promise, so the caller is told to pick a new id.
+absl::Status RequestIdReused(const std::string& request_id, int64_t first_job) {
+  return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " was used by job ",
+                                               first_job, " with a different spec; a new job ",
+                                               "needs a new request_id"));
+}
+
 // A reply that ignores the commit's outcome: the answer was decided before.
 WriteBatch::ReplyFn Answer(std::function<void()> answer) {
   return [answer = std::move(answer)](absl::Status) { answer(); };
@@ -111,6 +121,14 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     }
     const Job& job = jobs[i];
     const bool duplicate = outcomes[i].duplicate;
+    if (outcomes[i].spec_differs) {
+      if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
+      absl::Status refused = RequestIdReused(submissions[i].spec.request_id(), job.id());
+      batch.AddReply("submission", [done, refused](absl::Status commit) {
+        done(commit.ok() ? refused : std::move(commit));
+      });
+      continue;
+    }
     if (duplicate) {
       if (options_.metrics != nullptr) options_.metrics->submissions_duplicate.Increment();
     } else {

@@ -122,6 +122,11 @@ class CoreFixture : public ::testing::Test {
     spec.set_request_id(request_id);
     spec.mutable_model()->set_catalog_name(model);
     spec.set_max_runtime_seconds(max_runtime_seconds);
+    return SubmitSpec(spec);
+  }
+
+  // Submits `spec` as given and waits for the answer.
+  absl::StatusOr<berth::v1::SubmitJobResponse> SubmitSpec(const berth::v1::JobSpec& spec) {
     absl::Notification done;
     absl::StatusOr<berth::v1::SubmitJobResponse> result;
     core_->Submit(spec, [&](absl::StatusOr<berth::v1::SubmitJobResponse> r) {

@@ -276,13 +276,7 @@ TEST_F(SchedulerCoreTest, LostNodeFailsAJobThatAsksForIt) {
   spec.set_task("train");
   spec.mutable_model()->set_catalog_name("llama-2-7b");
   spec.set_on_node_loss("fail");
-  absl::Notification done;
-  absl::StatusOr<berth::v1::SubmitJobResponse> r;
-  core_->Submit(spec, [&](absl::StatusOr<berth::v1::SubmitJobResponse> x) {
-    r = std::move(x);
-    done.Notify();
-  });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const absl::StatusOr<berth::v1::SubmitJobResponse> r = SubmitSpec(spec);
   ASSERT_TRUE(r.ok());
   now_ms_ += 3500;
   ASSERT_TRUE(Eventually([&] {
@@ -430,6 +424,43 @@ TEST_F(SchedulerCoreTest, HeartbeatReadingsAreBoundedToTheRegisteredGpus) {
     EXPECT_EQ(r.memory_used_bytes, 1e9);
   }
   EXPECT_EQ(gpus.size(), 8u);
+}
+
+// Issue 18, finding 8: request ids are scoped by team. Team b's request id
+// that team a used makes b a job of its own; each team's retry gets its own
+// job back, across a restart too; and a team's id used again with another
+// spec is refused, naming the first job.
+TEST_F(SchedulerCoreTest, RequestIdsAreScopedByTeamAndBoundToTheSpec) {
+  Register("n1", "h100-80gb", 8);
+  auto submit = [&](const std::string& team, const std::string& name) {
+    berth::v1::JobSpec spec;
+    spec.set_task("train");
+    spec.set_team(team);
+    spec.set_name(name);
+    spec.set_request_id("shared-1");
+    spec.mutable_model()->set_catalog_name("llama-2-7b");
+    spec.set_max_runtime_seconds(3600);
+    return SubmitSpec(spec);
+  };
+  auto a = submit("a", "train");
+  auto b = submit("b", "train");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->duplicate());
+  EXPECT_NE(b->job().id(), a->job().id());
+  EXPECT_EQ(b->job().spec().team(), "b");
+  core_.reset();
+  Open();
+  auto b_again = submit("b", "train");
+  ASSERT_TRUE(b_again.ok()) << b_again.status();
+  EXPECT_TRUE(b_again->duplicate());
+  EXPECT_EQ(b_again->job().id(), b->job().id());
+  auto other_spec = submit("a", "train-v2");
+  EXPECT_EQ(other_spec.status().code(), absl::StatusCode::kAlreadyExists) << other_spec.status();
+  EXPECT_EQ(other_spec.status().message(),
+            absl::StrCat("request_id shared-1 was used by job ", a->job().id(),
+                         " with a different spec; a new job needs a new request_id"));
+  EXPECT_EQ(core_->ListJobs({}).jobs_size(), 2);
 }
 
 }  // namespace

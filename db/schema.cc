@@ -89,11 +89,20 @@ ALTER TABLE nodes ADD COLUMN drained INTEGER NOT NULL DEFAULT 0 CHECK (drained I
 UPDATE nodes SET drained = 1 WHERE state = 3;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations = {{
+// Version 5: request ids are scoped by team, so one team's id can neither
+// return nor block another team's job. Ids were unique across all teams
+// before, so they are unique within each team too.
+constexpr char kVersion5[] = R"sql(
+DROP INDEX jobs_request_id;
+CREATE UNIQUE INDEX jobs_team_request_id ON jobs(team, request_id) WHERE request_id <> '';
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
+    {5, kVersion5},
 }};
 
 absl::Status RunStep(Database& db, const Migration& step) {

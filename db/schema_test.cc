@@ -55,7 +55,7 @@ TEST(SchemaTest, FreshFileGetsNewestVersion) {
   ASSERT_TRUE(Migrate(*db).ok());
   EXPECT_EQ(Version(*db), LatestSchemaVersion());
   for (const char* name : {"nodes", "gpus", "jobs", "reservations", "events",
-                           "jobs_request_id", "reservations_active_gpu", "jobs_state",
+                           "jobs_team_request_id", "reservations_active_gpu", "jobs_state",
                            "events_job"}) {
     EXPECT_TRUE(HasObject(*db, name)) << name;
   }
@@ -128,6 +128,27 @@ TEST(SchemaTest, Version4RemembersNodesDrainedBefore) {
             absl::StatusCode::kFailedPrecondition);  // CHECK (drained IN (0, 1))
 }
 
+// Version 5 scopes request ids by team: before it, a request id used by one
+// team could not be used by any other.
+TEST(SchemaTest, Version5ScopesRequestIdsByTeam) {
+  TestTempDir dir;
+  auto db = OpenOrDie(dir.Path("old.db"));
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(Migrate(*db, 4).ok());
+  constexpr char kInsertNlp[] =
+      "INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'nlp', 1)";
+  ASSERT_TRUE(db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)")
+                  .ok());
+  EXPECT_EQ(db->Exec(kInsertNlp).code(), absl::StatusCode::kAlreadyExists);  // version 4
+  ASSERT_TRUE(Migrate(*db).ok());
+  EXPECT_FALSE(HasObject(*db, "jobs_request_id"));
+  EXPECT_TRUE(HasObject(*db, "jobs_team_request_id"));
+  EXPECT_TRUE(db->Exec(kInsertNlp).ok());
+  EXPECT_EQ(db->Exec(kInsertNlp).code(), absl::StatusCode::kAlreadyExists);
+  // Jobs without a request id are never unique.
+  EXPECT_TRUE(db->Exec("INSERT INTO jobs(team, state) VALUES ('nlp', 1), ('nlp', 1)").ok());
+}
+
 TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   const int from = GetParam();
   TestTempDir dir;
@@ -154,6 +175,12 @@ TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM gpus WHERE nvlink_peers = ''"), 1);
   // Version 4's drained flag: n1 was UP (state 1), so not drained.
   EXPECT_EQ(QueryInt(*db, "SELECT drained FROM nodes WHERE name = 'n1'"), 0);
+  // Version 5: the old job's request id is unique within its team only.
+  EXPECT_EQ(db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)")
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(
+      db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'nlp', 1)").ok());
   // The unique index still guards the old reservation.
   EXPECT_EQ(db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)")
                 .code(),

@@ -22,6 +22,7 @@
 #include "db/database.h"
 #include "db/schema.h"
 #include "db/store_rows.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace berth::db {
 namespace {
@@ -208,9 +209,14 @@ absl::StatusOr<std::vector<InsertOutcome>> Store::InsertJobs(std::vector<Job>& j
     const Job& job = jobs[i];
     if (!job.spec().request_id().empty()) {
       BERTH_ASSIGN_OR_RETURN(std::optional<Job> stored,
-                             LoadJob(*db_, kSelectJobByRequestId, job.spec().request_id(), 0));
+                             LoadJob(*db_, kSelectJobByRequestId, job.spec().request_id(), 0,
+                                     job.spec().team()));
       if (stored.has_value()) {
-        outcomes[i] = {.id = stored->id(), .duplicate = true};
+        // Compared as messages: env is a map, whose bytes have no set order.
+        outcomes[i] = {.id = stored->id(),
+                       .duplicate = true,
+                       .spec_differs = !google::protobuf::util::MessageDifferencer::Equals(
+                           stored->spec(), job.spec())};
         duplicates.emplace_back(i, *std::move(stored));
         continue;
       }

@@ -50,9 +50,15 @@ struct Snapshot {
   int64_t next_job_id = 1;
 };
 
+// Request ids are scoped by team: the same id from two teams makes two jobs.
 struct InsertOutcome {
   int64_t id = 0;
-  bool duplicate = false;  // request_id already known: id is the old job's
+  // The team already used this request_id: nothing was inserted, and id is
+  // the first job's.
+  bool duplicate = false;
+  // With duplicate: the first job's spec is not this one's, so this is not a
+  // retry of it (the daemon refuses it with ALREADY_EXISTS).
+  bool spec_differs = false;
 };
 
 // One job state change. When `release` is set, the job's active
@@ -108,10 +114,11 @@ class Store {
   bool InBatch() const { return batch_ != nullptr; }
 
   // Inserts jobs in one transaction. Each job's id is assigned here and
-  // written back into `jobs`; a job whose spec.request_id is already stored
-  // (or inserted earlier in the same call or batch) is not inserted again:
-  // its outcome names the existing job, and `jobs[i]` is replaced by the
-  // stored one. On error `jobs` is unspecified.
+  // written back into `jobs`; a job whose team and spec.request_id are
+  // already stored (or inserted earlier in the same call or batch) is not
+  // inserted again: its outcome names the existing job, says whether the
+  // specs differ, and `jobs[i]` is replaced by the stored one. On error
+  // `jobs` is unspecified.
   absl::StatusOr<std::vector<InsertOutcome>> InsertJobs(std::vector<berth::v1::Job>& jobs,
                                                         const std::vector<Event>& events = {});
 

@@ -80,13 +80,15 @@ GpuAssignment AssignmentFromRow(const Statement& row, int first) {
 
 // The job with this id and its active reservations; nullopt if unknown.
 absl::StatusOr<std::optional<Job>> LoadJob(Database& db, std::string_view sql,
-                                           std::string_view key_text, int64_t key_id) {
+                                           std::string_view key_text, int64_t key_id,
+                                           std::optional<std::string_view> team) {
   BERTH_ASSIGN_OR_RETURN(Statement select, db.Prepare(sql));
   if (key_text.empty()) {
     select.BindInt64(1, key_id);
   } else {
     select.BindText(1, key_text);
   }
+  if (team.has_value()) select.BindText(2, *team);
   BERTH_ASSIGN_OR_RETURN(bool found, select.Step());
   if (!found) return std::nullopt;
   BERTH_ASSIGN_OR_RETURN(Job job, JobFromRow(select));

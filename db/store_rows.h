@@ -30,7 +30,8 @@ inline constexpr char kSelectJobById[] =
     " end_time_ms, exit_code FROM jobs WHERE id = ?";
 inline constexpr char kSelectJobByRequestId[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE request_id = ? AND request_id <> ''";
+    " end_time_ms, exit_code FROM jobs WHERE request_id = ? AND request_id <> ''"
+    " AND team = ?";
 
 // Steps `statement` through its rows, calling `row(statement)` (which
 // returns absl::Status) on each; stops at the first error.
@@ -55,9 +56,11 @@ absl::StatusOr<berth::v1::Job> JobFromRow(const Statement& row);
 // Reservation columns from `first` on: node, gpu_index, uuid, tp, pp, dp.
 berth::v1::GpuAssignment AssignmentFromRow(const Statement& row, int first);
 // The job found by `sql` (keyed by `key_text`, or `key_id` when the text is
-// empty) with its active reservations; nullopt if there is none.
-absl::StatusOr<std::optional<berth::v1::Job>> LoadJob(Database& db, std::string_view sql,
-                                                      std::string_view key_text, int64_t key_id);
+// empty; `team`, when given, binds the second parameter) with its active
+// reservations; nullopt if there is none.
+absl::StatusOr<std::optional<berth::v1::Job>> LoadJob(
+    Database& db, std::string_view sql, std::string_view key_text, int64_t key_id,
+    std::optional<std::string_view> team = std::nullopt);
 absl::StatusOr<int64_t> InsertJobRow(Database& db, const berth::v1::Job& job);
 
 }  // namespace berth::db

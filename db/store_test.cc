@@ -167,23 +167,69 @@ TEST_F(StoreTest, DuplicateRequestIdReturnsStoredJob) {
   std::vector<Job> first = Insert({MakeJob("original", "req-1")});
   ASSERT_EQ(first[0].id(), 1);
 
-  std::vector<Job> retry = {MakeJob("retried", "req-1"), MakeJob("new", "req-2"),
-                            MakeJob("again", "req-2")};
+  Job retried = MakeJob("original", "req-1");
+  retried.set_submit_time_ms(2000);  // only the spec is compared
+  std::vector<Job> retry = {retried, MakeJob("new", "req-2"), MakeJob("new", "req-2")};
   auto outcomes = store_->InsertJobs(retry);
   ASSERT_TRUE(outcomes.ok()) << outcomes.status();
   EXPECT_EQ((*outcomes)[0].id, 1);
   EXPECT_TRUE((*outcomes)[0].duplicate);
-  EXPECT_EQ(retry[0].spec().name(), "original");  // replaced by the stored job
+  EXPECT_FALSE((*outcomes)[0].spec_differs);
+  EXPECT_EQ(retry[0].submit_time_ms(), 1000);  // replaced by the stored job
   EXPECT_FALSE((*outcomes)[1].duplicate);
   EXPECT_EQ((*outcomes)[1].id, 2);
   // A duplicate within one batch names the job inserted earlier in it.
   EXPECT_TRUE((*outcomes)[2].duplicate);
+  EXPECT_FALSE((*outcomes)[2].spec_differs);
   EXPECT_EQ((*outcomes)[2].id, 2);
-  EXPECT_EQ(retry[2].spec().name(), "new");
   EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 2);
   // Jobs without a request id are never deduplicated.
   Insert({MakeJob("x"), MakeJob("x")});
   EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 4);
+}
+
+// Issue 18, finding 8: team B's request id that team A used before makes
+// B a job of its own; each team's retry names its own job.
+TEST_F(StoreTest, RequestIdsAreScopedByTeam) {
+  std::vector<Job> first = Insert({MakeJob("a", "req-1")});  // team infra
+  Job other_team = MakeJob("a", "req-1");
+  other_team.mutable_spec()->set_team("nlp");
+  std::vector<Job> jobs = {other_team, other_team, MakeJob("a", "req-1")};
+  auto outcomes = store_->InsertJobs(jobs);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_FALSE((*outcomes)[0].duplicate);
+  EXPECT_EQ((*outcomes)[0].id, 2);
+  EXPECT_EQ(jobs[0].spec().team(), "nlp");
+  EXPECT_TRUE((*outcomes)[1].duplicate);  // nlp's retry: nlp's job
+  EXPECT_EQ((*outcomes)[1].id, 2);
+  EXPECT_TRUE((*outcomes)[2].duplicate);  // infra's retry: infra's job
+  EXPECT_EQ((*outcomes)[2].id, first[0].id());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 2);
+}
+
+// A request id used again by its team with another spec is not a retry:
+// nothing is inserted and the outcome says the specs differ. The env map
+// is compared as a map, not by its bytes.
+TEST_F(StoreTest, RequestIdWithAnotherSpecIsFlagged) {
+  Job original = MakeJob("a", "req-1");
+  (*original.mutable_spec()->mutable_env())["A"] = "1";
+  (*original.mutable_spec()->mutable_env())["B"] = "2";
+  Insert({original});
+  Job same = MakeJob("a", "req-1");
+  (*same.mutable_spec()->mutable_env())["B"] = "2";
+  (*same.mutable_spec()->mutable_env())["A"] = "1";
+  Job changed = same;
+  changed.mutable_spec()->add_command("--lr=1e-4");
+  std::vector<Job> jobs = {same, changed};
+  auto outcomes = store_->InsertJobs(jobs);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_TRUE((*outcomes)[0].duplicate);
+  EXPECT_FALSE((*outcomes)[0].spec_differs);
+  EXPECT_TRUE((*outcomes)[1].duplicate);
+  EXPECT_TRUE((*outcomes)[1].spec_differs);
+  EXPECT_EQ((*outcomes)[1].id, 1);
+  EXPECT_EQ(jobs[1].spec().command_size(), 2);  // the stored job, not the refused one
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 1);
 }
 
 TEST_F(StoreTest, DuplicateOfPlacedJobCarriesItsGpus) {

@@ -10,8 +10,10 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/harness.h"
@@ -169,6 +171,34 @@ TEST_F(DaemonTest, RetriedSubmitReturnsTheSameJob) {
   EXPECT_TRUE(again.duplicate());
 }
 
+// Issue 18, finding 8: request ids are scoped by team. Team "vision"
+// retrying with the id team "nlp" used gets a job of its own, each team's
+// retry gets its own job back, and the id with another spec is refused.
+TEST_F(DaemonTest, RequestIdsAreScopedByTeam) {
+  JobSpec nlp = Spec("llama-2-7b", "train");
+  nlp.set_request_id("shared-1");
+  JobSpec vision = nlp;
+  vision.set_team("vision");
+  Job first = SubmitOk(nlp);
+  Job own = SubmitOk(vision);
+  EXPECT_NE(own.id(), first.id());
+  EXPECT_EQ(own.spec().team(), "vision");
+  for (const auto& [spec, id] : {std::pair{nlp, first.id()}, std::pair{vision, own.id()}}) {
+    berth::v1::SubmitJobResponse again;
+    ASSERT_TRUE(Submit(spec, &again).ok());
+    EXPECT_TRUE(again.duplicate());
+    EXPECT_EQ(again.job().id(), id);
+  }
+  nlp.add_command("--lr=1e-4");
+  berth::v1::SubmitJobResponse refused;
+  grpc::Status status = Submit(nlp, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(),
+                                absl::StrCat("request_id shared-1 was used by job ", first.id(),
+                                             " with a different spec")))
+      << status.error_message();
+}
+
 TEST_F(DaemonTest, JobThatFitsButNotNowWaitsAndWhySaysWhy) {
   // Two 70B jobs fill most of the H100 pool; a third must wait.
   Job a = SubmitOk(Spec("llama-2-70b", "train", "h100-80gb"));
@@ -212,6 +242,12 @@ TEST_F(DaemonTest, CancelFreesGpus) {
   Job cancelled;
   auto context = Context();
   ASSERT_TRUE(cluster_.Scheduler()->CancelJob(context.get(), cancel, &cancelled).ok());
+  // The GPUs are free once the agent confirms the stop (issue 18): soon,
+  // bounded here by 10 s.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (FreeGpus("h100-80gb") < 32 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   EXPECT_EQ(FreeGpus("h100-80gb"), 32);
   // Cancelling again is a precondition failure, not a crash.
   auto again = Context();
