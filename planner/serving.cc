@@ -118,7 +118,9 @@ std::optional<Plan> ShapePlan(Context& c, int64_t tp, int64_t pp) {
   const int64_t batch = c.request.infer.batch;
   const int64_t fixed_dp = c.request.fixed.dp;
   const int64_t max_dp = fixed_dp > 0 ? fixed_dp : c.gpu_limit / (tp * pp);
-  if (max_dp < 1) return std::nullopt;
+  // A fixed dp holds only where all its replicas fit the GPU limit (the
+  // fuzzer found TP 1 × PP 49 × DP 29 planned under max_gpus 1239).
+  if (max_dp < 1 || tp * pp * max_dp > c.gpu_limit) return std::nullopt;
   const int64_t most = MostSequences(c, tp, pp);
   int64_t dp = fixed_dp > 0 ? fixed_dp : CeilDiv(batch, std::max<int64_t>(1, most));
   if (most == 0 || CeilDiv(batch, dp) > most || dp > max_dp) {

@@ -50,6 +50,23 @@ std::string Args(const PlanResult& r, absl::string_view engine) {
 // TP 2 needs 65.7 + 5.0 + 0.5 workspace + 1 overhead = 72.2 GiB (72.7 with
 // the embedding's share), over 71.7; TP 4 needs 37.0 GiB. Every objective
 // agrees here (TP 8 gives the same tokens/s per GPU with twice the GPUs).
+// A fixed dp holds only within max_gpus (found by planner_fuzzer): 70B in
+// bf16 needs at least two H100s a replica, so 8 replicas cannot fit 8 GPUs.
+TEST(ServingTest, AFixedDpNeverExceedsTheGpuLimit) {
+  PlanRequest r = Serve("llama-2-70b", "h100-80gb", 4096, 8);
+  r.fixed.dp = 8;
+  r.max_gpus = 8;
+  const PlanResult result = SolvePlan(r).value();
+  EXPECT_FALSE(result.feasible);
+  EXPECT_LE(result.best.gpus, 8) << result.best.split.tp << "x" << result.best.split.pp << "x"
+                                 << result.best.split.dp;
+  r.max_gpus = 16;
+  const PlanResult wider = SolvePlan(r).value();
+  ASSERT_TRUE(wider.feasible);
+  EXPECT_EQ(wider.best.split.dp, 8);
+  EXPECT_LE(wider.best.gpus, 16);
+}
+
 TEST(ServingTest, TpInPowersOfTwoInsteadOfAPipelineInsideANode) {
   for (ServingObjective o : {ServingObjective::kFewestGpus, ServingObjective::kThroughput}) {
     PlanResult r = SolvePlan(Serve("llama-3-70b", "h100-80gb", 32768, 1, o)).value();
