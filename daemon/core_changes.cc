@@ -124,9 +124,11 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     if (outcomes[i].spec_differs) {
       if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
       absl::Status refused = RequestIdReused(submissions[i].spec.request_id(), job.id());
-      batch.AddReply("submission", [done, refused](absl::Status commit) {
-        done(commit.ok() ? refused : std::move(commit));
-      });
+      // Moved, not copied: the caller alone owns the status (see WriteBatch).
+      batch.AddReply("submission",
+                     [done, refused = std::move(refused)](absl::Status commit) mutable {
+                       done(commit.ok() ? std::move(refused) : std::move(commit));
+                     });
       continue;
     }
     if (duplicate) {
