@@ -15,12 +15,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agents/agent.h"
 #include "agents/node_setup.h"
+#include "common/flags_help.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd's agent address");
 ABSL_FLAG(std::string, node, "", "this node's name (default: the hostname)");
@@ -111,27 +110,11 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
 }
 
 
-// Abseil's --help lists only the flags of a file named after the program
-// (berthd.cc, berthd_main.cc); ours are here, in main.cc, so --help and
-// --helpshort list this file's flags (--helpfull lists Abseil's too).
-void ShowThisFilesFlagsInHelp() {
-  absl::FlagsUsageConfig config;
-  config.contains_helpshort_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "agents/main.cc");
-  };
-  config.contains_help_flags = config.contains_helpshort_flags;
-  // "Flags from agents/main.cc", not the build machine's absolute path.
-  config.normalize_filename = [](absl::string_view file) {
-    const size_t at = file.rfind("agents/main.cc");
-    return std::string(at == absl::string_view::npos ? file : file.substr(at));
-  };
-  absl::SetFlagsUsageConfig(config);
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  ShowThisFilesFlagsInHelp();
+  berth::ShowFlagsOfFileInHelp("agents/main.cc");
   absl::SetProgramUsageMessage(
       "berth-agent [--daemon HOST:PORT] [--node NAME] [--inventory FILE "
       "[--simulate N]] [--address HOST] [--work_dir DIR] [--pass_env "

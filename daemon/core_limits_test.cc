@@ -12,16 +12,6 @@ namespace {
 
 class CoreLimitsTest : public CoreFixture {};
 
-// Polls until `predicate` holds, for at most five seconds of real time.
-template <typename Predicate>
-bool Eventually(Predicate predicate) {
-  for (int i = 0; i < 500; ++i) {
-    if (predicate()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return predicate();
-}
-
 TEST_F(CoreLimitsTest, AJobTooLargeForAnyStartJobFailsInsteadOfLooping) {
   Register("n1", "h100-80gb", 8);
   auto holder = Submit("llama-2-13b");  // takes the node

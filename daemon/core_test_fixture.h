@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "daemon/scheduler_core.h"
 #include "gtest/gtest.h"
@@ -52,6 +53,16 @@ class RecordingNotifier : public AgentNotifier {
   int stops_ ABSL_GUARDED_BY(mu_) = 0;
   int acks_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// Polls until `predicate` holds, for at most five seconds of real time.
+template <typename Predicate>
+bool Eventually(Predicate predicate) {
+  for (int i = 0; i < 500; ++i) {
+    if (predicate()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return predicate();
+}
 
 class CoreFixture : public ::testing::Test {
  protected:

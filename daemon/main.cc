@@ -7,9 +7,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "common/flags_help.h"
 #include "daemon/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address; port 0 picks a free port");
@@ -66,27 +65,11 @@ void WarnAboutSecurity(const berth::daemon::DaemonConfig& config) {
 }
 
 
-// Abseil's --help lists only the flags of a file named after the program
-// (berthd.cc, berthd_main.cc); ours are here, in main.cc, so --help and
-// --helpshort list this file's flags (--helpfull lists Abseil's too).
-void ShowThisFilesFlagsInHelp() {
-  absl::FlagsUsageConfig config;
-  config.contains_helpshort_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "daemon/main.cc");
-  };
-  config.contains_help_flags = config.contains_helpshort_flags;
-  // "Flags from daemon/main.cc", not the build machine's absolute path.
-  config.normalize_filename = [](absl::string_view file) {
-    const size_t at = file.rfind("daemon/main.cc");
-    return std::string(at == absl::string_view::npos ? file : file.substr(at));
-  };
-  absl::SetFlagsUsageConfig(config);
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  ShowThisFilesFlagsInHelp();
+  berth::ShowFlagsOfFileInHelp("daemon/main.cc");
   absl::SetProgramUsageMessage(
       "the berth GPU scheduler daemon.\n"
       "  berthd --listen 127.0.0.1:7070 --db /var/lib/berth/berth.db\n"

@@ -27,16 +27,6 @@ namespace {
 
 class SchedulerCoreTest : public CoreFixture {};
 
-// Polls until `predicate` holds, for at most five seconds of real time.
-template <typename Predicate>
-bool Eventually(Predicate predicate) {
-  for (int i = 0; i < 500; ++i) {
-    if (predicate()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return predicate();
-}
-
 TEST_F(SchedulerCoreTest, SubmitPlacesAndTellsTheAgent) {
   Register("n1", "h100-80gb", 8);
   auto r = Submit("llama-2-7b");
