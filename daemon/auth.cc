@@ -128,15 +128,11 @@ absl::Status AuthorizeSubmit(const Caller& caller, berth::v1::JobSpec& spec) {
       Echo(spec.team()), "\""));
 }
 
-absl::Status AuthorizeCancel(const Caller& caller, int64_t id, absl::string_view job_team) {
+absl::Status AuthorizeJobAccess(const Caller& caller, int64_t id, absl::string_view job_team) {
   if (job_team == caller.team || caller.admin) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat("job ", id, " belongs to team \"", job_team,
                                                   "\"; ", caller.name, " is in team \"",
                                                   caller.team, "\" and not an admin"));
-}
-
-absl::Status AuthorizeRead(const Caller& caller, int64_t id, absl::string_view job_team) {
-  return AuthorizeCancel(caller, id, job_team);  // the same rule
 }
 
 absl::Status AuthorizeAdmin(const Caller& caller, absl::string_view what) {

@@ -74,12 +74,10 @@ class TokenTable {
 // SubmitJob: an empty spec.team becomes the caller's team; another team is
 // PermissionDenied unless the caller is an admin.
 absl::Status AuthorizeSubmit(const Caller& caller, berth::v1::JobSpec& spec);
-// CancelJob of job `id`, which belongs to `job_team`: the caller's own team,
-// or any team for an admin.
-absl::Status AuthorizeCancel(const Caller& caller, int64_t id, absl::string_view job_team);
-// Reading job `id` (its spec carries a command and env): the caller's own
-// team, or any team for an admin (issue 18, finding 13).
-absl::Status AuthorizeRead(const Caller& caller, int64_t id, absl::string_view job_team);
+// Cancelling or reading job `id` (its spec carries a command and env; issue
+// 18, finding 13), which belongs to `job_team`: the caller's own team, or any
+// team for an admin.
+absl::Status AuthorizeJobAccess(const Caller& caller, int64_t id, absl::string_view job_team);
 // Operator calls (drain, undrain, backup): admins only. `what` names the call.
 absl::Status AuthorizeAdmin(const Caller& caller, absl::string_view what);
 

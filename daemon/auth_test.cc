@@ -111,13 +111,13 @@ TEST(AuthorizeSubmitTest, OwnTeamAllowedOtherTeamDeniedUnlessAdmin) {
   EXPECT_EQ(other.team(), "vision");  // an admin submits for any team
 }
 
-TEST(AuthorizeCancelTest, OwnTeamOrAdmin) {
-  EXPECT_TRUE(AuthorizeCancel(kAlice, 7, "nlp").ok());
-  absl::Status denied = AuthorizeCancel(kAlice, 7, "vision");
+TEST(AuthorizeJobAccessTest, OwnTeamOrAdmin) {
+  EXPECT_TRUE(AuthorizeJobAccess(kAlice, 7, "nlp").ok());
+  absl::Status denied = AuthorizeJobAccess(kAlice, 7, "vision");
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(denied.message().find("job 7 belongs to team \"vision\""), std::string::npos)
       << denied;
-  EXPECT_TRUE(AuthorizeCancel(kRoot, 7, "vision").ok());
+  EXPECT_TRUE(AuthorizeJobAccess(kRoot, 7, "vision").ok());
 }
 
 TEST(AuthorizeAdminTest, AdminsOnly) {

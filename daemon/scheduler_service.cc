@@ -106,7 +106,7 @@ ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
   core_->LookupJob(id, [caller = *caller, id, reactor,
                         response](absl::StatusOr<berth::v1::Job> job) {
     if (job.ok()) {
-      if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) job = s;
+      if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) job = s;
     }
     Finish(reactor, response, std::move(job));
   });
@@ -172,7 +172,7 @@ ServerUnaryReactor* SchedulerServiceImpl::CancelJob(CallbackServerContext* conte
       reactor->Finish(ToGrpcStatus(job.status()));
       return;
     }
-    if (absl::Status s = AuthorizeCancel(caller, id, job->spec().team()); !s.ok()) {
+    if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) {
       reactor->Finish(ToGrpcStatus(s));
       return;
     }
@@ -211,7 +211,7 @@ ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* cont
       reactor->Finish(ToGrpcStatus(job.status()));
       return;
     }
-    if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) {
+    if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) {
       reactor->Finish(ToGrpcStatus(s));
       return;
     }
@@ -329,7 +329,7 @@ ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* cont
   core_->LookupJob(id, [caller = *caller, id, reactor,
                         list = std::move(list)](absl::StatusOr<berth::v1::Job> job) mutable {
     if (job.ok()) {
-      if (absl::Status s = AuthorizeRead(caller, id, job->spec().team()); !s.ok()) job = s;
+      if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) job = s;
     }
     if (!job.ok()) {
       reactor->Finish(ToGrpcStatus(job.status()));
