@@ -324,6 +324,9 @@ TEST_F(JobRunnerTest, DestructionStopsRunningJobs) {
   const std::string pids = dir_ + "/pids";
   runner_->Start(Job(8, {"/bin/sh", "-c", "echo $$ >> " + pids + "; sleep 1000"}));
   ASSERT_TRUE(WaitForLines(pids, 1));
+  // The child can write its pid before Spawn returns to the runner, which
+  // records the group and only then reports RUNNING.
+  ASSERT_TRUE(recorder_.WaitFor(8, v1::RUNNING).ok());
   EXPECT_NE(runner_->ProcessGroup(8), 0);
   runner_.reset();
   EXPECT_TRUE(WaitUntilGone(Pids(pids)).empty());
