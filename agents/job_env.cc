@@ -65,7 +65,7 @@ std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeSh
   std::vector<int> indices;
   for (const v1::GpuAssignment& gpu : share.gpus) indices.push_back(gpu.index());
   const v1::PlanReport& plan = job.plan();
-  return {
+  std::map<std::string, std::string> vars = {
       {"CUDA_VISIBLE_DEVICES", absl::StrJoin(indices, ",")},
       {"BERTH_JOB_ID", absl::StrCat(job.id())},
       {"BERTH_TP", absl::StrCat(plan.tp())},
@@ -83,6 +83,10 @@ std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeSh
       {"NPROC_PER_NODE", absl::StrCat(share.gpus.size())},
       {"WORLD_SIZE", absl::StrCat(share.world_size)},
   };
+  if (job.spec().has_array_index()) {
+    vars["BERTH_ARRAY_INDEX"] = absl::StrCat(job.spec().array_index());
+  }
+  return vars;
 }
 
 namespace {

@@ -99,6 +99,15 @@ TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
             "--recompute-granularity selective");
 }
 
+TEST(JobVariablesTest, AnArrayJobGetsItsIndexAndOnlyItsIndex) {
+  v1::Job job = TwoNodeJob();
+  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").count("BERTH_ARRAY_INDEX"), 0u);
+  job.mutable_spec()->set_array_index(0);  // index 0 is set, not absent
+  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").at("BERTH_ARRAY_INDEX"), "0");
+  job.mutable_spec()->set_array_index(417);
+  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").at("BERTH_ARRAY_INDEX"), "417");
+}
+
 TEST(JobVariablesTest, MasterPortIsDeterministicAndInRange) {
   EXPECT_EQ(MasterPort(0), 20000);
   EXPECT_EQ(MasterPort(7), 20007);

@@ -185,9 +185,16 @@ void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
 }
 
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
-  CLI::App* submit = app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
-  submit->add_option("FILE", o->submit.file, "a berth.v1.JobSpec as YAML (.yaml, .yml) or JSON")
+  CLI::App* submit = app->add_subcommand(
+      "submit", "submit a job spec (YAML or JSON); several files or --array in one request");
+  submit->add_option("FILE", o->submit.files,
+                     "berth.v1.JobSpec files as YAML (.yaml, .yml) or JSON; several are "
+                     "submitted together, all or none")
       ->required();
+  Text(submit, "--array", &o->submit.array,
+       "a job array: one job per index (1-500, 0-15:4, 1,3,5-7; at most 10,000), each "
+       "with BERTH_ARRAY_INDEX set",
+       "INDICES");
   submit->add_flag("--wait", o->submit.wait,
                    "follow the job until it ends, printing state changes");
   Text(submit, "--timeout", &o->submit.timeout,
@@ -295,6 +302,7 @@ void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 
 int main(int argc, char** argv) {
   CLI::App app("berth: plans and schedules LLM jobs on GPU clusters", "berth");
+  app.set_version_flag("--version", "berth " BERTH_VERSION);
   app.require_subcommand(1);
   ClientOptions global_client;
   AddConnectionFlags(&app, &global_client);

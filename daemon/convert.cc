@@ -99,6 +99,10 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
       spec.on_node_loss() != "fail") {
     return Invalid("on_node_loss", "must be \"requeue\" or \"fail\"");
   }
+  if (spec.has_array_index() &&
+      (spec.array_index() < 0 || spec.array_index() > kMaxArrayIndex)) {
+    return Invalid("array_index", absl::StrCat("must be in [0, ", kMaxArrayIndex, "]"));
+  }
   if (spec.model().hf_config_json().size() > static_cast<size_t>(proto::kMaxHfConfigBytes)) {
     return Invalid("model.hf_config_json",
                    absl::StrCat("larger than ", proto::kMaxHfConfigBytes / 1024, " KiB"));

@@ -149,6 +149,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     // A retried request id is answered with the stored job (from memory
     // when it is there, which may have moved on since; else the file's).
     batch.AddReply("submission", [this, id = job.id(), stored = job, duplicate,
+                                  as_job = submissions[i].rejected_as_job,
                                   done](absl::Status commit) {
       if (!commit.ok()) {
         done(std::move(commit));
@@ -156,7 +157,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
       }
       absl::StatusOr<Job> current = GetJob(id);
       Job answer = current.ok() ? *std::move(current) : stored;
-      if (answer.state() == berth::v1::REJECTED) {
+      if (answer.state() == berth::v1::REJECTED && !as_job) {
         done(absl::FailedPreconditionError(answer.reason()));
         return;
       }

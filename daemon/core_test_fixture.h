@@ -148,6 +148,30 @@ class CoreFixture : public ::testing::Test {
     return result;
   }
 
+  // A SubmitJobs call of `specs`, waited for.
+  absl::StatusOr<berth::v1::SubmitJobsResponse> SubmitBatch(
+      const std::vector<berth::v1::JobSpec>& specs) {
+    absl::Notification done;
+    absl::StatusOr<berth::v1::SubmitJobsResponse> result;
+    core_->SubmitBatch(specs, [&](absl::StatusOr<berth::v1::SubmitJobsResponse> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
+  // A training spec of team "t" for a catalogued model.
+  static berth::v1::JobSpec TrainSpec(const std::string& model, const std::string& request_id) {
+    berth::v1::JobSpec spec;
+    spec.set_task("train");
+    spec.set_team("t");
+    spec.set_request_id(request_id);
+    spec.mutable_model()->set_catalog_name(model);
+    spec.set_max_runtime_seconds(3600);
+    return spec;
+  }
+
   absl::StatusOr<berth::v1::Node> SetDrained(const std::string& node, bool drained) {
     absl::Notification done;
     absl::StatusOr<berth::v1::Node> result;

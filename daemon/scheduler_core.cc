@@ -239,18 +239,13 @@ void SchedulerCore::AfterFailedCommit(const absl::Status& cause) {
   }
 }
 
-void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
+absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::JobSpec& spec) {
   std::vector<PoolInfo> pools;
   std::shared_ptr<const std::vector<NodeView>> capacity;
   {
     absl::ReaderMutexLock lock(&admission_mu_);
     pools = pools_;
     capacity = capacity_;
-  }
-  if (fenced_) {
-    absl::MutexLock lock(&queue_mu_);
-    done(FencedError(fence_cause_, "submission"));
-    return;
   }
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
   if (request.ok() && options_.teams != nullptr && options_.teams->Find(spec.team()) == nullptr) {
@@ -260,16 +255,112 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
   }
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
-    done(request.status());
+    return request.status();
+  }
+  return Admit(*request, pools, *capacity, &plan_cache_);
+}
+
+void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
+  if (fenced_) {
+    absl::MutexLock lock(&queue_mu_);
+    done(FencedError(fence_cause_, "submission"));
     return;
   }
-  AdmissionResult admission = Admit(*request, pools, *capacity, &plan_cache_);
+  absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(spec);
+  if (!admission.ok()) {
+    done(admission.status());
+    return;
+  }
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     done(ShuttingDown());
     return;
   }
-  submissions_.push_back(Submission{std::move(spec), std::move(admission), std::move(done)});
+  submissions_.push_back(Submission{std::move(spec), *std::move(admission), std::move(done)});
+}
+
+namespace {
+
+// Collects the answers of a SubmitBatch's submissions (all on the writer
+// thread, in one round) and answers the caller after the last. A failed
+// commit (or fence, or shutdown) fails every submission of the round, so
+// the first such error is the call's; a reused request id is its result's.
+class BatchAnswer {
+ public:
+  BatchAnswer(size_t size, SchedulerCore::SubmitBatchCallback done)
+      : left_(size), done_(std::move(done)) {
+    response_.mutable_results()->Reserve(static_cast<int>(size));
+    for (size_t i = 0; i < size; ++i) response_.add_results();
+  }
+  void Set(size_t i, absl::StatusOr<berth::v1::SubmitJobResponse> answer) {
+    berth::v1::SubmitJobsResponse::Result& result = *response_.mutable_results(static_cast<int>(i));
+    if (answer.ok()) {
+      berth::v1::Job& job = *result.mutable_job();
+      job = *std::move(answer->mutable_job());
+      // The caller sent the spec; GetJob has the plan's prose.
+      job.clear_spec();
+      job.mutable_plan()->clear_explanation();
+      job.mutable_plan()->clear_launch();
+      job.mutable_plan()->clear_alternatives();
+      result.set_duplicate(answer->duplicate());
+    } else if (answer.status().code() == absl::StatusCode::kAlreadyExists) {
+      result.set_error(std::string(answer.status().message()));
+    } else if (failure_.ok()) {
+      failure_ = answer.status();
+    }
+    if (--left_ > 0) return;
+    if (!failure_.ok()) {
+      done_(std::move(failure_));
+    } else {
+      done_(std::move(response_));
+    }
+  }
+
+ private:
+  size_t left_;
+  SchedulerCore::SubmitBatchCallback done_;
+  berth::v1::SubmitJobsResponse response_;
+  absl::Status failure_;
+};
+
+}  // namespace
+
+void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs,
+                                SubmitBatchCallback done) {
+  if (specs.empty()) {
+    done(berth::v1::SubmitJobsResponse());
+    return;
+  }
+  if (fenced_) {
+    absl::MutexLock lock(&queue_mu_);
+    done(FencedError(fence_cause_, "submission"));
+    return;
+  }
+  std::vector<AdmissionResult> admissions;
+  admissions.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(specs[i]);
+    if (!admission.ok()) {
+      done(absl::Status(admission.status().code(),
+                        absl::StrCat("specs[", i, "]: ", admission.status().message())));
+      return;
+    }
+    admissions.push_back(*std::move(admission));
+  }
+  auto answer = std::make_shared<BatchAnswer>(specs.size(), std::move(done));
+  // One lock for all: the writer takes them into the same round.
+  absl::MutexLock lock(&queue_mu_);
+  if (stopping_) {
+    // Not queued: answered here, once.
+    for (size_t i = 0; i < specs.size(); ++i) answer->Set(i, ShuttingDown());
+    return;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    submissions_.push_back(Submission{
+        std::move(specs[i]), std::move(admissions[i]),
+        [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) { answer->Set(i, std::move(r)); },
+        /*rejected_as_job=*/true});
+  }
 }
 
 void SchedulerCore::Backup(std::string path,

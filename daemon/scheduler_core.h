@@ -114,6 +114,8 @@ absl::Status FencedError(const absl::Status& cause, const std::string& action);
 class SchedulerCore {
  public:
   using SubmitCallback = std::function<void(absl::StatusOr<berth::v1::SubmitJobResponse>)>;
+  using SubmitBatchCallback =
+      std::function<void(absl::StatusOr<berth::v1::SubmitJobsResponse>)>;
   using JobCallback = std::function<void(absl::StatusOr<berth::v1::Job>)>;
   using NodeCallback = std::function<void(absl::StatusOr<berth::v1::Node>)>;
   using StatusCallback = std::function<void(absl::Status)>;
@@ -133,6 +135,12 @@ class SchedulerCore {
   // Changes: `done` runs on the writer thread once the change has
   // committed, or with the reason it could not be recorded.
   void Submit(berth::v1::JobSpec spec, SubmitCallback done);
+  // Submits `specs` together (SubmitJobs): each is checked and admitted as
+  // Submit does, and one that is malformed fails the call with
+  // InvalidArgument "specs[i]: ..." before anything is queued; the rest
+  // join one writer round, so that one transaction records all or none.
+  // A refused job is a REJECTED result, not an error; results carry no spec.
+  void SubmitBatch(std::vector<berth::v1::JobSpec> specs, SubmitBatchCallback done);
   void Cancel(int64_t id, JobCallback done);
   void SetDrained(std::string node, bool drained, NodeCallback done);
   void RegisterNode(berth::v1::Register registration, StatusCallback done);
@@ -172,7 +180,13 @@ class SchedulerCore {
     berth::v1::JobSpec spec;
     AdmissionResult admission;
     SubmitCallback done;
+    // Answer a REJECTED job as a response (SubmitBatch), not as the
+    // FailedPrecondition that SubmitJob returns.
+    bool rejected_as_job = false;
   };
+  // Validates `spec` (and its team) and admits it against the cluster as
+  // last published; InvalidArgument for a malformed spec.
+  absl::StatusOr<AdmissionResult> CheckAndAdmit(const berth::v1::JobSpec& spec);
   using Op = std::function<void(WriteBatch&)>;
   // What heartbeats change, kept apart from the state so that they never
   // wait for the writer.
