@@ -28,6 +28,7 @@
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/scheduler.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd address (loopback)");
 ABSL_FLAG(int, nodes, 1000, "simulated nodes of 8 × h100-80gb");
@@ -145,12 +146,23 @@ berth::v1::JobSpec Spec() {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string address = absl::GetFlag(FLAGS_daemon);
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto agents = berth::v1::AgentService::NewStub(channel);
+  // Connections of their own: berthd allows 100 concurrent calls on one
+  // (common/limits.h), and real agents each have theirs. Nodes share one
+  // per kNodesPerConnection; the submitters have another.
+  auto Connection = [&address] {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  };
+  constexpr int kNodesPerConnection = 50;
+  auto channel = Connection();
+  std::vector<std::unique_ptr<berth::v1::AgentService::Stub>> agents;
   Clocks clocks;
   std::vector<std::unique_ptr<SimNode>> nodes;
   for (int i = 0; i < absl::GetFlag(FLAGS_nodes); ++i) {
-    nodes.push_back(std::make_unique<SimNode>(agents.get(), absl::StrFormat("sim-%04d", i), &clocks));
+    if (i % kNodesPerConnection == 0) agents.push_back(berth::v1::AgentService::NewStub(Connection()));
+    nodes.push_back(
+        std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%04d", i), &clocks));
   }
   const absl::Time register_deadline = absl::Now() + absl::Seconds(60);
   while (clocks.registered < absl::GetFlag(FLAGS_nodes) && absl::Now() < register_deadline) {
