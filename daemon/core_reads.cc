@@ -8,6 +8,7 @@
 #include "daemon/cluster_map.h"
 #include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
+#include "daemon/team_usage.h"
 #include "daemon/state_convert.h"
 #include "daemon/state_queries.h"
 
@@ -96,7 +97,9 @@ ClusterSample SchedulerCore::SampleCluster() const {
     for (const auto& [name, entry] : liveness_) readings[name] = entry.samples;
   }
   absl::ReaderMutexLock lock(&mu_);
-  return SampleClusterState(state_, readings, options_.now_ms());
+  ClusterSample sample = SampleClusterState(state_, readings, options_.now_ms());
+  if (options_.teams != nullptr) sample.teams = TeamUsageOf(state_, *options_.teams, team_usage_);
+  return sample;
 }
 
 std::string SchedulerCore::ClusterMapHtml() const {
