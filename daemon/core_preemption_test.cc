@@ -104,7 +104,8 @@ class CorePreemptionTest : public CoreFixture {
     std::string text;
     core_->ListEvents(db::EventQuery{.job_id = id}, [&](absl::StatusOr<std::vector<db::Event>> e) {
       if (e.ok()) {
-        for (const db::Event& event : *e) absl::StrAppend(&text, event.kind, ": ", event.message, "\n");
+        for (const db::Event& event : *e)
+          absl::StrAppend(&text, event.kind, ": ", event.message, "\n");
       }
       done.Notify();
     });
@@ -139,8 +140,7 @@ TEST_F(CorePreemptionTest, BorrowedJobIsStoppedRequeuedAndTheOwnerTakesItsGpus) 
   EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
   auto explained = core_->Explain(b);
   ASSERT_TRUE(explained.ok());
-  EXPECT_TRUE(absl::StrContains(explained->summary(), "stopping for it"))
-      << explained->summary();
+  EXPECT_TRUE(absl::StrContains(explained->summary(), "stopping for it")) << explained->summary();
   for (int64_t other : a_jobs_) {
     if (other != victim) {
       EXPECT_EQ(Lookup(other)->preempted_by(), 0) << other;

@@ -72,20 +72,18 @@ void SchedulerCore::PlaceReserved(WriteBatch& batch, int64_t now_ms) {
       ++it;
       continue;
     }
-    const bool free = !reservation.slots.empty() &&
-                      std::all_of(reservation.slots.begin(), reservation.slots.end(),
-                                  [&](const SlotAssignment& slot) {
-                                    const NodeRecord* node = state_.FindNode(slot.node);
-                                    if (node == nullptr || node->state != NodeState::kUp ||
-                                        !node->connected) {
-                                      return false;
-                                    }
-                                    return std::any_of(node->gpus.begin(), node->gpus.end(),
-                                                       [&](const GpuRecord& gpu) {
-                                                         return gpu.index == slot.gpu_index &&
-                                                                gpu.job_id == 0;
-                                                       });
-                                  });
+    const bool free =
+        !reservation.slots.empty() &&
+        std::all_of(
+            reservation.slots.begin(), reservation.slots.end(), [&](const SlotAssignment& slot) {
+              const NodeRecord* node = state_.FindNode(slot.node);
+              if (node == nullptr || node->state != NodeState::kUp || !node->connected) {
+                return false;
+              }
+              return std::any_of(node->gpus.begin(), node->gpus.end(), [&](const GpuRecord& gpu) {
+                return gpu.index == slot.gpu_index && gpu.job_id == 0;
+              });
+            });
     // Slots no longer free (a node went away): the pass places it instead.
     if (free) ready.push_back(Decision{.job_id = preemptor, .slots = reservation.slots});
     it = reservations_.erase(it);
@@ -97,11 +95,13 @@ void SchedulerCore::HideReserved(std::vector<NodeView>& views) const {
   if (reservations_.empty()) return;
   std::set<std::pair<std::string, int32_t>> reserved;
   for (const auto& [id, reservation] : reservations_) {
-    for (const SlotAssignment& slot : reservation.slots) reserved.emplace(slot.node, slot.gpu_index);
+    for (const SlotAssignment& slot : reservation.slots)
+      reserved.emplace(slot.node, slot.gpu_index);
   }
   for (NodeView& view : views) {
-    std::erase_if(view.free_gpus,
-                  [&](int32_t index) { return reserved.contains({view.name, index}); });
+    std::erase_if(view.free_gpus, [&](int32_t index) {
+      return reserved.contains({view.name, index});
+    });
   }
 }
 
@@ -114,13 +114,14 @@ std::vector<Waiting> SchedulerCore::WithReservations(std::vector<Waiting> waitin
       if (Stopping(state_, victim, id)) stopping.push_back(victim);
     }
     waiting.push_back(Waiting{
-        .job_id = id, .position = 1, .reason = WaitReason::kReclaim,
+        .job_id = id,
+        .position = 1,
+        .reason = WaitReason::kReclaim,
         .note = stopping.empty()
                     ? std::string("its victims have stopped; it is placed next")
                     : absl::StrCat("job", stopping.size() == 1 ? " " : "s ",
                                    absl::StrJoin(stopping, ", "),
-                                   stopping.size() == 1 ? " is" : " are",
-                                   " stopping for it")});
+                                   stopping.size() == 1 ? " is" : " are", " stopping for it")});
   }
   return waiting;
 }
@@ -131,8 +132,11 @@ void SchedulerCore::Reclaim(WriteBatch& batch, const std::vector<PendingJob>& pe
   for (int64_t id : state_.live()) {
     const JobRecord& job = *state_.FindJob(id);
     if (!Holds(job) || job.preempted_by != 0) continue;  // a victim already
-    HeldJob h{.id = id, .team = job.team, .gpu_type = job.gpu_type,
-              .start_ms = job.start_time_ms, .last_checkpoint_ms = LastCheckpoint(job)};
+    HeldJob h{.id = id,
+              .team = job.team,
+              .gpu_type = job.gpu_type,
+              .start_ms = job.start_time_ms,
+              .last_checkpoint_ms = LastCheckpoint(job)};
     for (const GpuHold& gpu : job.gpus) {
       h.slots.push_back(SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
     }
@@ -145,13 +149,17 @@ void SchedulerCore::Reclaim(WriteBatch& batch, const std::vector<PendingJob>& pe
   for (const auto& [id, reservation] : reservations_) {
     const JobRecord* job = state_.FindJob(id);
     if (job == nullptr || reservation.slots.empty()) continue;
-    held.push_back(HeldJob{.id = id, .team = job->team, .gpu_type = job->gpu_type,
-                           .start_ms = now_ms, .slots = reservation.slots, .preemptible = false});
+    held.push_back(HeldJob{.id = id,
+                           .team = job->team,
+                           .gpu_type = job->gpu_type,
+                           .start_ms = now_ms,
+                           .slots = reservation.slots,
+                           .preemptible = false});
   }
   std::vector<NodeView> views = state_.PlacementViews();
   HideReserved(views);
-  for (const Preemption& p : PlanReclaim(pending, pass, held, std::move(views), now_ms,
-                                         *options_.teams)) {
+  for (const Preemption& p :
+       PlanReclaim(pending, pass, held, std::move(views), now_ms, *options_.teams)) {
     ApplyPreemption(batch, p, now_ms);
     if (batch.failed()) return;
   }
@@ -184,15 +192,14 @@ void SchedulerCore::ApplyPreemption(WriteBatch& batch, const Preemption& p, int6
     const int64_t grace_ms = PreemptionGraceMs(*victim);
     const int64_t checkpoint = LastCheckpoint(*victim);
     const int64_t since = std::max(victim->start_time_ms, checkpoint);
-    const int64_t lost = static_cast<int64_t>(victim->gpus.size()) * std::max<int64_t>(0, now_ms - since);
+    const int64_t lost =
+        static_cast<int64_t>(victim->gpus.size()) * std::max<int64_t>(0, now_ms - since);
     const std::string team = victim->team;
     Record(batch, id, "", EventKind::kPreempted,
            absl::StrCat("by job ", p.preemptor, " of team ", preemptor_team,
-                        ", which is within its nominal quota of ", victim->gpu_type,
-                        " while team ", team, " borrows; ", GpuHoursText(lost),
-                        " of work since its ", checkpoint > victim->start_time_ms
-                                                   ? "last checkpoint"
-                                                   : "start",
+                        ", which is within its nominal quota of ", victim->gpu_type, " while team ",
+                        team, " borrows; ", GpuHoursText(lost), " of work since its ",
+                        checkpoint > victim->start_time_ms ? "last checkpoint" : "start",
                         " are lost; SIGTERM now, SIGKILL after ", grace_ms / 1000, " s"));
     state_.Preempt(id, p.preemptor, nodes).IgnoreError();
     reservation.victims.insert(id);
@@ -219,16 +226,20 @@ void SchedulerCore::ConfirmPreemptStop(WriteBatch& batch, int64_t id, const std:
   }
   if (job->stopping_on.size() > 1) {  // its other nodes still stop it
     state_.ConfirmStopped(id, node).IgnoreError();
-    Record(batch, id, node, EventKind::kStopped, absl::StrCat(how, "; waiting for its other nodes"));
+    Record(batch, id, node, EventKind::kStopped,
+           absl::StrCat(how, "; waiting for its other nodes"));
     return;
   }
   const int64_t preemptor = job->preempted_by;
   const int32_t count = job->preemptions + 1;
   const std::string reason = absl::StrCat("preempted by job ", preemptor, "; waiting again");
   if (!batch.Write([&](db::Store& store) {
-        return store.UpdateJobs({db::JobUpdate{.id = id, .state = berth::v1::PENDING,
-                                               .reason = reason, .release = true,
-                                               .preemptions = count, .preempted_by = 0}});
+        return store.UpdateJobs({db::JobUpdate{.id = id,
+                                               .state = berth::v1::PENDING,
+                                               .reason = reason,
+                                               .release = true,
+                                               .preemptions = count,
+                                               .preempted_by = 0}});
       })) {
     return;
   }

@@ -157,6 +157,8 @@ class SchedulerCore {
   absl::StatusOr<berth::v1::Job> GetJob(int64_t id) const;
   berth::v1::ListJobsResponse ListJobs(const berth::v1::ListJobsRequest& request) const;
   berth::v1::ListNodesResponse ListNodes() const;
+  // Per team and GPU type (team_usage.h); FailedPrecondition without teams.
+  absl::StatusOr<berth::v1::ListTeamsResponse> ListTeams() const;
   absl::StatusOr<berth::v1::ExplainJobResponse> Explain(int64_t id) const;
   absl::StatusOr<berth::v1::PlanJobResponse> Plan(const berth::v1::JobSpec& spec) const;
   // The cluster for the metrics gauges, and the cluster map page.

@@ -22,11 +22,11 @@ struct TeamUsage {
   std::string team;
   std::string gpu_type;
   int64_t nominal = 0;
-  int64_t in_use = 0;    // GPUs its placed and running jobs hold
-  int64_t borrowed = 0;  // of in_use, beyond its own nominal
-  int64_t lendable = 0;  // idle nominal others may borrow (lending limit applied)
-  int64_t pending = 0;   // GPUs its pending jobs need
-  double decayed_gpus = 0;  // fair-share usage as an average GPU count
+  int64_t in_use = 0;         // GPUs its placed and running jobs hold
+  int64_t borrowed = 0;       // of in_use, beyond its own nominal
+  int64_t lendable = 0;       // idle nominal others may borrow (lending limit applied)
+  int64_t pending = 0;        // GPUs its pending jobs need
+  double decayed_gpus = 0;    // fair-share usage as an average GPU count
   double weighted_share = 0;  // the dominant share the order uses (all types)
 };
 

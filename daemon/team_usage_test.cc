@@ -35,9 +35,9 @@ TEST(TeamUsageTest, CountsHeldBorrowedLendableAndPending) {
   add(4, "b", 4, "", 0);
   state.PlacementViews();
   TeamsConfig config{
-      .teams = {TeamSpec{.name = "a", .quota = {{kH100, TeamQuota{.nominal = 4}}}},
-                TeamSpec{.name = "b",
-                         .quota = {{kH100, TeamQuota{.nominal = 8, .lending_limit = 2}}}}}};
+      .teams = {
+          TeamSpec{.name = "a", .quota = {{kH100, TeamQuota{.nominal = 4}}}},
+          TeamSpec{.name = "b", .quota = {{kH100, TeamQuota{.nominal = 8, .lending_limit = 2}}}}}};
   std::vector<TeamUsage> rows = TeamUsageOf(state, config, DecayedUsage{});
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].team, "a");

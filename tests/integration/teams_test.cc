@@ -80,8 +80,9 @@ class TeamsTest : public ::testing::Test {
   // A job of team a that marks its start, writes term-<id> on SIGTERM and
   // exits; with `checkpoint`, it touches its checkpoint file all along.
   std::string TrappingJob(bool checkpoint) const {
-    return absl::StrCat("trap 'echo term > ", marks_, "/term-$BERTH_JOB_ID; exit 0' TERM; echo $$ > ",
-                        marks_, "/start-$BERTH_JOB_ID; while :; do ",
+    return absl::StrCat("trap 'echo term > ", marks_,
+                        "/term-$BERTH_JOB_ID; exit 0' TERM; echo $$ > ", marks_,
+                        "/start-$BERTH_JOB_ID; while :; do ",
                         checkpoint ? "touch \"$BERTH_CHECKPOINT_FILE\"; " : "", "sleep 0.1; done");
   }
 
@@ -142,9 +143,27 @@ TEST_F(TeamsTest, BorrowedJobIsPreemptedRequeuedAndTheOwnersJobStarts) {
   EXPECT_FALSE(ReadFile(marks_ + "/b-started").empty());
   absl::StatusOr<std::vector<std::string>> kinds = EventKinds(cluster_.db_path(), a[0].id());
   ASSERT_TRUE(kinds.ok()) << kinds.status();
-  const std::vector<std::string> expected = {"submitted", "placed",    "running",
-                                             "preempted", "requeued"};
+  const std::vector<std::string> expected = {"submitted", "placed", "running", "preempted",
+                                             "requeued"};
   EXPECT_EQ(*kinds, expected);
+
+  // ListTeams (`berth teams`): b holds its job's GPUs within its nominal;
+  // a holds the rest, all borrowed, and waits for the victim's.
+  berth::v1::ListTeamsResponse teams;
+  {
+    auto context = Context();
+    ASSERT_TRUE(
+        cluster_.Scheduler()->ListTeams(context.get(), berth::v1::ListTeamsRequest(), &teams).ok());
+  }
+  ASSERT_EQ(teams.teams_size(), 2);
+  EXPECT_EQ(teams.teams(0).team(), "a");
+  EXPECT_EQ(teams.teams(0).in_use(), 8 - gpus);
+  EXPECT_EQ(teams.teams(0).borrowed(), 8 - gpus);
+  EXPECT_EQ(teams.teams(0).pending(), gpus);
+  EXPECT_EQ(teams.teams(1).team(), "b");
+  EXPECT_EQ(teams.teams(1).nominal(), 8);
+  EXPECT_EQ(teams.teams(1).in_use(), gpus);
+  EXPECT_EQ(teams.teams(1).borrowed(), 0);
 
   // berthd restarts: the preemption count and the queue survive it.
   ASSERT_TRUE(cluster_.StopDaemon(SIGTERM).ok());
