@@ -203,7 +203,12 @@ void SchedulerCore::ApplyPreemption(WriteBatch& batch, const Preemption& p, int6
                         " are lost; SIGTERM now, SIGKILL after ", grace_ms / 1000, " s"));
     state_.Preempt(id, p.preemptor, nodes).IgnoreError();
     reservation.victims.insert(id);
-    if (options_.metrics != nullptr) options_.metrics->CountPreemption(team, "reclaim");
+    if (Metrics* metrics = options_.metrics; metrics != nullptr) {
+      // Counted once the preemption is recorded.
+      batch.AddReply("preemption", [metrics, team](absl::Status commit) {
+        if (commit.ok()) metrics->CountPreemption(team, "reclaim");
+      });
+    }
     StopOnNodes(batch, id, up, grace_ms);
     for (const std::string& node : nodes) {
       if (!up.contains(node)) ConfirmPreemptStop(batch, id, node, "the node is DOWN");
