@@ -264,6 +264,9 @@ v1::AgentMessage Agent::HeartbeatMessage() const {
   v1::AgentMessage out;
   v1::Heartbeat* beat = out.mutable_heartbeat();
   beat->set_sent_ms(absl::ToUnixMillis(options_.now()));
+  for (v1::JobCheckpoint& checkpoint : runner_->Checkpoints()) {
+    *beat->add_checkpoints() = std::move(checkpoint);
+  }
   if (options_.sample_gpus) {
     for (v1::GpuSample& sample : options_.sample_gpus()) {
       *beat->add_gpus() = std::move(sample);

@@ -77,7 +77,8 @@ TEST(ShareOfTest, AJobWithoutPlacementRunsAloneHere) {
 
 TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   const v1::Job job = TwoNodeJob();
-  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json");
+  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json",
+                                 "/w/jobs/20042/checkpoint");
   EXPECT_EQ(vars.at("CUDA_VISIBLE_DEVICES"), "6,7,4,5");
   EXPECT_EQ(vars.at("BERTH_JOB_ID"), "20042");
   EXPECT_EQ(vars.at("BERTH_TP"), "2");
@@ -93,6 +94,7 @@ TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   EXPECT_EQ(vars.at("NPROC_PER_NODE"), "4");
   EXPECT_EQ(vars.at("WORLD_SIZE"), "8");
   EXPECT_EQ(vars.at("BERTH_DEEPSPEED_CONFIG"), "/w/jobs/20042/ds.json");
+  EXPECT_EQ(vars.at("BERTH_CHECKPOINT_FILE"), "/w/jobs/20042/checkpoint");
   EXPECT_EQ(vars.at("BERTH_MEGATRON_ARGS"),
             "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
             "--micro-batch-size 4 --use-distributed-optimizer "

@@ -23,6 +23,7 @@
 #include "cli/event_commands.h"
 #include "cli/job_commands.h"
 #include "cli/node_commands.h"
+#include "cli/team_commands.h"
 #include "cli/plan_command.h"
 #include "cli/watch_command.h"
 
@@ -164,6 +165,7 @@ struct AllOptions {
   berth::cli::JobsOptions jobs;
   berth::cli::JobIdOptions job, cancel, why;
   berth::cli::NodesOptions nodes;
+  berth::cli::TeamsOptions teams;
   berth::cli::NodeNameOptions drain, undrain;
   berth::cli::BackupOptions backup;
   berth::cli::WatchOptions watch;
@@ -176,7 +178,7 @@ using Verb = std::pair<CLI::App*, std::function<int()>>;
 void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
   for (ClientOptions* client :
        {&o->submit.client, &o->jobs.client, &o->job.client, &o->cancel.client, &o->why.client,
-        &o->nodes.client, &o->drain.client, &o->undrain.client, &o->backup.client,
+        &o->nodes.client, &o->teams.client, &o->drain.client, &o->undrain.client, &o->backup.client,
         &o->watch.client, &o->events.client}) {
     if (!client->daemon) client->daemon = global.daemon;
     if (!client->token) client->token = global.token;
@@ -253,6 +255,11 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
         {kOk, kInternal, kUsage, kNotFound, kUnreachable, {7, "not allowed: admins only"}}));
   }
   verbs->push_back({nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
+  CLI::App* teams = app->add_subcommand(
+      "teams", "per team and GPU type: quota, GPUs in use and borrowed, demand, fair share");
+  AddClientFlags(teams, &o->teams.client);
+  teams->footer(ExitCodeFooter({kOk, kInternal, kUnreachable, kNotAllowed}));
+  verbs->push_back({teams, [o] { return RunTeams(o->teams, std::cout, std::cerr); }});
   verbs->push_back({drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
   verbs->push_back({undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
   CLI::App* admin = app->add_subcommand("admin", "operator tasks on berthd");

@@ -95,6 +95,10 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
   if (spec.max_runtime_seconds() < 0 || spec.max_runtime_seconds() > 366LL * 86400) {
     return Invalid("max_runtime_seconds", "must be in [0, 366 days]");
   }
+  if (spec.preemption_grace_seconds() < 0 || spec.preemption_grace_seconds() > 86400) {
+    return Invalid("preemption_grace_seconds",
+                   absl::StrCat(spec.preemption_grace_seconds(), " is out of range [0, 86400]"));
+  }
   if (!spec.on_node_loss().empty() && spec.on_node_loss() != "requeue" &&
       spec.on_node_loss() != "fail") {
     return Invalid("on_node_loss", "must be \"requeue\" or \"fail\"");

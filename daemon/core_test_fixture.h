@@ -30,7 +30,10 @@ class RecordingNotifier : public AgentNotifier {
   bool Send(const std::string& node, const berth::v1::DaemonMessage& message) override {
     absl::MutexLock lock(&mu_);
     if (message.has_start_job()) starts_++;
-    if (message.has_stop_job()) stops_++;
+    if (message.has_stop_job()) {
+      stops_++;
+      last_stop_ = message.stop_job();
+    }
     if (message.has_job_status_ack()) acks_++;
     return true;
   }
@@ -46,12 +49,17 @@ class RecordingNotifier : public AgentNotifier {
     absl::MutexLock lock(&mu_);
     return stops_;
   }
+  berth::v1::StopJob last_stop() {
+    absl::MutexLock lock(&mu_);
+    return last_stop_;
+  }
 
  private:
   absl::Mutex mu_;
   int starts_ ABSL_GUARDED_BY(mu_) = 0;
   int stops_ ABSL_GUARDED_BY(mu_) = 0;
   int acks_ ABSL_GUARDED_BY(mu_) = 0;
+  berth::v1::StopJob last_stop_ ABSL_GUARDED_BY(mu_);
 };
 
 // Polls until `predicate` holds, for at most five seconds of real time.

@@ -107,6 +107,7 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
       std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
     }
   }
+  RebuildReservations();
   RefreshAdmissionView();
   dirty_ = true;
   return absl::OkStatus();
@@ -183,6 +184,9 @@ void SchedulerCore::RunRound(std::vector<Submission>& submissions, std::deque<Op
       CheckNodeLiveness(batch);
       CheckRunTimes(batch);
       next_liveness_check_ms_ = options_.now_ms() + options_.heartbeat_interval_ms;
+      // Reclaim depends on time (min_runtime): with teams, a pass each
+      // interval even when nothing changed.
+      if (options_.teams != nullptr) dirty_ = true;
     }
     if (dirty_ && !fenced_ && !batch.failed()) RunPass(batch);
     const absl::Time start = absl::Now();
@@ -476,6 +480,22 @@ std::vector<berth::v1::GpuSample> CleanSamples(const berth::v1::Heartbeat& heart
   return kept;
 }
 
+// The checkpoint times a heartbeat reports that are plausible: positive,
+// not more than a minute ahead of berthd's clock, at most kMaxCheckpoints
+// (an agent runs far fewer jobs), the latest for each job.
+absl::flat_hash_map<int64_t, int64_t> CleanCheckpoints(const berth::v1::Heartbeat& heartbeat,
+                                                       int64_t now_ms) {
+  constexpr int kMaxCheckpoints = 1024;
+  absl::flat_hash_map<int64_t, int64_t> kept;
+  for (const berth::v1::JobCheckpoint& c : heartbeat.checkpoints()) {
+    if (kept.size() >= kMaxCheckpoints) break;
+    if (c.job_id() <= 0 || c.time_ms() <= 0 || c.time_ms() > now_ms + 60'000) continue;
+    int64_t& time = kept[c.job_id()];
+    time = std::max(time, c.time_ms());
+  }
+  return kept;
+}
+
 }  // namespace
 
 void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat) {
@@ -487,6 +507,7 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
     it->second.last_heartbeat_ms = options_.now_ms();
     it->second.seen = true;
     it->second.samples = CleanSamples(heartbeat, it->second.gpu_indices);
+    it->second.checkpoints = CleanCheckpoints(heartbeat, options_.now_ms());
     revive = it->second.down;
   }
   if (options_.metrics != nullptr) options_.metrics->heartbeats.Increment();
@@ -497,6 +518,20 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
       DoNodeBack(batch, node);
     });
   }
+}
+
+int64_t SchedulerCore::LastCheckpoint(const JobRecord& job) const {
+  std::set<std::string> nodes;
+  for (const GpuHold& gpu : job.gpus) nodes.insert(gpu.node);
+  int64_t last = 0;
+  absl::MutexLock lock(&liveness_mu_);
+  for (const std::string& node : nodes) {
+    auto it = liveness_.find(node);
+    if (it == liveness_.end()) continue;
+    auto checkpoint = it->second.checkpoints.find(job.id);
+    if (checkpoint != it->second.checkpoints.end()) last = std::max(last, checkpoint->second);
+  }
+  return last;
 }
 
 int64_t SchedulerCore::LastHeartbeat(const std::string& node) const {

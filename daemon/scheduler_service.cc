@@ -257,6 +257,22 @@ ServerUnaryReactor* SchedulerServiceImpl::ListNodes(CallbackServerContext* conte
   return reactor;
 }
 
+// Read-only, for any authenticated user: quotas and use are no secret
+// between the teams that share a cluster.
+ServerUnaryReactor* SchedulerServiceImpl::ListTeams(CallbackServerContext* context,
+                                                    const berth::v1::ListTeamsRequest* request,
+                                                    berth::v1::ListTeamsResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
+  absl::StatusOr<berth::v1::ListTeamsResponse> teams = core_->ListTeams();
+  if (!teams.ok()) return Reject(context, teams.status());
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  *response = *std::move(teams);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 ServerUnaryReactor* SchedulerServiceImpl::DrainNode(CallbackServerContext* context,
                                                     const berth::v1::DrainNodeRequest* request,
                                                     berth::v1::Node* response) {

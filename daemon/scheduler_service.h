@@ -57,6 +57,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
                                        const berth::v1::ListEventsRequest* request,
                                        berth::v1::ListEventsResponse* response) override;
+  grpc::ServerUnaryReactor* ListTeams(grpc::CallbackServerContext* context,
+                                      const berth::v1::ListTeamsRequest* request,
+                                      berth::v1::ListTeamsResponse* response) override;
 
  private:
   // The caller of this call: Unauthenticated without a known token.
