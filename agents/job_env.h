@@ -16,7 +16,7 @@
 // them (berth's win) as "KEY=VALUE" strings for execve:
 //
 //   MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), pass_env),
-//                    job.spec(), JobVariables(job, share, deepspeed_path));
+//                    job.spec(), JobVariables(job, share, deepspeed_path, checkpoint_path));
 #ifndef BERTH_AGENTS_JOB_ENV_H_
 #define BERTH_AGENTS_JOB_ENV_H_
 

@@ -103,11 +103,12 @@ TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
 
 TEST(JobVariablesTest, AnArrayJobGetsItsIndexAndOnlyItsIndex) {
   v1::Job job = TwoNodeJob();
-  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").count("BERTH_ARRAY_INDEX"), 0u);
+  auto vars = [&job] { return JobVariables(job, ShareOf(job, "b"), "ds.json", "ckpt"); };
+  EXPECT_EQ(vars().count("BERTH_ARRAY_INDEX"), 0u);
   job.mutable_spec()->set_array_index(0);  // index 0 is set, not absent
-  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").at("BERTH_ARRAY_INDEX"), "0");
+  EXPECT_EQ(vars().at("BERTH_ARRAY_INDEX"), "0");
   job.mutable_spec()->set_array_index(417);
-  EXPECT_EQ(JobVariables(job, ShareOf(job, "b"), "ds.json").at("BERTH_ARRAY_INDEX"), "417");
+  EXPECT_EQ(vars().at("BERTH_ARRAY_INDEX"), "417");
 }
 
 TEST(JobVariablesTest, MasterPortIsDeterministicAndInRange) {

@@ -293,7 +293,9 @@ namespace {
 std::shared_ptr<grpc::Channel> FastReconnectChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time one
+  // connection attempt may take (20 s by default), and 100 ms cut off the
+  // handshake with a busy berthd ("tcp handshaker shutdown").
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);  // as the CLI does
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
