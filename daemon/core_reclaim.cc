@@ -59,7 +59,10 @@ int64_t SchedulerCore::PreemptionGraceMs(const JobRecord& job) const {
 void SchedulerCore::PlaceReserved(WriteBatch& batch, int64_t now_ms) {
   std::vector<Decision> ready;
   for (auto it = reservations_.begin(); it != reservations_.end();) {
-    const auto& [preemptor, reservation] = *it;
+    // Named copies, not a structured binding: clang 14 lets no lambda
+    // capture one.
+    const int64_t preemptor = it->first;
+    const auto& reservation = it->second;
     const JobRecord* job = state_.FindJob(preemptor);
     if (job == nullptr || job->state != JobState::kPending) {
       it = reservations_.erase(it);  // cancelled, or placed some other way
