@@ -243,14 +243,13 @@ void SchedulerCore::AfterFailedCommit(const absl::Status& cause) {
   }
 }
 
-absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::JobSpec& spec) {
-  std::vector<PoolInfo> pools;
-  std::shared_ptr<const std::vector<NodeView>> capacity;
-  {
-    absl::ReaderMutexLock lock(&admission_mu_);
-    pools = pools_;
-    capacity = capacity_;
-  }
+SchedulerCore::AdmissionView SchedulerCore::CurrentAdmissionView() const {
+  absl::ReaderMutexLock lock(&admission_mu_);
+  return AdmissionView{.pools = pools_, .capacity = capacity_};
+}
+
+absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::JobSpec& spec,
+                                                             const AdmissionView& view) {
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
   if (request.ok() && options_.teams != nullptr && options_.teams->Find(spec.team()) == nullptr) {
     request = absl::InvalidArgumentError(absl::StrCat("team \"", spec.team(),
@@ -261,7 +260,7 @@ absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::Jo
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
     return request.status();
   }
-  return Admit(*request, pools, *capacity, &plan_cache_);
+  return Admit(*request, view.pools, *view.capacity, &plan_cache_);
 }
 
 void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
@@ -270,7 +269,7 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
     done(FencedError(fence_cause_, "submission"));
     return;
   }
-  absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(spec);
+  absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(spec, CurrentAdmissionView());
   if (!admission.ok()) {
     done(admission.status());
     return;
@@ -340,10 +339,11 @@ void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs,
     done(FencedError(fence_cause_, "submission"));
     return;
   }
+  const AdmissionView view = CurrentAdmissionView();
   std::vector<AdmissionResult> admissions;
   admissions.reserve(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(specs[i]);
+    absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(specs[i], view);
     if (!admission.ok()) {
       done(absl::Status(admission.status().code(),
                         absl::StrCat("specs[", i, "]: ", admission.status().message())));

@@ -188,9 +188,17 @@ class SchedulerCore {
     // FailedPrecondition that SubmitJob returns.
     bool rejected_as_job = false;
   };
-  // Validates `spec` (and its team) and admits it against the cluster as
-  // last published; InvalidArgument for a malformed spec.
-  absl::StatusOr<AdmissionResult> CheckAndAdmit(const berth::v1::JobSpec& spec);
+  // The cluster as last published for admission, taken once per call (a
+  // batch of 10,000 specs admits them all against one copy).
+  struct AdmissionView {
+    std::vector<PoolInfo> pools;
+    std::shared_ptr<const std::vector<NodeView>> capacity;
+  };
+  AdmissionView CurrentAdmissionView() const;
+  // Validates `spec` (and its team) and admits it against `view`;
+  // InvalidArgument for a malformed spec.
+  absl::StatusOr<AdmissionResult> CheckAndAdmit(const berth::v1::JobSpec& spec,
+                                                const AdmissionView& view);
   using Op = std::function<void(WriteBatch&)>;
   // What heartbeats change, kept apart from the state so that they never
   // wait for the writer.
