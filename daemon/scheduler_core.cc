@@ -1,7 +1,7 @@
 // SchedulerCore: creation, recovery, the writer thread's rounds and what
 // happens when a commit fails. The changes a round applies are in
-// core_changes.cc, the scheduling pass in core_pass.cc, reads in
-// core_reads.cc.
+// core_changes.cc (users) and core_node_changes.cc (nodes, agents), the
+// scheduling pass in core_pass.cc, reads in core_reads.cc.
 #include "daemon/scheduler_core.h"
 
 #include <algorithm>

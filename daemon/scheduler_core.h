@@ -226,7 +226,8 @@ class SchedulerCore {
   void Record(WriteBatch& batch, int64_t job_id, std::string node, EventKind kind,
               std::string message);
 
-  // Writer-thread changes, under mu_ (core_changes.cc).
+  // Writer-thread changes, under mu_ (core_changes.cc; nodes and agents in
+  // core_node_changes.cc).
   void ProcessSubmissions(WriteBatch& batch, std::vector<Submission>& submissions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DoCancel(WriteBatch& batch, int64_t id, JobCallback done)
