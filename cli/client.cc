@@ -196,8 +196,11 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
   absl::Duration backoff = policy.initial_backoff;
   int count = 1;
   grpc::Status status = attempt();
+  // An UNAVAILABLE with details is berthd's own answer (common/rpc_answer.h:
+  // fenced after a disk error, shutting down): asking again at once changes
+  // nothing and would hide the first answer behind later ones.
   while (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         count <= policy.max_retries) {
+         status.error_details().empty() && count <= policy.max_retries) {
     sleep(backoff);
     backoff *= 2;
     ++count;
@@ -251,8 +254,14 @@ grpc::Status Client::CallWithRetry(
 int ReportRpcError(absl::string_view verb, const Client& client,
                    const grpc::Status& status, std::ostream& err) {
   const std::string message = Printable(status.error_message());
+  const bool answered = !status.error_details().empty();  // common/rpc_answer.h
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (answered) {
+        err << "berth " << verb << ": berthd at " << client.address()
+            << " cannot do this now: " << message << "\n";
+        break;
+      }
       err << "berth " << verb << ": cannot reach berthd at " << client.address()
           << ": is it running? (" << kDaemonAddressEnv << ", --daemon)\n  "
           << client.attempts() << (client.attempts() == 1 ? " attempt" : " attempts")

@@ -10,9 +10,11 @@
 //   grpc::Status status = client.Call(&Stub::ListJobs, request, &response);
 //   if (!status.ok()) return ReportRpcError("jobs", client, status, err);
 //
-// Each attempt gets its own deadline (5 s unless set). UNAVAILABLE, which
-// means the request was not processed, is retried with exponential backoff;
-// submit stays idempotent because the retried request keeps its request_id.
+// Each attempt gets its own deadline (5 s unless set). UNAVAILABLE from gRPC
+// (berthd not reached: the request was not processed) is retried with
+// exponential backoff; submit stays idempotent because the retried request
+// keeps its request_id. An UNAVAILABLE berthd answered itself (fenced after a
+// disk error; common/rpc_answer.h) is reported at once, as berthd said it.
 // Nothing here throws.
 //
 // Security (docs/SECURITY.md): a token (--token, else $BERTH_TOKEN) goes
@@ -82,7 +84,8 @@ absl::Status CheckDaemonAddress(absl::string_view source, absl::string_view addr
 // 7 UNAUTHENTICATED, PERMISSION_DENIED; 1 for everything else.
 int ExitCodeFor(grpc::StatusCode code);
 
-// Runs `attempt` once, and again while it returns UNAVAILABLE, at most
+// Runs `attempt` once, and again while it returns UNAVAILABLE without
+// details (gRPC's, not berthd's answer: common/rpc_answer.h), at most
 // `policy.max_retries` more times, calling `sleep` with the backoff in
 // between. Returns the last status; `*attempts` (if not null) gets the count.
 grpc::Status RetryUnavailable(const RetryPolicy& policy,
@@ -129,7 +132,8 @@ class Client {
 };
 
 // Writes "berth <verb>: <what went wrong>" to `err` and returns the exit
-// code for `status`. An unreachable daemon is named by its address.
+// code for `status`. An unreachable daemon is named by its address; an
+// UNAVAILABLE berthd answered says "cannot do this now" and berthd's reason.
 int ReportRpcError(absl::string_view verb, const Client& client,
                    const grpc::Status& status, std::ostream& err);
 

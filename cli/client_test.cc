@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/rpc_answer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
@@ -164,6 +165,48 @@ TEST(ReportRpcErrorTest, UnreachableNamesTheAddress) {
                            "(BERTH_ADDR, --daemon)\n"),
             std::string::npos)
       << err.str();
+}
+
+// google.rpc.Status{code: 14, message: "x"}: tag 0x08, 14; tag 0x12, length 1, "x".
+TEST(RpcStatusDetailsTest, EncodesAGoogleRpcStatus) {
+  EXPECT_EQ(RpcStatusDetails(14, "x"), std::string("\x08\x0e\x12\x01x", 5));
+  // 300 = 0b10'0101100: 0xac 0x02 as a varint.
+  EXPECT_EQ(RpcStatusDetails(3, std::string(300, 'a')).substr(0, 5), "\x08\x03\x12\xac\x02");
+}
+
+// berthd's own UNAVAILABLE (fenced after a disk error) carries status
+// details: one attempt, and berthd's words, not "is it running?".
+TEST(RetryUnavailableTest, NeverRetriesAnUnavailableBerthdAnswered) {
+  int calls = 0;
+  int attempts = 0;
+  std::vector<absl::Duration> waits;
+  const std::string message = "berthd could not record the cancel: disk I/O error";
+  grpc::Status status = RetryUnavailable(
+      RetryPolicy{.max_retries = 3},
+      [&] {
+        ++calls;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, message,
+                            RpcStatusDetails(grpc::StatusCode::UNAVAILABLE, message));
+      },
+      [&](absl::Duration wait) { waits.push_back(wait); }, &attempts);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(attempts, 1);
+  EXPECT_TRUE(waits.empty());
+}
+
+TEST(ReportRpcErrorTest, AnUnavailableBerthdAnsweredIsNotCalledUnreachable) {
+  Client client(ClientOptions{.daemon = "127.0.0.1:1"});
+  std::ostringstream err;
+  const std::string message = "berthd refuses the cancel: restart berthd";
+  int code = ReportRpcError("cancel", client,
+                            grpc::Status(grpc::StatusCode::UNAVAILABLE, message,
+                                         RpcStatusDetails(grpc::StatusCode::UNAVAILABLE, message)),
+                            err);
+  EXPECT_EQ(code, kExitUnreachable);
+  EXPECT_EQ(err.str(),
+            "berth cancel: berthd at 127.0.0.1:1 cannot do this now: berthd refuses the cancel: "
+            "restart berthd\n");
 }
 
 TEST(ReportRpcErrorTest, RefusalCarriesTheDaemonsMessage) {

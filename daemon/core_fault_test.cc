@@ -181,6 +181,63 @@ TEST_F(CoreFaultTest, ALostNodeIsMarkedDownOnlyOnceThatIsRecorded) {
   EXPECT_EQ(StateOf(job->job().id()), berth::v1::PENDING);  // requeued
 }
 
+// The first job's end and the second job's placement share one commit
+// whose fsync fails: neither is shown, nothing is acknowledged or started,
+// the core is fenced; a restart on the file serves again.
+TEST_F(CoreFaultTest, FailedFsyncOnAnAgentStatusAndAPlacementFencesTheCore) {
+  Register("n1", "h100-80gb", 2);
+  auto first = Submit("llama-2-7b");  // 2 GPUs: the node is full
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Submit("llama-2-7b");
+  ASSERT_TRUE(second.ok()) << second.status();
+  const int64_t a = first->job().id(), b = second->job().id();
+  ASSERT_EQ(StateOf(b), berth::v1::PENDING);
+  const int starts = notifier_.starts(), acks = notifier_.acks();
+  Arm("fsync EIO");
+  Report("n1", a, berth::v1::SUCCEEDED);
+  Sync();
+  EXPECT_TRUE(core_->fenced());
+  EXPECT_EQ(fenced_.load(), 1);
+  EXPECT_EQ(StateOf(a), berth::v1::PLACED);
+  EXPECT_EQ(StateOf(b), berth::v1::PENDING);  // not placed on GPUs not recorded free
+  EXPECT_EQ(notifier_.acks(), acks);
+  EXPECT_EQ(notifier_.starts(), starts);
+  Disarm();
+  Report("n1", a, berth::v1::SUCCEEDED);  // the agent's resend: fenced, not recorded
+  Sync();
+  EXPECT_EQ(StateOf(a), berth::v1::PLACED);
+  EXPECT_EQ(notifier_.acks(), acks);
+  ASSERT_TRUE(core_->CheckInvariants().ok()) << core_->CheckInvariants();
+  core_.reset();  // the restart
+  Open();
+  EXPECT_FALSE(core_->fenced());
+  const berth::v1::JobState after = StateOf(a);
+  EXPECT_TRUE(after == berth::v1::PLACED || after == berth::v1::SUCCEEDED)
+      << berth::v1::JobState_Name(after);
+}
+
+// A node silent for a minute while fsync fails: not shown DOWN, its job not
+// requeued, the core fenced; later liveness checks record nothing either.
+TEST_F(CoreFaultTest, FailedFsyncWhenANodeGoesDownFencesTheCore) {
+  Register("n1", "h100-80gb", 8);
+  auto job = Submit("llama-2-7b");
+  ASSERT_TRUE(job.ok()) << job.status();
+  Arm("fsync EIO");
+  now_ms_ += 60'000;
+  Sync();
+  Sync();
+  EXPECT_TRUE(core_->fenced());
+  EXPECT_EQ(Listed("n1").state(), berth::v1::UP);
+  EXPECT_EQ(StateOf(job->job().id()), berth::v1::PLACED);
+  Disarm();
+  now_ms_ += 2'000;
+  Sync();
+  Sync();
+  EXPECT_EQ(Listed("n1").state(), berth::v1::UP) << "a fenced core recorded a change";
+  EXPECT_EQ(StateOf(job->job().id()), berth::v1::PLACED);
+  EXPECT_EQ(fenced_.load(), 1);
+}
+
 TEST_F(CoreFaultTest, FailedFsyncOnRegistrationClosesItAndFences) {
   Arm("fsync EIO");
   absl::Status s = TryRegister("n1", "h100-80gb", 8);

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "common/rpc_answer.h"
+
 namespace berth::daemon {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -15,7 +17,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     message.resize(kMaxMessage);
     message += "... (truncated)";
   }
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
+  // The details mark the error as berthd's answer (common/rpc_answer.h).
+  const int code = static_cast<int>(status.code());
+  return grpc::Status(static_cast<grpc::StatusCode>(code), message,
+                      RpcStatusDetails(code, message));
 }
 
 }  // namespace berth::daemon

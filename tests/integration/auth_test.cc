@@ -49,23 +49,6 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// Runs a shell command; returns its output (stdout and stderr) and sets
-// `*exit_code`.
-std::string Shell(const std::string& command, int* exit_code) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) {
-    *exit_code = -1;
-    return "popen failed";
-  }
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  const int status = pclose(pipe);
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return output;
-}
-
 grpc::SslCredentialsOptions TlsOptions(const std::string& ca_dir, const std::string& client) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ReadFile(ca_dir + "/ca.crt");

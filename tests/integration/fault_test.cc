@@ -47,6 +47,9 @@
 #ifndef BERTH_FAULT_SHIM_PATH
 #error "BERTH_FAULT_SHIM_PATH must name libberth_fault_shim.so"
 #endif
+#ifndef BERTH_CLI_PATH
+#error "BERTH_CLI_PATH must name the berth binary"
+#endif
 
 namespace berth::testing {
 namespace {
@@ -678,6 +681,119 @@ TEST_F(FaultTest, NodeDownIsShownOnlyOnceRecorded) {
   ASSERT_TRUE(file.jobs.contains(id));
   EXPECT_EQ(file.jobs.at(id).state(), berth::v1::PENDING);
   ExpectDaemonAgreesWithFile();
+}
+
+// The bug report's scenario as the operator ran it, through the real
+// `berth` CLI: `berth cancel N` while fsync fails exits non-zero and says
+// the cancel was not recorded; `berth job N` still shows it RUNNING; after
+// kill -9 and a restart the job is as the file says, and `berth cancel`
+// then works.
+TEST_F(FaultTest, BerthCancelThroughTheCliWhileFsyncFailsExitsNonZero) {
+  StartSimulatedAgent("n1");
+  ASSERT_TRUE(cluster_.WaitForConnectedNodes(1).ok());
+  const int64_t id = SubmitRunning(OneGpuJob("victim"));
+  ASSERT_NE(id, 0);
+  const std::string berth = absl::StrCat(BERTH_CLI_PATH, " --daemon ", cluster_.address(), " ");
+
+  Arm(kFsyncEio);
+  int code = 0;
+  std::string out = Shell(absl::StrCat(berth, "cancel ", id), &code);
+  EXPECT_NE(code, 0) << "berth cancel exited 0 though its commit failed:\n" << out;
+  EXPECT_THAT(out, HasSubstr("could not record the cancel")) << out;
+  EXPECT_THAT(out, HasSubstr("disk I/O error")) << out;
+  ExpectFaultFired("fsync EIO");
+  Disarm();
+  out = Shell(absl::StrCat(berth, "job ", id), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("RUNNING")) << out;
+  out = Shell(absl::StrCat(berth, "cancel ", id), &code);
+  EXPECT_NE(code, 0) << "a fenced berthd answered a cancel OK:\n" << out;
+  EXPECT_THAT(out, HasSubstr("restart berthd")) << out;
+
+  FileView file;
+  ASSERT_NO_FATAL_FAILURE(CrashAndRestart(file));
+  ASSERT_TRUE(file.jobs.contains(id));
+  ExpectDaemonAgreesWithFile();
+  if (file.jobs.at(id).state() != berth::v1::CANCELLED) {
+    out = Shell(absl::StrCat(berth, "cancel ", id), &code);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_EQ(StateOf(id), berth::v1::CANCELLED);
+  }
+}
+
+// Placement while fsync fails: a PENDING job and an agent that comes while
+// the first commit fails (its registration, with the placement it allows).
+// berthd is fenced, the job is never placed nor started; after kill -9 and
+// a restart without faults it is placed and runs.
+TEST_F(FaultTest, NothingIsPlacedOnceAnFsyncFailed) {
+  StartSimulatedAgent("n1");
+  ASSERT_TRUE(cluster_.WaitForConnectedNodes(1).ok());
+  ASSERT_TRUE(Drain("n1", true).ok());
+  const std::string started_file = cluster_.dir() + "/placed-job-started";
+  Job pending;
+  ASSERT_TRUE(Submit(OneGpuJob("waits", "touch " + started_file + "; sleep 0.5"), &pending).ok());
+  EXPECT_EQ(StateOf(pending.id()), berth::v1::PENDING);
+
+  Arm(kFsyncEio);
+  StartRunningAgent("r1");
+  EXPECT_TRUE(WaitHealth(HealthCheckResponse::NOT_SERVING, absl::Seconds(10)))
+      << "the registration's commit failed but berthd still serves";
+  ExpectFaultFired("fsync EIO");
+  Disarm();
+  const absl::Time watch_end = absl::Now() + kArmedWatch;
+  struct stat ignored;
+  while (absl::Now() < watch_end) {
+    ASSERT_EQ(StateOf(pending.id()), berth::v1::PENDING) << "placed by a fenced berthd";
+    ASSERT_NE(stat(started_file.c_str(), &ignored), 0) << "the agent started the job";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_FALSE(ListNodes().contains("r1")) << "the daemon shows a node it could not record";
+
+  FileView file;
+  ASSERT_NO_FATAL_FAILURE(CrashAndRestart(file));
+  ASSERT_TRUE(file.jobs.contains(pending.id()));
+  absl::StatusOr<Job> done =
+      cluster_.WaitForState(pending.id(), berth::v1::SUCCEEDED, absl::Seconds(30));
+  EXPECT_TRUE(done.ok()) << done.status() << "\n" << cluster_.Log("agent-r1");
+  EXPECT_EQ(stat(started_file.c_str(), &ignored), 0);
+  ExpectDaemonAgreesWithFile();
+}
+
+// A node whose heartbeats stop while fsync fails: the commit that would
+// mark it DOWN fails, berthd is fenced, the node is not shown DOWN nor its
+// job requeued; after kill -9 and a restart the node (still silent) is
+// DOWN and its job PENDING once the restart's reconnect grace has passed.
+TEST_F(FaultTest, NodeDownWithFsyncErrorFencesDaemon) {
+  StartSimulatedAgent("n1");
+  ASSERT_TRUE(cluster_.WaitForConnectedNodes(1).ok());
+  const int64_t id = SubmitRunning(OneGpuJob("on-lost-node"));
+  ASSERT_NE(id, 0);
+
+  Arm(kFsyncEio);
+  ASSERT_TRUE(cluster_.StopAgent("n1", SIGKILL).ok());
+  EXPECT_TRUE(WaitHealth(HealthCheckResponse::NOT_SERVING, absl::Seconds(10)))
+      << "marking the node DOWN failed to commit but berthd still serves";
+  ExpectFaultFired("fsync EIO");
+  Disarm();
+  const absl::Time watch_end = absl::Now() + kArmedWatch;
+  while (absl::Now() < watch_end) {
+    const std::map<std::string, Node> nodes = ListNodes();
+    ASSERT_TRUE(nodes.contains("n1"));
+    ASSERT_NE(nodes.at("n1").state(), berth::v1::DOWN) << "shown DOWN though not recorded";
+    ASSERT_EQ(StateOf(id), berth::v1::RUNNING) << "requeued though not recorded";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+
+  FileView file;
+  ASSERT_NO_FATAL_FAILURE(CrashAndRestart(file));
+  ASSERT_TRUE(file.nodes.contains("n1"));
+  ExpectDaemonAgreesWithFile();
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline && ListNodes()["n1"].state() != berth::v1::DOWN) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(ListNodes()["n1"].state(), berth::v1::DOWN);
+  EXPECT_TRUE(cluster_.WaitForState(id, berth::v1::PENDING, absl::Seconds(10)).ok());
 }
 
 }  // namespace

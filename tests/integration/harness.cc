@@ -332,6 +332,21 @@ std::unique_ptr<berth::v1::AgentService::Stub> FastReconnectAgentStub(const std:
   return berth::v1::AgentService::NewStub(FastReconnectChannel(address));
 }
 
+std::string Shell(const std::string& command, int* exit_code) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    *exit_code = -1;
+    return "popen failed";
+  }
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return output;
+}
+
 std::string Inventory(const std::string& type, int count, const std::string& rack) {
   return absl::StrCat(R"({"gpus": [{"type": ")", type, R"(", "count": )", count,
                       R"(}], "labels": {"rack": ")", rack, R"("}})");

@@ -134,6 +134,11 @@ std::unique_ptr<berth::v1::SchedulerService::Stub> FastReconnectSchedulerStub(
     const std::string& address);
 std::unique_ptr<berth::v1::AgentService::Stub> FastReconnectAgentStub(const std::string& address);
 
+// Runs `command` under /bin/sh; returns its stdout and stderr together and
+// sets `*exit_code` (-1 when it did not exit normally). For the real `berth`
+// CLI in integration tests.
+std::string Shell(const std::string& command, int* exit_code);
+
 // Inventory JSON for `count` GPUs of `type`.
 std::string Inventory(const std::string& type, int count, const std::string& rack = "r1");
 
