@@ -21,6 +21,8 @@ PACKAGES=(
   openssl
   # deploy/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
+  # tests/format_check.sh (the code follows .clang-format)
+  clang-format
 )
 
 missing=()

@@ -22,9 +22,8 @@ namespace {
 
 // A Llama-style decoder: SwiGLU, RMSNorm, rotary positions, no biases,
 // untied output head unless stated.
-ModelShape Llama(std::string name, int64_t layers, int64_t hidden,
-                 int64_t heads, int64_t kv_heads, int64_t ffn, int64_t vocab,
-                 int64_t declared_params) {
+ModelShape Llama(std::string name, int64_t layers, int64_t hidden, int64_t heads, int64_t kv_heads,
+                 int64_t ffn, int64_t vocab, int64_t declared_params) {
   return ModelShape{.name = std::move(name),
                     .layers = layers,
                     .hidden = hidden,
@@ -37,8 +36,8 @@ ModelShape Llama(std::string name, int64_t layers, int64_t hidden,
 
 // A GPT-style decoder: GELU MLP (ReLU for OPT; both have two matrices),
 // LayerNorm, biases on every linear layer.
-ModelShape Gpt(std::string name, int64_t layers, int64_t hidden, int64_t heads,
-               int64_t ffn, int64_t vocab, int64_t declared_params) {
+ModelShape Gpt(std::string name, int64_t layers, int64_t hidden, int64_t heads, int64_t ffn,
+               int64_t vocab, int64_t declared_params) {
   return ModelShape{.name = std::move(name),
                     .layers = layers,
                     .hidden = hidden,
@@ -58,9 +57,8 @@ ModelShape Gpt(std::string name, int64_t layers, int64_t hidden, int64_t heads,
 // Falcon, but the published counts (7.22B, 41.8B, 180B) and checkpoints
 // hold lm_head separately; the catalog follows the published counts, which
 // overstate resident memory by V·h (0.3 to 1.0B parameters).
-ModelShape Falcon(std::string name, int64_t layers, int64_t hidden,
-                  int64_t heads, int64_t kv_heads, bool shared_norm,
-                  int64_t declared_params) {
+ModelShape Falcon(std::string name, int64_t layers, int64_t hidden, int64_t heads, int64_t kv_heads,
+                  bool shared_norm, int64_t declared_params) {
   return ModelShape{.name = std::move(name),
                     .layers = layers,
                     .hidden = hidden,
@@ -80,11 +78,10 @@ ModelShape Moe(ModelShape shape, int64_t experts, int64_t per_token) {
   return shape;
 }
 
-ModelShape Qwen2(std::string name, int64_t layers, int64_t hidden,
-                 int64_t heads, int64_t kv_heads, int64_t ffn,
-                 int64_t declared_params) {
-  ModelShape shape = Llama(std::move(name), layers, hidden, heads, kv_heads,
-                           ffn, 152064, declared_params);
+ModelShape Qwen2(std::string name, int64_t layers, int64_t hidden, int64_t heads, int64_t kv_heads,
+                 int64_t ffn, int64_t declared_params) {
+  ModelShape shape =
+      Llama(std::move(name), layers, hidden, heads, kv_heads, ffn, 152064, declared_params);
   shape.qkv_bias = true;
   return shape;
 }
@@ -101,14 +98,10 @@ std::vector<ModelShape> BuildModels() {
       Llama("llama-3-70b", 80, 8192, 64, 8, 28672, 128256, 70'553'706'496),
       Llama("llama-3.1-8b", 32, 4096, 32, 8, 14336, 128256, 8'030'261'248),
       Llama("llama-3.1-70b", 80, 8192, 64, 8, 28672, 128256, 70'553'706'496),
-      Llama("llama-3.1-405b", 126, 16384, 128, 8, 53248, 128256,
-            405'853'388'800),
+      Llama("llama-3.1-405b", 126, 16384, 128, 8, 53248, 128256, 405'853'388'800),
       Llama("mistral-7b", 32, 4096, 32, 8, 14336, 32000, 7'241'732'096),
-      Moe(Llama("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 46'702'792'704),
-          8, 2),
-      Moe(Llama("mixtral-8x22b", 56, 6144, 48, 8, 16384, 32768,
-                141'000'000'000),
-          8, 2),
+      Moe(Llama("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 46'702'792'704), 8, 2),
+      Moe(Llama("mixtral-8x22b", 56, 6144, 48, 8, 16384, 32768, 141'000'000'000), 8, 2),
       Qwen2("qwen2-7b", 28, 3584, 28, 4, 18944, 7'615'616'512),
       Qwen2("qwen2-72b", 80, 8192, 64, 8, 29568, 72'706'203'648),
       // GPT-3 (Brown et al. 2020, table 2.1): learned positions, tied head.
@@ -128,13 +121,11 @@ std::vector<ModelShape> BuildModels() {
   }
   // GPT-NeoX-20B: rotary, biases everywhere, untied head; parallel attention
   // and MLP from two LayerNorms (a two-norm block, see model.cc).
-  ModelShape neox =
-      Gpt("gpt-neox-20b", 44, 6144, 64, 24576, 50432, 20'554'567'680);
+  ModelShape neox = Gpt("gpt-neox-20b", 44, 6144, 64, 24576, 50432, 20'554'567'680);
   neox.tied_embeddings = false;
   m.push_back(std::move(neox));
-  std::sort(m.begin(), m.end(), [](const ModelShape& a, const ModelShape& b) {
-    return a.name < b.name;
-  });
+  std::sort(m.begin(), m.end(),
+            [](const ModelShape& a, const ModelShape& b) { return a.name < b.name; });
   return m;
 }
 
@@ -156,8 +147,12 @@ std::vector<GpuType> BuildGpus() {
       {"rtx4090-24gb", 24564 * kMiB, 165.2 * kTera, 1008e9},
       // V100 has no bf16 (no bf16 peak): 125 TFLOP/s is its fp16
       // tensor-core peak, and plans on it run in fp16.
-      {.name = "v100-32gb", .memory_bytes = 32768 * kMiB, .peak_bf16_flops = 0,
-       .memory_bandwidth_bytes = 900e9, .peak_fp16_flops = 125 * kTera, .bf16 = false},
+      {.name = "v100-32gb",
+       .memory_bytes = 32768 * kMiB,
+       .peak_bf16_flops = 0,
+       .memory_bandwidth_bytes = 900e9,
+       .peak_fp16_flops = 125 * kTera,
+       .bf16 = false},
       {"a100-40gb", 40960 * kMiB, 312 * kTera, 1555e9},
       {"l40s-48gb", 46068 * kMiB, 362 * kTera, 864e9},
       {"h100-80gb", 81559 * kMiB, 989 * kTera, 3.35e12},  // SXM5
@@ -196,33 +191,32 @@ std::string Compact(absl::string_view name) {
 
 // Extra names, in compact form, beyond each entry's own compact name.
 const absl::flat_hash_map<std::string, std::string>& Aliases() {
-  static const auto* const kAliases =
-      new absl::flat_hash_map<std::string, std::string>{
-          {"gpt3", "gpt3-175b"},
-          {"bloom", "bloom-176b"},
-          {"gptneox", "gpt-neox-20b"},
-          {"neox20b", "gpt-neox-20b"},
-          {"mistral7bv0.1", "mistral-7b"},
-          {"mixtral8x7bv0.1", "mixtral-8x7b"},
-          {"mixtral8x22bv0.1", "mixtral-8x22b"},
-          {"h100", "h100-80gb"},
-          {"h100sxm", "h100-80gb"},
-          {"h100sxm5", "h100-80gb"},
-          {"h100sxm580gb", "h100-80gb"},
-          {"a100sxm480gb", "a100-80gb"},
-          {"a100sxm440gb", "a100-40gb"},
-          {"h100pcie", "h100-pcie-80gb"},
-          {"a100", "a100-80gb"},
-          {"h200", "h200-141gb"},
-          {"b200", "b200-192gb"},
-          {"mi300x", "mi300x-192gb"},
-          {"l40s", "l40s-48gb"},
-          {"l4", "l4-24gb"},
-          {"a10", "a10-24gb"},
-          {"rtx4090", "rtx4090-24gb"},
-          {"4090", "rtx4090-24gb"},
-          {"v100", "v100-32gb"},
-      };
+  static const auto* const kAliases = new absl::flat_hash_map<std::string, std::string>{
+      {"gpt3", "gpt3-175b"},
+      {"bloom", "bloom-176b"},
+      {"gptneox", "gpt-neox-20b"},
+      {"neox20b", "gpt-neox-20b"},
+      {"mistral7bv0.1", "mistral-7b"},
+      {"mixtral8x7bv0.1", "mixtral-8x7b"},
+      {"mixtral8x22bv0.1", "mixtral-8x22b"},
+      {"h100", "h100-80gb"},
+      {"h100sxm", "h100-80gb"},
+      {"h100sxm5", "h100-80gb"},
+      {"h100sxm580gb", "h100-80gb"},
+      {"a100sxm480gb", "a100-80gb"},
+      {"a100sxm440gb", "a100-40gb"},
+      {"h100pcie", "h100-pcie-80gb"},
+      {"a100", "a100-80gb"},
+      {"h200", "h200-141gb"},
+      {"b200", "b200-192gb"},
+      {"mi300x", "mi300x-192gb"},
+      {"l40s", "l40s-48gb"},
+      {"l4", "l4-24gb"},
+      {"a10", "a10-24gb"},
+      {"rtx4090", "rtx4090-24gb"},
+      {"4090", "rtx4090-24gb"},
+      {"v100", "v100-32gb"},
+  };
   return *kAliases;
 }
 
@@ -262,10 +256,10 @@ absl::StatusOr<T> Find(const std::vector<T>& items, absl::string_view kind,
     known.push_back(item.name);
   }
   const std::string nearest = key.empty() ? "" : Nearest(items, key);
-  return absl::NotFoundError(absl::StrCat(
-      "unknown ", kind, " \"", name, "\"; ",
-      nearest.empty() ? "" : absl::StrCat("did you mean ", nearest, "? "),
-      "known: ", absl::StrJoin(known, ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("unknown ", kind, " \"", name, "\"; ",
+                   nearest.empty() ? "" : absl::StrCat("did you mean ", nearest, "? "),
+                   "known: ", absl::StrJoin(known, ", ")));
 }
 
 }  // namespace

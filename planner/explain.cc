@@ -60,19 +60,18 @@ void ExplainUnevenPipeline(const PlanRequest& request, const PlanResult& result,
                                   ", the last ", s.last_stage_layers);
   if (s.pp > 2) {
     absl::StrAppend(&line, ", the other ", s.pp - 2, " ",
-                    (layers - s.first_stage_layers - s.last_stage_layers) / (s.pp - 2),
-                    " each");
+                    (layers - s.first_stage_layers - s.last_stage_layers) / (s.pp - 2), " each");
   }
-  absl::StrAppend(&line, " (Megatron --decoder-first-pipeline-num-layers ",
-                  s.first_stage_layers, " --decoder-last-pipeline-num-layers ",
-                  s.last_stage_layers, "). ");
+  absl::StrAppend(&line, " (Megatron --decoder-first-pipeline-num-layers ", s.first_stage_layers,
+                  " --decoder-last-pipeline-num-layers ", s.last_stage_layers, "). ");
   PlanRequest even = request;
   even.max_alternatives = 0;
   const SearchOutcome outcome =
       Search(even, result.params, request.max_gpus, false, /*even_pipeline_only=*/true);
   if (outcome.best.has_value()) {
-    absl::StrAppend(&line, "Uneven because it saves GPUs: the best split whose stages divide "
-                           "the layers needs ",
+    absl::StrAppend(&line,
+                    "Uneven because it saves GPUs: the best split whose stages divide "
+                    "the layers needs ",
                     DescribeSplit(request, *outcome.best), ".");
   } else {
     absl::StrAppend(&line, "No split whose stages divide the layers fits within ",
@@ -99,8 +98,8 @@ void ExplainTraining(const PlanRequest& request, const PlanResult& result,
       "Activations: the rule of thumb 40·s·h·L gives ", FormatGiB(static_cast<int64_t>(rule)),
       " per micro-batch (", FormatGiB(static_cast<int64_t>(rule / result.best.split.pp)),
       " per stage); berth plans with the 1F1B first stage, which keeps min(p, m) micro-batches "
-      "of its layers in flight: ", FormatGiB(result.best.memory.activations_bytes),
-      " on the most loaded GPU."));
+      "of its layers in flight: ",
+      FormatGiB(result.best.memory.activations_bytes), " on the most loaded GPU."));
   const Split& split = result.best.split;
   if (split.uneven()) ExplainUnevenPipeline(request, result, out);
   if (split.ep > 1) {
@@ -123,26 +122,28 @@ void ExplainInference(const PlanRequest& request, const PlanResult& result,
   const Plan& best = result.best;
   out.push_back(absl::StrCat(
       "Weights: ", FormatParams(result.params.total), " parameters in ", DTypeName(w.weights),
-      " = ", FormatGiB(static_cast<int64_t>(static_cast<double>(result.params.total) *
-                                            DTypeBytes(w.weights))),
+      " = ",
+      FormatGiB(
+          static_cast<int64_t>(static_cast<double>(result.params.total) * DTypeBytes(w.weights))),
       "; KV cache for ", w.batch, " × ", w.context, " tokens in ", DTypeName(w.kv_dtype), ": ",
       FormatGiB(best.memory.kv_cache_bytes), " on the most loaded GPU."));
   if (w.offload == Offload::kLayerwise) {
-    out.push_back(absl::StrCat(
-        "Layer-wise offload: one layer (", FormatGiB(best.memory.weights_bytes),
-        ") resident at a time; each token streams the whole model (",
-        FormatGiB(best.memory.host_bytes), ") from disk, so speed is the disk's."));
+    out.push_back(
+        absl::StrCat("Layer-wise offload: one layer (", FormatGiB(best.memory.weights_bytes),
+                     ") resident at a time; each token streams the whole model (",
+                     FormatGiB(best.memory.host_bytes), ") from disk, so speed is the disk's."));
   } else if (w.offload == Offload::kCpu) {
     out.push_back(absl::StrCat("CPU offload: ", best.memory.gpu_layers, " of ",
                                request.model.layers, " layers on the GPU; ",
                                FormatGiB(best.memory.host_bytes),
                                " of weights and KV cache in host memory, read over PCIe."));
   }
-  const int64_t naive = NaiveInferenceActivationBytes(request.model, w.batch, w.context,
-                                                      DTypeBytes(w.weights));
+  const int64_t naive =
+      NaiveInferenceActivationBytes(request.model, w.batch, w.context, DTypeBytes(w.weights));
   out.push_back(absl::StrCat(
       "Upper bound: the naive formula l·(5/2)·a·b·s² + 17·b·h·s, which keeps every layer's "
-      "attention scores at once, would add ", FormatGiB(naive),
+      "attention scores at once, would add ",
+      FormatGiB(naive),
       "; real inference frees each layer's scores, so berth plans with one layer's workspace (",
       FormatGiB(best.memory.workspace_bytes), ")."));
   if (w.offload == Offload::kNone) ExplainServing(request, result, out);
@@ -165,10 +166,10 @@ void ExplainOneFewer(const PlanRequest& given, const PlanResult& result,
       Split split = best.split;
       split.dp -= 1;
       const Plan fewer = EvaluateSplit(request, result.params, split);
-      out.push_back(absl::StrCat(
-          "One replica fewer (", DescribeSplit(request, fewer), ") gives ",
-          absl::StrFormat("%.0f", fewer.estimate.tokens_per_second), " tokens/s of the ",
-          absl::StrFormat("%.0f", RequiredRate(request)), " needed."));
+      out.push_back(absl::StrCat("One replica fewer (", DescribeSplit(request, fewer), ") gives ",
+                                 absl::StrFormat("%.0f", fewer.estimate.tokens_per_second),
+                                 " tokens/s of the ",
+                                 absl::StrFormat("%.0f", RequiredRate(request)), " needed."));
       return;
     }
   }
@@ -207,8 +208,8 @@ void ExplainOneFewer(const PlanRequest& given, const PlanResult& result,
     return;
   }
   out.push_back(absl::StrCat(
-      "One GPU fewer does not fit: the closest split with at most ", GpuCount(best.gpus - 1),
-      " (", DescribeSplit(request, *outcome.closest), ") needs ",
+      "One GPU fewer does not fit: the closest split with at most ", GpuCount(best.gpus - 1), " (",
+      DescribeSplit(request, *outcome.closest), ") needs ",
       FormatGiB(outcome.closest->memory.total_bytes), " on its most loaded GPU, over the ",
       FormatGiB(result.usable_bytes), " usable."));
 }
@@ -231,8 +232,7 @@ std::vector<Variant> NearbyVariants(const PlanRequest& request) {
     if (bytes > 1.0) add("fp8 weights", [](PlanRequest& v) { v.infer.weights = DType::kFp8; });
     if (bytes > 0.6) add("int4 weights", [](PlanRequest& v) { v.infer.weights = DType::kInt4; });
     if (DTypeBytes(request.infer.kv_dtype) > 1.0) {
-      add("an fp8 (or int8) KV cache",
-          [](PlanRequest& v) { v.infer.kv_dtype = DType::kFp8; });
+      add("an fp8 (or int8) KV cache", [](PlanRequest& v) { v.infer.kv_dtype = DType::kFp8; });
     }
     if (request.infer.offload != Offload::kLayerwise) {
       add("layer-wise offload (slow: each token reads the model from disk)", [](PlanRequest& v) {
@@ -251,7 +251,8 @@ std::vector<Variant> NearbyVariants(const PlanRequest& request) {
       add("sequence parallelism", [](PlanRequest& v) { v.train.sequence_parallel = true; });
     }
     if (request.train.recompute != Recompute::kFull) {
-      add("full activation recompute", [](PlanRequest& v) { v.train.recompute = Recompute::kFull; });
+      add("full activation recompute",
+          [](PlanRequest& v) { v.train.recompute = Recompute::kFull; });
     }
     if (request.model.experts > 1 && request.fixed.ep == 1) {
       add("expert parallelism", [](PlanRequest& v) { v.fixed.ep = 0; });
@@ -278,8 +279,8 @@ void ExplainLargerGpu(const PlanRequest& request, const ParamCounts& params,
     v.hardware.gpu = gpu;
     SearchOutcome outcome = Search(v, params, v.max_gpus, false);
     if (!outcome.best.has_value()) continue;
-    out.push_back(absl::StrCat("Would fit on ", gpu.name, ": ", DescribeSplit(v, *outcome.best),
-                               "."));
+    out.push_back(
+        absl::StrCat("Would fit on ", gpu.name, ": ", DescribeSplit(v, *outcome.best), "."));
     return;
   }
 }
@@ -305,13 +306,14 @@ std::string InfeasibleReason(const PlanRequest& request, const PlanResult& resul
   }
   if (result.best.fits && RequiredRate(request) > 0) {
     return absl::StrCat("no plan within ", request.max_gpus, " × ", request.hardware.gpu.name,
-                        " reaches the pace of ",
-                        absl::StrFormat("%.0f", RequiredRate(request)), " tokens/s");
+                        " reaches the pace of ", absl::StrFormat("%.0f", RequiredRate(request)),
+                        " tokens/s");
   }
   if (result.best.fits) {
-    return absl::StrCat("no split that serving engines run (TP a power of two within a node, "
-                        "PP only across whole nodes) holds the batch within ",
-                        request.max_gpus, " × ", request.hardware.gpu.name);
+    return absl::StrCat(
+        "no split that serving engines run (TP a power of two within a node, "
+        "PP only across whole nodes) holds the batch within ",
+        request.max_gpus, " × ", request.hardware.gpu.name);
   }
   return absl::StrCat("does not fit ", request.hardware.gpu.name, " (",
                       FormatGiB(result.usable_bytes), " usable per GPU) within ",
@@ -336,8 +338,8 @@ std::string DescribeSplit(const PlanRequest& request, const Plan& plan) {
                     s.last_stage_layers, ")");
   }
   if (request.task == Task::kTrain) {
-    absl::StrAppend(&text, ", ZeRO ", s.zero_stage, ", micro-batch ", s.micro_batch,
-                    ", recompute ", RecomputeName(s.recompute));
+    absl::StrAppend(&text, ", ZeRO ", s.zero_stage, ", micro-batch ", s.micro_batch, ", recompute ",
+                    RecomputeName(s.recompute));
   } else if (request.infer.offload != Offload::kNone) {
     absl::StrAppend(&text, ", offload ", OffloadName(request.infer.offload));
   } else if (s.dp > 1 || (s.replica_batch > 0 && s.replica_batch != request.infer.batch)) {
@@ -351,7 +353,8 @@ void Explain(const PlanRequest& request, PlanResult& result) {
   if (!result.feasible) {
     result.reason = InfeasibleReason(request, result);
     out.push_back(absl::StrCat("Cannot fit: ", result.reason, "."));
-    if (result.best.gpus > 0) out.push_back(BreakdownLine(request, result.best, result.usable_bytes));
+    if (result.best.gpus > 0)
+      out.push_back(BreakdownLine(request, result.best, result.usable_bytes));
     ExplainNearestChanges(request, result, out);
     return;
   }
@@ -369,9 +372,9 @@ void Explain(const PlanRequest& request, PlanResult& result) {
           "Pace: %.0f tokens/s needed; this plan gives %.0f tokens/s at MFU %.2f.",
           RequiredRate(request), result.best.estimate.tokens_per_second, request.mfu));
     } else {
-      out.push_back(absl::StrFormat(
-          "Pace: %.0f decode tokens/s needed; this plan gives %.0f tokens/s.",
-          RequiredRate(request), result.best.estimate.tokens_per_second));
+      out.push_back(
+          absl::StrFormat("Pace: %.0f decode tokens/s needed; this plan gives %.0f tokens/s.",
+                          RequiredRate(request), result.best.estimate.tokens_per_second));
     }
   }
 }

@@ -38,8 +38,7 @@ struct Found {
 // for each: a multimodal config's language model lives in text_config.
 std::optional<Found> Lookup(const HfConfig& config, Keys keys) {
   for (absl::string_view key : keys) {
-    for (std::string full :
-         {absl::StrCat("text_config.", key), std::string(key)}) {
+    for (std::string full : {absl::StrCat("text_config.", key), std::string(key)}) {
       auto it = config.find(full);
       if (it != config.end()) return Found{std::move(full), &it->second};
     }
@@ -54,34 +53,30 @@ std::string Describe(const HfValue& value) {
 }
 
 absl::Status BadValue(const Found& found, absl::string_view wanted) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("config.json: \"", found.key, "\" must be ", wanted,
-                   ", got ", Describe(*found.value)));
+  return absl::InvalidArgumentError(absl::StrCat("config.json: \"", found.key, "\" must be ",
+                                                 wanted, ", got ", Describe(*found.value)));
 }
 
 // An integer-valued key: nullopt when absent, InvalidArgument when present
 // but not a whole number >= `min`.
-absl::StatusOr<std::optional<int64_t>> OptionalInt(const HfConfig& config,
-                                                   Keys keys, int64_t min = 1) {
+absl::StatusOr<std::optional<int64_t>> OptionalInt(const HfConfig& config, Keys keys,
+                                                   int64_t min = 1) {
   std::optional<Found> found = Lookup(config, keys);
   if (!found.has_value()) return std::optional<int64_t>();
-  const absl::string_view wanted =
-      min > 0 ? "a positive integer" : "a non-negative integer";
+  const absl::string_view wanted = min > 0 ? "a positive integer" : "a non-negative integer";
   const double* d = std::get_if<double>(found->value);
-  if (d == nullptr || !std::isfinite(*d) || std::floor(*d) != *d ||
-      *d < static_cast<double>(min) || *d > kMaxExactInteger) {
+  if (d == nullptr || !std::isfinite(*d) || std::floor(*d) != *d || *d < static_cast<double>(min) ||
+      *d > kMaxExactInteger) {
     return BadValue(*found, wanted);
   }
   return std::optional<int64_t>(static_cast<int64_t>(*d));
 }
 
 absl::StatusOr<int64_t> RequiredInt(const HfConfig& config, Keys keys) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> value,
-                         OptionalInt(config, keys));
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> value, OptionalInt(config, keys));
   if (value.has_value()) return *value;
   std::vector<std::string> quoted;
-  for (absl::string_view key : keys)
-    quoted.push_back(absl::StrCat("\"", key, "\""));
+  for (absl::string_view key : keys) quoted.push_back(absl::StrCat("\"", key, "\""));
   return absl::InvalidArgumentError(
       absl::StrCat("config.json: missing ", absl::StrJoin(quoted, " or ")));
 }
@@ -94,8 +89,7 @@ absl::StatusOr<bool> BoolOr(const HfConfig& config, Keys keys, bool fallback) {
   return *b;
 }
 
-absl::StatusOr<std::optional<std::string>> OptionalString(
-    const HfConfig& config, Keys keys) {
+absl::StatusOr<std::optional<std::string>> OptionalString(const HfConfig& config, Keys keys) {
   std::optional<Found> found = Lookup(config, keys);
   if (!found.has_value()) return std::optional<std::string>();
   const std::string* s = std::get_if<std::string>(found->value);
@@ -104,8 +98,7 @@ absl::StatusOr<std::optional<std::string>> OptionalString(
 }
 
 absl::StatusOr<Family> ReadFamily(const HfConfig& config) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type,
-                         OptionalString(config, {"model_type"}));
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type, OptionalString(config, {"model_type"}));
   const std::string t = absl::AsciiStrToLower(type.value_or(""));
   if (t == "llama" || t == "mistral" || t == "mixtral" || t == "qwen2") {
     return Family::kLlama;
@@ -124,34 +117,28 @@ absl::StatusOr<Family> ReadFamily(const HfConfig& config) {
 // has grouped KV heads and two norms per block; the old one (7B) is
 // multi-query with one norm shared by the parallel attention and MLP.
 absl::StatusOr<bool> FalconNewArchitecture(const HfConfig& config) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type,
-                         OptionalString(config, {"model_type"}));
-  const bool refined_web =
-      absl::AsciiStrToLower(type.value_or("")) == "refinedweb";
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type, OptionalString(config, {"model_type"}));
+  const bool refined_web = absl::AsciiStrToLower(type.value_or("")) == "refinedweb";
   return BoolOr(config, {"new_decoder_architecture"}, refined_web);
 }
 
-absl::StatusOr<int64_t> ReadKvHeads(const HfConfig& config, Family family,
-                                    int64_t heads) {
+absl::StatusOr<int64_t> ReadKvHeads(const HfConfig& config, Family family, int64_t heads) {
   if (family == Family::kFalcon) {
     BERTH_ASSIGN_OR_RETURN(bool new_arch, FalconNewArchitecture(config));
-    BERTH_ASSIGN_OR_RETURN(bool multi_query,
-                           BoolOr(config, {"multi_query"}, true));
+    BERTH_ASSIGN_OR_RETURN(bool multi_query, BoolOr(config, {"multi_query"}, true));
     if (!new_arch) return multi_query ? 1 : heads;
   }
   BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> kv,
-                         OptionalInt(config, {"num_key_value_heads",
-                                              "num_kv_heads", "n_head_kv"}));
+                         OptionalInt(config, {"num_key_value_heads", "num_kv_heads", "n_head_kv"}));
   return kv.value_or(heads);
 }
 
 // Llama-style families must state their FFN size; the GPT-style ones
 // default to 4·hidden as Hugging Face's code does.
-absl::StatusOr<int64_t> ReadFfn(const HfConfig& config, Family family,
-                                int64_t hidden) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> ffn,
-                         OptionalInt(config, {"intermediate_size", "n_inner",
-                                              "ffn_dim", "ffn_hidden_size"}));
+absl::StatusOr<int64_t> ReadFfn(const HfConfig& config, Family family, int64_t hidden) {
+  BERTH_ASSIGN_OR_RETURN(
+      std::optional<int64_t> ffn,
+      OptionalInt(config, {"intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"}));
   if (ffn.has_value()) return *ffn;
   if (family == Family::kLlama || family == Family::kOther) {
     return RequiredInt(config, {"intermediate_size"});
@@ -161,8 +148,7 @@ absl::StatusOr<int64_t> ReadFfn(const HfConfig& config, Family family,
 
 absl::StatusOr<MlpKind> ReadMlp(const HfConfig& config, Family family) {
   const Keys keys = {"hidden_act", "activation_function", "activation"};
-  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> act,
-                         OptionalString(config, keys));
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> act, OptionalString(config, keys));
   if (!act.has_value()) {
     const bool gated = family == Family::kLlama || family == Family::kOther;
     return gated ? MlpKind::kSwiGlu : MlpKind::kGelu;
@@ -178,8 +164,8 @@ bool TiedByDefault(Family family) {
   // PretrainedConfig ties by default; LlamaConfig, MistralConfig,
   // MixtralConfig, Qwen2Config and GPTNeoXConfig do not. An unknown type
   // counts an untied head, the larger (safer) figure.
-  return family == Family::kFalcon || family == Family::kBloom ||
-         family == Family::kGpt2 || family == Family::kOpt;
+  return family == Family::kFalcon || family == Family::kBloom || family == Family::kGpt2 ||
+         family == Family::kOpt;
 }
 
 NormKind DefaultNorm(const HfConfig& config, Family family) {
@@ -187,8 +173,7 @@ NormKind DefaultNorm(const HfConfig& config, Family family) {
     case Family::kLlama:
       return NormKind::kRmsNorm;
     case Family::kOther:
-      return Lookup(config, {"layer_norm_eps", "layer_norm_epsilon"})
-                     .has_value()
+      return Lookup(config, {"layer_norm_eps", "layer_norm_epsilon"}).has_value()
                  ? NormKind::kLayerNorm
                  : NormKind::kRmsNorm;
     default:
@@ -196,17 +181,13 @@ NormKind DefaultNorm(const HfConfig& config, Family family) {
   }
 }
 
-absl::Status ReadBiases(const HfConfig& config, Family family,
-                        ModelShape& shape) {
-  const bool gpt_style = family == Family::kGptNeox ||
-                         family == Family::kBloom || family == Family::kGpt2;
-  BERTH_ASSIGN_OR_RETURN(shape.linear_bias,
-                         BoolOr(config, {"bias", "enable_bias", "use_bias"},
-                                gpt_style || family == Family::kOpt));
-  BERTH_ASSIGN_OR_RETURN(shape.qkv_bias,
-                         BoolOr(config, {"qkv_bias", "attention_bias"}, false));
-  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type,
-                         OptionalString(config, {"model_type"}));
+absl::Status ReadBiases(const HfConfig& config, Family family, ModelShape& shape) {
+  const bool gpt_style =
+      family == Family::kGptNeox || family == Family::kBloom || family == Family::kGpt2;
+  BERTH_ASSIGN_OR_RETURN(shape.linear_bias, BoolOr(config, {"bias", "enable_bias", "use_bias"},
+                                                   gpt_style || family == Family::kOpt));
+  BERTH_ASSIGN_OR_RETURN(shape.qkv_bias, BoolOr(config, {"qkv_bias", "attention_bias"}, false));
+  BERTH_ASSIGN_OR_RETURN(std::optional<std::string> type, OptionalString(config, {"model_type"}));
   if (absl::AsciiStrToLower(type.value_or("")) == "qwen2") {
     shape.qkv_bias = true;  // Qwen2 always has Q, K, V biases
   }
@@ -218,8 +199,7 @@ absl::Status ReadBiases(const HfConfig& config, Family family,
 // num_ln_in_parallel_attn = 1). GPT-NeoX's parallel residual has two norms.
 absl::StatusOr<bool> ReadSharedNorm(const HfConfig& config, Family family) {
   if (family != Family::kFalcon) return false;
-  BERTH_ASSIGN_OR_RETURN(bool parallel,
-                         BoolOr(config, {"parallel_attn"}, true));
+  BERTH_ASSIGN_OR_RETURN(bool parallel, BoolOr(config, {"parallel_attn"}, true));
   BERTH_ASSIGN_OR_RETURN(bool new_arch, FalconNewArchitecture(config));
   if (!parallel) return false;
   if (!new_arch) return true;
@@ -230,9 +210,8 @@ absl::StatusOr<bool> ReadSharedNorm(const HfConfig& config, Family family) {
 
 absl::StatusOr<int64_t> ReadPositions(const HfConfig& config, Family family) {
   if (family == Family::kGpt2) {
-    BERTH_ASSIGN_OR_RETURN(
-        std::optional<int64_t> n,
-        OptionalInt(config, {"n_positions", "max_position_embeddings"}));
+    BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> n,
+                           OptionalInt(config, {"n_positions", "max_position_embeddings"}));
     return n.value_or(1024);
   }
   if (family == Family::kOpt) {
@@ -244,71 +223,59 @@ absl::StatusOr<int64_t> ReadPositions(const HfConfig& config, Family family) {
 }
 
 absl::Status ReadExperts(const HfConfig& config, ModelShape& shape) {
-  BERTH_ASSIGN_OR_RETURN(
-      std::optional<int64_t> experts,
-      OptionalInt(config, {"num_local_experts", "num_experts"}, 0));
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> experts,
+                         OptionalInt(config, {"num_local_experts", "num_experts"}, 0));
   if (!experts.has_value() || *experts == 0) return absl::OkStatus();
   shape.experts = *experts;
-  BERTH_ASSIGN_OR_RETURN(shape.experts_per_token,
-                         RequiredInt(config, {"num_experts_per_tok"}));
+  BERTH_ASSIGN_OR_RETURN(shape.experts_per_token, RequiredInt(config, {"num_experts_per_tok"}));
   return absl::OkStatus();
 }
 
 // A head size other than hidden / heads (Mistral-Nemo, Gemma) cannot be
 // expressed by ModelShape; refuse rather than miscount.
 absl::Status CheckHeadDim(const HfConfig& config, const ModelShape& shape) {
-  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> head_dim,
-                         OptionalInt(config, {"head_dim"}));
+  BERTH_ASSIGN_OR_RETURN(std::optional<int64_t> head_dim, OptionalInt(config, {"head_dim"}));
   if (!head_dim.has_value() || shape.hidden % shape.heads != 0 ||
       *head_dim == shape.hidden / shape.heads) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "config.json: \"head_dim\" ", *head_dim,
-      " differs from hidden size / heads (", shape.hidden / shape.heads,
-      "); such models are not supported"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("config.json: \"head_dim\" ", *head_dim, " differs from hidden size / heads (",
+                   shape.hidden / shape.heads, "); such models are not supported"));
 }
 
 absl::Status ReadCore(const HfConfig& config, ModelShape& shape) {
-  BERTH_ASSIGN_OR_RETURN(
-      shape.layers,
-      RequiredInt(config, {"num_hidden_layers", "n_layer", "num_layers"}));
-  BERTH_ASSIGN_OR_RETURN(
-      shape.hidden,
-      RequiredInt(config, {"hidden_size", "n_embed", "n_embd", "d_model"}));
-  BERTH_ASSIGN_OR_RETURN(
-      shape.heads,
-      RequiredInt(config, {"num_attention_heads", "n_head", "n_heads"}));
+  BERTH_ASSIGN_OR_RETURN(shape.layers,
+                         RequiredInt(config, {"num_hidden_layers", "n_layer", "num_layers"}));
+  BERTH_ASSIGN_OR_RETURN(shape.hidden,
+                         RequiredInt(config, {"hidden_size", "n_embed", "n_embd", "d_model"}));
+  BERTH_ASSIGN_OR_RETURN(shape.heads,
+                         RequiredInt(config, {"num_attention_heads", "n_head", "n_heads"}));
   BERTH_ASSIGN_OR_RETURN(shape.vocab, RequiredInt(config, {"vocab_size"}));
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<ModelShape> ModelFromHfConfig(const HfConfig& config,
-                                             absl::string_view name) {
+absl::StatusOr<ModelShape> ModelFromHfConfig(const HfConfig& config, absl::string_view name) {
   ModelShape shape;
   shape.name = name.empty() ? "custom" : std::string(name);
   BERTH_ASSIGN_OR_RETURN(const Family family, ReadFamily(config));
   BERTH_RETURN_IF_ERROR(ReadCore(config, shape));
-  BERTH_ASSIGN_OR_RETURN(shape.kv_heads,
-                         ReadKvHeads(config, family, shape.heads));
+  BERTH_ASSIGN_OR_RETURN(shape.kv_heads, ReadKvHeads(config, family, shape.heads));
   BERTH_ASSIGN_OR_RETURN(shape.ffn, ReadFfn(config, family, shape.hidden));
   BERTH_ASSIGN_OR_RETURN(shape.mlp, ReadMlp(config, family));
-  BERTH_ASSIGN_OR_RETURN(
-      shape.tied_embeddings,
-      BoolOr(config, {"tie_word_embeddings"}, TiedByDefault(family)));
+  BERTH_ASSIGN_OR_RETURN(shape.tied_embeddings,
+                         BoolOr(config, {"tie_word_embeddings"}, TiedByDefault(family)));
   shape.norm = DefaultNorm(config, family);
   BERTH_RETURN_IF_ERROR(ReadBiases(config, family, shape));
   BERTH_ASSIGN_OR_RETURN(shape.parallel_block, ReadSharedNorm(config, family));
-  BERTH_ASSIGN_OR_RETURN(shape.learned_positions,
-                         ReadPositions(config, family));
+  BERTH_ASSIGN_OR_RETURN(shape.learned_positions, ReadPositions(config, family));
   BERTH_RETURN_IF_ERROR(ReadExperts(config, shape));
   BERTH_RETURN_IF_ERROR(CheckHeadDim(config, shape));
   absl::Status valid = ValidateShape(shape);
   if (!valid.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json: ", valid.message()));
+    return absl::InvalidArgumentError(absl::StrCat("config.json: ", valid.message()));
   }
   return shape;
 }

@@ -44,8 +44,7 @@ struct RankParams {
   double head = 0;           // last stage: output head (or tied copy) + final norm
 };
 
-RankParams ParamsPerRank(const ParamCounts& params, bool tied, int64_t tp, int64_t pp,
-                         int64_t ep) {
+RankParams ParamsPerRank(const ParamCounts& params, bool tied, int64_t tp, int64_t pp, int64_t ep) {
   const double t = static_cast<double>(tp);
   RankParams r;
   r.layer = static_cast<double>(params.layer_tp_split) / t +
@@ -60,20 +59,20 @@ RankParams ParamsPerRank(const ParamCounts& params, bool tied, int64_t tp, int64
   r.embedding = static_cast<double>(params.embedding) / t;
   // A tied head reuses the embedding on one stage; with PP > 1 Megatron keeps
   // a copy of the word embedding on the last stage to compute the logits.
-  const double head = tied ? (pp > 1 ? r.embedding : 0.0)
-                           : static_cast<double>(params.output_head) / t;
+  const double head =
+      tied ? (pp > 1 ? r.embedding : 0.0) : static_cast<double>(params.output_head) / t;
   r.head = head + static_cast<double>(params.final_norm);
   return r;
 }
 
 // Parameters on one GPU of a pipeline stage of `layers` blocks.
 struct StageParams {
-  double first = 0;    // first stage: blocks + input embedding
-  double last = 0;     // last stage: blocks + output head + final norm
+  double first = 0;  // first stage: blocks + input embedding
+  double last = 0;   // last stage: blocks + output head + final norm
 };
 
-StageParams ParamsPerGpu(const ParamCounts& params, bool tied, int64_t layers_per_stage,
-                         int64_t tp, int64_t pp) {
+StageParams ParamsPerGpu(const ParamCounts& params, bool tied, int64_t layers_per_stage, int64_t tp,
+                         int64_t pp) {
   const RankParams r = ParamsPerRank(params, tied, tp, pp, /*ep=*/1);
   const double blocks = static_cast<double>(layers_per_stage) * r.layer;
   if (pp == 1) return {blocks + r.embedding + r.head, blocks + r.embedding + r.head};
@@ -102,7 +101,8 @@ StageLayers LayersOf(int64_t layers, const Split& split) {
 // weights, gradients and optimizer fields of `out`. Always inlined: it is
 // on the solver's hot path, and GCC stops inlining it on its own once it
 // has two callers (planner_benchmark's searches took 15% longer).
-[[gnu::always_inline]] inline void SetModelStates(double n, Framework framework, int zero, int64_t dp, MemoryBreakdown& out) {
+[[gnu::always_inline]] inline void SetModelStates(double n, Framework framework, int zero,
+                                                  int64_t dp, MemoryBreakdown& out) {
   const double r = static_cast<double>(dp);
   if (framework == Framework::kMegatron) {
     // 2 (bf16 weights) + 4 (fp32 grads) + 12 (fp32 master, m, v) = 18 B;
@@ -121,8 +121,8 @@ StageLayers LayersOf(int64_t layers, const Split& split) {
 
 }  // namespace
 
-int64_t LayerActivationBytes(const ModelShape& shape, const TrainWorkload& workload,
-                             int64_t tp, int64_t micro_batch, Recompute recompute) {
+int64_t LayerActivationBytes(const ModelShape& shape, const TrainWorkload& workload, int64_t tp,
+                             int64_t micro_batch, Recompute recompute) {
   const double t = static_cast<double>(tp);
   const double s = static_cast<double>(workload.seq);
   const double b = static_cast<double>(micro_batch);
@@ -139,8 +139,7 @@ int64_t LayerActivationBytes(const ModelShape& shape, const TrainWorkload& workl
   const double replicated = 10.0 * sbh / sp_divisor;
   // Q 2·s·b·h, K and V 2·2·s·b·(k·d), output-projection input 2·s·b·h,
   // each split by TP (KV heads replicated when t > k).
-  const double attention =
-      (4.0 * sbh) / t + 4.0 * s * b * d * KvHeadsPerRank(shape, tp);
+  const double attention = (4.0 * sbh) / t + 4.0 * s * b * d * KvHeadsPerRank(shape, tp);
   // MLP hidden: GELU keeps fc1's output and the activation (2 + 2 bytes · f);
   // SwiGLU keeps gate+up (4 bytes · f) and their product (2 bytes · f).
   const double mlp_factor = shape.mlp == MlpKind::kGelu ? 4.0 : 6.0;
@@ -162,27 +161,25 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
   const int64_t ep = std::max<int64_t>(1, split.ep);
   const RankParams rank = ParamsPerRank(params, shape.tied_embeddings, split.tp, p, ep);
 
-  const int64_t per_layer = LayerActivationBytes(shape, workload, split.tp,
-                                                 split.micro_batch, split.recompute);
+  const int64_t per_layer =
+      LayerActivationBytes(shape, workload, split.tp, split.micro_batch, split.recompute);
   // Full recompute rebuilds one layer at a time in the backward pass: that
   // layer's activations are live on top of the stored inputs.
   const int64_t working_layer =
       split.recompute == Recompute::kFull
-          ? LayerActivationBytes(shape, workload, split.tp, split.micro_batch,
-                                 Recompute::kNone)
+          ? LayerActivationBytes(shape, workload, split.tp, split.micro_batch, Recompute::kNone)
           : 0;
   // 1F1B: stage i holds min(p - i, m) micro-batches in flight, times
   // 1 + (p-1)/(p·v) when interleaved; the last stage holds one.
   const int64_t m = std::max<int64_t>(1, micro_batches);
   double interleave = 1.0;
   if (workload.virtual_stages > 1 && p > 1) {
-    interleave += static_cast<double>(p - 1) /
-                  static_cast<double>(p * workload.virtual_stages);
+    interleave += static_cast<double>(p - 1) / static_cast<double>(p * workload.virtual_stages);
   }
   // Logits s·b·V in fp32 and their gradient: 8 bytes each, split by TP.
   const double logits = 8.0 * static_cast<double>(workload.seq) *
-                        static_cast<double>(split.micro_batch) *
-                        static_cast<double>(shape.vocab) / static_cast<double>(split.tp);
+                        static_cast<double>(split.micro_batch) * static_cast<double>(shape.vocab) /
+                        static_cast<double>(split.tp);
 
   // ZeRO-3 gathers one layer's full weights to compute, and prefetches the
   // next: two layers' bf16 weights of this TP rank.
@@ -215,9 +212,9 @@ MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& param
     mem.activations_bytes = SaturatingSum({ToBytes(acts), working_layer});
     mem.workspace_bytes = gather;
     mem.overhead_bytes = hardware.overhead_bytes;
-    mem.total_bytes = SaturatingSum({mem.weights_bytes, mem.gradients_bytes,
-                                     mem.optimizer_bytes, mem.activations_bytes,
-                                     mem.workspace_bytes, mem.overhead_bytes});
+    mem.total_bytes =
+        SaturatingSum({mem.weights_bytes, mem.gradients_bytes, mem.optimizer_bytes,
+                       mem.activations_bytes, mem.workspace_bytes, mem.overhead_bytes});
     mem.stage = index;
     return mem;
   };
@@ -242,32 +239,30 @@ namespace {
 // 16-bit activations: residual and normed input (2·h each), Q/K/V outputs,
 // and the MLP intermediates (3·f for SwiGLU: gate, up, product; 2·f for
 // GELU); plus one step's fp32 logits for `batch` sequences.
-int64_t ForwardWorkspace(const ModelShape& shape, int64_t tokens, int64_t batch,
-                         int64_t tp) {
+int64_t ForwardWorkspace(const ModelShape& shape, int64_t tokens, int64_t batch, int64_t tp) {
   const double t = static_cast<double>(tp);
   const double h = static_cast<double>(shape.hidden);
   const double d = h / static_cast<double>(shape.heads);
   const double qkv = h / t + 2.0 * d * KvHeadsPerRank(shape, tp);
   const double mlp = (shape.mlp == MlpKind::kGelu ? 2.0 : 3.0) * TokenFfn(shape) / t;
   const double per_token = 2.0 * (2.0 * h + qkv + mlp);
-  const double logits = 4.0 * static_cast<double>(batch) *
-                        static_cast<double>(shape.vocab) / t;
+  const double logits = 4.0 * static_cast<double>(batch) * static_cast<double>(shape.vocab) / t;
   return ToBytes(static_cast<double>(tokens) * per_token + logits);
 }
 
 // KV cache bytes of `layers` layers on one TP rank:
 // 2 (K and V) · layers · max(1, k/t) · d · context · batch · bytes.
-int64_t KvCacheBytes(const ModelShape& shape, const InferWorkload& workload,
-                     int64_t layers, int64_t tp) {
+int64_t KvCacheBytes(const ModelShape& shape, const InferWorkload& workload, int64_t layers,
+                     int64_t tp) {
   const double d = static_cast<double>(shape.hidden) / static_cast<double>(shape.heads);
   return ToBytes(2.0 * static_cast<double>(layers) * KvHeadsPerRank(shape, tp) * d *
-                 static_cast<double>(workload.context) *
-                 static_cast<double>(workload.batch) * DTypeBytes(workload.kv_dtype));
+                 static_cast<double>(workload.context) * static_cast<double>(workload.batch) *
+                 DTypeBytes(workload.kv_dtype));
 }
 
 MemoryBreakdown Finish(MemoryBreakdown m) {
-  m.total_bytes = SaturatingSum({m.weights_bytes, m.kv_cache_bytes, m.workspace_bytes,
-                                 m.overhead_bytes});
+  m.total_bytes =
+      SaturatingSum({m.weights_bytes, m.kv_cache_bytes, m.workspace_bytes, m.overhead_bytes});
   return m;
 }
 
@@ -285,8 +280,7 @@ MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& para
   m.workspace_bytes = ForwardWorkspace(shape, tokens, workload.batch, split.tp);
   const double layer_bytes = static_cast<double>(params.layer_total) * wbytes;
   const double embedding_bytes = static_cast<double>(params.embedding) * wbytes;
-  const double head_bytes =
-      static_cast<double>(params.output_head + params.final_norm) * wbytes;
+  const double head_bytes = static_cast<double>(params.output_head + params.final_norm) * wbytes;
 
   if (workload.offload == Offload::kLayerwise) {
     // One layer (or the embedding or head, whichever is loaded) at a time;
@@ -303,8 +297,8 @@ MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& para
     // its weights and its KV cache, and the layers that do not fit (with
     // their KV cache) live in host memory.
     const int64_t layer_kv = KvCacheBytes(shape, workload, 1, 1);
-    const int64_t fixed = SaturatingSum({ToBytes(embedding_bytes + head_bytes),
-                                         m.workspace_bytes, m.overhead_bytes});
+    const int64_t fixed =
+        SaturatingSum({ToBytes(embedding_bytes + head_bytes), m.workspace_bytes, m.overhead_bytes});
     const int64_t per_layer = SaturatingSum({ToBytes(layer_bytes), layer_kv});
     const int64_t room = UsableBytes(hardware) - fixed;
     const int64_t gpu_layers =
@@ -317,8 +311,8 @@ MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& para
     return Finish(m);
   }
   const int64_t layers_per_stage = CeilDiv(shape.layers, split.pp);
-  const StageParams stage_params = ParamsPerGpu(params, shape.tied_embeddings,
-                                                layers_per_stage, split.tp, split.pp);
+  const StageParams stage_params =
+      ParamsPerGpu(params, shape.tied_embeddings, layers_per_stage, split.tp, split.pp);
   m.weights_bytes = ToBytes(std::max(stage_params.first, stage_params.last) * wbytes);
   m.kv_cache_bytes = KvCacheBytes(shape, workload, layers_per_stage, split.tp);
   m.stage = stage_params.last > stage_params.first ? split.pp - 1 : 0;

@@ -27,11 +27,10 @@ constexpr double kMaxParams = 1e15;
 constexpr int64_t kDefaultVocab = 32000;
 constexpr int64_t kFfnMultiple = 256;
 
-absl::Status CheckRange(absl::string_view field, int64_t value, int64_t min,
-                        int64_t max) {
+absl::Status CheckRange(absl::string_view field, int64_t value, int64_t min, int64_t max) {
   if (value < min || value > max) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d is out of range [%d, %d]", field, value, min, max));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d is out of range [%d, %d]", field, value, min, max));
   }
   return absl::OkStatus();
 }
@@ -43,24 +42,23 @@ absl::Status CheckSizes(const ModelShape& s) {
   BERTH_RETURN_IF_ERROR(CheckRange("kv_heads", s.kv_heads, 1, s.heads));
   BERTH_RETURN_IF_ERROR(CheckRange("ffn", s.ffn, 1, kMaxFfn));
   BERTH_RETURN_IF_ERROR(CheckRange("vocab", s.vocab, 1, kMaxVocab));
-  BERTH_RETURN_IF_ERROR(
-      CheckRange("learned_positions", s.learned_positions, 0, kMaxPositions));
+  BERTH_RETURN_IF_ERROR(CheckRange("learned_positions", s.learned_positions, 0, kMaxPositions));
   BERTH_RETURN_IF_ERROR(CheckRange("experts", s.experts, 0, kMaxExperts));
   if (s.declared_params < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "declared_params: %d must not be negative", s.declared_params));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("declared_params: %d must not be negative", s.declared_params));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckDivisibility(const ModelShape& s) {
   if (s.hidden % s.heads != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "hidden: %d is not divisible by heads (%d)", s.hidden, s.heads));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("hidden: %d is not divisible by heads (%d)", s.hidden, s.heads));
   }
   if (s.heads % s.kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "heads: %d is not divisible by kv_heads (%d)", s.heads, s.kv_heads));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("heads: %d is not divisible by kv_heads (%d)", s.heads, s.kv_heads));
   }
   return absl::OkStatus();
 }
@@ -69,15 +67,14 @@ absl::Status CheckExperts(const ModelShape& s) {
   if (s.experts == 0) {
     if (s.experts_per_token != 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "experts_per_token: %d given for a dense model (experts is 0)",
-          s.experts_per_token));
+          "experts_per_token: %d given for a dense model (experts is 0)", s.experts_per_token));
     }
     return absl::OkStatus();
   }
   if (s.experts_per_token < 1 || s.experts_per_token > s.experts) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "experts_per_token: %d must be between 1 and experts (%d)",
-        s.experts_per_token, s.experts));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("experts_per_token: %d must be between 1 and experts (%d)",
+                        s.experts_per_token, s.experts));
   }
   return absl::OkStatus();
 }
@@ -123,10 +120,10 @@ absl::Status ValidateShape(const ModelShape& shape) {
   BERTH_RETURN_IF_ERROR(CheckExperts(shape));
   const double params = ApproximateParams(shape);
   if (params > kMaxParams) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "model: the shape has about %.3g parameters, more than the limit of "
-        "%.0e",
-        params, kMaxParams));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("model: the shape has about %.3g parameters, more than the limit of "
+                        "%.0e",
+                        params, kMaxParams));
   }
   return absl::OkStatus();
 }
@@ -149,16 +146,14 @@ ParamCounts CountParams(const ModelShape& shape) {
   const int64_t norms = NormParams(shape) * (shape.parallel_block ? 1 : 2);
   const int64_t router = h * shape.experts;
   const int64_t experts = std::max<int64_t>(shape.experts, 1);
-  const int64_t active_experts =
-      shape.experts == 0 ? 1 : shape.experts_per_token;
+  const int64_t active_experts = shape.experts == 0 ? 1 : shape.experts_per_token;
   const int64_t mlp_total = mlp.split + mlp.replicated;
 
   ParamCounts c;
   c.head_dim = d;
   c.layer_tp_split = attn_split + experts * mlp.split;
   c.layer_experts = shape.experts > 0 ? experts * mlp.split : 0;
-  c.layer_tp_replicated =
-      attn_replicated + experts * mlp.replicated + norms + router;
+  c.layer_tp_replicated = attn_replicated + experts * mlp.replicated + norms + router;
   c.layer_total = c.layer_tp_split + c.layer_tp_replicated;
   c.layer_active = c.layer_total - (experts - active_experts) * mlp_total;
   c.embedding = shape.vocab * h + shape.learned_positions * h;
@@ -173,13 +168,11 @@ ParamCounts CountParams(const ModelShape& shape) {
 absl::StatusOr<MlpKind> ParseMlpKind(absl::string_view text) {
   if (text == "gated" || text == "swiglu") return MlpKind::kSwiGlu;
   if (text == "plain" || text == "gelu") return MlpKind::kGelu;
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "mlp: unknown value \"%s\" (accepted: gated, plain)", text));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("mlp: unknown value \"%s\" (accepted: gated, plain)", text));
 }
 
-absl::string_view MlpKindName(MlpKind mlp) {
-  return mlp == MlpKind::kSwiGlu ? "gated" : "plain";
-}
+absl::string_view MlpKindName(MlpKind mlp) { return mlp == MlpKind::kSwiGlu ? "gated" : "plain"; }
 
 // With a Llama-style shape (RMSNorm, untied head, no biases), the count is
 //   L·(2h² + 2·h·k·d + 2h + m·h·f) + 2·V·h + h,
@@ -198,8 +191,8 @@ absl::StatusOr<ModelShape> ShapeFromNumbers(const ShapeNumbers& n) {
   shape.ffn = n.ffn == 0 ? kFfnMultiple : n.ffn;  // placeholder while validating
   shape.declared_params = n.params;
   if (n.params < 0 || static_cast<double>(n.params) > kMaxParams) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "params: %d is out of range [0, %.0e]", n.params, kMaxParams));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("params: %d is out of range [0, %.0e]", n.params, kMaxParams));
   }
   if (n.ffn == 0 && n.params == 0 && !plain) {
     return absl::InvalidArgumentError(
@@ -221,23 +214,25 @@ absl::StatusOr<ModelShape> ShapeFromNumbers(const ShapeNumbers& n) {
   const int64_t mlp = n.params - base;
   const int64_t units = (mlp + per_ffn * kFfnMultiple / 2) / (per_ffn * kFfnMultiple);
   if (mlp <= 0 || units < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "params: %d is too small for %d layers of hidden size %d (attention "
-        "and embeddings alone have %d)",
-        n.params, n.layers, n.hidden, base));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("params: %d is too small for %d layers of hidden size %d (attention "
+                        "and embeddings alone have %d)",
+                        n.params, n.layers, n.hidden, base));
   }
   shape.ffn = units * kFfnMultiple;
   BERTH_RETURN_IF_ERROR(ValidateShape(shape));
   return shape;
 }
 
-absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers,
-                                            int64_t hidden, int64_t heads,
-                                            int64_t kv_heads, int64_t ffn,
+absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers, int64_t hidden,
+                                            int64_t heads, int64_t kv_heads, int64_t ffn,
                                             int64_t vocab) {
-  return ShapeFromNumbers(ShapeNumbers{.params = params, .layers = layers,
-                                       .hidden = hidden, .heads = heads,
-                                       .kv_heads = kv_heads, .ffn = ffn,
+  return ShapeFromNumbers(ShapeNumbers{.params = params,
+                                       .layers = layers,
+                                       .hidden = hidden,
+                                       .heads = heads,
+                                       .kv_heads = kv_heads,
+                                       .ffn = ffn,
                                        .vocab = vocab});
 }
 

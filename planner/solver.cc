@@ -43,8 +43,8 @@ Estimate TrainingEstimate(const PlanRequest& request, const ParamCounts& params,
       (split.recompute == Recompute::kFull ? 8.0 : 6.0) * static_cast<double>(params.active);
   const double bubble = static_cast<double>(split.pp - 1) /
                         static_cast<double>(m * std::max<int64_t>(1, request.train.virtual_stages));
-  e.tokens_per_second = static_cast<double>(split.gpus()) * peak * request.mfu /
-                        (flops_per_token * (1.0 + bubble));
+  e.tokens_per_second =
+      static_cast<double>(split.gpus()) * peak * request.mfu / (flops_per_token * (1.0 + bubble));
   const double sequences = request.train.global_batch > 0
                                ? static_cast<double>(request.train.global_batch)
                                : static_cast<double>(split.dp * split.micro_batch * m);
@@ -140,8 +140,7 @@ std::vector<int64_t> Divisors(int64_t n) {
 // `batch_divisors`: the divisors of global_batch / micro_batch, when a
 // global batch is given.
 DpChoices MakeDpChoices(const PlanRequest& request, int64_t tp_pp,
-                        const std::vector<int64_t>& batch_divisors, int64_t gpu_limit,
-                        int64_t ep) {
+                        const std::vector<int64_t>& batch_divisors, int64_t gpu_limit, int64_t ep) {
   DpChoices out;
   const int64_t max_dp = gpu_limit / tp_pp;
   if (request.fixed.dp > 0 || request.task == Task::kInfer) {
@@ -189,8 +188,7 @@ class TopPlans {
 
   // Plans with more GPUs than this cannot enter.
   int64_t GpuThreshold() const {
-    return plans_.size() < capacity_ ? std::numeric_limits<int64_t>::max()
-                                     : plans_.back().gpus;
+    return plans_.size() < capacity_ ? std::numeric_limits<int64_t>::max() : plans_.back().gpus;
   }
   const std::vector<Plan>& plans() const { return plans_; }
 
@@ -249,8 +247,9 @@ void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
     return EvaluateSplit(state.request, state.params, split);
   };
   Plan widest = evaluate(dps.at(dps.size() - 1));
-  if (state.want_closest && (!state.outcome.closest.has_value() ||
-                             widest.memory.total_bytes < state.outcome.closest->memory.total_bytes)) {
+  if (state.want_closest &&
+      (!state.outcome.closest.has_value() ||
+       widest.memory.total_bytes < state.outcome.closest->memory.total_bytes)) {
     state.outcome.closest = widest;
   }
   if (!MeetsObjective(widest, state.required_rate)) return;
@@ -272,8 +271,8 @@ void SearchDp(SearchState& state, Split split, const DpChoices& dps) {
   state.top.Offer(found);
 }
 
-void SearchShape(SearchState& state, int64_t tp, int64_t pp,
-                 std::pair<int64_t, int64_t> layout, int64_t gpu_limit) {
+void SearchShape(SearchState& state, int64_t tp, int64_t pp, std::pair<int64_t, int64_t> layout,
+                 int64_t gpu_limit) {
   const PlanRequest& request = state.request;
   for (int64_t ep : state.eps) {
     for (int zero : ZeroChoices(request, pp)) {
@@ -282,8 +281,13 @@ void SearchShape(SearchState& state, int64_t tp, int64_t pp,
         if (tp * pp * ep > limit) break;
         const DpChoices dps = MakeDpChoices(request, tp * pp, state.BatchDivisors(b), limit, ep);
         for (Recompute rc : RecomputeChoices(request)) {
-          Split split{.tp = tp, .pp = pp, .dp = 1, .ep = ep, .zero_stage = zero,
-                      .micro_batch = b, .recompute = rc,
+          Split split{.tp = tp,
+                      .pp = pp,
+                      .dp = 1,
+                      .ep = ep,
+                      .zero_stage = zero,
+                      .micro_batch = b,
+                      .recompute = rc,
                       .first_stage_layers = layout.first,
                       .last_stage_layers = layout.second};
           SearchDp(state, split, dps);
@@ -299,7 +303,8 @@ namespace internal {
 
 double RequiredRate(const PlanRequest& request) {
   if (request.tokens_per_second > 0) return request.tokens_per_second;
-  if (request.tokens > 0 && request.days > 0) return request.tokens / (request.days * kSecondsPerDay);
+  if (request.tokens > 0 && request.days > 0)
+    return request.tokens / (request.days * kSecondsPerDay);
   return 0;
 }
 
@@ -321,7 +326,8 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
   if (request.task == Task::kInfer && request.infer.offload == Offload::kNone) {
     return SearchServing(request, params, gpu_limit, want_closest);
   }
-  SearchState state{.request = request, .params = params,
+  SearchState state{.request = request,
+                    .params = params,
                     .required_rate = RequiredRate(request),
                     .want_closest = want_closest,
                     .top = TopPlans(static_cast<size_t>(std::max(0, request.max_alternatives)) + 1),
@@ -330,7 +336,8 @@ SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int6
                     .eps = EpChoices(request)};
   const std::vector<int64_t> tps = TpChoices(request);
   const bool offloaded = request.task == Task::kInfer && request.infer.offload != Offload::kNone;
-  const int64_t max_pp = request.fixed.pp > 0 ? request.fixed.pp : (offloaded ? 1 : request.model.layers);
+  const int64_t max_pp =
+      request.fixed.pp > 0 ? request.fixed.pp : (offloaded ? 1 : request.model.layers);
   const int64_t min_pp = request.fixed.pp > 0 ? request.fixed.pp : 1;
   for (int64_t tp : tps) {
     for (int64_t pp = min_pp; pp <= max_pp; ++pp) {
@@ -359,7 +366,6 @@ std::vector<std::pair<int64_t, int64_t>> StageLayouts(const PlanRequest& request
   if (small == rest - small) return {{small, small}};
   return {{small, rest - small}, {rest - small, small}};
 }
-
 
 }  // namespace internal
 
@@ -395,7 +401,8 @@ PlanRequest ForGpu(const PlanRequest& request, std::string& note) {
   if (request.hardware.gpu.bf16) return out;
   const std::string gpu = request.hardware.gpu.name;
   if (request.task == Task::kTrain) {
-    note = absl::StrCat(gpu, " has no bf16: the plan trains in fp16 mixed precision (the same "
+    note = absl::StrCat(gpu,
+                        " has no bf16: the plan trains in fp16 mixed precision (the same "
                         "bytes per parameter, with loss scaling; Megatron --fp16, DeepSpeed "
                         "\"fp16\") at the fp16 peak.");
     return out;
@@ -419,9 +426,12 @@ Objective ObjectiveOf(const PlanRequest& request) {
     return Objective::kMinGpus;
   }
   switch (request.infer.objective) {
-    case ServingObjective::kThroughput: return Objective::kThroughput;
-    case ServingObjective::kLatency: return Objective::kLatency;
-    case ServingObjective::kFewestGpus: break;
+    case ServingObjective::kThroughput:
+      return Objective::kThroughput;
+    case ServingObjective::kLatency:
+      return Objective::kLatency;
+    case ServingObjective::kFewestGpus:
+      break;
   }
   return Objective::kMinGpus;
 }
@@ -435,10 +445,14 @@ DType PrecisionOf(const PlanRequest& request) {
 
 absl::string_view ObjectiveName(Objective objective) {
   switch (objective) {
-    case Objective::kMinGpus: return "fewest-gpus";
-    case Objective::kPace: return "pace";
-    case Objective::kThroughput: return "throughput";
-    case Objective::kLatency: return "latency";
+    case Objective::kMinGpus:
+      return "fewest-gpus";
+    case Objective::kPace:
+      return "pace";
+    case Objective::kThroughput:
+      return "throughput";
+    case Objective::kLatency:
+      return "latency";
   }
   return "fewest-gpus";
 }
@@ -464,8 +478,8 @@ absl::StatusOr<PlanResult> SolvePlan(const PlanRequest& given) {
   }
   internal::Explain(request, result);
   if (!precision_note.empty()) {
-    const auto at = result.explanation.begin() +
-                    std::min<std::ptrdiff_t>(1, std::ssize(result.explanation));
+    const auto at =
+        result.explanation.begin() + std::min<std::ptrdiff_t>(1, std::ssize(result.explanation));
     result.explanation.insert(at, precision_note);
   }
   return result;

@@ -15,14 +15,14 @@ namespace berth::planner {
 namespace {
 
 // Limits far beyond any real job that keep every product in int64/double.
-constexpr int64_t kMaxSeq = int64_t{1} << 22;           // 4M tokens
+constexpr int64_t kMaxSeq = int64_t{1} << 22;  // 4M tokens
 constexpr int64_t kMaxMicroBatch = 65536;
-constexpr int64_t kMaxGlobalBatch = int64_t{1} << 26;   // 67M sequences
+constexpr int64_t kMaxGlobalBatch = int64_t{1} << 26;  // 67M sequences
 constexpr int64_t kMaxBatch = 1 << 20;
-constexpr int64_t kMaxContext = int64_t{1} << 24;       // 16M tokens
+constexpr int64_t kMaxContext = int64_t{1} << 24;  // 16M tokens
 constexpr int64_t kMaxGpusPerNode = 1024;
 constexpr int64_t kMaxGpusLimit = 10'000'000;
-constexpr int64_t kMaxGpuMemory = int64_t{1} << 50;     // 1 PiB
+constexpr int64_t kMaxGpuMemory = int64_t{1} << 50;  // 1 PiB
 
 absl::Status Range(absl::string_view field, int64_t value, int64_t lo, int64_t hi) {
   if (value < lo || value > hi) {
@@ -37,10 +37,10 @@ absl::Status Range(absl::string_view field, int64_t value, int64_t lo, int64_t h
 absl::Status ByteRange(absl::string_view field, int64_t value, int64_t lo, int64_t hi) {
   if (value < lo || value > hi) {
     const double gib = static_cast<double>(kGiB);
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %.2f GiB is out of range [%.2f GiB, %.0f GiB]", field,
-        static_cast<double>(value) / gib, static_cast<double>(lo) / gib,
-        static_cast<double>(hi) / gib));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %.2f GiB is out of range [%.2f GiB, %.0f GiB]", field,
+                        static_cast<double>(value) / gib, static_cast<double>(lo) / gib,
+                        static_cast<double>(hi) / gib));
   }
   return absl::OkStatus();
 }
@@ -65,21 +65,21 @@ absl::Status ValidateTrain(const PlanRequest& r) {
                                                    w.micro_batch, ")"));
   }
   if (r.fixed.zero_stage > 1 && w.framework == Framework::kMegatron) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "zero: Megatron supports ZeRO 0 or 1 (the distributed optimizer), got ",
-        r.fixed.zero_stage, "; use framework deepspeed for stages 2 and 3"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("zero: Megatron supports ZeRO 0 or 1 (the distributed optimizer), got ",
+                     r.fixed.zero_stage, "; use framework deepspeed for stages 2 and 3"));
   }
   if (r.fixed.zero_stage > 1 && r.fixed.pp > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "zero: DeepSpeed runs ZeRO ", r.fixed.zero_stage,
-        " only without pipeline parallelism (pp must be 1, got ", r.fixed.pp, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("zero: DeepSpeed runs ZeRO ", r.fixed.zero_stage,
+                     " only without pipeline parallelism (pp must be 1, got ", r.fixed.pp, ")"));
   }
   if (r.fixed.dp > 0 && w.global_batch > 0) {
     const int64_t b = w.micro_batch > 0 ? w.micro_batch : 1;
     if (w.global_batch % (b * r.fixed.dp) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "dp: global_batch ", w.global_batch, " is not divisible by dp × micro_batch (",
-          r.fixed.dp, " × ", b, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("dp: global_batch ", w.global_batch,
+                                                     " is not divisible by dp × micro_batch (",
+                                                     r.fixed.dp, " × ", b, ")"));
     }
   }
   return absl::OkStatus();
@@ -106,14 +106,14 @@ absl::Status ValidateHardware(const Hardware& h) {
   BERTH_RETURN_IF_ERROR(ByteRange("gpu_memory", h.gpu.memory_bytes, 256 * kMiB, kMaxGpuMemory));
   BERTH_RETURN_IF_ERROR(Range("gpus_per_node", h.gpus_per_node, 1, kMaxGpusPerNode));
   if (!std::isfinite(h.usable_fraction) || h.usable_fraction <= 0 || h.usable_fraction > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "usable_fraction: must be in (0, 1], got ", h.usable_fraction));
+    return absl::InvalidArgumentError(
+        absl::StrCat("usable_fraction: must be in (0, 1], got ", h.usable_fraction));
   }
   if (h.overhead_bytes < 0 || h.overhead_bytes >= h.gpu.memory_bytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "overhead: %.2f GiB must be ≥ 0 and below the GPU's memory (%.2f GiB)",
-        static_cast<double>(h.overhead_bytes) / static_cast<double>(kGiB),
-        static_cast<double>(h.gpu.memory_bytes) / static_cast<double>(kGiB)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("overhead: %.2f GiB must be ≥ 0 and below the GPU's memory (%.2f GiB)",
+                        static_cast<double>(h.overhead_bytes) / static_cast<double>(kGiB),
+                        static_cast<double>(h.gpu.memory_bytes) / static_cast<double>(kGiB)));
   }
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("gpu peak FLOP/s", h.gpu.peak_bf16_flops));
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("gpu peak FLOP/s", h.gpu.peak_fp16_flops));
@@ -137,13 +137,13 @@ absl::Status ValidateFixed(const PlanRequest& r) {
           "ep: ", f.ep, " needs a mixture-of-experts model (this one has no experts)"));
     }
     if (r.model.experts % f.ep != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ep: ", f.ep, " does not divide the experts (", r.model.experts, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ep: ", f.ep, " does not divide the experts (", r.model.experts, ")"));
     }
     if (f.dp > 0 && f.dp % f.ep != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ep: ", f.ep, " must divide dp (", f.dp,
-          "): expert-parallel groups are made of data-parallel ranks"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ep: ", f.ep, " must divide dp (", f.dp,
+                       "): expert-parallel groups are made of data-parallel ranks"));
     }
   }
   if (r.task == Task::kTrain && f.pp > 1 &&
@@ -156,23 +156,23 @@ absl::Status ValidateFixed(const PlanRequest& r) {
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "pp: ", f.pp, " pipeline stages cannot hold the ", r.model.layers,
-        " layers (stages hold the same number of layers", 
+        " layers (stages hold the same number of layers",
         r.train.virtual_stages > 1 ? " with virtual_stages" : ", or all but the first and last",
         "); pp values that divide the layers: ", divisors));
   }
   if (f.tp > 0 && r.model.heads % f.tp != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tp: ", f.tp, " does not divide the attention heads (", r.model.heads, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tp: ", f.tp, " does not divide the attention heads (", r.model.heads, ")"));
   }
   if (f.tp > 0 && r.model.kv_heads % f.tp != 0 && f.tp % r.model.kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tp: ", f.tp, " and the KV heads (", r.model.kv_heads, ") must divide one another"));
+    return absl::InvalidArgumentError(absl::StrCat("tp: ", f.tp, " and the KV heads (",
+                                                   r.model.kv_heads, ") must divide one another"));
   }
-  const int64_t gpus = std::max<int64_t>(1, f.tp) * std::max<int64_t>(1, f.pp) *
-                       std::max({int64_t{1}, f.dp, f.ep});
+  const int64_t gpus =
+      std::max<int64_t>(1, f.tp) * std::max<int64_t>(1, f.pp) * std::max({int64_t{1}, f.dp, f.ep});
   if (gpus > r.max_gpus) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_gpus: the fixed split needs at least ", gpus, " GPUs, above max_gpus ", r.max_gpus));
+    return absl::InvalidArgumentError(absl::StrCat("max_gpus: the fixed split needs at least ",
+                                                   gpus, " GPUs, above max_gpus ", r.max_gpus));
   }
   return absl::OkStatus();
 }
@@ -189,14 +189,13 @@ absl::Status ValidateRequest(const PlanRequest& request) {
   BERTH_RETURN_IF_ERROR(NonNegativeFinite("tokens_per_second", request.tokens_per_second));
   // A pace beyond these is a typo, not a plan: 1e18 tokens, 100 years.
   if (request.tokens > 1e18 || request.days > 36500 || request.tokens_per_second > 1e15) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        request.tokens > 1e18 ? "tokens: at most 1e18" :
-        request.days > 36500  ? "days: at most 36500 (100 years)" :
-                                "tokens_per_second: at most 1e15"));
+    return absl::InvalidArgumentError(absl::StrCat(request.tokens > 1e18 ? "tokens: at most 1e18"
+                                                   : request.days > 36500
+                                                       ? "days: at most 36500 (100 years)"
+                                                       : "tokens_per_second: at most 1e15"));
   }
   if (!std::isfinite(request.mfu) || request.mfu <= 0 || request.mfu > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mfu: must be in (0, 1], got ", request.mfu));
+    return absl::InvalidArgumentError(absl::StrCat("mfu: must be in (0, 1], got ", request.mfu));
   }
   if (request.days > 0 && request.tokens <= 0) {
     return absl::InvalidArgumentError("days: a pace in days needs tokens as well");

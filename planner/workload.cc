@@ -23,29 +23,32 @@ absl::StatusOr<T> ParseName(absl::string_view field, absl::string_view text,
     if (lower == name) return value;
     absl::StrAppend(&accepted, accepted.empty() ? "" : ", ", name);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ": unknown value \"", text, "\" (accepted: ", accepted, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": unknown value \"", text, "\" (accepted: ", accepted, ")"));
 }
 
-constexpr std::array<std::pair<absl::string_view, Task>, 4> kTasks = {{
-    {"train", Task::kTrain}, {"training", Task::kTrain},
-    {"infer", Task::kInfer}, {"inference", Task::kInfer}}};
-constexpr std::array<std::pair<absl::string_view, Framework>, 2> kFrameworks = {{
-    {"megatron", Framework::kMegatron}, {"deepspeed", Framework::kDeepSpeed}}};
-constexpr std::array<std::pair<absl::string_view, Recompute>, 3> kRecomputes = {{
-    {"none", Recompute::kNone}, {"selective", Recompute::kSelective},
-    {"full", Recompute::kFull}}};
-constexpr std::array<std::pair<absl::string_view, DType>, 6> kDTypes = {{
-    {"fp32", DType::kFp32}, {"bf16", DType::kBf16}, {"fp16", DType::kFp16},
-    {"fp8", DType::kFp8}, {"int8", DType::kInt8}, {"int4", DType::kInt4}}};
-constexpr std::array<std::pair<absl::string_view, Offload>, 3> kOffloads = {{
-    {"none", Offload::kNone}, {"layerwise", Offload::kLayerwise},
-    {"cpu", Offload::kCpu}}};
+constexpr std::array<std::pair<absl::string_view, Task>, 4> kTasks = {
+    {{"train", Task::kTrain},
+     {"training", Task::kTrain},
+     {"infer", Task::kInfer},
+     {"inference", Task::kInfer}}};
+constexpr std::array<std::pair<absl::string_view, Framework>, 2> kFrameworks = {
+    {{"megatron", Framework::kMegatron}, {"deepspeed", Framework::kDeepSpeed}}};
+constexpr std::array<std::pair<absl::string_view, Recompute>, 3> kRecomputes = {
+    {{"none", Recompute::kNone}, {"selective", Recompute::kSelective}, {"full", Recompute::kFull}}};
+constexpr std::array<std::pair<absl::string_view, DType>, 6> kDTypes = {{{"fp32", DType::kFp32},
+                                                                         {"bf16", DType::kBf16},
+                                                                         {"fp16", DType::kFp16},
+                                                                         {"fp8", DType::kFp8},
+                                                                         {"int8", DType::kInt8},
+                                                                         {"int4", DType::kInt4}}};
+constexpr std::array<std::pair<absl::string_view, Offload>, 3> kOffloads = {
+    {{"none", Offload::kNone}, {"layerwise", Offload::kLayerwise}, {"cpu", Offload::kCpu}}};
 
-constexpr std::array<std::pair<absl::string_view, ServingObjective>, 3> kObjectives = {{
-    {"throughput", ServingObjective::kThroughput},
-    {"fewest-gpus", ServingObjective::kFewestGpus},
-    {"latency", ServingObjective::kLatency}}};
+constexpr std::array<std::pair<absl::string_view, ServingObjective>, 3> kObjectives = {
+    {{"throughput", ServingObjective::kThroughput},
+     {"fewest-gpus", ServingObjective::kFewestGpus},
+     {"latency", ServingObjective::kLatency}}};
 
 template <typename T, size_t N>
 absl::string_view NameOf(T value, const std::array<std::pair<absl::string_view, T>, N>& table) {
@@ -59,13 +62,17 @@ absl::string_view NameOf(T value, const std::array<std::pair<absl::string_view, 
 
 double DTypeBytes(DType dtype) {
   switch (dtype) {
-    case DType::kFp32: return 4.0;
+    case DType::kFp32:
+      return 4.0;
     case DType::kBf16:
-    case DType::kFp16: return 2.0;
+    case DType::kFp16:
+      return 2.0;
     case DType::kFp8:
-    case DType::kInt8: return 1.0;
+    case DType::kInt8:
+      return 1.0;
     // 4 bits plus one fp16 scale per group of 128 weights: 0.5 + 2/128.
-    case DType::kInt4: return 0.5 + 2.0 / 128.0;
+    case DType::kInt4:
+      return 0.5 + 2.0 / 128.0;
   }
   return 2.0;
 }
@@ -84,7 +91,9 @@ absl::StatusOr<Framework> ParseFramework(absl::string_view text) {
 absl::StatusOr<Recompute> ParseRecompute(absl::string_view text) {
   return ParseName("recompute", text, kRecomputes);
 }
-absl::StatusOr<DType> ParseDType(absl::string_view text) { return ParseName("dtype", text, kDTypes); }
+absl::StatusOr<DType> ParseDType(absl::string_view text) {
+  return ParseName("dtype", text, kDTypes);
+}
 absl::StatusOr<Offload> ParseOffload(absl::string_view text) {
   return ParseName("offload", text, kOffloads);
 }
