@@ -29,9 +29,8 @@ constexpr int kMaxReconnectBackoffMs = 1000;
 
 constexpr int64_t kMaxCaFileBytes = 1 << 20;
 
-std::shared_ptr<grpc::Channel> NewChannel(
-    const std::string& address,
-    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& address,
+                                          std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kReconnectBackoffMs);
   // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time one
@@ -62,8 +61,7 @@ grpc::Status CredentialsFor(const std::string& path,
     *out = grpc::InsecureChannelCredentials();  // unused: calls fail first
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("--tls_ca ", path,
-                     ": cannot read a PEM CA certificate from it"));
+        absl::StrCat("--tls_ca ", path, ": cannot read a PEM CA certificate from it"));
   }
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = std::move(pem);
@@ -97,8 +95,7 @@ const char* CodeName(grpc::StatusCode code) {
 }
 
 // Schemes gRPC's resolver knows; an address with one is passed through.
-constexpr absl::string_view kGrpcSchemes[] = {"dns:", "unix:", "unix-abstract:", "ipv4:",
-                                              "ipv6:"};
+constexpr absl::string_view kGrpcSchemes[] = {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:"};
 
 bool IsPort(absl::string_view text) {
   int port = 0;
@@ -133,8 +130,7 @@ absl::Status CheckDaemonAddress(absl::string_view source, absl::string_view addr
     rest = rest.substr(0, rest.find('/'));
     return absl::InvalidArgumentError(absl::StrCat(
         source, " ", address, ": berthd speaks gRPC, not ", address.substr(0, scheme_end),
-        "; give HOST:PORT (", rest.empty() ? "127.0.0.1:7070" : rest,
-        "), and --tls_ca for TLS"));
+        "; give HOST:PORT (", rest.empty() ? "127.0.0.1:7070" : rest, "), and --tls_ca for TLS"));
   }
   const bool bare_ipv6 =
       !absl::StartsWith(address, "[") && std::count(address.begin(), address.end(), ':') > 1;
@@ -152,15 +148,13 @@ absl::Status CheckDaemonAddress(absl::string_view source, absl::string_view addr
   return absl::OkStatus();
 }
 
-std::string ResolveAddress(const std::optional<std::string>& flag,
-                           const char* env_value) {
+std::string ResolveAddress(const std::optional<std::string>& flag, const char* env_value) {
   if (flag.has_value() && !flag->empty()) return *flag;
   if (env_value != nullptr && env_value[0] != '\0') return env_value;
   return kDefaultDaemonAddress;
 }
 
-std::string FlagOrEnv(const std::optional<std::string>& flag,
-                      const char* env_value) {
+std::string FlagOrEnv(const std::optional<std::string>& flag, const char* env_value) {
   if (flag.has_value() && !flag->empty()) return *flag;
   if (env_value != nullptr) return env_value;
   return "";
@@ -191,16 +185,15 @@ int ExitCodeFor(grpc::StatusCode code) {
 
 grpc::Status RetryUnavailable(const RetryPolicy& policy,
                               const std::function<grpc::Status()>& attempt,
-                              const std::function<void(absl::Duration)>& sleep,
-                              int* attempts) {
+                              const std::function<void(absl::Duration)>& sleep, int* attempts) {
   absl::Duration backoff = policy.initial_backoff;
   int count = 1;
   grpc::Status status = attempt();
   // An UNAVAILABLE with details is berthd's own answer (common/rpc_answer.h:
   // fenced after a disk error, shutting down): asking again at once changes
   // nothing and would hide the first answer behind later ones.
-  while (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         status.error_details().empty() && count <= policy.max_retries) {
+  while (status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_details().empty() &&
+         count <= policy.max_retries) {
     sleep(backoff);
     backoff *= 2;
     ++count;
@@ -215,24 +208,23 @@ Client::Client(const ClientOptions& options)
       address_(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv))),
       token_(FlagOrEnv(options.token, std::getenv(kTokenEnv))) {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  setup_error_ = CredentialsFor(
-      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
+  setup_error_ = CredentialsFor(FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
   const bool from_flag = options.daemon.has_value() && !options.daemon->empty();
   const bool from_env = !from_flag && std::getenv(kDaemonAddressEnv) != nullptr &&
                         std::getenv(kDaemonAddressEnv)[0] != '\0';
-  absl::Status address_ok =
-      CheckDaemonAddress(from_flag ? "--daemon" : from_env ? "$BERTH_ADDR" : "address", address_);
+  absl::Status address_ok = CheckDaemonAddress(from_flag  ? "--daemon"
+                                               : from_env ? "$BERTH_ADDR"
+                                                          : "address",
+                                               address_);
   if (!address_ok.ok()) {
-    setup_error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                std::string(address_ok.message()));
+    setup_error_ =
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(address_ok.message()));
     address_ = kDefaultDaemonAddress;  // unused: every call fails first
   }
-  stub_ = berth::v1::SchedulerService::NewStub(
-      NewChannel(address_, std::move(credentials)));
+  stub_ = berth::v1::SchedulerService::NewStub(NewChannel(address_, std::move(credentials)));
 }
 
-grpc::Status Client::CallWithRetry(
-    const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
   if (!setup_error_.ok()) {
     attempts_ = 0;
     return setup_error_;
@@ -241,8 +233,7 @@ grpc::Status Client::CallWithRetry(
       options_.retry,
       [&] {
         grpc::ClientContext context;
-        context.set_deadline(
-            absl::ToChronoTime(absl::Now() + options_.deadline));
+        context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
         if (!token_.empty()) {
           context.AddMetadata("authorization", "Bearer " + token_);
         }
@@ -251,8 +242,8 @@ grpc::Status Client::CallWithRetry(
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);
 }
 
-int ReportRpcError(absl::string_view verb, const Client& client,
-                   const grpc::Status& status, std::ostream& err) {
+int ReportRpcError(absl::string_view verb, const Client& client, const grpc::Status& status,
+                   std::ostream& err) {
   const std::string message = Printable(status.error_message());
   const bool answered = !status.error_details().empty();  // common/rpc_answer.h
   switch (status.error_code()) {
@@ -263,13 +254,12 @@ int ReportRpcError(absl::string_view verb, const Client& client,
         break;
       }
       err << "berth " << verb << ": cannot reach berthd at " << client.address()
-          << ": is it running? (" << kDaemonAddressEnv << ", --daemon)\n  "
-          << client.attempts() << (client.attempts() == 1 ? " attempt" : " attempts")
-          << ", the last: " << message << "\n";
+          << ": is it running? (" << kDaemonAddressEnv << ", --daemon)\n  " << client.attempts()
+          << (client.attempts() == 1 ? " attempt" : " attempts") << ", the last: " << message
+          << "\n";
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      err << "berth " << verb << ": berthd at " << client.address()
-          << " did not answer within "
+      err << "berth " << verb << ": berthd at " << client.address() << " did not answer within "
           << absl::FormatDuration(client.deadline()) << ": " << message << "\n";
       break;
     default:

@@ -66,13 +66,11 @@ struct ClientOptions {
 };
 
 // The flag if given and not empty, else `env_value` if not empty, else "".
-std::string FlagOrEnv(const std::optional<std::string>& flag,
-                      const char* env_value);
+std::string FlagOrEnv(const std::optional<std::string>& flag, const char* env_value);
 
 // The flag if given and not empty, else `env_value` (the value of
 // $BERTH_ADDR, or null) if not empty, else kDefaultDaemonAddress.
-std::string ResolveAddress(const std::optional<std::string>& flag,
-                           const char* env_value);
+std::string ResolveAddress(const std::optional<std::string>& flag, const char* env_value);
 
 // OK when `address` can name berthd; else InvalidArgument saying why and
 // what to write instead. `source` names where the address came from
@@ -90,8 +88,7 @@ int ExitCodeFor(grpc::StatusCode code);
 // between. Returns the last status; `*attempts` (if not null) gets the count.
 grpc::Status RetryUnavailable(const RetryPolicy& policy,
                               const std::function<grpc::Status()>& attempt,
-                              const std::function<void(absl::Duration)>& sleep,
-                              int* attempts);
+                              const std::function<void(absl::Duration)>& sleep, int* attempts);
 
 class Client {
  public:
@@ -111,8 +108,7 @@ class Client {
 
   // Calls one unary method of the stub, e.g. `&Stub::GetJob`, with retries.
   template <typename Request, typename Response>
-  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*,
-                                                 const Request&, Response*),
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                     const Request& request, Response* response) {
     return CallWithRetry([&](grpc::ClientContext* context) {
       return (stub_.get()->*method)(context, request, response);
@@ -120,13 +116,12 @@ class Client {
   }
 
  private:
-  grpc::Status CallWithRetry(
-      const std::function<grpc::Status(grpc::ClientContext*)>& call);
+  grpc::Status CallWithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
   ClientOptions options_;
   std::string address_;
-  std::string token_;          // empty: none sent
-  grpc::Status setup_error_;   // not OK: every call returns it
+  std::string token_;         // empty: none sent
+  grpc::Status setup_error_;  // not OK: every call returns it
   std::unique_ptr<Stub> stub_;
   int attempts_ = 0;
 };
@@ -134,8 +129,8 @@ class Client {
 // Writes "berth <verb>: <what went wrong>" to `err` and returns the exit
 // code for `status`. An unreachable daemon is named by its address; an
 // UNAVAILABLE berthd answered says "cannot do this now" and berthd's reason.
-int ReportRpcError(absl::string_view verb, const Client& client,
-                   const grpc::Status& status, std::ostream& err);
+int ReportRpcError(absl::string_view verb, const Client& client, const grpc::Status& status,
+                   std::ostream& err);
 
 }  // namespace berth::cli
 

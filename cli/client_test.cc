@@ -50,14 +50,12 @@ TEST(FlagOrEnvTest, FlagThenEnvironmentThenNothing) {
 // A CA file that cannot be read fails every call as bad input, before any
 // attempt reaches the network.
 TEST(ClientTest, UnreadableCaFileIsInvalidArgumentWithoutAttempts) {
-  Client client(ClientOptions{.daemon = "127.0.0.1:1",
-                              .tls_ca = "/nonexistent/berth-ca.crt"});
+  Client client(ClientOptions{.daemon = "127.0.0.1:1", .tls_ca = "/nonexistent/berth-ca.crt"});
   berth::v1::ListNodesResponse response;
-  grpc::Status status = client.Call(&Client::Stub::ListNodes,
-                                    berth::v1::ListNodesRequest(), &response);
+  grpc::Status status =
+      client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("--tls_ca /nonexistent/berth-ca.crt"),
-            std::string::npos)
+  EXPECT_NE(status.error_message().find("--tls_ca /nonexistent/berth-ca.crt"), std::string::npos)
       << status.error_message();
   EXPECT_EQ(client.attempts(), 0);
 }
@@ -104,8 +102,7 @@ struct Script {
     return RetryUnavailable(
         policy,
         [this] {
-          grpc::StatusCode code =
-              codes[std::min<size_t>(calls, codes.size() - 1)];
+          grpc::StatusCode code = codes[std::min<size_t>(calls, codes.size() - 1)];
           ++calls;
           return grpc::Status(code, "scripted");
         },
@@ -114,26 +111,23 @@ struct Script {
 };
 
 TEST(RetryUnavailableTest, RetriesUnavailableWithDoublingBackoff) {
-  Script script{.codes = {grpc::StatusCode::UNAVAILABLE,
-                          grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::OK}};
+  Script script{.codes = {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::UNAVAILABLE,
+                          grpc::StatusCode::OK}};
   int attempts = 0;
   grpc::Status status = script.Run(
-      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(100)},
-      &attempts);
+      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(100)}, &attempts);
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(attempts, 3);
   // 100 ms, then 2 × 100 = 200 ms.
   EXPECT_EQ(script.waits,
-            (std::vector<absl::Duration>{absl::Milliseconds(100),
-                                         absl::Milliseconds(200)}));
+            (std::vector<absl::Duration>{absl::Milliseconds(100), absl::Milliseconds(200)}));
 }
 
 TEST(RetryUnavailableTest, GivesUpAfterMaxRetries) {
   Script script{.codes = {grpc::StatusCode::UNAVAILABLE}};
   int attempts = 0;
   grpc::Status status = script.Run(
-      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(10)},
-      &attempts);
+      RetryPolicy{.max_retries = 3, .initial_backoff = absl::Milliseconds(10)}, &attempts);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(attempts, 4);  // 1 + 3 retries
   EXPECT_EQ(script.calls, 4);
@@ -142,8 +136,7 @@ TEST(RetryUnavailableTest, GivesUpAfterMaxRetries) {
 
 TEST(RetryUnavailableTest, NeverRetriesOtherErrors) {
   for (grpc::StatusCode code :
-       {grpc::StatusCode::INVALID_ARGUMENT,
-        grpc::StatusCode::FAILED_PRECONDITION,
+       {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::FAILED_PRECONDITION,
         grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::NOT_FOUND}) {
     Script script{.codes = {code}};
     int attempts = 0;
@@ -157,9 +150,8 @@ TEST(RetryUnavailableTest, NeverRetriesOtherErrors) {
 TEST(ReportRpcErrorTest, UnreachableNamesTheAddress) {
   Client client(ClientOptions{.daemon = "127.0.0.1:1"});
   std::ostringstream err;
-  int code = ReportRpcError(
-      "jobs", client, grpc::Status(grpc::StatusCode::UNAVAILABLE, "refused"),
-      err);
+  int code =
+      ReportRpcError("jobs", client, grpc::Status(grpc::StatusCode::UNAVAILABLE, "refused"), err);
   EXPECT_EQ(code, kExitUnreachable);
   EXPECT_NE(err.str().find("berth jobs: cannot reach berthd at 127.0.0.1:1: is it running? "
                            "(BERTH_ADDR, --daemon)\n"),
@@ -212,10 +204,9 @@ TEST(ReportRpcErrorTest, AnUnavailableBerthdAnsweredIsNotCalledUnreachable) {
 TEST(ReportRpcErrorTest, RefusalCarriesTheDaemonsMessage) {
   Client client(ClientOptions{.daemon = "127.0.0.1:1"});
   std::ostringstream err;
-  int code = ReportRpcError(
-      "submit", client,
-      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no pool holds it"),
-      err);
+  int code =
+      ReportRpcError("submit", client,
+                     grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no pool holds it"), err);
   EXPECT_EQ(code, kExitRefused);
   EXPECT_EQ(err.str(), "berth submit: refused: no pool holds it\n");
 }
@@ -223,14 +214,13 @@ TEST(ReportRpcErrorTest, RefusalCarriesTheDaemonsMessage) {
 // Nothing listens on port 1: the call fails as UNAVAILABLE, every retry is
 // made, and the error is reported as exit code 5.
 TEST(ClientTest, NothingListeningIsUnavailableAfterRetries) {
-  Client client(ClientOptions{
-      .daemon = "127.0.0.1:1",
-      .retry = {.max_retries = 2, .initial_backoff = absl::Milliseconds(1)}});
+  Client client(
+      ClientOptions{.daemon = "127.0.0.1:1",
+                    .retry = {.max_retries = 2, .initial_backoff = absl::Milliseconds(1)}});
   berth::v1::ListNodesResponse response;
-  grpc::Status status = client.Call(&Client::Stub::ListNodes,
-                                    berth::v1::ListNodesRequest(), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << status.error_message();
+  grpc::Status status =
+      client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_EQ(client.attempts(), 3);
   EXPECT_EQ(ExitCodeFor(status.error_code()), kExitUnreachable);
 }

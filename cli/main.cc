@@ -23,8 +23,8 @@
 #include "cli/event_commands.h"
 #include "cli/job_commands.h"
 #include "cli/node_commands.h"
-#include "cli/team_commands.h"
 #include "cli/plan_command.h"
+#include "cli/team_commands.h"
 #include "cli/watch_command.h"
 
 namespace {
@@ -156,8 +156,6 @@ void AddClientFlags(CLI::App* verb, ClientOptions* o, bool with_json = true) {
   if (with_json) verb->add_flag("--json", o->json, "print JSON");
 }
 
-
-
 // The options of every verb; main() fills one and runs it.
 struct AllOptions {
   PlanOptions plan;
@@ -165,7 +163,8 @@ struct AllOptions {
   berth::cli::JobsOptions jobs;
   berth::cli::JobIdOptions job, cancel, why;
   berth::cli::NodesOptions nodes;
-  berth::cli::TeamsOptions teams;
+  berth::cli::TeamsOptions teams, teams_show;
+  berth::cli::TeamsApplyOptions teams_apply;
   berth::cli::NodeNameOptions drain, undrain;
   berth::cli::BackupOptions backup;
   berth::cli::WatchOptions watch;
@@ -179,7 +178,7 @@ void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
   for (ClientOptions* client :
        {&o->submit.client, &o->jobs.client, &o->job.client, &o->cancel.client, &o->why.client,
         &o->nodes.client, &o->teams.client, &o->drain.client, &o->undrain.client, &o->backup.client,
-        &o->watch.client, &o->events.client}) {
+        &o->watch.client, &o->events.client, &o->teams_apply.client, &o->teams_show.client}) {
     if (!client->daemon) client->daemon = global.daemon;
     if (!client->token) client->token = global.token;
     if (!client->tls_ca) client->tls_ca = global.tls_ca;
@@ -189,9 +188,10 @@ void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   CLI::App* submit = app->add_subcommand(
       "submit", "submit a job spec (YAML or JSON); several files or --array in one request");
-  submit->add_option("FILE", o->submit.files,
-                     "berth.v1.JobSpec files as YAML (.yaml, .yml) or JSON; several are "
-                     "submitted together, all or none")
+  submit
+      ->add_option("FILE", o->submit.files,
+                   "berth.v1.JobSpec files as YAML (.yaml, .yml) or JSON; several are "
+                   "submitted together, all or none")
       ->required();
   Text(submit, "--array", &o->submit.array,
        "a job array: one job per index (1-500, 0-15:4, 1,3,5-7; at most 10,000), each "
@@ -271,6 +271,30 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   backup->footer(
       ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, {7, "not allowed: admins only"}}));
   verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
+  CLI::App* admin_teams = admin->add_subcommand("teams", "the teams file in force (docs/TEAMS.md)");
+  admin_teams->require_subcommand(1);
+  CLI::App* apply = admin_teams->add_subcommand(
+      "apply",
+      "check a teams file and apply it without a restart (berthd writes it over its "
+      "--teams file); a refused file leaves the old one in force");
+  apply->add_option("FILE", o->teams_apply.file, "the teams YAML")->required();
+  apply->add_flag("--check", o->teams_apply.check, "only check the file; apply nothing");
+  AddClientFlags(apply, &o->teams_apply.client);
+  apply->footer(ExitCodeFooter({kOk,
+                                kInternal,
+                                {2, "bad input: the file's line and field are named"},
+                                {3, "refused: a team with live jobs dropped, or no --teams"},
+                                kUnreachable,
+                                {7, "not allowed: admins only"}}));
+  verbs->push_back({apply, [o] { return RunTeamsApply(o->teams_apply, std::cout, std::cerr); }});
+  CLI::App* show = admin_teams->add_subcommand("show", "print the teams file in force");
+  AddClientFlags(show, &o->teams_show.client);
+  show->footer(ExitCodeFooter({kOk,
+                               kInternal,
+                               {3, "refused: berthd runs without --teams"},
+                               kUnreachable,
+                               {7, "not allowed: admins only"}}));
+  verbs->push_back({show, [o] { return RunTeamsShow(o->teams_show, std::cout, std::cerr); }});
 }
 
 void AddEventsVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {

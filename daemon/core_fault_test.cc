@@ -45,8 +45,8 @@ TEST_F(CoreFaultTest, FullDiskRefusesASubmissionAndWritesResumeWhenSpaceReturns)
   auto refused = Submit("llama-2-7b");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
-  EXPECT_TRUE(absl::StrContains(refused.status().message(),
-                                "berthd could not record the submission"))
+  EXPECT_TRUE(
+      absl::StrContains(refused.status().message(), "berthd could not record the submission"))
       << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "disk is full")) << refused.status();
   EXPECT_EQ(core_->ListJobs({}).jobs_size(), 0);  // nothing half-made in memory
@@ -90,8 +90,8 @@ TEST_F(CoreFaultTest, FailedFsyncFailsTheCancelAndFencesTheCore) {
   auto cancelled = Cancel(id);
   ASSERT_FALSE(cancelled.ok());
   EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kUnavailable) << cancelled.status();
-  EXPECT_TRUE(absl::StrContains(cancelled.status().message(),
-                                "berthd could not record the cancel: "))
+  EXPECT_TRUE(
+      absl::StrContains(cancelled.status().message(), "berthd could not record the cancel: "))
       << cancelled.status();
   EXPECT_TRUE(absl::StrContains(cancelled.status().message(), "disk I/O error"))
       << cancelled.status();
@@ -101,8 +101,8 @@ TEST_F(CoreFaultTest, FailedFsyncFailsTheCancelAndFencesTheCore) {
   EXPECT_EQ(fenced_.load(), 1);
   // Fenced: every change refused, even with the disk healthy again; reads work.
   Disarm();
-  for (absl::Status s : {Cancel(id).status(), Submit("llama-2-7b").status(),
-                         SetDrained("n1", true).status()}) {
+  for (absl::Status s :
+       {Cancel(id).status(), Submit("llama-2-7b").status(), SetDrained("n1", true).status()}) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
     EXPECT_TRUE(absl::StrContains(s.message(), "restart berthd")) << s;
   }

@@ -91,13 +91,14 @@ absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(
 }
 
 absl::StatusOr<berth::v1::ListTeamsResponse> SchedulerCore::ListTeams() const {
-  if (options_.teams == nullptr) {
-    return absl::FailedPreconditionError(
-        "berthd runs without a teams file (--teams): every job shares one pool");
-  }
   std::vector<TeamUsage> rows;
   {
+    // Under mu_: ApplyTeams replaces options_.teams holding it.
     absl::ReaderMutexLock lock(&mu_);
+    if (options_.teams == nullptr) {
+      return absl::FailedPreconditionError(
+          "berthd runs without a teams file (--teams): every job shares one pool");
+    }
     rows = TeamUsageOf(state_, *options_.teams, team_usage_);
   }
   berth::v1::ListTeamsResponse response;

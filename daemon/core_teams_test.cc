@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "daemon/core_test_fixture.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/teams_config.h"
@@ -39,8 +40,7 @@ TEST_F(CoreTeamsTest, AJobOfATeamNotInTheFileIsRefusedWithTheTeams) {
   auto r = Submit("llama-2-7b");  // the fixture's team is "t"
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(r.status().message(),
-            "team \"t\" is not in the teams file; teams: prod, research");
+  EXPECT_EQ(r.status().message(), "team \"t\" is not in the teams file; teams: prod, research");
 }
 
 TEST_F(CoreTeamsTest, AJobOfAKnownTeamIsPlaced) {
@@ -63,6 +63,82 @@ TEST_F(CoreTeamsTest, QuotaHoldsAJobAndExplainSaysSo) {
   ASSERT_TRUE(explained.ok()) << explained.status();
   EXPECT_TRUE(absl::StrContains(explained->DebugString(), "may use at most 0 h100-80gb"))
       << explained->DebugString();
+}
+
+// ApplyTeams, core side: checked against the live jobs, persisted, and only
+// then in force for admission and the next pass.
+class CoreApplyTeamsTest : public CoreTeamsTest {
+ protected:
+  // Applies `yaml`; `persisted` counts the calls of the persist step, which
+  // fails with `persist_error` when that is not OK.
+  absl::Status Apply(const std::string& yaml, absl::Status persist_error = absl::OkStatus()) {
+    absl::StatusOr<TeamsConfig> teams = ParseTeamsYaml(yaml, "next.yaml");
+    EXPECT_TRUE(teams.ok()) << teams.status();
+    absl::Notification done;
+    absl::Status result;
+    core_->ApplyTeams(
+        std::make_shared<const TeamsConfig>(*std::move(teams)),
+        [this, persist_error] {
+          ++persisted_;
+          return persist_error;
+        },
+        [&](absl::Status s) {
+          result = std::move(s);
+          done.Notify();
+        });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+  int persisted_ = 0;
+};
+
+TEST_F(CoreApplyTeamsTest, ANewTeamIsAdmittedOnceApplied) {
+  OpenWithTeams("teams:\n  - name: prod\n");
+  Register("n1", "h100-80gb", 8);
+  EXPECT_EQ(Submit("llama-2-7b").status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Apply("teams:\n  - name: prod\n  - name: t\n").ok());
+  EXPECT_EQ(persisted_, 1);
+  auto r = Submit("llama-2-7b");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->job().state(), berth::v1::PLACED);
+  auto teams = core_->ListTeams();
+  ASSERT_TRUE(teams.ok()) << teams.status();
+  EXPECT_TRUE(absl::StrContains(teams->DebugString(), "team: \"t\"")) << teams->DebugString();
+}
+
+TEST_F(CoreApplyTeamsTest, DroppingATeamWithALiveJobIsRefusedAndNothingIsWritten) {
+  OpenWithTeams("teams:\n  - name: t\n  - name: prod\n");
+  Register("n1", "h100-80gb", 8);
+  auto r = Submit("llama-2-7b");
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::Status s = Apply("teams:\n  - name: prod\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "drops team t")) << s;
+  EXPECT_EQ(persisted_, 0);
+  // The old teams are in force: t still submits.
+  EXPECT_TRUE(Submit("llama-2-7b").ok());
+  // Once t's jobs have ended, it may go.
+  const berth::v1::ListJobsResponse jobs = core_->ListJobs({});
+  for (const berth::v1::Job& job : jobs.jobs()) {
+    ASSERT_TRUE(Cancel(job.id()).ok());
+  }
+  EXPECT_TRUE(Apply("teams:\n  - name: prod\n").ok());
+  EXPECT_EQ(Submit("llama-2-7b").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoreApplyTeamsTest, AFailedWriteLeavesTheOldTeamsInForce) {
+  OpenWithTeams("teams:\n  - name: prod\n");
+  Register("n1", "h100-80gb", 8);
+  absl::Status s = Apply("teams:\n  - name: t\n", absl::FailedPreconditionError("disk"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(persisted_, 1);
+  EXPECT_EQ(Submit("llama-2-7b").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoreApplyTeamsTest, WithoutTeamsItIsRefused) {
+  absl::Status s = Apply("teams:\n  - name: t\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(persisted_, 0);
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ absl::Status FencedError(const absl::Status& cause, const std::string& action) {
 SchedulerCore::SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options)
     : store_(std::move(store)), options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+  absl::MutexLock lock(&admission_mu_);
+  admission_teams_ = options_.teams;
 }
 
 absl::StatusOr<std::unique_ptr<SchedulerCore>> SchedulerCore::Create(
@@ -245,16 +247,16 @@ void SchedulerCore::AfterFailedCommit(const absl::Status& cause) {
 
 SchedulerCore::AdmissionView SchedulerCore::CurrentAdmissionView() const {
   absl::ReaderMutexLock lock(&admission_mu_);
-  return AdmissionView{.pools = pools_, .capacity = capacity_};
+  return AdmissionView{.pools = pools_, .capacity = capacity_, .teams = admission_teams_};
 }
 
 absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::JobSpec& spec,
                                                              const AdmissionView& view) {
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
-  if (request.ok() && options_.teams != nullptr && options_.teams->Find(spec.team()) == nullptr) {
+  if (request.ok() && view.teams != nullptr && view.teams->Find(spec.team()) == nullptr) {
     request = absl::InvalidArgumentError(absl::StrCat("team \"", spec.team(),
                                                       "\" is not in the teams file; teams: ",
-                                                      options_.teams->NameList()));
+                                                      view.teams->NameList()));
   }
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();

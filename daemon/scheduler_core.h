@@ -156,6 +156,13 @@ class SchedulerCore {
   // A job from memory, or, for an ended job dropped from memory, from the
   // file (on the writer thread). `done` may run on the calling thread.
   void LookupJob(int64_t id, JobCallback done);
+  // Replaces the teams in force (ApplyTeams, core_teams_apply.cc), on the
+  // writer thread between rounds: FailedPrecondition when berthd runs
+  // without teams or `teams` drops a team whose jobs have not ended; else
+  // `persist` runs (it writes the --teams file) and, only if it succeeds,
+  // admission and the next pass use `teams`. `done` gets the outcome.
+  void ApplyTeams(std::shared_ptr<const TeamsConfig> teams, std::function<absl::Status()> persist,
+                  StatusCallback done);
   // Reads the event log from the file, on the writer thread after the
   // current batch has committed (so it holds every event recorded so far).
   void ListEvents(db::EventQuery query,
@@ -193,6 +200,7 @@ class SchedulerCore {
   struct AdmissionView {
     std::vector<PoolInfo> pools;
     std::shared_ptr<const std::vector<NodeView>> capacity;
+    std::shared_ptr<const TeamsConfig> teams;  // null: no teams
   };
   AdmissionView CurrentAdmissionView() const;
   // Validates `spec` (and its team) and admits it against `view`;
@@ -315,6 +323,9 @@ class SchedulerCore {
   mutable absl::Mutex admission_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::vector<PoolInfo> pools_ ABSL_GUARDED_BY(admission_mu_);
   std::shared_ptr<const std::vector<NodeView>> capacity_ ABSL_GUARDED_BY(admission_mu_);
+  // The teams for submitters (options_.teams is the writer's copy, replaced
+  // under mu_ by ApplyTeams, which publishes it here too).
+  std::shared_ptr<const TeamsConfig> admission_teams_ ABSL_GUARDED_BY(admission_mu_);
 
   mutable absl::Mutex liveness_mu_ ABSL_ACQUIRED_AFTER(mu_);
   absl::flat_hash_map<std::string, Liveness> liveness_ ABSL_GUARDED_BY(liveness_mu_);

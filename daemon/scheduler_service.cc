@@ -128,13 +128,13 @@ ServerUnaryReactor* SchedulerServiceImpl::GetJob(CallbackServerContext* context,
   // From memory, or from the file for an ended job dropped from memory;
   // another team's job is PERMISSION_DENIED (its spec holds env values).
   const int64_t id = request->id();
-  core_->LookupJob(id, [caller = *caller, id, reactor,
-                        response](absl::StatusOr<berth::v1::Job> job) {
-    if (job.ok()) {
-      if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) job = s;
-    }
-    Finish(reactor, response, std::move(job));
-  });
+  core_->LookupJob(
+      id, [caller = *caller, id, reactor, response](absl::StatusOr<berth::v1::Job> job) {
+        if (job.ok()) {
+          if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) job = s;
+        }
+        Finish(reactor, response, std::move(job));
+      });
   return reactor;
 }
 
@@ -151,8 +151,8 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
   }
   for (int state : request->states()) {
     if (!berth::v1::JobState_IsValid(state)) {
-      return Reject(context, absl::InvalidArgumentError(
-                                 absl::StrCat("states: unknown job state ", state)));
+      return Reject(context,
+                    absl::InvalidArgumentError(absl::StrCat("states: unknown job state ", state)));
     }
   }
   // A caller who is not an admin lists their own team's jobs.
@@ -160,8 +160,8 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
   if (!caller->admin) {
     if (!scoped.team().empty() && scoped.team() != caller->team) {
       return Reject(context, absl::PermissionDeniedError(absl::StrCat(
-          "team: ", caller->name, " may list the jobs of team \"", caller->team,
-          "\" only (not an admin)")));
+                                 "team: ", caller->name, " may list the jobs of team \"",
+                                 caller->team, "\" only (not an admin)")));
     }
     scoped.set_team(caller->team);
   }
@@ -230,18 +230,18 @@ ServerUnaryReactor* SchedulerServiceImpl::ExplainJob(CallbackServerContext* cont
   }
   const int64_t id = request->id();
   SchedulerCore* core = core_;
-  core_->LookupJob(id, [caller = *caller, id, core, reactor,
-                        response](absl::StatusOr<berth::v1::Job> job) {
-    if (!job.ok()) {
-      reactor->Finish(ToGrpcStatus(job.status()));
-      return;
-    }
-    if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return;
-    }
-    Finish(reactor, response, core->Explain(id));
-  });
+  core_->LookupJob(
+      id, [caller = *caller, id, core, reactor, response](absl::StatusOr<berth::v1::Job> job) {
+        if (!job.ok()) {
+          reactor->Finish(ToGrpcStatus(job.status()));
+          return;
+        }
+        if (absl::Status s = AuthorizeJobAccess(caller, id, job->spec().team()); !s.ok()) {
+          reactor->Finish(ToGrpcStatus(s));
+          return;
+        }
+        Finish(reactor, response, core->Explain(id));
+      });
   return reactor;
 }
 
@@ -269,6 +269,58 @@ ServerUnaryReactor* SchedulerServiceImpl::ListTeams(CallbackServerContext* conte
   if (!teams.ok()) return Reject(context, teams.status());
   ServerUnaryReactor* reactor = context->DefaultReactor();
   *response = *std::move(teams);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+namespace {
+
+absl::Status NoTeamsFile() {
+  return absl::FailedPreconditionError(
+      "berthd runs without a teams file: start it with --teams FILE to use teams");
+}
+
+}  // namespace
+
+// Admins only. The text is checked here (its size, then line and field);
+// the core checks it against the live jobs, has the file written, and only
+// then takes it into force.
+ServerUnaryReactor* SchedulerServiceImpl::ApplyTeams(CallbackServerContext* context,
+                                                     const berth::v1::ApplyTeamsRequest* request,
+                                                     berth::v1::ApplyTeamsResponse* response) {
+  if (absl::Status s = AuthorizeCaller(Authenticate(context), "apply a teams file"); !s.ok()) {
+    return Reject(context, s);
+  }
+  if (teams_file_ == nullptr) return Reject(context, NoTeamsFile());
+  absl::StatusOr<TeamsConfig> next = CheckTeamsText(request->yaml(), request->source());
+  if (!next.ok()) return Reject(context, next.status());
+  response->set_teams(static_cast<int32_t>(next->teams.size()));
+  response->set_path(teams_file_->path());
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->dry_run()) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  core_->ApplyTeams(
+      std::make_shared<const TeamsConfig>(*std::move(next)),
+      [file = teams_file_, yaml = request->yaml()] { return file->Replace(yaml); },
+      [reactor, response](absl::Status status) {
+        response->set_applied(status.ok());
+        reactor->Finish(ToGrpcStatus(std::move(status)));
+      });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::GetTeams(CallbackServerContext* context,
+                                                   const berth::v1::GetTeamsRequest* request,
+                                                   berth::v1::GetTeamsResponse* response) {
+  if (absl::Status s = AuthorizeCaller(Authenticate(context), "show the teams file"); !s.ok()) {
+    return Reject(context, s);
+  }
+  if (teams_file_ == nullptr) return Reject(context, NoTeamsFile());
+  response->set_yaml(teams_file_->Text());
+  response->set_path(teams_file_->path());
+  ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -336,8 +388,8 @@ ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* cont
   // events of one job of their team.
   if (!caller->admin && request->job_id() == 0) {
     return Reject(context, absl::PermissionDeniedError(absl::StrCat(
-        "job_id: the whole event log is for admins; ", caller->name,
-        " may read the events of their team's jobs (berth events JOB)")));
+                               "job_id: the whole event log is for admins; ", caller->name,
+                               " may read the events of their team's jobs (berth events JOB)")));
   }
   db::EventQuery query{.job_id = request->job_id(),
                        .node = request->node(),

@@ -11,6 +11,7 @@
 #include "berth/v1/scheduler.grpc.pb.h"
 #include "daemon/auth.h"
 #include "daemon/scheduler_core.h"
+#include "daemon/teams_file.h"
 
 namespace berth::daemon {
 
@@ -18,8 +19,11 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
  public:
   // `tokens` may be null (development mode: no user authentication); it
   // must outlive the service.
-  explicit SchedulerServiceImpl(SchedulerCore* core, const TokenTable* tokens = nullptr)
-      : core_(core), tokens_(tokens) {}
+  // `teams_file` (may be null: berthd runs without --teams) is the file
+  // ApplyTeams writes; it must outlive the service.
+  explicit SchedulerServiceImpl(SchedulerCore* core, const TokenTable* tokens = nullptr,
+                                TeamsFile* teams_file = nullptr)
+      : core_(core), tokens_(tokens), teams_file_(teams_file) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const berth::v1::SubmitJobRequest* request,
@@ -60,6 +64,12 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* ListTeams(grpc::CallbackServerContext* context,
                                       const berth::v1::ListTeamsRequest* request,
                                       berth::v1::ListTeamsResponse* response) override;
+  grpc::ServerUnaryReactor* ApplyTeams(grpc::CallbackServerContext* context,
+                                       const berth::v1::ApplyTeamsRequest* request,
+                                       berth::v1::ApplyTeamsResponse* response) override;
+  grpc::ServerUnaryReactor* GetTeams(grpc::CallbackServerContext* context,
+                                     const berth::v1::GetTeamsRequest* request,
+                                     berth::v1::GetTeamsResponse* response) override;
 
  private:
   // The caller of this call: Unauthenticated without a known token.
@@ -67,6 +77,7 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
 
   SchedulerCore* core_;
   const TokenTable* tokens_;
+  TeamsFile* teams_file_;
 };
 
 }  // namespace berth::daemon

@@ -107,9 +107,10 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
     tokens = std::make_unique<TokenTable>(std::move(table));
   }
   std::shared_ptr<const TeamsConfig> teams;
+  std::unique_ptr<TeamsFile> teams_file;
   if (!config.teams_file.empty()) {
-    BERTH_ASSIGN_OR_RETURN(TeamsConfig loaded, LoadTeamsFile(config.teams_file));
-    teams = std::make_shared<const TeamsConfig>(std::move(loaded));
+    BERTH_ASSIGN_OR_RETURN(teams_file, TeamsFile::Load(config.teams_file));
+    teams = std::make_shared<const TeamsConfig>(teams_file->config());
   }
   BERTH_ASSIGN_OR_RETURN(
       std::unique_ptr<db::Store> store,
@@ -118,6 +119,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   std::unique_ptr<DaemonServer> server(new DaemonServer());
   server->insecure_ = config.insecure;
   server->tokens_ = std::move(tokens);
+  server->teams_file_ = std::move(teams_file);
   server->metrics_ = std::make_unique<Metrics>(
       kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
   if (teams != nullptr) {
@@ -141,7 +143,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         },
                                         .teams = std::move(teams)}));
   server->scheduler_service_ =
-      std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get());
+      std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get(),
+                                             server->teams_file_.get());
   server->agent_service_ = std::make_unique<AgentServiceImpl>(
       server->core_.get(), config.heartbeat_interval_ms,
       /*verify_node_certificates=*/!config.tls_client_ca.empty());

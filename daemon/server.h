@@ -29,6 +29,7 @@
 #include "daemon/metrics.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/scheduler_service.h"
+#include "daemon/teams_file.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -62,7 +63,8 @@ struct DaemonConfig {
   // specs. This accepts that risk (issue 18, finding 13).
   bool insecure_agents = false;
   // Teams and quotas YAML (docs/TEAMS.md); empty: one shared pool. A bad
-  // file fails Start with its line and field.
+  // file fails Start with its line and field. `berth admin teams apply`
+  // writes a new text over it (daemon/teams_file.h).
   std::string teams_file;
 };
 
@@ -82,6 +84,7 @@ class DaemonServer {
   absl::Status StartHttp(const std::string& listen);
   bool insecure_ = false;
   std::unique_ptr<TokenTable> tokens_;  // null: development mode
+  std::unique_ptr<TeamsFile> teams_file_;  // null: no --teams
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<SchedulerCore> core_;
   std::unique_ptr<HttpServer> http_;

@@ -122,9 +122,7 @@ class AuthTest : public ::testing::Test {
   }
 
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  std::string Log(const std::string& name) const {
-    return ReadFile(dir_ + "/" + name + ".log");
-  }
+  std::string Log(const std::string& name) const { return ReadFile(dir_ + "/" + name + ".log"); }
 
   bool Serving() {
     if (channel_ == nullptr) return false;

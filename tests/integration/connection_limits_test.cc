@@ -57,11 +57,10 @@ TEST(ConnectionLimitsTest, OneConnectionHoldsAtMostTheStreamLimit) {
   berth::v1::ListNodesResponse response;
   absl::Notification answered;
   grpc::Status waiting_status;
-  scheduler->async()->ListNodes(&waiting_context, &request, &response,
-                                [&](grpc::Status status) {
-                                  waiting_status = std::move(status);
-                                  answered.Notify();
-                                });
+  scheduler->async()->ListNodes(&waiting_context, &request, &response, [&](grpc::Status status) {
+    waiting_status = std::move(status);
+    answered.Notify();
+  });
 
   // Another connection is answered at once: berthd serves; the waiting call
   // is held by the limit, not by a busy daemon.

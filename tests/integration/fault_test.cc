@@ -140,7 +140,8 @@ class FaultTest : public ::testing::Test {
       if (cluster_.AgentRunning(node)) cluster_.StopAgent(node, SIGTERM).IgnoreError();
     }
     if (HasFailure()) {
-      std::cout << "--- berthd log\n" << cluster_.Log("berthd") << "--- faults injected\n"
+      std::cout << "--- berthd log\n"
+                << cluster_.Log("berthd") << "--- faults injected\n"
                 << FaultLog();
     }
   }
@@ -300,7 +301,8 @@ class FaultTest : public ::testing::Test {
       for (const auto& [name, node] : ListNodes()) {
         api_nodes[name] = {node.state(), node.drained()};
       }
-      for (const auto& [name, node] : file->nodes) file_nodes[name] = {node.state(), node.drained()};
+      for (const auto& [name, node] : file->nodes)
+        file_nodes[name] = {node.state(), node.drained()};
       if (api_jobs == file_jobs && api_nodes == file_nodes) return;
       last.clear();
       for (const auto& [id, state] : api_jobs) {

@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -140,9 +140,9 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
 absl::Status Cluster::StartDaemon(int port) {
   const std::string port_file = dir_ + "/port";
   std::remove(port_file.c_str());
-  std::vector<std::string> argv = {
-      BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
-      "--port_file=" + port_file, "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"};
+  std::vector<std::string> argv = {BERTHD_PATH,          absl::StrCat("--listen=127.0.0.1:", port),
+                                   "--db=" + db_path(),  "--port_file=" + port_file,
+                                   "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"};
   argv.insert(argv.end(), daemon_flags_.begin(), daemon_flags_.end());
   auto process = Process::Start(argv, dir_ + "/berthd.log", daemon_env_);
   if (!process.ok()) return process.status();
@@ -249,8 +249,8 @@ absl::StatusOr<berth::v1::Job> Cluster::WaitForState(int64_t id, berth::v1::JobS
     absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::DeadlineExceededError(absl::StrCat("job ", id, " is ",
-                                                  berth::v1::JobState_Name(job.state()),
-                                                  ", not ", berth::v1::JobState_Name(state)));
+                                                  berth::v1::JobState_Name(job.state()), ", not ",
+                                                  berth::v1::JobState_Name(state)));
 }
 
 absl::Status CheckDatabase(const std::string& db_path) {
@@ -262,7 +262,8 @@ absl::Status CheckDatabase(const std::string& db_path) {
 absl::StatusOr<std::vector<std::string>> EventKinds(const std::string& db_path, int64_t job_id) {
   absl::StatusOr<std::unique_ptr<db::Store>> store = db::Store::Open(db_path);
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<db::Event>> events = (*store)->Events({.job_id = job_id, .limit = 100});
+  absl::StatusOr<std::vector<db::Event>> events =
+      (*store)->Events({.job_id = job_id, .limit = 100});
   if (!events.ok()) return events.status();
   std::vector<std::string> kinds;
   for (const db::Event& event : *events) kinds.push_back(event.kind);
@@ -304,7 +305,7 @@ std::shared_ptr<grpc::Channel> FastReconnectChannel(const std::string& address) 
 }  // namespace
 
 absl::StatusOr<std::vector<berth::v1::Job>> ListAllJobs(berth::v1::SchedulerService::Stub* stub,
-                                                       berth::v1::ListJobsRequest request) {
+                                                        berth::v1::ListJobsRequest request) {
   std::vector<berth::v1::Job> jobs;
   request.set_limit(10000);
   for (int page = 0; page < 10000; ++page) {  // bounded: at most 10^8 jobs

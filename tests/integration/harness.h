@@ -125,7 +125,7 @@ absl::StatusOr<std::vector<JobRow>> ReadJobRows(const std::string& db_path);
 // Every job matching `request` (its limit ignored), following berthd's
 // pages; the status of the first call that fails.
 absl::StatusOr<std::vector<berth::v1::Job>> ListAllJobs(berth::v1::SchedulerService::Stub* stub,
-                                                       berth::v1::ListJobsRequest request);
+                                                        berth::v1::ListJobsRequest request);
 
 // Stubs on a channel of their own that reconnects within ~0.5 s once a
 // restarted berthd listens again (gRPC's default backoff grows to minutes),

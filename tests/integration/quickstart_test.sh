@@ -88,6 +88,8 @@ check_run() {
   expect_out "$name" "GPUs per node"
   expect_out "$name" "\$ berth jobs"
   expect_out "$name" "\$ berth nodes"
+  expect_out "$name" "\$ berth teams"
+  grep -qE '^nlp +h100-80gb +24 ' "$TMP/$name.out" || fail "$name: berth teams shows no nlp quota"
   expect_out "$name" "deploy/quickstart.sh --stop"
   # It prints the address to export, and the cluster there answers.
   addr=$(sed -n 's/^ *export BERTH_ADDR=//p' "$TMP/$name.out")
