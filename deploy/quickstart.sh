@@ -8,7 +8,8 @@
 # It installs the build dependencies (deploy/install-deps.sh), builds with
 # `cmake --preset default` (Ninja, into build/), shows five `berth plan`
 # examples, then starts berthd on a fresh SQLite database (with Prometheus
-# /metrics and the cluster map on --metrics_listen) and six simulated nodes
+# /metrics and the cluster map on --metrics_listen, and the teams and quotas
+# of deploy/examples/teams.yaml) and six simulated nodes
 # (berth-agent with inventory files: 4 × 8 h100-80gb, 2 × 8 a100-40gb; they
 # simulate jobs, nothing is executed), submits the job specs in
 # deploy/examples/ and shows what berth decided, then follows a short
@@ -177,11 +178,14 @@ choose_port() {
 port=$(choose_port BERTH_PORT 7070 berthd) || exit $?
 metrics_port=$(choose_port BERTH_METRICS_PORT 9464 "the cluster map") || exit $?
 
-echo "== starting berthd (database $STATE/berth.db)"
+# berthd keeps the teams file it runs with (`berth admin teams apply` writes
+# over it): a copy in $STATE, so the repository's example stays as it is.
+cp deploy/examples/teams.yaml "$STATE/teams.yaml"
+echo "== starting berthd (database $STATE/berth.db, teams $STATE/teams.yaml)"
 # Whatever fails from here on stops what was started; success clears this.
 trap 'stop_all >/dev/null' EXIT
 nohup "$BERTHD" --listen "127.0.0.1:$port" --db "$STATE/berth.db" \
-  --metrics_listen "127.0.0.1:$metrics_port" \
+  --metrics_listen "127.0.0.1:$metrics_port" --teams "$STATE/teams.yaml" \
   --port_file "$STATE/port" </dev/null >"$STATE/logs/berthd.log" 2>&1 &
 echo $! >"$STATE/pids/berthd.pid"
 daemon=$!
@@ -288,6 +292,9 @@ echo "\$ berth jobs"
 echo
 echo "\$ berth nodes"
 "$BERTH" nodes --daemon "$ADDR"
+echo
+echo "\$ berth teams   (quotas from deploy/examples/teams.yaml)"
+"$BERTH" teams --daemon "$ADDR"
 
 trap - EXIT
 cat <<EOF
@@ -302,7 +309,7 @@ quickstart: berthd and ${#NODES[@]} simulated nodes are running in the backgroun
 Use them:
   export BERTH_ADDR=$ADDR
   export PATH="$BUILD_DIR/cli:\$PATH"
-  berth jobs; berth nodes; berth job 1
+  berth jobs; berth nodes; berth teams; berth job 1
   berth submit deploy/examples/train-llama-2-70b.json
 
 See the cluster map in a browser (it refreshes itself):
