@@ -5,6 +5,7 @@
 //       [--cluster INVENTORY.csv | --nodes N --gpus-per-node 8 --gpu h100-80gb]
 //       --policies fifo,easy,berth[,berth-elastic][,berth-teams] [--limit-factor F]
 //       [--teams TEAMS.yaml] [--trace-limits] [--json] [--plot DIR] [--check-invariants]
+//       [--no-fairness]
 //   berth-sim generate --like acme-seren|acme-kalos --jobs N --nodes N
 //       [--gpus-per-node 8] --load 0.9 --teams K --seed S --out FILE
 //   berth-sim convert --format sacct --trace FILE --out FILE
@@ -24,6 +25,7 @@
 #include "daemon/teams_config.h"
 #include "sim/cluster.h"
 #include "sim/engine.h"
+#include "sim/fairness.h"
 #include "sim/generator.h"
 #include "sim/metrics.h"
 #include "sim/report.h"
@@ -47,6 +49,7 @@ struct RunFlags {
   std::string plot;
   bool check_invariants = false;
   std::string teams;  // teams file; adds the berth-teams policy
+  bool no_fairness = false;
 };
 
 struct ConvertFlags {
@@ -97,16 +100,29 @@ int Run(const RunFlags& flags) {
   }
   berth::sim::Report report{.trace = trace->name, .cluster = cluster->Describe(),
                             .jobs = static_cast<int64_t>(trace->jobs.size())};
+  // Each team alone on its share, once for every policy (sim/fairness.h).
+  std::vector<berth::sim::TeamBaseline> baselines;
+  if (!flags.no_fairness && berth::sim::TeamShares(*trace, teams.get()).size() >= 2) {
+    absl::StatusOr<std::vector<berth::sim::TeamBaseline>> alone =
+        berth::sim::PrivateBaselines(*trace, *cluster, teams.get());
+    if (!alone.ok()) return Fail(alone.status());
+    baselines = *std::move(alone);
+  }
   std::vector<berth::sim::RunResult> results;
   for (berth::sim::Policy policy : *policies) {
-    absl::StatusOr<berth::sim::RunResult> result = berth::sim::Replay(
-        *trace, *cluster,
-        berth::sim::EngineOptions{.policy = policy, .limit_factor = flags.limit_factor,
-                                  .trace_limits = flags.trace_limits,
-                                  .check_invariants = flags.check_invariants,
-                                  .teams = teams});
+    const berth::sim::EngineOptions options{.policy = policy,
+                                            .limit_factor = flags.limit_factor,
+                                            .trace_limits = flags.trace_limits,
+                                            .check_invariants = flags.check_invariants,
+                                            .teams = teams};
+    absl::StatusOr<berth::sim::RunResult> result = berth::sim::Replay(*trace, *cluster, options);
     if (!result.ok()) return Fail(result.status());
-    report.policies.push_back(berth::sim::Measure(*result));
+    berth::sim::PolicyMetrics metrics = berth::sim::Measure(*result);
+    if (baselines.size() >= 2) {
+      metrics.fairness = berth::sim::CompareWithBaselines(baselines, *result);
+      metrics.max_rho = berth::sim::MaxRho(metrics.fairness);
+    }
+    report.policies.push_back(std::move(metrics));
     if (!flags.plot.empty()) results.push_back(std::move(*result));
   }
   std::cout << (flags.json ? berth::sim::FormatJson(report) : berth::sim::FormatTable(report));
@@ -149,6 +165,9 @@ void AddRunFlags(CLI::App* run, RunFlags* f) {
   run->add_option("--limit-factor", f->limit_factor,
                   "time limit = real run time x F (default 1: perfect estimates)");
   run->add_flag("--trace-limits", f->trace_limits, "use the trace's own limits where it has them");
+  run->add_flag("--no-fairness", f->no_fairness,
+                "skip finish-time fairness (one more replay per team: each team alone on its "
+                "share of the cluster)");
   run->add_flag("--json", f->json, "print JSON instead of the table");
   run->add_option("--plot", f->plot, "write CSV data and PNG charts (gnuplot) to DIR");
   run->add_flag("--check-invariants", f->check_invariants,

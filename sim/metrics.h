@@ -30,6 +30,17 @@ struct Summary {
   double p99_queue_s = 0;
 };
 
+// Finish-time fairness of one team (sim/fairness.h).
+struct TeamFairness {
+  std::string team;
+  double share = 0;          // of the cluster, by weight
+  int64_t private_gpus = 0;  // of its private cluster
+  int64_t jobs = 0;          // that ran in both replays
+  double shared_avg_jct_s = 0;
+  double private_avg_jct_s = 0;
+  double rho = 0;  // shared / private
+};
+
 struct PolicyMetrics {
   std::string name;
   int64_t jobs = 0;       // in the trace
@@ -48,6 +59,9 @@ struct PolicyMetrics {
   int64_t passes = 0;
   double pass_p50_ms = 0;
   double pass_p99_ms = 0;
+  // Filled by MeasureFairness when the run asks for it (two teams or more).
+  std::vector<TeamFairness> fairness;
+  double max_rho = 0;
 };
 
 // "1", "2-8", "9-64", "65-512", ">512".

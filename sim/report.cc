@@ -42,6 +42,17 @@ std::string Groups(const std::vector<std::pair<std::string, Summary>>& groups) {
   }), "}");
 }
 
+std::string FairnessJson(const std::vector<TeamFairness>& fairness) {
+  return absl::StrCat("{", absl::StrJoin(fairness, ", ", [](std::string* out, const TeamFairness& f) {
+    absl::StrAppend(out, JsonString(f.team),
+                    absl::StrFormat(": {\"share\": %.4f, \"private_gpus\": %d, \"jobs\": %d, "
+                                    "\"shared_avg_jct_s\": %.1f, \"private_avg_jct_s\": %.1f, "
+                                    "\"rho\": %.3f}",
+                                    f.share, f.private_gpus, f.jobs, f.shared_avg_jct_s,
+                                    f.private_avg_jct_s, f.rho));
+  }), "}");
+}
+
 std::string PolicyJson(const PolicyMetrics& m) {
   return absl::StrCat(
       "{\"name\": ", JsonString(m.name), ", \"completed\": ", m.completed,
@@ -53,7 +64,9 @@ std::string PolicyJson(const PolicyMetrics& m) {
       absl::StrFormat(", \"gpu_hours_lost\": %.1f", m.gpu_hours_lost),
       absl::StrFormat(", \"passes\": %d, \"pass_p50_ms\": %.3f, \"pass_p99_ms\": %.3f", m.passes,
                       m.pass_p50_ms, m.pass_p99_ms),
-      ", \"by_size\": ", Groups(m.by_size), ", \"by_team\": ", Groups(m.by_team), "}");
+      ", \"by_size\": ", Groups(m.by_size), ", \"by_team\": ", Groups(m.by_team),
+      absl::StrFormat(", \"max_rho\": %.3f", m.max_rho), ", \"fairness\": ", FairnessJson(m.fairness),
+      "}");
 }
 
 std::string Row(const std::string& label, const PolicyMetrics& m, const Summary& s) {
@@ -93,6 +106,22 @@ std::string FormatTable(const Report& report) {
     out += Row("all", m, m.all);
     for (const auto& [bucket, s] : m.by_size) out += Row(absl::StrCat("gpus ", bucket), m, s);
     for (const auto& [team, s] : m.by_team) out += Row(absl::StrCat("team ", team), m, s);
+  }
+  bool any_fairness = false;
+  for (const PolicyMetrics& m : report.policies) any_fairness |= !m.fairness.empty();
+  if (!any_fairness) return out;
+  absl::StrAppendFormat(&out, "\nfinish-time fairness (rho = avg JCT shared / alone on the team's share)\n");
+  absl::StrAppendFormat(&out, "%-14s %-10s %7s %7s %7s %12s %12s %7s\n", "policy", "team", "share",
+                        "gpus", "jobs", "shared_jct", "alone_jct", "rho");
+  for (const PolicyMetrics& m : report.policies) {
+    for (const TeamFairness& f : m.fairness) {
+      absl::StrAppendFormat(&out, "%-14s %-10s %7.3f %7d %7d %12.0f %12.0f %7.3f\n", m.name,
+                            f.team, f.share, f.private_gpus, f.jobs, f.shared_avg_jct_s,
+                            f.private_avg_jct_s, f.rho);
+    }
+    if (!m.fairness.empty()) {
+      absl::StrAppendFormat(&out, "%-14s %-10s %55.3f\n", m.name, "max rho", m.max_rho);
+    }
   }
   return out;
 }

@@ -3,8 +3,12 @@
 // JSON, one object: {"trace", "jobs", "cluster", "policies": [{"name",
 // "completed", "refused", "avg_jct_s", "p50_jct_s", "p99_jct_s",
 // "avg_queue_s", "p50_queue_s", "p99_queue_s", "makespan_s", "utilization",
-// "preemptions", "by_size": {bucket: {...}}, "by_team": {team: {...}}, ...}]}
-// where a bucket's or team's object has "jobs" and the JCT and queue fields.
+// "preemptions", "by_size": {bucket: {...}}, "by_team": {team: {...}},
+// "max_rho", "fairness": {team: {"share", "private_gpus", "jobs",
+// "shared_avg_jct_s", "private_avg_jct_s", "rho"}}, ...}]}
+// where a bucket's or team's object has "jobs" and the JCT and queue fields;
+// "fairness" is empty (and "max_rho" 0) with fewer than two teams or
+// --no-fairness (sim/fairness.h).
 //
 // Plots: WritePlots writes queue_cdf.csv (policy, queue seconds, fraction of
 // jobs), utilization.csv (policy, hour, busy fraction) and plots.gp into a

@@ -57,6 +57,14 @@ timeout 20 "$BERTH" jobs --daemon 127.0.0.1:1 >"$TMP/unreachable.out" 2>&1
 rc=$?
 [[ $rc -eq 5 ]] || fail "berth jobs against a closed port: exit code $rc, want 5: $(cat "$TMP/unreachable.out")"
 
+# Output that cannot be written is an error, not a silent success: a plan
+# (no daemon needed) printed to a full device.
+timeout 20 "$BERTH" plan --model llama-2-7b --task infer --gpu h100-80gb >/dev/full 2>"$TMP/full.err"
+rc=$?
+[[ $rc -eq 1 ]] || fail "berth plan >/dev/full: exit code $rc, want 1"
+grep -q "could not write the output" "$TMP/full.err" ||
+  fail "berth plan >/dev/full: no error said: $(cat "$TMP/full.err")"
+
 if [[ $failures -gt 0 ]]; then
   echo "help_flags_test: $failures failure(s)" >&2
   exit 1
