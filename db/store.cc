@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
+#include "db/pg_store.h"
 #include "db/sqlite_store.h"
 
 namespace berth::db {
@@ -28,7 +29,8 @@ bool Store::IsPostgresTarget(const std::string& target) {
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& target,
                                                    const StoreOptions& options) {
   if (IsPostgresTarget(target)) {
-    return absl::UnimplementedError("PostgreSQL is not supported yet");
+    BERTH_ASSIGN_OR_RETURN(std::unique_ptr<PgStore> store, PgStore::Open(target, options));
+    return std::unique_ptr<Store>(std::move(store));
   }
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(target, options));
   return std::unique_ptr<Store>(std::move(store));
