@@ -17,9 +17,7 @@ std::string SerializeLabels(const Node& node) {
   return labels_only.SerializeAsString();
 }
 
-std::string JoinPeers(const berth::v1::Gpu& gpu) {
-  return absl::StrJoin(gpu.nvlink_peers(), ",");
-}
+std::string JoinPeers(const berth::v1::Gpu& gpu) { return absl::StrJoin(gpu.nvlink_peers(), ","); }
 
 void ParsePeers(const std::string& text, berth::v1::Gpu& gpu) {
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {

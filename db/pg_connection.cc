@@ -30,13 +30,14 @@ absl::StatusCode CodeForSqlState(std::string_view state) {
     return absl::StatusCode::kUnavailable;
   }
   if (state == "58030") return absl::StatusCode::kDataLoss;  // io_error
-  if (state == "XX001" || state == "XX002") {  // data_corrupted, index_corrupted
+  if (state == "XX001" || state == "XX002") {                // data_corrupted, index_corrupted
     return absl::StatusCode::kFailedPrecondition;
   }
   const std::string_view klass = state.substr(0, 2);
-  if (klass == "08" || klass == "57") return absl::StatusCode::kUnavailable;  // connection, shutdown
-  if (klass == "23") return absl::StatusCode::kFailedPrecondition;            // integrity
-  if (klass == "53") return absl::StatusCode::kResourceExhausted;  // disk full, out of memory
+  if (klass == "08" || klass == "57")
+    return absl::StatusCode::kUnavailable;                          // connection, shutdown
+  if (klass == "23") return absl::StatusCode::kFailedPrecondition;  // integrity
+  if (klass == "53") return absl::StatusCode::kResourceExhausted;   // disk full, out of memory
   return absl::StatusCode::kInternal;
 }
 
@@ -56,9 +57,9 @@ absl::Status PgStatus(pg_conn* conn, const pg_result* result, std::string_view c
   // Whatever the statement said, a session that is gone makes a retry the
   // right answer (on a new session).
   if (conn == nullptr || PQstatus(conn) == CONNECTION_BAD) code = absl::StatusCode::kUnavailable;
-  return absl::Status(code, absl::StrFormat("%s: %s%s", context,
-                                            state != nullptr ? absl::StrCat("[", state, "] ") : "",
-                                            message));
+  return absl::Status(
+      code, absl::StrFormat("%s: %s%s", context,
+                            state != nullptr ? absl::StrCat("[", state, "] ") : "", message));
 }
 
 std::string RedactConnectionString(const std::string& target) {
@@ -121,9 +122,7 @@ int64_t PgResult::affected() const {
   return n;
 }
 
-bool PgResult::IsNull(int row, int column) const {
-  return PQgetisnull(result_, row, column) != 0;
-}
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
 
 int64_t PgResult::Int64(int row, int column) const {
   int64_t value = 0;

@@ -53,7 +53,7 @@ class PgParams {
   PgParams& Text(std::string_view value);
   PgParams& Bytes(std::string_view value);  // bytea, sent in binary
   PgParams& Bool(bool value);
-  PgParams& NullInt64();                    // a bigint NULL
+  PgParams& NullInt64();  // a bigint NULL
 
   size_t size() const { return values_.size(); }
 
@@ -132,8 +132,7 @@ class PgConnection {
 class PgTransaction {
  public:
   // `begin` may name an isolation level ("BEGIN ISOLATION LEVEL ...").
-  static absl::StatusOr<PgTransaction> Begin(PgConnection& conn,
-                                             std::string_view begin = "BEGIN");
+  static absl::StatusOr<PgTransaction> Begin(PgConnection& conn, std::string_view begin = "BEGIN");
   PgTransaction(PgTransaction&& other) noexcept;
   PgTransaction& operator=(PgTransaction&&) = delete;
   PgTransaction(const PgTransaction&) = delete;

@@ -141,8 +141,7 @@ TEST_F(PgLeadTest, SupersededLeaderWritesNothing) {
   std::vector<Job> more = {MakeJob("c", "req-c")};
   EXPECT_THAT(a->InsertJobs(more), lost);
   EXPECT_THAT(a->CommitPlacements({Placed(jobs[1], "n1", {2, 3})}), lost);
-  EXPECT_THAT(a->UpdateJobs({{.id = jobs[0].id(), .state = berth::v1::CANCELLED,
-                              .release = true}}),
+  EXPECT_THAT(a->UpdateJobs({{.id = jobs[0].id(), .state = berth::v1::CANCELLED, .release = true}}),
               lost);
   EXPECT_THAT(a->ReleaseReservations(jobs[0].id(), "n1"), lost);
   EXPECT_THAT(a->UpsertNode(MakeNode("n9", 1)), lost);

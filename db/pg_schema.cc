@@ -136,9 +136,9 @@ absl::Status RunStep(PgConnection& conn, const Migration& step) {
   if (version >= step.version) return absl::OkStatus();
   absl::Status status = conn.Exec(step.sql).status();
   if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrFormat("migrating %s to schema version %d: %s",
-                                                       conn.name(), step.version,
-                                                       status.message()));
+    return absl::Status(status.code(),
+                        absl::StrFormat("migrating %s to schema version %d: %s", conn.name(),
+                                        step.version, status.message()));
   }
   static constexpr char kSetVersion[] = "UPDATE schema_version SET version = $1 WHERE id = 1";
   BERTH_RETURN_IF_ERROR(conn.Query(kSetVersion, PgParams().Int64(step.version)).status());
@@ -167,10 +167,10 @@ absl::Status MigratePg(PgConnection& conn, int target) {
   BERTH_RETURN_IF_ERROR(Bootstrap(conn));
   BERTH_ASSIGN_OR_RETURN(int version, PgSchemaVersion(conn));
   if (version > latest) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "database %s has schema version %d, newer than this berthd knows (%d); "
-        "run a newer berthd or restore a backup",
-        conn.name(), version, latest));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("database %s has schema version %d, newer than this berthd knows (%d); "
+                        "run a newer berthd or restore a backup",
+                        conn.name(), version, latest));
   }
   for (const Migration& step : kPgMigrations) {
     if (step.version <= version || step.version > target) continue;

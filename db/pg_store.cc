@@ -26,16 +26,15 @@ using berth::v1::Node;
 absl::Status MarkPlaced(PgConnection& conn, int64_t job_id) {
   static constexpr char kMarkPlaced[] =
       "UPDATE jobs SET state = $1, reason = '' WHERE id = $2 AND state = $3";
-  BERTH_ASSIGN_OR_RETURN(PgResult updated,
-                         conn.Query(kMarkPlaced, PgParams()
-                                                     .Int64(berth::v1::PLACED)
-                                                     .Int64(job_id)
-                                                     .Int64(berth::v1::PENDING)));
+  BERTH_ASSIGN_OR_RETURN(
+      PgResult updated,
+      conn.Query(kMarkPlaced,
+                 PgParams().Int64(berth::v1::PLACED).Int64(job_id).Int64(berth::v1::PENDING)));
   if (updated.affected() == 1) return absl::OkStatus();
   BERTH_ASSIGN_OR_RETURN(std::optional<Job> job, LoadPgJobById(conn, job_id));
   if (!job.has_value()) return absl::NotFoundError(absl::StrFormat("no job %d", job_id));
-  return absl::AbortedError(absl::StrFormat("job %d is %s, not PENDING", job_id,
-                                            berth::v1::JobState_Name(job->state())));
+  return absl::AbortedError(
+      absl::StrFormat("job %d is %s, not PENDING", job_id, berth::v1::JobState_Name(job->state())));
 }
 
 // One active reservation; the GPU must be known. The partial unique index
@@ -53,9 +52,9 @@ absl::Status Reserve(PgConnection& conn, int64_t job_id, const GpuAssignment& gp
                                                                .Text(gpu.node())
                                                                .Int64(gpu.index()));
   if (inserted.status().code() == absl::StatusCode::kAlreadyExists) {
-    return absl::AbortedError(absl::StrFormat(
-        "GPU %s:%d already holds an active reservation (placing job %d): %s", gpu.node(),
-        gpu.index(), job_id, inserted.status().message()));
+    return absl::AbortedError(
+        absl::StrFormat("GPU %s:%d already holds an active reservation (placing job %d): %s",
+                        gpu.node(), gpu.index(), job_id, inserted.status().message()));
   }
   BERTH_RETURN_IF_ERROR(inserted.status());
   if (inserted->affected() == 0) {
@@ -222,24 +221,26 @@ absl::Status PgStore::UpsertNode(const Node& node) {
       "INSERT INTO gpus(node, idx, uuid, type, memory_bytes, pci_bus_id, nvlink_peers)"
       " VALUES ($1, $2, $3, $4, $5, $6, $7)";
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<PgTransaction> txn, BeginWrite());
-  BERTH_RETURN_IF_ERROR(conn_->Query(kUpsertNode, PgParams()
-                                                      .Text(node.name())
-                                                      .Int64(node.state())
-                                                      .Bytes(SerializeLabels(node))
-                                                      .Int64(node.last_heartbeat_ms())
-                                                      .Bool(node.drained()))
+  BERTH_RETURN_IF_ERROR(conn_
+                            ->Query(kUpsertNode, PgParams()
+                                                     .Text(node.name())
+                                                     .Int64(node.state())
+                                                     .Bytes(SerializeLabels(node))
+                                                     .Int64(node.last_heartbeat_ms())
+                                                     .Bool(node.drained()))
                             .status());
   BERTH_RETURN_IF_ERROR(conn_->Query(kDeleteGpus, PgParams().Text(node.name())).status());
   for (const berth::v1::Gpu& gpu : node.gpus()) {
     BERTH_RETURN_IF_ERROR(
-        conn_->Query(kInsertGpu, PgParams()
-                                     .Text(node.name())
-                                     .Int64(gpu.index())
-                                     .Text(gpu.uuid())
-                                     .Text(gpu.type())
-                                     .Int64(static_cast<int64_t>(gpu.memory_bytes()))
-                                     .Text(gpu.pci_bus_id())
-                                     .Text(JoinPeers(gpu)))
+        conn_
+            ->Query(kInsertGpu, PgParams()
+                                    .Text(node.name())
+                                    .Int64(gpu.index())
+                                    .Text(gpu.uuid())
+                                    .Text(gpu.type())
+                                    .Int64(static_cast<int64_t>(gpu.memory_bytes()))
+                                    .Text(gpu.pci_bus_id())
+                                    .Text(JoinPeers(gpu)))
             .status());
   }
   return CommitUnlessBatch(txn);

@@ -78,8 +78,7 @@ class PgStore final : public Store {
   // Unimplemented: back PostgreSQL up with pg_dump or pg_basebackup.
   absl::Status Backup(const std::string& path) override;
 
-  absl::StatusOr<int64_t> AcquireLeadership(const std::string& holder,
-                                            int64_t lease_ms) override;
+  absl::StatusOr<int64_t> AcquireLeadership(const std::string& holder, int64_t lease_ms) override;
   absl::Status RenewLeadership(int64_t term, int64_t lease_ms) override;
   absl::Status ResignLeadership(int64_t term) override;
   absl::StatusOr<LeaderLease> Leader() override;

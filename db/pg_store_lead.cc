@@ -49,8 +49,9 @@ absl::StatusOr<int64_t> PgStore::AcquireLeadership(const std::string& holder, in
   if (options_.idle_in_transaction_timeout_ms > 0) {
     // A leader paused inside a write holds the row's share lock until the
     // server ends its session; wait no longer than that.
-    BERTH_RETURN_IF_ERROR(conn_->Exec(absl::StrFormat("SET LOCAL lock_timeout = %d",
-                                                      options_.idle_in_transaction_timeout_ms))
+    BERTH_RETURN_IF_ERROR(conn_
+                              ->Exec(absl::StrFormat("SET LOCAL lock_timeout = %d",
+                                                     options_.idle_in_transaction_timeout_ms))
                               .status());
   }
   static constexpr char kCurrent[] =
@@ -60,9 +61,9 @@ absl::StatusOr<int64_t> PgStore::AcquireLeadership(const std::string& holder, in
   BERTH_ASSIGN_OR_RETURN(PgResult current, conn_->Query(kCurrent));
   if (current.rows() != 1) return absl::InternalError("the leader table has no row");
   if (current.Bool(0, 2) && current.Text(0, 0) != holder) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s leads %s (term %d) for %d ms more", current.Text(0, 0),
-                        conn_->name(), current.Int64(0, 1), current.Int64(0, 3)));
+    return absl::FailedPreconditionError(absl::StrFormat("%s leads %s (term %d) for %d ms more",
+                                                         current.Text(0, 0), conn_->name(),
+                                                         current.Int64(0, 1), current.Int64(0, 3)));
   }
   static constexpr char kTake[] =
       "UPDATE leader SET holder = $1, term = term + 1,"

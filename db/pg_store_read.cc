@@ -19,14 +19,13 @@ using berth::v1::Node;
 // Live jobs are PENDING (1), PLACED (2) or RUNNING (3); the rest are terminal.
 constexpr int64_t kMaxLiveState = berth::v1::RUNNING;
 
-constexpr char kSelectLiveJobs[] =
-    BERTH_PG_JOB_COLUMNS "WHERE state BETWEEN 1 AND $1 ORDER BY id";
+constexpr char kSelectLiveJobs[] = BERTH_PG_JOB_COLUMNS "WHERE state BETWEEN 1 AND $1 ORDER BY id";
 constexpr char kSelectRecentTerminalJobs[] =
     BERTH_PG_JOB_COLUMNS "WHERE state NOT BETWEEN 1 AND $1 ORDER BY id DESC LIMIT $2";
 // Ended jobs that still hold reservations (their nodes have not confirmed
 // the stop yet), however old.
-constexpr char kSelectStoppingJobs[] =
-    BERTH_PG_JOB_COLUMNS "WHERE state NOT BETWEEN 1 AND $1"
+constexpr char kSelectStoppingJobs[] = BERTH_PG_JOB_COLUMNS
+    "WHERE state NOT BETWEEN 1 AND $1"
     " AND id IN (SELECT job_id FROM reservations WHERE active) ORDER BY id";
 
 absl::Status LoadNodes(PgConnection& conn, std::vector<Node>& nodes) {
@@ -125,8 +124,7 @@ absl::StatusOr<Snapshot> PgStore::LoadAll() {
   static constexpr char kBeginRead[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
   BERTH_RETURN_IF_ERROR(conn_->EnsureConnected());
   BERTH_ASSIGN_OR_RETURN(PgTransaction txn, PgTransaction::Begin(*conn_, kBeginRead));
-  BERTH_ASSIGN_OR_RETURN(Snapshot snapshot,
-                         LoadSnapshot(*conn_, options_.recent_terminal_jobs));
+  BERTH_ASSIGN_OR_RETURN(Snapshot snapshot, LoadSnapshot(*conn_, options_.recent_terminal_jobs));
   BERTH_RETURN_IF_ERROR(txn.Commit());
   return snapshot;
 }

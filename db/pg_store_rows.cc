@@ -62,8 +62,7 @@ absl::StatusOr<std::optional<Job>> LoadPgJobById(PgConnection& conn, int64_t id)
   return WithGpus(conn, found);
 }
 
-absl::StatusOr<std::optional<Job>> LoadPgJobByRequestId(PgConnection& conn,
-                                                        const std::string& team,
+absl::StatusOr<std::optional<Job>> LoadPgJobByRequestId(PgConnection& conn, const std::string& team,
                                                         const std::string& request_id) {
   static constexpr char kByRequestId[] =
       BERTH_PG_JOB_COLUMNS "WHERE team = $1 AND request_id = $2 AND request_id <> ''";

@@ -19,7 +19,7 @@
 namespace berth::db {
 
 // Every job query selects these columns in this order (see PgJobFromRow).
-#define BERTH_PG_JOB_COLUMNS                                                     \
+#define BERTH_PG_JOB_COLUMNS                                                       \
   "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms," \
   " end_time_ms, exit_code FROM jobs "
 
@@ -34,8 +34,8 @@ berth::v1::GpuAssignment PgAssignmentFromRow(const PgResult& result, int row, in
 absl::StatusOr<std::optional<berth::v1::Job>> LoadPgJobById(PgConnection& conn, int64_t id);
 // The team's job with this request id, likewise.
 absl::StatusOr<std::optional<berth::v1::Job>> LoadPgJobByRequestId(PgConnection& conn,
-                                                                    const std::string& team,
-                                                                    const std::string& request_id);
+                                                                   const std::string& team,
+                                                                   const std::string& request_id);
 
 absl::Status InsertPgEvents(PgConnection& conn, const std::vector<Event>& events);
 // Inserts the job's row and returns its new id.

@@ -43,8 +43,8 @@ TEST(PgStoreTargetTest, PasswordsStayOutOfMessages) {
             "host=db1 password=*** dbname=berth");
   // Nothing listens on port 1 of loopback: the failure names the target
   // without its password.
-  auto store = Store::Open("postgresql://berth_test:s3cret@127.0.0.1:1/berth",
-                           {.connect_timeout_ms = 2000});
+  auto store =
+      Store::Open("postgresql://berth_test:s3cret@127.0.0.1:1/berth", {.connect_timeout_ms = 2000});
   EXPECT_THAT(store, StatusIs(absl::StatusCode::kUnavailable, Not(HasSubstr("s3cret"))));
   EXPECT_THAT(store, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("berth_test:***@")));
 }
@@ -61,8 +61,8 @@ TEST(PgStoreTest, KeyValueTargetOpensPostgres) {
   auto store = Store::Open(key_value);
   ASSERT_THAT(store, IsOk());
   EXPECT_STREQ((*store)->backend(), "postgresql");
-  EXPECT_THAT((*store)->Backup("/tmp/never.db"), StatusIs(absl::StatusCode::kUnimplemented,
-                                                          "pg_dump"));
+  EXPECT_THAT((*store)->Backup("/tmp/never.db"),
+              StatusIs(absl::StatusCode::kUnimplemented, "pg_dump"));
 }
 
 TEST(PgSchemaTest, BothDialectsHaveTheSameSteps) {

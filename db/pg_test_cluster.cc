@@ -6,8 +6,8 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,8 +144,8 @@ absl::StatusOr<pid_t> PgTestCluster::Spawn(const std::vector<std::string>& argv,
 
 absl::Status PgTestCluster::RunInitdb() {
   BERTH_ASSIGN_OR_RETURN(
-      pid_t pid, Spawn({bindir_ + "/initdb", "-D", dir_ + "/data", "-U", kSuperuser,
-                        "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"},
+      pid_t pid, Spawn({bindir_ + "/initdb", "-D", dir_ + "/data", "-U", kSuperuser, "--auth=trust",
+                        "--encoding=UTF8", "--locale=C", "--no-sync"},
                        dir_ + "/initdb.log"));
   int status = 0;
   if (!WaitFor(pid, std::chrono::minutes(3), &status)) {
@@ -164,11 +164,11 @@ absl::Status PgTestCluster::RunInitdb() {
 
 absl::Status PgTestCluster::Launch() {
   BERTH_ASSIGN_OR_RETURN(
-      server_, Spawn({bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_),
-                      "-k", dir_, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                      "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c",
-                      "max_connections=40"},
-                     dir_ + "/postgres.log"));
+      server_,
+      Spawn({bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_,
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
+             "-c", "shared_buffers=16MB", "-c", "max_connections=40"},
+            dir_ + "/postgres.log"));
   const std::string ping = absl::StrFormat(
       "host=127.0.0.1 port=%d user=%s dbname=postgres connect_timeout=2", port_, kSuperuser);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);

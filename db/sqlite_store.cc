@@ -181,7 +181,7 @@ absl::Status CommitUnlessBatch(const std::unique_ptr<Transaction>& own) {
 
 }  // namespace
 
-// ------------------------------------------------------------------- Store
+// ------------------------------------------------------------- SqliteStore
 
 SqliteStore::SqliteStore(std::unique_ptr<Database> db, StoreOptions options)
     : db_(std::move(db)), options_(options) {}
@@ -189,7 +189,7 @@ SqliteStore::SqliteStore(std::unique_ptr<Database> db, StoreOptions options)
 SqliteStore::~SqliteStore() = default;
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
-                                                   const StoreOptions& options) {
+                                                               const StoreOptions& options) {
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path));
   sqlite3_busy_timeout(db->handle(), options.busy_timeout_ms);
   BERTH_RETURN_IF_ERROR(AsCorrupt(path, Configure(*db)));
@@ -200,8 +200,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 
 // Jobs with a request id seen before (stored, or earlier in this batch)
 // are not inserted; ids and replacements reach `jobs` only after commit.
-absl::StatusOr<std::vector<InsertOutcome>> SqliteStore::InsertJobs(std::vector<Job>& jobs,
-                                                             const std::vector<Event>& events) {
+absl::StatusOr<std::vector<InsertOutcome>> SqliteStore::InsertJobs(
+    std::vector<Job>& jobs, const std::vector<Event>& events) {
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
   std::vector<InsertOutcome> outcomes(jobs.size());
   std::vector<std::pair<size_t, Job>> duplicates;
@@ -305,7 +305,7 @@ absl::Status SqliteStore::SetNodeState(const std::string& name, berth::v1::NodeS
 }
 
 absl::Status SqliteStore::SetNodeDrained(const std::string& name, bool drained,
-                                   berth::v1::NodeState state) {
+                                         berth::v1::NodeState state) {
   static constexpr char kSetNodeDrained[] =
       "UPDATE nodes SET drained = ?, state = ? WHERE name = ?";
   BERTH_ASSIGN_OR_RETURN(Statement update, db_->Prepare(kSetNodeDrained));
@@ -316,7 +316,7 @@ absl::Status SqliteStore::SetNodeDrained(const std::string& name, bool drained,
 }
 
 absl::Status SqliteStore::CommitPlacements(const std::vector<Job>& jobs,
-                                     const std::vector<Event>& events) {
+                                           const std::vector<Event>& events) {
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
   for (const Job& job : jobs) {
     if (job.gpus().empty()) {
@@ -332,7 +332,7 @@ absl::Status SqliteStore::CommitPlacements(const std::vector<Job>& jobs,
 }
 
 absl::Status SqliteStore::UpdateJobs(const std::vector<JobUpdate>& updates,
-                               const std::vector<Event>& events) {
+                                     const std::vector<Event>& events) {
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
   for (const JobUpdate& update : updates) BERTH_RETURN_IF_ERROR(ApplyUpdate(*db_, update));
   BERTH_RETURN_IF_ERROR(InsertEvents(*db_, events));
