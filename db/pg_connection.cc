@@ -22,8 +22,10 @@ constexpr unsigned int kByteaOid = 17;
 constexpr unsigned int kInt8Oid = 20;
 constexpr unsigned int kTextOid = 25;
 
-absl::StatusCode CodeForSqlState(std::string_view state) {
-  // Classes first, then the few single states that differ from their class.
+}  // namespace
+
+absl::StatusCode PgStatusCode(std::string_view state) {
+  // The few single states that differ from their class first, then classes.
   if (state == "23505") return absl::StatusCode::kAlreadyExists;  // unique_violation
   if (state == "40001" || state == "40P01" || state == "55P03") {
     // serialization failure, deadlock, lock not available: retry is safe
@@ -34,12 +36,14 @@ absl::StatusCode CodeForSqlState(std::string_view state) {
     return absl::StatusCode::kFailedPrecondition;
   }
   const std::string_view klass = state.substr(0, 2);
-  if (klass == "08" || klass == "57")
-    return absl::StatusCode::kUnavailable;                          // connection, shutdown
+  // 08: connection exceptions; 57: operator intervention (shutdown, cancel)
+  if (klass == "08" || klass == "57") return absl::StatusCode::kUnavailable;
   if (klass == "23") return absl::StatusCode::kFailedPrecondition;  // integrity
   if (klass == "53") return absl::StatusCode::kResourceExhausted;   // disk full, out of memory
   return absl::StatusCode::kInternal;
 }
+
+namespace {
 
 void IgnoreNotice(void* /*arg*/, const char* /*message*/) {}
 
@@ -53,7 +57,7 @@ absl::Status PgStatus(pg_conn* conn, const pg_result* result, std::string_view c
     message.pop_back();
   }
   absl::StatusCode code = absl::StatusCode::kInternal;
-  if (state != nullptr) code = CodeForSqlState(state);
+  if (state != nullptr) code = PgStatusCode(state);
   // Whatever the statement said, a session that is gone makes a retry the
   // right answer (on a new session).
   if (conn == nullptr || PQstatus(conn) == CONNECTION_BAD) code = absl::StatusCode::kUnavailable;

@@ -147,6 +147,9 @@ class PgTransaction {
   PgConnection* conn_;  // null once committed, rolled back or moved from
 };
 
+// The absl::StatusCode a SQLSTATE maps to (see the top of this file).
+absl::StatusCode PgStatusCode(std::string_view sqlstate);
+
 // The absl::Status for a failed result (or a connection-level failure when
 // `result` is null): `context`, the SQLSTATE and the server's message.
 absl::Status PgStatus(pg_conn* conn, const pg_result* result, std::string_view context);

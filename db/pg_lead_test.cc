@@ -44,8 +44,11 @@ class PgLeadTest : public testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (true) {
       absl::StatusOr<int64_t> term = store.AcquireLeadership(holder, 60000);
-      if (term.ok() || term.status().code() != absl::StatusCode::kFailedPrecondition ||
-          std::chrono::steady_clock::now() > deadline) {
+      // FailedPrecondition: the lease is live; Unavailable: the row lock
+      // was not free within the lock timeout.
+      const bool again = term.status().code() == absl::StatusCode::kFailedPrecondition ||
+                         term.status().code() == absl::StatusCode::kUnavailable;
+      if (term.ok() || !again || std::chrono::steady_clock::now() > deadline) {
         return term;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
