@@ -232,6 +232,39 @@ TEST_P(StoreTest, UpdateOfUnknownJobIsNotFoundAndAppliesNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument, "no state given"));
 }
 
+// A batch is one transaction: its calls see each other's changes, commit
+// together, or vanish together.
+TEST_P(StoreTest, BatchCommitsOrRollsBackWhole) {
+  EXPECT_THAT(store_->CommitBatch(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(store_->BeginBatch(), IsOk());
+  EXPECT_TRUE(store_->InBatch());
+  EXPECT_THAT(store_->BeginBatch(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  std::vector<Job> jobs = {MakeJob("a", "req-a")};
+  ASSERT_THAT(store_->InsertJobs(jobs), IsOk());
+  ASSERT_THAT(store_->CommitPlacements({Placed(jobs[0], "n1", {0})}), IsOk());
+  auto inside = store_->FindJob(jobs[0].id());
+  ASSERT_THAT(inside, IsOk());
+  EXPECT_EQ(inside->state(), berth::v1::PLACED);
+  store_->RollbackBatch();
+  EXPECT_FALSE(store_->InBatch());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 0);
+
+  ASSERT_THAT(store_->BeginBatch(), IsOk());
+  jobs = {MakeJob("a", "req-a")};
+  ASSERT_THAT(store_->InsertJobs(jobs), IsOk());
+  ASSERT_THAT(store_->CommitPlacements({Placed(jobs[0], "n1", {0})}), IsOk());
+  ASSERT_THAT(store_->SetNodeState("n2", berth::v1::DOWN), IsOk());
+  ASSERT_THAT(store_->AppendEvents({{.time_ms = 7, .kind = "placed"}}), IsOk());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs"), 0);  // not yet visible to others
+  ASSERT_THAT(store_->CommitBatch(), IsOk());
+  EXPECT_FALSE(store_->InBatch());
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs WHERE state = 2"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 1);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM nodes WHERE state = 2"), 1);  // DOWN
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM events"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, kBothBackends, BackendName);
 
 }  // namespace
