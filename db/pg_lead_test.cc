@@ -2,6 +2,7 @@
 // berthd would be. Only the holder of the current term writes; a leader
 // whose term was superseded, or that was paused inside a write while
 // another took over, changes nothing.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -195,6 +196,42 @@ TEST_F(PgLeadTest, LeaderPausedInsideABatchCommitsNothing) {
   auto outcomes = b->InsertJobs(retry);
   ASSERT_THAT(outcomes, IsOk());
   EXPECT_FALSE((*outcomes)[0].duplicate);  // a's insert never happened
+}
+
+// A takeover while the old leader writes without pause: every write it was
+// told succeeded is stored, and none of them landed after the new term
+// began (all its events have smaller ids than the new leader's first).
+TEST_F(PgLeadTest, TakeoverUnderLoadLosesNothingAcknowledged) {
+  std::unique_ptr<Store> a = OpenStore();
+  std::unique_ptr<Store> b = OpenStore();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_THAT(a->AcquireLeadership("berthd-a", 200), IsOk());
+  int acknowledged = 0;
+  absl::Status last;
+  std::atomic<bool> taken_over{false};
+  std::thread writer([&] {
+    while (true) {
+      // A write begun after the takeover must fail; it is the last one.
+      const bool after_takeover = taken_over.load();
+      last = a->AppendEvents({{.time_ms = acknowledged, .kind = "a"}});
+      if (!last.ok()) return;
+      ++acknowledged;
+      if (after_takeover) return;
+    }
+  });
+  auto term = AcquireWhenFree(*b, "berthd-b");
+  absl::Status first = b->AppendEvents({{.time_ms = 0, .kind = "b"}});
+  taken_over = true;
+  writer.join();
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(term, IsOk());
+  EXPECT_THAT(last, StatusIs(absl::StatusCode::kFailedPrecondition, "superseded by 2"));
+  EXPECT_GT(acknowledged, 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM events WHERE kind = 'a'"), acknowledged);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM events WHERE kind = 'a' AND"
+                  " id > (SELECT id FROM events WHERE kind = 'b')"),
+            0);
 }
 
 }  // namespace
