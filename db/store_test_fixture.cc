@@ -15,6 +15,10 @@ std::string BackendName(const testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
 }
 
+void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kSqlite ? "Sqlite" : "Postgres");
+}
+
 Node MakeNode(const std::string& name, int gpus) {
   Node node;
   node.set_name(name);

@@ -12,6 +12,7 @@
 #define BERTH_DB_STORE_TEST_FIXTURE_H_
 
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ enum class Backend { kSqlite, kPostgres };
 
 inline const auto kBothBackends = testing::Values(Backend::kSqlite, Backend::kPostgres);
 std::string BackendName(const testing::TestParamInfo<Backend>& info);
+// "Sqlite" or "Postgres" in test names and messages.
+void PrintTo(Backend backend, std::ostream* os);
 
 berth::v1::Node MakeNode(const std::string& name, int gpus);
 berth::v1::Job MakeJob(const std::string& name, const std::string& request_id = "");
