@@ -102,8 +102,9 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   // restarted daemon unreachable long after our backoff ends.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               ToIntMillis(options_.reconnect_backoff_min));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              ToIntMillis(options_.reconnect_backoff_min));
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time one
+  // connection attempt may take (20 s by default), and 100 ms cut off the
+  // handshake with a busy berthd ("tcp handshaker shutdown").
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               ToIntMillis(options_.reconnect_backoff_max));
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
@@ -264,6 +265,9 @@ v1::AgentMessage Agent::HeartbeatMessage() const {
   v1::AgentMessage out;
   v1::Heartbeat* beat = out.mutable_heartbeat();
   beat->set_sent_ms(absl::ToUnixMillis(options_.now()));
+  for (v1::JobCheckpoint& checkpoint : runner_->Checkpoints()) {
+    *beat->add_checkpoints() = std::move(checkpoint);
+  }
   if (options_.sample_gpus) {
     for (v1::GpuSample& sample : options_.sample_gpus()) {
       *beat->add_gpus() = std::move(sample);

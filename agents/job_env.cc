@@ -61,11 +61,12 @@ std::string DeepSpeedConfigJson(const v1::PlanReport& plan) {
 }
 
 std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeShare& share,
-                                                absl::string_view deepspeed_config_path) {
+                                                absl::string_view deepspeed_config_path,
+                                                absl::string_view checkpoint_path) {
   std::vector<int> indices;
   for (const v1::GpuAssignment& gpu : share.gpus) indices.push_back(gpu.index());
   const v1::PlanReport& plan = job.plan();
-  return {
+  std::map<std::string, std::string> vars = {
       {"CUDA_VISIBLE_DEVICES", absl::StrJoin(indices, ",")},
       {"BERTH_JOB_ID", absl::StrCat(job.id())},
       {"BERTH_TP", absl::StrCat(plan.tp())},
@@ -76,6 +77,7 @@ std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeSh
       {"BERTH_MICRO_BATCH", absl::StrCat(plan.micro_batch())},
       {"BERTH_MEGATRON_ARGS", MegatronArgs(plan, job.spec().train().sequence_parallel())},
       {"BERTH_DEEPSPEED_CONFIG", std::string(deepspeed_config_path)},
+      {"BERTH_CHECKPOINT_FILE", std::string(checkpoint_path)},
       {"MASTER_ADDR", share.master_addr},
       {"MASTER_PORT", absl::StrCat(MasterPort(job.id()))},
       {"NNODES", absl::StrCat(share.nnodes)},
@@ -83,6 +85,10 @@ std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeSh
       {"NPROC_PER_NODE", absl::StrCat(share.gpus.size())},
       {"WORLD_SIZE", absl::StrCat(share.world_size)},
   };
+  if (job.spec().has_array_index()) {
+    vars["BERTH_ARRAY_INDEX"] = absl::StrCat(job.spec().array_index());
+  }
+  return vars;
 }
 
 namespace {

@@ -16,7 +16,7 @@
 // them (berth's win) as "KEY=VALUE" strings for execve:
 //
 //   MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), pass_env),
-//                    job.spec(), JobVariables(job, share, deepspeed_path));
+//                    job.spec(), JobVariables(job, share, deepspeed_path, checkpoint_path));
 #ifndef BERTH_AGENTS_JOB_ENV_H_
 #define BERTH_AGENTS_JOB_ENV_H_
 
@@ -59,9 +59,12 @@ std::string MegatronArgs(const v1::PlanReport& plan, bool sequence_parallel);
 //  "bf16": {"enabled": true}}
 std::string DeepSpeedConfigJson(const v1::PlanReport& plan);
 
-// Every variable berth sets for this node's share of the job.
+// Every variable berth sets for this node's share of the job, among them
+// BERTH_CHECKPOINT_FILE: a path the job touches after each checkpoint (the
+// agent reports the file's time; reclaim counts work since then as lost).
 std::map<std::string, std::string> JobVariables(const v1::Job& job, const NodeShare& share,
-                                                absl::string_view deepspeed_config_path);
+                                                absl::string_view deepspeed_config_path,
+                                                absl::string_view checkpoint_path);
 
 // The agent's variables every job inherits: exact names, and prefixes
 // ending in '*'. Documented in docs/AGENT.md; keep the two in step.

@@ -77,7 +77,8 @@ TEST(ShareOfTest, AJobWithoutPlacementRunsAloneHere) {
 
 TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   const v1::Job job = TwoNodeJob();
-  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json");
+  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json",
+                                 "/w/jobs/20042/checkpoint");
   EXPECT_EQ(vars.at("CUDA_VISIBLE_DEVICES"), "6,7,4,5");
   EXPECT_EQ(vars.at("BERTH_JOB_ID"), "20042");
   EXPECT_EQ(vars.at("BERTH_TP"), "2");
@@ -93,10 +94,21 @@ TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   EXPECT_EQ(vars.at("NPROC_PER_NODE"), "4");
   EXPECT_EQ(vars.at("WORLD_SIZE"), "8");
   EXPECT_EQ(vars.at("BERTH_DEEPSPEED_CONFIG"), "/w/jobs/20042/ds.json");
+  EXPECT_EQ(vars.at("BERTH_CHECKPOINT_FILE"), "/w/jobs/20042/checkpoint");
   EXPECT_EQ(vars.at("BERTH_MEGATRON_ARGS"),
             "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
             "--micro-batch-size 4 --use-distributed-optimizer "
             "--recompute-granularity selective");
+}
+
+TEST(JobVariablesTest, AnArrayJobGetsItsIndexAndOnlyItsIndex) {
+  v1::Job job = TwoNodeJob();
+  auto vars = [&job] { return JobVariables(job, ShareOf(job, "b"), "ds.json", "ckpt"); };
+  EXPECT_EQ(vars().count("BERTH_ARRAY_INDEX"), 0u);
+  job.mutable_spec()->set_array_index(0);  // index 0 is set, not absent
+  EXPECT_EQ(vars().at("BERTH_ARRAY_INDEX"), "0");
+  job.mutable_spec()->set_array_index(417);
+  EXPECT_EQ(vars().at("BERTH_ARRAY_INDEX"), "417");
 }
 
 TEST(JobVariablesTest, MasterPortIsDeterministicAndInRange) {

@@ -1,6 +1,8 @@
 #include "agents/job_runner.h"
 
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -140,6 +142,33 @@ void JobRunner::Stop(int64_t job_id, absl::Duration grace) {
     }
   }
   Report(reports);
+}
+
+std::vector<v1::JobCheckpoint> JobRunner::Checkpoints() const {
+  std::vector<int64_t> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : jobs_) {
+      if (entry.phase == Phase::kRunning && entry.pgid != 0) ids.push_back(id);
+    }
+  }
+  std::vector<v1::JobCheckpoint> out;
+  if (!options_.run_commands) return out;
+  for (int64_t id : ids) {
+    // Relative to the jobs folder held open; a link is not followed, and
+    // only a plain file counts.
+    const std::string name = absl::StrCat(id, "/", kCheckpointFile);
+    struct stat info;
+    if (fstatat(jobs_dir_.fd.get(), name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(info.st_mode)) {
+      continue;
+    }
+    v1::JobCheckpoint& checkpoint = out.emplace_back();
+    checkpoint.set_job_id(id);
+    checkpoint.set_time_ms(static_cast<int64_t>(info.st_mtim.tv_sec) * 1000 +
+                           info.st_mtim.tv_nsec / 1'000'000);
+  }
+  return out;
 }
 
 std::vector<int64_t> JobRunner::RunningJobs() const {
@@ -284,7 +313,8 @@ absl::StatusOr<pid_t> JobRunner::Spawn(const v1::Job& job) {
       .argv = {job.spec().command().begin(), job.spec().command().end()},
       .env =
           MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), options_.pass_env),
-                           job.spec(), JobVariables(job, share, folder.path + "/deepspeed.json")),
+                           job.spec(), JobVariables(job, share, folder.path + "/deepspeed.json",
+                                        absl::StrCat(folder.path, "/", kCheckpointFile))),
       .stdout_fd = out.get(),
       .stderr_fd = err.get(),
       .cwd_fd = folder.fd.get(),

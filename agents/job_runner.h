@@ -63,6 +63,10 @@
 
 namespace berth::agent {
 
+// The file in a job's folder that the job touches after each checkpoint;
+// its path is the job's BERTH_CHECKPOINT_FILE.
+inline constexpr char kCheckpointFile[] = "checkpoint";
+
 // The job env variable that sets a simulated job's run time in seconds.
 inline constexpr char kSimulateSecondsEnv[] = "BERTH_SIMULATE_SECONDS";
 
@@ -102,6 +106,9 @@ class JobRunner {
 
   // Jobs started and not yet ended, increasing ids.
   std::vector<int64_t> RunningJobs() const;
+  // For each running job whose checkpoint file exists (a plain file), the
+  // file's modification time; increasing ids. Empty on simulated nodes.
+  std::vector<v1::JobCheckpoint> Checkpoints() const;
   // GPU index → the plan's bytes per GPU, for GPUs of running jobs.
   absl::btree_map<int, int64_t> GpuMemoryInUse() const;
   // The process group of a running job (0 when none), for tests.

@@ -272,6 +272,41 @@ TEST_F(JobRunnerTest, StopEscalatesToSigkillAfterTheGrace) {
   EXPECT_TRUE(WaitUntilGone(Pids(pids)).empty());
 }
 
+// A job touches $BERTH_CHECKPOINT_FILE (in its folder); the runner reports
+// the file's time while the job runs, and nothing for a job without one.
+TEST_F(JobRunnerTest, ReportsTheCheckpointFilesTime) {
+  MakeRunner();
+  const std::string marks = dir_ + "/marks";
+  runner_->Start(Job(31, {"/bin/sh", "-c",
+                          "touch -d @1700000000 \"$BERTH_CHECKPOINT_FILE\"; echo $$ >> " + marks +
+                              "; exec sleep 1000"}));
+  runner_->Start(Job(32, {"/bin/sh", "-c", "echo $$ >> " + marks + "; exec sleep 1000"}));
+  ASSERT_TRUE(WaitForLines(marks, 2));
+  const std::vector<v1::JobCheckpoint> checkpoints = runner_->Checkpoints();
+  ASSERT_EQ(checkpoints.size(), 1u);
+  EXPECT_EQ(checkpoints[0].job_id(), 31);
+  EXPECT_EQ(checkpoints[0].time_ms(), 1'700'000'000'000);  // touch -d @1700000000
+  EXPECT_EQ(ReadFile(JobDir(31) + "/checkpoint"), "");
+  runner_->Stop(31, absl::ZeroDuration());
+  ASSERT_TRUE(recorder_.WaitFor(31, v1::CANCELLED).ok());
+  EXPECT_TRUE(runner_->Checkpoints().empty());  // only running jobs
+  runner_->Stop(32, absl::ZeroDuration());
+  ASSERT_TRUE(recorder_.WaitFor(32, v1::CANCELLED).ok());
+}
+
+// A link in place of the checkpoint file is not followed.
+TEST_F(JobRunnerTest, ACheckpointLinkIsIgnored) {
+  MakeRunner();
+  const std::string marks = dir_ + "/marks";
+  runner_->Start(Job(33, {"/bin/sh", "-c",
+                          "ln -s /etc/passwd \"$BERTH_CHECKPOINT_FILE\"; echo $$ >> " + marks +
+                              "; exec sleep 1000"}));
+  ASSERT_TRUE(WaitForLines(marks, 1));
+  EXPECT_TRUE(runner_->Checkpoints().empty());
+  runner_->Stop(33, absl::ZeroDuration());
+  ASSERT_TRUE(recorder_.WaitFor(33, v1::CANCELLED).ok());
+}
+
 TEST_F(JobRunnerTest, MaxRunTimeFailsTheJob) {
   MakeRunner();
   v1::Job job = Job(5, {"sleep", "100"});

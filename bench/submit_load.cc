@@ -2,8 +2,8 @@
 //
 // Registers --nodes simulated 8-GPU nodes over the agent protocol from this
 // one process (one Connect stream each, callback API), then runs --threads
-// concurrent submitters that send --jobs SubmitJob calls (bounded also by
-// --max_seconds). Each acknowledgement is durable: berthd answers only after
+// concurrent submitters that send --jobs jobs in SubmitJob calls, or in
+// SubmitJobs calls of --batch jobs each (bounded also by --max_seconds). Each acknowledgement is durable: berthd answers only after
 // the job's row is committed (WAL, synchronous=FULL). A simulated node
 // answers StartJob by reporting the job SUCCEEDED after --hold_ms, so GPUs
 // churn. Measures: acknowledged submissions per second, ack latency, and
@@ -28,6 +28,7 @@
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/scheduler.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd address (loopback)");
 ABSL_FLAG(int, nodes, 1000, "simulated nodes of 8 × h100-80gb");
@@ -36,6 +37,9 @@ ABSL_FLAG(int, jobs, 20000, "submissions in all");
 ABSL_FLAG(int, max_seconds, 60, "stop submitting after this long");
 ABSL_FLAG(int, hold_ms, 0, "how long a simulated job runs before it succeeds");
 ABSL_FLAG(std::string, model, "llama-2-7b", "catalog model of every job");
+ABSL_FLAG(int, batch, 1,
+          "jobs per call: 1 sends SubmitJob, more send SubmitJobs of that many (at most "
+          "10000); acknowledged counts jobs, ack latency is per call");
 
 namespace {
 
@@ -142,12 +146,23 @@ berth::v1::JobSpec Spec() {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string address = absl::GetFlag(FLAGS_daemon);
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto agents = berth::v1::AgentService::NewStub(channel);
+  // Connections of their own: berthd allows 100 concurrent calls on one
+  // (common/limits.h), and real agents each have theirs. Nodes share one
+  // per kNodesPerConnection; the submitters have another.
+  auto Connection = [&address] {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  };
+  constexpr int kNodesPerConnection = 50;
+  auto channel = Connection();
+  std::vector<std::unique_ptr<berth::v1::AgentService::Stub>> agents;
   Clocks clocks;
   std::vector<std::unique_ptr<SimNode>> nodes;
   for (int i = 0; i < absl::GetFlag(FLAGS_nodes); ++i) {
-    nodes.push_back(std::make_unique<SimNode>(agents.get(), absl::StrFormat("sim-%04d", i), &clocks));
+    if (i % kNodesPerConnection == 0) agents.push_back(berth::v1::AgentService::NewStub(Connection()));
+    nodes.push_back(
+        std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%04d", i), &clocks));
   }
   const absl::Time register_deadline = absl::Now() + absl::Seconds(60);
   while (clocks.registered < absl::GetFlag(FLAGS_nodes) && absl::Now() < register_deadline) {
@@ -166,24 +181,38 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, t] {
       auto stub = berth::v1::SchedulerService::NewStub(channel);
       std::vector<int64_t> mine;
-      for (int i = next++; i < total && absl::Now() < stop_at; i = next++) {
-        berth::v1::SubmitJobRequest request;
-        *request.mutable_spec() = Spec();
-        const std::string id = absl::StrCat("load-", start_us, "-", i);
-        request.mutable_spec()->set_request_id(id);
+      const int batch = std::clamp(absl::GetFlag(FLAGS_batch), 1, 10000);
+      for (int i = next.fetch_add(batch); i < total && absl::Now() < stop_at;
+           i = next.fetch_add(batch)) {
+        const int count = std::min(batch, total - i);
+        berth::v1::SubmitJobsRequest request;
+        for (int k = 0; k < count; ++k) {
+          berth::v1::JobSpec& spec = *request.add_specs();
+          spec = Spec();
+          spec.set_request_id(absl::StrCat("load-", start_us, "-", i + k));
+        }
         const int64_t begin = NowUs();
         {
           absl::MutexLock lock(&clocks.mu);
-          clocks.submitted[id] = begin;
+          for (const auto& spec : request.specs()) clocks.submitted[spec.request_id()] = begin;
         }
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        berth::v1::SubmitJobResponse response;
-        if (stub->SubmitJob(&context, request, &response).ok()) {
-          acked++;
+        bool ok = false;
+        if (batch == 1) {
+          berth::v1::SubmitJobRequest one;
+          *one.mutable_spec() = request.specs(0);
+          berth::v1::SubmitJobResponse response;
+          ok = stub->SubmitJob(&context, one, &response).ok();
+        } else {
+          berth::v1::SubmitJobsResponse response;
+          ok = stub->SubmitJobs(&context, request, &response).ok();
+        }
+        if (ok) {
+          acked += count;
           mine.push_back(NowUs() - begin);
         } else {
-          failed++;
+          failed += count;
         }
       }
       absl::MutexLock lock(&ack_mu);
@@ -201,7 +230,8 @@ int main(int argc, char** argv) {
   std::printf("submitted %d, acknowledged %d, failed %d in %.2f s: %.0f acknowledged/s\n",
               next.load() > total ? total : next.load(), acked.load(), failed.load(), seconds,
               acked.load() / seconds);
-  std::printf("ack latency: p50 %.2f ms, p99 %.2f ms\n", Percentile(ack_us, 0.50) / 1e3,
+  std::printf("ack latency (per call of %d): p50 %.2f ms, p99 %.2f ms\n",
+              std::clamp(absl::GetFlag(FLAGS_batch), 1, 10000), Percentile(ack_us, 0.50) / 1e3,
               Percentile(ack_us, 0.99) / 1e3);
   std::printf("submit-to-placed (%zu placed): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
               placed.size(), Percentile(placed, 0.50) / 1e3, Percentile(placed, 0.99) / 1e3,

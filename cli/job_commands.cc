@@ -19,6 +19,7 @@
 #include "cli/job_output.h"
 #include "cli/job_spec.h"
 #include "cli/numbers.h"
+#include "cli/submit_batch.h"
 #include "cli/text.h"
 #include "cli/wait.h"
 #include "common/status_macros.h"
@@ -158,15 +159,61 @@ int WaitForJob(const SubmitOptions& options, absl::Duration timeout_or_inf,
 
 }  // namespace
 
+namespace {
+
+// Several jobs in one SubmitJobs call: --array, or several files.
+int RunSubmitBatch(const SubmitOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.wait) {
+    err << "berth submit: --wait: follows one job; follow several with `berth jobs` or "
+           "`berth watch`\n";
+    return kExitUsage;
+  }
+  std::vector<berth::v1::JobSpec> specs;
+  for (const std::string& file : options.files) {
+    absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(file);
+    if (!spec.ok()) {
+      err << "berth submit: " << spec.status().message() << "\n";
+      return kExitUsage;
+    }
+    specs.push_back(*std::move(spec));
+  }
+  absl::StatusOr<berth::v1::SubmitJobsRequest> request =
+      BuildSubmitJobsRequest(specs, options.array, NewRequestId());
+  if (!request.ok()) {
+    err << "berth submit: " << request.status().message() << "\n";
+    return kExitUsage;
+  }
+  Client client(options.client);
+  berth::v1::SubmitJobsResponse response;
+  grpc::Status status = client.Call(&Stub::SubmitJobs, *request, &response);
+  if (!status.ok()) return ReportRpcError("submit", client, status, err);
+  const int code = BatchExitCode(response);
+  if (options.client.json) {
+    int json_code = WriteJson("submit", ToJson(response), out, err);
+    return json_code != kExitOk ? json_code : code;
+  }
+  PrintBatchSubmitted(response, out);
+  return code;
+}
+
+}  // namespace
+
 int RunSubmit(const SubmitOptions& options, std::ostream& out,
               std::ostream& err) {
+  if (options.files.empty()) {
+    err << "berth submit: a job spec file is required\n";
+    return kExitUsage;
+  }
   absl::StatusOr<std::optional<absl::Duration>> timeout =
       ReadWaitTimeout(options);
   if (!timeout.ok()) {
     err << "berth submit: " << timeout.status().message() << "\n";
     return kExitUsage;
   }
-  absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(options.file);
+  if (options.files.size() > 1 || options.array.has_value()) {
+    return RunSubmitBatch(options, out, err);
+  }
+  absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(options.files.front());
   if (!spec.ok()) {
     err << "berth submit: " << spec.status().message() << "\n";
     return kExitUsage;

@@ -34,7 +34,10 @@ namespace berth::cli {
 
 struct SubmitOptions {
   ClientOptions client;
-  std::string file;  // a YAML or JSON JobSpec
+  // YAML or JSON JobSpecs: one is a SubmitJob; several (or --array) one
+  // SubmitJobs call (cli/submit_batch.h).
+  std::vector<std::string> files;
+  std::optional<std::string> array;    // --array 1-500
   bool wait = false;                   // --wait
   std::optional<std::string> timeout;  // --timeout, with --wait
 };

@@ -110,7 +110,7 @@ class JobCommandsTest : public testing::Test {
 
 TEST_F(JobCommandsTest, SubmitRetriesUnavailableWithOneRequestId) {
   service_.unavailable_submits = 2;
-  int code = RunSubmit({.client = client_, .file = spec_path_}, out_, err_);
+  int code = RunSubmit({.client = client_, .files = {spec_path_}}, out_, err_);
   EXPECT_EQ(code, kExitOk) << err_.str();
   // Two UNAVAILABLE answers, then the job: three requests, one id.
   ASSERT_EQ(service_.request_ids.size(), 3u);
@@ -129,7 +129,7 @@ TEST_F(JobCommandsTest, SubmitExitCodesFollowTheStatus) {
                  Case{grpc::StatusCode::INVALID_ARGUMENT, kExitUsage}}) {
     service_.submit_status = grpc::Status(c.code, "no pool can hold it");
     std::ostringstream out, err;
-    EXPECT_EQ(RunSubmit({.client = client_, .file = spec_path_}, out, err),
+    EXPECT_EQ(RunSubmit({.client = client_, .files = {spec_path_}}, out, err),
               c.exit_code);
     EXPECT_TRUE(absl::StrContains(err.str(), "no pool can hold it"))
         << err.str();
@@ -139,7 +139,7 @@ TEST_F(JobCommandsTest, SubmitExitCodesFollowTheStatus) {
 
 TEST_F(JobCommandsTest, SubmitOfABadFileNeverCallsTheDaemon) {
   std::string yaml = testing::TempDir() + "/job.yaml";
-  EXPECT_EQ(RunSubmit({.client = client_, .file = yaml}, out_, err_),
+  EXPECT_EQ(RunSubmit({.client = client_, .files = {yaml}}, out_, err_),
             kExitUsage);
   EXPECT_TRUE(service_.request_ids.empty());
 }

@@ -324,6 +324,16 @@ std::vector<Row> JobFacts(const berth::v1::Job& job, absl::Time now, absl::TimeZ
   if (spec.max_runtime_seconds() > 0) {
     rows.push_back({"max runtime", HumanDuration(absl::Seconds(spec.max_runtime_seconds()))});
   }
+  if (job.preemptions() > 0 || job.preempted_by() != 0) {
+    std::string text = absl::StrCat(job.preemptions());
+    if (job.preempted_by() != 0) {
+      absl::StrAppend(&text, "; stopping now for job ", job.preempted_by());
+    }
+    rows.push_back({"preemptions", text});
+  }
+  if (spec.has_preemptible() && !spec.preemptible()) {
+    rows.push_back({"preemptible", "no"});
+  }
   if (spec.command_size() > 0) {
     rows.push_back({"command", absl::StrJoin(spec.command(), " ")});
   }

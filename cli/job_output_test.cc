@@ -209,6 +209,20 @@ TEST(PrintJobTest, PlanMemoryInGibAndGpusPerNode) {
   EXPECT_TRUE(absl::StrContains(text, "python train.py")) << text;
 }
 
+TEST(PrintJobTest, PreemptionsAreShownWhenThereAreAny) {
+  std::ostringstream plain;
+  PrintJob(RunningJob(), kNow, absl::UTCTimeZone(), plain);
+  EXPECT_FALSE(absl::StrContains(plain.str(), "preempt")) << plain.str();
+  berth::v1::Job job = RunningJob();
+  job.set_preemptions(2);
+  job.set_preempted_by(40);
+  job.mutable_spec()->set_preemptible(false);
+  std::ostringstream out;
+  PrintJob(job, kNow, absl::UTCTimeZone(), out);
+  EXPECT_TRUE(absl::StrContains(out.str(), "2; stopping now for job 40")) << out.str();
+  EXPECT_TRUE(absl::StrContains(out.str(), "preemptible")) << out.str();
+}
+
 TEST(CountedTest, SingularForOne) {
   EXPECT_EQ(Counted(1, "GPU"), "1 GPU");
   EXPECT_EQ(Counted(8, "GPU"), "8 GPUs");

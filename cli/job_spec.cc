@@ -143,11 +143,17 @@ absl::Status NormalizeJobSpec(absl::string_view name, berth::v1::JobSpec* spec) 
 absl::StatusOr<berth::v1::JobSpec> ReadJobSpecFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return SpecError(path, "cannot open the file");
+  // In pieces, up to one byte past the limit (which the parsers refuse):
+  // a spec is a few hundred bytes, and each submit reads one.
   std::string text;
-  text.resize(kMaxJobSpecBytes + 1);
-  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  char piece[16384];
+  const size_t limit = static_cast<size_t>(kMaxJobSpecBytes);
+  while (text.size() <= limit && file) {
+    file.read(piece, sizeof(piece));
+    text.append(piece, static_cast<size_t>(file.gcount()));
+  }
   if (file.bad()) return SpecError(path, "cannot read the file");
-  text.resize(static_cast<size_t>(file.gcount()));
+  if (text.size() > limit + 1) text.resize(limit + 1);
   absl::StatusOr<berth::v1::JobSpec> spec =
       IsYamlName(path) ? ParseJobSpecYaml(path, text) : ParseJobSpecJson(path, text);
   if (!spec.ok()) return spec;

@@ -34,9 +34,12 @@ TEST(ReadJobSpecFileTest, ReadsProtoFieldNames) {
     "model": {"catalog_name": "llama-2-7b"},
     "train": {"seq": 4096}, "split": {"tp": 8, "zero_stage": 0},
     "command": ["python", "train.py"], "env": {"A": "1"},
-    "max_runtime_seconds": 3600})");
+    "max_runtime_seconds": 3600, "preemptible": false, "preemption_grace_seconds": 60})");
   absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(path);
   ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->has_preemptible());
+  EXPECT_FALSE(spec->preemptible());
+  EXPECT_EQ(spec->preemption_grace_seconds(), 60);
   EXPECT_EQ(spec->team(), "nlp");
   EXPECT_EQ(spec->model().catalog_name(), "llama-2-7b");
   EXPECT_EQ(spec->train().seq(), 4096);

@@ -59,6 +59,19 @@ max_runtime_seconds: 3600
   EXPECT_EQ(spec->max_runtime_seconds(), 3600);
 }
 
+TEST(ParseJobSpecYamlTest, PreemptionFields) {
+  absl::StatusOr<berth::v1::JobSpec> spec = ParseJobSpecYaml(
+      "spec.yaml", "team: nlp\npreemptible: false\npreemption_grace_seconds: 300\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->has_preemptible());
+  EXPECT_FALSE(spec->preemptible());
+  EXPECT_EQ(spec->preemption_grace_seconds(), 300);
+  absl::StatusOr<berth::v1::JobSpec> plain = ParseJobSpecYaml("spec.yaml", "team: nlp\n");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->has_preemptible());  // absent: preemptible
+  EXPECT_FALSE(ParseJobSpecYaml("spec.yaml", "preemptible: maybe\n").ok());
+}
+
 TEST(ParseJobSpecYamlTest, EmptyValueLeavesTheFieldUnset) {
   absl::StatusOr<berth::v1::JobSpec> spec =
       ParseJobSpecYaml("spec.yaml", "team: nlp\ntrain:\nsplit:\n");

@@ -23,6 +23,7 @@
 #include "cli/event_commands.h"
 #include "cli/job_commands.h"
 #include "cli/node_commands.h"
+#include "cli/team_commands.h"
 #include "cli/plan_command.h"
 #include "cli/watch_command.h"
 
@@ -164,6 +165,7 @@ struct AllOptions {
   berth::cli::JobsOptions jobs;
   berth::cli::JobIdOptions job, cancel, why;
   berth::cli::NodesOptions nodes;
+  berth::cli::TeamsOptions teams;
   berth::cli::NodeNameOptions drain, undrain;
   berth::cli::BackupOptions backup;
   berth::cli::WatchOptions watch;
@@ -176,7 +178,7 @@ using Verb = std::pair<CLI::App*, std::function<int()>>;
 void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
   for (ClientOptions* client :
        {&o->submit.client, &o->jobs.client, &o->job.client, &o->cancel.client, &o->why.client,
-        &o->nodes.client, &o->drain.client, &o->undrain.client, &o->backup.client,
+        &o->nodes.client, &o->teams.client, &o->drain.client, &o->undrain.client, &o->backup.client,
         &o->watch.client, &o->events.client}) {
     if (!client->daemon) client->daemon = global.daemon;
     if (!client->token) client->token = global.token;
@@ -185,9 +187,16 @@ void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
 }
 
 void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
-  CLI::App* submit = app->add_subcommand("submit", "submit a job spec (YAML or JSON)");
-  submit->add_option("FILE", o->submit.file, "a berth.v1.JobSpec as YAML (.yaml, .yml) or JSON")
+  CLI::App* submit = app->add_subcommand(
+      "submit", "submit a job spec (YAML or JSON); several files or --array in one request");
+  submit->add_option("FILE", o->submit.files,
+                     "berth.v1.JobSpec files as YAML (.yaml, .yml) or JSON; several are "
+                     "submitted together, all or none")
       ->required();
+  Text(submit, "--array", &o->submit.array,
+       "a job array: one job per index (1-500, 0-15:4, 1,3,5-7; at most 10,000), each "
+       "with BERTH_ARRAY_INDEX set",
+       "INDICES");
   submit->add_flag("--wait", o->submit.wait,
                    "follow the job until it ends, printing state changes");
   Text(submit, "--timeout", &o->submit.timeout,
@@ -246,6 +255,11 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
         {kOk, kInternal, kUsage, kNotFound, kUnreachable, {7, "not allowed: admins only"}}));
   }
   verbs->push_back({nodes, [o] { return RunNodes(o->nodes, std::cout, std::cerr); }});
+  CLI::App* teams = app->add_subcommand(
+      "teams", "per team and GPU type: quota, GPUs in use and borrowed, demand, fair share");
+  AddClientFlags(teams, &o->teams.client);
+  teams->footer(ExitCodeFooter({kOk, kInternal, kUnreachable, kNotAllowed}));
+  verbs->push_back({teams, [o] { return RunTeams(o->teams, std::cout, std::cerr); }});
   verbs->push_back({drain, [o] { return RunDrain(o->drain, std::cout, std::cerr); }});
   verbs->push_back({undrain, [o] { return RunUndrain(o->undrain, std::cout, std::cerr); }});
   CLI::App* admin = app->add_subcommand("admin", "operator tasks on berthd");
@@ -295,6 +309,7 @@ void AddWatchVerb(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
 
 int main(int argc, char** argv) {
   CLI::App app("berth: plans and schedules LLM jobs on GPU clusters", "berth");
+  app.set_version_flag("--version", "berth " BERTH_VERSION);
   app.require_subcommand(1);
   ClientOptions global_client;
   AddConnectionFlags(&app, &global_client);

@@ -17,6 +17,11 @@ inline constexpr int kMaxGrpcMessageBytes = 16 << 20;
 // A whole job spec, serialized: command, env and config.json together.
 inline constexpr size_t kMaxSpecBytes = 256 << 10;
 
+// Jobs one SubmitJobs call (a job array, several files) may carry, and the
+// largest array index.
+inline constexpr int kMaxSubmitBatch = 10000;
+inline constexpr int kMaxArrayIndex = 999999;
+
 // The most one page of a list reply (jobs, events) carries; the rest comes
 // in the next page.
 inline constexpr size_t kMaxReplyBytes = 4 << 20;

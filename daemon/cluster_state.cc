@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace berth::daemon {
 
@@ -116,6 +117,10 @@ void ClusterState::AddJob(JobRecord job) {
   if (job.state == JobState::kPlaced || job.state == JobState::kRunning) {
     job.stopping_on.clear();
     for (const GpuHold& hold : job.gpus) Hold(job, hold);
+    // Recovered mid-preemption: every node must confirm the stop again.
+    if (job.preempted_by != 0) job.stopping_on = NodesOf(job);
+    if (job.preempted_by != 0 && !job.stopping_on.empty()) preempting_.insert(id);
+    if (job.stopping_on.empty()) job.preempted_by = 0;
   } else if (!IsLive(job.state) && !job.stopping_on.empty()) {
     for (const GpuHold& hold : job.gpus) {
       if (job.stopping_on.contains(hold.node)) Hold(job, hold);
@@ -124,6 +129,7 @@ void ClusterState::AddJob(JobRecord job) {
   } else {
     job.stopping_on.clear();
   }
+  if (!IsLive(job.state) || job.state == JobState::kPending) job.preempted_by = 0;
   jobs_[id] = std::move(job);
 }
 
@@ -137,6 +143,11 @@ void ClusterState::SetState(JobRecord& job, JobState state) {
     finished_.insert(job.id);
     waiting_.erase(job.id);
     succeeded_nodes_.erase(job.id);
+  }
+  // Only a placed or running job can be in the middle of a preemption.
+  if (state != JobState::kPlaced && state != JobState::kRunning && job.preempted_by != 0) {
+    job.preempted_by = 0;
+    preempting_.erase(job.id);
   }
   // Entering PENDING, the caller sets pending_since_ (it knows when).
   if (state != JobState::kPending) pending_since_.erase(job.id);
@@ -223,9 +234,9 @@ absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
       Release(*job, &hold.node);
     }
   }
+  SetState(*job, end);  // before stopping_on: it ends a preemption's
   job->stopping_on = std::move(held);
   if (!job->stopping_on.empty()) stopping_.insert(id);
-  SetState(*job, end);
   job->reason = std::move(reason);
   job->end_time_ms = now_ms;
   job->exit_code = exit_code;
@@ -242,15 +253,54 @@ absl::Status ClusterState::Requeue(int64_t id, std::string reason, int64_t now_m
   job->gpus.clear();
   job->start_time_ms = 0;
   job->reason = std::move(reason);
+  job->stopping_on.clear();
   SetState(*job, JobState::kPending);
   succeeded_nodes_.erase(id);
   pending_since_[id] = now_ms;
   return absl::OkStatus();
 }
 
+absl::Status ClusterState::Preempt(int64_t id, int64_t preemptor,
+                                   std::set<std::string> stop_on) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (job->state != JobState::kPlaced && job->state != JobState::kRunning) {
+    return WrongState(*job, "PLACED or RUNNING");
+  }
+  if (job->preempted_by != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " is being preempted already (for job ", job->preempted_by, ")"));
+  }
+  const std::set<std::string> nodes = NodesOf(*job);
+  if (stop_on.empty() || !std::includes(nodes.begin(), nodes.end(), stop_on.begin(),
+                                        stop_on.end())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", id, ": the nodes to stop it on must be some of its own"));
+  }
+  job->preempted_by = preemptor;
+  job->stopping_on = std::move(stop_on);
+  preempting_.insert(id);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterState::RequeuePreempted(int64_t id, std::string reason, int64_t now_ms) {
+  JobRecord* job = MutableJob(id);
+  if (job == nullptr) return NoJob(id);
+  if (job->preempted_by == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not being preempted"));
+  }
+  BERTH_RETURN_IF_ERROR(Requeue(id, std::move(reason), now_ms));
+  job->preemptions++;
+  return absl::OkStatus();
+}
+
 absl::Status ClusterState::ConfirmStopped(int64_t id, const std::string& node) {
   JobRecord* job = MutableJob(id);
   if (job == nullptr) return NoJob(id);
+  if (IsLive(job->state) && job->preempted_by != 0 && job->stopping_on.contains(node)) {
+    job->stopping_on.erase(node);
+    return absl::OkStatus();
+  }
   if (IsLive(job->state) || !job->stopping_on.contains(node)) {
     return absl::NotFoundError(
         absl::StrCat("job ", id, " holds no GPUs on ", node, " awaiting a stop"));
@@ -444,7 +494,13 @@ absl::Status ClusterState::CheckInvariants() const {
     if (!holds && !job.gpus.empty() && IsLive(job.state)) {
       return absl::InternalError(absl::StrCat("pending job ", id, " lists GPUs"));
     }
-    if (job.stopping_on.empty() != !stopping_.contains(id) || (holds && !job.stopping_on.empty())) {
+    // A placed or running job has stopping nodes only while it is preempted
+    // (and is then in preempting_); an ended one only while in stopping_.
+    const bool preempting = holds && job.preempted_by != 0;
+    if (preempting != preempting_.contains(id) || (!holds && job.preempted_by != 0) ||
+        (holds && stopping_.contains(id)) ||
+        (!holds && job.stopping_on.empty() != !stopping_.contains(id)) ||
+        (holds && !preempting && !job.stopping_on.empty())) {
       return absl::InternalError(absl::StrCat("job ", id, ": stopping nodes out of step"));
     }
     if (!holds && job.stopping_on.empty()) continue;

@@ -81,6 +81,12 @@ struct JobRecord {
   // that the job's processes are gone (or is declared DOWN): a cancelled
   // job's GPUs are not offered again while its process may still run.
   std::set<std::string> stopping_on;
+  // Times it was preempted and requeued.
+  int32_t preemptions = 0;
+  // A placed or running job being preempted: the job it makes room for.
+  // It keeps all its GPUs until every node in `stopping_on` has confirmed
+  // the stop, then goes back to PENDING (RequeuePreempted). 0 otherwise.
+  int64_t preempted_by = 0;
   std::shared_ptr<const JobDetail> detail;
 };
 
@@ -139,9 +145,21 @@ class ClusterState {
   }
   // A placed or running job goes back to the queue and frees its GPUs.
   absl::Status Requeue(int64_t id, std::string reason, int64_t now_ms);
+  // A placed or running job is preempted for `preemptor`: it keeps its
+  // GPUs until each of `stop_on` (a non-empty subset of its nodes) confirms
+  // the stop (ConfirmStopped); then the caller requeues it with
+  // RequeuePreempted. FailedPrecondition when it is not placed or running,
+  // or is being preempted already.
+  absl::Status Preempt(int64_t id, int64_t preemptor, std::set<std::string> stop_on);
+  // Requeue of a preempted job whose nodes all confirmed: its count rises.
+  absl::Status RequeuePreempted(int64_t id, std::string reason, int64_t now_ms);
+  // Jobs being preempted (live, with preempted_by set).
+  const std::set<int64_t>& preempting() const { return preempting_; }
 
   // A node confirmed that an ended job's processes are gone: the GPUs the
-  // job still held there are free. NotFound when it held none there.
+  // job still held there are free. For a job being preempted the node only
+  // leaves its stopping_on (its GPUs are freed all at once when it is
+  // requeued). NotFound when it held none there.
   absl::Status ConfirmStopped(int64_t id, const std::string& node);
   // Ended jobs whose GPUs on `node` wait for a stop confirmation.
   std::vector<int64_t> StoppingOn(const std::string& node) const;
@@ -205,6 +223,7 @@ class ClusterState {
   std::set<int64_t> live_;      // PENDING, PLACED, RUNNING
   std::set<int64_t> finished_;  // the other jobs in jobs_
   std::set<int64_t> stopping_;  // ended jobs with a non-empty stopping_on
+  std::set<int64_t> preempting_;  // live jobs with preempted_by set
   std::map<int64_t, int64_t> pending_since_;
   std::map<int64_t, Waiting> waiting_;
   std::map<int64_t, std::set<std::string>> succeeded_nodes_;

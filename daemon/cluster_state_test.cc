@@ -2,6 +2,7 @@
 // without threads, store or clock, and the invariant check after each test.
 #include "daemon/cluster_state.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,51 @@ TEST_F(ClusterStateTest, RequeueFreesGpusAndRestartsTheWait) {
   EXPECT_EQ(job.start_time_ms, 0);
   EXPECT_EQ(state_.pending_since().at(1), 50);
   EXPECT_EQ(FreeOn(state_, "n1"), 4);
+}
+
+// A preempted job keeps all its GPUs until every node it stops on has
+// confirmed, then goes back to PENDING with its submit time and count.
+TEST_F(ClusterStateTest, APreemptedJobHoldsItsGpusUntilEveryNodeConfirms) {
+  state_.PutNode(Node("n1", 8));
+  state_.PutNode(Node("n2", 8));
+  state_.AddJob(Pending(1, /*tp=*/2, /*dp=*/2));
+  std::vector<GpuHold> gpus = On("n1", {0, 1});
+  for (const GpuHold& hold : On("n2", {0, 1})) gpus.push_back(hold);
+  ASSERT_TRUE(state_.Place(1, gpus, 5000).ok());
+  ASSERT_TRUE(state_.Start(1, 6000).ok());
+  EXPECT_EQ(state_.Preempt(1, 7, {"n3"}).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(state_.Preempt(1, 7, {"n1", "n2"}).ok());
+  EXPECT_EQ(state_.Preempt(1, 8, {"n1"}).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(state_.preempting().contains(1));
+  ASSERT_TRUE(state_.CheckInvariants().ok()) << state_.CheckInvariants();
+  ASSERT_TRUE(state_.ConfirmStopped(1, "n1").ok());
+  EXPECT_EQ(FreeOn(state_, "n1"), 6);  // still held: n2 has not confirmed
+  EXPECT_EQ(state_.FindJob(1)->state, JobState::kRunning);
+  ASSERT_TRUE(state_.CheckInvariants().ok()) << state_.CheckInvariants();
+  ASSERT_TRUE(state_.ConfirmStopped(1, "n2").ok());
+  ASSERT_TRUE(state_.RequeuePreempted(1, "preempted by job 7", 9000).ok());
+  const JobRecord& job = *state_.FindJob(1);
+  EXPECT_EQ(job.state, JobState::kPending);
+  EXPECT_EQ(job.preemptions, 1);
+  EXPECT_EQ(job.preempted_by, 0);
+  EXPECT_EQ(job.submit_time_ms, 1000);
+  EXPECT_EQ(FreeOn(state_, "n1"), 8);
+  EXPECT_EQ(FreeOn(state_, "n2"), 8);
+  EXPECT_FALSE(state_.preempting().contains(1));
+  EXPECT_EQ(state_.RequeuePreempted(1, "", 9000).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Recovered mid-preemption (preempted_by stored): every node must confirm.
+TEST_F(ClusterStateTest, AJobRecoveredMidPreemptionStopsOnAllItsNodes) {
+  state_.PutNode(Node("n1", 8));
+  JobRecord job = Pending(1);
+  job.state = JobState::kRunning;
+  job.gpus = On("n1", {3});
+  job.preempted_by = 9;
+  state_.AddJob(job);
+  EXPECT_EQ(state_.FindJob(1)->stopping_on, std::set<std::string>{"n1"});
+  EXPECT_TRUE(state_.preempting().contains(1));
+  EXPECT_EQ(FreeOn(state_, "n1"), 7);
 }
 
 TEST_F(ClusterStateTest, NodeDownDrainAndBack) {

@@ -95,9 +95,17 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
   if (spec.max_runtime_seconds() < 0 || spec.max_runtime_seconds() > 366LL * 86400) {
     return Invalid("max_runtime_seconds", "must be in [0, 366 days]");
   }
+  if (spec.preemption_grace_seconds() < 0 || spec.preemption_grace_seconds() > 86400) {
+    return Invalid("preemption_grace_seconds",
+                   absl::StrCat(spec.preemption_grace_seconds(), " is out of range [0, 86400]"));
+  }
   if (!spec.on_node_loss().empty() && spec.on_node_loss() != "requeue" &&
       spec.on_node_loss() != "fail") {
     return Invalid("on_node_loss", "must be \"requeue\" or \"fail\"");
+  }
+  if (spec.has_array_index() &&
+      (spec.array_index() < 0 || spec.array_index() > kMaxArrayIndex)) {
+    return Invalid("array_index", absl::StrCat("must be in [0, ", kMaxArrayIndex, "]"));
   }
   if (spec.model().hf_config_json().size() > static_cast<size_t>(proto::kMaxHfConfigBytes)) {
     return Invalid("model.hf_config_json",

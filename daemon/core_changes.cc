@@ -149,6 +149,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     // A retried request id is answered with the stored job (from memory
     // when it is there, which may have moved on since; else the file's).
     batch.AddReply("submission", [this, id = job.id(), stored = job, duplicate,
+                                  as_job = submissions[i].rejected_as_job,
                                   done](absl::Status commit) {
       if (!commit.ok()) {
         done(std::move(commit));
@@ -156,7 +157,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
       }
       absl::StatusOr<Job> current = GetJob(id);
       Job answer = current.ok() ? *std::move(current) : stored;
-      if (answer.state() == berth::v1::REJECTED) {
+      if (answer.state() == berth::v1::REJECTED && !as_job) {
         done(absl::FailedPreconditionError(answer.reason()));
         return;
       }
@@ -273,11 +274,12 @@ void SchedulerCore::ConfirmStop(WriteBatch& batch, int64_t id, const std::string
   Record(batch, id, node, EventKind::kStopped, how);
 }
 
-void SchedulerCore::StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes) {
+void SchedulerCore::StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes,
+                                int64_t grace_ms) {
   for (const std::string& node : nodes) {
     berth::v1::DaemonMessage message;
     message.mutable_stop_job()->set_job_id(id);
-    message.mutable_stop_job()->set_grace_ms(30000);
+    message.mutable_stop_job()->set_grace_ms(grace_ms);
     batch.Send(node, std::move(message));
   }
 }
@@ -370,10 +372,22 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
   for (int64_t id : state_.live()) {
     const JobRecord& job = *state_.FindJob(id);
     if (job.state == JobState::kPending || reported.contains(id)) continue;
-    if (!state_.NodesOf(job).contains(reg.node())) continue;
+    if (!state_.NodesOf(job).contains(reg.node()) || job.preempted_by != 0) continue;
     berth::v1::DaemonMessage message;
     *message.mutable_start_job()->mutable_job() = JobToProto(job);
     batch.Send(reg.node(), std::move(message));
+  }
+  // Jobs being preempted here: stopped if the agent no longer runs them,
+  // else told again to stop.
+  const std::set<int64_t> preempting = state_.preempting();
+  for (int64_t id : preempting) {
+    const JobRecord* job = state_.FindJob(id);
+    if (job == nullptr || !job->stopping_on.contains(reg.node())) continue;
+    if (!reported.contains(id)) {
+      ConfirmPreemptStop(batch, id, reg.node(), "the node no longer runs it");
+    } else {
+      StopOnNodes(batch, id, {reg.node()}, PreemptionGraceMs(*job));
+    }
   }
   // Ended jobs stopping here that the agent no longer runs: stopped.
   for (int64_t id : state_.StoppingOn(reg.node())) {
@@ -413,6 +427,14 @@ void SchedulerCore::DoJobStatus(WriteBatch& batch, const std::string& node,
     // The node's last word on a job berthd ended: its processes are gone.
     if (fenced_) return;
     ConfirmStop(batch, id, node, "the node confirmed the stop; its GPUs there are free");
+    Ack(batch, node, status);
+    return;
+  }
+  if (job != nullptr && IsLive(job->state) && job->preempted_by != 0 &&
+      job->stopping_on.contains(node) && status.state() == berth::v1::CANCELLED) {
+    // A preempted job's processes are gone from this node.
+    if (fenced_) return;
+    ConfirmPreemptStop(batch, id, node, "the node confirmed the stop");
     Ack(batch, node, status);
     return;
   }
@@ -517,7 +539,15 @@ void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
         jobs.push_back(id);
       }
     }
-    for (int64_t id : jobs) LoseJob(batch, id, name);
+    for (int64_t id : jobs) {
+      const JobRecord* job = state_.FindJob(id);
+      if (job != nullptr && job->preempted_by != 0) {
+        // It was stopping anyway: a lost node counts as stopped.
+        ConfirmPreemptStop(batch, id, name, "the node is DOWN");
+      } else {
+        LoseJob(batch, id, name);
+      }
+    }
     for (int64_t id : state_.StoppingOn(name)) {
       ConfirmStop(batch, id, name, "the node is DOWN; its GPUs there are free");
     }

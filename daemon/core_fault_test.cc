@@ -58,6 +58,29 @@ TEST_F(CoreFaultTest, FullDiskRefusesASubmissionAndWritesResumeWhenSpaceReturns)
   EXPECT_EQ(accepted->job().state(), berth::v1::PLACED);
 }
 
+TEST_F(CoreFaultTest, AJobArrayOnAFullDiskIsRefusedWholeNeverInPart) {
+  Register("n1", "h100-80gb", 8);
+  std::vector<berth::v1::JobSpec> specs;
+  for (int i = 0; i < 20; ++i) {
+    specs.push_back(TrainSpec("llama-2-7b", "sweep-" + std::to_string(i)));
+    specs.back().set_array_index(i);
+  }
+  Arm("write ENOSPC");
+  auto refused = SubmitBatch(specs);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(core_->ListJobs({}).jobs_size(), 0);
+  Disarm();
+  core_.reset();  // what the file holds, read back from scratch
+  Open();
+  EXPECT_EQ(core_->ListJobs({}).jobs_size(), 0);
+  Register("n1", "h100-80gb", 8);
+  auto accepted = SubmitBatch(specs);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->results_size(), 20);
+  EXPECT_EQ(core_->ListJobs({}).jobs_size(), 20);
+}
+
 TEST_F(CoreFaultTest, FailedFsyncFailsTheCancelAndFencesTheCore) {
   Register("n1", "h100-80gb", 8);
   auto job = Submit("llama-2-7b");

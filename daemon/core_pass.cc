@@ -42,9 +42,12 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
   const absl::Time started = absl::Now();
   dirty_ = false;
   const int64_t now = options_.now_ms();
+  if (options_.teams != nullptr) PlaceReserved(batch, now);
   std::vector<PendingJob> pending = state_.PendingJobs();
+  // A preemptor with a reservation waits for it, outside the pass.
+  std::erase_if(pending, [this](const PendingJob& job) { return reservations_.contains(job.id); });
   if (pending.empty()) {
-    state_.SetWaiting({});
+    state_.SetWaiting(WithReservations({}));
     return;
   }
   std::vector<RunningJob> running = state_.RunningJobs();
@@ -61,12 +64,25 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
         DecayUsage(team_usage_, HeldByTeam(running), now, options_.teams->half_life_ms);
     teams = TeamPassInput{.config = options_.teams.get(), .usage = &team_usage_};
   }
-  PassResult result =
-      SchedulePass(std::move(pending), running, state_.PlacementViews(), now, teams);
-  state_.SetWaiting(result.waiting);
+  std::vector<NodeView> views = state_.PlacementViews();
+  HideReserved(views);
+  // PlanReclaim reads the pass's input beside its result.
+  const std::vector<PendingJob> considered =
+      options_.teams != nullptr ? pending : std::vector<PendingJob>{};
+  PassResult result = SchedulePass(std::move(pending), running, std::move(views), now, teams);
+  PlaceJobs(batch, result.placed, now);
+  if (options_.teams != nullptr) Reclaim(batch, considered, result, now);
+  state_.SetWaiting(WithReservations(std::move(result.waiting)));
+  if (options_.metrics != nullptr) {
+    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  }
+}
+
+void SchedulerCore::PlaceJobs(WriteBatch& batch, const std::vector<Decision>& decisions,
+                              int64_t now) {
   std::vector<Job> placed;
-  placed.reserve(result.placed.size());
-  for (const Decision& d : result.placed) {
+  placed.reserve(decisions.size());
+  for (const Decision& d : decisions) {
     std::vector<GpuHold> holds;
     holds.reserve(d.slots.size());
     for (const SlotAssignment& slot : d.slots) {
@@ -114,9 +130,6 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
         batch.Send(node, std::move(message));
       }
     }
-  }
-  if (options_.metrics != nullptr) {
-    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
   }
 }
 

@@ -8,6 +8,7 @@
 #include "daemon/cluster_map.h"
 #include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
+#include "daemon/team_usage.h"
 #include "daemon/state_convert.h"
 #include "daemon/state_queries.h"
 
@@ -89,6 +90,32 @@ absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(
   return PlanAnswer(admission, state_.CurrentViews());
 }
 
+absl::StatusOr<berth::v1::ListTeamsResponse> SchedulerCore::ListTeams() const {
+  if (options_.teams == nullptr) {
+    return absl::FailedPreconditionError(
+        "berthd runs without a teams file (--teams): every job shares one pool");
+  }
+  std::vector<TeamUsage> rows;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    rows = TeamUsageOf(state_, *options_.teams, team_usage_);
+  }
+  berth::v1::ListTeamsResponse response;
+  for (const TeamUsage& row : rows) {
+    berth::v1::TeamUsage* t = response.add_teams();
+    t->set_team(row.team);
+    t->set_gpu_type(row.gpu_type);
+    t->set_nominal(row.nominal);
+    t->set_in_use(row.in_use);
+    t->set_borrowed(row.borrowed);
+    t->set_lendable(row.lendable);
+    t->set_pending(row.pending);
+    t->set_decayed_gpus(row.decayed_gpus);
+    t->set_weighted_share(row.weighted_share);
+  }
+  return response;
+}
+
 ClusterSample SchedulerCore::SampleCluster() const {
   GpuReadings readings;
   {
@@ -96,7 +123,9 @@ ClusterSample SchedulerCore::SampleCluster() const {
     for (const auto& [name, entry] : liveness_) readings[name] = entry.samples;
   }
   absl::ReaderMutexLock lock(&mu_);
-  return SampleClusterState(state_, readings, options_.now_ms());
+  ClusterSample sample = SampleClusterState(state_, readings, options_.now_ms());
+  if (options_.teams != nullptr) sample.teams = TeamUsageOf(state_, *options_.teams, team_usage_);
+  return sample;
 }
 
 std::string SchedulerCore::ClusterMapHtml() const {

@@ -30,7 +30,10 @@ class RecordingNotifier : public AgentNotifier {
   bool Send(const std::string& node, const berth::v1::DaemonMessage& message) override {
     absl::MutexLock lock(&mu_);
     if (message.has_start_job()) starts_++;
-    if (message.has_stop_job()) stops_++;
+    if (message.has_stop_job()) {
+      stops_++;
+      last_stop_ = message.stop_job();
+    }
     if (message.has_job_status_ack()) acks_++;
     return true;
   }
@@ -46,12 +49,17 @@ class RecordingNotifier : public AgentNotifier {
     absl::MutexLock lock(&mu_);
     return stops_;
   }
+  berth::v1::StopJob last_stop() {
+    absl::MutexLock lock(&mu_);
+    return last_stop_;
+  }
 
  private:
   absl::Mutex mu_;
   int starts_ ABSL_GUARDED_BY(mu_) = 0;
   int stops_ ABSL_GUARDED_BY(mu_) = 0;
   int acks_ ABSL_GUARDED_BY(mu_) = 0;
+  berth::v1::StopJob last_stop_ ABSL_GUARDED_BY(mu_);
 };
 
 // Polls until `predicate` holds, for at most five seconds of real time.
@@ -146,6 +154,30 @@ class CoreFixture : public ::testing::Test {
     });
     EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
     return result;
+  }
+
+  // A SubmitJobs call of `specs`, waited for.
+  absl::StatusOr<berth::v1::SubmitJobsResponse> SubmitBatch(
+      const std::vector<berth::v1::JobSpec>& specs) {
+    absl::Notification done;
+    absl::StatusOr<berth::v1::SubmitJobsResponse> result;
+    core_->SubmitBatch(specs, [&](absl::StatusOr<berth::v1::SubmitJobsResponse> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
+  // A training spec of team "t" for a catalogued model.
+  static berth::v1::JobSpec TrainSpec(const std::string& model, const std::string& request_id) {
+    berth::v1::JobSpec spec;
+    spec.set_task("train");
+    spec.set_team("t");
+    spec.set_request_id(request_id);
+    spec.mutable_model()->set_catalog_name(model);
+    spec.set_max_runtime_seconds(3600);
+    return spec;
   }
 
   absl::StatusOr<berth::v1::Node> SetDrained(const std::string& node, bool drained) {

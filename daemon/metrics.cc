@@ -95,6 +95,29 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                         .Name("berth_nodes")
                         .Help("Nodes by state (up, down, drained)")
                         .Register(*registry_)),
+      preemptions_family_(BuildCounter()
+                              .Name("berth_preemptions_total")
+                              .Help("Jobs preempted, by their team and why (reclaim: for a team "
+                                    "under its nominal quota)")
+                              .Register(*registry_)),
+      team_nominal_family_(BuildGauge()
+                               .Name("berth_team_nominal_gpus")
+                               .Help("A team's nominal (guaranteed) quota of a GPU type, from "
+                                     "the teams file")
+                               .Register(*registry_)),
+      team_in_use_family_(BuildGauge()
+                              .Name("berth_team_gpus_in_use")
+                              .Help("GPUs of a type that a team's placed and running jobs hold")
+                              .Register(*registry_)),
+      team_borrowed_family_(BuildGauge()
+                                .Name("berth_team_gpus_borrowed")
+                                .Help("Of a team's GPUs in use, those beyond its own nominal "
+                                      "quota")
+                                .Register(*registry_)),
+      team_pending_family_(BuildGauge()
+                               .Name("berth_team_gpus_pending")
+                               .Help("GPUs of a type that a team's pending jobs need")
+                               .Register(*registry_)),
       agents_connected_(BuildGauge()
                             .Name("berth_agents_connected")
                             .Help("Nodes with an agent stream open")
@@ -163,7 +186,20 @@ void Metrics::SetCluster(const ClusterSample& sample) {
   for (const auto& [key, count] : sample.jobs) {
     jobs[key] = {{{"state", key.first}, {"team", key.second}}, static_cast<double>(count)};
   }
+  std::map<TeamKey, std::pair<prometheus::Labels, double>> nominal, in_use, borrowed, pending;
+  for (const TeamUsage& t : sample.teams) {
+    const prometheus::Labels labels{{"team", t.team}, {"gpu_type", t.gpu_type}};
+    const TeamKey key{t.team, t.gpu_type};
+    nominal[key] = {labels, static_cast<double>(t.nominal)};
+    in_use[key] = {labels, static_cast<double>(t.in_use)};
+    borrowed[key] = {labels, static_cast<double>(t.borrowed)};
+    pending[key] = {labels, static_cast<double>(t.pending)};
+  }
   absl::MutexLock lock(&mu_);
+  Sync(team_nominal_family_, team_nominal_, nominal);
+  Sync(team_in_use_family_, team_in_use_, in_use);
+  Sync(team_borrowed_family_, team_borrowed_, borrowed);
+  Sync(team_pending_family_, team_pending_, pending);
   Sync(gpus_family_, gpus_, gpus);
   Sync(utilization_family_, utilization_, utilization);
   Sync(memory_family_, memory_, memory);
@@ -172,6 +208,11 @@ void Metrics::SetCluster(const ClusterSample& sample) {
   Sync(jobs_family_, jobs_, jobs);
   agents_connected_.Set(static_cast<double>(sample.agents_connected));
   oldest_pending_.Set(sample.oldest_pending_seconds);
+}
+
+void Metrics::CountPreemption(const std::string& team, const std::string& reason,
+                              double count) {
+  preemptions_family_.Add({{"team", team}, {"reason", reason}}).Increment(count);
 }
 
 }  // namespace berth::daemon

@@ -4,7 +4,9 @@
 // metric that a hot path touches (counters and histograms), so that no hot
 // path ever looks a family up. Gauges that describe the cluster (GPUs by
 // state, jobs by state and team, nodes, per-GPU samples from the agents) are
-// set from one snapshot just before each scrape by `SetCluster()`, which
+// set from one snapshot just before each scrape by `SetCluster()` (with a
+// teams file also each team's quota, GPUs in use, borrowed and pending per
+// GPU type), which
 // also removes the label sets of nodes and GPUs that are gone. Names follow
 // Prometheus conventions: one `berth_` prefix, base units, `_total` on
 // counters (docs/METRICS.md lists them).
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "daemon/team_usage.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -45,6 +48,7 @@ struct ClusterSample {
   std::vector<GpuReading> readings;
   int64_t agents_connected = 0;
   double oldest_pending_seconds = 0;
+  std::vector<TeamUsage> teams;  // with a teams file; empty without
 };
 
 class Metrics {
@@ -73,6 +77,10 @@ class Metrics {
   prometheus::Histogram& queue_wait_seconds;
   prometheus::Histogram& scheduling_pass_seconds;
   prometheus::Histogram& sqlite_commit_seconds;
+  // berth_preemptions_total{team, reason}: a job of `team` was preempted
+  // ("reclaim": for a team under its nominal quota). Rare: looked up.
+  // `count` 0 creates the series at 0 (each team's at start-up).
+  void CountPreemption(const std::string& team, const std::string& reason, double count = 1);
 
  private:
   template <typename Key>
@@ -91,6 +99,11 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& memory_family_;
   prometheus::Family<prometheus::Gauge>& jobs_family_;
   prometheus::Family<prometheus::Gauge>& nodes_family_;
+  prometheus::Family<prometheus::Counter>& preemptions_family_;
+  prometheus::Family<prometheus::Gauge>& team_nominal_family_;
+  prometheus::Family<prometheus::Gauge>& team_in_use_family_;
+  prometheus::Family<prometheus::Gauge>& team_borrowed_family_;
+  prometheus::Family<prometheus::Gauge>& team_pending_family_;
   prometheus::Gauge& agents_connected_;
   prometheus::Gauge& oldest_pending_;
   GaugeMap<std::tuple<std::string, std::string, std::string>> gpus_ ABSL_GUARDED_BY(mu_);
@@ -99,6 +112,11 @@ class Metrics {
   GaugeMap<std::tuple<std::string, std::string, std::string>> memory_ ABSL_GUARDED_BY(mu_);
   GaugeMap<std::pair<std::string, std::string>> jobs_ ABSL_GUARDED_BY(mu_);
   GaugeMap<std::string> nodes_ ABSL_GUARDED_BY(mu_);
+  using TeamKey = std::pair<std::string, std::string>;  // team, gpu_type
+  GaugeMap<TeamKey> team_nominal_ ABSL_GUARDED_BY(mu_);
+  GaugeMap<TeamKey> team_in_use_ ABSL_GUARDED_BY(mu_);
+  GaugeMap<TeamKey> team_borrowed_ ABSL_GUARDED_BY(mu_);
+  GaugeMap<TeamKey> team_pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::daemon

@@ -71,6 +71,7 @@ enum class WaitReason {
   kFragmented,      // enough free GPUs, but not in whole TP groups on nodes
   kNoSchedulableNode,  // the pool's nodes are down or drained
   kTeamQuota,          // its team's quota does not allow it now (`note` says why)
+  kReclaim,            // jobs are being preempted to make room for it (`note`: which)
 };
 
 struct Decision {

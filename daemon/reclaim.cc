@@ -44,8 +44,11 @@ void TakeSlots(std::vector<NodeView>& nodes, const std::vector<SlotAssignment>& 
 
 int64_t Gpus(const HeldJob& job) { return static_cast<int64_t>(job.slots.size()); }
 
+// GPU-ms of work since the last checkpoint, or since the start without one
+// (a checkpoint from before the start, of an earlier run, does not count).
 int64_t LostGpuMs(const HeldJob& job, int64_t now_ms) {
-  return Gpus(job) * std::max<int64_t>(0, now_ms - job.start_ms);
+  const int64_t since = std::max(job.start_ms, job.last_checkpoint_ms);
+  return Gpus(job) * std::max<int64_t>(0, now_ms - since);
 }
 
 // Step 2 and 3: the candidates for `job`, best victim first.

@@ -12,7 +12,8 @@
 //      that have run at least min_runtime, and are not victims already.
 //   3. Order: jobs whose GPUs are all borrowed (their team stays at or above
 //      its nominal without them) first, then the fewest GPU-hours of lost
-//      work (GPUs × time since start; no checkpoints yet), then id.
+//      work (GPUs × time since its last checkpoint, or since its start when
+//      it has none), then id.
 //   4. Take candidates in that order, freeing their GPUs (and giving them
 //      back in the ledger; a candidate whose team no longer borrows is
 //      skipped), until the preemptor can be placed (PlaceGang). Then drop,
@@ -40,6 +41,9 @@ struct HeldJob {
   std::string team;
   std::string gpu_type;
   int64_t start_ms = 0;
+  // When it last wrote a checkpoint (BERTH_CHECKPOINT_FILE); 0: never.
+  // Work before max(start_ms, last_checkpoint_ms) is not lost.
+  int64_t last_checkpoint_ms = 0;
   std::vector<SlotAssignment> slots;  // node and gpu_index are read
   bool preemptible = true;
 };
@@ -48,7 +52,7 @@ struct Preemption {
   int64_t preemptor = 0;
   std::vector<int64_t> victims;       // ascending
   std::vector<SlotAssignment> slots;  // where the preemptor goes
-  int64_t lost_gpu_ms = 0;            // the victims' work since start
+  int64_t lost_gpu_ms = 0;  // the victims' work since checkpoint (or start)
 };
 
 // `pending` and `pass` are a pass's input and result; `held` the jobs

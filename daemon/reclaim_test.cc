@@ -113,6 +113,26 @@ TEST(ReclaimTest, TakesTheBorrowedJobThatLosesLeastWork) {
   EXPECT_EQ(p[0].slots[0].gpu_index, 4);
 }
 
+TEST(ReclaimTest, OnlyWorkSinceTheLastCheckpointIsLost) {
+  // As above, but job 1 checkpointed 5 minutes ago: it loses 4 × 5 min,
+  // job 2 (no checkpoint) 4 × 20 min. Job 1 goes now.
+  const TeamsConfig config = Config({Team("a", 8), Team("b", 8)});
+  std::vector<HeldJob> held = {Held(10, "a", 0, Slots("n0", 0, 8)),
+                               Held(1, "a", kNow - 60 * kMinute, Slots("n1", 0, 4)),
+                               Held(2, "a", kNow - 20 * kMinute, Slots("n1", 4, 4))};
+  held[1].last_checkpoint_ms = kNow - 5 * kMinute;
+  std::vector<Preemption> p = Reclaim(config, 2, {Pending(7, "b", 4)}, held);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].victims, std::vector<int64_t>{1});
+  EXPECT_EQ(p[0].lost_gpu_ms, 4 * 5 * kMinute);
+  // A checkpoint from before the job's start (an earlier run's file) does
+  // not count: job 1 loses 4 × 60 min again, and job 2 goes.
+  held[1].last_checkpoint_ms = kNow - 90 * kMinute;
+  p = Reclaim(config, 2, {Pending(7, "b", 4)}, held);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].victims, std::vector<int64_t>{2});
+}
+
 TEST(ReclaimTest, NoVictimUnderMinRuntimeOrOptedOutOrOfItsOwnTeam) {
   // a (nominal 8) holds 16: it borrows b's 8, and either job may go.
   const TeamsConfig config = Config({Team("a", 8), Team("b", 8)});

@@ -107,6 +107,7 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
       std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
     }
   }
+  RebuildReservations();
   RefreshAdmissionView();
   dirty_ = true;
   return absl::OkStatus();
@@ -183,6 +184,9 @@ void SchedulerCore::RunRound(std::vector<Submission>& submissions, std::deque<Op
       CheckNodeLiveness(batch);
       CheckRunTimes(batch);
       next_liveness_check_ms_ = options_.now_ms() + options_.heartbeat_interval_ms;
+      // Reclaim depends on time (min_runtime): with teams, a pass each
+      // interval even when nothing changed.
+      if (options_.teams != nullptr) dirty_ = true;
     }
     if (dirty_ && !fenced_ && !batch.failed()) RunPass(batch);
     const absl::Time start = absl::Now();
@@ -239,19 +243,13 @@ void SchedulerCore::AfterFailedCommit(const absl::Status& cause) {
   }
 }
 
-void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
-  std::vector<PoolInfo> pools;
-  std::shared_ptr<const std::vector<NodeView>> capacity;
-  {
-    absl::ReaderMutexLock lock(&admission_mu_);
-    pools = pools_;
-    capacity = capacity_;
-  }
-  if (fenced_) {
-    absl::MutexLock lock(&queue_mu_);
-    done(FencedError(fence_cause_, "submission"));
-    return;
-  }
+SchedulerCore::AdmissionView SchedulerCore::CurrentAdmissionView() const {
+  absl::ReaderMutexLock lock(&admission_mu_);
+  return AdmissionView{.pools = pools_, .capacity = capacity_};
+}
+
+absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::JobSpec& spec,
+                                                             const AdmissionView& view) {
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
   if (request.ok() && options_.teams != nullptr && options_.teams->Find(spec.team()) == nullptr) {
     request = absl::InvalidArgumentError(absl::StrCat("team \"", spec.team(),
@@ -260,16 +258,113 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
   }
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
-    done(request.status());
+    return request.status();
+  }
+  return Admit(*request, view.pools, *view.capacity, &plan_cache_);
+}
+
+void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
+  if (fenced_) {
+    absl::MutexLock lock(&queue_mu_);
+    done(FencedError(fence_cause_, "submission"));
     return;
   }
-  AdmissionResult admission = Admit(*request, pools, *capacity, &plan_cache_);
+  absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(spec, CurrentAdmissionView());
+  if (!admission.ok()) {
+    done(admission.status());
+    return;
+  }
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     done(ShuttingDown());
     return;
   }
-  submissions_.push_back(Submission{std::move(spec), std::move(admission), std::move(done)});
+  submissions_.push_back(Submission{std::move(spec), *std::move(admission), std::move(done)});
+}
+
+namespace {
+
+// Collects the answers of a SubmitBatch's submissions (all on the writer
+// thread, in one round) and answers the caller after the last. A failed
+// commit (or fence, or shutdown) fails every submission of the round, so
+// the first such error is the call's; a reused request id is its result's.
+class BatchAnswer {
+ public:
+  BatchAnswer(size_t size, SchedulerCore::SubmitBatchCallback done)
+      : left_(size), done_(std::move(done)) {
+    response_.mutable_results()->Reserve(static_cast<int>(size));
+    for (size_t i = 0; i < size; ++i) response_.add_results();
+  }
+  void Set(size_t i, absl::StatusOr<berth::v1::SubmitJobResponse> answer) {
+    berth::v1::SubmitJobsResponse::Result& result = *response_.mutable_results(static_cast<int>(i));
+    if (answer.ok()) {
+      berth::v1::Job& job = *result.mutable_job();
+      job = *std::move(answer->mutable_job());
+      // The caller sent the spec; GetJob has the plan's prose.
+      job.clear_spec();
+      job.mutable_plan()->clear_explanation();
+      job.mutable_plan()->clear_launch();
+      job.mutable_plan()->clear_alternatives();
+      result.set_duplicate(answer->duplicate());
+    } else if (answer.status().code() == absl::StatusCode::kAlreadyExists) {
+      result.set_error(std::string(answer.status().message()));
+    } else if (failure_.ok()) {
+      failure_ = answer.status();
+    }
+    if (--left_ > 0) return;
+    if (!failure_.ok()) {
+      done_(std::move(failure_));
+    } else {
+      done_(std::move(response_));
+    }
+  }
+
+ private:
+  size_t left_;
+  SchedulerCore::SubmitBatchCallback done_;
+  berth::v1::SubmitJobsResponse response_;
+  absl::Status failure_;
+};
+
+}  // namespace
+
+void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs,
+                                SubmitBatchCallback done) {
+  if (specs.empty()) {
+    done(berth::v1::SubmitJobsResponse());
+    return;
+  }
+  if (fenced_) {
+    absl::MutexLock lock(&queue_mu_);
+    done(FencedError(fence_cause_, "submission"));
+    return;
+  }
+  const AdmissionView view = CurrentAdmissionView();
+  std::vector<AdmissionResult> admissions;
+  admissions.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    absl::StatusOr<AdmissionResult> admission = CheckAndAdmit(specs[i], view);
+    if (!admission.ok()) {
+      done(absl::Status(admission.status().code(),
+                        absl::StrCat("specs[", i, "]: ", admission.status().message())));
+      return;
+    }
+    admissions.push_back(*std::move(admission));
+  }
+  auto answer = std::make_shared<BatchAnswer>(specs.size(), std::move(done));
+  // One lock for all: the writer takes them into the same round.
+  absl::MutexLock lock(&queue_mu_);
+  if (stopping_) {
+    // Not queued: answered here, once.
+    for (size_t i = 0; i < specs.size(); ++i) answer->Set(i, ShuttingDown());
+    return;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    submissions_.push_back(Submission{
+        std::move(specs[i]), std::move(admissions[i]),
+        [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) { answer->Set(i, std::move(r)); },
+        /*rejected_as_job=*/true});
+  }
 }
 
 void SchedulerCore::Backup(std::string path,
@@ -385,6 +480,22 @@ std::vector<berth::v1::GpuSample> CleanSamples(const berth::v1::Heartbeat& heart
   return kept;
 }
 
+// The checkpoint times a heartbeat reports that are plausible: positive,
+// not more than a minute ahead of berthd's clock, at most kMaxCheckpoints
+// (an agent runs far fewer jobs), the latest for each job.
+absl::flat_hash_map<int64_t, int64_t> CleanCheckpoints(const berth::v1::Heartbeat& heartbeat,
+                                                       int64_t now_ms) {
+  constexpr int kMaxCheckpoints = 1024;
+  absl::flat_hash_map<int64_t, int64_t> kept;
+  for (const berth::v1::JobCheckpoint& c : heartbeat.checkpoints()) {
+    if (kept.size() >= kMaxCheckpoints) break;
+    if (c.job_id() <= 0 || c.time_ms() <= 0 || c.time_ms() > now_ms + 60'000) continue;
+    int64_t& time = kept[c.job_id()];
+    time = std::max(time, c.time_ms());
+  }
+  return kept;
+}
+
 }  // namespace
 
 void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat) {
@@ -396,6 +507,7 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
     it->second.last_heartbeat_ms = options_.now_ms();
     it->second.seen = true;
     it->second.samples = CleanSamples(heartbeat, it->second.gpu_indices);
+    it->second.checkpoints = CleanCheckpoints(heartbeat, options_.now_ms());
     revive = it->second.down;
   }
   if (options_.metrics != nullptr) options_.metrics->heartbeats.Increment();
@@ -406,6 +518,20 @@ void SchedulerCore::Heartbeat(const std::string& node, const berth::v1::Heartbea
       DoNodeBack(batch, node);
     });
   }
+}
+
+int64_t SchedulerCore::LastCheckpoint(const JobRecord& job) const {
+  std::set<std::string> nodes;
+  for (const GpuHold& gpu : job.gpus) nodes.insert(gpu.node);
+  int64_t last = 0;
+  absl::MutexLock lock(&liveness_mu_);
+  for (const std::string& node : nodes) {
+    auto it = liveness_.find(node);
+    if (it == liveness_.end()) continue;
+    auto checkpoint = it->second.checkpoints.find(job.id);
+    if (checkpoint != it->second.checkpoints.end()) last = std::max(last, checkpoint->second);
+  }
+  return last;
 }
 
 int64_t SchedulerCore::LastHeartbeat(const std::string& node) const {

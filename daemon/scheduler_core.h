@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -57,6 +58,7 @@
 #include "daemon/admission.h"
 #include "daemon/cluster_state.h"
 #include "daemon/metrics.h"
+#include "daemon/reclaim.h"
 #include "daemon/team_policy.h"
 #include "daemon/teams_config.h"
 #include "daemon/write_batch.h"
@@ -114,6 +116,8 @@ absl::Status FencedError(const absl::Status& cause, const std::string& action);
 class SchedulerCore {
  public:
   using SubmitCallback = std::function<void(absl::StatusOr<berth::v1::SubmitJobResponse>)>;
+  using SubmitBatchCallback =
+      std::function<void(absl::StatusOr<berth::v1::SubmitJobsResponse>)>;
   using JobCallback = std::function<void(absl::StatusOr<berth::v1::Job>)>;
   using NodeCallback = std::function<void(absl::StatusOr<berth::v1::Node>)>;
   using StatusCallback = std::function<void(absl::Status)>;
@@ -133,6 +137,12 @@ class SchedulerCore {
   // Changes: `done` runs on the writer thread once the change has
   // committed, or with the reason it could not be recorded.
   void Submit(berth::v1::JobSpec spec, SubmitCallback done);
+  // Submits `specs` together (SubmitJobs): each is checked and admitted as
+  // Submit does, and one that is malformed fails the call with
+  // InvalidArgument "specs[i]: ..." before anything is queued; the rest
+  // join one writer round, so that one transaction records all or none.
+  // A refused job is a REJECTED result, not an error; results carry no spec.
+  void SubmitBatch(std::vector<berth::v1::JobSpec> specs, SubmitBatchCallback done);
   void Cancel(int64_t id, JobCallback done);
   void SetDrained(std::string node, bool drained, NodeCallback done);
   void RegisterNode(berth::v1::Register registration, StatusCallback done);
@@ -155,6 +165,8 @@ class SchedulerCore {
   absl::StatusOr<berth::v1::Job> GetJob(int64_t id) const;
   berth::v1::ListJobsResponse ListJobs(const berth::v1::ListJobsRequest& request) const;
   berth::v1::ListNodesResponse ListNodes() const;
+  // Per team and GPU type (team_usage.h); FailedPrecondition without teams.
+  absl::StatusOr<berth::v1::ListTeamsResponse> ListTeams() const;
   absl::StatusOr<berth::v1::ExplainJobResponse> Explain(int64_t id) const;
   absl::StatusOr<berth::v1::PlanJobResponse> Plan(const berth::v1::JobSpec& spec) const;
   // The cluster for the metrics gauges, and the cluster map page.
@@ -172,7 +184,21 @@ class SchedulerCore {
     berth::v1::JobSpec spec;
     AdmissionResult admission;
     SubmitCallback done;
+    // Answer a REJECTED job as a response (SubmitBatch), not as the
+    // FailedPrecondition that SubmitJob returns.
+    bool rejected_as_job = false;
   };
+  // The cluster as last published for admission, taken once per call (a
+  // batch of 10,000 specs admits them all against one copy).
+  struct AdmissionView {
+    std::vector<PoolInfo> pools;
+    std::shared_ptr<const std::vector<NodeView>> capacity;
+  };
+  AdmissionView CurrentAdmissionView() const;
+  // Validates `spec` (and its team) and admits it against `view`;
+  // InvalidArgument for a malformed spec.
+  absl::StatusOr<AdmissionResult> CheckAndAdmit(const berth::v1::JobSpec& spec,
+                                                const AdmissionView& view);
   using Op = std::function<void(WriteBatch&)>;
   // What heartbeats change, kept apart from the state so that they never
   // wait for the writer.
@@ -182,6 +208,8 @@ class SchedulerCore {
     bool seen = false;  // heartbeated or registered since berthd started
     std::vector<berth::v1::GpuSample> samples;
     std::vector<int32_t> gpu_indices;  // the registered GPUs, ascending
+    // job → when it last wrote its checkpoint file (the latest heartbeat's)
+    absl::flat_hash_map<int64_t, int64_t> checkpoints;
   };
 
   SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options);
@@ -225,15 +253,52 @@ class SchedulerCore {
   void CheckNodeLiveness(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckRunTimes(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountSubmission(const AdmissionResult& admission);
-  void StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes);
+  void StopOnNodes(WriteBatch& batch, int64_t id, const std::set<std::string>& nodes,
+                   int64_t grace_ms = 30000);
   void Ack(WriteBatch& batch, const std::string& node, const berth::v1::JobStatus& status);
   absl::Status FenceCause();
 
   // The scheduling pass (core_pass.cc).
   void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms);
+  // Places each decision in memory and the batch; StartJob after commit.
+  void PlaceJobs(WriteBatch& batch, const std::vector<Decision>& decisions, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Reclaim with teams (core_reclaim.cc). A preemptor's reservation: the
+  // slots PlanReclaim chose for it, which no other job may take, and the
+  // victims whose stops it waits for.
+  struct Reservation {
+    std::vector<SlotAssignment> slots;  // empty after a restart: any slots
+    std::set<int64_t> victims;
+  };
+  // Reservations whose victims have all stopped: their preemptors are
+  // placed on their slots; reservations of preemptors no longer pending
+  // are dropped.
+  void PlaceReserved(WriteBatch& batch, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pass's verdicts, with each reserved preemptor waiting for its
+  // victims (kReclaim).
+  std::vector<Waiting> WithReservations(std::vector<Waiting> waiting) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the reserved slots out of `views`' free GPUs.
+  void HideReserved(std::vector<NodeView>& views) const;
+  // After a pass: PlanReclaim on what it left, and its preemptions applied.
+  void Reclaim(WriteBatch& batch, const std::vector<PendingJob>& pending, const PassResult& pass,
+               int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyPreemption(WriteBatch& batch, const Preemption& preemption, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A node confirmed that a job being preempted has stopped there; once
+  // all have, the job goes back to PENDING with its count raised.
+  void ConfirmPreemptStop(WriteBatch& batch, int64_t id, const std::string& node,
+                          const char* how) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reservations from the jobs' preempted_by (after loading the state).
+  void RebuildReservations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The SIGTERM-to-SIGKILL time for preempting `job`.
+  int64_t PreemptionGraceMs(const JobRecord& job) const;
 
   int64_t LastHeartbeat(const std::string& node) const;
+  // The latest checkpoint time the job's nodes report for it; 0: none.
+  int64_t LastCheckpoint(const JobRecord& job) const;
 
   std::unique_ptr<db::Store> store_;  // writer thread only (and Recover)
   CoreOptions options_;
@@ -267,6 +332,7 @@ class SchedulerCore {
   int64_t next_liveness_check_ms_ = 0;
   int64_t started_ms_ = 0;  // when Recover() ran
   DecayedUsage team_usage_;  // fair-share history, with teams; not persisted
+  std::map<int64_t, Reservation> reservations_;  // by preemptor
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "daemon/grpc_status.h"
 
 namespace berth::daemon {
@@ -90,6 +91,30 @@ ServerUnaryReactor* SchedulerServiceImpl::SubmitJob(CallbackServerContext* conte
                 [reactor, response](absl::StatusOr<berth::v1::SubmitJobResponse> result) {
                   Finish(reactor, response, std::move(result));
                 });
+  return reactor;
+}
+
+ServerUnaryReactor* SchedulerServiceImpl::SubmitJobs(CallbackServerContext* context,
+                                                     const berth::v1::SubmitJobsRequest* request,
+                                                     berth::v1::SubmitJobsResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
+  if (request->specs_size() > kMaxSubmitBatch) {
+    return Reject(context, absl::InvalidArgumentError(absl::StrCat(
+                               "specs: ", request->specs_size(), " jobs is over the limit of ",
+                               kMaxSubmitBatch, " a call; submit them in several calls")));
+  }
+  std::vector<berth::v1::JobSpec> specs(request->specs().begin(), request->specs().end());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (absl::Status s = AuthorizeSubmit(*caller, specs[i]); !s.ok()) {
+      return Reject(context, absl::Status(s.code(), absl::StrCat("specs[", i, "]: ", s.message())));
+    }
+  }
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  core_->SubmitBatch(std::move(specs),
+                     [reactor, response](absl::StatusOr<berth::v1::SubmitJobsResponse> result) {
+                       Finish(reactor, response, std::move(result));
+                     });
   return reactor;
 }
 
@@ -228,6 +253,22 @@ ServerUnaryReactor* SchedulerServiceImpl::ListNodes(CallbackServerContext* conte
   }
   ServerUnaryReactor* reactor = context->DefaultReactor();
   *response = core_->ListNodes();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// Read-only, for any authenticated user: quotas and use are no secret
+// between the teams that share a cluster.
+ServerUnaryReactor* SchedulerServiceImpl::ListTeams(CallbackServerContext* context,
+                                                    const berth::v1::ListTeamsRequest* request,
+                                                    berth::v1::ListTeamsResponse* response) {
+  if (absl::StatusOr<Caller> caller = Authenticate(context); !caller.ok()) {
+    return Reject(context, caller.status());
+  }
+  absl::StatusOr<berth::v1::ListTeamsResponse> teams = core_->ListTeams();
+  if (!teams.ok()) return Reject(context, teams.status());
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  *response = *std::move(teams);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

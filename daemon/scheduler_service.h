@@ -24,6 +24,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const berth::v1::SubmitJobRequest* request,
                                       berth::v1::SubmitJobResponse* response) override;
+  grpc::ServerUnaryReactor* SubmitJobs(grpc::CallbackServerContext* context,
+                                       const berth::v1::SubmitJobsRequest* request,
+                                       berth::v1::SubmitJobsResponse* response) override;
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
                                    const berth::v1::GetJobRequest* request,
                                    berth::v1::Job* response) override;
@@ -54,6 +57,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
                                        const berth::v1::ListEventsRequest* request,
                                        berth::v1::ListEventsResponse* response) override;
+  grpc::ServerUnaryReactor* ListTeams(grpc::CallbackServerContext* context,
+                                      const berth::v1::ListTeamsRequest* request,
+                                      berth::v1::ListTeamsResponse* response) override;
 
  private:
   // The caller of this call: Unauthenticated without a known token.

@@ -120,6 +120,12 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   server->tokens_ = std::move(tokens);
   server->metrics_ = std::make_unique<Metrics>(
       kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  if (teams != nullptr) {
+    // Every team's preemption counter exists from the start, at 0.
+    for (const TeamSpec& team : teams->teams) {
+      server->metrics_->CountPreemption(team.name, "reclaim", 0);
+    }
+  }
   BERTH_ASSIGN_OR_RETURN(
       server->core_,
       SchedulerCore::Create(std::move(store),

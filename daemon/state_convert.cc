@@ -73,6 +73,8 @@ JobRecord JobFromProto(const berth::v1::Job& job) {
       .max_runtime_ms = job.spec().max_runtime_seconds() * 1000,
       .on_node_loss = OnNodeLossFromSpec(job.spec()),
       .gpus = {},
+      .preemptions = job.preemptions(),
+      .preempted_by = job.preempted_by(),
       .detail = std::make_shared<const JobDetail>(JobDetail{job.spec(), job.plan()}),
   };
   record.gpus.reserve(job.gpus_size());
@@ -108,6 +110,8 @@ berth::v1::Job JobToProto(const JobRecord& record) {
   job.set_start_time_ms(record.start_time_ms);
   job.set_end_time_ms(record.end_time_ms);
   job.set_exit_code(record.exit_code);
+  job.set_preemptions(record.preemptions);
+  job.set_preempted_by(record.preempted_by);
   return job;
 }
 

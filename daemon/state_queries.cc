@@ -55,6 +55,9 @@ std::string WhyItWaits(const Job& job, const Waiting& w) {
       return "No node of this pool is up: they are drained, down or not connected.";
     case WaitReason::kTeamQuota:
       return absl::StrCat("Its team's quota holds it: ", w.note, ".");
+    case WaitReason::kReclaim:
+      return absl::StrCat("GPUs are being reclaimed for it: ", w.note,
+                          "; their GPUs are reserved for it alone.");
   }
   return "";
 }

@@ -13,6 +13,8 @@ const char* EventKindName(EventKind kind) {
     case EventKind::kCancelled: return "cancelled";
     case EventKind::kRequeued: return "requeued";
     case EventKind::kStopped: return "stopped";
+    case EventKind::kPreempted: return "preempted";
+    case EventKind::kReclaiming: return "reclaiming";
     case EventKind::kNodeRegistered: return "node_registered";
     case EventKind::kNodeDisconnected: return "node_disconnected";
     case EventKind::kNodeDown: return "node_down";

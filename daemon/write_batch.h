@@ -41,6 +41,8 @@ enum class EventKind {
   kCancelled,
   kRequeued,
   kStopped,  // a node confirmed an ended job's stop; its GPUs there are free
+  kPreempted,   // a running job is stopped to make room for another (who, why)
+  kReclaiming,  // a waiting job's reservation: which jobs stop for it
   kNodeRegistered,
   kNodeDisconnected,
   kNodeDown,

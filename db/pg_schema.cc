@@ -113,12 +113,19 @@ DROP INDEX jobs_request_id;
 CREATE UNIQUE INDEX jobs_team_request_id ON jobs(team, request_id) WHERE request_id <> '';
 )sql";
 
-constexpr std::array<Migration, 5> kPgMigrations = {{
+// Version 6: preemption, as schema.cc's version 6.
+constexpr char kVersion6[] = R"sql(
+ALTER TABLE jobs ADD COLUMN preemptions integer NOT NULL DEFAULT 0 CHECK (preemptions >= 0);
+ALTER TABLE jobs ADD COLUMN preempted_by bigint NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 6> kPgMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
     {5, kVersion5},
+    {6, kVersion6},
 }};
 
 absl::Status Bootstrap(PgConnection& conn) {

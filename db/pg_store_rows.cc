@@ -42,6 +42,8 @@ absl::StatusOr<Job> PgJobFromRow(const PgResult& result, int row) {
   job.set_start_time_ms(result.Int64(row, 7));
   job.set_end_time_ms(result.Int64(row, 8));
   job.set_exit_code(static_cast<int32_t>(result.Int64(row, 9)));
+  job.set_preemptions(static_cast<int32_t>(result.Int64(row, 10)));
+  job.set_preempted_by(result.Int64(row, 11));
   return job;
 }
 

@@ -21,7 +21,7 @@ namespace berth::db {
 // Every job query selects these columns in this order (see PgJobFromRow).
 #define BERTH_PG_JOB_COLUMNS                                                       \
   "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms," \
-  " end_time_ms, exit_code FROM jobs "
+  " end_time_ms, exit_code, preemptions, preempted_by FROM jobs "
 
 // Unix milliseconds now, by the database's clock (the transaction's start).
 #define BERTH_PG_NOW_MS "CAST(floor(extract(epoch FROM now()) * 1000) AS bigint)"

@@ -86,7 +86,8 @@ TEST(PgSchemaTest, MigratesFromEveryOlderVersion) {
     EXPECT_EQ(*version, from);
     if (from >= 1) {
       ASSERT_THAT((*conn)->Exec("INSERT INTO nodes(name, state) VALUES ('old', 3);"
-                                " INSERT INTO gpus(node, idx, type) VALUES ('old', 0, 'a100')"),
+                                " INSERT INTO gpus(node, idx, type) VALUES ('old', 0, 'a100');"
+                                " INSERT INTO jobs(request_id, team, state) VALUES ('old', '', 1)"),
                   IsOk());
     }
     auto store = Store::Open(target);
@@ -100,6 +101,10 @@ TEST(PgSchemaTest, MigratesFromEveryOlderVersion) {
       ASSERT_EQ(snapshot->nodes.size(), 1u);
       EXPECT_EQ(snapshot->nodes[0].drained(), from < 4);  // set by step 4 only
       EXPECT_EQ(snapshot->nodes[0].gpus(0).type(), "a100");
+      // Version 6: the old job was never preempted.
+      ASSERT_EQ(snapshot->jobs.size(), 1u);
+      EXPECT_EQ(snapshot->jobs[0].preemptions(), 0);
+      EXPECT_EQ(snapshot->jobs[0].preempted_by(), 0);
     }
     // Request ids are scoped by team after the migration.
     ASSERT_THAT((*store)->AcquireLeadership("t", 60000), IsOk());

@@ -97,12 +97,21 @@ DROP INDEX jobs_request_id;
 CREATE UNIQUE INDEX jobs_team_request_id ON jobs(team, request_id) WHERE request_id <> '';
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations = {{
+// Version 6: preemption (docs/TEAMS.md). How often each job was preempted
+// and requeued, and, while a preempted job's nodes stop it, the job it makes
+// room for (0 otherwise).
+constexpr char kVersion6[] = R"sql(
+ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0 CHECK (preemptions >= 0);
+ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
     {5, kVersion5},
+    {6, kVersion6},
 }};
 
 absl::Status RunStep(Database& db, const Migration& step) {

@@ -181,6 +181,9 @@ TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE(
       db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'nlp', 1)").ok());
+  // Version 6: the old job was never preempted.
+  EXPECT_EQ(QueryInt(*db, "SELECT preemptions FROM jobs WHERE id = 7"), 0);
+  EXPECT_EQ(QueryInt(*db, "SELECT preempted_by FROM jobs WHERE id = 7"), 0);
   // The unique index still guards the old reservation.
   EXPECT_EQ(db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)")
                 .code(),

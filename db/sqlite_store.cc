@@ -107,14 +107,18 @@ absl::Status ApplyUpdate(Database& db, const JobUpdate& update) {
       "UPDATE jobs SET state = ?1, reason = ?2,"
       " start_time_ms = CASE WHEN ?3 <> 0 THEN ?3 ELSE start_time_ms END,"
       " end_time_ms = CASE WHEN ?4 <> 0 THEN ?4 ELSE end_time_ms END,"
-      " exit_code = ?5 WHERE id = ?6";
+      " exit_code = ?5,"
+      " preemptions = CASE WHEN ?7 >= 0 THEN ?7 ELSE preemptions END,"
+      " preempted_by = CASE WHEN ?8 >= 0 THEN ?8 ELSE preempted_by END WHERE id = ?6";
   BERTH_ASSIGN_OR_RETURN(Statement stmt, db.Prepare(kUpdateJob));
   stmt.BindInt64(1, update.state)
       .BindText(2, update.reason)
       .BindInt64(3, update.start_time_ms)
       .BindInt64(4, update.end_time_ms)
       .BindInt64(5, update.exit_code)
-      .BindInt64(6, update.id);
+      .BindInt64(6, update.id)
+      .BindInt64(7, update.preemptions.value_or(-1))
+      .BindInt64(8, update.preempted_by.value_or(-1));
   BERTH_RETURN_IF_ERROR(stmt.Run());
   if (db.Changes() == 0) return absl::NotFoundError(absl::StrFormat("no job %d", update.id));
   if (!update.release) return absl::OkStatus();

@@ -17,16 +17,19 @@ using berth::v1::Node;
 
 constexpr char kSelectLiveJobs[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE state BETWEEN 1 AND ? ORDER BY id";
+    " end_time_ms, exit_code, preemptions, preempted_by"
+    " FROM jobs WHERE state BETWEEN 1 AND ? ORDER BY id";
 constexpr char kSelectRecentTerminalJobs[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE state NOT BETWEEN 1 AND ?"
+    " end_time_ms, exit_code, preemptions, preempted_by"
+    " FROM jobs WHERE state NOT BETWEEN 1 AND ?"
     " ORDER BY id DESC LIMIT ?";
 // Ended jobs that still hold reservations (their nodes have not confirmed
 // the stop yet), however old.
 constexpr char kSelectStoppingJobs[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE state NOT BETWEEN 1 AND ?"
+    " end_time_ms, exit_code, preemptions, preempted_by"
+    " FROM jobs WHERE state NOT BETWEEN 1 AND ?"
     " AND id IN (SELECT job_id FROM reservations WHERE active = 1) ORDER BY id";
 
 absl::Status LoadNodes(Database& db, std::vector<Node>& nodes) {

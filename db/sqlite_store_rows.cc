@@ -45,6 +45,8 @@ absl::StatusOr<Job> JobFromRow(const Statement& row) {
   job.set_start_time_ms(row.ColumnInt64(7));
   job.set_end_time_ms(row.ColumnInt64(8));
   job.set_exit_code(static_cast<int32_t>(row.ColumnInt64(9)));
+  job.set_preemptions(static_cast<int32_t>(row.ColumnInt64(10)));
+  job.set_preempted_by(row.ColumnInt64(11));
   return job;
 }
 

@@ -29,10 +29,12 @@ static_assert(berth::v1::PENDING == 1 && berth::v1::PLACED == 2 && berth::v1::RU
 // Every job query selects these columns in this order (see JobFromRow).
 inline constexpr char kSelectJobById[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE id = ?";
+    " end_time_ms, exit_code, preemptions, preempted_by"
+    " FROM jobs WHERE id = ?";
 inline constexpr char kSelectJobByRequestId[] =
     "SELECT id, state, reason, spec, plan, gpu_type, submit_time_ms, start_time_ms,"
-    " end_time_ms, exit_code FROM jobs WHERE request_id = ? AND request_id <> ''"
+    " end_time_ms, exit_code, preemptions, preempted_by"
+    " FROM jobs WHERE request_id = ? AND request_id <> ''"
     " AND team = ?";
 
 // Steps `statement` through its rows, calling `row(statement)` (which

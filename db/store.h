@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,10 @@ struct JobUpdate {
   // With release: the reservations on these nodes stay active (the job's
   // processes there are being stopped; ReleaseReservations ends them).
   std::vector<std::string> keep_nodes;
+  // Preemption (nullopt: unchanged): the job's count, and the job it is
+  // being stopped for (0: none).
+  std::optional<int32_t> preemptions;
+  std::optional<int64_t> preempted_by;
 };
 
 struct Event {

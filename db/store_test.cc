@@ -192,6 +192,31 @@ TEST_P(StoreTest, PlacementErrors) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 0);
 }
 
+// A preemption: the victim keeps its GPUs while its node stops it, then
+// goes back to PENDING with its count raised; unset fields stay as they are.
+TEST_P(StoreTest, PreemptionIsKeptAndCounted) {
+  std::vector<Job> jobs = Insert({MakeJob("a")});
+  const int64_t id = jobs[0].id();
+  ASSERT_TRUE(store_->CommitPlacements({Placed(jobs[0], "n2", {0})}).ok());
+  ASSERT_THAT(store_->UpdateJobs({{.id = id, .state = berth::v1::RUNNING, .preempted_by = 42}}),
+              IsOk());
+  Snapshot snapshot = Load();
+  EXPECT_EQ(snapshot.jobs[0].preempted_by(), 42);
+  EXPECT_EQ(snapshot.jobs[0].preemptions(), 0);
+  EXPECT_EQ(FindNode(snapshot, "n2")->gpus(0).job_id(), id);  // held while it stops
+  ASSERT_THAT(store_->UpdateJobs({{.id = id, .state = berth::v1::PENDING, .release = true,
+                                   .preemptions = 1, .preempted_by = 0}}),
+              IsOk());
+  ASSERT_THAT(store_->UpdateJobs({{.id = id, .state = berth::v1::PENDING, .reason = "again"}}),
+              IsOk());
+  snapshot = Load();
+  EXPECT_EQ(snapshot.jobs[0].preemptions(), 1);
+  EXPECT_EQ(snapshot.jobs[0].preempted_by(), 0);
+  EXPECT_EQ(snapshot.jobs[0].submit_time_ms(), jobs[0].submit_time_ms());
+  EXPECT_EQ(FindNode(snapshot, "n2")->gpus(0).job_id(), 0);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs WHERE preemptions < 0"), 0);
+}
+
 TEST_P(StoreTest, UpdateWithReleaseFreesGpus) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
   ASSERT_TRUE(store_->CommitPlacements({Placed(jobs[0], "n2", {0, 1})}).ok());

@@ -179,6 +179,38 @@ TEST_F(AgentJobsTest, MultiNodeJobSeesItsGpusAndRendezvousOnEveryNode) {
   }
 }
 
+// A job array in one SubmitJobs call: every job runs as its own process
+// and sees its own BERTH_ARRAY_INDEX.
+TEST_F(AgentJobsTest, EachJobOfAnArrayRunsWithItsIndex) {
+  const std::string out = cluster_.dir() + "/array";
+  ASSERT_EQ(mkdir(out.c_str(), 0755), 0);
+  berth::v1::SubmitJobsRequest request;
+  const std::vector<int> indices = {3, 7, 11, 500};
+  for (int index : indices) {
+    JobSpec& spec = *request.add_specs();
+    spec.set_team("nlp");
+    spec.set_task("infer");
+    spec.mutable_model()->set_catalog_name("llama-2-7b");
+    spec.set_array_index(index);
+    spec.set_request_id(absl::StrCat("sweep[", index, "]"));
+    spec.add_command("/bin/sh");
+    spec.add_command("-c");
+    spec.add_command("echo $BERTH_ARRAY_INDEX > " + out + "/$BERTH_JOB_ID");
+  }
+  berth::v1::SubmitJobsResponse response;
+  auto context = Context();
+  grpc::Status status = cluster_.Scheduler()->SubmitJobs(context.get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 4);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const int64_t id = response.results(static_cast<int>(i)).job().id();
+    absl::StatusOr<Job> done = cluster_.WaitForState(id, v1::SUCCEEDED, kJobWait);
+    ASSERT_TRUE(done.ok()) << done.status() << Logs();
+    EXPECT_EQ(done->spec().array_index(), indices[i]);
+    EXPECT_EQ(ReadFile(absl::StrCat(out, "/", id)), absl::StrCat(indices[i], "\n"));
+  }
+}
+
 TEST_F(AgentJobsTest, CancelLeavesNoProcessBehind) {
   const std::string pids = cluster_.dir() + "/pids";
   const Job submitted =

@@ -614,6 +614,40 @@ expect_out moe_human "(EP 8)"
 run moe_cancel cancel "$job_id"
 expect_rc moe_cancel 0
 
+# --- Job arrays and several files: one SubmitJobs request each.
+run array submit --array 0-5:5,7 "$EXAMPLES/train-llama-2-7b.yaml"
+expect_rc array 0
+expect_out array "submitted 3 jobs: "
+run array_json submit --array 1-3 "$EXAMPLES/train-llama-2-7b.yaml" --json
+expect_rc array_json 0
+check_json array_json '
+res = r["results"]
+assert len(res) == 3, res
+ids = [int(x["job"]["id"]) for x in res]
+assert ids == list(range(ids[0], ids[0] + 3)), ids
+assert all(x["job"]["state"] != "REJECTED" for x in res), res
+'
+first=$(json_get array_json 'r["results"][0]["job"]["id"]')
+run array_job job "$first" --json
+check_json array_job 'assert r["spec"]["array_index"] == 1, r["spec"]'
+run two_files submit "$EXAMPLES/train-llama-2-7b.yaml" "$EXAMPLES/too-large.yaml"
+expect_rc two_files 3
+expect_out two_files "submitted 1 job: "
+expect_out two_files ": REJECTED: "
+run array_bad submit --array 5-1 "$EXAMPLES/train-llama-2-7b.yaml"
+expect_rc array_bad 2
+expect_err array_bad "berth submit: --array: \"5-1\": a range must not run backwards"
+run array_wait submit --array 1-2 --wait "$EXAMPLES/train-llama-2-7b.yaml"
+expect_rc array_wait 2
+expect_err array_wait "--wait: follows one job"
+run array_missing submit --array 1-2 "$TMP/no-such.yaml"
+expect_rc array_missing 2
+# Cancel what the arrays queued, so that the cluster is free for the rest.
+run arrays_listed jobs --json --state pending,placed,running
+for id in $(json_get arrays_listed '" ".join(j["id"] for j in r)'); do
+  run cancel_array_job cancel "$id"
+done
+
 # --- admin backup: berthd writes an online copy of its database.
 run backup admin backup "$TMP/backup.db"
 expect_rc backup 0

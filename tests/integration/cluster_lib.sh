@@ -94,9 +94,11 @@ free_port() {
 
 # start_berthd: berthd on 127.0.0.1 port 0 with --metrics_listen 127.0.0.1:0;
 # sets ADDR (gRPC, host:port) and MPORT (the metrics port) from --port_file.
+# More berthd flags (e.g. --teams FILE) in BERTHD_FLAGS, an array.
 start_berthd() {
   "$BERTHD" --listen 127.0.0.1:0 --db "$TMP/berth.db" --port_file "$TMP/port" \
-    --metrics_listen 127.0.0.1:0 --heartbeat_ms 200 2>"$TMP/berthd.log" &
+    --metrics_listen 127.0.0.1:0 --heartbeat_ms 200 ${BERTHD_FLAGS[@]+"${BERTHD_FLAGS[@]}"} \
+    2>"$TMP/berthd.log" &
   berthd_pid=$!
   children+=("$berthd_pid")
   local port="" mport=""

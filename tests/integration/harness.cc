@@ -140,10 +140,11 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
 absl::Status Cluster::StartDaemon(int port) {
   const std::string port_file = dir_ + "/port";
   std::remove(port_file.c_str());
-  auto process = Process::Start(
-      {BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
-       "--port_file=" + port_file, "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"},
-      dir_ + "/berthd.log", daemon_env_);
+  std::vector<std::string> argv = {
+      BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", port), "--db=" + db_path(),
+      "--port_file=" + port_file, "--heartbeat_ms=200", "--metrics_listen=127.0.0.1:0"};
+  argv.insert(argv.end(), daemon_flags_.begin(), daemon_flags_.end());
+  auto process = Process::Start(argv, dir_ + "/berthd.log", daemon_env_);
   if (!process.ok()) return process.status();
   daemon_ = *std::move(process);
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -292,7 +293,9 @@ namespace {
 std::shared_ptr<grpc::Channel> FastReconnectChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time one
+  // connection attempt may take (20 s by default), and 100 ms cut off the
+  // handshake with a busy berthd ("tcp handshaker shutdown").
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);  // as the CLI does
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);

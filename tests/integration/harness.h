@@ -63,6 +63,9 @@ class Cluster {
   // "KEY=VALUE" entries added to berthd's environment by every later
   // StartDaemon (e.g. LD_PRELOAD of a fault shim); {} for none.
   void SetDaemonEnv(std::vector<std::string> env) { daemon_env_ = std::move(env); }
+  // More berthd flags for every later StartDaemon (a later flag wins), e.g.
+  // {"--teams=FILE"}; {} for none.
+  void SetDaemonFlags(std::vector<std::string> flags) { daemon_flags_ = std::move(flags); }
   // Starts an agent for `node` with an inventory file of this JSON text.
   absl::Status StartAgent(const std::string& node, const std::string& inventory_json);
   // Like StartAgent, with more berth-agent flags appended (a later flag
@@ -91,6 +94,7 @@ class Cluster {
   std::string dir_;
   int port_ = 0;
   std::vector<std::string> daemon_env_;
+  std::vector<std::string> daemon_flags_;
   std::unique_ptr<Process> daemon_;
   std::map<std::string, std::unique_ptr<Process>> agents_;
   std::unique_ptr<berth::v1::SchedulerService::Stub> stub_;

@@ -47,6 +47,16 @@ for flag in daemon token tls_ca; do
   grep -q -- "--$flag" "$TMP/berth.out" || fail "berth --help: no --$flag before the verb"
 done
 
+# --version prints the project's version, exit 0, nothing else needed.
+version=$(timeout 10 "$BERTH" --version 2>&1) || fail "berth --version: exit code $?"
+[[ $version =~ ^berth\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "berth --version printed \"$version\""
+
+# The static berth command (BERTH_STATIC_CLI) still talks TLS and gRPC: an
+# unreachable daemon is reported, not a crash of a missing plugin.
+timeout 20 "$BERTH" jobs --daemon 127.0.0.1:1 >"$TMP/unreachable.out" 2>&1
+rc=$?
+[[ $rc -eq 5 ]] || fail "berth jobs against a closed port: exit code $rc, want 5: $(cat "$TMP/unreachable.out")"
+
 if [[ $failures -gt 0 ]]; then
   echo "help_flags_test: $failures failure(s)" >&2
   exit 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # berthd's /metrics end to end, scraped by the real Prometheus server.
 #
-# Starts berthd (--metrics_listen 127.0.0.1:0) and two berth-agents with
+# Starts berthd (--metrics_listen 127.0.0.1:0, a teams file) and two berth-agents with
 # 8 × h100-80gb each on 127.0.0.1, submits two jobs with `berth submit` (and
 # one no pool can hold, for the refusal counters), then
 #   * fetches /metrics: `promtool check metrics` passes on it, every family of
@@ -38,7 +38,18 @@ need_exe "$BERTH" berth
 need_exe "$PROMTOOL" "promtool (Debian package prometheus; deploy/install-deps.sh)"
 need_exe "$PROMETHEUS" "prometheus (Debian package prometheus; deploy/install-deps.sh)"
 
-# --- A cluster with two placed jobs.
+# --- A cluster with two placed jobs. A teams file (each team promised 8)
+# makes berthd export the per-team families too.
+cat >"$TMP/teams.yaml" <<'YAML'
+teams:
+  - name: nlp
+    quota:
+      h100-80gb: {nominal: 8}
+  - name: vision
+    quota:
+      h100-80gb: {nominal: 8}
+YAML
+BERTHD_FLAGS=(--teams "$TMP/teams.yaml")
 start_berthd
 start_agents 2
 

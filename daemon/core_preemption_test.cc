@@ -1,0 +1,251 @@
+// SchedulerCore preempting with teams (core_reclaim.cc): team a borrows
+// team b's idle GPUs; b submits; a's job is stopped with its grace, keeps
+// its GPUs until the node confirms, goes back to PENDING with the same id
+// and submit time, and b's job takes its GPUs, which nobody else may.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "daemon/convert.h"
+#include "daemon/core_test_fixture.h"
+#include "daemon/scheduler_core.h"
+#include "daemon/teams_config.h"
+#include "gtest/gtest.h"
+
+namespace berth::daemon {
+namespace {
+
+// b is promised all 8 GPUs; a is promised none and borrows what b leaves
+// idle. min_runtime 10 minutes, grace 2 minutes.
+constexpr char kTeams[] = R"(preemption: {min_runtime: 10m, grace: 2m}
+teams:
+  - name: a
+    quota:
+      h100-80gb: {nominal: 0}
+  - name: b
+    quota:
+      h100-80gb: {nominal: 8}
+)";
+
+class CorePreemptionTest : public CoreFixture {
+ protected:
+  void SetUp() override {
+    CoreFixture::SetUp();
+    OpenWithTeams();
+  }
+
+  // Reopens the core on the same database with kTeams.
+  void OpenWithTeams() {
+    absl::StatusOr<TeamsConfig> teams = ParseTeamsYaml(kTeams, "teams.yaml");
+    ASSERT_TRUE(teams.ok()) << teams.status();
+    core_.reset();
+    auto store = db::Store::Open(dir_ + "/berth.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto core = SchedulerCore::Create(
+        *std::move(store),
+        // The fake clock jumps past min_runtime: nodes never miss heartbeats.
+        CoreOptions{.missed_heartbeats = 1'000'000,
+                    .now_ms = [this] { return now_ms_.load(); },
+                    .metrics = &metrics_,
+                    .teams = std::make_shared<const TeamsConfig>(*std::move(teams))});
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = *std::move(core);
+    core_->SetNotifier(&notifier_);
+  }
+
+  berth::v1::JobSpec Spec(const std::string& team) {
+    berth::v1::JobSpec spec;
+    spec.set_task("train");
+    spec.set_team(team);
+    spec.mutable_model()->set_catalog_name("llama-2-7b");
+    spec.set_max_runtime_seconds(86400);
+    return spec;
+  }
+
+  // Fills the 8 GPUs of n1 with team a's jobs (each needs gpus_ of them),
+  // all RUNNING from now on; `spec` is their spec (team a).
+  void FillWithTeamA(const berth::v1::JobSpec& spec) {
+    Register("n1", "h100-80gb", 8);
+    auto first = SubmitSpec(spec);
+    ASSERT_TRUE(first.ok()) << first.status();
+    gpus_ = first->job().plan().gpus();
+    ASSERT_GT(gpus_, 0);
+    ASSERT_EQ(8 % gpus_, 0) << "the test needs jobs that tile 8 GPUs";
+    a_jobs_.push_back(first->job().id());
+    while (static_cast<int>(a_jobs_.size()) * gpus_ < 8) {
+      auto more = SubmitSpec(spec);
+      ASSERT_TRUE(more.ok()) << more.status();
+      a_jobs_.push_back(more->job().id());
+    }
+    for (int64_t id : a_jobs_) {
+      ASSERT_EQ(Lookup(id)->state(), berth::v1::PLACED);  // a borrows all 8
+      Report("n1", id, berth::v1::RUNNING);
+    }
+    Sync();
+  }
+
+  int64_t SubmitB() {
+    auto b = SubmitSpec(Spec("b"));
+    EXPECT_TRUE(b.ok()) << b.status();
+    return b.ok() ? b->job().id() : 0;
+  }
+
+  // Moves the clock past min_runtime and waits for a pass to see it.
+  void PassMinRuntime() {
+    now_ms_ += 11 * 60 * 1000;
+    Sync();
+    Sync();  // the round after the clock moved has run its pass
+  }
+
+  std::string Events(int64_t id) {
+    absl::Notification done;
+    std::string text;
+    core_->ListEvents(db::EventQuery{.job_id = id}, [&](absl::StatusOr<std::vector<db::Event>> e) {
+      if (e.ok()) {
+        for (const db::Event& event : *e)
+          absl::StrAppend(&text, event.kind, ": ", event.message, "\n");
+      }
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return text;
+  }
+
+  int gpus_ = 0;
+  std::vector<int64_t> a_jobs_;
+};
+
+TEST_F(CorePreemptionTest, BorrowedJobIsStoppedRequeuedAndTheOwnerTakesItsGpus) {
+  FillWithTeamA(Spec("a"));
+  const int stops_before = notifier_.stops();
+  const int64_t b = SubmitB();
+  // Too early: a's jobs have run less than min_runtime, so b waits.
+  Sync();
+  EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
+  EXPECT_EQ(notifier_.stops(), stops_before);
+
+  PassMinRuntime();
+  // All of a's jobs started together and lose the same work: the lowest
+  // id goes. It keeps its GPUs until the node confirms the stop.
+  const int64_t victim = a_jobs_.front();
+  ASSERT_TRUE(Eventually([&] { return Lookup(victim)->preempted_by() == b; }));
+  auto stopping = Lookup(victim);
+  EXPECT_EQ(stopping->state(), berth::v1::RUNNING);
+  EXPECT_EQ(stopping->gpus_size(), gpus_);
+  EXPECT_EQ(notifier_.stops(), stops_before + 1);
+  EXPECT_EQ(notifier_.last_stop().job_id(), victim);
+  EXPECT_EQ(notifier_.last_stop().grace_ms(), 120000);  // the file's 2m
+  EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
+  auto explained = core_->Explain(b);
+  ASSERT_TRUE(explained.ok());
+  EXPECT_TRUE(absl::StrContains(explained->summary(), "stopping for it")) << explained->summary();
+  for (int64_t other : a_jobs_) {
+    if (other != victim) {
+      EXPECT_EQ(Lookup(other)->preempted_by(), 0) << other;
+    }
+  }
+
+  Report("n1", victim, berth::v1::CANCELLED);  // the agent's word after SIGTERM
+  ASSERT_TRUE(Eventually([&] { return Lookup(b)->state() == berth::v1::PLACED; }));
+  auto requeued = Lookup(victim);
+  EXPECT_EQ(requeued->state(), berth::v1::PENDING);
+  EXPECT_EQ(requeued->preemptions(), 1);
+  EXPECT_EQ(requeued->preempted_by(), 0);
+  EXPECT_EQ(requeued->submit_time_ms(), stopping->submit_time_ms());
+  // b's job is on exactly the GPUs the victim held.
+  std::set<int> freed, taken;
+  for (const auto& gpu : stopping->gpus()) freed.insert(gpu.index());
+  const absl::StatusOr<Job> placed = Lookup(b);
+  for (const auto& gpu : placed->gpus()) taken.insert(gpu.index());
+  EXPECT_EQ(taken, freed);
+  const std::string events = Events(victim);
+  EXPECT_TRUE(absl::StrContains(events, absl::StrCat("preempted: by job ", b, " of team b")))
+      << events;
+  EXPECT_TRUE(absl::StrContains(events, "requeued: ")) << events;
+  EXPECT_TRUE(absl::StrContains(metrics_.Serialize(),
+                                "berth_preemptions_total{reason=\"reclaim\",team=\"a\"} 1"))
+      << metrics_.Serialize();
+
+  // Settled: more passes preempt no one else (the victim is not within
+  // its team's nominal, so it never preempts back).
+  PassMinRuntime();
+  EXPECT_EQ(notifier_.stops(), stops_before + 1);
+  EXPECT_EQ(Lookup(victim)->state(), berth::v1::PENDING);
+}
+
+TEST_F(CorePreemptionTest, AJobThatIsNotPreemptibleIsNeverAVictim) {
+  berth::v1::JobSpec spec = Spec("a");
+  spec.set_preemptible(false);
+  FillWithTeamA(spec);
+  const int stops_before = notifier_.stops();
+  const int64_t b = SubmitB();
+  PassMinRuntime();
+  EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
+  EXPECT_EQ(notifier_.stops(), stops_before);
+  for (int64_t id : a_jobs_) EXPECT_EQ(Lookup(id)->preempted_by(), 0);
+}
+
+TEST_F(CorePreemptionTest, TheJobsOwnGraceIsSentWithTheStop) {
+  berth::v1::JobSpec spec = Spec("a");
+  spec.set_preemption_grace_seconds(7);
+  FillWithTeamA(spec);
+  SubmitB();
+  PassMinRuntime();
+  ASSERT_TRUE(Eventually([&] { return notifier_.last_stop().job_id() == a_jobs_.front(); }));
+  EXPECT_EQ(notifier_.last_stop().grace_ms(), 7000);
+}
+
+TEST(PreemptionSpecTest, AGraceOverADayIsRefusedNamingTheField) {
+  berth::v1::JobSpec spec;
+  spec.set_preemption_grace_seconds(90000);
+  absl::Status status = ValidateSpecEnvelope(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "spec.preemption_grace_seconds: 90000 is out of range [0, 86400]");
+  spec.set_preemption_grace_seconds(86400);
+  EXPECT_TRUE(ValidateSpecEnvelope(spec).ok());
+}
+
+TEST_F(CorePreemptionTest, APreemptionInProgressSurvivesARestart) {
+  FillWithTeamA(Spec("a"));
+  const int64_t b = SubmitB();
+  PassMinRuntime();
+  const int64_t victim = a_jobs_.front();
+  ASSERT_TRUE(Eventually([&] { return Lookup(victim)->preempted_by() == b; }));
+
+  OpenWithTeams();  // berthd restarts while n1 stops the victim
+  EXPECT_EQ(Lookup(victim)->preempted_by(), b);
+  EXPECT_EQ(Lookup(victim)->state(), berth::v1::RUNNING);
+  // n1 comes back without the victim: it has stopped.
+  std::vector<int64_t> still(a_jobs_.begin() + 1, a_jobs_.end());
+  Register("n1", "h100-80gb", 8, still);
+  ASSERT_TRUE(Eventually([&] { return Lookup(b)->state() == berth::v1::PLACED; }));
+  EXPECT_EQ(Lookup(victim)->state(), berth::v1::PENDING);
+  EXPECT_EQ(Lookup(victim)->preemptions(), 1);
+}
+
+TEST_F(CorePreemptionTest, CancellingTheVictimWhileItStopsEndsItAndFreesNothingEarly) {
+  FillWithTeamA(Spec("a"));
+  const int64_t b = SubmitB();
+  PassMinRuntime();
+  const int64_t victim = a_jobs_.front();
+  ASSERT_TRUE(Eventually([&] { return Lookup(victim)->preempted_by() == b; }));
+  auto cancelled = Cancel(victim);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), berth::v1::CANCELLED);
+  Sync();
+  EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);  // n1 has not confirmed yet
+  Report("n1", victim, berth::v1::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return Lookup(b)->state() == berth::v1::PLACED; }));
+  EXPECT_EQ(Lookup(victim)->state(), berth::v1::CANCELLED);
+  EXPECT_EQ(Lookup(victim)->preemptions(), 0);
+  for (int64_t other : a_jobs_) {
+    if (other != victim) {
+      EXPECT_EQ(Lookup(other)->state(), berth::v1::RUNNING) << other;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace berth::daemon
