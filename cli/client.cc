@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/text.h"
+#include "common/leader_hint.h"
 #include "common/limits.h"
 #include "grpcpp/grpcpp.h"
 
@@ -209,23 +210,41 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
 
 Client::Client(const ClientOptions& options)
     : options_(options),
-      address_(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv))),
+      addresses_(SplitAddresses(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv)))),
       token_(FlagOrEnv(options.token, std::getenv(kTokenEnv))) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
   setup_error_ = CredentialsFor(
-      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
+      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials_);
   const bool from_flag = options.daemon.has_value() && !options.daemon->empty();
   const bool from_env = !from_flag && std::getenv(kDaemonAddressEnv) != nullptr &&
                         std::getenv(kDaemonAddressEnv)[0] != '\0';
-  absl::Status address_ok =
-      CheckDaemonAddress(from_flag ? "--daemon" : from_env ? "$BERTH_ADDR" : "address", address_);
+  const char* source = from_flag ? "--daemon" : from_env ? "$BERTH_ADDR" : "address";
+  absl::Status address_ok = addresses_.empty()
+                                ? absl::InvalidArgumentError(absl::StrCat(
+                                      source, " names no address; give HOST:PORT[,HOST:PORT...]"))
+                                : absl::OkStatus();
+  for (const std::string& address : addresses_) {
+    if (address_ok.ok()) address_ok = CheckDaemonAddress(source, address);
+  }
   if (!address_ok.ok()) {
     setup_error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                 std::string(address_ok.message()));
-    address_ = kDefaultDaemonAddress;  // unused: every call fails first
+    addresses_ = {kDefaultDaemonAddress};  // unused: every call fails first
   }
-  stub_ = berth::v1::SchedulerService::NewStub(
-      NewChannel(address_, std::move(credentials)));
+  stubs_.resize(addresses_.size());
+  // Each further berthd may cost a refusal and a move to the leader.
+  options_.retry.max_retries += 2 * static_cast<int>(addresses_.size() - 1);
+}
+
+Client::Stub* Client::CurrentStub() {
+  std::unique_ptr<Stub>& stub = stubs_[current_];
+  if (stub == nullptr) {
+    stub = berth::v1::SchedulerService::NewStub(NewChannel(addresses_[current_], credentials_));
+  }
+  return stub.get();
+}
+
+void Client::MoveOn(const grpc::Status& status) {
+  current_ = NextAddress(addresses_, current_, status.error_message());
 }
 
 grpc::Status Client::CallWithRetry(
@@ -243,7 +262,10 @@ grpc::Status Client::CallWithRetry(
         if (!token_.empty()) {
           context.AddMetadata("authorization", "Bearer " + token_);
         }
-        return call(&context);
+        last_ = current_;
+        grpc::Status status = call(&context);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) MoveOn(status);
+        return status;
       },
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);
 }
