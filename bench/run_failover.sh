@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 BERTH_FAILOVER_KILLS=${2:-10} "$build/tests/failover_integration_test" \
-  --gtest_filter='FailoverTest.LeaderKilledRepeatedly' | grep -E '^failover|acknowledged|OK|FAILED'
+  --gtest_filter='FailoverTest.LeaderKilledRepeatedly'

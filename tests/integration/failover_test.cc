@@ -222,7 +222,18 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
   };
   ASSERT_TRUE(agent_connected(absl::Seconds(20)));
 
-  std::vector<std::thread> threads;
+  // Joined however the test body ends (an ASSERT returns early).
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread> threads;
+    ~Joiner() {
+      stop.store(true);
+      for (std::thread& thread : threads) {
+        if (thread.joinable()) thread.join();
+      }
+    }
+  } joiner{stop_, {}};
+  std::vector<std::thread>& threads = joiner.threads;
   for (int t = 0; t < kSubmitters; ++t) {
     threads.emplace_back([this, t] {
       Client client(Options());
@@ -277,6 +288,7 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
   }
   stop_.store(true);
   for (std::thread& thread : threads) thread.join();
+  threads.clear();
 
   auto conn = db::PgConnection::Open(target_, {});
   ASSERT_TRUE(conn.ok()) << conn.status();
