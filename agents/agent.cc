@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agents/inventory.h"
+#include "common/leader_hint.h"
 #include "common/limits.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
@@ -109,12 +110,15 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
               ToIntMillis(options_.reconnect_backoff_max));
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
-  channel_ = grpc::CreateCustomChannel(
-      options_.daemon_address,
-      options_.credentials != nullptr ? options_.credentials
-                                      : grpc::InsecureChannelCredentials(),
-      args);
-  stub_ = v1::AgentService::NewStub(channel_);
+  addresses_ = SplitAddresses(options_.daemon_address);
+  if (addresses_.empty()) addresses_.push_back(options_.daemon_address);
+  for (const std::string& address : addresses_) {
+    stubs_.push_back(v1::AgentService::NewStub(grpc::CreateCustomChannel(
+        address,
+        options_.credentials != nullptr ? options_.credentials
+                                        : grpc::InsecureChannelCredentials(),
+        args)));
+  }
 }
 
 Agent::~Agent() { runner_.reset(); }
@@ -129,9 +133,14 @@ void Agent::Run() {
       absl::MutexLock lock(&mu_);
       if (shutdown_) break;
     }
-    Log(absl::StrCat("connection to ", options_.daemon_address, " ended (",
-                     status.message(), "); reconnecting in ",
+    const std::string why(status.message());
+    const size_t next = NextAddress(addresses_, current_, why);
+    // A standby named the leader: go there without the backoff's growth.
+    if (ParseLeaderHint(why).has_value()) backoff = options_.reconnect_backoff_min;
+    Log(absl::StrCat("connection to ", addresses_[current_], " ended (", why,
+                     "); reconnecting to ", addresses_[next], " in ",
                      absl::FormatDuration(backoff)));
+    current_ = next;
     if (!SleepUnlessShutdown(backoff)) break;
     backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
   }
@@ -168,7 +177,7 @@ absl::Status Agent::RunSession(bool& registered) {
   const std::vector<int64_t> running = RunningJobs();
   hello.mutable_register_()->mutable_running_jobs()->Add(running.begin(),
                                                          running.end());
-  session.stream = stub_->Connect(&session.context);
+  session.stream = stubs_[current_]->Connect(&session.context);
   session.Write(hello);
   std::thread heartbeats([this, &session] { HeartbeatLoop(session); });
   absl::Status status = AwaitRegistered(session);
@@ -220,7 +229,7 @@ absl::Status Agent::AwaitRegistered(Session& session) {
     session.registered = true;
     session.heartbeat_interval = interval;
   }
-  Log(absl::StrCat("registered with ", options_.daemon_address, ": ",
+  Log(absl::StrCat("registered with ", addresses_[current_], ": ",
                    options_.registration.gpus_size(), " GPUs, ",
                    RunningJobs().size(), " running jobs, heartbeat every ",
                    absl::FormatDuration(interval)));

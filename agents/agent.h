@@ -73,6 +73,9 @@ inline constexpr int kStatusResendHeartbeats = 5;
 inline constexpr int kStatusResendMaxHeartbeats = 60;
 
 struct AgentOptions {
+  // One berthd, or several sharing a PostgreSQL store ("a:7070,b:7070"):
+  // after a session ends, the agent connects next to the leader a standby
+  // named (common/leader_hint.h), else to the next address.
   std::string daemon_address = "127.0.0.1:7070";
   // TLS (and the node's client certificate), from ChannelCredentialsFor()
   // in node_setup.h; null: an insecure channel.
@@ -163,8 +166,10 @@ class Agent {
   void Log(absl::string_view line) const;
 
   const AgentOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
+  // One per address of options_.daemon_address; Run()'s thread only.
+  std::vector<std::string> addresses_;
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs_;
+  size_t current_ = 0;
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

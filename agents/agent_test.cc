@@ -13,6 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agents/inventory.h"
+#include "common/leader_hint.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "gmock/gmock.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -213,7 +215,7 @@ class AgentTest : public ::testing::Test {
             "labels": {"rack": "r1"}})",
         "n1", "test");
     ASSERT_TRUE(reg.ok()) << reg.status();
-    overrides.daemon_address = absl::StrCat("127.0.0.1:", port_);
+    overrides.daemon_address = absl::StrCat(address_prefix_, "127.0.0.1:", port_);
     overrides.node = "n1";
     overrides.registration = *reg;
     // A default the daemon's 20 ms must replace, or no heartbeat arrives.
@@ -257,6 +259,8 @@ class AgentTest : public ::testing::Test {
   std::unique_ptr<FakeDaemon> daemon_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  // Addresses listed before the fake daemon's in --daemon ("a,b,").
+  std::string address_prefix_;
   std::unique_ptr<Agent> agent_;
   std::future<void> run_;
 };
@@ -272,6 +276,44 @@ TEST_F(AgentTest, RegistersFirstWithItsGpus) {
   EXPECT_EQ(first.register_().gpus(7).uuid(), "GPU-sim-n1-7");
   EXPECT_EQ(first.register_().labels().at("rack"), "r1");
   EXPECT_TRUE(first.register_().running_jobs().empty());
+}
+
+// Answers every call UNAVAILABLE naming `leader`, as a standby berthd does.
+class StandbyStandIn final : public grpc::CallbackGenericService {
+ public:
+  explicit StandbyStandIn(std::string leader) : leader_(std::move(leader)) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
+    class Reactor final : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(const std::string& message) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, message));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Reactor("berthd is a standby; " + LeaderHint(leader_));
+  }
+
+ private:
+  std::string leader_;
+};
+
+// --daemon dead,standby,leader: nothing listens at the first address, the
+// standby names the leader, and the agent registers there.
+TEST_F(AgentTest, FollowsTheLeaderAStandbyNames) {
+  StartDaemon();
+  StandbyStandIn standby(absl::StrCat("127.0.0.1:", port_));
+  grpc::ServerBuilder builder;
+  int standby_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &standby_port);
+  builder.RegisterCallbackGenericService(&standby);
+  std::unique_ptr<grpc::Server> standby_server = builder.BuildAndStart();
+  ASSERT_GT(standby_port, 0);
+  address_prefix_ = absl::StrCat("127.0.0.1:1,127.0.0.1:", standby_port, ",");
+  StartAgent();
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
+  EXPECT_TRUE(daemon_->Received()[0][0].has_register_());
+  StopAgent();
+  standby_server->Shutdown();
 }
 
 TEST_F(AgentTest, HeartbeatsFollowAtTheDaemonsInterval) {

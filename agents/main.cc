@@ -21,7 +21,9 @@
 #include "agents/node_setup.h"
 #include "common/flags_help.h"
 
-ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd's agent address");
+ABSL_FLAG(std::string, daemon, "127.0.0.1:7070",
+          "berthd's agent address, or several berthd sharing a PostgreSQL store: "
+          "HOST:PORT,HOST:PORT (the agent follows the leader)");
 ABSL_FLAG(std::string, node, "", "this node's name (default: the hostname)");
 ABSL_FLAG(std::string, inventory, "",
           "JSON file listing this node's GPUs (berth.v1.Inventory); when "

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/text.h"
+#include "common/leader_hint.h"
 #include "common/limits.h"
 #include "grpcpp/grpcpp.h"
 
@@ -192,8 +193,13 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
   // An UNAVAILABLE with details is berthd's own answer (common/rpc_answer.h:
   // fenced after a disk error, shutting down): asking again at once changes
   // nothing and would hide the first answer behind later ones.
-  while (status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_details().empty() &&
-         count <= policy.max_retries) {
+  // One that names a leader (a standby, common/leader_hint.h) is followed.
+  auto retry = [&status] {
+    return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+           (status.error_details().empty() ||
+            ParseLeaderHint(status.error_message()).has_value());
+  };
+  while (retry() && count <= policy.max_retries) {
     sleep(backoff);
     backoff *= 2;
     ++count;
@@ -205,23 +211,41 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
 
 Client::Client(const ClientOptions& options)
     : options_(options),
-      address_(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv))),
+      addresses_(SplitAddresses(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv)))),
       token_(FlagOrEnv(options.token, std::getenv(kTokenEnv))) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  setup_error_ = CredentialsFor(FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials);
+  setup_error_ = CredentialsFor(
+      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials_);
   const bool from_flag = options.daemon.has_value() && !options.daemon->empty();
   const bool from_env = !from_flag && std::getenv(kDaemonAddressEnv) != nullptr &&
                         std::getenv(kDaemonAddressEnv)[0] != '\0';
-  absl::Status address_ok = CheckDaemonAddress(from_flag  ? "--daemon"
-                                               : from_env ? "$BERTH_ADDR"
-                                                          : "address",
-                                               address_);
-  if (!address_ok.ok()) {
-    setup_error_ =
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(address_ok.message()));
-    address_ = kDefaultDaemonAddress;  // unused: every call fails first
+  const char* source = from_flag ? "--daemon" : from_env ? "$BERTH_ADDR" : "address";
+  absl::Status address_ok = addresses_.empty()
+                                ? absl::InvalidArgumentError(absl::StrCat(
+                                      source, " names no address; give HOST:PORT[,HOST:PORT...]"))
+                                : absl::OkStatus();
+  for (const std::string& address : addresses_) {
+    if (address_ok.ok()) address_ok = CheckDaemonAddress(source, address);
   }
-  stub_ = berth::v1::SchedulerService::NewStub(NewChannel(address_, std::move(credentials)));
+  if (!address_ok.ok()) {
+    setup_error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                std::string(address_ok.message()));
+    addresses_ = {kDefaultDaemonAddress};  // unused: every call fails first
+  }
+  stubs_.resize(addresses_.size());
+  // Each further berthd may cost a refusal and a move to the leader.
+  options_.retry.max_retries += 2 * static_cast<int>(addresses_.size() - 1);
+}
+
+Client::Stub* Client::CurrentStub() {
+  std::unique_ptr<Stub>& stub = stubs_[current_];
+  if (stub == nullptr) {
+    stub = berth::v1::SchedulerService::NewStub(NewChannel(addresses_[current_], credentials_));
+  }
+  return stub.get();
+}
+
+void Client::MoveOn(const grpc::Status& status) {
+  current_ = NextAddress(addresses_, current_, status.error_message());
 }
 
 grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
@@ -237,7 +261,10 @@ grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::Client
         if (!token_.empty()) {
           context.AddMetadata("authorization", "Bearer " + token_);
         }
-        return call(&context);
+        last_ = current_;
+        grpc::Status status = call(&context);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) MoveOn(status);
+        return status;
       },
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);
 }

@@ -10,11 +10,17 @@
 //   grpc::Status status = client.Call(&Stub::ListJobs, request, &response);
 //   if (!status.ok()) return ReportRpcError("jobs", client, status, err);
 //
-// Each attempt gets its own deadline (5 s unless set). UNAVAILABLE from gRPC
-// (berthd not reached: the request was not processed) is retried with
-// exponential backoff; submit stays idempotent because the retried request
-// keeps its request_id. An UNAVAILABLE berthd answered itself (fenced after a
-// disk error; common/rpc_answer.h) is reported at once, as berthd said it.
+// Each attempt gets its own deadline (5 s unless set). UNAVAILABLE, which
+// means the request was not processed, is retried with exponential backoff;
+// submit stays idempotent because the retried request keeps its request_id.
+//
+// Several berthd (docs/HA.md): the address may be a list, "a:7070,b:7070".
+// After UNAVAILABLE the next attempt goes to the leader the answer names
+// (a standby's message, common/leader_hint.h) when it is in the list, else
+// to the next address; each further address adds two retries.
+// An UNAVAILABLE berthd answered itself (fenced after a disk error, shutting
+// down; common/rpc_answer.h) is reported at once, as berthd said it, unless
+// it names a leader.
 // Nothing here throws.
 //
 // Security (docs/SECURITY.md): a token (--token, else $BERTH_TOKEN) goes
@@ -30,6 +36,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -99,7 +106,9 @@ class Client {
   // token and CA file from FlagOrEnv.
   explicit Client(const ClientOptions& options);
 
-  const std::string& address() const { return address_; }
+  // The address of the last attempt (the first of the list before any).
+  const std::string& address() const { return addresses_[last_]; }
+  const std::vector<std::string>& addresses() const { return addresses_; }
   int attempts() const { return attempts_; }  // of the last call
   // Not OK when no call can be made (a bad address or CA file); every call
   // returns it.
@@ -111,18 +120,27 @@ class Client {
   grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                     const Request& request, Response* response) {
     return CallWithRetry([&](grpc::ClientContext* context) {
-      return (stub_.get()->*method)(context, request, response);
+      return (CurrentStub()->*method)(context, request, response);
     });
   }
 
  private:
   grpc::Status CallWithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
+  // The stub of addresses_[current_], made on first use.
+  Stub* CurrentStub();
+  // After an UNAVAILABLE `status`: the leader it names if listed, else the
+  // next address.
+  void MoveOn(const grpc::Status& status);
+
   ClientOptions options_;
-  std::string address_;
-  std::string token_;         // empty: none sent
-  grpc::Status setup_error_;  // not OK: every call returns it
-  std::unique_ptr<Stub> stub_;
+  std::vector<std::string> addresses_;  // at least one
+  std::vector<std::unique_ptr<Stub>> stubs_;  // one per address, made on first use
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  size_t current_ = 0;  // where the next attempt goes
+  size_t last_ = 0;     // where the last attempt went
+  std::string token_;          // empty: none sent
+  grpc::Status setup_error_;   // not OK: every call returns it
   int attempts_ = 0;
 };
 

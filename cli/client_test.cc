@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/rpc_answer.h"
+#include "common/leader_hint.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
@@ -223,6 +225,87 @@ TEST(ClientTest, NothingListeningIsUnavailableAfterRetries) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_EQ(client.attempts(), 3);
   EXPECT_EQ(ExitCodeFor(status.error_code()), kExitUnreachable);
+}
+
+// A gRPC server on 127.0.0.1 that answers every call with one status, as a
+// standby berthd (UNAVAILABLE naming the leader) or a stand-in leader does.
+class FixedAnswerServer {
+ public:
+  explicit FixedAnswerServer(grpc::Status answer) : service_(std::move(answer)) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterCallbackGenericService(&service_);
+    server_ = builder.BuildAndStart();
+  }
+  ~FixedAnswerServer() { server_->Shutdown(); }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  class Service final : public grpc::CallbackGenericService {
+   public:
+    explicit Service(grpc::Status answer) : answer_(std::move(answer)) {}
+    grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
+      class Reactor final : public grpc::ServerGenericBidiReactor {
+       public:
+        explicit Reactor(const grpc::Status& answer) { Finish(answer); }
+        void OnDone() override { delete this; }
+      };
+      return new Reactor(answer_);
+    }
+
+   private:
+    grpc::Status answer_;
+  };
+  Service service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// --daemon standby,dead,leader: the standby names the leader, and the next
+// attempt goes straight there, past the address where nothing listens.
+TEST(ClientTest, SeveralAddressesFollowTheLeaderAStandbyNames) {
+  FixedAnswerServer leader(grpc::Status(grpc::StatusCode::NOT_FOUND, "no job 7 (the leader)"));
+  FixedAnswerServer standby(grpc::Status(
+      grpc::StatusCode::UNAVAILABLE, "berthd is a standby; " + LeaderHint(leader.address())));
+  Client client(ClientOptions{
+      .daemon = absl::StrCat(standby.address(), ",127.0.0.1:1,", leader.address()),
+      .retry = {.max_retries = 3, .initial_backoff = absl::Milliseconds(1)}});
+  ASSERT_EQ(client.addresses().size(), 3u);
+  berth::v1::Job response;
+  grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_EQ(status.error_message(), "no job 7 (the leader)");
+  EXPECT_EQ(client.attempts(), 2);  // the standby, then the leader
+  EXPECT_EQ(client.address(), leader.address());
+}
+
+// No hint (nothing listens): the next address, round the list; and the
+// retries grow with the list, two per further address.
+TEST(ClientTest, SeveralAddressesTryTheNextWhenOneIsDown) {
+  FixedAnswerServer leader(grpc::Status(grpc::StatusCode::NOT_FOUND, "the leader"));
+  Client client(ClientOptions{
+      .daemon = absl::StrCat("127.0.0.1:1, ", leader.address()),
+      .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
+  berth::v1::Job response;
+  grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_EQ(client.attempts(), 2);
+
+  Client nobody(ClientOptions{
+      .daemon = "127.0.0.1:1,127.0.0.1:2",
+      .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
+  status = nobody.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(nobody.attempts(), 3);  // 1 + 0 retries + 2 for the second address
+}
+
+TEST(ClientTest, AnEmptyOrBadAddressInTheListIsBadInput) {
+  Client empty(ClientOptions{.daemon = " , "});
+  EXPECT_EQ(empty.setup_error().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(empty.setup_error().error_message().find("names no address"), std::string::npos);
+  Client bad(ClientOptions{.daemon = "127.0.0.1:7070,http://b:7070"});
+  EXPECT_EQ(bad.setup_error().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.setup_error().error_message().find("http://b:7070"), std::string::npos);
 }
 
 }  // namespace

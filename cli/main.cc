@@ -169,8 +169,10 @@ void AddPaceAndOutputFlags(CLI::App* plan, PlanOptions* o) {
 
 // --daemon, --token and --tls_ca (also taken before the verb).
 void AddConnectionFlags(CLI::App* verb, ClientOptions* o) {
-  Text(verb, "--daemon", &o->daemon, "berthd address (default $BERTH_ADDR, then 127.0.0.1:7070)",
-       "HOST:PORT");
+  Text(verb, "--daemon", &o->daemon,
+       "berthd address, or several that share a PostgreSQL store, tried in turn (default "
+       "$BERTH_ADDR, then 127.0.0.1:7070)",
+       "HOST:PORT[,HOST:PORT]");
   Text(verb, "--token", &o->token, "bearer token berthd maps to your team (default $BERTH_TOKEN)",
        "TOKEN");
   Text(verb, "--tls_ca", &o->tls_ca,

@@ -1,5 +1,7 @@
 // berthd: the berth daemon. Flags are parsed here into a DaemonConfig.
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -9,10 +11,28 @@
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
 #include "common/flags_help.h"
+#include "daemon/ha_daemon.h"
+#include "daemon/leadership.h"
 #include "daemon/server.h"
+#include "db/pg_connection.h"
+#include "db/store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address; port 0 picks a free port");
-ABSL_FLAG(std::string, db, "berth.db", "SQLite database file (created if missing)");
+ABSL_FLAG(std::string, db, "berth.db",
+          "SQLite database file (created if missing), or a PostgreSQL connection string "
+          "(postgresql://USER@HOST:PORT/DB or libpq key=value) that several berthd share, one "
+          "leading (docs/HA.md); never with a password in it");
+ABSL_FLAG(std::string, db_password_file, "",
+          "PostgreSQL: read the password from this file (else PGPASSWORD, ~/.pgpass, ...)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "PostgreSQL: the HOST:PORT clients and agents reach this berthd at, which standbys "
+          "name while it leads; empty: the --listen address with the port chosen");
+ABSL_FLAG(int64_t, lease_ms, 5000,
+          "PostgreSQL: how long one renewal keeps the leader lease, in milliseconds");
+ABSL_FLAG(int64_t, lease_renew_ms, 1000,
+          "PostgreSQL: the leader renews its lease this often, in milliseconds");
+ABSL_FLAG(int64_t, standby_poll_ms, 500,
+          "PostgreSQL: a standby looks whether the lease ran out this often, in milliseconds");
 ABSL_FLAG(std::string, port_file, "",
           "write the chosen ports here as grpc=<port> (and metrics=<port>) lines");
 ABSL_FLAG(std::string, metrics_listen, "",
@@ -63,8 +83,68 @@ void WarnAboutSecurity(const berth::daemon::DaemonConfig& config) {
                  "cancel, drain and back up as any team\n";
   }
 }
+// The password for libpq from --db_password_file, through PGPASSWORD
+// (libpq's own variable); refuses a password in --db itself.
+bool SetUpDatabasePassword(const std::string& db, const std::string& password_file) {
+  if (berth::db::RedactConnectionString(db) != db) {
+    std::cerr << "berthd: --db carries a password, which any user can read from the process "
+                 "list; give it in --db_password_file or PGPASSWORD instead\n";
+    return false;
+  }
+  if (password_file.empty()) return true;
+  std::ifstream in(password_file);
+  std::string password;
+  if (!in || !std::getline(in, password) || password.empty() || password.size() > 1024) {
+    std::cerr << "berthd: --db_password_file " << password_file
+              << ": cannot read a password (one line, 1 to 1024 bytes) from it\n";
+    return false;
+  }
+  setenv("PGPASSWORD", password.c_str(), 1);
+  return true;
+}
 
-
+// berthd on PostgreSQL: standby, then leader (daemon/ha_daemon.h).
+int RunHighlyAvailable(const berth::daemon::DaemonConfig& config, sigset_t& signals) {
+  berth::daemon::HaOptions options{
+      .lease = {.lease_ms = absl::GetFlag(FLAGS_lease_ms),
+                .renew_ms = absl::GetFlag(FLAGS_lease_renew_ms),
+                .poll_ms = absl::GetFlag(FLAGS_standby_poll_ms)},
+      .advertise_address = absl::GetFlag(FLAGS_advertise_address),
+      .on_lost = [](const absl::Status& why) {
+        // Stop at once: no write of this term can succeed any more, and the
+        // state in memory is stale. A supervisor starts berthd again, and it
+        // comes back as a standby (docs/HA.md).
+        std::cerr << "berthd: lost leadership (" << why.message() << "); exiting with "
+                  << berth::daemon::kExitLostLeadership << "\n";
+        std::_Exit(berth::daemon::kExitLostLeadership);
+      }};
+  auto daemon = berth::daemon::HaDaemon::Start(config, std::move(options));
+  if (!daemon.ok()) {
+    std::cerr << "berthd: " << daemon.status().message() << "\n";
+    return 1;
+  }
+  std::cerr << "berthd: listening on port " << (*daemon)->port() << ", database "
+            << berth::db::RedactConnectionString(config.db_path) << ", standby until it leads ("
+            << (*daemon)->holder() << ")\n";
+  WarnAboutSecurity(config);
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    std::cerr << "berthd: signal " << signal << ", shutting down\n";
+    (*daemon)->Shutdown();
+  });
+  const absl::Status served = (*daemon)->Run();
+  if (!served.ok()) {
+    std::cerr << "berthd: " << served.message() << "\n";
+    // Nothing else wakes the waiter: let it go.
+    waiter.detach();
+    return 1;
+  }
+  waiter.join();
+  daemon->reset();
+  std::cerr << "berthd: stopped\n";
+  return 0;
+}
 
 }  // namespace
 
@@ -113,6 +193,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (berth::db::Store::IsPostgresTarget(config.db_path)) {
+    if (!SetUpDatabasePassword(config.db_path, absl::GetFlag(FLAGS_db_password_file))) return 2;
+    return RunHighlyAvailable(config, signals);
+  }
   auto server = berth::daemon::DaemonServer::Start(config);
   if (!server.ok()) {
     std::cerr << "berthd: " << server.status().message() << "\n";

@@ -28,6 +28,14 @@ prometheus::Family<prometheus::Counter>& Submissions(prometheus::Registry& r) {
       .Register(r);
 }
 
+prometheus::Family<Histogram>& StoreCommits(prometheus::Registry& r) {
+  return BuildHistogram()
+      .Name("berth_store_commit_seconds")
+      .Help("Duration of one write transaction of berthd's state, commit included, by store "
+            "backend (sqlite, postgresql)")
+      .Register(r);
+}
+
 prometheus::Family<prometheus::Counter>& Refusals(prometheus::Registry& r) {
   return BuildCounter()
       .Name("berth_admission_refusals_total")
@@ -71,6 +79,20 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                                 .Help("Duration of one SQLite write transaction, commit included")
                                 .Register(*registry_)
                                 .Add({}, LatencyBuckets())),
+      store_commit_sqlite_seconds(
+          StoreCommits(*registry_).Add({{"backend", "sqlite"}}, LatencyBuckets())),
+      store_commit_postgresql_seconds(
+          StoreCommits(*registry_).Add({{"backend", "postgresql"}}, LatencyBuckets())),
+      leader(BuildGauge()
+                 .Name("berth_leader")
+                 .Help("1 while this berthd leads its store and writes; 0 on a standby")
+                 .Register(*registry_)
+                 .Add({})),
+      leadership_changes(BuildCounter()
+                             .Name("berth_leadership_changes_total")
+                             .Help("Times this berthd became the leader or stopped leading")
+                             .Register(*registry_)
+                             .Add({})),
       gpus_family_(BuildGauge()
                        .Name("berth_gpus")
                        .Help("GPUs by node, GPU type and state (allocated, free, down)")

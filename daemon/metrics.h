@@ -77,6 +77,17 @@ class Metrics {
   prometheus::Histogram& queue_wait_seconds;
   prometheus::Histogram& scheduling_pass_seconds;
   prometheus::Histogram& sqlite_commit_seconds;
+  // berth_store_commit_seconds{backend}: one per backend, built at start.
+  prometheus::Histogram& store_commit_sqlite_seconds;
+  prometheus::Histogram& store_commit_postgresql_seconds;
+  prometheus::Histogram& StoreCommitSeconds(const char* backend) {
+    return backend[0] == 'p' ? store_commit_postgresql_seconds : store_commit_sqlite_seconds;
+  }
+  // berth_leader: 1 while this berthd leads its store (always, on SQLite).
+  prometheus::Gauge& leader;
+  // berth_leadership_changes_total: this berthd became or stopped being
+  // the leader.
+  prometheus::Counter& leadership_changes;
   // berth_preemptions_total{team, reason}: a job of `team` was preempted
   // ("reclaim": for a team under its nominal quota). Rare: looked up.
   // `count` 0 creates the series at 0 (each team's at start-up).

@@ -50,7 +50,7 @@ absl::Status FencedError(const absl::Status& cause, const std::string& action) {
 }
 
 SchedulerCore::SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {
+    : store_(std::move(store)), store_backend_(store_->backend()), options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
   absl::MutexLock lock(&admission_mu_);
   admission_teams_ = options_.teams;
@@ -195,7 +195,9 @@ void SchedulerCore::RunRound(std::vector<Submission>& submissions, std::deque<Op
     const bool wrote = batch.wrote() || batch.events() > 0;
     outcome = batch.Commit();
     if (wrote && options_.metrics != nullptr) {
-      options_.metrics->sqlite_commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      options_.metrics->StoreCommitSeconds(store_backend_).Observe(seconds);
+      if (store_backend_[0] == 's') options_.metrics->sqlite_commit_seconds.Observe(seconds);
     }
     if (!outcome.ok()) AfterFailedCommit(outcome);
     RefreshAdmissionView();

@@ -310,6 +310,7 @@ class SchedulerCore {
   int64_t LastCheckpoint(const JobRecord& job) const;
 
   std::unique_ptr<db::Store> store_;  // writer thread only (and Recover)
+  const char* store_backend_;         // store_->backend(), for the commit histogram
   CoreOptions options_;
   mutable PlanCache plan_cache_{4096};
 

@@ -42,6 +42,9 @@ bool IsLoopback(const std::string& listen) {
 
 namespace {
 
+
+}  // namespace
+
 absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
   const std::string tmp = path + ".tmp";
   {
@@ -56,8 +59,6 @@ absl::Status WritePortFile(const std::string& path, int port, int metrics_port) 
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
     const DaemonConfig& config) {
@@ -86,7 +87,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   return grpc::SslServerCredentials(options);
 }
 
-absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonConfig& config) {
+absl::Status CheckSecurityConfig(const DaemonConfig& config) {
   const bool tls = !config.tls_cert.empty();
   if (!tls && !config.insecure && !IsLoopback(config.listen)) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -99,6 +100,22 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
         "register as a node and receive other teams' jobs, env included; give agents "
         "certificates (--tls_client_ca, docs/SECURITY.md) or accept it with --insecure_agents");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonConfig& config) {
+  BERTH_RETURN_IF_ERROR(CheckSecurityConfig(config));
+  BERTH_ASSIGN_OR_RETURN(
+      std::unique_ptr<db::Store> store,
+      db::Store::Open(config.db_path,
+                      db::StoreOptions{.recent_terminal_jobs = config.keep_finished_jobs}));
+  return Start(config, std::move(store), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonConfig& config,
+                                                                  std::unique_ptr<db::Store> store,
+                                                                  Metrics* metrics) {
+  BERTH_RETURN_IF_ERROR(CheckSecurityConfig(config));
   BERTH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                          ServerCredentialsFor(config));
   std::unique_ptr<TokenTable> tokens;
@@ -112,16 +129,17 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
     BERTH_ASSIGN_OR_RETURN(teams_file, TeamsFile::Load(config.teams_file));
     teams = std::make_shared<const TeamsConfig>(teams_file->config());
   }
-  BERTH_ASSIGN_OR_RETURN(
-      std::unique_ptr<db::Store> store,
-      db::Store::Open(config.db_path,
-                      db::StoreOptions{.recent_terminal_jobs = config.keep_finished_jobs}));
   std::unique_ptr<DaemonServer> server(new DaemonServer());
   server->insecure_ = config.insecure;
   server->tokens_ = std::move(tokens);
   server->teams_file_ = std::move(teams_file);
-  server->metrics_ = std::make_unique<Metrics>(
-      kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  if (metrics == nullptr) {
+    server->owned_metrics_ = std::make_unique<Metrics>(
+        kBerthVersion, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+    metrics = server->owned_metrics_.get();
+    metrics->leader.Set(1);  // alone on its store
+  }
+  server->metrics_ = metrics;
   if (teams != nullptr) {
     // Every team's preemption counter exists from the start, at 0.
     for (const TeamSpec& team : teams->teams) {
@@ -137,7 +155,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                         .default_max_runtime_seconds =
                                             config.default_max_runtime_seconds,
                                         .keep_finished_jobs = config.keep_finished_jobs,
-                                        .metrics = server->metrics_.get(),
+                                        .metrics = server->metrics_,
                                         .on_fenced = [raw = server.get()](const absl::Status&) {
                                           raw->SetServing(false, true);
                                         },
@@ -192,7 +210,7 @@ absl::Status DaemonServer::StartHttp(const std::string& listen) {
         "--metrics_listen ", listen, " is not a loopback address; pass --insecure to allow it"));
   }
   SchedulerCore* core = core_.get();
-  Metrics* metrics = metrics_.get();
+  Metrics* metrics = metrics_;
   std::map<std::string, HttpServer::Handler> routes;
   routes["/metrics"] = [core, metrics] {
     metrics->SetCluster(core->SampleCluster());

@@ -30,6 +30,7 @@
 #include "daemon/scheduler_core.h"
 #include "daemon/scheduler_service.h"
 #include "daemon/teams_file.h"
+#include "db/store.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -71,6 +72,12 @@ struct DaemonConfig {
 class DaemonServer {
  public:
   static absl::StatusOr<std::unique_ptr<DaemonServer>> Start(const DaemonConfig& config);
+  // With a store already open (on PostgreSQL: already leading, see
+  // ha_daemon.h) and, when `metrics` is not null, the caller's metrics
+  // (which must outlive the server) instead of its own.
+  static absl::StatusOr<std::unique_ptr<DaemonServer>> Start(const DaemonConfig& config,
+                                                             std::unique_ptr<db::Store> store,
+                                                             Metrics* metrics);
   ~DaemonServer();
 
   int port() const { return port_; }
@@ -85,7 +92,8 @@ class DaemonServer {
   bool insecure_ = false;
   std::unique_ptr<TokenTable> tokens_;  // null: development mode
   std::unique_ptr<TeamsFile> teams_file_;  // null: no --teams
-  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Metrics> owned_metrics_;  // null with the caller's metrics
+  Metrics* metrics_ = nullptr;
   std::unique_ptr<SchedulerCore> core_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<SchedulerServiceImpl> scheduler_service_;
@@ -102,10 +110,18 @@ class DaemonServer {
   bool shut_down_ = false;
 };
 
+// The checks Start() makes before it opens anything: TLS or loopback (or
+// --insecure), and agents' certificates with tokens (or --insecure_agents).
+absl::Status CheckSecurityConfig(const DaemonConfig& config);
+
 // Whether `listen` ("HOST:PORT") names a loopback address: an IPv4 literal
 // in 127.0.0.0/8, [::1] or localhost. Anything else (0.0.0.0, a public
 // address, a host name, no port) is not.
 bool IsLoopback(const std::string& listen);
+
+// Writes "grpc=<port>\n" (and "metrics=<port>\n" unless 0) to `path`
+// through a rename, so that a reader never sees half of it.
+absl::Status WritePortFile(const std::string& path, int port, int metrics_port);
 
 // The gRPC port's credentials: insecure without config.tls_cert, else TLS
 // from the PEM files (FailedPrecondition when one cannot be read, or

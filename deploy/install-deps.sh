@@ -9,6 +9,10 @@ PACKAGES=(
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc
   libsqlite3-dev sqlite3
+  # PgStore (libpq), and the PostgreSQL server binaries its tests run as a
+  # throwaway cluster of their own (db/pg_test_cluster.h), never the
+  # machine's service
+  libpq-dev postgresql
   prometheus-cpp-dev libcivetweb-dev
   libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev

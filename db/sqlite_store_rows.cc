@@ -1,5 +1,5 @@
-// Row helpers of the Store (store_rows.h).
-#include "db/store_rows.h"
+// Row helpers of the SqliteStore (sqlite_store_rows.h).
+#include "db/sqlite_store_rows.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -12,24 +12,6 @@ using berth::v1::GpuAssignment;
 using berth::v1::Job;
 using berth::v1::JobState;
 using berth::v1::Node;
-
-std::string SerializeLabels(const Node& node) {
-  Node labels_only;
-  *labels_only.mutable_labels() = node.labels();
-  labels_only.set_address(node.address());
-  return labels_only.SerializeAsString();
-}
-
-std::string JoinPeers(const berth::v1::Gpu& gpu) {
-  return absl::StrJoin(gpu.nvlink_peers(), ",");
-}
-
-void ParsePeers(const std::string& text, berth::v1::Gpu& gpu) {
-  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int32_t peer = 0;
-    if (absl::SimpleAtoi(part, &peer)) gpu.add_nvlink_peers(peer);
-  }
-}
 
 absl::Status InsertEvents(Database& db, const std::vector<Event>& events) {
   static constexpr char kInsertEvent[] =

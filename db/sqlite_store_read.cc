@@ -1,12 +1,13 @@
-// Store: the reads (LoadAll, FindJob, Events) and the file's invariant
-// check. Writes are in store.cc.
+// SqliteStore: the reads (LoadAll, FindJob, Events), the file's invariant
+// check and the trivial leadership of a single-writer file. Writes are in
+// sqlite_store.cc.
 #include <set>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "db/store.h"
-#include "db/store_rows.h"
+#include "db/sqlite_store.h"
+#include "db/sqlite_store_rows.h"
 
 namespace berth::db {
 namespace {
@@ -95,7 +96,7 @@ absl::Status AttachReservations(Database& db, std::vector<Job>& jobs) {
 
 }  // namespace
 
-absl::StatusOr<Snapshot> Store::LoadAll() {
+absl::StatusOr<Snapshot> SqliteStore::LoadAll() {
   // One read transaction, so that the pieces agree with each other.
   static constexpr char kBeginRead[] = "BEGIN";
   static constexpr char kEndRead[] = "COMMIT";
@@ -129,7 +130,7 @@ absl::StatusOr<Snapshot> Store::LoadAll() {
   return snapshot;
 }
 
-absl::StatusOr<Job> Store::FindJob(int64_t id) {
+absl::StatusOr<Job> SqliteStore::FindJob(int64_t id) {
   BERTH_ASSIGN_OR_RETURN(std::optional<Job> job, LoadJob(*db_, kSelectJobById, "", id));
   if (!job.has_value()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
   return *std::move(job);
@@ -137,7 +138,7 @@ absl::StatusOr<Job> Store::FindJob(int64_t id) {
 
 // The newest `limit` events (all when limit <= 0), oldest first; job_id 0
 // means every event.
-absl::StatusOr<std::vector<Event>> Store::Events(const EventQuery& query) {
+absl::StatusOr<std::vector<Event>> SqliteStore::Events(const EventQuery& query) {
   // Only fixed text goes into the SQL; the values are bound. A job filter
   // uses the events_job index (job_id, id).
   std::string where = "id > ?1";
@@ -163,7 +164,7 @@ absl::StatusOr<std::vector<Event>> Store::Events(const EventQuery& query) {
   return events;
 }
 
-absl::Status Store::CheckInvariants() {
+absl::Status SqliteStore::CheckInvariants() {
   // Each query returns one row describing the first violation it finds.
   static constexpr char kDoubleBooked[] =
       "SELECT node || ':' || gpu_index || ' holds ' || COUNT(*) || ' active reservations'"
@@ -188,6 +189,35 @@ absl::Status Store::CheckInvariants() {
     }
   }
   return absl::OkStatus();
+}
+
+// ------------------------------------------------------------- leadership
+
+absl::StatusOr<int64_t> SqliteStore::AcquireLeadership(const std::string& holder,
+                                                       int64_t lease_ms) {
+  if (lease_ms <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("lease of %d ms", lease_ms));
+  }
+  holder_ = holder;
+  return kTerm;
+}
+
+absl::Status SqliteStore::RenewLeadership(int64_t term, int64_t lease_ms) {
+  if (lease_ms <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("lease of %d ms", lease_ms));
+  }
+  if (term != kTerm) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "berthd lost leadership: term %d superseded by %d", term, kTerm));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::ResignLeadership(int64_t /*term*/) { return absl::OkStatus(); }
+
+// The file's only writer leads for good: the lease never runs out.
+absl::StatusOr<LeaderLease> SqliteStore::Leader() {
+  return LeaderLease{.holder = holder_, .term = kTerm, .live = true, .expires_ms = 0};
 }
 
 }  // namespace berth::db

@@ -1,9 +1,10 @@
-// Row helpers shared by the Store's files (store.cc writes, store_read.cc
-// reads): how a job, a GPU assignment and a node's labels map to columns,
-// and ForEachRow, the one loop that steps a statement through its rows.
+// Row helpers shared by the SqliteStore's files (sqlite_store.cc writes,
+// sqlite_store_read.cc reads): how a job, a GPU assignment and a node's
+// labels map to columns, and ForEachRow, the one loop that steps a
+// statement through its rows.
 // Internal to berth_db; nothing outside db/ includes this.
-#ifndef BERTH_DB_STORE_ROWS_H_
-#define BERTH_DB_STORE_ROWS_H_
+#ifndef BERTH_DB_SQLITE_STORE_ROWS_H_
+#define BERTH_DB_SQLITE_STORE_ROWS_H_
 
 #include <cstdint>
 #include <optional>
@@ -16,7 +17,8 @@
 #include "berth/v1/job.pb.h"
 #include "common/status_macros.h"
 #include "db/database.h"
-#include "db/store.h"
+#include "db/node_columns.h"
+#include "db/store.h"  // Event
 
 namespace berth::db {
 
@@ -46,12 +48,6 @@ absl::Status ForEachRow(Statement& statement, F row) {
   }
 }
 
-// The nodes.labels column holds a Node message with only the labels and the
-// address set (the descriptive fields that have no column of their own).
-std::string SerializeLabels(const berth::v1::Node& node);
-std::string JoinPeers(const berth::v1::Gpu& gpu);
-void ParsePeers(const std::string& text, berth::v1::Gpu& gpu);
-
 absl::Status InsertEvents(Database& db, const std::vector<Event>& events);
 
 absl::StatusOr<berth::v1::Job> JobFromRow(const Statement& row);
@@ -67,4 +63,4 @@ absl::StatusOr<int64_t> InsertJobRow(Database& db, const berth::v1::Job& job);
 
 }  // namespace berth::db
 
-#endif  // BERTH_DB_STORE_ROWS_H_
+#endif  // BERTH_DB_SQLITE_STORE_ROWS_H_
