@@ -31,8 +31,8 @@
 // at and left alone, so the placed jobs and their slots are the same. The
 // pass returns only what to place; why each other job waits is computed on
 // demand (`berth why`) by SchedulePass itself. Cost per pool: O((lanes +
-// placed) log lanes), plus one PlaceGang (O(nodes of the pool)) per job
-// placed.
+// placed) log lanes), one look at each node when the pool has free GPUs,
+// and one PlaceGang over the nodes with free GPUs per job placed.
 #ifndef BERTH_DAEMON_INDEXED_PASS_H_
 #define BERTH_DAEMON_INDEXED_PASS_H_
 
