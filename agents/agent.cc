@@ -110,6 +110,10 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
               ToIntMillis(options_.reconnect_backoff_max));
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
+  // A connection of its own: the nodes of `--simulate N` would otherwise
+  // share one, and berthd serves 100 streams on a connection
+  // (kMaxStreamsPerConnection), so the 101st node would never register.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   addresses_ = SplitAddresses(options_.daemon_address);
   if (addresses_.empty()) addresses_.push_back(options_.daemon_address);
   for (const std::string& address : addresses_) {

@@ -9,10 +9,22 @@
 // churn. Measures: acknowledged submissions per second, ack latency, and
 // submit-to-placed latency (from the submit call to the StartJob arriving
 // at the node). Talks only to the --daemon address (loopback by default).
+//
+// At scale (issue 15): nodes register in waves (berthd admits 1,024
+// unregistered streams at once), 50 to a connection (berthd allows 100
+// calls on one), and each heartbeats every --heartbeat_ms. --prefill N
+// first fills all but --free_nodes nodes with 8-GPU jobs that keep running,
+// then queues N 256-GPU gangs that cannot fit now (the first is the blocked
+// head); the measured jobs then fit now: 1-GPU inference jobs of one
+// minute, which EASY backfills. --mix makes the measured jobs 70% 1-GPU,
+// 20% 8-GPU and 10% 256-GPU gangs (only the first two count in the placed
+// latencies). --json prints one line with the figures; --daemon_pid adds
+// berthd's resident memory (VmRSS) to it.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -37,6 +50,12 @@ ABSL_FLAG(int, jobs, 20000, "submissions in all");
 ABSL_FLAG(int, max_seconds, 60, "stop submitting after this long");
 ABSL_FLAG(int, hold_ms, 0, "how long a simulated job runs before it succeeds");
 ABSL_FLAG(std::string, model, "llama-2-7b", "catalog model of every job");
+ABSL_FLAG(int, prefill, 0, "256-GPU gangs queued before measuring (see the top)");
+ABSL_FLAG(int, free_nodes, 10, "with --prefill: nodes left free for the measured jobs");
+ABSL_FLAG(bool, mix, false, "measured jobs: 1-GPU, 8-GPU and 256-GPU gangs");
+ABSL_FLAG(bool, json, false, "print the figures as one JSON object");
+ABSL_FLAG(int, daemon_pid, 0, "berthd's pid, to read its resident memory");
+ABSL_FLAG(int, heartbeat_ms, 1000, "each simulated node's heartbeat interval; 0: none");
 ABSL_FLAG(int, batch, 1,
           "jobs per call: 1 sends SubmitJob, more send SubmitJobs of that many (at most "
           "10000); acknowledged counts jobs, ack latency is per call");
@@ -55,8 +74,14 @@ struct Clocks {
   std::vector<int64_t> placed_us ABSL_GUARDED_BY(mu);
   std::atomic<int> registered{0};
 
+  std::atomic<int> held{0};  // prefill jobs placed
+
   void Placed(const std::string& request_id) {
     const int64_t now = NowUs();
+    if (absl::StartsWith(request_id, "hold-")) {
+      held++;
+      return;
+    }
     absl::MutexLock lock(&mu);
     auto it = submitted.find(request_id);
     if (it != submitted.end()) placed_us.push_back(now - it->second);
@@ -89,6 +114,11 @@ class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage
     if (incoming_.has_start_job()) {
       const berth::v1::Job& job = incoming_.start_job().job();
       clocks_->Placed(job.spec().request_id());
+      // Prefill jobs keep running: they hold their GPUs to the end.
+      if (absl::StartsWith(job.spec().request_id(), "hold-")) {
+        StartRead(&incoming_);
+        return;
+      }
       if (absl::GetFlag(FLAGS_hold_ms) > 0) absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_hold_ms)));
       AgentMessage done;
       done.mutable_job_status()->set_job_id(job.id());
@@ -107,6 +137,11 @@ class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage
 
   void OnDone(const grpc::Status& status) override {}
   void Cancel() { context_.TryCancel(); }
+  void Heartbeat() {
+    AgentMessage beat;
+    beat.mutable_heartbeat()->set_sent_ms(NowUs() / 1000);
+    Write(std::move(beat));
+  }
 
  private:
   void Write(AgentMessage message) {
@@ -141,6 +176,94 @@ berth::v1::JobSpec Spec() {
   return spec;
 }
 
+enum class Kind { kOneGpu, kNode, kGang };
+
+// A job of `gpus` 1, 8 or 256 h100s with a fixed split.
+berth::v1::JobSpec SpecOf(Kind kind, int64_t max_runtime_seconds) {
+  berth::v1::JobSpec spec = Spec();
+  spec.set_max_runtime_seconds(max_runtime_seconds);
+  switch (kind) {
+    case Kind::kOneGpu:
+      spec.set_task("infer");
+      spec.mutable_model()->set_catalog_name("llama-3-8b");
+      spec.mutable_split()->set_tp(1);
+      break;
+    case Kind::kNode:
+      spec.mutable_model()->set_catalog_name("llama-2-7b");
+      spec.mutable_split()->set_tp(8);
+      break;
+    case Kind::kGang:
+      spec.mutable_model()->set_catalog_name("llama-3-70b");
+      spec.mutable_split()->set_tp(8);
+      spec.mutable_split()->set_pp(4);
+      spec.mutable_split()->set_dp(8);
+      break;
+  }
+  spec.mutable_split()->set_pp(std::max(1, spec.split().pp()));
+  spec.mutable_split()->set_dp(std::max(1, spec.split().dp()));
+  return spec;
+}
+
+// The measured job number i: the default spec, a 1-GPU job with a prefill,
+// or the mix.
+berth::v1::JobSpec MeasuredSpec(int i) {
+  if (absl::GetFlag(FLAGS_mix)) {
+    const int slot = i % 10;
+    if (slot == 9) return SpecOf(Kind::kGang, 600);
+    return SpecOf(slot >= 7 ? Kind::kNode : Kind::kOneGpu, 60);
+  }
+  if (absl::GetFlag(FLAGS_prefill) > 0) return SpecOf(Kind::kOneGpu, 60);
+  return Spec();
+}
+
+// berthd's VmRSS in bytes, from /proc; 0 when unknown.
+int64_t DaemonRss() {
+  const int pid = absl::GetFlag(FLAGS_daemon_pid);
+  if (pid <= 0) return 0;
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      int64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+// Submits `count` jobs of `kind` in SubmitJobs calls of 1,000, request ids
+// "hold-<tag>-i"; returns how many were acknowledged.
+int SubmitHeld(berth::v1::SchedulerService::Stub& stub, Kind kind, int count,
+               const std::string& tag, int64_t max_runtime_seconds, absl::Time deadline) {
+  int acked = 0;
+  for (int i = 0; i < count && absl::Now() < deadline; i += 1000) {
+    berth::v1::SubmitJobsRequest request;
+    for (int k = i; k < std::min(count, i + 1000); ++k) {
+      berth::v1::JobSpec& spec = *request.add_specs();
+      spec = SpecOf(kind, max_runtime_seconds);
+      spec.set_request_id(absl::StrCat("hold-", tag, "-", k));
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    berth::v1::SubmitJobsResponse response;
+    const grpc::Status status = stub.SubmitJobs(&context, request, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "prefill: %s\n", status.error_message().c_str());
+      continue;
+    }
+    for (const auto& result : response.results()) {
+      if (result.job().state() == berth::v1::PENDING || result.job().state() == berth::v1::PLACED) {
+        acked++;
+      } else if (acked == 0) {
+        std::fprintf(stderr, "prefill refused: %s%s\n", result.job().reason().c_str(),
+                     result.error().c_str());
+      }
+    }
+  }
+  return acked;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,20 +278,55 @@ int main(int argc, char** argv) {
     return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   };
   constexpr int kNodesPerConnection = 50;
+  constexpr int kNodesPerWave = 500;
   auto channel = Connection();
   std::vector<std::unique_ptr<berth::v1::AgentService::Stub>> agents;
   Clocks clocks;
   std::vector<std::unique_ptr<SimNode>> nodes;
-  for (int i = 0; i < absl::GetFlag(FLAGS_nodes); ++i) {
+  const int node_count = absl::GetFlag(FLAGS_nodes);
+  const int64_t rss_empty = DaemonRss();
+  for (int i = 0; i < node_count; ++i) {
     if (i % kNodesPerConnection == 0) agents.push_back(berth::v1::AgentService::NewStub(Connection()));
     nodes.push_back(
-        std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%04d", i), &clocks));
+        std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%05d", i), &clocks));
+    if ((i + 1) % kNodesPerWave != 0 && i + 1 != node_count) continue;
+    const absl::Time wave_deadline = absl::Now() + absl::Seconds(60);
+    while (clocks.registered < i + 1 && absl::Now() < wave_deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
-  const absl::Time register_deadline = absl::Now() + absl::Seconds(60);
-  while (clocks.registered < absl::GetFlag(FLAGS_nodes) && absl::Now() < register_deadline) {
-    absl::SleepFor(absl::Milliseconds(20));
+  std::fprintf(stderr, "registered %d of %d nodes\n", clocks.registered.load(), node_count);
+  // Heartbeats, as agents send them, until the end.
+  std::atomic<bool> stop_beats{false};
+  std::thread beats([&] {
+    const int interval = absl::GetFlag(FLAGS_heartbeat_ms);
+    while (interval > 0 && !stop_beats) {
+      const absl::Time next_round = absl::Now() + absl::Milliseconds(interval);
+      for (auto& node : nodes) node->Heartbeat();
+      while (!stop_beats && absl::Now() < next_round) absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  const int64_t rss_nodes = DaemonRss();
+  std::fprintf(stderr, "berthd VmRSS with no node: %lld bytes; with %d nodes: %lld bytes\n",
+               static_cast<long long>(rss_empty), node_count, static_cast<long long>(rss_nodes));
+  int pending_at_start = 0;
+  if (absl::GetFlag(FLAGS_prefill) > 0) {
+    auto stub = berth::v1::SchedulerService::NewStub(channel);
+    const absl::Time deadline = absl::Now() + absl::Seconds(600);
+    const int blockers = std::max(0, node_count - absl::GetFlag(FLAGS_free_nodes));
+    const int blocked = SubmitHeld(*stub, Kind::kNode, blockers, "block", 3600, deadline);
+    while (clocks.held < blocked && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    pending_at_start =
+        SubmitHeld(*stub, Kind::kGang, absl::GetFlag(FLAGS_prefill), "pre", 7200, deadline);
+    absl::SleepFor(absl::Seconds(1));  // the passes after the last batch
+    const int64_t rss_prefill = DaemonRss();
+    std::fprintf(stderr,
+                 "prefill: %d nodes filled by 8-GPU jobs (%d placed), %d 256-GPU gangs queued; "
+                 "berthd VmRSS %lld bytes (+%lld)\n",
+                 blocked, clocks.held.load(), pending_at_start,
+                 static_cast<long long>(rss_prefill),
+                 static_cast<long long>(rss_prefill - rss_nodes));
   }
-  std::printf("registered %d of %d nodes\n", clocks.registered.load(), absl::GetFlag(FLAGS_nodes));
 
   std::atomic<int> next{0}, acked{0}, failed{0};
   const int total = absl::GetFlag(FLAGS_jobs);
@@ -188,13 +346,16 @@ int main(int argc, char** argv) {
         berth::v1::SubmitJobsRequest request;
         for (int k = 0; k < count; ++k) {
           berth::v1::JobSpec& spec = *request.add_specs();
-          spec = Spec();
+          spec = MeasuredSpec(i + k);
           spec.set_request_id(absl::StrCat("load-", start_us, "-", i + k));
         }
         const int64_t begin = NowUs();
         {
           absl::MutexLock lock(&clocks.mu);
-          for (const auto& spec : request.specs()) clocks.submitted[spec.request_id()] = begin;
+          // Gangs wait behind the queue: placed latencies are of jobs that fit now.
+          for (const auto& spec : request.specs()) {
+            if (spec.split().dp() < 8) clocks.submitted[spec.request_id()] = begin;
+          }
         }
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -227,15 +388,32 @@ int main(int argc, char** argv) {
     absl::MutexLock lock(&clocks.mu);
     placed = clocks.placed_us;
   }
-  std::printf("submitted %d, acknowledged %d, failed %d in %.2f s: %.0f acknowledged/s\n",
-              next.load() > total ? total : next.load(), acked.load(), failed.load(), seconds,
-              acked.load() / seconds);
-  std::printf("ack latency (per call of %d): p50 %.2f ms, p99 %.2f ms\n",
-              std::clamp(absl::GetFlag(FLAGS_batch), 1, 10000), Percentile(ack_us, 0.50) / 1e3,
-              Percentile(ack_us, 0.99) / 1e3);
-  std::printf("submit-to-placed (%zu placed): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              placed.size(), Percentile(placed, 0.50) / 1e3, Percentile(placed, 0.99) / 1e3,
-              Percentile(placed, 1.0) / 1e3);
+  const int64_t rss = DaemonRss();
+  const int threads_count = absl::GetFlag(FLAGS_threads);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf(
+        "{\"submissions_per_second\": %.1f, \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f, "
+        "\"placed_p50_ms\": %.3f, \"placed_p99_ms\": %.3f, \"nodes\": %d, "
+        "\"pending_at_start\": %d, \"threads\": %d, \"jobs\": %d, \"seconds\": %.3f, "
+        "\"daemon_rss_bytes\": %lld}\n",
+        acked.load() / seconds, Percentile(ack_us, 0.50) / 1e3, Percentile(ack_us, 0.99) / 1e3,
+        Percentile(placed, 0.50) / 1e3, Percentile(placed, 0.99) / 1e3, node_count,
+        pending_at_start, threads_count, acked.load(), seconds, static_cast<long long>(rss));
+  } else {
+    std::printf("submitted %d, acknowledged %d, failed %d in %.2f s: %.0f acknowledged/s\n",
+                next.load() > total ? total : next.load(), acked.load(), failed.load(), seconds,
+                acked.load() / seconds);
+    std::printf("ack latency (per call of %d): p50 %.2f ms, p99 %.2f ms\n",
+                std::clamp(absl::GetFlag(FLAGS_batch), 1, 10000), Percentile(ack_us, 0.50) / 1e3,
+                Percentile(ack_us, 0.99) / 1e3);
+    std::printf("submit-to-placed (%zu placed): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+                placed.size(), Percentile(placed, 0.50) / 1e3, Percentile(placed, 0.99) / 1e3,
+                Percentile(placed, 1.0) / 1e3);
+    std::printf("nodes %d, pending at start %d, berthd VmRSS %lld bytes\n", node_count,
+                pending_at_start, static_cast<long long>(rss));
+  }
+  stop_beats = true;
+  beats.join();
   for (auto& node : nodes) node->Cancel();
   absl::SleepFor(absl::Milliseconds(200));
   std::fflush(stdout);

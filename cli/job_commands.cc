@@ -77,8 +77,32 @@ absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
   return id;
 }
 
+namespace {
+
+// --since: "2h" back from now, or an RFC 3339 time; Unix milliseconds.
+absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now) {
+  absl::Duration back;
+  if (absl::ParseDuration(text, &back)) {
+    if (back <= absl::ZeroDuration() || back > absl::Hours(24 * 365 * 100)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--since: a duration must be positive and at most 100 years (got \"", text, "\")"));
+    }
+    return std::max<int64_t>(1, absl::ToUnixMillis(now - back));
+  }
+  absl::Time at;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, text, &at, &error) && at > absl::UnixEpoch()) {
+    return absl::ToUnixMillis(at);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--since: expected a duration such as 2h or 30m, or a time such as "
+      "2026-12-02T18:00:00Z (got \"", text, "\")"));
+}
+
+}  // namespace
+
 absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
-    const JobsOptions& options) {
+    const JobsOptions& options, absl::Time now) {
   berth::v1::ListJobsRequest request;
   for (const std::string& flag : options.states) {
     for (absl::string_view name :
@@ -97,6 +121,10 @@ absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
                        *options.limit, "\")"));
     }
     request.set_limit(static_cast<int32_t>(limit));
+  }
+  if (options.since.has_value()) {
+    BERTH_ASSIGN_OR_RETURN(int64_t after_ms, ParseSince(*options.since, now));
+    request.set_submitted_after_ms(after_ms);
   }
   return request;
 }

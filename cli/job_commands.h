@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/strings/string_view.h"
 #include "berth/v1/job.pb.h"
 #include "berth/v1/scheduler.pb.h"
@@ -47,6 +49,8 @@ struct JobsOptions {
   std::vector<std::string> states;   // --state, repeated or comma-separated
   std::optional<std::string> team;   // --team
   std::optional<std::string> limit;  // --limit, a number
+  // --since: a duration back from now ("2h", "30m") or an RFC 3339 time.
+  std::optional<std::string> since;
 };
 
 // `job ID`, `cancel ID` and `why ID`.
@@ -60,10 +64,12 @@ struct JobIdOptions {
 absl::StatusOr<int64_t> ParseJobId(absl::string_view text);
 
 // The ListJobs request for `berth jobs`: states by name in any case
-// ("pending", "RUNNING"), the team, and a limit of 1 to 2^31-1. Errors are
-// InvalidArgument and start with the flag ("--state: ...").
+// ("pending", "RUNNING"), the team, a limit of 1 to 2^31-1, and --since
+// (a positive duration back from `now`, or an RFC 3339 time) as
+// submitted_after_ms. Errors are InvalidArgument and start with the flag
+// ("--state: ...").
 absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
-    const JobsOptions& options);
+    const JobsOptions& options, absl::Time now = absl::Now());
 
 // The exit code of a submit that the daemon answered: kExitRefused for a
 // REJECTED job (a repeated request id can return one), else kExitOk.

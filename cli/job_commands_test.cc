@@ -166,6 +166,22 @@ TEST_F(JobCommandsTest, JobsSendsFiltersAndPrintsAnArray) {
   EXPECT_TRUE(absl::StartsWith(out_.str(), "[\n{")) << out_.str();
 }
 
+TEST(BuildListJobsRequestTest, SinceIsADurationBackOrAnRfc3339Time) {
+  const absl::Time now = absl::FromUnixMillis(1'800'000'000'000);
+  auto two_hours = BuildListJobsRequest({.since = "2h"}, now);
+  ASSERT_TRUE(two_hours.ok()) << two_hours.status();
+  EXPECT_EQ(two_hours->submitted_after_ms(), 1'800'000'000'000 - 7'200'000);
+  auto at = BuildListJobsRequest({.since = "2026-12-02T18:00:00Z"}, now);
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(at->submitted_after_ms(), 1'796'234'400'000);
+  EXPECT_EQ(BuildListJobsRequest({}, now)->submitted_after_ms(), 0);
+  for (const char* bad : {"-1h", "0s", "yesterday", "2026-13-01T00:00:00Z"}) {
+    auto refused = BuildListJobsRequest({.since = bad}, now);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StartsWith(refused.status().message(), "--since:")) << bad;
+  }
+}
+
 TEST_F(JobCommandsTest, BadFlagsAreExitCode2) {
   EXPECT_EQ(RunJobs({.client = client_, .limit = "0"}, out_, err_), kExitUsage);
   EXPECT_EQ(RunCancel({.client = client_, .id = "-3"}, out_, err_), kExitUsage);

@@ -130,7 +130,25 @@ void ClusterState::AddJob(JobRecord job) {
     job.stopping_on.clear();
   }
   if (!IsLive(job.state) || job.state == JobState::kPending) job.preempted_by = 0;
-  jobs_[id] = std::move(job);
+  JobRecord& stored = jobs_[id] = std::move(job);
+  Track(stored);
+}
+
+void ClusterState::Track(const JobRecord& job) {
+  if (job.state == JobState::kPending) {
+    index_.Track(job.id, QueueIndex::Entry{
+        .pool = job.gpu_type,
+        .pending = std::pair(LaneKey{.tp = job.shape.tp, .pp = job.shape.pp, .dp = job.shape.dp,
+                                     .max_runtime_ms = job.max_runtime_ms},
+                             QueueKey{.priority = job.priority,
+                                      .submit_time_ms = job.submit_time_ms, .id = job.id})});
+  } else if (job.state == JobState::kPlaced || job.state == JobState::kRunning) {
+    const int64_t end = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0;
+    index_.Track(job.id, QueueIndex::Entry{
+        .pool = job.gpu_type, .held = std::pair(end, static_cast<int64_t>(job.gpus.size()))});
+  } else {
+    index_.Track(job.id, std::nullopt);
+  }
 }
 
 void ClusterState::SetState(JobRecord& job, JobState state) {
@@ -204,6 +222,7 @@ absl::Status ClusterState::Place(int64_t id, std::vector<GpuHold> gpus, int64_t 
   job->reason.clear();
   SetState(*job, JobState::kPlaced);
   waiting_.erase(id);
+  Track(*job);
   return absl::OkStatus();
 }
 
@@ -213,6 +232,7 @@ absl::Status ClusterState::Start(int64_t id, int64_t time_ms) {
   if (job->state != JobState::kPlaced) return WrongState(*job, "PLACED");
   SetState(*job, JobState::kRunning);
   if (time_ms != 0) job->start_time_ms = time_ms;
+  Track(*job);
   return absl::OkStatus();
 }
 
@@ -240,6 +260,7 @@ absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
   job->reason = std::move(reason);
   job->end_time_ms = now_ms;
   job->exit_code = exit_code;
+  Track(*job);
   return absl::OkStatus();
 }
 
@@ -257,6 +278,7 @@ absl::Status ClusterState::Requeue(int64_t id, std::string reason, int64_t now_m
   SetState(*job, JobState::kPending);
   succeeded_nodes_.erase(id);
   pending_since_[id] = now_ms;
+  Track(*job);
   return absl::OkStatus();
 }
 
@@ -367,6 +389,7 @@ void ClusterState::EvictFinished(size_t keep) {
       ++it;
       continue;
     }
+    index_.Track(*it, std::nullopt);
     jobs_.erase(*it);
     it = finished_.erase(it);
   }
@@ -400,6 +423,10 @@ const std::vector<NodeView>& ClusterState::PlacementViews() {
         views_stale_ = true;
         break;
       }
+      for (size_t i = span->second.first; i < span->second.second; ++i) {
+        pool_counts_[views_[i].gpu_type].Add(views_[i], -1);
+      }
+      for (const NodeView& view : fresh) pool_counts_[view.gpu_type].Add(view, +1);
       std::move(fresh.begin(), fresh.end(), views_.begin() + span->second.first);
     }
   }
@@ -411,6 +438,7 @@ const std::vector<NodeView>& ClusterState::PlacementViews() {
       auto [it, inserted] = view_span_.try_emplace(views_[i].name, i, i + 1);
       if (!inserted) it->second.second = i + 1;
     }
+    pool_counts_ = CountPools(views_);
     pool_gpus_.clear();
     for (const auto& [name, node] : nodes_) {
       for (const GpuRecord& gpu : node.gpus) {
@@ -464,7 +492,16 @@ absl::Status ClusterState::CheckInvariants() const {
              fresh[i].schedulable == views_[i].schedulable;
     }
     if (!same) return absl::InternalError("placement views differ from the node state");
+    std::map<std::string, PoolCounts> counts = CountPools(views_);
+    for (const auto& [type, kept] : pool_counts_) counts.try_emplace(type);  // emptied pools
+    for (const auto& [type, c] : counts) {
+      auto kept = pool_counts_.find(type);
+      if (!(c == (kept == pool_counts_.end() ? PoolCounts{} : kept->second))) {
+        return absl::InternalError(absl::StrCat("pool counts of ", type, " differ from the views"));
+      }
+    }
   }
+  BERTH_RETURN_IF_ERROR(index_.Verify(PendingJobs(), RunningJobs()));
   // Every held GPU belongs to a placed or running job that lists it.
   std::map<std::pair<std::string, int>, int64_t> holder;
   for (const auto& [name, node] : nodes_) {

@@ -20,7 +20,10 @@
 // as the wire carries them) that ClusterState never looks into.
 //
 // The placement views (cluster_views.h) are kept here and rebuilt
-// incrementally: a change marks its nodes dirty, and only those are rebuilt.
+// incrementally: a change marks its nodes dirty, and only those are rebuilt;
+// so are the pass's indexes (queue_index.h: the queue in order, the GPUs
+// running jobs give back; PoolCounts: nodes by free GPUs), which every
+// transition updates.
 #ifndef BERTH_DAEMON_CLUSTER_STATE_H_
 #define BERTH_DAEMON_CLUSTER_STATE_H_
 
@@ -35,7 +38,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "daemon/cluster_views.h"
+#include "daemon/indexed_pass.h"
 #include "daemon/placement.h"
+#include "daemon/queue_index.h"
 #include "daemon/queue_policy.h"
 
 namespace berth::daemon {
@@ -197,14 +202,18 @@ class ClusterState {
   // capacity view built before is stale).
   bool TakeTopologyChanged();
 
-  // The pass's inputs: pending jobs and running jobs.
+  // The pass's inputs: pending jobs and running jobs (by id).
   std::vector<PendingJob> PendingJobs() const;
   std::vector<RunningJob> RunningJobs() const;
+  // The same, kept up to date by every transition (SchedulePassIndexed's
+  // input), and the pools' node counts as of the last PlacementViews().
+  const QueueIndex& queue_index() const { return index_; }
+  const std::map<std::string, PoolCounts>& pool_counts() const { return pool_counts_; }
 
   // Every GPU's holder is a placed or running job that lists it (or an
   // ended one stopping on that node), every such job's GPUs name it,
   // allocated + free = capacity per node, other ended jobs hold nothing,
-  // and the placement views match a rebuild. Internal with
+  // and the placement views, pool counts and queue index match a rebuild. Internal with
   // the first violation.
   absl::Status CheckInvariants() const;
 
@@ -215,6 +224,8 @@ class ClusterState {
   void Release(JobRecord& job, const std::string* node = nullptr);
   void Hold(const JobRecord& job, const GpuHold& hold);
   void SetState(JobRecord& job, JobState state);
+  // Tells the queue index the job's state after a change.
+  void Track(const JobRecord& job);
   void MarkDirty(const std::string& node) { dirty_nodes_.insert(node); }
   std::vector<NodeView> BuildViews(bool capacity) const;
 
@@ -235,6 +246,8 @@ class ClusterState {
   bool views_stale_ = true;
   bool topology_changed_ = true;
   absl::flat_hash_map<std::string, planner::GpuType> pool_gpus_;
+  std::map<std::string, PoolCounts> pool_counts_;  // of views_
+  QueueIndex index_;
 };
 
 }  // namespace berth::daemon

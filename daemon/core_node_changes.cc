@@ -275,7 +275,7 @@ void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
 void SchedulerCore::CheckRunTimes(WriteBatch& batch) {
   const int64_t now = options_.now_ms();
   std::vector<std::pair<int64_t, int64_t>> overdue;  // (job, limit in ms)
-  for (int64_t id : state_.live()) {
+  for (int64_t id : state_.queue_index().held()) {
     const JobRecord& job = *state_.FindJob(id);
     if (job.state == JobState::kPending || job.max_runtime_ms <= 0 || job.start_time_ms <= 0) {
       continue;

@@ -1,7 +1,11 @@
 // SchedulerCore: the scheduling pass of a writer round. The policy (who
 // goes next, where it goes) is queue_policy.h's pure SchedulePass; this
-// applies its decisions to the state and the round's batch.
+// applies its decisions to the state and the round's batch. Without teams
+// the pass is indexed_pass.h's, over indexes the state keeps (the same
+// decisions, without rescanning the queue), and why a job waits is
+// computed only when asked (WaitingVerdict).
 #include <iostream>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -9,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/limits.h"
+#include "daemon/indexed_pass.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/state_convert.h"
 
@@ -42,7 +47,48 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
   const absl::Time started = absl::Now();
   dirty_ = false;
   const int64_t now = options_.now_ms();
-  if (options_.teams != nullptr) PlaceReserved(batch, now);
+  if (options_.teams == nullptr) {
+    RunIndexedPass(batch, now);
+  } else {
+    RunTeamPass(batch, now);
+  }
+  // Readers (ExplainJob's verdicts, PlanJob) see the views as placed.
+  state_.PlacementViews();
+  last_pass_ms_ = now;
+  if (options_.metrics != nullptr) {
+    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+  }
+}
+
+void SchedulerCore::RunIndexedPass(WriteBatch& batch, int64_t now) {
+  // Verdicts on waiting jobs are computed when asked (WaitingVerdict).
+  state_.SetWaiting({});
+  if (state_.queue_index().pending() == 0) return;
+  const std::vector<NodeView>& views = state_.PlacementViews();
+  const std::vector<Decision> placed =
+      SchedulePassIndexed(state_.queue_index(), state_.pool_counts(), views, now);
+  PlaceJobs(batch, placed, now);
+}
+
+std::optional<Waiting> SchedulerCore::WaitingVerdict(int64_t id) const {
+  auto kept = state_.waiting().find(id);
+  if (kept != state_.waiting().end()) return kept->second;
+  const JobRecord* job = state_.FindJob(id);
+  if (options_.teams != nullptr || job == nullptr || job->state != JobState::kPending) {
+    return std::nullopt;
+  }
+  // The full pass as of the last one's time, on the state it left.
+  const PassResult full = SchedulePass(state_.PendingJobs(), state_.RunningJobs(),
+                                       state_.CurrentViews(),
+                                       last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms());
+  for (const Waiting& w : full.waiting) {
+    if (w.job_id == id) return w;
+  }
+  return std::nullopt;
+}
+
+void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
+  PlaceReserved(batch, now);
   std::vector<PendingJob> pending = state_.PendingJobs();
   // A preemptor with a reservation waits for it, outside the pass.
   std::erase_if(pending, [this](const PendingJob& job) { return reservations_.contains(job.id); });
@@ -51,31 +97,23 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
     return;
   }
   std::vector<RunningJob> running = state_.RunningJobs();
-  TeamPassInput teams;
-  if (options_.teams != nullptr) {
-    // The views carry no team: take it (and the start) from the records.
-    for (PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
-    for (RunningJob& job : running) {
-      const JobRecord& record = *state_.FindJob(job.id);
-      job.team = record.team;
-      job.start_ms = record.start_time_ms;
-    }
-    team_usage_ =
-        DecayUsage(team_usage_, HeldByTeam(running), now, options_.teams->half_life_ms);
-    teams = TeamPassInput{.config = options_.teams.get(), .usage = &team_usage_};
+  // The views carry no team: take it (and the start) from the records.
+  for (PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
+  for (RunningJob& job : running) {
+    const JobRecord& record = *state_.FindJob(job.id);
+    job.team = record.team;
+    job.start_ms = record.start_time_ms;
   }
+  team_usage_ = DecayUsage(team_usage_, HeldByTeam(running), now, options_.teams->half_life_ms);
+  const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
   std::vector<NodeView> views = state_.PlacementViews();
   HideReserved(views);
   // PlanReclaim reads the pass's input beside its result.
-  const std::vector<PendingJob> considered =
-      options_.teams != nullptr ? pending : std::vector<PendingJob>{};
+  const std::vector<PendingJob> considered = pending;
   PassResult result = SchedulePass(std::move(pending), running, std::move(views), now, teams);
   PlaceJobs(batch, result.placed, now);
-  if (options_.teams != nullptr) Reclaim(batch, considered, result, now);
+  Reclaim(batch, considered, result, now);
   state_.SetWaiting(WithReservations(std::move(result.waiting)));
-  if (options_.metrics != nullptr) {
-    options_.metrics->scheduling_pass_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - started));
-  }
 }
 
 void SchedulerCore::PlaceJobs(WriteBatch& batch, const std::vector<Decision>& decisions,

@@ -37,6 +37,10 @@ berth::v1::ListJobsResponse SchedulerCore::ListJobs(
     const JobRecord& job = it->second;
     if (!states.empty() && !states.contains(JobStateToProto(job.state))) continue;
     if (!request.team().empty() && job.team != request.team()) continue;
+    if (job.submit_time_ms < request.submitted_after_ms()) continue;
+    if (request.submitted_before_ms() > 0 && job.submit_time_ms >= request.submitted_before_ms()) {
+      continue;
+    }
     if (response.jobs_size() >= limit) {
       response.set_next_before_id(job.id + 1);
       break;
@@ -69,7 +73,8 @@ berth::v1::ListNodesResponse SchedulerCore::ListNodes() const {
 
 absl::StatusOr<berth::v1::ExplainJobResponse> SchedulerCore::Explain(int64_t id) const {
   absl::ReaderMutexLock lock(&mu_);
-  return ExplainJob(state_, id, options_.now_ms());
+  const std::optional<Waiting> verdict = WaitingVerdict(id);
+  return ExplainJob(state_, id, options_.now_ms(), verdict ? &*verdict : nullptr);
 }
 
 absl::StatusOr<berth::v1::PlanJobResponse> SchedulerCore::Plan(

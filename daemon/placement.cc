@@ -137,8 +137,24 @@ void AppendSlots(const std::vector<WorkNode>& pool, const std::vector<Group>& gr
 std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
                                                      const std::string& gpu_type,
                                                      const GangShape& shape) {
+  return PlaceGang(nodes, gpu_type, shape, FreeOverride{});
+}
+
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape,
+                                                     const FreeOverride& taken) {
   if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
   std::vector<WorkNode> pool = PoolNodes(nodes, gpu_type);
+  // The pool is sorted by name: find each changed node by bisection.
+  for (const auto& [view, free] : taken) {
+    if (view->gpu_type != gpu_type) continue;
+    auto it = std::lower_bound(pool.begin(), pool.end(), view->name,
+                               [](const WorkNode& w, const std::string& name) {
+                                 return w.view->name < name;
+                               });
+    if (it != pool.end() && it->view == view) it->free_copy = free;
+  }
   std::vector<SlotAssignment> slots;
   // Every replica takes at least one GPU, so this loop ends after at most
   // (free GPUs + 1) rounds even for an absurd dp.
@@ -148,6 +164,22 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
     AppendSlots(pool, *groups, static_cast<int32_t>(dp_rank), slots);
   }
   return slots;
+}
+
+int64_t GroupsByCount(const std::vector<int64_t>& nodes_by_free, int64_t tp) {
+  if (tp <= 0) return 0;
+  int64_t groups = 0;
+  for (size_t k = static_cast<size_t>(tp); k < nodes_by_free.size(); ++k) {
+    groups += nodes_by_free[k] * (static_cast<int64_t>(k) / tp);
+  }
+  return groups;
+}
+
+bool FitsByCount(const std::vector<int64_t>& nodes_by_free, const GangShape& shape) {
+  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return false;
+  const int64_t groups = GroupsByCount(nodes_by_free, shape.tp);
+  // pp × dp <= groups, without overflow.
+  return shape.pp <= groups && shape.dp <= groups / shape.pp;
 }
 
 bool FitsCapacity(const std::vector<NodeView>& nodes, const std::string& gpu_type,

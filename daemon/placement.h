@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace berth::daemon {
 
 struct NodeView {
@@ -52,6 +54,25 @@ struct SlotAssignment {
 std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
                                                      const std::string& gpu_type,
                                                      const GangShape& shape);
+
+// Free lists that stand in for some views' own (the GPUs a pass took
+// before), keyed by the view.
+using FreeOverride = absl::flat_hash_map<const NodeView*, std::vector<int32_t>>;
+
+// PlaceGang on `nodes` as changed by `taken`.
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape,
+                                                     const FreeOverride& taken);
+
+// Whole TP groups of `tp` GPUs on nodes counted by free GPUs
+// (nodes_by_free[k]: nodes with k free): sum of nodes_by_free[k] × ⌊k / tp⌋.
+int64_t GroupsByCount(const std::vector<int64_t>& nodes_by_free, int64_t tp);
+// Whether PlaceGang places `shape` on a pool whose schedulable nodes are
+// counted by free GPUs in `nodes_by_free`, without looking at a node: it
+// does iff they hold pp × dp whole TP groups (each replica takes exactly pp
+// groups, on one node or spread, and fails only when fewer are left).
+bool FitsByCount(const std::vector<int64_t>& nodes_by_free, const GangShape& shape);
 
 // Whether `shape` could ever be placed on these nodes if every GPU were
 // free (capacity, not load). Ignores `schedulable`.

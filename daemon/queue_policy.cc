@@ -58,6 +58,10 @@ struct Head {
 struct Pool {
   bool has_schedulable = false;
   int64_t free_gpus = 0;          // on schedulable nodes, now
+  // Schedulable nodes by free GPUs and by GPUs in all ([k]: nodes with k),
+  // so that FitsByCount answers "can it be placed" without PlaceGang.
+  std::vector<int64_t> by_free;
+  std::vector<int64_t> by_total;
   std::vector<Release> releases;  // known ends, ascending by end_ms
   int64_t unbounded_gpus = 0;     // running with no known end
   std::optional<Head> head;
@@ -83,6 +87,11 @@ void AddRelease(Pool& pool, int64_t end_ms, int64_t gpus) {
   pool.releases.insert(at, Release{.end_ms = end_ms, .gpus = gpus});
 }
 
+void Count(std::vector<int64_t>& counts, size_t k, int64_t by) {
+  if (counts.size() <= k) counts.resize(k + 1, 0);
+  counts[k] += by;
+}
+
 Pools BuildPools(const std::vector<NodeView>& nodes, const std::vector<RunningJob>& running) {
   Pools pools;
   for (const NodeView& node : nodes) {
@@ -90,6 +99,8 @@ Pools BuildPools(const std::vector<NodeView>& nodes, const std::vector<RunningJo
     if (!node.schedulable) continue;
     pool.has_schedulable = true;
     pool.free_gpus += static_cast<int64_t>(node.free_gpus.size());
+    Count(pool.by_free, node.free_gpus.size(), +1);
+    Count(pool.by_total, static_cast<size_t>(std::max(0, node.total_gpus)), +1);
   }
   for (const RunningJob& job : running) AddRelease(pools[job.gpu_type], job.end_by_ms, job.gpus);
   return pools;
@@ -131,13 +142,10 @@ bool BackfillAllowed(Head& head, const PendingJob& job, int64_t now_ms) {
 }
 
 // Whether the job could run on the pool's schedulable nodes once all their
-// GPUs are free, i.e. whether waiting for running jobs can ever help.
-bool FitsSchedulableCapacity(const std::vector<NodeView>& nodes, const PendingJob& job) {
-  std::vector<NodeView> schedulable;
-  for (const NodeView& node : nodes) {
-    if (node.schedulable && node.gpu_type == job.gpu_type) schedulable.push_back(node);
-  }
-  return FitsCapacity(schedulable, job.gpu_type, job.shape);
+// GPUs are free, i.e. whether waiting for running jobs can ever help
+// (FitsCapacity on those nodes, by count).
+bool FitsSchedulableCapacity(const Pool& pool, const PendingJob& job) {
+  return FitsByCount(pool.by_total, job.shape);
 }
 
 // Marks the slots' GPUs busy in `nodes` and in the pool's accounting.
@@ -157,7 +165,10 @@ void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int
       if (node == nullptr) continue;
     }
     auto it = std::find(node->free_gpus.begin(), node->free_gpus.end(), slot.gpu_index);
-    if (it != node->free_gpus.end()) node->free_gpus.erase(it);
+    if (it == node->free_gpus.end()) continue;
+    if (node->schedulable) Count(pool.by_free, node->free_gpus.size(), -1);
+    node->free_gpus.erase(it);
+    if (node->schedulable) Count(pool.by_free, node->free_gpus.size(), +1);
   }
   pool.free_gpus -= static_cast<int64_t>(slots.size());
   const int64_t end_ms = job.max_runtime_ms > 0 ? now_ms + job.max_runtime_ms : 0;
@@ -165,14 +176,14 @@ void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int
 }
 
 // A job that cannot be placed now: why, and (maybe) it becomes the head.
-void WaitUnplaceable(const PendingJob& job, const std::vector<NodeView>& nodes, int64_t now_ms,
+void WaitUnplaceable(const PendingJob& job, int64_t now_ms,
                      Pool& pool, Waiting& waiting) {
   const int64_t gpus = job.shape.gpus();
   waiting.reason =
       pool.free_gpus >= gpus ? WaitReason::kFragmented : WaitReason::kNotEnoughFree;
   if (pool.head) {
     waiting.earliest_start_ms = EarliestTime(pool, gpus + pool.head->gpus, now_ms).value_or(0);
-  } else if (FitsSchedulableCapacity(nodes, job)) {
+  } else if (FitsSchedulableCapacity(pool, job)) {
     pool.head = MakeHead(pool, job, now_ms);
     waiting.earliest_start_ms = pool.head->shadow_ms.value_or(0);
   }
@@ -187,9 +198,10 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms,
     result.waiting.push_back(waiting);
     return;
   }
-  std::optional<std::vector<SlotAssignment>> slots = PlaceGang(nodes, job.gpu_type, job.shape);
+  std::optional<std::vector<SlotAssignment>> slots;
+  if (FitsByCount(pool.by_free, job.shape)) slots = PlaceGang(nodes, job.gpu_type, job.shape);
   if (!slots) {
-    WaitUnplaceable(job, nodes, now_ms, pool, waiting);
+    WaitUnplaceable(job, now_ms, pool, waiting);
   } else if (!pool.head || BackfillAllowed(*pool.head, job, now_ms)) {
     Commit(*slots, job, now_ms, nodes, pool);
     result.placed.push_back(Decision{

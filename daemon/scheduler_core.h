@@ -42,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -267,8 +268,15 @@ class SchedulerCore {
   void Ack(WriteBatch& batch, const std::string& node, const berth::v1::JobStatus& status);
   absl::Status FenceCause();
 
-  // The scheduling pass (core_pass.cc).
+  // The scheduling pass (core_pass.cc): indexed without teams, the full
+  // pass with reclaim with teams.
   void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunIndexedPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunTeamPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why a pending job waits: the team pass's stored verdict, or, without
+  // teams, the full SchedulePass's as of the last pass (computed now, on
+  // demand); nullopt when the pass would place it.
+  std::optional<Waiting> WaitingVerdict(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms);
   // Places each decision in memory and the batch; StartJob after commit.
   void PlaceJobs(WriteBatch& batch, const std::vector<Decision>& decisions, int64_t now_ms)
@@ -318,6 +326,7 @@ class SchedulerCore {
   // included, so readers see only committed state.
   mutable absl::Mutex mu_;
   ClusterState state_ ABSL_GUARDED_BY(mu_);
+  int64_t last_pass_ms_ ABSL_GUARDED_BY(mu_) = 0;  // when the last pass ran
 
   // Admission's view of the cluster, refreshed by the writer after each
   // round so that submitters neither rebuild it nor wait for the writer.

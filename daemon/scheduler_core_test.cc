@@ -453,5 +453,32 @@ TEST_F(SchedulerCoreTest, RequestIdsAreScopedByTeamAndBoundToTheSpec) {
   EXPECT_EQ(core_->ListJobs({}).jobs_size(), 2);
 }
 
+// Issue 15: ListJobs by submit-time range, beside state and team.
+TEST_F(SchedulerCoreTest, ListJobsFiltersBySubmitTime) {
+  Register("n1", "h100-80gb", 8);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto job = Submit("llama-2-7b");
+    ASSERT_TRUE(job.ok()) << job.status();
+    ids.push_back(job->job().id());
+    now_ms_ += 60'000;  // submitted at t, t + 1 min, t + 2 min, t + 3 min
+  }
+  const int64_t t = now_ms_ - 4 * 60'000;
+  auto listed = [&](int64_t after, int64_t before) {
+    berth::v1::ListJobsRequest request;
+    request.set_submitted_after_ms(after);
+    request.set_submitted_before_ms(before);
+    std::vector<int64_t> out;
+    const berth::v1::ListJobsResponse response = core_->ListJobs(request);
+    for (const Job& job : response.jobs()) out.push_back(job.id());
+    return out;
+  };
+  // [t + 1 min, t + 3 min): the second and third, newest first.
+  EXPECT_EQ(listed(t + 60'000, t + 180'000), (std::vector<int64_t>{ids[2], ids[1]}));
+  EXPECT_EQ(listed(t + 60'000, 0), (std::vector<int64_t>{ids[3], ids[2], ids[1]}));
+  EXPECT_EQ(listed(0, t + 1), (std::vector<int64_t>{ids[0]}));
+  EXPECT_TRUE(listed(t + 240'000, 0).empty());
+}
+
 }  // namespace
 }  // namespace berth::daemon

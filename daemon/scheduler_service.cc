@@ -37,6 +37,20 @@ absl::Status CheckId(int64_t id) {
   return absl::OkStatus();
 }
 
+// ListJobs' submit-time range: bounds ≥ 0 (0: none), after before before.
+absl::Status CheckTimeRange(int64_t after_ms, int64_t before_ms) {
+  if (after_ms < 0 || before_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        after_ms < 0 ? "submitted_after_ms" : "submitted_before_ms", ": must be ≥ 0 (Unix ms)"));
+  }
+  if (before_ms > 0 && after_ms >= before_ms) {
+    return absl::InvalidArgumentError(absl::StrCat("submitted_after_ms (", after_ms,
+                                                   ") must be before submitted_before_ms (",
+                                                   before_ms, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckNodeName(const std::string& name) {
   if (name.empty() || name.size() > 253) {
     return absl::InvalidArgumentError("name: a node name of 1 to 253 characters is required");
@@ -148,6 +162,11 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
   }
   if (request->before_id() < 0) {
     return Reject(context, absl::InvalidArgumentError("before_id: must be ≥ 0"));
+  }
+  if (absl::Status s = CheckTimeRange(request->submitted_after_ms(),
+                                      request->submitted_before_ms());
+      !s.ok()) {
+    return Reject(context, s);
   }
   for (int state : request->states()) {
     if (!berth::v1::JobState_IsValid(state)) {

@@ -88,6 +88,12 @@ std::string WaitSummary(const ClusterState& state, const Job& job, const Waiting
 
 absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& state, int64_t id,
                                                          int64_t now_ms) {
+  auto w = state.waiting().find(id);
+  return ExplainJob(state, id, now_ms, w == state.waiting().end() ? nullptr : &w->second);
+}
+
+absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& state, int64_t id,
+                                                         int64_t now_ms, const Waiting* verdict) {
   const JobRecord* record = state.FindJob(id);
   if (record == nullptr) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
   berth::v1::ExplainJobResponse response;
@@ -98,15 +104,14 @@ absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& sta
                                       job.reason().empty() ? "." : absl::StrCat(": ", job.reason())));
     return response;
   }
-  auto w = state.waiting().find(id);
-  if (w == state.waiting().end()) {
+  if (verdict == nullptr) {
     response.set_summary(absl::StrCat("Job ", id, " is queued; the next scheduling pass decides."));
     return response;
   }
   std::vector<std::string> details;
-  response.set_summary(WaitSummary(state, job, w->second, now_ms, details));
-  response.set_queue_position(w->second.position);
-  response.set_earliest_start_ms(w->second.earliest_start_ms);
+  response.set_summary(WaitSummary(state, job, *verdict, now_ms, details));
+  response.set_queue_position(verdict->position);
+  response.set_earliest_start_ms(verdict->earliest_start_ms);
   for (std::string& d : details) response.add_details(std::move(d));
   for (const std::string& line : job.plan().explanation()) response.add_details(line);
   return response;
@@ -205,6 +210,11 @@ ClusterMapInputs ClusterMapOf(const ClusterState& state,
   std::sort(queue.begin(), queue.end());
   for (const auto& [position, id] : queue) {
     if (const JobRecord* job = state.FindJob(id)) in.jobs.push_back(JobToProto(*job));
+  }
+  // Pending jobs the pass kept no verdict on (without teams, none): in
+  // queue order.
+  for (int64_t id : state.queue_index().PendingInOrder()) {
+    if (!state.waiting().contains(id)) in.jobs.push_back(JobToProto(*state.FindJob(id)));
   }
   return in;
 }

@@ -26,6 +26,10 @@ using GpuReadings = std::map<std::string, std::vector<berth::v1::GpuSample>>;
 // the queue, why it waits and when it can start.
 absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& state, int64_t id,
                                                          int64_t now_ms);
+// The same with the pass's verdict on the job given (null: the pending job
+// is about to be placed, or no pass has run).
+absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& state, int64_t id,
+                                                         int64_t now_ms, const Waiting* verdict);
 
 // The PlanJob answer from an admission verdict: every pool's plan, whether
 // it fits ever and now (placed on `now_views`), and the pool chosen.

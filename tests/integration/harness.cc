@@ -222,6 +222,13 @@ absl::Status Cluster::StopAgent(const std::string& node, int signal) {
   return status;
 }
 
+absl::Status Cluster::SignalAgent(const std::string& node, int signal) {
+  auto it = agents_.find(node);
+  if (it == agents_.end()) return absl::NotFoundError(node);
+  it->second->Signal(signal);
+  return absl::OkStatus();
+}
+
 absl::Status Cluster::WaitForConnectedNodes(int count, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

@@ -73,6 +73,9 @@ class Cluster {
   absl::Status StartAgentWithFlags(const std::string& node, const std::string& inventory_json,
                                    const std::vector<std::string>& flags);
   absl::Status StopAgent(const std::string& node, int signal);
+  // Sends `signal` to the agent for `node` without waiting (SIGSTOP freezes
+  // it: its streams stay open, its heartbeats stop).
+  absl::Status SignalAgent(const std::string& node, int signal);
   // Waits until ListNodes shows `count` nodes with an agent connected.
   absl::Status WaitForConnectedNodes(int count, absl::Duration timeout = absl::Seconds(20));
   // Polls GetJob until the job is in `state`.

@@ -1,0 +1,73 @@
+// The scheduling pass over kept indexes (issue 15): the same decisions as
+// queue_policy.h's SchedulePass without teams, at a cost that does not grow
+// with the queue behind the jobs that can start.
+//
+// Inputs are kept up to date by ClusterState on every change instead of
+// rebuilt per pass: the pending jobs of each pool in queue order, in lanes
+// of jobs alike (same gang shape and maximum run time; queue_index.h), the
+// GPUs that running jobs give back by end time, and per pool the number of
+// schedulable nodes with k free GPUs and with k GPUs in all (PoolCounts).
+//
+// Why counts suffice. PlaceGang (placement.h) places a shape iff the pool's
+// schedulable nodes hold pp × dp whole TP groups: sum over nodes of
+// floor(free / tp) >= pp × dp (each replica takes exactly pp groups, from
+// one node or spread, and fails only when fewer are left). So "can it be
+// placed now" and "could it ever be" are answered from the two histograms,
+// without looking at a node; PlaceGang itself runs only for a job that is
+// placed.
+//
+// Algorithm, per pool (pools do not affect each other without teams):
+//   1. Each lane's jobs are in queue order; the lanes are merged in queue
+//      order (a heap of each lane's next job).
+//   2. The next job is decided as SchedulePass decides it: placed if it fits
+//      and (no head, or EASY allows it); else, with no head yet, it becomes
+//      the blocked head if it could ever fit.
+//   3. A job that is neither placed nor made the head ends its lane: within a
+//      pass free GPUs and the head's extra GPUs only shrink, and the head
+//      and its shadow time never change once set, so every later job of the
+//      lane (same shape, same run time) would be refused for the same
+//      reason.
+// Jobs skipped in step 3 are the only ones SchedulePass would have looked
+// at and left alone, so the placed jobs and their slots are the same. The
+// pass returns only what to place; why each other job waits is computed on
+// demand (`berth why`) by SchedulePass itself. Cost per pool: O((lanes +
+// placed) log lanes), one look at each node when the pool has free GPUs,
+// and one PlaceGang over the nodes with free GPUs per job placed.
+#ifndef BERTH_DAEMON_INDEXED_PASS_H_
+#define BERTH_DAEMON_INDEXED_PASS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "daemon/placement.h"
+#include "daemon/queue_index.h"
+#include "daemon/queue_policy.h"
+
+namespace berth::daemon {
+
+// One pool's schedulable nodes, counted by free GPUs and by GPUs in all.
+struct PoolCounts {
+  int64_t free_gpus = 0;
+  int64_t schedulable_nodes = 0;
+  std::vector<int64_t> by_free;   // [k]: nodes with k free GPUs of the type
+  std::vector<int64_t> by_total;  // [k]: nodes with k GPUs of the type
+  // Counts `view` in (sign 1) or out (sign -1); unschedulable views count
+  // nowhere.
+  void Add(const NodeView& view, int sign);
+  bool operator==(const PoolCounts&) const;
+};
+
+// Pool counts of `views` from scratch.
+std::map<std::string, PoolCounts> CountPools(const std::vector<NodeView>& views);
+
+// The decisions of one pass at `now_ms`, in queue order. `views` are the
+// placement views the counts were taken from (sorted by node name).
+std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
+                                          const std::map<std::string, PoolCounts>& counts,
+                                          const std::vector<NodeView>& views, int64_t now_ms);
+
+}  // namespace berth::daemon
+
+#endif  // BERTH_DAEMON_INDEXED_PASS_H_

@@ -1,0 +1,118 @@
+#include "daemon/queue_index.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace berth::daemon {
+
+void QueueIndex::Track(int64_t id, std::optional<Entry> entry) {
+  if (entry && entry->held) {
+    held_.insert(id);
+  } else {
+    held_.erase(id);
+  }
+  auto it = entries_.find(id);
+  if (it != entries_.end()) {
+    Add(it->second, -1);
+    if (!entry) {
+      entries_.erase(it);
+      return;
+    }
+    it->second = std::move(*entry);
+    Add(it->second, +1);
+    return;
+  }
+  if (!entry) return;
+  Add(entries_.emplace(id, std::move(*entry)).first->second, +1);
+}
+
+void QueueIndex::Add(const Entry& entry, int sign) {
+  if (entry.pending) {
+    PoolQueue& queue = queues_[entry.pool];
+    const auto& [lane_key, key] = *entry.pending;
+    if (sign > 0) {
+      queue.lanes[lane_key].insert(key);
+      queue.jobs++;
+      pending_++;
+    } else {
+      auto lane = queue.lanes.find(lane_key);
+      lane->second.erase(key);
+      if (lane->second.empty()) queue.lanes.erase(lane);
+      queue.jobs--;
+      pending_--;
+      if (queue.jobs == 0) queues_.erase(entry.pool);
+    }
+  }
+  if (entry.held) {
+    PoolReleases& pool = releases_[entry.pool];
+    const auto [end_ms, gpus] = *entry.held;
+    if (end_ms <= 0) {
+      pool.unbounded_gpus += sign * gpus;
+    } else {
+      auto& [at_gpus, at_jobs] = pool.bounded[end_ms];
+      at_gpus += sign * gpus;
+      at_jobs += sign;
+      pool.bounded_gpus += sign * gpus;
+      if (at_jobs == 0) pool.bounded.erase(end_ms);
+    }
+    if (pool.bounded.empty() && pool.unbounded_gpus == 0 && pool.bounded_gpus == 0) {
+      releases_.erase(entry.pool);
+    }
+  }
+}
+
+std::vector<int64_t> QueueIndex::PendingInOrder() const {
+  std::vector<QueueKey> keys;
+  keys.reserve(pending_);
+  for (const auto& [pool, queue] : queues_) {
+    for (const auto& [lane, jobs] : queue.lanes) keys.insert(keys.end(), jobs.begin(), jobs.end());
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<int64_t> ids;
+  ids.reserve(keys.size());
+  for (const QueueKey& key : keys) ids.push_back(key.id);
+  return ids;
+}
+
+absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
+                                const std::vector<RunningJob>& running) const {
+  QueueIndex fresh;
+  for (const PendingJob& job : pending) {
+    const LaneKey lane{.tp = job.shape.tp, .pp = job.shape.pp, .dp = job.shape.dp,
+                       .max_runtime_ms = job.max_runtime_ms};
+    const QueueKey key{.priority = job.priority, .submit_time_ms = job.submit_time_ms,
+                       .id = job.id};
+    fresh.Track(job.id, Entry{.pool = job.gpu_type, .pending = std::pair(lane, key)});
+  }
+  for (const RunningJob& job : running) {
+    fresh.Track(job.id, Entry{.pool = job.gpu_type, .held = std::pair(job.end_by_ms, job.gpus)});
+  }
+  if (fresh.pending_ != pending_ || fresh.queues_.size() != queues_.size()) {
+    return absl::InternalError(absl::StrCat("queue index holds ", pending_,
+                                            " pending jobs; the state has ", fresh.pending_));
+  }
+  for (const auto& [pool, queue] : fresh.queues_) {
+    auto mine = queues_.find(pool);
+    if (mine == queues_.end() || mine->second.jobs != queue.jobs ||
+        mine->second.lanes != queue.lanes) {
+      return absl::InternalError(absl::StrCat("queue index differs in pool ", pool));
+    }
+  }
+  if (fresh.held_ != held_) return absl::InternalError("queue index: held jobs differ");
+  if (fresh.releases_.size() != releases_.size()) {
+    return absl::InternalError("queue index: releases differ in their pools");
+  }
+  for (const auto& [pool, r] : fresh.releases_) {
+    auto mine = releases_.find(pool);
+    if (mine == releases_.end() || mine->second.bounded != r.bounded ||
+        mine->second.bounded_gpus != r.bounded_gpus ||
+        mine->second.unbounded_gpus != r.unbounded_gpus) {
+      return absl::InternalError(absl::StrCat("queue index: releases differ in pool ", pool));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::daemon
