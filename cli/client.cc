@@ -196,8 +196,7 @@ grpc::Status RetryUnavailable(const RetryPolicy& policy,
   // One that names a leader (a standby, common/leader_hint.h) is followed.
   auto retry = [&status] {
     return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-           (status.error_details().empty() ||
-            ParseLeaderHint(status.error_message()).has_value());
+           (status.error_details().empty() || ParseLeaderHint(status.error_message()).has_value());
   };
   while (retry() && count <= policy.max_retries) {
     sleep(backoff);
@@ -213,8 +212,7 @@ Client::Client(const ClientOptions& options)
     : options_(options),
       addresses_(SplitAddresses(ResolveAddress(options.daemon, std::getenv(kDaemonAddressEnv)))),
       token_(FlagOrEnv(options.token, std::getenv(kTokenEnv))) {
-  setup_error_ = CredentialsFor(
-      FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials_);
+  setup_error_ = CredentialsFor(FlagOrEnv(options.tls_ca, std::getenv(kTlsCaEnv)), &credentials_);
   const bool from_flag = options.daemon.has_value() && !options.daemon->empty();
   const bool from_env = !from_flag && std::getenv(kDaemonAddressEnv) != nullptr &&
                         std::getenv(kDaemonAddressEnv)[0] != '\0';
@@ -227,8 +225,8 @@ Client::Client(const ClientOptions& options)
     if (address_ok.ok()) address_ok = CheckDaemonAddress(source, address);
   }
   if (!address_ok.ok()) {
-    setup_error_ = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                std::string(address_ok.message()));
+    setup_error_ =
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(address_ok.message()));
     addresses_ = {kDefaultDaemonAddress};  // unused: every call fails first
   }
   stubs_.resize(addresses_.size());

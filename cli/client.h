@@ -134,13 +134,13 @@ class Client {
   void MoveOn(const grpc::Status& status);
 
   ClientOptions options_;
-  std::vector<std::string> addresses_;  // at least one
+  std::vector<std::string> addresses_;        // at least one
   std::vector<std::unique_ptr<Stub>> stubs_;  // one per address, made on first use
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
-  size_t current_ = 0;  // where the next attempt goes
-  size_t last_ = 0;     // where the last attempt went
-  std::string token_;          // empty: none sent
-  grpc::Status setup_error_;   // not OK: every call returns it
+  size_t current_ = 0;        // where the next attempt goes
+  size_t last_ = 0;           // where the last attempt went
+  std::string token_;         // empty: none sent
+  grpc::Status setup_error_;  // not OK: every call returns it
   int attempts_ = 0;
 };
 

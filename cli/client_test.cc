@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/rpc_answer.h"
 #include "common/leader_hint.h"
+#include "common/rpc_answer.h"
 #include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -265,11 +265,11 @@ class FixedAnswerServer {
 // attempt goes straight there, past the address where nothing listens.
 TEST(ClientTest, SeveralAddressesFollowTheLeaderAStandbyNames) {
   FixedAnswerServer leader(grpc::Status(grpc::StatusCode::NOT_FOUND, "no job 7 (the leader)"));
-  FixedAnswerServer standby(grpc::Status(
-      grpc::StatusCode::UNAVAILABLE, "berthd is a standby; " + LeaderHint(leader.address())));
-  Client client(ClientOptions{
-      .daemon = absl::StrCat(standby.address(), ",127.0.0.1:1,", leader.address()),
-      .retry = {.max_retries = 3, .initial_backoff = absl::Milliseconds(1)}});
+  FixedAnswerServer standby(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "berthd is a standby; " + LeaderHint(leader.address())));
+  Client client(
+      ClientOptions{.daemon = absl::StrCat(standby.address(), ",127.0.0.1:1,", leader.address()),
+                    .retry = {.max_retries = 3, .initial_backoff = absl::Milliseconds(1)}});
   ASSERT_EQ(client.addresses().size(), 3u);
   berth::v1::Job response;
   grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
@@ -283,17 +283,17 @@ TEST(ClientTest, SeveralAddressesFollowTheLeaderAStandbyNames) {
 // retries grow with the list, two per further address.
 TEST(ClientTest, SeveralAddressesTryTheNextWhenOneIsDown) {
   FixedAnswerServer leader(grpc::Status(grpc::StatusCode::NOT_FOUND, "the leader"));
-  Client client(ClientOptions{
-      .daemon = absl::StrCat("127.0.0.1:1, ", leader.address()),
-      .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
+  Client client(
+      ClientOptions{.daemon = absl::StrCat("127.0.0.1:1, ", leader.address()),
+                    .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
   berth::v1::Job response;
   grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
   EXPECT_EQ(client.attempts(), 2);
 
-  Client nobody(ClientOptions{
-      .daemon = "127.0.0.1:1,127.0.0.1:2",
-      .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
+  Client nobody(
+      ClientOptions{.daemon = "127.0.0.1:1,127.0.0.1:2",
+                    .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
   status = nobody.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(nobody.attempts(), 3);  // 1 + 0 retries + 2 for the second address

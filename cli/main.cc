@@ -246,8 +246,7 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   Text(jobs, "--team", &o->jobs.team, "only this team's jobs", "TEAM");
   Text(jobs, "--limit", &o->jobs.limit, "at most N jobs (default 1000)");
   Text(jobs, "--since", &o->jobs.since,
-       "only jobs submitted since: a duration back from now (2h, 30m) or an RFC 3339 time",
-       "WHEN");
+       "only jobs submitted since: a duration back from now (2h, 30m) or an RFC 3339 time", "WHEN");
   AddClientFlags(jobs, &o->jobs.client);
   jobs->footer(ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, kNotAllowed}));
   auto id_verb = [&](const char* name, const char* help, berth::cli::JobIdOptions* options) {

@@ -58,8 +58,8 @@ absl::StatusOr<std::unique_ptr<HaDaemon>> HaDaemon::Start(const DaemonConfig& co
     metrics_port = daemon->standby_http_->port();
     daemon->config_.metrics_listen = WithPort(config.metrics_listen, metrics_port);
   }
-  const std::string advertise = options.advertise_address.empty() ? daemon->config_.listen
-                                                                  : options.advertise_address;
+  const std::string advertise =
+      options.advertise_address.empty() ? daemon->config_.listen : options.advertise_address;
   daemon->holder_ = HolderFor(advertise);
   daemon->options_ = std::move(options);
   daemon->options_.advertise_address = advertise;
@@ -103,8 +103,8 @@ bool HaDaemon::TryToLead() {
     return false;
   }
   term_ = *term;
-  keeper_ = std::make_unique<LeaseKeeper>(*lease_store_, term_, sent, options_.lease,
-                                          options_.on_lost);
+  keeper_ =
+      std::make_unique<LeaseKeeper>(*lease_store_, term_, sent, options_.lease, options_.on_lost);
   return true;
 }
 

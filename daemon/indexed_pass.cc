@@ -37,7 +37,7 @@ struct WorkPool {
   int64_t free_gpus = 0;
   std::vector<int64_t> by_free;
   const std::vector<int64_t>* by_total = nullptr;
-  const PoolReleases* kept = nullptr;  // may be null: nothing running
+  const PoolReleases* kept = nullptr;              // may be null: nothing running
   std::vector<std::pair<int64_t, int64_t>> added;  // (end, GPUs), by end
   int64_t added_bounded = 0;
   int64_t added_unbounded = 0;
@@ -51,7 +51,8 @@ struct WorkPool {
   // add them up.
   template <typename Visit>
   void ForEachRelease(Visit visit) const {
-    auto a = kept ? kept->bounded.begin() : std::map<int64_t, std::pair<int64_t, int64_t>>::const_iterator{};
+    auto a = kept ? kept->bounded.begin()
+                  : std::map<int64_t, std::pair<int64_t, int64_t>>::const_iterator{};
     const auto a_end = kept ? kept->bounded.end() : a;
     auto b = added.begin();
     while (a != a_end || b != added.end()) {
@@ -124,8 +125,9 @@ void Commit(const std::vector<SlotAssignment>& slots, const LaneKey& lane, int64
   const NodeView* view = nullptr;
   for (const SlotAssignment& slot : slots) {
     if (view == nullptr || view->name != slot.node) {
-      auto it = std::lower_bound(views.begin(), views.end(), slot.node,
-                                 [](const NodeView& v, const std::string& n) { return v.name < n; });
+      auto it =
+          std::lower_bound(views.begin(), views.end(), slot.node,
+                           [](const NodeView& v, const std::string& n) { return v.name < n; });
       view = nullptr;
       for (; it != views.end() && it->name == slot.node; ++it) {
         if (it->gpu_type == pool.name) view = &*it;
@@ -148,8 +150,9 @@ void Commit(const std::vector<SlotAssignment>& slots, const LaneKey& lane, int64
     return;
   }
   const int64_t end = now_ms + lane.max_runtime_ms;
-  auto at = std::upper_bound(pool.added.begin(), pool.added.end(), end,
-                             [](int64_t e, const std::pair<int64_t, int64_t>& r) { return e < r.first; });
+  auto at =
+      std::upper_bound(pool.added.begin(), pool.added.end(), end,
+                       [](int64_t e, const std::pair<int64_t, int64_t>& r) { return e < r.first; });
   pool.added.insert(at, {end, gpus});
   pool.added_bounded += gpus;
 }
@@ -186,7 +189,8 @@ void PassPool(const PoolQueue& queue, const std::vector<NodeView>& views, int64_
     if (slots) {
       if (pool.head) TakeExtra(*pool.head, *lane.key, now_ms);
       Commit(*slots, *lane.key, now_ms, views, taken, pool);
-      out.emplace_back(*lane.next, Decision{.job_id = lane.next->id, .slots = std::move(*slots),
+      out.emplace_back(*lane.next, Decision{.job_id = lane.next->id,
+                                            .slots = std::move(*slots),
                                             .backfilled = pool.head.has_value()});
     } else if (!placeable && !pool.head && FitsByCount(*pool.by_total, shape)) {
       pool.head = MakeHead(pool, shape.gpus(), now_ms);

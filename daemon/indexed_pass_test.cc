@@ -27,7 +27,7 @@ TEST(FitsByCountTest, CountsWholeTpGroups) {
   EXPECT_EQ(GroupsByCount(by_free, 4), 3);
   EXPECT_TRUE(FitsByCount(by_free, {.tp = 4, .pp = 3, .dp = 1}));   // 3 groups
   EXPECT_FALSE(FitsByCount(by_free, {.tp = 4, .pp = 2, .dp = 2}));  // 4 > 3
-  EXPECT_EQ(GroupsByCount(by_free, 1), 16);                          // 3 + 5 + 8
+  EXPECT_EQ(GroupsByCount(by_free, 1), 16);                         // 3 + 5 + 8
   EXPECT_FALSE(FitsByCount(by_free, {.tp = 0}));
   EXPECT_FALSE(FitsByCount(by_free, {.tp = 1, .pp = 1, .dp = int64_t{1} << 62}));
 }
@@ -51,8 +51,8 @@ TEST(FitsByCountTest, AgreesWithPlaceGang) {
       }
       nodes.push_back(node);
     }
-    const GangShape shape{.tp = int64_t{1} << (rng() % 4), .pp = 1 + rng() % 3,
-                          .dp = 1 + rng() % 3};
+    const GangShape shape{
+        .tp = int64_t{1} << (rng() % 4), .pp = 1 + rng() % 3, .dp = 1 + rng() % 3};
     EXPECT_EQ(FitsByCount(by_free, shape), PlaceGang(nodes, "h100-80gb", shape).has_value())
         << "round " << round;
   }
@@ -87,10 +87,12 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
   void Submit() {
     const int64_t runtimes[] = {0, 60'000, 600'000, 3'600'000};
     state_.AddJob(JobRecord{
-        .id = next_id_++, .priority = static_cast<int32_t>(Random(3)),
+        .id = next_id_++,
+        .priority = static_cast<int32_t>(Random(3)),
         .gpu_type = kTypes[Random(2)],
         .shape = {.tp = int64_t{1} << Random(4), .pp = 1 + Random(2), .dp = 1 + Random(3)},
-        .submit_time_ms = now_ - Random(5) * 1000, .max_runtime_ms = runtimes[Random(4)]});
+        .submit_time_ms = now_ - Random(5) * 1000,
+        .max_runtime_ms = runtimes[Random(4)]});
   }
 
   // Both passes; they must agree. Then the decisions are applied.
@@ -113,11 +115,13 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
       }
     }
     placed_ += static_cast<int64_t>(fast.size());
-    backfilled_ += std::count_if(fast.begin(), fast.end(), [](const Decision& d) { return d.backfilled; });
+    backfilled_ +=
+        std::count_if(fast.begin(), fast.end(), [](const Decision& d) { return d.backfilled; });
     ++passes_;
     for (const Decision& d : fast) {
       std::vector<GpuHold> holds;
-      for (const SlotAssignment& s : d.slots) holds.push_back({.node = s.node, .index = s.gpu_index});
+      for (const SlotAssignment& s : d.slots)
+        holds.push_back({.node = s.node, .index = s.gpu_index});
       ASSERT_TRUE(state_.Place(d.job_id, holds, now_).ok());
     }
   }
@@ -127,10 +131,17 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
     const std::set<JobState> held = {JobState::kPlaced, JobState::kRunning};
     const std::string node = absl::StrCat("n", Random(10));
     switch (Random(12)) {
-      case 0: case 1: case 2: Submit(); break;
-      case 3: Pass(); break;
+      case 0:
+      case 1:
+      case 2:
+        Submit();
+        break;
+      case 3:
+        Pass();
+        break;
       case 4:
-        if (int64_t id = Pick({JobState::kPlaced})) ASSERT_TRUE(state_.Start(id, now_ - Random(3) * 1000).ok());
+        if (int64_t id = Pick({JobState::kPlaced}))
+          ASSERT_TRUE(state_.Start(id, now_ - Random(3) * 1000).ok());
         break;
       case 5:
         if (int64_t id = Pick(held)) {
@@ -164,7 +175,8 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
         }
         break;
       default:
-        for (int64_t id : std::vector<int64_t>(state_.stopping().begin(), state_.stopping().end())) {
+        for (int64_t id :
+             std::vector<int64_t>(state_.stopping().begin(), state_.stopping().end())) {
           for (const std::string& n : std::set<std::string>(state_.FindJob(id)->stopping_on)) {
             ASSERT_TRUE(state_.ConfirmStopped(id, n).ok());
           }

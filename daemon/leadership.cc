@@ -10,9 +10,10 @@
 namespace berth::daemon {
 
 absl::Status CheckLeaseSettings(const LeaseSettings& s) {
-  for (const auto& [name, value] :
-       {std::pair<const char*, int64_t>{"--lease_ms", s.lease_ms}, {"--lease_renew_ms", s.renew_ms},
-        {"--standby_poll_ms", s.poll_ms}, {"step_down_margin_ms", s.step_down_margin_ms}}) {
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"--lease_ms", s.lease_ms},
+                                    {"--lease_renew_ms", s.renew_ms},
+                                    {"--standby_poll_ms", s.poll_ms},
+                                    {"step_down_margin_ms", s.step_down_margin_ms}}) {
     if (value <= 0) {
       return absl::InvalidArgumentError(absl::StrFormat("%s must be > 0, got %d", name, value));
     }

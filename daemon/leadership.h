@@ -62,8 +62,7 @@ class LeaseKeeper {
   // `store` is used only by the keeper (its own connection); `acquired_at`
   // is when the AcquireLeadership call that gave `term` was sent.
   LeaseKeeper(db::Store& store, int64_t term, std::chrono::steady_clock::time_point acquired_at,
-              LeaseSettings settings,
-              std::function<void(const absl::Status&)> on_lost);
+              LeaseSettings settings, std::function<void(const absl::Status&)> on_lost);
   ~LeaseKeeper();  // stops both threads (without resigning)
   LeaseKeeper(const LeaseKeeper&) = delete;
   LeaseKeeper& operator=(const LeaseKeeper&) = delete;

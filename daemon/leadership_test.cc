@@ -11,10 +11,10 @@
 #include "common/status_matchers.h"
 #include "daemon/standby_server.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace berth::daemon {
 namespace {

@@ -149,10 +149,9 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
   // The pool is sorted by name: find each changed node by bisection.
   for (const auto& [view, free] : taken) {
     if (view->gpu_type != gpu_type) continue;
-    auto it = std::lower_bound(pool.begin(), pool.end(), view->name,
-                               [](const WorkNode& w, const std::string& name) {
-                                 return w.view->name < name;
-                               });
+    auto it = std::lower_bound(
+        pool.begin(), pool.end(), view->name,
+        [](const WorkNode& w, const std::string& name) { return w.view->name < name; });
     if (it != pool.end() && it->view == view) it->free_copy = free;
   }
   std::vector<SlotAssignment> slots;

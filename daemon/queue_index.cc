@@ -80,10 +80,12 @@ absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
                                 const std::vector<RunningJob>& running) const {
   QueueIndex fresh;
   for (const PendingJob& job : pending) {
-    const LaneKey lane{.tp = job.shape.tp, .pp = job.shape.pp, .dp = job.shape.dp,
+    const LaneKey lane{.tp = job.shape.tp,
+                       .pp = job.shape.pp,
+                       .dp = job.shape.dp,
                        .max_runtime_ms = job.max_runtime_ms};
-    const QueueKey key{.priority = job.priority, .submit_time_ms = job.submit_time_ms,
-                       .id = job.id};
+    const QueueKey key{
+        .priority = job.priority, .submit_time_ms = job.submit_time_ms, .id = job.id};
     fresh.Track(job.id, Entry{.pool = job.gpu_type, .pending = std::pair(lane, key)});
   }
   for (const RunningJob& job : running) {

@@ -57,8 +57,8 @@ struct PoolReleases {
   // counts even with 0 GPUs: a waiting job's earliest start is never
   // before the next release.
   std::map<int64_t, std::pair<int64_t, int64_t>> bounded;
-  int64_t bounded_gpus = 0;  // the GPUs of `bounded`
-  int64_t unbounded_gpus = 0;          // jobs with no known end
+  int64_t bounded_gpus = 0;    // the GPUs of `bounded`
+  int64_t unbounded_gpus = 0;  // jobs with no known end
 };
 
 struct PoolQueue {

@@ -163,8 +163,8 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
   if (request->before_id() < 0) {
     return Reject(context, absl::InvalidArgumentError("before_id: must be ≥ 0"));
   }
-  if (absl::Status s = CheckTimeRange(request->submitted_after_ms(),
-                                      request->submitted_before_ms());
+  if (absl::Status s =
+          CheckTimeRange(request->submitted_after_ms(), request->submitted_before_ms());
       !s.ok()) {
     return Reject(context, s);
   }

@@ -6,12 +6,11 @@
 // LeaderKilledRepeatedly: three submitters and a canceller run while the
 // leader is killed with SIGKILL BERTH_FAILOVER_KILLS times (3 by default;
 // bench/run_failover.sh asks for 10) and, once the other berthd leads,
-// started again on its port as the standby. After each kill the other berthd leads, the agent registers
-// with it, and the time from the kill to the first accepted submission is
-// printed (a figure, not an assertion). At the end the database holds every
-// acknowledged submission once under its acknowledged id, every
-// acknowledged cancel as CANCELLED, no GPU in two active reservations, and
-// the store's invariants hold.
+// started again on its port as the standby. After each kill the other berthd leads, the agent
+// registers with it, and the time from the kill to the first accepted submission is printed (a
+// figure, not an assertion). At the end the database holds every acknowledged submission once under
+// its acknowledged id, every acknowledged cancel as CANCELLED, no GPU in two active reservations,
+// and the store's invariants hold.
 //
 // PausedLeaderWritesNothing: the leader is stopped with SIGSTOP until the
 // standby leads, then continued: it must write nothing (a submission sent

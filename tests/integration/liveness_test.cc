@@ -84,10 +84,12 @@ TEST(LivenessTest, NodesThatStopHeartbeatingGoDownAndTheOthersStayUp) {
   cluster.SetDaemonFlags({"--missed_heartbeats=25"});
   ASSERT_TRUE(cluster.StartDaemon().ok());
   const std::string inventory = Inventory("h100-80gb", 8);
-  ASSERT_TRUE(cluster.StartAgentWithFlags("steady", inventory,
-                                          {absl::StrCat("--simulate=", kSteady)}).ok());
-  ASSERT_TRUE(cluster.StartAgentWithFlags("frozen", inventory,
-                                          {absl::StrCat("--simulate=", kFrozen)}).ok());
+  ASSERT_TRUE(
+      cluster.StartAgentWithFlags("steady", inventory, {absl::StrCat("--simulate=", kSteady)})
+          .ok());
+  ASSERT_TRUE(
+      cluster.StartAgentWithFlags("frozen", inventory, {absl::StrCat("--simulate=", kFrozen)})
+          .ok());
   ASSERT_TRUE(cluster.WaitForConnectedNodes(kSteady + kFrozen, absl::Seconds(90)).ok())
       << cluster.Log("agent-steady");
 
@@ -96,8 +98,8 @@ TEST(LivenessTest, NodesThatStopHeartbeatingGoDownAndTheOthersStayUp) {
   const std::string before = ScrapeMetrics(cluster);
   absl::SleepFor(absl::Seconds(3));
   const std::string after = ScrapeMetrics(cluster);
-  const double beats = Sample(after, "berth_heartbeats_total") -
-                       Sample(before, "berth_heartbeats_total");
+  const double beats =
+      Sample(after, "berth_heartbeats_total") - Sample(before, "berth_heartbeats_total");
   const double commits = Sample(after, "berth_sqlite_commit_seconds_count") -
                          Sample(before, "berth_sqlite_commit_seconds_count");
   ASSERT_GE(Sample(before, "berth_sqlite_commit_seconds_count"), 0) << before;
