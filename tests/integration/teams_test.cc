@@ -140,6 +140,12 @@ TEST_F(TeamsTest, BorrowedJobIsPreemptedRequeuedAndTheOwnersJobStarts) {
     EXPECT_EQ(Get(a[i].id()).state(), v1::RUNNING) << a[i].id();
     EXPECT_EQ(Get(a[i].id()).preemptions(), 0) << a[i].id();
   }
+  // RUNNING is reported once the process is started; its shell writes the
+  // mark a moment later.
+  const absl::Time mark_deadline = absl::Now() + absl::Seconds(10);
+  while (ReadFile(marks_ + "/b-started").empty() && absl::Now() < mark_deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   EXPECT_FALSE(ReadFile(marks_ + "/b-started").empty());
   absl::StatusOr<std::vector<std::string>> kinds = EventKinds(cluster_.db_path(), a[0].id());
   ASSERT_TRUE(kinds.ok()) << kinds.status();
