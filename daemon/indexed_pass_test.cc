@@ -51,8 +51,9 @@ TEST(FitsByCountTest, AgreesWithPlaceGang) {
       }
       nodes.push_back(node);
     }
-    const GangShape shape{
-        .tp = int64_t{1} << (rng() % 4), .pp = 1 + rng() % 3, .dp = 1 + rng() % 3};
+    const GangShape shape{.tp = int64_t{1} << (rng() % 4),
+                          .pp = static_cast<int64_t>(1 + rng() % 3),
+                          .dp = static_cast<int64_t>(1 + rng() % 3)};
     EXPECT_EQ(FitsByCount(by_free, shape), PlaceGang(nodes, "h100-80gb", shape).has_value())
         << "round " << round;
   }
