@@ -12,7 +12,6 @@
 // --daemon, --token and --tls_ca may also come before the verb (`berth
 // --daemon HOST:PORT submit x.yaml`); a verb's own flag wins over them.
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -31,20 +30,8 @@
 
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define BERTH_CLI_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define BERTH_CLI_SANITIZED 1
-#endif
-
-// Ends the process once a verb is done, without tearing gRPC down: its
-// shutdown joins its threads and costs milliseconds of every short
-// command, and every call has had its answer by now. The output is flushed
-// first, and a failed write (a full disk, a closed pipe) is an error. The
-// sanitizer builds return normally, so that LeakSanitizer still runs.
+// Flushes the output once a verb is done: a failed write (a full disk, a
+// closed pipe) is an error, not a silent success.
 int Finish(int code) {
   std::cout.flush();
   std::cerr.flush();
@@ -52,9 +39,6 @@ int Finish(int code) {
     std::cerr << "berth: could not write the output\n";
     if (code == 0) code = 1;
   }
-#ifndef BERTH_CLI_SANITIZED
-  std::_Exit(code);
-#endif
   return code;
 }
 

@@ -37,6 +37,9 @@ TEST_F(CoreLimitsTest, AJobTooLargeForAnyStartJobFailsInsteadOfLooping) {
   }
   Open();
   Register("n1", "h100-80gb", 8, /*running=*/{holder->job().id()});
+  // The registration's reply comes before its StartJobs (to placed jobs the
+  // node did not report) are handed to the notifier: count after them.
+  Sync();
   const int starts_before = notifier_.starts();
   Report("n1", holder->job().id(), berth::v1::SUCCEEDED);  // the node frees up
   ASSERT_TRUE(Eventually([&] {

@@ -12,8 +12,6 @@
 namespace berth::sim {
 namespace {
 
-std::string TeamOf(const std::string& team) { return team.empty() ? "-" : team; }
-
 int64_t LargestPool(const ClusterSpec& cluster) {
   int64_t largest = 0;
   for (const NodeGroup& g : cluster.groups) largest = std::max(largest, g.count * g.gpus_per_node);
@@ -26,7 +24,7 @@ std::vector<std::pair<std::string, double>> TeamShares(const Trace& trace,
                                                         const daemon::TeamsConfig* teams) {
   std::map<std::string, double> weights;
   for (const TraceJob& job : trace.jobs) {
-    const std::string team = TeamOf(job.team);
+    const std::string team = TeamLabel(job.team);
     if (weights.contains(team)) continue;
     const daemon::TeamSpec* spec = teams != nullptr ? teams->Find(team) : nullptr;
     weights[team] = spec != nullptr ? spec->weight : 1.0;
@@ -53,7 +51,7 @@ Trace PrivateTrace(const Trace& trace, const std::string& team, const ClusterSpe
   const int64_t room = std::max<int64_t>(1, LargestPool(private_cluster));
   Trace sub{.name = trace.name + " (team " + team + " alone)"};
   for (TraceJob job : trace.jobs) {
-    if (TeamOf(job.team) != team) continue;
+    if (TeamLabel(job.team) != team) continue;
     // The baseline runs the users' counts: no plan sizing.
     job.model.clear();
     job.task.clear();
@@ -72,7 +70,9 @@ absl::StatusOr<std::vector<TeamBaseline>> PrivateBaselines(const Trace& trace,
                                                            const ClusterSpec& cluster,
                                                            const daemon::TeamsConfig* teams) {
   std::vector<TeamBaseline> out;
-  for (const auto& [team, share] : TeamShares(trace, teams)) {
+  const std::vector<std::pair<std::string, double>> shares = TeamShares(trace, teams);
+  if (shares.size() < 2) return out;  // nobody to share with
+  for (const auto& [team, share] : shares) {
     const ClusterSpec private_cluster = PrivateCluster(cluster, share);
     BERTH_ASSIGN_OR_RETURN(RunResult alone,
                            Replay(PrivateTrace(trace, team, private_cluster), private_cluster,
@@ -95,7 +95,7 @@ std::vector<TeamFairness> CompareWithBaselines(const std::vector<TeamBaseline>& 
                    .private_gpus = baseline.private_gpus};
     int64_t shared_ms = 0, private_ms = 0;
     for (const JobOutcome& job : shared.jobs) {
-      if (job.start_ms < 0 || TeamOf(job.team) != baseline.team) continue;
+      if (job.start_ms < 0 || TeamLabel(job.team) != baseline.team) continue;
       auto it = baseline.jct_ms.find(job.id);
       if (it == baseline.jct_ms.end()) continue;
       f.jobs++;

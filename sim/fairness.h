@@ -63,6 +63,7 @@ struct TeamBaseline {
   absl::flat_hash_map<int64_t, int64_t> jct_ms;
 };
 
+// Empty when the trace has fewer than two teams.
 absl::StatusOr<std::vector<TeamBaseline>> PrivateBaselines(const Trace& trace,
                                                            const ClusterSpec& cluster,
                                                            const daemon::TeamsConfig* teams);

@@ -87,6 +87,18 @@ TEST(FairnessTest, AJobLargerThanTheShareRunsLongerAlone) {
   EXPECT_DOUBLE_EQ(fairness[1].rho, 1);
 }
 
+TEST(FairnessTest, ATraceOfOneTeamHasNoBaselines) {
+  absl::StatusOr<Trace> trace = ParseBerthCsv(
+      "id,submit_s,team,gpus,duration_s,state,model,task\n"
+      "1,0,a,4,100,completed,,\n",
+      "one-team");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  absl::StatusOr<std::vector<TeamBaseline>> alone =
+      PrivateBaselines(*trace, kTwoSmallNodes, nullptr);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_TRUE(alone->empty());
+}
+
 TEST(FairnessTest, SharesFollowTheTeamsFileWeights) {
   absl::StatusOr<daemon::TeamsConfig> teams = daemon::ParseTeamsYaml(R"(
 teams:

@@ -102,7 +102,7 @@ int Run(const RunFlags& flags) {
                             .jobs = static_cast<int64_t>(trace->jobs.size())};
   // Each team alone on its share, once for every policy (sim/fairness.h).
   std::vector<berth::sim::TeamBaseline> baselines;
-  if (!flags.no_fairness && berth::sim::TeamShares(*trace, teams.get()).size() >= 2) {
+  if (!flags.no_fairness) {
     absl::StatusOr<std::vector<berth::sim::TeamBaseline>> alone =
         berth::sim::PrivateBaselines(*trace, *cluster, teams.get());
     if (!alone.ok()) return Fail(alone.status());
@@ -118,7 +118,7 @@ int Run(const RunFlags& flags) {
     absl::StatusOr<berth::sim::RunResult> result = berth::sim::Replay(*trace, *cluster, options);
     if (!result.ok()) return Fail(result.status());
     berth::sim::PolicyMetrics metrics = berth::sim::Measure(*result);
-    if (baselines.size() >= 2) {
+    if (!baselines.empty()) {
       metrics.fairness = berth::sim::CompareWithBaselines(baselines, *result);
       metrics.max_rho = berth::sim::MaxRho(metrics.fairness);
     }

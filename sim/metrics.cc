@@ -89,7 +89,7 @@ PolicyMetrics Measure(const RunResult& result) {
     m.gpu_seconds += job.gpus * (job.end_ms - job.start_ms);  // GPU-ms until below
     all.Add(job);
     by_size[SizeBucket(job.requested_gpus)].Add(job);
-    by_team[job.team.empty() ? "-" : job.team].Add(job);
+    by_team[TeamLabel(job.team)].Add(job);
   }
   const int64_t gpu_ms = m.gpu_seconds;
   m.gpu_seconds = gpu_ms / 1000;

@@ -64,6 +64,9 @@ struct PolicyMetrics {
   double max_rho = 0;
 };
 
+// A job's team as reports name it: "-" for a job without one.
+inline std::string TeamLabel(const std::string& team) { return team.empty() ? "-" : team; }
+
 // "1", "2-8", "9-64", "65-512", ">512".
 const char* SizeBucket(int64_t gpus);
 // Nearest-rank percentile (0 < p <= 100) of sorted values; 0 when empty.
