@@ -64,10 +64,16 @@ run_asan() {
 # Also left out: daemon/http_server_test (HttpServerTest.*), which drives
 # civetweb's own worker threads; TSan reports a race wholly inside Debian's
 # libcivetweb (two of its workers in libc's gmtime, which shares one static
-# buffer), not in berth's code.
+# buffer), not in berth's code. And daemon/leadership_test's
+# StandbyServerTest.*, which runs the standby's gRPC callback server and a
+# client in one process: TSan reported races between gRPC's own executor
+# threads (the generic reactor's call object, cctz's lazily made mutex,
+# Abseil's deadlock graph) in 26 of 40 runs, none in berth's frames. The
+# standby server holds no state of berth's; the failover integration test
+# covers it with real berthd processes.
 TSAN_TARGETS=(daemon/all db/all agents/all)
 TSAN_TEST_DIRS=(build-tsan/daemon build-tsan/db build-tsan/agents)
-TSAN_EXCLUDE='^(AgentTest|HttpServerTest)\.'
+TSAN_EXCLUDE='^(AgentTest|HttpServerTest|StandbyServerTest)\.'
 
 run_tsan() {
   local start=$SECONDS status=0 dir
