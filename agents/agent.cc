@@ -19,8 +19,7 @@ namespace berth::agent {
 // One Connect stream and the state its reader and heartbeat threads share.
 struct Agent::Session {
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::DaemonMessage>>
-      stream;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::DaemonMessage>> stream;
   absl::Mutex write_mu;  // gRPC allows one writer at a time
   absl::Mutex mu;
   bool registered ABSL_GUARDED_BY(mu) = false;
@@ -39,23 +38,20 @@ struct Agent::Session {
 namespace {
 
 int ToIntMillis(absl::Duration d) {
-  return static_cast<int>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(d), int64_t{1} << 30));
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), int64_t{1} << 30));
 }
 
 std::string GrpcStatusText(const grpc::Status& status) {
   return absl::StrCat("grpc code ", static_cast<int>(status.error_code()),
-                      status.error_message().empty() ? "" : ": ",
-                      status.error_message());
+                      status.error_message().empty() ? "" : ": ", status.error_message());
 }
 
 // True when the job's placement names no GPU on `node` (an empty placement
 // is taken as this node's).
 bool PlacedElsewhere(const v1::Job& job, absl::string_view node) {
   if (job.gpus().empty()) return false;
-  return std::none_of(
-      job.gpus().begin(), job.gpus().end(),
-      [node](const v1::GpuAssignment& gpu) { return gpu.node() == node; });
+  return std::none_of(job.gpus().begin(), job.gpus().end(),
+                      [node](const v1::GpuAssignment& gpu) { return gpu.node() == node; });
 }
 
 }  // namespace
@@ -74,26 +70,24 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
         "positive, with backoff min <= max");
   }
   if (options.max_unacknowledged == 0) {
-    return absl::InvalidArgumentError(
-        "agent: max_unacknowledged must be positive");
+    return absl::InvalidArgumentError("agent: max_unacknowledged must be positive");
   }
   if (!options.now) options.now = [] { return absl::Now(); };
   options.registration.set_node(options.node);
   auto agent = std::unique_ptr<Agent>(new Agent(std::move(options)));
   Agent* self = agent.get();
-  BERTH_ASSIGN_OR_RETURN(
-      agent->runner_,
-      JobRunner::Create({
-          .node = self->options_.node,
-          .work_dir = self->options_.work_dir,
-          .run_commands = self->options_.run_jobs,
-          .pass_env = self->options_.pass_env,
-          .default_stop_grace = self->options_.stop_grace,
-          .simulated_run = self->options_.simulated_run,
-          .now = self->options_.now,
-          .on_status = [self](const v1::JobStatus& s) { self->Deliver(s); },
-          .log = [self](absl::string_view line) { self->Log(line); },
-      }));
+  BERTH_ASSIGN_OR_RETURN(agent->runner_,
+                         JobRunner::Create({
+                             .node = self->options_.node,
+                             .work_dir = self->options_.work_dir,
+                             .run_commands = self->options_.run_jobs,
+                             .pass_env = self->options_.pass_env,
+                             .default_stop_grace = self->options_.stop_grace,
+                             .simulated_run = self->options_.simulated_run,
+                             .now = self->options_.now,
+                             .on_status = [self](const v1::JobStatus& s) { self->Deliver(s); },
+                             .log = [self](absl::string_view line) { self->Log(line); },
+                         }));
   return agent;
 }
 
@@ -101,13 +95,11 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   grpc::ChannelArguments args;
   // gRPC's own reconnect backoff (1 s up to 120 s by default) would keep a
   // restarted daemon unreachable long after our backoff ends.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              ToIntMillis(options_.reconnect_backoff_min));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, ToIntMillis(options_.reconnect_backoff_min));
   // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC takes it as the time one
   // connection attempt may take (20 s by default), and 100 ms cut off the
   // handshake with a busy berthd ("tcp handshaker shutdown").
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-              ToIntMillis(options_.reconnect_backoff_max));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, ToIntMillis(options_.reconnect_backoff_max));
   args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   args.SetMaxSendMessageSize(kMaxGrpcMessageBytes);
   // A connection of its own: the nodes of `--simulate N` would otherwise
@@ -119,8 +111,7 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   for (const std::string& address : addresses_) {
     stubs_.push_back(v1::AgentService::NewStub(grpc::CreateCustomChannel(
         address,
-        options_.credentials != nullptr ? options_.credentials
-                                        : grpc::InsecureChannelCredentials(),
+        options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials(),
         args)));
   }
 }
@@ -141,9 +132,8 @@ void Agent::Run() {
     const size_t next = NextAddress(addresses_, current_, why);
     // A standby named the leader: go there without the backoff's growth.
     if (ParseLeaderHint(why).has_value()) backoff = options_.reconnect_backoff_min;
-    Log(absl::StrCat("connection to ", addresses_[current_], " ended (", why,
-                     "); reconnecting to ", addresses_[next], " in ",
-                     absl::FormatDuration(backoff)));
+    Log(absl::StrCat("connection to ", addresses_[current_], " ended (", why, "); reconnecting to ",
+                     addresses_[next], " in ", absl::FormatDuration(backoff)));
     current_ = next;
     if (!SleepUnlessShutdown(backoff)) break;
     backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
@@ -157,9 +147,7 @@ void Agent::Shutdown() {
   if (session_ != nullptr) session_->context.TryCancel();
 }
 
-std::vector<int64_t> Agent::RunningJobs() const {
-  return runner_->RunningJobs();
-}
+std::vector<int64_t> Agent::RunningJobs() const { return runner_->RunningJobs(); }
 
 std::vector<v1::JobStatus> Agent::UnacknowledgedStatuses() const {
   absl::MutexLock lock(&outbox_mu_);
@@ -179,8 +167,7 @@ absl::Status Agent::RunSession(bool& registered) {
     session_ = &session;
   }
   const std::vector<int64_t> running = RunningJobs();
-  hello.mutable_register_()->mutable_running_jobs()->Add(running.begin(),
-                                                         running.end());
+  hello.mutable_register_()->mutable_running_jobs()->Add(running.begin(), running.end());
   session.stream = stubs_[current_]->Connect(&session.context);
   session.Write(hello);
   std::thread heartbeats([this, &session] { HeartbeatLoop(session); });
@@ -211,8 +198,7 @@ absl::Status Agent::RunSession(bool& registered) {
     session_ = nullptr;
   }
   if (finish.ok()) return status;
-  return absl::UnavailableError(
-      absl::StrCat(status.message(), ": ", GrpcStatusText(finish)));
+  return absl::UnavailableError(absl::StrCat(status.message(), ": ", GrpcStatusText(finish)));
 }
 
 absl::Status Agent::AwaitRegistered(Session& session) {
@@ -234,9 +220,8 @@ absl::Status Agent::AwaitRegistered(Session& session) {
     session.heartbeat_interval = interval;
   }
   Log(absl::StrCat("registered with ", addresses_[current_], ": ",
-                   options_.registration.gpus_size(), " GPUs, ",
-                   RunningJobs().size(), " running jobs, heartbeat every ",
-                   absl::FormatDuration(interval)));
+                   options_.registration.gpus_size(), " GPUs, ", RunningJobs().size(),
+                   " running jobs, heartbeat every ", absl::FormatDuration(interval)));
   return absl::OkStatus();
 }
 
@@ -250,8 +235,7 @@ void Agent::HeartbeatLoop(Session& session) {
     auto ready = [&session]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu) {
       return session.registered || session.done;
     };
-    session.mu.AwaitWithTimeout(absl::Condition(&ready),
-                                options_.register_timeout);
+    session.mu.AwaitWithTimeout(absl::Condition(&ready), options_.register_timeout);
     if (session.done) return;
     if (!session.registered) {
       Log("no Registered from the daemon in time; dropping the connection");
@@ -309,8 +293,7 @@ void Agent::HandleMessage(const v1::DaemonMessage& message) {
         failed.set_job_id(job.id());
         failed.set_state(v1::FAILED);
         failed.set_time_ms(absl::ToUnixMillis(options_.now()));
-        failed.set_message("the placement names no GPU on node " +
-                           options_.node);
+        failed.set_message("the placement names no GPU on node " + options_.node);
         Deliver(failed);
         return;
       }
@@ -318,8 +301,7 @@ void Agent::HandleMessage(const v1::DaemonMessage& message) {
       return;
     }
     case v1::DaemonMessage::kStopJob:
-      runner_->Stop(message.stop_job().job_id(),
-                    absl::Milliseconds(message.stop_job().grace_ms()));
+      runner_->Stop(message.stop_job().job_id(), absl::Milliseconds(message.stop_job().grace_ms()));
       return;
     case v1::DaemonMessage::kJobStatusAck:
       Acknowledge(message.job_status_ack());
@@ -338,8 +320,7 @@ void Agent::Deliver(const v1::JobStatus& status) {
   absl::MutexLock lock(&outbox_mu_);
   if (unacked_.size() >= options_.max_unacknowledged) {
     const v1::JobStatus& oldest = unacked_.front().status;
-    Log(absl::StrCat(unacked_.size(),
-                     " job statuses unacknowledged; dropping the oldest: job ",
+    Log(absl::StrCat(unacked_.size(), " job statuses unacknowledged; dropping the oldest: job ",
                      oldest.job_id(), " ", v1::JobState_Name(oldest.state())));
     unacked_.pop_front();
   }
@@ -353,8 +334,7 @@ void Agent::Deliver(const v1::JobStatus& status) {
 void Agent::Acknowledge(const v1::JobStatusAck& ack) {
   absl::MutexLock lock(&outbox_mu_);
   std::erase_if(unacked_, [&ack](const Unacknowledged& entry) {
-    return entry.status.job_id() == ack.job_id() &&
-           entry.status.state() == ack.state();
+    return entry.status.job_id() == ack.job_id() && entry.status.state() == ack.state();
   });
 }
 
@@ -380,8 +360,7 @@ void Agent::SetLiveSession(Session* session) {
   absl::MutexLock lock(&outbox_mu_);
   live_session_ = session;
   if (session == nullptr || unacked_.empty()) return;
-  Log(absl::StrCat("sending ", unacked_.size(),
-                   " job statuses berthd has not acknowledged"));
+  Log(absl::StrCat("sending ", unacked_.size(), " job statuses berthd has not acknowledged"));
   for (Unacknowledged& entry : unacked_) {
     if (!SendLocked(entry, kStatusResendHeartbeats)) return;
   }
@@ -393,8 +372,7 @@ bool Agent::SleepUnlessShutdown(absl::Duration delay) {
 }
 
 void Agent::Log(absl::string_view line) const {
-  std::cerr << absl::StrCat("berth-agent[", options_.node, "]: ", line, "\n")
-            << std::flush;
+  std::cerr << absl::StrCat("berth-agent[", options_.node, "]: ", line, "\n") << std::flush;
 }
 
 }  // namespace berth::agent

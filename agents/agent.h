@@ -154,8 +154,7 @@ class Agent {
   void Acknowledge(const v1::JobStatusAck& ack);
   // Writes `entry` to the live session, next due in `wait` heartbeats;
   // false when the write fails (the session then ends).
-  bool SendLocked(Unacknowledged& entry, int wait)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu_);
+  bool SendLocked(Unacknowledged& entry, int wait) ABSL_EXCLUSIVE_LOCKS_REQUIRED(outbox_mu_);
   // Once per heartbeat of `session`: writes the statuses that are due.
   void ResendDue(Session& session);
   // Sets (or, with nullptr, clears) the session statuses are written to;

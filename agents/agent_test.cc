@@ -14,8 +14,8 @@
 #include "absl/time/time.h"
 #include "agents/inventory.h"
 #include "common/leader_hint.h"
-#include "grpcpp/generic/async_generic_service.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -39,8 +39,7 @@ class FakeDaemon final : public v1::AgentService::Service {
 
   grpc::Status Connect(
       grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::DaemonMessage, v1::AgentMessage>* stream)
-      override {
+      grpc::ServerReaderWriter<v1::DaemonMessage, v1::AgentMessage>* stream) override {
     v1::AgentMessage message;
     if (!stream->Read(&message)) return grpc::Status::OK;
     {
@@ -67,9 +66,7 @@ class FakeDaemon final : public v1::AgentService::Service {
   // open; false when none opens or the write fails.
   bool Send(const v1::DaemonMessage& message) {
     absl::MutexLock lock(&mu_);
-    auto open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return open_ != nullptr;
-    };
+    auto open = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return open_ != nullptr; };
     if (!mu_.AwaitWithTimeout(absl::Condition(&open), kWait)) return false;
     return open_->Write(message);
   }
@@ -77,9 +74,7 @@ class FakeDaemon final : public v1::AgentService::Service {
   // Waits (at most kWait) until `done` holds for what has arrived.
   bool WaitFor(std::function<bool(const Streams&)> done) {
     absl::MutexLock lock(&mu_);
-    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return done(streams_);
-    };
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done(streams_); };
     return mu_.AwaitWithTimeout(absl::Condition(&ready), kWait);
   }
 
@@ -93,12 +88,11 @@ class FakeDaemon final : public v1::AgentService::Service {
   const bool answer_register_;
   absl::Mutex mu_;
   Streams streams_ ABSL_GUARDED_BY(mu_);
-  grpc::ServerReaderWriter<v1::DaemonMessage, v1::AgentMessage>* open_
-      ABSL_GUARDED_BY(mu_) = nullptr;
+  grpc::ServerReaderWriter<v1::DaemonMessage, v1::AgentMessage>* open_ ABSL_GUARDED_BY(mu_) =
+      nullptr;
 };
 
-std::unique_ptr<grpc::Server> StartServer(FakeDaemon& daemon,
-                                          const std::string& address,
+std::unique_ptr<grpc::Server> StartServer(FakeDaemon& daemon, const std::string& address,
                                           int* port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
@@ -112,8 +106,7 @@ void StopServer(grpc::Server& server) {
 }
 
 // Counts the messages of stream `i` for which `pred` holds.
-int Count(const Streams& streams, size_t i,
-          std::function<bool(const v1::AgentMessage&)> pred) {
+int Count(const Streams& streams, size_t i, std::function<bool(const v1::AgentMessage&)> pred) {
   if (streams.size() <= i) return 0;
   int n = 0;
   for (const v1::AgentMessage& m : streams[i]) n += pred(m) ? 1 : 0;
@@ -122,11 +115,9 @@ int Count(const Streams& streams, size_t i,
 
 bool IsHeartbeat(const v1::AgentMessage& m) { return m.has_heartbeat(); }
 
-std::function<bool(const v1::AgentMessage&)> IsStatus(int64_t job,
-                                                      v1::JobState state) {
+std::function<bool(const v1::AgentMessage&)> IsStatus(int64_t job, v1::JobState state) {
   return [job, state](const v1::AgentMessage& m) {
-    return m.has_job_status() && m.job_status().job_id() == job &&
-           m.job_status().state() == state;
+    return m.has_job_status() && m.job_status().job_id() == job && m.job_status().state() == state;
   };
 }
 
@@ -155,9 +146,8 @@ v1::DaemonMessage Ack(int64_t id, v1::JobState state) {
 }
 
 // Where in `stream` the messages for which `pred` holds are.
-std::vector<size_t> Positions(
-    const std::vector<v1::AgentMessage>& stream,
-    std::function<bool(const v1::AgentMessage&)> pred) {
+std::vector<size_t> Positions(const std::vector<v1::AgentMessage>& stream,
+                              std::function<bool(const v1::AgentMessage&)> pred) {
   std::vector<size_t> out;
   for (size_t i = 0; i < stream.size(); ++i) {
     if (pred(stream[i])) out.push_back(i);
@@ -166,8 +156,7 @@ std::vector<size_t> Positions(
 }
 
 // Heartbeats strictly between positions `from` and `to` of `stream`.
-int HeartbeatsBetween(const std::vector<v1::AgentMessage>& stream, size_t from,
-                      size_t to) {
+int HeartbeatsBetween(const std::vector<v1::AgentMessage>& stream, size_t from, size_t to) {
   int n = 0;
   for (size_t i = from + 1; i < to; ++i) n += IsHeartbeat(stream[i]) ? 1 : 0;
   return n;
@@ -222,8 +211,7 @@ class AgentTest : public ::testing::Test {
     overrides.default_heartbeat_interval = absl::Seconds(60);
     overrides.reconnect_backoff_min = absl::Milliseconds(10);
     overrides.reconnect_backoff_max = absl::Milliseconds(100);
-    absl::StatusOr<std::unique_ptr<Agent>> agent =
-        Agent::Create(std::move(overrides));
+    absl::StatusOr<std::unique_ptr<Agent>> agent = Agent::Create(std::move(overrides));
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = *std::move(agent);
     run_ = std::async(std::launch::async, [this] { agent_->Run(); });
@@ -233,8 +221,7 @@ class AgentTest : public ::testing::Test {
   void StopAgent() {
     if (agent_ == nullptr) return;
     agent_->Shutdown();
-    EXPECT_EQ(run_.wait_for(std::chrono::seconds(10)),
-              std::future_status::ready);
+    EXPECT_EQ(run_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     run_.get();
     agent_.reset();
   }
@@ -319,8 +306,7 @@ TEST_F(AgentTest, FollowsTheLeaderAStandbyNames) {
 TEST_F(AgentTest, HeartbeatsFollowAtTheDaemonsInterval) {
   StartDaemon(/*heartbeat_ms=*/20);
   StartAgent();
-  ASSERT_TRUE(daemon_->WaitFor(
-      [](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 4; }));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 4; }));
   const std::vector<v1::AgentMessage> stream = daemon_->Received()[0];
   int64_t previous_ms = 0;
   for (size_t i = 1; i < stream.size(); ++i) {
@@ -342,15 +328,13 @@ TEST_F(AgentTest, StartJobIsRunningUntilStopped) {
   StartAgent();
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1; }));
   EXPECT_THAT(agent_->RunningJobs(), ElementsAre(42));
 
   ASSERT_TRUE(daemon_->Send(StopJob(42)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1; }));
   EXPECT_TRUE(agent_->RunningJobs().empty());
 }
 
@@ -359,9 +343,8 @@ TEST_F(AgentTest, StartJobPlacedOnAnotherNodeFails) {
   StartAgent();
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(5, "n2")));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(5, v1::FAILED)) >= 1;
-  }));
+  ASSERT_TRUE(
+      daemon_->WaitFor([](const Streams& s) { return Count(s, 0, IsStatus(5, v1::FAILED)) >= 1; }));
   EXPECT_TRUE(agent_->RunningJobs().empty());
 }
 
@@ -370,9 +353,8 @@ TEST_F(AgentTest, ReRegistersWithRunningJobsAfterDaemonRestart) {
   StartAgent();
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
   ASSERT_TRUE(daemon_->Send(StartJob(7, "n1")));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(7, v1::RUNNING)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(7, v1::RUNNING)) >= 1; }));
 
   RestartDaemon();
   ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return !s.empty(); }));
@@ -381,8 +363,7 @@ TEST_F(AgentTest, ReRegistersWithRunningJobsAfterDaemonRestart) {
   EXPECT_THAT(first.register_().running_jobs(), ElementsAre(7));
   EXPECT_EQ(first.register_().gpus_size(), 8);
   // And the new stream carries heartbeats again.
-  EXPECT_TRUE(daemon_->WaitFor(
-      [](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 1; }));
+  EXPECT_TRUE(daemon_->WaitFor([](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 1; }));
 }
 
 TEST_F(AgentTest, UnacknowledgedStatusesAreResentOnTheNextSession) {
@@ -390,9 +371,8 @@ TEST_F(AgentTest, UnacknowledgedStatusesAreResentOnTheNextSession) {
   StartAgent();
   ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
   ASSERT_TRUE(daemon_->Send(StopJob(42)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(42, v1::CANCELLED)) >= 1; }));
   // RUNNING is kept after the end: berthd takes the start time from it.
   EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
               ElementsAre(Key{42, v1::RUNNING}, Key{42, v1::CANCELLED}));
@@ -401,9 +381,8 @@ TEST_F(AgentTest, UnacknowledgedStatusesAreResentOnTheNextSession) {
   // The agent writes what it holds right after Registered, before it reads
   // the daemon's first message: so before the answer to this StopJob.
   ASSERT_TRUE(daemon_->Send(StopJob(100)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1; }));
   const std::vector<v1::AgentMessage> stream = daemon_->Received()[0];
   EXPECT_TRUE(stream[0].has_register_());
   EXPECT_TRUE(stream[0].register_().running_jobs().empty());
@@ -418,32 +397,28 @@ TEST_F(AgentTest, AcknowledgedStatusesAreNotResent) {
   StartDaemon();
   StartAgent();
   ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 1; }));
   // Acks for another state or another job change nothing.
   ASSERT_TRUE(daemon_->Send(Ack(42, v1::SUCCEEDED)));
   ASSERT_TRUE(daemon_->Send(Ack(43, v1::RUNNING)));
   // The agent handles daemon messages in order: once CANCELLED 99 (the
   // answer to this StopJob) arrives, the acks above have been handled.
   ASSERT_TRUE(daemon_->Send(StopJob(99)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1; }));
   EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
               ElementsAre(Key{42, v1::RUNNING}, Key{99, v1::CANCELLED}));
 
   ASSERT_TRUE(daemon_->Send(Ack(42, v1::RUNNING)));
   ASSERT_TRUE(daemon_->Send(Ack(99, v1::CANCELLED)));
-  ASSERT_TRUE(
-      Eventually([this] { return agent_->UnacknowledgedStatuses().empty(); }));
+  ASSERT_TRUE(Eventually([this] { return agent_->UnacknowledgedStatuses().empty(); }));
 
   RestartDaemon();
   // Statuses held at the session's start are written before this marker's.
   ASSERT_TRUE(daemon_->Send(StopJob(100)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1; }));
   const Streams streams = daemon_->Received();
   EXPECT_THAT(streams[0][0].register_().running_jobs(), ElementsAre(42));
   EXPECT_EQ(Count(streams, 0, IsStatus(42, v1::RUNNING)), 0);
@@ -454,28 +429,24 @@ TEST_F(AgentTest, UnacknowledgedStatusIsResentWhileConnected) {
   StartDaemon(/*heartbeat_ms=*/20);
   StartAgent();
   ASSERT_TRUE(daemon_->Send(StartJob(42, "n1")));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 3;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(42, v1::RUNNING)) >= 3; }));
   std::vector<v1::AgentMessage> stream = daemon_->Received()[0];
-  const std::vector<size_t> copies =
-      Positions(stream, IsStatus(42, v1::RUNNING));
+  const std::vector<size_t> copies = Positions(stream, IsStatus(42, v1::RUNNING));
   // Counted in heartbeats, not time: resent after kStatusResendHeartbeats
   // (5) heartbeats, then after twice that. The first wait may count one
   // heartbeat written just before the status (their threads race): 4 or 5.
   const int first_wait = HeartbeatsBetween(stream, copies[0], copies[1]);
   EXPECT_GE(first_wait, kStatusResendHeartbeats - 1);
   EXPECT_LE(first_wait, kStatusResendHeartbeats);
-  EXPECT_EQ(HeartbeatsBetween(stream, copies[1], copies[2]),
-            2 * kStatusResendHeartbeats);
+  EXPECT_EQ(HeartbeatsBetween(stream, copies[1], copies[2]), 2 * kStatusResendHeartbeats);
 
   // Acked: no more copies. The marker's answer arrives after every copy
   // written before the ack was handled.
   ASSERT_TRUE(daemon_->Send(Ack(42, v1::RUNNING)));
   ASSERT_TRUE(daemon_->Send(StopJob(99)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(99, v1::CANCELLED)) >= 1; }));
   const int sent = Count(daemon_->Received(), 0, IsStatus(42, v1::RUNNING));
   const int beats = Count(daemon_->Received(), 0, IsHeartbeat);
   // Longer than the next wait (4 * 5 = 20 heartbeats) of job 42's status.
@@ -492,20 +463,17 @@ TEST_F(AgentTest, KeepsAtMostMaxUnacknowledgedStatuses) {
   StartDaemon();
   StartAgent({.max_unacknowledged = 3});
   for (int64_t id = 1; id <= 5; ++id) ASSERT_TRUE(daemon_->Send(StopJob(id)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(5, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(5, v1::CANCELLED)) >= 1; }));
   // 5 statuses, cap 3: jobs 1 and 2 (the oldest) were dropped.
   EXPECT_THAT(Keys(agent_->UnacknowledgedStatuses()),
-              ElementsAre(Key{3, v1::CANCELLED}, Key{4, v1::CANCELLED},
-                          Key{5, v1::CANCELLED}));
+              ElementsAre(Key{3, v1::CANCELLED}, Key{4, v1::CANCELLED}, Key{5, v1::CANCELLED}));
 
   RestartDaemon();
   // Held statuses are written before the answer to this StopJob.
   ASSERT_TRUE(daemon_->Send(StopJob(100)));
-  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) {
-    return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1;
-  }));
+  ASSERT_TRUE(daemon_->WaitFor(
+      [](const Streams& s) { return Count(s, 0, IsStatus(100, v1::CANCELLED)) >= 1; }));
   const Streams streams = daemon_->Received();
   const auto keys = StatusKeys(streams[0]);
   ASSERT_GE(keys.size(), 4u);
@@ -528,8 +496,7 @@ TEST_F(AgentTest, ReconnectsWhenRegisteredNeverComes) {
 TEST_F(AgentTest, ShutdownStopsAConnectedAgent) {
   StartDaemon();
   StartAgent();
-  ASSERT_TRUE(daemon_->WaitFor(
-      [](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 1; }));
+  ASSERT_TRUE(daemon_->WaitFor([](const Streams& s) { return Count(s, 0, IsHeartbeat) >= 1; }));
   StopAgent();  // expects Run() to return within the bound
 }
 
@@ -553,9 +520,7 @@ TEST(AgentCreateTest, RejectsBadOptions) {
                               .reconnect_backoff_min = absl::Seconds(2),
                               .reconnect_backoff_max = absl::Seconds(1)})
                    .ok());
-  EXPECT_FALSE(Agent::Create(
-                   {.node = "n1", .registration = reg, .max_unacknowledged = 0})
-                   .ok());
+  EXPECT_FALSE(Agent::Create({.node = "n1", .registration = reg, .max_unacknowledged = 0}).ok());
   EXPECT_TRUE(Agent::Create({.node = "n1", .registration = reg}).ok());
 }
 

@@ -42,8 +42,7 @@ const std::vector<Family>& Families() {
 
 // "NVIDIA A100-SXM4-80GB" → {"nvidia", "a100", "sxm4", "80gb"}.
 std::vector<std::string> Tokens(absl::string_view name) {
-  return absl::StrSplit(absl::AsciiStrToLower(name), absl::ByAnyChar(" -_"),
-                        absl::SkipEmpty());
+  return absl::StrSplit(absl::AsciiStrToLower(name), absl::ByAnyChar(" -_"), absl::SkipEmpty());
 }
 
 bool Has(const std::vector<std::string>& tokens, absl::string_view token) {
@@ -82,15 +81,15 @@ std::string GpuTypeFor(absl::string_view name, int64_t memory_bytes) {
     }
     break;
   }
-  const int64_t gib = std::llround(static_cast<double>(memory_bytes) /
-                                   static_cast<double>(planner::kGiB));
+  const int64_t gib =
+      std::llround(static_cast<double>(memory_bytes) / static_cast<double>(planner::kGiB));
   return absl::StrCat("custom-", gib, "gb");
 }
 
 namespace {
 
-v1::Gpu* AddGpu(v1::Register& reg, int index, absl::string_view name,
-                absl::string_view uuid, absl::string_view bus, int64_t memory) {
+v1::Gpu* AddGpu(v1::Register& reg, int index, absl::string_view name, absl::string_view uuid,
+                absl::string_view bus, int64_t memory) {
   v1::Gpu* gpu = reg.add_gpus();
   gpu->set_index(index);
   gpu->set_uuid(std::string(uuid));
@@ -102,25 +101,21 @@ v1::Gpu* AddGpu(v1::Register& reg, int index, absl::string_view name,
 
 }  // namespace
 
-v1::Register RegisterFromNvml(absl::string_view node,
-                              const std::vector<NvmlGpu>& gpus) {
+v1::Register RegisterFromNvml(absl::string_view node, const std::vector<NvmlGpu>& gpus) {
   v1::Register reg;
   reg.set_node(std::string(node));
   reg.set_discovery("nvml");
   std::vector<int> mig;
   for (const NvmlGpu& g : gpus) {
-    v1::Gpu* gpu = AddGpu(reg, g.index, g.name, g.uuid, g.pci_bus_id,
-                          g.memory_total_bytes);
-    gpu->mutable_nvlink_peers()->Add(g.nvlink_peers.begin(),
-                                     g.nvlink_peers.end());
+    v1::Gpu* gpu = AddGpu(reg, g.index, g.name, g.uuid, g.pci_bus_id, g.memory_total_bytes);
+    gpu->mutable_nvlink_peers()->Add(g.nvlink_peers.begin(), g.nvlink_peers.end());
     if (g.mig_enabled) mig.push_back(g.index);
   }
   if (!mig.empty()) (*reg.mutable_labels())["mig"] = absl::StrJoin(mig, ",");
   return reg;
 }
 
-v1::Register RegisterFromSmi(absl::string_view node,
-                             const std::vector<SmiGpu>& gpus) {
+v1::Register RegisterFromSmi(absl::string_view node, const std::vector<SmiGpu>& gpus) {
   v1::Register reg;
   reg.set_node(std::string(node));
   reg.set_discovery("nvidia-smi");
@@ -133,8 +128,7 @@ v1::Register RegisterFromSmi(absl::string_view node,
 namespace {
 
 absl::StatusOr<Discovery> FromNvml(const DiscoveryOptions& options) {
-  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Nvml> nvml,
-                         Nvml::Load(options.nvml_library));
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Nvml> nvml, Nvml::Load(options.nvml_library));
   BERTH_ASSIGN_OR_RETURN(std::vector<NvmlGpu> gpus, nvml->Gpus());
   if (gpus.empty()) return absl::NotFoundError("NVML: the driver lists no GPU");
   return Discovery{.registration = RegisterFromNvml(options.node, gpus),
@@ -145,8 +139,7 @@ absl::StatusOr<Discovery> FromNvml(const DiscoveryOptions& options) {
 absl::StatusOr<Discovery> FromNvidiaSmi(const DiscoveryOptions& options) {
   BERTH_ASSIGN_OR_RETURN(std::string text, RunNvidiaSmi(options.nvidia_smi));
   BERTH_ASSIGN_OR_RETURN(std::vector<SmiGpu> gpus, ParseNvidiaSmiCsv(text));
-  return Discovery{.registration = RegisterFromSmi(options.node, gpus),
-                   .method = "nvidia-smi"};
+  return Discovery{.registration = RegisterFromSmi(options.node, gpus), .method = "nvidia-smi"};
 }
 
 }  // namespace
@@ -154,8 +147,7 @@ absl::StatusOr<Discovery> FromNvidiaSmi(const DiscoveryOptions& options) {
 absl::StatusOr<Discovery> Discover(const DiscoveryOptions& options) {
   BERTH_RETURN_IF_ERROR(ValidateNodeName(options.node));
   if (!options.inventory_path.empty()) {
-    BERTH_ASSIGN_OR_RETURN(v1::Register reg,
-                           LoadInventory(options.inventory_path, options.node));
+    BERTH_ASSIGN_OR_RETURN(v1::Register reg, LoadInventory(options.inventory_path, options.node));
     reg.set_discovery("inventory");
     return Discovery{.registration = std::move(reg), .method = "inventory"};
   }
@@ -164,9 +156,8 @@ absl::StatusOr<Discovery> Discover(const DiscoveryOptions& options) {
   absl::StatusOr<Discovery> smi = FromNvidiaSmi(options);
   if (smi.ok()) return smi;
   return absl::FailedPreconditionError(
-      absl::StrCat("no GPU found on this machine (", nvml.status().message(),
-                   "; nvidia-smi: ", smi.status().message(),
-                   "); give --inventory FILE to run a simulated node"));
+      absl::StrCat("no GPU found on this machine (", nvml.status().message(), "; nvidia-smi: ",
+                   smi.status().message(), "); give --inventory FILE to run a simulated node"));
 }
 
 }  // namespace berth::agent

@@ -48,10 +48,8 @@ std::string GpuTypeFor(absl::string_view name, int64_t memory_bytes);
 
 // The Register for GPUs found by NVML or nvidia-smi. A label "mig" lists the
 // indices of GPUs with MIG enabled, when there are any.
-v1::Register RegisterFromNvml(absl::string_view node,
-                              const std::vector<NvmlGpu>& gpus);
-v1::Register RegisterFromSmi(absl::string_view node,
-                             const std::vector<SmiGpu>& gpus);
+v1::Register RegisterFromNvml(absl::string_view node, const std::vector<NvmlGpu>& gpus);
+v1::Register RegisterFromSmi(absl::string_view node, const std::vector<SmiGpu>& gpus);
 
 }  // namespace berth::agent
 

@@ -25,8 +25,7 @@ TEST(GpuTypeForTest, MapsDriverNamesToCatalogTypes) {
   EXPECT_EQ(GpuTypeFor("NVIDIA L40S", 46068 * kMiB), "l40s-48gb");
   EXPECT_EQ(GpuTypeFor("NVIDIA L4", 23034 * kMiB), "l4-24gb");
   EXPECT_EQ(GpuTypeFor("NVIDIA A10", 23028 * kMiB), "a10-24gb");
-  EXPECT_EQ(GpuTypeFor("NVIDIA GeForce RTX 4090", 24564 * kMiB),
-            "rtx4090-24gb");
+  EXPECT_EQ(GpuTypeFor("NVIDIA GeForce RTX 4090", 24564 * kMiB), "rtx4090-24gb");
   EXPECT_EQ(GpuTypeFor("Tesla V100-SXM2-32GB", 32768 * kMiB), "v100-32gb");
 }
 
@@ -42,8 +41,8 @@ TEST(GpuTypeForTest, UnknownBoardsAndOddMemoryAreCustom) {
 TEST(DiscoveryTest, PrefersAnInventoryWhenGiven) {
   const std::string path = ::testing::TempDir() + "/inventory.json";
   std::ofstream(path) << R"({"gpus": [{"type": "l4-24gb", "count": 2}]})";
-  absl::StatusOr<Discovery> found = Discover(
-      {.node = "n1", .inventory_path = path, .nvml_library = FAKE_NVML});
+  absl::StatusOr<Discovery> found =
+      Discover({.node = "n1", .inventory_path = path, .nvml_library = FAKE_NVML});
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->method, "inventory");
   EXPECT_EQ(found->registration.discovery(), "inventory");
@@ -52,8 +51,7 @@ TEST(DiscoveryTest, PrefersAnInventoryWhenGiven) {
 }
 
 TEST(DiscoveryTest, UsesNvmlWhenItLoads) {
-  absl::StatusOr<Discovery> found =
-      Discover({.node = "n1", .nvml_library = FAKE_NVML});
+  absl::StatusOr<Discovery> found = Discover({.node = "n1", .nvml_library = FAKE_NVML});
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->method, "nvml");
   ASSERT_NE(found->nvml, nullptr);
@@ -72,13 +70,10 @@ TEST(DiscoveryTest, UsesNvmlWhenItLoads) {
 
 TEST(DiscoveryTest, FallsBackToNvidiaSmi) {
   const std::string script = ::testing::TempDir() + "/nvidia-smi";
-  std::ofstream(script) << "#!/bin/sh\ncat " BERTH_TESTDATA_DIR
-                           "/nvidia-smi-8xh100.csv\n";
+  std::ofstream(script) << "#!/bin/sh\ncat " BERTH_TESTDATA_DIR "/nvidia-smi-8xh100.csv\n";
   ASSERT_EQ(chmod(script.c_str(), 0755), 0);
   absl::StatusOr<Discovery> found =
-      Discover({.node = "n1",
-                .nvml_library = FAKE_NVML_INIT_FAILS,
-                .nvidia_smi = script});
+      Discover({.node = "n1", .nvml_library = FAKE_NVML_INIT_FAILS, .nvidia_smi = script});
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->method, "nvidia-smi");
   EXPECT_EQ(found->registration.discovery(), "nvidia-smi");
@@ -87,10 +82,9 @@ TEST(DiscoveryTest, FallsBackToNvidiaSmi) {
 }
 
 TEST(DiscoveryTest, NoGpuAndNoInventoryIsAClearError) {
-  absl::StatusOr<Discovery> found =
-      Discover({.node = "n1",
-                .nvml_library = "/nonexistent/libnvidia-ml.so.1",
-                .nvidia_smi = "/nonexistent/nvidia-smi"});
+  absl::StatusOr<Discovery> found = Discover({.node = "n1",
+                                              .nvml_library = "/nonexistent/libnvidia-ml.so.1",
+                                              .nvidia_smi = "/nonexistent/nvidia-smi"});
   EXPECT_EQ(found.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(found.status().message(), HasSubstr("no GPU found"));
   EXPECT_THAT(found.status().message(), HasSubstr("--inventory"));

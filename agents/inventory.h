@@ -34,19 +34,16 @@ absl::Status ValidateNodeName(absl::string_view node);
 
 // Expands `inventory` into a Register for `node`. `source` prefixes errors
 // ("inventory <source>: gpus[0].count: ...").
-absl::StatusOr<v1::Register> InventoryToRegister(
-    const v1::Inventory& inventory, absl::string_view node,
-    absl::string_view source);
+absl::StatusOr<v1::Register> InventoryToRegister(const v1::Inventory& inventory,
+                                                 absl::string_view node, absl::string_view source);
 
 // Parses inventory JSON text; `source` names it in errors.
-absl::StatusOr<v1::Register> ParseInventory(absl::string_view json,
-                                            absl::string_view node,
+absl::StatusOr<v1::Register> ParseInventory(absl::string_view json, absl::string_view node,
                                             absl::string_view source);
 
 // Reads and parses the inventory file at `path` (NotFound when missing,
 // InvalidArgument when larger than 1 MiB or invalid).
-absl::StatusOr<v1::Register> LoadInventory(const std::string& path,
-                                           absl::string_view node);
+absl::StatusOr<v1::Register> LoadInventory(const std::string& path, absl::string_view node);
 
 }  // namespace berth::agent
 

@@ -23,8 +23,7 @@ void ExpectInvalid(const std::string& json, const std::string& field) {
   absl::StatusOr<v1::Register> reg = Parse(json);
   ASSERT_FALSE(reg.ok()) << json;
   EXPECT_EQ(reg.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(reg.status().message()),
-              HasSubstr("inventory test.json: "));
+  EXPECT_THAT(std::string(reg.status().message()), HasSubstr("inventory test.json: "));
   EXPECT_THAT(std::string(reg.status().message()), HasSubstr(field));
 }
 
@@ -34,7 +33,7 @@ TEST(InventoryTest, ExpandsEntriesInOrder) {
     "labels": {"rack": "r1"}})");
   ASSERT_TRUE(reg.ok()) << reg.status();
   EXPECT_EQ(reg->node(), "n1");
-  ASSERT_EQ(reg->gpus_size(), 3);  // 2 + the default count of 1
+  ASSERT_EQ(reg->gpus_size(), 3);               // 2 + the default count of 1
   EXPECT_EQ(reg->gpus(0).type(), "h100-80gb");  // alias made canonical
   EXPECT_EQ(reg->gpus(0).memory_bytes(), 81559.0 * planner::kMiB);
   EXPECT_EQ(reg->gpus(1).index(), 1);
@@ -60,8 +59,7 @@ TEST(InventoryTest, ErrorsNameTheField) {
   ExpectInvalid(R"({"gpus": [{"memory_gib": 24.5}]})", "gpus[0].memory_gib");
   ExpectInvalid(R"({"gpus": [{"type": "l4", "count": 65}]})",
                 "gpus[0].count: 65 is not from 1 to 64");
-  ExpectInvalid(R"({"gpus": [{"type": "l4", "count": -1}]})",
-                "gpus[0].count");
+  ExpectInvalid(R"({"gpus": [{"type": "l4", "count": -1}]})", "gpus[0].count");
 }
 
 TEST(InventoryTest, UnknownTypeListsKnownNames) {
@@ -84,16 +82,13 @@ TEST(InventoryTest, ValidatesNodeNames) {
   EXPECT_FALSE(ValidateNodeName(std::string(254, 'a')).ok());
   EXPECT_FALSE(ValidateNodeName("node 1").ok());
   EXPECT_FALSE(ValidateNodeName("node/1").ok());
-  EXPECT_FALSE(ParseInventory(R"({"gpus": [{"type": "l4"}]})", "bad name",
-                              "x.json")
-                   .ok());
+  EXPECT_FALSE(ParseInventory(R"({"gpus": [{"type": "l4"}]})", "bad name", "x.json").ok());
 }
 
 class InventoryFileTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = absl::StrCat(
-        ::testing::TempDir(), "/inventory_test_", name);
+    const std::string path = absl::StrCat(::testing::TempDir(), "/inventory_test_", name);
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }
@@ -118,9 +113,8 @@ TEST_F(InventoryFileTest, MalformedFileNamesThePath) {
 
 TEST_F(InventoryFileTest, RejectsFilesOverOneMiB) {
   // Valid JSON, padded with spaces past 1 MiB (1,048,576 bytes).
-  const std::string path = Write(
-      "big.json", R"({"gpus": [{"type": "l4"}]})" +
-                      std::string(kMaxInventoryFileBytes, ' '));
+  const std::string path =
+      Write("big.json", R"({"gpus": [{"type": "l4"}]})" + std::string(kMaxInventoryFileBytes, ' '));
   absl::StatusOr<v1::Register> reg = LoadInventory(path, "n1");
   ASSERT_FALSE(reg.ok());
   EXPECT_EQ(reg.status().code(), absl::StatusCode::kInvalidArgument);
@@ -129,12 +123,10 @@ TEST_F(InventoryFileTest, RejectsFilesOverOneMiB) {
 
 TEST(ExampleInventoriesTest, EveryExampleParses) {
   int parsed = 0;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
+  for (const auto& entry : std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
     const std::string name = entry.path().filename().string();
     if (!name.starts_with("inventory-") || !name.ends_with(".json")) continue;
-    absl::StatusOr<v1::Register> reg =
-        LoadInventory(entry.path().string(), "example-node");
+    absl::StatusOr<v1::Register> reg = LoadInventory(entry.path().string(), "example-node");
     EXPECT_TRUE(reg.ok()) << name << ": " << reg.status();
     ++parsed;
   }
@@ -142,8 +134,8 @@ TEST(ExampleInventoriesTest, EveryExampleParses) {
 }
 
 TEST(ExampleInventoriesTest, H100NodeHasEightCardsInRackR1) {
-  absl::StatusOr<v1::Register> reg = LoadInventory(
-      std::string(BERTH_EXAMPLES_DIR) + "/inventory-h100-node.json", "h1");
+  absl::StatusOr<v1::Register> reg =
+      LoadInventory(std::string(BERTH_EXAMPLES_DIR) + "/inventory-h100-node.json", "h1");
   ASSERT_TRUE(reg.ok()) << reg.status();
   ASSERT_EQ(reg->gpus_size(), 8);
   EXPECT_EQ(reg->gpus(7).type(), "h100-80gb");

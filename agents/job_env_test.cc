@@ -77,8 +77,8 @@ TEST(ShareOfTest, AJobWithoutPlacementRunsAloneHere) {
 
 TEST(JobVariablesTest, SetsThePlanAndRendezvous) {
   const v1::Job job = TwoNodeJob();
-  const auto vars = JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json",
-                                 "/w/jobs/20042/checkpoint");
+  const auto vars =
+      JobVariables(job, ShareOf(job, "b"), "/w/jobs/20042/ds.json", "/w/jobs/20042/checkpoint");
   EXPECT_EQ(vars.at("CUDA_VISIBLE_DEVICES"), "6,7,4,5");
   EXPECT_EQ(vars.at("BERTH_JOB_ID"), "20042");
   EXPECT_EQ(vars.at("BERTH_TP"), "2");

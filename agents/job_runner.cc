@@ -1,7 +1,7 @@
 #include "agents/job_runner.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -247,14 +247,14 @@ void JobRunner::PollSimulated(absl::Time now, std::vector<v1::JobStatus>& report
   for (auto& [id, entry] : jobs_) {
     if (entry.phase != Phase::kRunning || entry.pgid != 0) continue;
     if (now >= entry.deadline && entry.deadline <= entry.simulated_end) {
-      reports.push_back(Finish(entry, v1::FAILED, 0,
-                               absl::StrCat("exceeded max run time of ",
-                                            entry.job.spec().max_runtime_seconds(),
-                                            " s (simulated)")));
+      reports.push_back(
+          Finish(entry, v1::FAILED, 0,
+                 absl::StrCat("exceeded max run time of ", entry.job.spec().max_runtime_seconds(),
+                              " s (simulated)")));
     } else if (now >= entry.simulated_end) {
-      reports.push_back(Finish(entry, v1::SUCCEEDED, 0,
-                               absl::StrCat("simulated: ran ",
-                                            absl::FormatDuration(entry.simulated_run))));
+      reports.push_back(
+          Finish(entry, v1::SUCCEEDED, 0,
+                 absl::StrCat("simulated: ran ", absl::FormatDuration(entry.simulated_run))));
     }
   }
 }
@@ -311,10 +311,10 @@ absl::StatusOr<pid_t> JobRunner::Spawn(const v1::Job& job) {
   const NodeShare share = ShareOf(job, options_.node);
   return SpawnProcessGroup({
       .argv = {job.spec().command().begin(), job.spec().command().end()},
-      .env =
-          MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), options_.pass_env),
-                           job.spec(), JobVariables(job, share, folder.path + "/deepspeed.json",
-                                        absl::StrCat(folder.path, "/", kCheckpointFile))),
+      .env = MergeEnvironment(InheritedEnvironment(CurrentEnvironment(), options_.pass_env),
+                              job.spec(),
+                              JobVariables(job, share, folder.path + "/deepspeed.json",
+                                           absl::StrCat(folder.path, "/", kCheckpointFile))),
       .stdout_fd = out.get(),
       .stderr_fd = err.get(),
       .cwd_fd = folder.fd.get(),

@@ -121,11 +121,11 @@ class JobRunner {
     v1::Job job;
     std::vector<int> gpu_indices;  // this node's
     Phase phase = Phase::kQueued;
-    pid_t pgid = 0;                                // 0: simulated
-    absl::Time deadline = absl::InfiniteFuture();  // max run time
+    pid_t pgid = 0;                                     // 0: simulated
+    absl::Time deadline = absl::InfiniteFuture();       // max run time
     absl::Duration simulated_run;                       // simulated: how long
     absl::Time simulated_end = absl::InfiniteFuture();  // simulated: SUCCEEDED then
-    absl::Time kill_at = absl::InfiniteFuture();   // SIGKILL after SIGTERM
+    absl::Time kill_at = absl::InfiniteFuture();        // SIGKILL after SIGTERM
     absl::Duration grace;
     StopReason reason = StopReason::kNone;
     bool stopped = false;  // Stop() was called: a later Start() reruns it
@@ -165,7 +165,7 @@ class JobRunner {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::btree_map<int64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> launch_queue_ ABSL_GUARDED_BY(mu_);
-  bool timers_changed_ ABSL_GUARDED_BY(mu_) = false;  // wakes the reaper
+  bool timers_changed_ ABSL_GUARDED_BY(mu_) = false;   // wakes the reaper
   std::deque<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::thread reaper_;
 };

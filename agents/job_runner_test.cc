@@ -391,10 +391,11 @@ class SimulatedJobTest : public JobRunnerTest {
         .node = "n1",
         .run_commands = false,
         .simulated_run = simulated_run,
-        .now = [this] {
-          absl::MutexLock lock(&clock_mu_);
-          return now_;
-        },
+        .now =
+            [this] {
+              absl::MutexLock lock(&clock_mu_);
+              return now_;
+            },
         .on_status = [this](const v1::JobStatus& s) { recorder_.Add(s); },
     });
     ASSERT_TRUE(runner.ok()) << runner.status();

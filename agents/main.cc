@@ -111,8 +111,6 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
   };
 }
 
-
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -24,15 +24,14 @@ constexpr size_t kFields = 7;
 constexpr size_t kMaxOutputBytes = 1 << 20;
 
 absl::Status BadLine(int line, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("nvidia-smi output line ", line, ": ", why));
+  return absl::InvalidArgumentError(absl::StrCat("nvidia-smi output line ", line, ": ", why));
 }
 
 absl::StatusOr<SmiGpu> ParseLine(absl::string_view text, int line) {
   std::vector<std::string> fields = absl::StrSplit(text, ',');
   if (fields.size() != kFields) {
-    return BadLine(line, absl::StrCat(fields.size(), " fields, expected ",
-                                      kFields, ": \"", text, "\""));
+    return BadLine(line,
+                   absl::StrCat(fields.size(), " fields, expected ", kFields, ": \"", text, "\""));
   }
   for (std::string& field : fields) absl::StripAsciiWhitespace(&field);
   SmiGpu gpu{.name = fields[1], .uuid = fields[2], .pci_bus_id = fields[3]};
@@ -44,8 +43,8 @@ absl::StatusOr<SmiGpu> ParseLine(absl::string_view text, int line) {
     return BadLine(line, absl::StrCat("memory.total \"", fields[4], "\""));
   }
   if (!absl::SimpleAtoi(fields[5], &used_mib) || used_mib < 0) used_mib = 0;
-  if (!absl::SimpleAtoi(fields[6], &gpu.utilization_percent) ||
-      gpu.utilization_percent < 0 || gpu.utilization_percent > 100) {
+  if (!absl::SimpleAtoi(fields[6], &gpu.utilization_percent) || gpu.utilization_percent < 0 ||
+      gpu.utilization_percent > 100) {
     gpu.utilization_percent = 0;  // "[N/A]", "[Not Supported]"
   }
   if (gpu.name.empty() || gpu.uuid.empty()) {
@@ -89,18 +88,15 @@ bool ReadAll(int fd, absl::Time deadline, std::string& out) {
     const ssize_t n = read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return true;
-    if (out.size() < kMaxOutputBytes)
-      out.append(buffer, static_cast<size_t>(n));
+    if (out.size() < kMaxOutputBytes) out.append(buffer, static_cast<size_t>(n));
   }
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> RunNvidiaSmi(const std::string& binary,
-                                         absl::Duration timeout) {
+absl::StatusOr<std::string> RunNvidiaSmi(const std::string& binary, absl::Duration timeout) {
   const std::string query = absl::StrCat("--query-gpu=", kNvidiaSmiFields);
-  const char* argv[] = {binary.c_str(), query.c_str(),
-                        "--format=csv,noheader,nounits", nullptr};
+  const char* argv[] = {binary.c_str(), query.c_str(), "--format=csv,noheader,nounits", nullptr};
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   const pid_t pid = fork();
@@ -121,15 +117,14 @@ absl::StatusOr<std::string> RunNvidiaSmi(const std::string& binary,
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!finished) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        binary, " did not finish in ", absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(
+        absl::StrCat(binary, " did not finish in ", absl::FormatDuration(timeout)));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
     return absl::NotFoundError(absl::StrCat("cannot run ", binary));
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat(binary, " failed (wait status ", status, ")"));
+    return absl::UnavailableError(absl::StrCat(binary, " failed (wait status ", status, ")"));
   }
   return text;
 }

@@ -41,9 +41,8 @@ absl::StatusOr<std::vector<SmiGpu>> ParseNvidiaSmiCsv(absl::string_view text);
 // Runs `binary` (looked up in PATH) with the query above and returns its
 // standard output. NotFound when it cannot be run, Unavailable when it exits
 // non-zero, DeadlineExceeded (after killing it) when it outlives `timeout`.
-absl::StatusOr<std::string> RunNvidiaSmi(
-    const std::string& binary = "nvidia-smi",
-    absl::Duration timeout = absl::Seconds(15));
+absl::StatusOr<std::string> RunNvidiaSmi(const std::string& binary = "nvidia-smi",
+                                         absl::Duration timeout = absl::Seconds(15));
 
 }  // namespace berth::agent
 

@@ -23,8 +23,7 @@ std::string ReadFile(const std::string& path) {
 // Output recorded from an 8 × H100 SXM5 node, two GPUs busy (the fixture's
 // utilisation columns also hold "[N/A]" and "[Not Supported]").
 TEST(NvidiaSmiTest, ParsesRecordedOutput) {
-  const std::string text =
-      ReadFile(BERTH_TESTDATA_DIR "/nvidia-smi-8xh100.csv");
+  const std::string text = ReadFile(BERTH_TESTDATA_DIR "/nvidia-smi-8xh100.csv");
   ASSERT_FALSE(text.empty());
   absl::StatusOr<std::vector<SmiGpu>> gpus = ParseNvidiaSmiCsv(text);
   ASSERT_TRUE(gpus.ok()) << gpus.status();
@@ -42,8 +41,8 @@ TEST(NvidiaSmiTest, ParsesRecordedOutput) {
 }
 
 TEST(NvidiaSmiTest, SkipsBlankLinesAndLowercasesNothingButBusIds) {
-  absl::StatusOr<std::vector<SmiGpu>> gpus = ParseNvidiaSmiCsv(
-      "\n0, NVIDIA L4, GPU-abc, 00000000:3b:00.0, 23034, 0, 5\n\n");
+  absl::StatusOr<std::vector<SmiGpu>> gpus =
+      ParseNvidiaSmiCsv("\n0, NVIDIA L4, GPU-abc, 00000000:3b:00.0, 23034, 0, 5\n\n");
   ASSERT_TRUE(gpus.ok()) << gpus.status();
   ASSERT_EQ(gpus->size(), 1u);
   EXPECT_EQ((*gpus)[0].pci_bus_id, "00000000:3B:00.0");
@@ -51,18 +50,14 @@ TEST(NvidiaSmiTest, SkipsBlankLinesAndLowercasesNothingButBusIds) {
 }
 
 TEST(NvidiaSmiTest, RejectsMalformedLinesNamingThem) {
-  const std::string good =
-      "0, NVIDIA L4, GPU-a, 00000000:3B:00.0, 23034, 0, 5\n";
+  const std::string good = "0, NVIDIA L4, GPU-a, 00000000:3B:00.0, 23034, 0, 5\n";
   struct Case {
     std::string text;
     std::string expected;
   } cases[] = {
-      {good + "1, NVIDIA L4, GPU-b, 00000000:5E:00.0, 23034\n",
-       "line 2: 5 fields"},
-      {good + "x, NVIDIA L4, GPU-b, 00000000:5E:00.0, 23034, 0, 5\n",
-       "line 2: index"},
-      {"0, NVIDIA L4, GPU-a, 00000000:3B:00.0, lots, 0, 5\n",
-       "line 1: memory.total"},
+      {good + "1, NVIDIA L4, GPU-b, 00000000:5E:00.0, 23034\n", "line 2: 5 fields"},
+      {good + "x, NVIDIA L4, GPU-b, 00000000:5E:00.0, 23034, 0, 5\n", "line 2: index"},
+      {"0, NVIDIA L4, GPU-a, 00000000:3B:00.0, lots, 0, 5\n", "line 1: memory.total"},
       {"0, , , 00000000:3B:00.0, 23034, 0, 5\n", "empty name or uuid"},
       {"NVIDIA-SMI has failed because it couldn't communicate with the "
        "driver\n",
@@ -72,15 +67,13 @@ TEST(NvidiaSmiTest, RejectsMalformedLinesNamingThem) {
     absl::StatusOr<std::vector<SmiGpu>> gpus = ParseNvidiaSmiCsv(c.text);
     ASSERT_FALSE(gpus.ok()) << c.text;
     EXPECT_EQ(gpus.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(gpus.status().message().find(c.expected), std::string::npos)
-        << gpus.status();
+    EXPECT_NE(gpus.status().message().find(c.expected), std::string::npos) << gpus.status();
   }
 }
 
 TEST(NvidiaSmiTest, EmptyOutputIsNotFound) {
   EXPECT_EQ(ParseNvidiaSmiCsv("").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(ParseNvidiaSmiCsv("\n \n").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ParseNvidiaSmiCsv("\n \n").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(NvidiaSmiTest, RunReportsAMissingBinary) {
@@ -112,8 +105,7 @@ TEST(NvidiaSmiTest, RunKillsAHungBinary) {
     out << "#!/bin/sh\nexec sleep 30\n";
   }
   ASSERT_EQ(chmod(script.c_str(), 0755), 0);
-  absl::StatusOr<std::string> out =
-      RunNvidiaSmi(script, absl::Milliseconds(200));
+  absl::StatusOr<std::string> out = RunNvidiaSmi(script, absl::Milliseconds(200));
   EXPECT_EQ(out.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 

@@ -61,11 +61,9 @@ struct Nvml::Api {
   nvmlReturn_t (*memory)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
   nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
   // Optional: absent from old drivers or fakes.
-  nvmlReturn_t (*mig_mode)(nvmlDevice_t, unsigned int*,
-                           unsigned int*) = nullptr;
+  nvmlReturn_t (*mig_mode)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
   nvmlReturn_t (*nvlink_state)(nvmlDevice_t, unsigned int, int*) = nullptr;
-  nvmlReturn_t (*nvlink_remote_pci)(nvmlDevice_t, unsigned int,
-                                    nvmlPciInfo_t*) = nullptr;
+  nvmlReturn_t (*nvlink_remote_pci)(nvmlDevice_t, unsigned int, nvmlPciInfo_t*) = nullptr;
   const char* (*error_string)(nvmlReturn_t) = nullptr;
 
   std::string Error(absl::string_view call, nvmlReturn_t code) const {
@@ -81,8 +79,7 @@ template <typename F>
 absl::Status Resolve(void* handle, const char* symbol, bool required, F& out) {
   out = reinterpret_cast<F>(dlsym(handle, symbol));
   if (out == nullptr && required) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("NVML: the library has no symbol ", symbol));
+    return absl::FailedPreconditionError(absl::StrCat("NVML: the library has no symbol ", symbol));
   }
   return absl::OkStatus();
 }
@@ -91,25 +88,20 @@ absl::Status ResolveAll(void* h, Nvml::Api& a) {
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlInit_v2", true, a.init));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlShutdown", true, a.shutdown));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetCount_v2", true, a.count));
-  BERTH_RETURN_IF_ERROR(
-      Resolve(h, "nvmlDeviceGetHandleByIndex_v2", true, a.handle));
+  BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetHandleByIndex_v2", true, a.handle));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetName", true, a.name));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetUUID", true, a.uuid));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetPciInfo_v3", true, a.pci));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetMemoryInfo", true, a.memory));
-  BERTH_RETURN_IF_ERROR(
-      Resolve(h, "nvmlDeviceGetUtilizationRates", true, a.utilization));
+  BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetUtilizationRates", true, a.utilization));
   BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetMigMode", false, a.mig_mode));
+  BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetNvLinkState", false, a.nvlink_state));
   BERTH_RETURN_IF_ERROR(
-      Resolve(h, "nvmlDeviceGetNvLinkState", false, a.nvlink_state));
-  BERTH_RETURN_IF_ERROR(Resolve(h, "nvmlDeviceGetNvLinkRemotePciInfo_v2", false,
-                                a.nvlink_remote_pci));
+      Resolve(h, "nvmlDeviceGetNvLinkRemotePciInfo_v2", false, a.nvlink_remote_pci));
   return Resolve(h, "nvmlErrorString", false, a.error_string);
 }
 
-std::string NormalizedBusId(const char* bus_id) {
-  return absl::AsciiStrToUpper(bus_id);
-}
+std::string NormalizedBusId(const char* bus_id) { return absl::AsciiStrToUpper(bus_id); }
 
 }  // namespace
 
@@ -117,16 +109,16 @@ absl::StatusOr<std::unique_ptr<Nvml>> Nvml::Load(const std::string& path) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    return absl::NotFoundError(absl::StrCat("NVML: cannot load ", path, ": ",
-                                            why != nullptr ? why : "unknown"));
+    return absl::NotFoundError(
+        absl::StrCat("NVML: cannot load ", path, ": ", why != nullptr ? why : "unknown"));
   }
   auto api = std::make_unique<Api>();
   absl::Status status = ResolveAll(handle, *api);
   if (status.ok()) {
     const nvmlReturn_t code = api->init();
     if (code != kNvmlSuccess) {
-      status = absl::FailedPreconditionError(
-          absl::StrCat("NVML: ", api->Error("nvmlInit_v2", code)));
+      status =
+          absl::FailedPreconditionError(absl::StrCat("NVML: ", api->Error("nvmlInit_v2", code)));
     }
   }
   if (!status.ok()) {
@@ -136,8 +128,7 @@ absl::StatusOr<std::unique_ptr<Nvml>> Nvml::Load(const std::string& path) {
   return std::unique_ptr<Nvml>(new Nvml(handle, std::move(api)));
 }
 
-Nvml::Nvml(void* handle, std::unique_ptr<Api> api)
-    : handle_(handle), api_(std::move(api)) {}
+Nvml::Nvml(void* handle, std::unique_ptr<Api> api) : handle_(handle), api_(std::move(api)) {}
 
 Nvml::~Nvml() {
   api_->shutdown();
@@ -154,11 +145,9 @@ absl::Status Describe(const Nvml::Api& api, nvmlDevice_t device, NvmlGpu& gpu) {
   nvmlMemory_t memory = {};
   nvmlUtilization_t utilization = {};
   nvmlReturn_t code = api.name(device, name, kNameBufferSize);
-  if (code != kNvmlSuccess)
-    return absl::UnavailableError(api.Error("nvmlDeviceGetName", code));
+  if (code != kNvmlSuccess) return absl::UnavailableError(api.Error("nvmlDeviceGetName", code));
   code = api.uuid(device, uuid, kUuidBufferSize);
-  if (code != kNvmlSuccess)
-    return absl::UnavailableError(api.Error("nvmlDeviceGetUUID", code));
+  if (code != kNvmlSuccess) return absl::UnavailableError(api.Error("nvmlDeviceGetUUID", code));
   code = api.pci(device, &pci);
   if (code != kNvmlSuccess)
     return absl::UnavailableError(api.Error("nvmlDeviceGetPciInfo_v3", code));
@@ -168,8 +157,7 @@ absl::Status Describe(const Nvml::Api& api, nvmlDevice_t device, NvmlGpu& gpu) {
   // Utilisation is not supported on every board (some MIG setups): 0 then.
   if (api.utilization(device, &utilization) != kNvmlSuccess) utilization = {};
   unsigned int current = 0, pending = 0;
-  if (api.mig_mode != nullptr &&
-      api.mig_mode(device, &current, &pending) == kNvmlSuccess) {
+  if (api.mig_mode != nullptr && api.mig_mode(device, &current, &pending) == kNvmlSuccess) {
     gpu.mig_enabled = current == 1;  // NVML_DEVICE_MIG_ENABLE
   }
   gpu.name = name;
@@ -185,12 +173,10 @@ absl::Status Describe(const Nvml::Api& api, nvmlDevice_t device, NvmlGpu& gpu) {
 // The bus ids at the far end of `device`'s active NVLinks.
 std::set<std::string> RemoteBusIds(const Nvml::Api& api, nvmlDevice_t device) {
   std::set<std::string> remote;
-  if (api.nvlink_state == nullptr || api.nvlink_remote_pci == nullptr)
-    return remote;
+  if (api.nvlink_state == nullptr || api.nvlink_remote_pci == nullptr) return remote;
   for (unsigned int link = 0; link < kMaxNvLinks; ++link) {
     int active = 0;  // nvmlEnableState_t: NVML_FEATURE_ENABLED = 1
-    if (api.nvlink_state(device, link, &active) != kNvmlSuccess || active != 1)
-      continue;
+    if (api.nvlink_state(device, link, &active) != kNvmlSuccess || active != 1) continue;
     nvmlPciInfo_t pci = {};
     if (api.nvlink_remote_pci(device, link, &pci) != kNvmlSuccess) continue;
     pci.busId[sizeof(pci.busId) - 1] = '\0';
@@ -201,14 +187,12 @@ std::set<std::string> RemoteBusIds(const Nvml::Api& api, nvmlDevice_t device) {
 
 // A link to a bus id that is none of the GPUs goes to an NVSwitch: GPUs with
 // switch links all reach one another.
-void ResolvePeers(const std::vector<std::set<std::string>>& remote,
-                  std::vector<NvmlGpu>& gpus) {
+void ResolvePeers(const std::vector<std::set<std::string>>& remote, std::vector<NvmlGpu>& gpus) {
   std::vector<bool> on_switch(gpus.size(), false);
   for (size_t i = 0; i < gpus.size(); ++i) {
     for (const std::string& bus : remote[i]) {
-      auto peer = std::find_if(
-          gpus.begin(), gpus.end(),
-          [&bus](const NvmlGpu& g) { return g.pci_bus_id == bus; });
+      auto peer = std::find_if(gpus.begin(), gpus.end(),
+                               [&bus](const NvmlGpu& g) { return g.pci_bus_id == bus; });
       if (peer == gpus.end()) {
         on_switch[i] = true;
       } else if (peer->index != gpus[i].index) {
@@ -218,8 +202,7 @@ void ResolvePeers(const std::vector<std::set<std::string>>& remote,
   }
   for (size_t i = 0; i < gpus.size(); ++i) {
     for (size_t j = 0; j < gpus.size(); ++j) {
-      if (i != j && on_switch[i] && on_switch[j])
-        gpus[i].nvlink_peers.push_back(gpus[j].index);
+      if (i != j && on_switch[i] && on_switch[j]) gpus[i].nvlink_peers.push_back(gpus[j].index);
     }
     std::vector<int>& peers = gpus[i].nvlink_peers;
     std::sort(peers.begin(), peers.end());
@@ -241,8 +224,7 @@ absl::StatusOr<std::vector<NvmlGpu>> Nvml::Gpus() const {
     nvmlDevice_t device = nullptr;
     code = api_->handle(i, &device);
     if (code != kNvmlSuccess) {
-      return absl::UnavailableError(
-          api_->Error("nvmlDeviceGetHandleByIndex_v2", code));
+      return absl::UnavailableError(api_->Error("nvmlDeviceGetHandleByIndex_v2", code));
     }
     gpus[i].index = static_cast<int>(i);
     BERTH_RETURN_IF_ERROR(Describe(*api_, device, gpus[i]));
@@ -265,11 +247,9 @@ absl::StatusOr<std::vector<NvmlSample>> Nvml::Samples() const {
     nvmlUtilization_t utilization = {};
     if (api_->handle(i, &device) != kNvmlSuccess) continue;
     if (api_->memory(device, &memory) != kNvmlSuccess) memory = {};
-    if (api_->utilization(device, &utilization) != kNvmlSuccess)
-      utilization = {};
+    if (api_->utilization(device, &utilization) != kNvmlSuccess) utilization = {};
     samples.push_back({.index = static_cast<int>(i),
-                       .utilization_percent =
-                           static_cast<int>(std::min(utilization.gpu, 100u)),
+                       .utilization_percent = static_cast<int>(std::min(utilization.gpu, 100u)),
                        .memory_used_bytes = static_cast<int64_t>(memory.used)});
   }
   return samples;

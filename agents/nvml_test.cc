@@ -45,11 +45,9 @@ TEST(NvmlTest, SamplesCarryUtilisationAndMemoryInUse) {
 }
 
 TEST(NvmlTest, AMissingLibraryIsNotFound) {
-  absl::StatusOr<std::unique_ptr<Nvml>> nvml =
-      Nvml::Load("/nonexistent/libnvidia-ml.so.1");
+  absl::StatusOr<std::unique_ptr<Nvml>> nvml = Nvml::Load("/nonexistent/libnvidia-ml.so.1");
   EXPECT_EQ(nvml.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(nvml.status().message(),
-              HasSubstr("cannot load /nonexistent/libnvidia-ml.so.1"));
+  EXPECT_THAT(nvml.status().message(), HasSubstr("cannot load /nonexistent/libnvidia-ml.so.1"));
 }
 
 TEST(NvmlTest, AMissingSymbolIsNamed) {
@@ -61,8 +59,7 @@ TEST(NvmlTest, AMissingSymbolIsNamed) {
 TEST(NvmlTest, AnInitErrorIsReportedWithNvmlsText) {
   absl::StatusOr<std::unique_ptr<Nvml>> nvml = Nvml::Load(FAKE_NVML_INIT_FAILS);
   EXPECT_EQ(nvml.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(nvml.status().message(),
-              HasSubstr("nvmlInit_v2 returned 9 (Driver Not Loaded)"));
+  EXPECT_THAT(nvml.status().message(), HasSubstr("nvmlInit_v2 returned 9 (Driver Not Loaded)"));
 }
 
 TEST(NvmlTest, LoadsAgainAfterUnloading) {

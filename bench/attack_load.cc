@@ -170,8 +170,8 @@ int FatLists(const std::string& address, int count) {
     });
   }
   for (std::thread& t : listers) t.join();
-  std::printf("fat_lists: %d of %d jobs stored; 50 lists got %.1f MiB in all, %d failed\n",
-              stored, count, static_cast<double>(bytes.load()) / (1 << 20), failed.load());
+  std::printf("fat_lists: %d of %d jobs stored; 50 lists got %.1f MiB in all, %d failed\n", stored,
+              count, static_cast<double>(bytes.load()) / (1 << 20), failed.load());
   return 0;
 }
 

@@ -32,8 +32,10 @@ constexpr int64_t kFreeNodes = 10;
 NodeRecord Node(int64_t i) {
   NodeRecord node{.name = absl::StrFormat("n%05d", i), .connected = true};
   for (int g = 0; g < 8; ++g) {
-    node.gpus.push_back(GpuRecord{.index = g, .uuid = absl::StrFormat("GPU-%d-%d", i, g),
-                                  .type = kH100, .memory_bytes = int64_t{80} << 30});
+    node.gpus.push_back(GpuRecord{.index = g,
+                                  .uuid = absl::StrFormat("GPU-%d-%d", i, g),
+                                  .type = kH100,
+                                  .memory_bytes = int64_t{80} << 30});
   }
   return node;
 }
@@ -44,7 +46,10 @@ ClusterState BuildCluster(int64_t nodes, int64_t pending) {
   for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
   int64_t id = 1;
   for (int64_t i = kFreeNodes; i < nodes; ++i, ++id) {
-    JobRecord job{.id = id, .gpu_type = kH100, .shape = {.tp = 8}, .submit_time_ms = kNow - 1000,
+    JobRecord job{.id = id,
+                  .gpu_type = kH100,
+                  .shape = {.tp = 8},
+                  .submit_time_ms = kNow - 1000,
                   .max_runtime_ms = 3'600'000 + (i % 3600) * 1000};
     state.AddJob(std::move(job));
     std::vector<GpuHold> holds;
@@ -55,9 +60,11 @@ ClusterState BuildCluster(int64_t nodes, int64_t pending) {
   }
   for (int64_t i = 0; i < pending; ++i, ++id) {
     const bool big = i % 2 == 0;
-    state.AddJob(JobRecord{.id = id, .priority = static_cast<int32_t>(i % 4), .gpu_type = kH100,
+    state.AddJob(JobRecord{.id = id,
+                           .priority = static_cast<int32_t>(i % 4),
+                           .gpu_type = kH100,
                            .shape = {.tp = 8, .pp = 4, .dp = big ? 8 : 4},
-                           
+
                            .submit_time_ms = kNow - 1'000'000 + i,
                            .max_runtime_ms = 7'200'000});
   }
@@ -111,8 +118,11 @@ void BM_SubmitPlaceCycle(benchmark::State& bm) {
   int64_t placed = 0;
   for (auto _ : bm) {
     const int64_t id = next_id++;
-    state.AddJob(JobRecord{.id = id, .gpu_type = kH100, .shape = {.tp = 1},
-                           .submit_time_ms = kNow, .max_runtime_ms = 60'000});
+    state.AddJob(JobRecord{.id = id,
+                           .gpu_type = kH100,
+                           .shape = {.tp = 1},
+                           .submit_time_ms = kNow,
+                           .max_runtime_ms = 60'000});
     placed += Pass(state, kNow);
     if (!state.Finish(id, JobState::kSucceeded, "", 0, kNow).ok()) std::abort();
     placed += Pass(state, kNow);

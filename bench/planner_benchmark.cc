@@ -18,8 +18,8 @@ PlanRequest Request(const char* model, const char* gpu) {
 void BM_EvaluateFixedSplit(benchmark::State& state) {
   const PlanRequest r = Request("llama-3-70b", "h100-80gb");
   const ParamCounts params = CountParams(r.model);
-  const Split split{.tp = 8, .pp = 4, .dp = 16, .zero_stage = 1, .micro_batch = 1,
-                    .recompute = Recompute::kFull};
+  const Split split{
+      .tp = 8, .pp = 4, .dp = 16, .zero_stage = 1, .micro_batch = 1, .recompute = Recompute::kFull};
   for (auto _ : state) {
     Plan plan = EvaluateSplit(r, params, split);
     benchmark::DoNotOptimize(plan);

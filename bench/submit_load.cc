@@ -3,12 +3,12 @@
 // Registers --nodes simulated 8-GPU nodes over the agent protocol from this
 // one process (one Connect stream each, callback API), then runs --threads
 // concurrent submitters that send --jobs jobs in SubmitJob calls, or in
-// SubmitJobs calls of --batch jobs each (bounded also by --max_seconds). Each acknowledgement is durable: berthd answers only after
-// the job's row is committed (WAL, synchronous=FULL). A simulated node
-// answers StartJob by reporting the job SUCCEEDED after --hold_ms, so GPUs
-// churn. Measures: acknowledged submissions per second, ack latency, and
-// submit-to-placed latency (from the submit call to the StartJob arriving
-// at the node). Talks only to the --daemon address (loopback by default).
+// SubmitJobs calls of --batch jobs each (bounded also by --max_seconds). Each acknowledgement is
+// durable: berthd answers only after the job's row is committed (WAL, synchronous=FULL). A
+// simulated node answers StartJob by reporting the job SUCCEEDED after --hold_ms, so GPUs churn.
+// Measures: acknowledged submissions per second, ack latency, and submit-to-placed latency (from
+// the submit call to the StartJob arriving at the node). Talks only to the --daemon address
+// (loopback by default).
 //
 // At scale (issue 15): nodes register in waves (berthd admits 1,024
 // unregistered streams at once), 50 to a connection (berthd allows 100
@@ -119,7 +119,8 @@ class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage
         StartRead(&incoming_);
         return;
       }
-      if (absl::GetFlag(FLAGS_hold_ms) > 0) absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_hold_ms)));
+      if (absl::GetFlag(FLAGS_hold_ms) > 0)
+        absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_hold_ms)));
       AgentMessage done;
       done.mutable_job_status()->set_job_id(job.id());
       done.mutable_job_status()->set_state(berth::v1::SUCCEEDED);
@@ -286,7 +287,8 @@ int main(int argc, char** argv) {
   const int node_count = absl::GetFlag(FLAGS_nodes);
   const int64_t rss_empty = DaemonRss();
   for (int i = 0; i < node_count; ++i) {
-    if (i % kNodesPerConnection == 0) agents.push_back(berth::v1::AgentService::NewStub(Connection()));
+    if (i % kNodesPerConnection == 0)
+      agents.push_back(berth::v1::AgentService::NewStub(Connection()));
     nodes.push_back(
         std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%05d", i), &clocks));
     if ((i + 1) % kNodesPerWave != 0 && i + 1 != node_count) continue;
@@ -323,8 +325,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "prefill: %d nodes filled by 8-GPU jobs (%d placed), %d 256-GPU gangs queued; "
                  "berthd VmRSS %lld bytes (+%lld)\n",
-                 blocked, clocks.held.load(), pending_at_start,
-                 static_cast<long long>(rss_prefill),
+                 blocked, clocks.held.load(), pending_at_start, static_cast<long long>(rss_prefill),
                  static_cast<long long>(rss_prefill - rss_nodes));
   }
 

@@ -18,8 +18,7 @@ constexpr int64_t kMaxEvents = 10000;
 
 }  // namespace
 
-absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(
-    const EventsOptions& options) {
+absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(const EventsOptions& options) {
   berth::v1::ListEventsRequest request;
   if (options.job.has_value()) {
     BERTH_ASSIGN_OR_RETURN(int64_t id, ParseJobId(*options.job));
@@ -27,16 +26,15 @@ absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(
   }
   if (options.node.has_value()) {
     if (options.node->empty() || options.node->size() > 253) {
-      return absl::InvalidArgumentError(
-          "--node: a node name of 1 to 253 characters is required");
+      return absl::InvalidArgumentError("--node: a node name of 1 to 253 characters is required");
     }
     request.set_node(*options.node);
   }
   if (options.limit.has_value()) {
     BERTH_ASSIGN_OR_RETURN(int64_t limit, ParseCount("--limit", *options.limit));
     if (limit < 1 || limit > kMaxEvents) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--limit: must be from 1 to ", kMaxEvents, " (got \"", *options.limit, "\")"));
+      return absl::InvalidArgumentError(absl::StrCat("--limit: must be from 1 to ", kMaxEvents,
+                                                     " (got \"", *options.limit, "\")"));
     }
     request.set_limit(static_cast<int32_t>(limit));
   }
@@ -47,34 +45,29 @@ absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(
   return request;
 }
 
-std::string EventsTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Event>& events,
-    absl::TimeZone zone) {
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "TIME", "JOB", "NODE", "KIND", "MESSAGE"}};
+std::string EventsTable(const google::protobuf::RepeatedPtrField<berth::v1::Event>& events,
+                        absl::TimeZone zone) {
+  std::vector<std::vector<std::string>> rows = {{"ID", "TIME", "JOB", "NODE", "KIND", "MESSAGE"}};
   for (const berth::v1::Event& event : events) {
-    rows.push_back({absl::StrCat(event.id()),
-                    absl::FormatTime("%Y-%m-%d %H:%M:%S %Ez",
-                                     FromUnixMillis(event.time_ms()), zone),
-                    event.job_id() == 0 ? "-" : absl::StrCat(event.job_id()),
-                    event.node().empty() ? "-" : event.node(), event.kind(),
-                    event.message().empty() ? "-" : event.message()});
+    rows.push_back(
+        {absl::StrCat(event.id()),
+         absl::FormatTime("%Y-%m-%d %H:%M:%S %Ez", FromUnixMillis(event.time_ms()), zone),
+         event.job_id() == 0 ? "-" : absl::StrCat(event.job_id()),
+         event.node().empty() ? "-" : event.node(), event.kind(),
+         event.message().empty() ? "-" : event.message()});
   }
   return AlignedTable(rows, {0, 2});
 }
 
-int RunEvents(const EventsOptions& options, std::ostream& out,
-              std::ostream& err) {
-  absl::StatusOr<berth::v1::ListEventsRequest> request =
-      BuildListEventsRequest(options);
+int RunEvents(const EventsOptions& options, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<berth::v1::ListEventsRequest> request = BuildListEventsRequest(options);
   if (!request.ok()) {
     err << "berth events: " << request.status().message() << "\n";
     return kExitUsage;
   }
   Client client(options.client);
   berth::v1::ListEventsResponse response;
-  grpc::Status status =
-      client.Call(&Client::Stub::ListEvents, *request, &response);
+  grpc::Status status = client.Call(&Client::Stub::ListEvents, *request, &response);
   if (!status.ok()) return ReportRpcError("events", client, status, err);
   if (options.client.json) {
     return WriteJson("events", ToJsonArray(response.events()), out, err);

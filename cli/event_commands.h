@@ -30,19 +30,16 @@ struct EventsOptions {
 
 // The ListEvents request; InvalidArgument starting with the argument
 // ("--limit: ...", "job id: ...") otherwise.
-absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(
-    const EventsOptions& options);
+absl::StatusOr<berth::v1::ListEventsRequest> BuildListEventsRequest(const EventsOptions& options);
 
 // ID, TIME (in `zone`, with its UTC offset: "2024-05-01 14:00:00 +02:00"),
 // JOB, NODE, KIND, MESSAGE; "-" for no job or node.
-std::string EventsTable(
-    const google::protobuf::RepeatedPtrField<berth::v1::Event>& events,
-    absl::TimeZone zone);
+std::string EventsTable(const google::protobuf::RepeatedPtrField<berth::v1::Event>& events,
+                        absl::TimeZone zone);
 
 // Exit codes: 0 done, 2 bad arguments, 5 berthd unreachable, 7 not
 // allowed, 1 otherwise.
-int RunEvents(const EventsOptions& options, std::ostream& out,
-              std::ostream& err);
+int RunEvents(const EventsOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace berth::cli
 

@@ -21,8 +21,8 @@ TEST(BuildListEventsRequestTest, NoArgumentsAsksForEverything) {
 }
 
 TEST(BuildListEventsRequestTest, EveryArgumentIsCarried) {
-  auto request = BuildListEventsRequest(
-      {.job = "42", .node = "gpu-a", .limit = "1k", .after = "1200"});
+  auto request =
+      BuildListEventsRequest({.job = "42", .node = "gpu-a", .limit = "1k", .after = "1200"});
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->job_id(), 42);
   EXPECT_EQ(request->node(), "gpu-a");

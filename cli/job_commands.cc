@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 
@@ -32,12 +32,11 @@ using Stub = Client::Stub;
 absl::StatusOr<berth::v1::JobState> ParseState(absl::string_view name) {
   berth::v1::JobState state;
   std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(name));
-  if (!berth::v1::JobState_Parse(upper, &state) ||
-      state == berth::v1::JOB_STATE_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--state: unknown state \"", name,
-        "\"; use pending, placed, running, succeeded, failed, cancelled or "
-        "rejected"));
+  if (!berth::v1::JobState_Parse(upper, &state) || state == berth::v1::JOB_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--state: unknown state \"", name,
+                     "\"; use pending, placed, running, succeeded, failed, cancelled or "
+                     "rejected"));
   }
   return state;
 }
@@ -46,8 +45,7 @@ absl::StatusOr<berth::v1::JobState> ParseState(absl::string_view name) {
 // reports and returns the exit code in `*code`.
 template <typename Request, typename Response>
 bool CallWithId(absl::string_view verb, const JobIdOptions& options,
-                grpc::Status (Stub::*method)(grpc::ClientContext*,
-                                             const Request&, Response*),
+                grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                 Response* response, std::ostream& err, int* code) {
   absl::StatusOr<int64_t> id = ParseJobId(options.id);
   if (!id.ok()) {
@@ -71,8 +69,8 @@ bool CallWithId(absl::string_view verb, const JobIdOptions& options,
 absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
   int64_t id = 0;
   if (!absl::SimpleAtoi(text, &id) || id < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "job id: expected a whole number of at least 1, got \"", text, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("job id: expected a whole number of at least 1, got \"", text, "\""));
   }
   return id;
 }
@@ -94,31 +92,29 @@ absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now) {
   if (absl::ParseTime(absl::RFC3339_full, text, &at, &error) && at > absl::UnixEpoch()) {
     return absl::ToUnixMillis(at);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--since: expected a duration such as 2h or 30m, or a time such as "
-      "2026-12-02T18:00:00Z (got \"", text, "\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--since: expected a duration such as 2h or 30m, or a time such as "
+                   "2026-12-02T18:00:00Z (got \"",
+                   text, "\")"));
 }
 
 }  // namespace
 
-absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
-    const JobsOptions& options, absl::Time now) {
+absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(const JobsOptions& options,
+                                                                absl::Time now) {
   berth::v1::ListJobsRequest request;
   for (const std::string& flag : options.states) {
-    for (absl::string_view name :
-         absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+    for (absl::string_view name : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
       BERTH_ASSIGN_OR_RETURN(berth::v1::JobState state, ParseState(name));
       request.add_states(state);
     }
   }
   if (options.team.has_value()) request.set_team(*options.team);
   if (options.limit.has_value()) {
-    BERTH_ASSIGN_OR_RETURN(int64_t limit,
-                           ParseCount("--limit", *options.limit));
+    BERTH_ASSIGN_OR_RETURN(int64_t limit, ParseCount("--limit", *options.limit));
     if (limit < 1 || limit > std::numeric_limits<int32_t>::max()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--limit: must be from 1 to 2147483647 (got \"",
-                       *options.limit, "\")"));
+          absl::StrCat("--limit: must be from 1 to 2147483647 (got \"", *options.limit, "\")"));
     }
     request.set_limit(static_cast<int32_t>(limit));
   }
@@ -136,46 +132,41 @@ int SubmitExitCode(const berth::v1::Job& job) {
 namespace {
 
 // Reads the --timeout of `submit --wait`; nullopt when not given.
-absl::StatusOr<std::optional<absl::Duration>> ReadWaitTimeout(
-    const SubmitOptions& options) {
+absl::StatusOr<std::optional<absl::Duration>> ReadWaitTimeout(const SubmitOptions& options) {
   if (!options.timeout.has_value()) return std::nullopt;
   if (!options.wait) {
     return absl::InvalidArgumentError("--timeout: needs --wait");
   }
-  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout,
-                         ParseTimeout("--timeout", *options.timeout));
+  BERTH_ASSIGN_OR_RETURN(absl::Duration timeout, ParseTimeout("--timeout", *options.timeout));
   return timeout;
 }
 
 // `submit --wait` after the daemon admitted the job: follows it, printing
 // state changes (human output) or the last state (JSON).
 int WaitForJob(const SubmitOptions& options, absl::Duration timeout_or_inf,
-               berth::v1::SubmitJobResponse response, std::ostream& out,
-               std::ostream& err) {
+               berth::v1::SubmitJobResponse response, std::ostream& out, std::ostream& err) {
   Client client(options.client);
   berth::v1::GetJobRequest request;
   request.set_id(response.job().id());
   WaitPolicy policy;
   if (timeout_or_inf != absl::InfiniteDuration()) policy.timeout = timeout_or_inf;
   WaitHooks hooks{
-      .fetch = [&](berth::v1::Job* job) {
-        return client.Call(&Stub::GetJob, request, job);
-      },
+      .fetch = [&](berth::v1::Job* job) { return client.Call(&Stub::GetJob, request, job); },
       .now = [] { return absl::Now(); },
       .sleep = [](absl::Duration d) { absl::SleepFor(d); },
-      .on_change = [&](const berth::v1::Job& job) {
-        if (options.client.json) return;
-        out << StateChangeLine(job, absl::Now(), absl::LocalTimeZone()) << "\n";
-        out.flush();
-      }};
+      .on_change =
+          [&](const berth::v1::Job& job) {
+            if (options.client.json) return;
+            out << StateChangeLine(job, absl::Now(), absl::LocalTimeZone()) << "\n";
+            out.flush();
+          }};
   WaitOutcome outcome = FollowJob(response.job(), policy, hooks);
   if (!outcome.status.ok()) {
     return ReportRpcError("submit", client, outcome.status, err);
   }
   if (outcome.timed_out) {
-    err << "berth submit: timed out after "
-        << HumanDuration(timeout_or_inf) << "; job " << outcome.job.id()
-        << " is still " << JobStateName(outcome.job.state()) << "\n";
+    err << "berth submit: timed out after " << HumanDuration(timeout_or_inf) << "; job "
+        << outcome.job.id() << " is still " << JobStateName(outcome.job.state()) << "\n";
   }
   if (options.client.json) {
     *response.mutable_job() = outcome.job;
@@ -226,14 +217,12 @@ int RunSubmitBatch(const SubmitOptions& options, std::ostream& out, std::ostream
 
 }  // namespace
 
-int RunSubmit(const SubmitOptions& options, std::ostream& out,
-              std::ostream& err) {
+int RunSubmit(const SubmitOptions& options, std::ostream& out, std::ostream& err) {
   if (options.files.empty()) {
     err << "berth submit: a job spec file is required\n";
     return kExitUsage;
   }
-  absl::StatusOr<std::optional<absl::Duration>> timeout =
-      ReadWaitTimeout(options);
+  absl::StatusOr<std::optional<absl::Duration>> timeout = ReadWaitTimeout(options);
   if (!timeout.ok()) {
     err << "berth submit: " << timeout.status().message() << "\n";
     return kExitUsage;
@@ -264,8 +253,8 @@ int RunSubmit(const SubmitOptions& options, std::ostream& out,
       PrintSubmitted(response, out);
       out.flush();  // a script reads the job id before the job ends
     }
-    return WaitForJob(options, timeout->value_or(absl::InfiniteDuration()),
-                      std::move(response), out, err);
+    return WaitForJob(options, timeout->value_or(absl::InfiniteDuration()), std::move(response),
+                      out, err);
   }
   if (options.client.json) {
     int json_code = WriteJson("submit", ToJson(response), out, err);
@@ -276,8 +265,7 @@ int RunSubmit(const SubmitOptions& options, std::ostream& out,
 }
 
 int RunJobs(const JobsOptions& options, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<berth::v1::ListJobsRequest> request =
-      BuildListJobsRequest(options);
+  absl::StatusOr<berth::v1::ListJobsRequest> request = BuildListJobsRequest(options);
   if (!request.ok()) {
     err << "berth jobs: " << request.status().message() << "\n";
     return kExitUsage;
@@ -315,8 +303,7 @@ int RunJob(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
-int RunCancel(const JobIdOptions& options, std::ostream& out,
-              std::ostream& err) {
+int RunCancel(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
   berth::v1::Job job;
   int code = kExitOk;
   if (!CallWithId("cancel", options, &Stub::CancelJob, &job, err, &code)) {

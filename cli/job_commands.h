@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/strings/string_view.h"
 #include "berth/v1/job.pb.h"
 #include "berth/v1/scheduler.pb.h"
 #include "cli/client.h"
@@ -68,19 +68,17 @@ absl::StatusOr<int64_t> ParseJobId(absl::string_view text);
 // (a positive duration back from `now`, or an RFC 3339 time) as
 // submitted_after_ms. Errors are InvalidArgument and start with the flag
 // ("--state: ...").
-absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(
-    const JobsOptions& options, absl::Time now = absl::Now());
+absl::StatusOr<berth::v1::ListJobsRequest> BuildListJobsRequest(const JobsOptions& options,
+                                                                absl::Time now = absl::Now());
 
 // The exit code of a submit that the daemon answered: kExitRefused for a
 // REJECTED job (a repeated request id can return one), else kExitOk.
 int SubmitExitCode(const berth::v1::Job& job);
 
-int RunSubmit(const SubmitOptions& options, std::ostream& out,
-              std::ostream& err);
+int RunSubmit(const SubmitOptions& options, std::ostream& out, std::ostream& err);
 int RunJobs(const JobsOptions& options, std::ostream& out, std::ostream& err);
 int RunJob(const JobIdOptions& options, std::ostream& out, std::ostream& err);
-int RunCancel(const JobIdOptions& options, std::ostream& out,
-              std::ostream& err);
+int RunCancel(const JobIdOptions& options, std::ostream& out, std::ostream& err);
 int RunWhy(const JobIdOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace berth::cli

@@ -31,10 +31,9 @@ class FakeScheduler final : public SchedulerService::CallbackService {
   std::vector<std::string> request_ids;
   berth::v1::ListJobsRequest list_request;
 
-  grpc::ServerUnaryReactor* SubmitJob(
-      grpc::CallbackServerContext* context,
-      const berth::v1::SubmitJobRequest* request,
-      berth::v1::SubmitJobResponse* response) override {
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const berth::v1::SubmitJobRequest* request,
+                                      berth::v1::SubmitJobResponse* response) override {
     request_ids.push_back(request->spec().request_id());
     grpc::Status status = submit_status;
     if (static_cast<int>(request_ids.size()) <= unavailable_submits) {
@@ -47,25 +46,22 @@ class FakeScheduler final : public SchedulerService::CallbackService {
                                    const berth::v1::GetJobRequest* request,
                                    berth::v1::Job* response) override {
     if (request->id() != job.id()) {
-      return Finish(context,
-                    grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 absl::StrCat("no job ", request->id())));
+      return Finish(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                          absl::StrCat("no job ", request->id())));
     }
     *response = job;
     return Finish(context, grpc::Status::OK);
   }
-  grpc::ServerUnaryReactor* ListJobs(
-      grpc::CallbackServerContext* context,
-      const berth::v1::ListJobsRequest* request,
-      berth::v1::ListJobsResponse* response) override {
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const berth::v1::ListJobsRequest* request,
+                                     berth::v1::ListJobsResponse* response) override {
     list_request = *request;
     *response->add_jobs() = job;
     return Finish(context, grpc::Status::OK);
   }
-  grpc::ServerUnaryReactor* DrainNode(
-      grpc::CallbackServerContext* context,
-      const berth::v1::DrainNodeRequest* request,
-      berth::v1::Node* response) override {
+  grpc::ServerUnaryReactor* DrainNode(grpc::CallbackServerContext* context,
+                                      const berth::v1::DrainNodeRequest* request,
+                                      berth::v1::Node* response) override {
     response->set_name(request->name());
     response->set_state(berth::v1::DRAINED);
     return Finish(context, grpc::Status::OK);
@@ -88,8 +84,7 @@ class JobCommandsTest : public testing::Test {
     service_.job.set_gpu_type("h100-80gb");
     int port = 0;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -129,18 +124,15 @@ TEST_F(JobCommandsTest, SubmitExitCodesFollowTheStatus) {
                  Case{grpc::StatusCode::INVALID_ARGUMENT, kExitUsage}}) {
     service_.submit_status = grpc::Status(c.code, "no pool can hold it");
     std::ostringstream out, err;
-    EXPECT_EQ(RunSubmit({.client = client_, .files = {spec_path_}}, out, err),
-              c.exit_code);
-    EXPECT_TRUE(absl::StrContains(err.str(), "no pool can hold it"))
-        << err.str();
+    EXPECT_EQ(RunSubmit({.client = client_, .files = {spec_path_}}, out, err), c.exit_code);
+    EXPECT_TRUE(absl::StrContains(err.str(), "no pool can hold it")) << err.str();
   }
   EXPECT_EQ(service_.request_ids.size(), 2u);  // neither was retried
 }
 
 TEST_F(JobCommandsTest, SubmitOfABadFileNeverCallsTheDaemon) {
   std::string yaml = testing::TempDir() + "/job.yaml";
-  EXPECT_EQ(RunSubmit({.client = client_, .files = {yaml}}, out_, err_),
-            kExitUsage);
+  EXPECT_EQ(RunSubmit({.client = client_, .files = {yaml}}, out_, err_), kExitUsage);
   EXPECT_TRUE(service_.request_ids.empty());
 }
 
@@ -154,10 +146,8 @@ TEST_F(JobCommandsTest, JobNotFoundIsExitCode4) {
 
 TEST_F(JobCommandsTest, JobsSendsFiltersAndPrintsAnArray) {
   client_.json = true;
-  JobsOptions options{.client = client_,
-                      .states = {"pending,Running", "placed"},
-                      .team = "nlp",
-                      .limit = "10"};
+  JobsOptions options{
+      .client = client_, .states = {"pending,Running", "placed"}, .team = "nlp", .limit = "10"};
   EXPECT_EQ(RunJobs(options, out_, err_), kExitOk) << err_.str();
   EXPECT_EQ(service_.list_request.states_size(), 3);
   EXPECT_EQ(service_.list_request.states(1), berth::v1::RUNNING);
@@ -185,13 +175,11 @@ TEST(BuildListJobsRequestTest, SinceIsADurationBackOrAnRfc3339Time) {
 TEST_F(JobCommandsTest, BadFlagsAreExitCode2) {
   EXPECT_EQ(RunJobs({.client = client_, .limit = "0"}, out_, err_), kExitUsage);
   EXPECT_EQ(RunCancel({.client = client_, .id = "-3"}, out_, err_), kExitUsage);
-  EXPECT_TRUE(absl::StrContains(err_.str(), "berth jobs: --limit:"))
-      << err_.str();
+  EXPECT_TRUE(absl::StrContains(err_.str(), "berth jobs: --limit:")) << err_.str();
 }
 
 TEST_F(JobCommandsTest, DrainPrintsTheNewState) {
-  EXPECT_EQ(RunDrain({.client = client_, .node = "gpu-a"}, out_, err_),
-            kExitOk);
+  EXPECT_EQ(RunDrain({.client = client_, .node = "gpu-a"}, out_, err_), kExitOk);
   EXPECT_EQ(out_.str(), "node gpu-a: DRAINED\n");
 }
 

@@ -45,8 +45,7 @@ std::string DescribeJsonError(absl::string_view message) {
   }
   if (absl::ConsumeSuffix(&message, ": Cannot find field.")) {
     // `message` is now the unknown key itself.
-    return absl::StrCat(path, path.empty() ? "" : ".", message,
-                        ": unknown field");
+    return absl::StrCat(path, path.empty() ? "" : ".", message, ": unknown field");
   }
   if (path.empty()) return absl::StrCat("malformed JSON: ", message);
   return absl::StrCat(path, ": ", message);
@@ -91,8 +90,7 @@ bool IsYamlName(const std::string& path) {
 absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
                                                     absl::string_view json) {
   if (static_cast<int64_t>(json.size()) > kMaxJobSpecBytes) {
-    return SpecError(name,
-                     absl::StrCat("larger than ", kMaxJobSpecBytes, " bytes"));
+    return SpecError(name, absl::StrCat("larger than ", kMaxJobSpecBytes, " bytes"));
   }
   if (absl::StripAsciiWhitespace(json).empty()) {
     return SpecError(name, "empty file; expected a JSON object");
@@ -104,8 +102,7 @@ absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
   berth::v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json),
-                                                            &spec, options);
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
   if (!status.ok()) {
     absl::string_view message(status.message().data(), status.message().size());
     return SpecError(name, DescribeJsonError(message));
@@ -121,9 +118,9 @@ absl::Status NormalizeJobSpec(absl::string_view name, berth::v1::JobSpec* spec) 
     const bool train = *task == planner::Task::kTrain;
     if (train ? spec->has_infer() : spec->has_train()) {
       const absl::string_view section = train ? "infer" : "train";
-      return SpecError(name, absl::StrCat(section, ": a section for task ", section,
-                                          ", but the task is ", spec->task(),
-                                          "; remove it or change the task"));
+      return SpecError(name,
+                       absl::StrCat(section, ": a section for task ", section, ", but the task is ",
+                                    spec->task(), "; remove it or change the task"));
     }
   }
   if (spec->model().has_catalog_name()) {

@@ -33,8 +33,7 @@ namespace berth::cli {
 inline constexpr int64_t kMaxJobSpecBytes = int64_t{1} << 20;  // 1 MiB
 
 // Parses JSON text; errors start with `name` (the file name).
-absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name,
-                                                    absl::string_view json);
+absl::StatusOr<berth::v1::JobSpec> ParseJobSpecJson(absl::string_view name, absl::string_view json);
 
 // Checks a parsed spec and rewrites its names to their catalog spelling:
 // task "training" → "train", model.catalog_name "Llama-2-7B" → "llama-2-7b",

@@ -60,8 +60,9 @@ TEST(ReadJobSpecFileTest, MalformedJsonNamesTheFile) {
 // Issue 17: protobuf's JSON parser accepts a comma before "}" or "]".
 TEST(ReadJobSpecFileTest, ATrailingCommaIsMalformedJson) {
   std::string object = WriteFile("comma.json", "{\"name\": \"t\",\n \"team\": \"nlp\",\n}\n");
-  EXPECT_EQ(ErrorOf(object), object + ": malformed JSON: a comma before } or ] on line 2 (JSON "
-                                      "allows no trailing comma)");
+  EXPECT_EQ(ErrorOf(object), object +
+                                 ": malformed JSON: a comma before } or ] on line 2 (JSON "
+                                 "allows no trailing comma)");
   std::string list = WriteFile("list.json", R"({"command": ["a", "b" , ]})");
   EXPECT_TRUE(absl::StrContains(ErrorOf(list), "a comma before } or ] on line 1")) << ErrorOf(list);
   // Commas and brackets inside strings are text.
@@ -76,8 +77,9 @@ TEST(ReadJobSpecFileTest, ATrailingCommaIsMalformedJson) {
 TEST(ReadJobSpecFileTest, ASectionOfTheOtherTaskIsAnError) {
   std::string infer = WriteFile("infer.json", R"({"task": "infer",
     "model": {"catalog_name": "llama-2-7b"}, "train": {"seq": 2048}})");
-  EXPECT_EQ(ErrorOf(infer), infer + ": train: a section for task train, but the task is infer; "
-                                    "remove it or change the task");
+  EXPECT_EQ(ErrorOf(infer), infer +
+                                ": train: a section for task train, but the task is infer; "
+                                "remove it or change the task");
   std::string train = WriteFile("train.yaml",
                                 "task: training\nmodel: {catalog_name: llama-2-7b}\n"
                                 "infer: {batch: 8}\n");
@@ -110,8 +112,7 @@ TEST(ReadJobSpecFileTest, UnknownTopLevelFieldIsNamed) {
 }
 
 TEST(ReadJobSpecFileTest, UnknownNestedFieldIsNamedWithItsPath) {
-  std::string path =
-      WriteFile("nested.json", R"({"model": {"catalog_nam": "llama-2-7b"}})");
+  std::string path = WriteFile("nested.json", R"({"model": {"catalog_nam": "llama-2-7b"}})");
   EXPECT_EQ(ErrorOf(path), path + ": model.catalog_nam: unknown field");
 }
 
@@ -124,8 +125,7 @@ TEST(ReadJobSpecFileTest, BadValueNamesTheField) {
 TEST(ReadJobSpecFileTest, YamlIsChosenByTheFileName) {
   for (const char* name : {"job.yaml", "job.yml", "JOB.YAML"}) {
     std::string path = WriteFile(name, "team: nlp\ntrain:\n  seq: long\n");
-    EXPECT_EQ(ErrorOf(path),
-              path + ":3: train.seq: expected an integer, got \"long\"");
+    EXPECT_EQ(ErrorOf(path), path + ":3: train.seq: expected an integer, got \"long\"");
   }
   // The same text in a .json file is read as JSON.
   std::string json = WriteFile("job.json", "team: nlp\n");
@@ -150,16 +150,13 @@ TEST(NewRequestIdTest, ThirtyTwoHexDigitsAndFresh) {
 // files) is a valid JobSpec.
 TEST(ExampleSpecsTest, EveryExampleParses) {
   std::set<std::string> parsed;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
+  for (const auto& entry : std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
     std::string name = entry.path().filename().string();
-    if (entry.path().extension() != ".json" ||
-        absl::StartsWith(name, "inventory") ||
+    if (entry.path().extension() != ".json" || absl::StartsWith(name, "inventory") ||
         absl::StartsWith(name, "tokens")) {  // not job specs
       continue;
     }
-    absl::StatusOr<berth::v1::JobSpec> spec =
-        ReadJobSpecFile(entry.path().string());
+    absl::StatusOr<berth::v1::JobSpec> spec = ReadJobSpecFile(entry.path().string());
     EXPECT_TRUE(spec.ok()) << spec.status();
     if (!spec.ok()) continue;
     EXPECT_FALSE(spec->team().empty()) << name;

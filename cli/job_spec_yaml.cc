@@ -89,8 +89,7 @@ class SpecReader {
  public:
   explicit SpecReader(absl::string_view name) : name_(name) {}
 
-  absl::Status ReadMessage(const YAML::Node& node, const std::string& path,
-                           Message* message) const;
+  absl::Status ReadMessage(const YAML::Node& node, const std::string& path, Message* message) const;
 
  private:
   // "`name_`:LINE: PATH: MESSAGE", LINE being `at`'s (1-based).
@@ -98,8 +97,7 @@ class SpecReader {
                      absl::string_view message) const {
     int line = at.Mark().is_null() ? 0 : at.Mark().line + 1;
     return absl::InvalidArgumentError(
-        absl::StrCat(name_, ":", line, ": ", path, path.empty() ? "" : ": ",
-                     message));
+        absl::StrCat(name_, ":", line, ": ", path, path.empty() ? "" : ": ", message));
   }
 
   absl::Status ReadField(const YAML::Node& value, const std::string& path,
@@ -107,24 +105,20 @@ class SpecReader {
   absl::Status ReadMap(const YAML::Node& value, const std::string& path,
                        const FieldDescriptor* field, Message* message) const;
   absl::Status ReadScalar(const YAML::Node& value, const std::string& path,
-                          const FieldDescriptor* field,
-                          Message* message) const;
+                          const FieldDescriptor* field, Message* message) const;
   absl::Status SetInteger(const YAML::Node& value, const std::string& path,
-                          const FieldDescriptor* field,
-                          Message* message) const;
+                          const FieldDescriptor* field, Message* message) const;
 
   std::string name_;
 };
 
-absl::Status SpecReader::ReadMessage(const YAML::Node& node,
-                                     const std::string& path,
+absl::Status SpecReader::ReadMessage(const YAML::Node& node, const std::string& path,
                                      Message* message) const {
   if (node.IsNull()) return absl::OkStatus();
   if (!node.IsMap()) {
     return Error(node, path,
-                 absl::StrCat("expected a mapping of fields, got ",
-                              KindName(node), node.IsScalar() ? " " : "",
-                              node.IsScalar() ? Quoted(node) : ""));
+                 absl::StrCat("expected a mapping of fields, got ", KindName(node),
+                              node.IsScalar() ? " " : "", node.IsScalar() ? Quoted(node) : ""));
   }
   const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
   const Reflection* reflection = message->GetReflection();
@@ -132,61 +126,51 @@ absl::Status SpecReader::ReadMessage(const YAML::Node& node,
   for (const auto& entry : node) {
     const YAML::Node& key = entry.first;
     std::string key_text = key.IsScalar() ? key.Scalar() : "";
-    std::string field_path =
-        path.empty() ? key_text : absl::StrCat(path, ".", key_text);
+    std::string field_path = path.empty() ? key_text : absl::StrCat(path, ".", key_text);
     if (!key.IsScalar()) return Error(key, path, "a key must be a name");
     const FieldDescriptor* field = descriptor->FindFieldByName(key_text);
     if (field == nullptr) return Error(key, field_path, "unknown field");
     if (!seen.insert(field->number()).second) {
       return Error(key, field_path, "given twice");
     }
-    const google::protobuf::OneofDescriptor* oneof =
-        field->real_containing_oneof();
+    const google::protobuf::OneofDescriptor* oneof = field->real_containing_oneof();
     if (oneof != nullptr && reflection->HasOneof(*message, oneof)) {
       std::vector<std::string> names;
       for (int i = 0; i < oneof->field_count(); ++i) {
         names.push_back(oneof->field(i)->name());
       }
       return Error(key, field_path,
-                   absl::StrCat("give only one of ", absl::StrJoin(names, ", "),
-                                " in ", path.empty() ? "the spec" : path));
+                   absl::StrCat("give only one of ", absl::StrJoin(names, ", "), " in ",
+                                path.empty() ? "the spec" : path));
     }
     BERTH_RETURN_IF_ERROR(ReadField(entry.second, field_path, field, message));
   }
   return absl::OkStatus();
 }
 
-absl::Status SpecReader::ReadField(const YAML::Node& value,
-                                   const std::string& path,
-                                   const FieldDescriptor* field,
-                                   Message* message) const {
+absl::Status SpecReader::ReadField(const YAML::Node& value, const std::string& path,
+                                   const FieldDescriptor* field, Message* message) const {
   if (value.IsNull()) return absl::OkStatus();  // `field:` leaves it unset
   if (field->is_map()) return ReadMap(value, path, field, message);
   if (field->is_repeated()) {
     if (!value.IsSequence()) {
-      return Error(value, path,
-                   absl::StrCat("expected a list, got ", KindName(value)));
+      return Error(value, path, absl::StrCat("expected a list, got ", KindName(value)));
     }
     for (size_t i = 0; i < value.size(); ++i) {
-      BERTH_RETURN_IF_ERROR(ReadScalar(value[i], absl::StrCat(path, "[", i, "]"),
-                                       field, message));
+      BERTH_RETURN_IF_ERROR(ReadScalar(value[i], absl::StrCat(path, "[", i, "]"), field, message));
     }
     return absl::OkStatus();
   }
   if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-    return ReadMessage(value, path,
-                       message->GetReflection()->MutableMessage(message, field));
+    return ReadMessage(value, path, message->GetReflection()->MutableMessage(message, field));
   }
   return ReadScalar(value, path, field, message);
 }
 
-absl::Status SpecReader::ReadMap(const YAML::Node& value,
-                                 const std::string& path,
-                                 const FieldDescriptor* field,
-                                 Message* message) const {
+absl::Status SpecReader::ReadMap(const YAML::Node& value, const std::string& path,
+                                 const FieldDescriptor* field, Message* message) const {
   if (!value.IsMap()) {
-    return Error(value, path,
-                 absl::StrCat("expected a mapping, got ", KindName(value)));
+    return Error(value, path, absl::StrCat("expected a mapping, got ", KindName(value)));
   }
   const FieldDescriptor* key_field = field->message_type()->map_key();
   const FieldDescriptor* value_field = field->message_type()->map_value();
@@ -199,53 +183,41 @@ absl::Status SpecReader::ReadMap(const YAML::Node& value,
     if (!seen.insert(entry.first.Scalar()).second) {
       return Error(entry.first, entry_path, "given twice");
     }
-    Message* item =
-        message->GetReflection()->AddMessage(message, field);
+    Message* item = message->GetReflection()->AddMessage(message, field);
     BERTH_RETURN_IF_ERROR(ReadScalar(entry.first, entry_path, key_field, item));
     if (entry.second.IsNull()) {
       return Error(entry.first, entry_path, "expected a value");
     }
-    BERTH_RETURN_IF_ERROR(
-        ReadScalar(entry.second, entry_path, value_field, item));
+    BERTH_RETURN_IF_ERROR(ReadScalar(entry.second, entry_path, value_field, item));
   }
   return absl::OkStatus();
 }
 
-absl::Status SpecReader::SetInteger(const YAML::Node& value,
-                                    const std::string& path,
-                                    const FieldDescriptor* field,
-                                    Message* message) const {
+absl::Status SpecReader::SetInteger(const YAML::Node& value, const std::string& path,
+                                    const FieldDescriptor* field, Message* message) const {
   int64_t number = 0;
   if (!absl::SimpleAtoi(value.Scalar(), &number)) {
-    return Error(value, path,
-                 absl::StrCat("expected an integer, got ", Quoted(value)));
+    return Error(value, path, absl::StrCat("expected an integer, got ", Quoted(value)));
   }
   const Reflection* r = message->GetReflection();
   bool repeated = field->is_repeated();
   if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-    repeated ? r->AddInt64(message, field, number)
-             : r->SetInt64(message, field, number);
+    repeated ? r->AddInt64(message, field, number) : r->SetInt64(message, field, number);
     return absl::OkStatus();
   }
   if (number < std::numeric_limits<int32_t>::min() ||
       number > std::numeric_limits<int32_t>::max()) {
-    return Error(value, path,
-                 absl::StrCat(number, " is out of range for a 32-bit integer"));
+    return Error(value, path, absl::StrCat(number, " is out of range for a 32-bit integer"));
   }
   int32_t small = static_cast<int32_t>(number);
-  repeated ? r->AddInt32(message, field, small)
-           : r->SetInt32(message, field, small);
+  repeated ? r->AddInt32(message, field, small) : r->SetInt32(message, field, small);
   return absl::OkStatus();
 }
 
-absl::Status SpecReader::ReadScalar(const YAML::Node& value,
-                                    const std::string& path,
-                                    const FieldDescriptor* field,
-                                    Message* message) const {
+absl::Status SpecReader::ReadScalar(const YAML::Node& value, const std::string& path,
+                                    const FieldDescriptor* field, Message* message) const {
   if (!value.IsScalar()) {
-    return Error(value, path,
-                 absl::StrCat("expected a single value, got ",
-                              KindName(value)));
+    return Error(value, path, absl::StrCat("expected a single value, got ", KindName(value)));
   }
   const Reflection* r = message->GetReflection();
   bool repeated = field->is_repeated();
@@ -255,8 +227,7 @@ absl::Status SpecReader::ReadScalar(const YAML::Node& value,
       if (!IsValidUtf8(text)) {
         return Error(value, path, absl::StrCat("not valid UTF-8 text: ", Quoted(value)));
       }
-      repeated ? r->AddString(message, field, text)
-               : r->SetString(message, field, text);
+      repeated ? r->AddString(message, field, text) : r->SetString(message, field, text);
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_INT32:
     case FieldDescriptor::CPPTYPE_INT64:
@@ -264,18 +235,14 @@ absl::Status SpecReader::ReadScalar(const YAML::Node& value,
     case FieldDescriptor::CPPTYPE_DOUBLE: {
       double number = 0;
       if (!absl::SimpleAtod(text, &number) || !std::isfinite(number)) {
-        return Error(value, path,
-                     absl::StrCat("expected a number, got ", Quoted(value)));
+        return Error(value, path, absl::StrCat("expected a number, got ", Quoted(value)));
       }
-      repeated ? r->AddDouble(message, field, number)
-               : r->SetDouble(message, field, number);
+      repeated ? r->AddDouble(message, field, number) : r->SetDouble(message, field, number);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
       if (text != "true" && text != "false") {
-        return Error(value, path,
-                     absl::StrCat("expected true or false, got ",
-                                  Quoted(value)));
+        return Error(value, path, absl::StrCat("expected true or false, got ", Quoted(value)));
       }
       repeated ? r->AddBool(message, field, text == "true")
                : r->SetBool(message, field, text == "true");
@@ -369,9 +336,9 @@ absl::StatusOr<berth::v1::JobSpec> ParseJobSpecYaml(absl::string_view name,
   }
   SpecReader reader(name);
   if (documents.second_line.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ":", *documents.second_line,
-        ": one job spec per file; found a second YAML document"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ":", *documents.second_line,
+                     ": one job spec per file; found a second YAML document"));
   }
   berth::v1::JobSpec spec;
   BERTH_RETURN_IF_ERROR(reader.ReadMessage(documents.first, "", &spec));

@@ -27,8 +27,7 @@ namespace berth::cli {
 
 // Parses YAML text; errors are InvalidArgument and start with
 // "`name`:LINE: ".
-absl::StatusOr<berth::v1::JobSpec> ParseJobSpecYaml(absl::string_view name,
-                                                    absl::string_view yaml);
+absl::StatusOr<berth::v1::JobSpec> ParseJobSpecYaml(absl::string_view name, absl::string_view yaml);
 
 }  // namespace berth::cli
 

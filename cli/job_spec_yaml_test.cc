@@ -84,10 +84,8 @@ TEST(ParseJobSpecYamlTest, ErrorsNameTheLineAndTheField) {
   // Line 3 holds the bad value; lines count from 1.
   EXPECT_EQ(ErrorOf("team: nlp\ntrain:\n  seq: long\n"),
             "spec.yaml:3: train.seq: expected an integer, got \"long\"");
-  EXPECT_EQ(ErrorOf("team: nlp\nmodle:\n  catalog_name: x\n"),
-            "spec.yaml:2: modle: unknown field");
-  EXPECT_EQ(ErrorOf("model:\n  catalog_nam: x\n"),
-            "spec.yaml:2: model.catalog_nam: unknown field");
+  EXPECT_EQ(ErrorOf("team: nlp\nmodle:\n  catalog_name: x\n"), "spec.yaml:2: modle: unknown field");
+  EXPECT_EQ(ErrorOf("model:\n  catalog_nam: x\n"), "spec.yaml:2: model.catalog_nam: unknown field");
   EXPECT_EQ(ErrorOf("split:\n  tp: 1.5\n"),
             "spec.yaml:2: split.tp: expected an integer, got \"1.5\"");
   EXPECT_EQ(ErrorOf("split:\n  tp: 4294967296\n"),
@@ -105,13 +103,11 @@ TEST(ParseJobSpecYamlTest, ErrorsNameTheLineAndTheField) {
   EXPECT_EQ(ErrorOf("train: 4096\n"),
             "spec.yaml:1: train: expected a mapping of fields, got a scalar "
             "\"4096\"");
-  EXPECT_EQ(ErrorOf("env: [A]\n"),
-            "spec.yaml:1: env: expected a mapping, got a list");
+  EXPECT_EQ(ErrorOf("env: [A]\n"), "spec.yaml:1: env: expected a mapping, got a list");
 }
 
 TEST(ParseJobSpecYamlTest, RepeatedKeysAndTwoModelSourcesAreErrors) {
-  EXPECT_EQ(ErrorOf("team: a\nname: x\nteam: b\n"),
-            "spec.yaml:3: team: given twice");
+  EXPECT_EQ(ErrorOf("team: a\nname: x\nteam: b\n"), "spec.yaml:3: team: given twice");
   EXPECT_EQ(ErrorOf("model:\n  catalog_name: llama-2-7b\n"
                     "  hf_config_json: '{}'\n"),
             "spec.yaml:3: model.hf_config_json: give only one of "
@@ -125,17 +121,14 @@ TEST(ParseJobSpecYamlTest, SyntaxErrorsNameTheLine) {
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   // A tab where indentation is expected, on line 2.
   message = ErrorOf("team: nlp\n\tname: x\n");
-  EXPECT_TRUE(absl::StartsWith(message, "spec.yaml:2: YAML syntax error: "))
-      << message;
+  EXPECT_TRUE(absl::StartsWith(message, "spec.yaml:2: YAML syntax error: ")) << message;
 }
 
 TEST(ParseJobSpecYamlTest, EmptyListAndSecondDocumentAreErrors) {
-  EXPECT_EQ(ErrorOf(""),
-            "spec.yaml: empty file; expected a YAML mapping of fields");
+  EXPECT_EQ(ErrorOf(""), "spec.yaml: empty file; expected a YAML mapping of fields");
   EXPECT_EQ(ErrorOf("# only a comment\n"),
             "spec.yaml: empty file; expected a YAML mapping of fields");
-  EXPECT_EQ(ErrorOf("- team: nlp\n"),
-            "spec.yaml:1: expected a mapping of fields, got a list");
+  EXPECT_EQ(ErrorOf("- team: nlp\n"), "spec.yaml:1: expected a mapping of fields, got a list");
   EXPECT_EQ(ErrorOf("team: a\n---\nteam: b\n"),
             "spec.yaml:3: one job spec per file; found a second YAML "
             "document");
@@ -157,7 +150,8 @@ TEST(ParseJobSpecYamlTest, StrayCommaEndsWithAnError) {
 // Found by tests/fuzz/job_spec_fuzzer: yaml-cpp passes any bytes through,
 // and a proto3 string that is not UTF-8 cannot cross gRPC.
 TEST(ParseJobSpecYamlTest, TextThatIsNotUtf8IsAnError) {
-  EXPECT_EQ(ErrorOf("name: t\nmodel:\n  catalog_name: llama-3.1-\xb4" "05b\n"),
+  EXPECT_EQ(ErrorOf("name: t\nmodel:\n  catalog_name: llama-3.1-\xb4"
+                    "05b\n"),
             "spec.yaml:3: model.catalog_name: not valid UTF-8 text: \"llama-3.1-\\26405b\"");
   EXPECT_TRUE(absl::StrContains(ErrorOf("command: [python, \"\xc0\xaf\"]\n"),
                                 "spec.yaml:1: command[1]: not valid UTF-8"));  // overlong "/"
@@ -165,16 +159,18 @@ TEST(ParseJobSpecYamlTest, TextThatIsNotUtf8IsAnError) {
                                 "spec.yaml:2: env.K: not valid UTF-8"));  // a surrogate
   EXPECT_TRUE(absl::StrContains(ErrorOf("name: \"\xe2\x82\"\n"),
                                 "name: not valid UTF-8"));  // cut short
-  absl::StatusOr<berth::v1::JobSpec> spec =
-      ParseJobSpecYaml("spec.yaml", "name: \"gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x9a\x80\"\n");
+  absl::StatusOr<berth::v1::JobSpec> spec = ParseJobSpecYaml("spec.yaml",
+                                                             "name: \"gr\xc3\xbc\xc3\x9f"
+                                                             "e \xf0\x9f\x9a\x80\"\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->name(), "gr\xc3\xbc\xc3\x9f" "e \xf0\x9f\x9a\x80");  // "grüße 🚀"
+  EXPECT_EQ(spec->name(),
+            "gr\xc3\xbc\xc3\x9f"
+            "e \xf0\x9f\x9a\x80");  // "grüße 🚀"
 }
 
 TEST(ExampleSpecsTest, EveryJsonExampleHasAnEqualYamlTwin) {
   std::set<std::string> compared;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
+  for (const auto& entry : std::filesystem::directory_iterator(BERTH_EXAMPLES_DIR)) {
     std::filesystem::path path = entry.path();
     std::string stem = path.stem().string();
     if (path.extension() != ".json" || absl::StartsWith(stem, "inventory") ||
@@ -189,8 +185,7 @@ TEST(ExampleSpecsTest, EveryJsonExampleHasAnEqualYamlTwin) {
     ASSERT_TRUE(json.ok()) << json.status();
     ASSERT_TRUE(yaml.ok()) << yaml.status();
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*json, *yaml))
-        << stem << "\nJSON: " << json->DebugString()
-        << "\nYAML: " << yaml->DebugString();
+        << stem << "\nJSON: " << json->DebugString() << "\nYAML: " << yaml->DebugString();
     compared.insert(stem);
   }
   EXPECT_EQ(compared.size(), 5u);

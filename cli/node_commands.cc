@@ -16,8 +16,7 @@ using Stub = Client::Stub;
 // Drain and undrain differ only in the method called.
 int ChangeDrain(absl::string_view verb, const NodeNameOptions& options,
                 grpc::Status (Stub::*method)(grpc::ClientContext*,
-                                             const berth::v1::DrainNodeRequest&,
-                                             berth::v1::Node*),
+                                             const berth::v1::DrainNodeRequest&, berth::v1::Node*),
                 std::ostream& out, std::ostream& err) {
   if (options.node.empty()) {
     err << "berth " << verb << ": node: a node name is required\n";
@@ -36,12 +35,10 @@ int ChangeDrain(absl::string_view verb, const NodeNameOptions& options,
 
 }  // namespace
 
-int RunNodes(const NodesOptions& options, std::ostream& out,
-             std::ostream& err) {
+int RunNodes(const NodesOptions& options, std::ostream& out, std::ostream& err) {
   Client client(options.client);
   berth::v1::ListNodesResponse response;
-  grpc::Status status =
-      client.Call(&Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
+  grpc::Status status = client.Call(&Stub::ListNodes, berth::v1::ListNodesRequest(), &response);
   if (!status.ok()) return ReportRpcError("nodes", client, status, err);
   if (options.client.json) {
     return WriteJson("nodes", ToJsonArray(response.nodes()), out, err);
@@ -50,13 +47,11 @@ int RunNodes(const NodesOptions& options, std::ostream& out,
   return kExitOk;
 }
 
-int RunDrain(const NodeNameOptions& options, std::ostream& out,
-             std::ostream& err) {
+int RunDrain(const NodeNameOptions& options, std::ostream& out, std::ostream& err) {
   return ChangeDrain("drain", options, &Stub::DrainNode, out, err);
 }
 
-int RunUndrain(const NodeNameOptions& options, std::ostream& out,
-               std::ostream& err) {
+int RunUndrain(const NodeNameOptions& options, std::ostream& out, std::ostream& err) {
   return ChangeDrain("undrain", options, &Stub::UndrainNode, out, err);
 }
 

@@ -27,11 +27,9 @@ struct NodeNameOptions {
 
 int RunNodes(const NodesOptions& options, std::ostream& out, std::ostream& err);
 // Stops placing new jobs on the node; prints its new state.
-int RunDrain(const NodeNameOptions& options, std::ostream& out,
-             std::ostream& err);
+int RunDrain(const NodeNameOptions& options, std::ostream& out, std::ostream& err);
 // Lets jobs be placed on the node again.
-int RunUndrain(const NodeNameOptions& options, std::ostream& out,
-               std::ostream& err);
+int RunUndrain(const NodeNameOptions& options, std::ostream& out, std::ostream& err);
 
 // `admin backup PATH`: an online backup of berthd's database, written by the
 // daemon to PATH on its own host (a new file).

@@ -13,10 +13,8 @@
 namespace berth::cli {
 namespace {
 
-absl::Status Invalid(absl::string_view flag, absl::string_view text,
-                     absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(flag, ": ", why, " (got \"", text, "\")"));
+absl::Status Invalid(absl::string_view flag, absl::string_view text, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": ", why, " (got \"", text, "\")"));
 }
 
 // The decimal exponent a suffix stands for, or nullopt if `c` is none.
@@ -51,12 +49,10 @@ bool AllDigits(absl::string_view text) {
 
 }  // namespace
 
-absl::StatusOr<double> ParseNumber(absl::string_view flag,
-                                   absl::string_view text) {
+absl::StatusOr<double> ParseNumber(absl::string_view flag, absl::string_view text) {
   if (text.empty()) return Invalid(flag, text, "needs a number");
   if (text.front() == '-') return Invalid(flag, text, "must not be negative");
-  if (!absl::ascii_isdigit(static_cast<unsigned char>(text.front())) &&
-      text.front() != '.') {
+  if (!absl::ascii_isdigit(static_cast<unsigned char>(text.front())) && text.front() != '.') {
     return Invalid(flag, text, "not a number");
   }
   // "1.5T" is read as "1.5e12", so that decimal rounding happens once.
@@ -74,18 +70,15 @@ absl::StatusOr<double> ParseNumber(absl::string_view flag,
   if (ec != std::errc() || ptr == decimal.data()) {
     return Invalid(flag, text, "not a number");
   }
-  if (ptr != end)
-    return Invalid(flag, text, "unexpected text after the number");
+  if (ptr != end) return Invalid(flag, text, "unexpected text after the number");
   if (!std::isfinite(value)) return Invalid(flag, text, "must be finite");
   return value;
 }
 
-absl::StatusOr<int64_t> ParseCount(absl::string_view flag,
-                                   absl::string_view text) {
+absl::StatusOr<int64_t> ParseCount(absl::string_view flag, absl::string_view text) {
   if (AllDigits(text)) {
     int64_t value = 0;
-    auto [ptr, ec] =
-        std::from_chars(text.data(), text.data() + text.size(), value);
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || ptr != text.data() + text.size()) {
       return Invalid(flag, text, "too large (beyond int64)");
     }

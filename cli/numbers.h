@@ -20,13 +20,11 @@
 namespace berth::cli {
 
 // A non-negative finite number, fractions allowed.
-absl::StatusOr<double> ParseNumber(absl::string_view flag,
-                                   absl::string_view text);
+absl::StatusOr<double> ParseNumber(absl::string_view flag, absl::string_view text);
 
 // A non-negative whole number that fits in int64 ("1.5k" is 1500; "1.5" is
 // an error). Integers without fraction, exponent or suffix parse exactly.
-absl::StatusOr<int64_t> ParseCount(absl::string_view flag,
-                                   absl::string_view text);
+absl::StatusOr<int64_t> ParseCount(absl::string_view flag, absl::string_view text);
 
 }  // namespace berth::cli
 

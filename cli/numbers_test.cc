@@ -60,32 +60,23 @@ TEST(ParseCountTest, RejectsBadText) {
   EXPECT_EQ(CountError("nan"), "--params: not a number (got \"nan\")");
   EXPECT_EQ(CountError("NaN"), "--params: not a number (got \"NaN\")");
   EXPECT_EQ(CountError("inf"), "--params: not a number (got \"inf\")");
-  EXPECT_EQ(CountError("7x"),
-            "--params: unexpected text after the number (got \"7x\")");
-  EXPECT_EQ(CountError("7BB"),
-            "--params: unexpected text after the number (got \"7BB\")");
+  EXPECT_EQ(CountError("7x"), "--params: unexpected text after the number (got \"7x\")");
+  EXPECT_EQ(CountError("7BB"), "--params: unexpected text after the number (got \"7BB\")");
   EXPECT_EQ(CountError(" 7"), "--params: not a number (got \" 7\")");
-  EXPECT_EQ(CountError("7 "),
-            "--params: unexpected text after the number (got \"7 \")");
+  EXPECT_EQ(CountError("7 "), "--params: unexpected text after the number (got \"7 \")");
   EXPECT_EQ(CountError("+7"), "--params: not a number (got \"+7\")");
-  EXPECT_EQ(CountError("0x10"),
-            "--params: unexpected text after the number (got \"0x10\")");
-  EXPECT_EQ(CountError("1e"),
-            "--params: unexpected text after the number (got \"1e\")");
+  EXPECT_EQ(CountError("0x10"), "--params: unexpected text after the number (got \"0x10\")");
+  EXPECT_EQ(CountError("1e"), "--params: unexpected text after the number (got \"1e\")");
   EXPECT_EQ(CountError("B"), "--params: not a number (got \"B\")");
 }
 
 TEST(ParseCountTest, RejectsFractionsAndOverflow) {
-  EXPECT_EQ(CountError("1.5"),
-            "--params: must be a whole number (got \"1.5\")");
-  EXPECT_EQ(CountError("1.0001k"),
-            "--params: must be a whole number (got \"1.0001k\")");
+  EXPECT_EQ(CountError("1.5"), "--params: must be a whole number (got \"1.5\")");
+  EXPECT_EQ(CountError("1.0001k"), "--params: must be a whole number (got \"1.0001k\")");
   EXPECT_EQ(CountError("9223372036854775808"),
             "--params: too large (beyond int64) (got \"9223372036854775808\")");
-  EXPECT_EQ(CountError("1e19"),
-            "--params: too large (beyond int64) (got \"1e19\")");
-  EXPECT_EQ(CountError("10000000T"),
-            "--params: too large (beyond int64) (got \"10000000T\")");
+  EXPECT_EQ(CountError("1e19"), "--params: too large (beyond int64) (got \"1e19\")");
+  EXPECT_EQ(CountError("10000000T"), "--params: too large (beyond int64) (got \"10000000T\")");
   EXPECT_EQ(CountError("1e400"), "--params: out of range (got \"1e400\")");
 }
 
@@ -105,8 +96,7 @@ TEST(ParseNumberTest, RejectsNegativeAndNonFinite) {
               StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: not a number"));
   EXPECT_THAT(ParseNumber("--mfu", "1e999"),
               StatusIs(absl::StatusCode::kInvalidArgument, "--mfu: out of range"));
-  EXPECT_EQ(ParseNumber("--days", "").status().message(),
-            "--days: needs a number (got \"\")");
+  EXPECT_EQ(ParseNumber("--days", "").status().message(), "--days: needs a number (got \"\")");
 }
 
 }  // namespace

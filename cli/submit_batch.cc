@@ -17,8 +17,8 @@ namespace berth::cli {
 namespace {
 
 absl::Status BadArray(absl::string_view text, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("--array: \"", Printable(text), "\": ", why,
-                                                 " (use 1-500, 0-15:4 or 1,3,5-7)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--array: \"", Printable(text), "\": ", why, " (use 1-500, 0-15:4 or 1,3,5-7)"));
 }
 
 // One index, 0 to kMaxArrayIndex.

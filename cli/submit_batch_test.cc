@@ -30,8 +30,8 @@ TEST(ParseArrayIndicesTest, ReadsSlurmsSyntax) {
 }
 
 TEST(ParseArrayIndicesTest, RefusesWhatIsNotAnArrayNamingTheFlag) {
-  for (const char* bad : {"", "a", "-3", "5-", "4-1", "1:2", "0-10:0", "0-10:x", "1,,2",
-                          "1000000", "+3", "1-2-3", "3,3", "1-5,4"}) {
+  for (const char* bad : {"", "a", "-3", "5-", "4-1", "1:2", "0-10:0", "0-10:x", "1,,2", "1000000",
+                          "+3", "1-2-3", "3,3", "1-5,4"}) {
     absl::StatusOr<std::vector<int32_t>> parsed = ParseArrayIndices(bad);
     EXPECT_THAT(parsed.status(), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
     EXPECT_THAT(parsed.status().message(), HasSubstr("--array: ")) << bad;

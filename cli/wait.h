@@ -61,14 +61,12 @@ int WaitExitCode(const WaitOutcome& outcome);
 
 // --timeout: "90" (seconds), "1.5" (seconds), or a duration such as "90s",
 // "10m", "1h30m". Must be above zero. InvalidArgument "--timeout: ...".
-absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view flag,
-                                            absl::string_view text);
+absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view flag, absl::string_view text);
 
 // One line for a state change: "12:03:04 job 12: RUNNING on h100-0,
 // h100-1", "... job 12: PENDING: <reason>", "... SUCCEEDED (exit 0) after
 // 2h 10m".
-std::string StateChangeLine(const berth::v1::Job& job, absl::Time now,
-                            absl::TimeZone zone);
+std::string StateChangeLine(const berth::v1::Job& job, absl::Time now, absl::TimeZone zone);
 
 }  // namespace berth::cli
 

@@ -214,8 +214,8 @@ int RunLive(const WatchOptions& options, absl::Duration interval, std::ostream& 
         status.ok() ? RenderFrame(snapshot, client.address(), absl::Now(), absl::LocalTimeZone())
                     : absl::StrCat("berth watch  ", client.address(), "\n\nberthd ",
                                    "did not answer: ", Printable(status.error_message()),
-                                   "\nretrying every ",
-                                   absl::FormatDuration(interval), "; Ctrl-C to stop\n");
+                                   "\nretrying every ", absl::FormatDuration(interval),
+                                   "; Ctrl-C to stop\n");
     out << kClearScreen << frame << std::flush;
     absl::Time next = absl::Now() + interval;
     while (!stop_requested.load() && absl::Now() < next) {

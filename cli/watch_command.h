@@ -48,10 +48,10 @@ inline constexpr absl::Duration kMinWatchInterval = absl::Milliseconds(100);
 inline constexpr int kMaxQueueShown = 50;
 
 struct ClusterSnapshot {
-  std::vector<berth::v1::ExplainJobResponse> queue;  // by queue position
-  int pending_total = 0;  // PENDING jobs, shown or not
+  std::vector<berth::v1::ExplainJobResponse> queue;           // by queue position
+  int pending_total = 0;                                      // PENDING jobs, shown or not
   google::protobuf::RepeatedPtrField<berth::v1::Job> active;  // PLACED,
-                                                               // RUNNING
+                                                              // RUNNING
   google::protobuf::RepeatedPtrField<berth::v1::Node> nodes;
 };
 
@@ -60,20 +60,17 @@ struct ClusterSnapshot {
 std::string OccupancyBar(const berth::v1::Node& node);
 
 // One frame for a person: header, QUEUE, ACTIVE, POOLS and NODES.
-std::string RenderFrame(const ClusterSnapshot& snapshot,
-                        absl::string_view address, absl::Time now,
+std::string RenderFrame(const ClusterSnapshot& snapshot, absl::string_view address, absl::Time now,
                         absl::TimeZone zone);
 
 // The snapshot as JSON (see the header comment), with a trailing newline.
-absl::StatusOr<std::string> SnapshotJson(const ClusterSnapshot& snapshot,
-                                         absl::string_view address,
+absl::StatusOr<std::string> SnapshotJson(const ClusterSnapshot& snapshot, absl::string_view address,
                                          absl::Time now);
 
 // Validates the flags (--json needs --once; --interval at least
 // kMinWatchInterval) and runs the view. Exit codes: 0, 2 bad flags, 5 (and
 // others from cli/client.h) when --once cannot get a snapshot.
-int RunWatch(const WatchOptions& options, std::ostream& out,
-             std::ostream& err);
+int RunWatch(const WatchOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace berth::cli
 

@@ -13,10 +13,14 @@ namespace berth::daemon {
 
 const char* RefusalKindName(RefusalKind kind) {
   switch (kind) {
-    case RefusalKind::kNone: return "none";
-    case RefusalKind::kNoGpus: return "no_gpus";
-    case RefusalKind::kNoGangFit: return "no_gang_fit";
-    case RefusalKind::kDoesNotFit: return "does_not_fit";
+    case RefusalKind::kNone:
+      return "none";
+    case RefusalKind::kNoGpus:
+      return "no_gpus";
+    case RefusalKind::kNoGangFit:
+      return "no_gang_fit";
+    case RefusalKind::kDoesNotFit:
+      return "does_not_fit";
   }
   return "unknown";
 }
@@ -109,10 +113,9 @@ std::string CanonicalGpu(const std::string& type) {
 // name for an unknown one, and lists the pools there are.
 std::string NoPoolReason(const AdmissionRequest& request, const std::vector<PoolInfo>& all) {
   if (all.empty()) {
-    return request.gpu_type.empty()
-               ? "the cluster has no GPUs yet (no node has registered)"
-               : absl::StrCat("the cluster has no GPUs of type ", request.gpu_type,
-                              " (no node has registered)");
+    return request.gpu_type.empty() ? "the cluster has no GPUs yet (no node has registered)"
+                                    : absl::StrCat("the cluster has no GPUs of type ",
+                                                   request.gpu_type, " (no node has registered)");
   }
   std::string reason = absl::StrCat("the cluster has no GPUs of type ", request.gpu_type);
   if (!planner::ResolveGpuName(request.gpu_type).ok()) {
@@ -132,14 +135,15 @@ std::string RefusalReason(const AdmissionRequest& request, const std::vector<Poo
   std::vector<std::string> parts;
   std::vector<std::string> hints;
   for (const PoolVerdict& v : pools) {
-    parts.push_back(absl::StrCat(v.pool.gpu_type, " (", GpuCount(v.pool.total_gpus), "): ", v.why_not));
+    parts.push_back(
+        absl::StrCat(v.pool.gpu_type, " (", GpuCount(v.pool.total_gpus), "): ", v.why_not));
     if (!v.result) continue;
     for (const std::string& line : v.result->explanation) {
       if (absl::StartsWith(line, "Would fit") && hints.size() < 3) hints.push_back(line);
     }
   }
-  std::string reason = absl::StrCat("no GPU pool can ever hold this job: ",
-                                    absl::StrJoin(parts, "; "));
+  std::string reason =
+      absl::StrCat("no GPU pool can ever hold this job: ", absl::StrJoin(parts, "; "));
   if (!hints.empty()) absl::StrAppend(&reason, ". Nearest changes: ", absl::StrJoin(hints, " "));
   return reason;
 }
@@ -174,8 +178,8 @@ AdmissionResult Admit(const AdmissionRequest& request, const std::vector<PoolInf
   }
   result.admitted = result.chosen >= 0;
   if (result.admitted) return result;
-  result.reason = result.pools.empty() ? NoPoolReason(request, pools)
-                                       : RefusalReason(request, result.pools);
+  result.reason =
+      result.pools.empty() ? NoPoolReason(request, pools) : RefusalReason(request, result.pools);
   result.refusal = result.pools.empty() ? RefusalKind::kNoGpus : RefusalKind::kDoesNotFit;
   for (const PoolVerdict& v : result.pools) {
     if (v.result && v.result->feasible) result.refusal = RefusalKind::kNoGangFit;

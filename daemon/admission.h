@@ -53,11 +53,11 @@ struct AdmissionRequest {
 struct PoolVerdict {
   PoolInfo pool;
   bool fits_ever = false;
-  GangShape shape;                           // when fits_ever
-  planner::PlanRequest request;              // as planned for this pool
+  GangShape shape;                            // when fits_ever
+  planner::PlanRequest request;               // as planned for this pool
   std::optional<planner::PlanResult> result;  // the chosen plan first; none if the
                                               // planner refused the request here
-  std::string why_not;                       // when !fits_ever
+  std::string why_not;                        // when !fits_ever
 };
 
 struct AdmissionResult {

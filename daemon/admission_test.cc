@@ -19,8 +19,11 @@ AdmissionRequest Train(const char* model, std::string key = "") {
 }
 
 PoolInfo Pool(const char* type, int64_t nodes, int64_t per_node, int64_t free) {
-  return PoolInfo{.gpu_type = type, .gpu = planner::FindGpu(type).value(),
-                  .total_gpus = nodes * per_node, .free_gpus = free, .gpus_per_node = per_node};
+  return PoolInfo{.gpu_type = type,
+                  .gpu = planner::FindGpu(type).value(),
+                  .total_gpus = nodes * per_node,
+                  .free_gpus = free,
+                  .gpus_per_node = per_node};
 }
 
 // Every GPU of `nodes` nodes free: the capacity view admission checks against.

@@ -88,9 +88,9 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
         common_names_(std::move(common_names)),
         peer_(std::move(peer)) {
     if (!service_->Admit(outbox_)) {
-      service_->refusals().Refused(absl::StrCat(
-          "berthd: refused agent stream from ", peer_, ": ", kMaxUnregisteredStreams,
-          " streams are already waiting to register"));
+      service_->refusals().Refused(absl::StrCat("berthd: refused agent stream from ", peer_, ": ",
+                                                kMaxUnregisteredStreams,
+                                                " streams are already waiting to register"));
       outbox_->Close(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                   "too many agent streams waiting to register; retry later"));
       return;
@@ -115,8 +115,8 @@ class AgentStream final : public grpc::ServerBidiReactor<AgentMessage, DaemonMes
         service_->core()->ReportJobStatus(node_, incoming_.job_status());
         break;
       default:
-        outbox_->Close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                    "register: sent twice on one stream"));
+        outbox_->Close(
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "register: sent twice on one stream"));
         return;
     }
     StartRead(&incoming_);
@@ -262,9 +262,9 @@ void AgentServiceImpl::Sweep() {
     }
     for (const std::shared_ptr<Outbox>& box : late) {
       refusals_.Refused("berthd: closed an agent stream that sent no Register in time");
-      box->Close(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                              absl::StrCat("register: no Register within ",
-                                           absl::FormatDuration(deadline))));
+      box->Close(grpc::Status(
+          grpc::StatusCode::DEADLINE_EXCEEDED,
+          absl::StrCat("register: no Register within ", absl::FormatDuration(deadline))));
     }
   }
 }

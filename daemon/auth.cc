@@ -13,8 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "berth/v1/auth.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "common/status_macros.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace berth::daemon {
 namespace {
@@ -24,8 +24,8 @@ constexpr int64_t kMaxCredentialFileBytes = 1 << 20;
 absl::Status CheckEntry(const berth::v1::TokenEntry& entry, int index, absl::string_view source) {
   const std::string where = absl::StrCat(source, ": tokens[", index, "]");
   if (entry.token().size() < kMinTokenLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ".token: at least ", kMinTokenLength, " characters are required"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".token: at least ", kMinTokenLength, " characters are required"));
   }
   for (char c : entry.token()) {
     if (absl::ascii_isspace(static_cast<unsigned char>(c)) ||
@@ -69,10 +69,10 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view json, absl::strin
   const auto status =
       google::protobuf::util::JsonStringToMessage({json.data(), json.size()}, &file, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": ",
-        absl::StrReplaceAll(absl::StripAsciiWhitespace(std::string(status.message())),
-                            {{"\n", " "}})));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ",
+                     absl::StrReplaceAll(absl::StripAsciiWhitespace(std::string(status.message())),
+                                         {{"\n", " "}})));
   }
   TokenTable table;
   absl::flat_hash_set<std::string> seen;
@@ -85,10 +85,10 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view json, absl::strin
     }
     table.entries_.push_back(Entry{
         .token = entry.token(),
-        .caller = Caller{.name = entry.name().empty() ? absl::StrCat("tokens[", i, "]")
-                                                       : entry.name(),
-                         .team = entry.team(),
-                         .admin = entry.admin()}});
+        .caller =
+            Caller{.name = entry.name().empty() ? absl::StrCat("tokens[", i, "]") : entry.name(),
+                   .team = entry.team(),
+                   .admin = entry.admin()}});
   }
   return table;
 }
@@ -123,9 +123,9 @@ absl::Status AuthorizeSubmit(const Caller& caller, berth::v1::JobSpec& spec) {
     return absl::OkStatus();
   }
   if (spec.team() == caller.team || caller.admin) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      "team: ", caller.name, " submits for team \"", caller.team, "\", not \"",
-      Echo(spec.team()), "\""));
+  return absl::PermissionDeniedError(absl::StrCat("team: ", caller.name, " submits for team \"",
+                                                  caller.team, "\", not \"", Echo(spec.team()),
+                                                  "\""));
 }
 
 absl::Status AuthorizeJobAccess(const Caller& caller, int64_t id, absl::string_view job_team) {
@@ -170,8 +170,7 @@ absl::Status CheckAgentIdentity(const std::vector<std::string>& common_names,
     if (cn == node) return absl::OkStatus();
   }
   return absl::PermissionDeniedError(absl::StrCat(
-      "register.node: \"", Echo(node),
-      "\" does not match the client certificate's common name \"",
+      "register.node: \"", Echo(node), "\" does not match the client certificate's common name \"",
       absl::StrJoin(common_names, "\", \"",
                     [](std::string* out, const std::string& cn) { out->append(Echo(cn)); }),
       "\""));

@@ -25,7 +25,7 @@ TEST(ConstantTimeEqualsTest, ComparesWholeStrings) {
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
-  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));   // a prefix is not equal
+  EXPECT_FALSE(ConstantTimeEquals("abc", "ab"));  // a prefix is not equal
   EXPECT_FALSE(ConstantTimeEquals("ab", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", std::string("abc\0", 4)));
 }
@@ -115,8 +115,7 @@ TEST(AuthorizeJobAccessTest, OwnTeamOrAdmin) {
   EXPECT_TRUE(AuthorizeJobAccess(kAlice, 7, "nlp").ok());
   absl::Status denied = AuthorizeJobAccess(kAlice, 7, "vision");
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_NE(denied.message().find("job 7 belongs to team \"vision\""), std::string::npos)
-      << denied;
+  EXPECT_NE(denied.message().find("job 7 belongs to team \"vision\""), std::string::npos) << denied;
   EXPECT_TRUE(AuthorizeJobAccess(kRoot, 7, "vision").ok());
 }
 
@@ -134,7 +133,8 @@ TEST(CheckAgentIdentityTest, CommonNameMustBeTheNode) {
   EXPECT_NE(wrong.message().find("\"h2\""), std::string::npos) << wrong;
   EXPECT_EQ(CheckAgentIdentity({"h1"}, "h10").code(), absl::StatusCode::kPermissionDenied);
   // A hostile name is escaped and cut short in the message (berthd logs it).
-  absl::Status hostile = CheckAgentIdentity({"h1"}, "evil\nberthd: fake line" + std::string(5000, 'x'));
+  absl::Status hostile =
+      CheckAgentIdentity({"h1"}, "evil\nberthd: fake line" + std::string(5000, 'x'));
   EXPECT_EQ(hostile.message().find('\n'), std::string::npos) << hostile;
   EXPECT_LT(hostile.message().size(), 400u) << hostile;
 }

@@ -10,14 +10,12 @@ namespace berth::daemon {
 namespace {
 
 std::string Escape(const std::string& text) {
-  return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"},
-                                    {"\"", "&quot;"}, {"'", "&#39;"}});
+  return absl::StrReplaceAll(
+      text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
 }
 
 // A stable colour per job id: hue spread by the golden angle.
-std::string JobColour(int64_t id) {
-  return absl::StrCat("hsl(", (id * 137) % 360, ",65%,55%)");
-}
+std::string JobColour(int64_t id) { return absl::StrCat("hsl(", (id * 137) % 360, ",65%,55%)"); }
 
 constexpr char kStyle[] = R"(
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
@@ -62,11 +60,11 @@ std::string NodeRow(const berth::v1::Node& node, const std::map<int64_t, std::st
                     "</span>");
   }
   const std::string state = berth::v1::NodeState_Name(node.state());
-  return absl::StrCat("<tr class=\"node\"><td>", Escape(node.name()), "</td><td class=\"state-",
-                      state, "\">", state, node.drained() && node.state() != berth::v1::DRAINED ? " (drained)" : "",
-                      node.connected() ? "" : " (no agent)", "</td><td>",
-                      node.gpus_size() > 0 ? Escape(node.gpus(0).type()) : "", "</td><td>", cells,
-                      "</td></tr>\n");
+  return absl::StrCat(
+      "<tr class=\"node\"><td>", Escape(node.name()), "</td><td class=\"state-", state, "\">",
+      state, node.drained() && node.state() != berth::v1::DRAINED ? " (drained)" : "",
+      node.connected() ? "" : " (no agent)", "</td><td>",
+      node.gpus_size() > 0 ? Escape(node.gpus(0).type()) : "", "</td><td>", cells, "</td></tr>\n");
 }
 
 std::string QueueRows(const std::vector<berth::v1::Job>& jobs) {
@@ -75,8 +73,8 @@ std::string QueueRows(const std::vector<berth::v1::Job>& jobs) {
   for (const auto& job : jobs) {
     if (job.state() != berth::v1::PENDING) continue;
     absl::StrAppend(&rows, "<tr><td>", ++position, "</td><td>", job.id(), "</td><td>",
-                    Escape(job.spec().name()), "</td><td>", Escape(job.spec().team()),
-                    "</td><td>", job.plan().gpus(), " × ", Escape(job.gpu_type()), "</td></tr>\n");
+                    Escape(job.spec().name()), "</td><td>", Escape(job.spec().team()), "</td><td>",
+                    job.plan().gpus(), " × ", Escape(job.gpu_type()), "</td></tr>\n");
   }
   if (rows.empty()) rows = "<tr><td colspan=5>The queue is empty.</td></tr>\n";
   return rows;
@@ -104,7 +102,8 @@ std::string RenderClusterMap(const std::vector<berth::v1::Node>& nodes,
       "</div>\n", kLegend,
       "<div class=\"wrap\"><table><tr><th>node</th><th>state</th><th>type</th><th>GPUs "
       "(number: the job holding it)</th></tr>\n",
-      rows, "</table>\n<table class=\"queue\"><tr><th>#</th><th>job</th><th>name</th><th>team"
+      rows,
+      "</table>\n<table class=\"queue\"><tr><th>#</th><th>job</th><th>name</th><th>team"
       "</th><th>needs</th></tr>\n",
       QueueRows(jobs), "</table></div>\n</body></html>\n");
 }

@@ -9,19 +9,25 @@
 namespace berth::daemon {
 
 bool IsLive(JobState state) {
-  return state == JobState::kPending || state == JobState::kPlaced ||
-         state == JobState::kRunning;
+  return state == JobState::kPending || state == JobState::kPlaced || state == JobState::kRunning;
 }
 
 const char* JobStateName(JobState state) {
   switch (state) {
-    case JobState::kPending: return "PENDING";
-    case JobState::kPlaced: return "PLACED";
-    case JobState::kRunning: return "RUNNING";
-    case JobState::kSucceeded: return "SUCCEEDED";
-    case JobState::kFailed: return "FAILED";
-    case JobState::kCancelled: return "CANCELLED";
-    case JobState::kRejected: return "REJECTED";
+    case JobState::kPending:
+      return "PENDING";
+    case JobState::kPlaced:
+      return "PLACED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
+    case JobState::kRejected:
+      return "REJECTED";
   }
   return "UNKNOWN";
 }
@@ -33,15 +39,15 @@ absl::Status WrongState(const JobRecord& job, const char* wanted) {
       absl::StrCat("job ", job.id, " is ", JobStateName(job.state), ", not ", wanted));
 }
 
-absl::Status NoJob(int64_t id) { return absl::NotFoundError(absl::StrCat("job ", id, " not found")); }
+absl::Status NoJob(int64_t id) {
+  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+}
 
 absl::Status NoNode(const std::string& name) {
   return absl::NotFoundError(absl::StrCat("node ", name, " not found"));
 }
 
-bool Schedulable(const NodeRecord& node) {
-  return node.connected && node.state == NodeState::kUp;
-}
+bool Schedulable(const NodeRecord& node) { return node.connected && node.state == NodeState::kUp; }
 
 // Appends one view per GPU type on the node (almost always one).
 void AppendNodeViews(const NodeRecord& node, bool capacity, std::vector<NodeView>& views) {
@@ -51,8 +57,11 @@ void AppendNodeViews(const NodeRecord& node, bool capacity, std::vector<NodeView
     size_t i = first;
     while (i < views.size() && views[i].gpu_type != gpu.type) ++i;
     if (i == views.size()) {
-      views.push_back(NodeView{.name = node.name, .gpu_type = gpu.type, .free_gpus = {},
-                               .total_gpus = 0, .schedulable = schedulable});
+      views.push_back(NodeView{.name = node.name,
+                               .gpu_type = gpu.type,
+                               .free_gpus = {},
+                               .total_gpus = 0,
+                               .schedulable = schedulable});
     }
     views[i].total_gpus++;
     if (capacity || gpu.job_id == 0) views[i].free_gpus.push_back(gpu.index);
@@ -137,15 +146,19 @@ void ClusterState::AddJob(JobRecord job) {
 void ClusterState::Track(const JobRecord& job) {
   if (job.state == JobState::kPending) {
     index_.Track(job.id, QueueIndex::Entry{
-        .pool = job.gpu_type,
-        .pending = std::pair(LaneKey{.tp = job.shape.tp, .pp = job.shape.pp, .dp = job.shape.dp,
-                                     .max_runtime_ms = job.max_runtime_ms},
-                             QueueKey{.priority = job.priority,
-                                      .submit_time_ms = job.submit_time_ms, .id = job.id})});
+                             .pool = job.gpu_type,
+                             .pending = std::pair(LaneKey{.tp = job.shape.tp,
+                                                          .pp = job.shape.pp,
+                                                          .dp = job.shape.dp,
+                                                          .max_runtime_ms = job.max_runtime_ms},
+                                                  QueueKey{.priority = job.priority,
+                                                           .submit_time_ms = job.submit_time_ms,
+                                                           .id = job.id})});
   } else if (job.state == JobState::kPlaced || job.state == JobState::kRunning) {
     const int64_t end = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0;
-    index_.Track(job.id, QueueIndex::Entry{
-        .pool = job.gpu_type, .held = std::pair(end, static_cast<int64_t>(job.gpus.size()))});
+    index_.Track(job.id,
+                 QueueIndex::Entry{.pool = job.gpu_type,
+                                   .held = std::pair(end, static_cast<int64_t>(job.gpus.size()))});
   } else {
     index_.Track(job.id, std::nullopt);
   }
@@ -236,15 +249,14 @@ absl::Status ClusterState::Start(int64_t id, int64_t time_ms) {
   return absl::OkStatus();
 }
 
-absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason,
-                                  int32_t exit_code, int64_t now_ms,
-                                  const std::set<std::string>& hold_on) {
+absl::Status ClusterState::Finish(int64_t id, JobState end, std::string reason, int32_t exit_code,
+                                  int64_t now_ms, const std::set<std::string>& hold_on) {
   JobRecord* job = MutableJob(id);
   if (job == nullptr) return NoJob(id);
   if (!IsLive(job->state)) return WrongState(*job, "live");
   if (IsLive(end) || end == JobState::kRejected) {
-    return absl::InvalidArgumentError(absl::StrCat("job ", id, " cannot end as ",
-                                                   JobStateName(end)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", id, " cannot end as ", JobStateName(end)));
   }
   std::set<std::string> held;
   for (const GpuHold& hold : job->gpus) {
@@ -282,8 +294,7 @@ absl::Status ClusterState::Requeue(int64_t id, std::string reason, int64_t now_m
   return absl::OkStatus();
 }
 
-absl::Status ClusterState::Preempt(int64_t id, int64_t preemptor,
-                                   std::set<std::string> stop_on) {
+absl::Status ClusterState::Preempt(int64_t id, int64_t preemptor, std::set<std::string> stop_on) {
   JobRecord* job = MutableJob(id);
   if (job == nullptr) return NoJob(id);
   if (job->state != JobState::kPlaced && job->state != JobState::kRunning) {
@@ -294,8 +305,8 @@ absl::Status ClusterState::Preempt(int64_t id, int64_t preemptor,
         absl::StrCat("job ", id, " is being preempted already (for job ", job->preempted_by, ")"));
   }
   const std::set<std::string> nodes = NodesOf(*job);
-  if (stop_on.empty() || !std::includes(nodes.begin(), nodes.end(), stop_on.begin(),
-                                        stop_on.end())) {
+  if (stop_on.empty() ||
+      !std::includes(nodes.begin(), nodes.end(), stop_on.begin(), stop_on.end())) {
     return absl::InvalidArgumentError(
         absl::StrCat("job ", id, ": the nodes to stop it on must be some of its own"));
   }
@@ -442,7 +453,8 @@ const std::vector<NodeView>& ClusterState::PlacementViews() {
     pool_gpus_.clear();
     for (const auto& [name, node] : nodes_) {
       for (const GpuRecord& gpu : node.gpus) {
-        if (!pool_gpus_.contains(gpu.type)) pool_gpus_[gpu.type] = PoolGpu(gpu.type, gpu.memory_bytes);
+        if (!pool_gpus_.contains(gpu.type))
+          pool_gpus_[gpu.type] = PoolGpu(gpu.type, gpu.memory_bytes);
       }
     }
     views_stale_ = false;
@@ -461,9 +473,11 @@ std::vector<PendingJob> ClusterState::PendingJobs() const {
   for (int64_t id : live_) {
     const JobRecord& job = jobs_.at(id);
     if (job.state != JobState::kPending) continue;
-    pending.push_back(PendingJob{.id = id, .priority = job.priority,
+    pending.push_back(PendingJob{.id = id,
+                                 .priority = job.priority,
                                  .submit_time_ms = job.submit_time_ms,
-                                 .gpu_type = job.gpu_type, .shape = job.shape,
+                                 .gpu_type = job.gpu_type,
+                                 .shape = job.shape,
                                  .max_runtime_ms = job.max_runtime_ms});
   }
   return pending;
@@ -475,7 +489,9 @@ std::vector<RunningJob> ClusterState::RunningJobs() const {
     const JobRecord& job = jobs_.at(id);
     if (job.state == JobState::kPending) continue;
     running.push_back(RunningJob{
-        .id = id, .gpu_type = job.gpu_type, .gpus = static_cast<int64_t>(job.gpus.size()),
+        .id = id,
+        .gpu_type = job.gpu_type,
+        .gpus = static_cast<int64_t>(job.gpus.size()),
         .end_by_ms = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0});
   }
   return running;
@@ -511,12 +527,12 @@ absl::Status ClusterState::CheckInvariants() const {
       if (gpu.job_id == 0) continue;
       holder[{name, gpu.index}] = gpu.job_id;
       const JobRecord* job = FindJob(gpu.job_id);
-      const bool stopping = job != nullptr && !IsLive(job->state) &&
-                            job->stopping_on.contains(name);
-      if (job == nullptr || (job->state != JobState::kPlaced &&
-                             job->state != JobState::kRunning && !stopping)) {
-        return absl::InternalError(absl::StrCat("GPU ", name, ":", gpu.index,
-                                                " is held by job ", gpu.job_id,
+      const bool stopping =
+          job != nullptr && !IsLive(job->state) && job->stopping_on.contains(name);
+      if (job == nullptr ||
+          (job->state != JobState::kPlaced && job->state != JobState::kRunning && !stopping)) {
+        return absl::InternalError(absl::StrCat("GPU ", name, ":", gpu.index, " is held by job ",
+                                                gpu.job_id,
                                                 ", which is not placed, running or stopping"));
       }
     }
@@ -548,8 +564,8 @@ absl::Status ClusterState::CheckInvariants() const {
       if (!holds && !job.stopping_on.contains(gpu.node)) continue;
       auto it = holder.find({gpu.node, gpu.index});
       if (it == holder.end() || it->second != id) {
-        return absl::InternalError(absl::StrCat("job ", id, " lists GPU ", gpu.node, ":",
-                                                gpu.index, " that it does not hold"));
+        return absl::InternalError(absl::StrCat("job ", id, " lists GPU ", gpu.node, ":", gpu.index,
+                                                " that it does not hold"));
       }
     }
   }

@@ -50,7 +50,7 @@ enum class NodeState { kUp, kDown, kDrained };
 // What happens to a job whose node is lost: back to the queue, or failed.
 enum class OnNodeLoss { kRequeue, kFail };
 
-bool IsLive(JobState state);  // PENDING, PLACED or RUNNING
+bool IsLive(JobState state);               // PENDING, PLACED or RUNNING
 const char* JobStateName(JobState state);  // "PENDING", as the wire spells it
 
 struct JobDetail;  // the spec and plan as the wire carries them (state_convert.h)
@@ -231,9 +231,9 @@ class ClusterState {
 
   std::map<std::string, NodeRecord> nodes_;
   std::map<int64_t, JobRecord> jobs_;
-  std::set<int64_t> live_;      // PENDING, PLACED, RUNNING
-  std::set<int64_t> finished_;  // the other jobs in jobs_
-  std::set<int64_t> stopping_;  // ended jobs with a non-empty stopping_on
+  std::set<int64_t> live_;        // PENDING, PLACED, RUNNING
+  std::set<int64_t> finished_;    // the other jobs in jobs_
+  std::set<int64_t> stopping_;    // ended jobs with a non-empty stopping_on
   std::set<int64_t> preempting_;  // live jobs with preempted_by set
   std::map<int64_t, int64_t> pending_since_;
   std::map<int64_t, Waiting> waiting_;

@@ -20,7 +20,9 @@ NodeRecord Node(const std::string& name, int gpus, bool connected = true) {
 }
 
 JobRecord Pending(int64_t id, int64_t tp = 1, int64_t dp = 1) {
-  return JobRecord{.id = id, .gpu_type = kH100, .shape = {.tp = tp, .pp = 1, .dp = dp},
+  return JobRecord{.id = id,
+                   .gpu_type = kH100,
+                   .shape = {.tp = tp, .pp = 1, .dp = dp},
                    .submit_time_ms = 1000 * id};
 }
 
@@ -38,7 +40,9 @@ int64_t FreeOn(const ClusterState& state, const std::string& node) {
 
 class ClusterStateTest : public ::testing::Test {
  protected:
-  void TearDown() override { EXPECT_TRUE(state_.CheckInvariants().ok()) << state_.CheckInvariants(); }
+  void TearDown() override {
+    EXPECT_TRUE(state_.CheckInvariants().ok()) << state_.CheckInvariants();
+  }
   ClusterState state_;
 };
 
@@ -218,7 +222,7 @@ TEST_F(ClusterStateTest, ViewsFollowChangesIncrementally) {
   std::vector<PoolInfo> pools = state_.Pools();
   ASSERT_EQ(pools.size(), 1u);
   EXPECT_EQ(pools[0].total_gpus, 16);
-  EXPECT_EQ(pools[0].free_gpus, 0);  // a is drained, b is full
+  EXPECT_EQ(pools[0].free_gpus, 0);                // a is drained, b is full
   EXPECT_EQ(pools[0].gpu.memory_bytes > 0, true);  // the catalog's H100
   // Capacity views count every GPU free.
   for (const NodeView& view : state_.CapacityViews()) EXPECT_EQ(view.free_gpus.size(), 8u);

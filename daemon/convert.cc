@@ -84,8 +84,9 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
     // letters, digits and '_'; shells accept a little more).
     const bool printable = absl::c_all_of(key, [](char c) { return c > 0x20 && c < 0x7f; });
     if (key.empty() || absl::StrContains(key, "=") || key.size() > kMaxNameLength || !printable) {
-      return Invalid("env", absl::StrCat("bad variable name \"", absl::CHexEscape(key.substr(0, 64)),
-                                         "\": printable characters without '=' or spaces"));
+      return Invalid("env",
+                     absl::StrCat("bad variable name \"", absl::CHexEscape(key.substr(0, 64)),
+                                  "\": printable characters without '=' or spaces"));
     }
     if (absl::StrContains(value, absl::string_view("\0", 1))) {
       return Invalid("env", absl::StrCat("the value of ", key, " contains a NUL byte"));
@@ -103,8 +104,7 @@ absl::Status ValidateSpecEnvelope(const JobSpec& spec) {
       spec.on_node_loss() != "fail") {
     return Invalid("on_node_loss", "must be \"requeue\" or \"fail\"");
   }
-  if (spec.has_array_index() &&
-      (spec.array_index() < 0 || spec.array_index() > kMaxArrayIndex)) {
+  if (spec.has_array_index() && (spec.array_index() < 0 || spec.array_index() > kMaxArrayIndex)) {
     return Invalid("array_index", absl::StrCat("must be in [0, ", kMaxArrayIndex, "]"));
   }
   if (spec.model().hf_config_json().size() > static_cast<size_t>(proto::kMaxHfConfigBytes)) {
@@ -164,8 +164,8 @@ absl::Status ValidateRegister(const berth::v1::Register& reg) {
   // an IP literal, nothing a shell would read as more.
   if (reg.address().size() > 253) return bad("address", "at most 253 characters");
   for (char c : reg.address()) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
-        c != ':' && c != '[' && c != ']' && c != '_') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
+        c != '[' && c != ']' && c != '_') {
       return bad("address", "a host name or an IP address (letters, digits, '.', '-', ':')");
     }
   }

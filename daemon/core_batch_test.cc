@@ -53,13 +53,13 @@ TEST_F(CoreBatchTest, OneMalformedSpecQueuesNoneAndNamesIt) {
   auto response = SubmitBatch(specs);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StartsWith(response.status().message(), "specs[2]: "))
-      << response.status();
+  EXPECT_TRUE(absl::StartsWith(response.status().message(), "specs[2]: ")) << response.status();
   specs[2].mutable_model()->set_catalog_name("llama-2-7b");
   specs[3].set_array_index(1000000);
   response = SubmitBatch(specs);
   ASSERT_FALSE(response.ok());
-  EXPECT_TRUE(absl::StrContains(response.status().message(), "specs[3]: spec.array_index: must be in [0, 999999]"))
+  EXPECT_TRUE(absl::StrContains(response.status().message(),
+                                "specs[3]: spec.array_index: must be in [0, 999999]"))
       << response.status();
   Sync();
   EXPECT_EQ(core_->ListJobs({}).jobs_size(), 0);

@@ -27,8 +27,7 @@ void SchedulerCore::ObservePlaced(const JobRecord& job, int64_t since_ms, int64_
   m->queue_wait_seconds.Observe(static_cast<double>(now_ms - since_ms) / 1000.0);
   // Only a first placement counts as submit-to-placed.
   if (since_ms == job.submit_time_ms) {
-    m->submit_to_placed_seconds.Observe(static_cast<double>(now_ms - job.submit_time_ms) /
-                                        1000.0);
+    m->submit_to_placed_seconds.Observe(static_cast<double>(now_ms - job.submit_time_ms) / 1000.0);
   }
 }
 
@@ -37,7 +36,8 @@ namespace {
 // About the size of the StartJob that carries `job` on `slots` GPUs.
 size_t StartJobBytes(const JobRecord& job, size_t slots) {
   size_t bytes = 1024 + slots * 128;
-  if (job.detail != nullptr) bytes += job.detail->spec.ByteSizeLong() + job.detail->plan.ByteSizeLong();
+  if (job.detail != nullptr)
+    bytes += job.detail->spec.ByteSizeLong() + job.detail->plan.ByteSizeLong();
   return bytes;
 }
 
@@ -78,9 +78,9 @@ std::optional<Waiting> SchedulerCore::WaitingVerdict(int64_t id) const {
     return std::nullopt;
   }
   // The full pass as of the last one's time, on the state it left.
-  const PassResult full = SchedulePass(state_.PendingJobs(), state_.RunningJobs(),
-                                       state_.CurrentViews(),
-                                       last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms());
+  const PassResult full =
+      SchedulePass(state_.PendingJobs(), state_.RunningJobs(), state_.CurrentViews(),
+                   last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms());
   for (const Waiting& w : full.waiting) {
     if (w.job_id == id) return w;
   }
@@ -124,8 +124,11 @@ void SchedulerCore::PlaceJobs(WriteBatch& batch, const std::vector<Decision>& de
     std::vector<GpuHold> holds;
     holds.reserve(d.slots.size());
     for (const SlotAssignment& slot : d.slots) {
-      holds.push_back(GpuHold{.node = slot.node, .index = slot.gpu_index, .tp_rank = slot.tp_rank,
-                              .pp_rank = slot.pp_rank, .dp_rank = slot.dp_rank});
+      holds.push_back(GpuHold{.node = slot.node,
+                              .index = slot.gpu_index,
+                              .tp_rank = slot.tp_rank,
+                              .pp_rank = slot.pp_rank,
+                              .dp_rank = slot.dp_rank});
     }
     // A job whose StartJob no agent could receive (stored before specs were
     // bounded) fails with a reason instead of being sent again and again.
@@ -133,8 +136,10 @@ void SchedulerCore::PlaceJobs(WriteBatch& batch, const std::vector<Decision>& de
         bytes > static_cast<size_t>(kMaxGrpcMessageBytes)) {
       EndJob(batch, d.job_id, JobState::kFailed,
              absl::StrCat("its StartJob would be ", bytes, " bytes, over the ",
-                          kMaxGrpcMessageBytes >> 20, " MiB an agent accepts; resubmit it with a "
-                          "spec of at most ", kMaxSpecBytes >> 10, " KiB"),
+                          kMaxGrpcMessageBytes >> 20,
+                          " MiB an agent accepts; resubmit it with a "
+                          "spec of at most ",
+                          kMaxSpecBytes >> 10, " KiB"),
              0)
           .IgnoreError();
       continue;

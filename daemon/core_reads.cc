@@ -8,9 +8,9 @@
 #include "daemon/cluster_map.h"
 #include "daemon/convert.h"
 #include "daemon/scheduler_core.h"
-#include "daemon/team_usage.h"
 #include "daemon/state_convert.h"
 #include "daemon/state_queries.h"
+#include "daemon/team_usage.h"
 
 namespace berth::daemon {
 

@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const std::string& listen, std::map<std::string, Handler> routes) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics_listen: expected host:port, got ", listen));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_listen: expected host:port, got ", listen));
   }
   // civetweb takes "127.0.0.1:9464"; port 0 asks the kernel for one.
   std::unique_ptr<HttpServer> server(new HttpServer());
@@ -34,11 +35,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   // free again); headers are small.
   const std::string threads = std::to_string(kHttpThreads);
   const std::string timeout = std::to_string(kRequestTimeoutMs);
-  const char* options[] = {"listening_ports", listen.c_str(),
-                           "num_threads", threads.c_str(),
-                           "request_timeout_ms", timeout.c_str(),
-                           "max_request_size", "16384",
-                           nullptr};
+  const char* options[] = {
+      "listening_ports", listen.c_str(),     "num_threads", threads.c_str(), "request_timeout_ms",
+      timeout.c_str(),   "max_request_size", "16384",       nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   server->context_ = mg_start(&callbacks, nullptr, options);

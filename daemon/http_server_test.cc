@@ -52,8 +52,9 @@ std::string ReadAll(int fd) {
 }
 
 TEST(HttpServerTest, HalfSentRequestsNeitherBlockOthersNorStayOpen) {
-  auto server = HttpServer::Start(
-      "127.0.0.1:0", {{"/metrics", [] { return HttpResponse{"text/plain", "up 1\n"}; }}});
+  auto server = HttpServer::Start("127.0.0.1:0", {{"/metrics", [] {
+                                                     return HttpResponse{"text/plain", "up 1\n"};
+                                                   }}});
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   // More slow clients than the 2 workers berthd had before.
@@ -64,7 +65,7 @@ TEST(HttpServerTest, HalfSentRequestsNeitherBlockOthersNorStayOpen) {
     Send(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n");  // no blank line: never ends
     slow.push_back(fd);
   }
-  absl::SleepFor(absl::Milliseconds(200));  // the workers have taken them
+  absl::SleepFor(absl::Milliseconds(200));         // the workers have taken them
   const int fd = Connect(port, absl::Seconds(4));  // under the request timeout
   ASSERT_GE(fd, 0);
   Send(fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");

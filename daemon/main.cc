@@ -105,19 +105,19 @@ bool SetUpDatabasePassword(const std::string& db, const std::string& password_fi
 
 // berthd on PostgreSQL: standby, then leader (daemon/ha_daemon.h).
 int RunHighlyAvailable(const berth::daemon::DaemonConfig& config, sigset_t& signals) {
-  berth::daemon::HaOptions options{
-      .lease = {.lease_ms = absl::GetFlag(FLAGS_lease_ms),
-                .renew_ms = absl::GetFlag(FLAGS_lease_renew_ms),
-                .poll_ms = absl::GetFlag(FLAGS_standby_poll_ms)},
-      .advertise_address = absl::GetFlag(FLAGS_advertise_address),
-      .on_lost = [](const absl::Status& why) {
-        // Stop at once: no write of this term can succeed any more, and the
-        // state in memory is stale. A supervisor starts berthd again, and it
-        // comes back as a standby (docs/HA.md).
-        std::cerr << "berthd: lost leadership (" << why.message() << "); exiting with "
-                  << berth::daemon::kExitLostLeadership << "\n";
-        std::_Exit(berth::daemon::kExitLostLeadership);
-      }};
+  berth::daemon::HaOptions options{.lease = {.lease_ms = absl::GetFlag(FLAGS_lease_ms),
+                                             .renew_ms = absl::GetFlag(FLAGS_lease_renew_ms),
+                                             .poll_ms = absl::GetFlag(FLAGS_standby_poll_ms)},
+                                   .advertise_address = absl::GetFlag(FLAGS_advertise_address),
+                                   .on_lost = [](const absl::Status& why) {
+                                     // Stop at once: no write of this term can succeed any more,
+                                     // and the state in memory is stale. A supervisor starts berthd
+                                     // again, and it comes back as a standby (docs/HA.md).
+                                     std::cerr << "berthd: lost leadership (" << why.message()
+                                               << "); exiting with "
+                                               << berth::daemon::kExitLostLeadership << "\n";
+                                     std::_Exit(berth::daemon::kExitLostLeadership);
+                                   }};
   auto daemon = berth::daemon::HaDaemon::Start(config, std::move(options));
   if (!daemon.ok()) {
     std::cerr << "berthd: " << daemon.status().message() << "\n";
@@ -202,8 +202,8 @@ int main(int argc, char** argv) {
     std::cerr << "berthd: " << server.status().message() << "\n";
     return 1;
   }
-  std::cerr << "berthd: listening on port " << (*server)->port() << ", database "
-            << config.db_path << "\n";
+  std::cerr << "berthd: listening on port " << (*server)->port() << ", database " << config.db_path
+            << "\n";
   WarnAboutSecurity(config);
   if ((*server)->metrics_port() != 0) {
     std::cerr << "berthd: metrics and cluster map on http://127.0.0.1:" << (*server)->metrics_port()

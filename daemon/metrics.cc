@@ -31,8 +31,9 @@ prometheus::Family<prometheus::Counter>& Submissions(prometheus::Registry& r) {
 prometheus::Family<Histogram>& StoreCommits(prometheus::Registry& r) {
   return BuildHistogram()
       .Name("berth_store_commit_seconds")
-      .Help("Duration of one write transaction of berthd's state, commit included, by store "
-            "backend (sqlite, postgresql)")
+      .Help(
+          "Duration of one write transaction of berthd's state, commit included, by store "
+          "backend (sqlite, postgresql)")
       .Register(r);
 }
 
@@ -109,10 +110,8 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                          .Name("berth_gpu_memory_used_bytes")
                          .Help("GPU memory in use as the node's agent reports it")
                          .Register(*registry_)),
-      jobs_family_(BuildGauge()
-                       .Name("berth_jobs")
-                       .Help("Jobs by state and team")
-                       .Register(*registry_)),
+      jobs_family_(
+          BuildGauge().Name("berth_jobs").Help("Jobs by state and team").Register(*registry_)),
       nodes_family_(BuildGauge()
                         .Name("berth_nodes")
                         .Help("Nodes by state (up, down, drained)")
@@ -200,7 +199,8 @@ void Metrics::SetCluster(const ClusterSample& sample) {
     memory[{r.node, r.gpu, r.uuid}] = {labels, r.memory_used_bytes};
   }
   std::map<std::string, std::pair<prometheus::Labels, double>> pools, nodes;
-  for (const auto& [type, ratio] : sample.pool_allocation) pools[type] = {{{"gpu_type", type}}, ratio};
+  for (const auto& [type, ratio] : sample.pool_allocation)
+    pools[type] = {{{"gpu_type", type}}, ratio};
   for (const auto& [state, count] : sample.nodes) {
     nodes[state] = {{{"state", state}}, static_cast<double>(count)};
   }
@@ -232,8 +232,7 @@ void Metrics::SetCluster(const ClusterSample& sample) {
   oldest_pending_.Set(sample.oldest_pending_seconds);
 }
 
-void Metrics::CountPreemption(const std::string& team, const std::string& reason,
-                              double count) {
+void Metrics::CountPreemption(const std::string& team, const std::string& reason, double count) {
   preemptions_family_.Add({{"team", team}, {"reason", reason}}).Increment(count);
 }
 

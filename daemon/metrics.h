@@ -42,9 +42,9 @@ struct ClusterSample {
     double memory_used_bytes = 0;
   };
   std::vector<GpuCount> gpus;
-  std::map<std::string, double> pool_allocation;  // gpu_type → ratio
+  std::map<std::string, double> pool_allocation;                // gpu_type → ratio
   std::map<std::pair<std::string, std::string>, int64_t> jobs;  // (state, team)
-  std::map<std::string, int64_t> nodes;  // up | down | drained
+  std::map<std::string, int64_t> nodes;                         // up | down | drained
   std::vector<GpuReading> readings;
   int64_t agents_connected = 0;
   double oldest_pending_seconds = 0;

@@ -76,8 +76,7 @@ TEST(MetricsTest, CountersAndHistogramsAreExposed) {
   // 3 ms falls in the 5 ms bucket and above.
   EXPECT_NE(text.find("berth_submit_to_placed_seconds_bucket{le=\"0.005\"} 1"), std::string::npos)
       << text;
-  EXPECT_NE(text.find("berth_submit_to_placed_seconds_bucket{le=\"0.0025\"} 0"),
-            std::string::npos);
+  EXPECT_NE(text.find("berth_submit_to_placed_seconds_bucket{le=\"0.0025\"} 0"), std::string::npos);
   EXPECT_NE(text.find("berth_build_info{version=\"1.2.3\"} 1"), std::string::npos);
 }
 

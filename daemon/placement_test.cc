@@ -115,8 +115,8 @@ TEST(PlaceGangTest, SevenBJobOfEveryTpFitsTheFullestNode) {
       Node("mid", "h100", Range(4, 8)),
       Node("small", "h100", {7}),
   };
-  const std::map<int64_t, std::string> expected = {
-      {1, "small"}, {2, "mid"}, {3, "mid"}, {4, "mid"}, {5, "big"}, {8, "big"}};
+  const std::map<int64_t, std::string> expected = {{1, "small"}, {2, "mid"}, {3, "mid"},
+                                                   {4, "mid"},   {5, "big"}, {8, "big"}};
   for (const auto& [tp, node] : expected) {
     auto slots = PlaceGang(nodes, "h100", GangShape{.tp = tp});
     ASSERT_TRUE(slots.has_value()) << "tp " << tp;
@@ -132,7 +132,7 @@ TEST(PlaceGangTest, SeventyBJobTakesWholeNodesWithTpGroupsInsideNodes) {
   // replica 0 → n1, n2; replica 1 → n3, n4. "part" (4 free) holds no tp 8
   // group and is untouched.
   std::vector<NodeView> nodes = {
-      Node("n4", "h100", Range(0, 8)), Node("n2", "h100", Range(0, 8)),
+      Node("n4", "h100", Range(0, 8)),   Node("n2", "h100", Range(0, 8)),
       Node("part", "h100", Range(4, 8)), Node("n1", "h100", Range(0, 8)),
       Node("n3", "h100", Range(0, 8)),
   };
@@ -262,8 +262,10 @@ TEST(FitsCapacityTest, FullClusterStillHasCapacity) {
 TEST(PlaceGangTest, OutputIsDeterministicWhateverTheNodeOrder) {
   // Equal nodes tie by name; the input order must not matter.
   std::vector<NodeView> nodes = {
-      Node("c", "h100", Range(0, 8)), Node("a", "h100", Range(0, 8)),
-      Node("b", "h100", Range(0, 8)), Node("d", "h100", {0, 1, 2, 3}),
+      Node("c", "h100", Range(0, 8)),
+      Node("a", "h100", Range(0, 8)),
+      Node("b", "h100", Range(0, 8)),
+      Node("d", "h100", {0, 1, 2, 3}),
   };
   const GangShape shape{.tp = 4, .pp = 2, .dp = 2};
   auto first = PlaceGang(nodes, "h100", shape);

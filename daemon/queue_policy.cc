@@ -57,7 +57,7 @@ struct Head {
 
 struct Pool {
   bool has_schedulable = false;
-  int64_t free_gpus = 0;          // on schedulable nodes, now
+  int64_t free_gpus = 0;  // on schedulable nodes, now
   // Schedulable nodes by free GPUs and by GPUs in all ([k]: nodes with k),
   // so that FitsByCount answers "can it be placed" without PlaceGang.
   std::vector<int64_t> by_free;
@@ -132,8 +132,7 @@ Head MakeHead(const Pool& pool, const PendingJob& job, int64_t now_ms) {
 // EASY rule: ends by the shadow time, or fits in the extra GPUs (which
 // shrink). Runtime 0 (unknown) never "ends by" anything.
 bool BackfillAllowed(Head& head, const PendingJob& job, int64_t now_ms) {
-  if (head.shadow_ms && job.max_runtime_ms > 0 &&
-      job.max_runtime_ms <= *head.shadow_ms - now_ms) {
+  if (head.shadow_ms && job.max_runtime_ms > 0 && job.max_runtime_ms <= *head.shadow_ms - now_ms) {
     return true;
   }
   if (job.shape.gpus() > head.extra_gpus) return false;
@@ -176,11 +175,9 @@ void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int
 }
 
 // A job that cannot be placed now: why, and (maybe) it becomes the head.
-void WaitUnplaceable(const PendingJob& job, int64_t now_ms,
-                     Pool& pool, Waiting& waiting) {
+void WaitUnplaceable(const PendingJob& job, int64_t now_ms, Pool& pool, Waiting& waiting) {
   const int64_t gpus = job.shape.gpus();
-  waiting.reason =
-      pool.free_gpus >= gpus ? WaitReason::kFragmented : WaitReason::kNotEnoughFree;
+  waiting.reason = pool.free_gpus >= gpus ? WaitReason::kFragmented : WaitReason::kNotEnoughFree;
   if (pool.head) {
     waiting.earliest_start_ms = EarliestTime(pool, gpus + pool.head->gpus, now_ms).value_or(0);
   } else if (FitsSchedulableCapacity(pool, job)) {
@@ -226,9 +223,13 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
   refs.reserve(pending.size());
   for (size_t i = 0; i < pending.size(); ++i) {
     const PendingJob& job = pending[i];
-    refs.push_back(TeamJobRef{.index = i, .team = job.team, .gpu_type = job.gpu_type,
-                              .gpus = job.shape.gpus(), .priority = job.priority,
-                              .submit_time_ms = job.submit_time_ms, .id = job.id});
+    refs.push_back(TeamJobRef{.index = i,
+                              .team = job.team,
+                              .gpu_type = job.gpu_type,
+                              .gpus = job.shape.gpus(),
+                              .priority = job.priority,
+                              .submit_time_ms = job.submit_time_ms,
+                              .id = job.id});
   }
   TeamQueue queue(std::move(refs));
   Pools pools = BuildPools(nodes, running);
@@ -246,9 +247,11 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
                          " GPUs, and borrowing waits until it is placed");
     }
     if (why) {
-      result.waiting.push_back(Waiting{.job_id = job.id, .position = position,
+      result.waiting.push_back(Waiting{.job_id = job.id,
+                                       .position = position,
                                        .reason = WaitReason::kTeamQuota,
-                                       .free_gpus = pool.free_gpus, .note = std::move(*why)});
+                                       .free_gpus = pool.free_gpus,
+                                       .note = std::move(*why)});
       continue;
     }
     const size_t placed_before = result.placed.size();
@@ -277,8 +280,7 @@ std::map<std::string, int64_t> CapacityByType(const std::vector<NodeView>& nodes
 }
 
 PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
-                        std::vector<NodeView> nodes, int64_t now_ms,
-                        const TeamPassInput& teams) {
+                        std::vector<NodeView> nodes, int64_t now_ms, const TeamPassInput& teams) {
   if (teams.config != nullptr) return TeamPass(pending, running, nodes, now_ms, teams);
   OrderQueue(pending);
   Pools pools = BuildPools(nodes, running);

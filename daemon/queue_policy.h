@@ -60,15 +60,15 @@ struct RunningJob {
   std::string gpu_type;
   int64_t gpus = 0;
   int64_t end_by_ms = 0;  // start + maximum run time
-  std::string team;        // read only with teams
-  int64_t start_ms = 0;    // when it started (reclaim counts work since)
+  std::string team;       // read only with teams
+  int64_t start_ms = 0;   // when it started (reclaim counts work since)
   int32_t priority = 0;
 };
 
 enum class WaitReason {
-  kBlockedByHead,   // backfill would delay the blocked head
-  kNotEnoughFree,   // fewer free GPUs in the pool than the job needs
-  kFragmented,      // enough free GPUs, but not in whole TP groups on nodes
+  kBlockedByHead,      // backfill would delay the blocked head
+  kNotEnoughFree,      // fewer free GPUs in the pool than the job needs
+  kFragmented,         // enough free GPUs, but not in whole TP groups on nodes
   kNoSchedulableNode,  // the pool's nodes are down or drained
   kTeamQuota,          // its team's quota does not allow it now (`note` says why)
   kReclaim,            // jobs are being preempted to make room for it (`note`: which)
@@ -84,10 +84,10 @@ struct Waiting {
   int64_t job_id = 0;
   int32_t position = 0;  // 1-based in queue order
   WaitReason reason = WaitReason::kNotEnoughFree;
-  int64_t blocked_by = 0;          // the pool's head, for kBlockedByHead
-  int64_t earliest_start_ms = 0;   // by running jobs' end times; 0 unknown
-  int64_t free_gpus = 0;           // in the job's pool at decision time
-  std::string note;                // kTeamQuota: the quota's numbers, in words
+  int64_t blocked_by = 0;         // the pool's head, for kBlockedByHead
+  int64_t earliest_start_ms = 0;  // by running jobs' end times; 0 unknown
+  int64_t free_gpus = 0;          // in the job's pool at decision time
+  std::string note;               // kTeamQuota: the quota's numbers, in words
 };
 
 struct PassResult {

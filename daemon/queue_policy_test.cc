@@ -31,8 +31,8 @@ std::vector<int32_t> Range(int32_t begin, int32_t end) {
   return out;
 }
 
-PendingJob Job(int64_t id, int32_t priority, int64_t submit, std::string gpu_type,
-               GangShape shape, int64_t max_runtime_ms) {
+PendingJob Job(int64_t id, int32_t priority, int64_t submit, std::string gpu_type, GangShape shape,
+               int64_t max_runtime_ms) {
   return PendingJob{.id = id,
                     .priority = priority,
                     .submit_time_ms = submit,
@@ -42,8 +42,8 @@ PendingJob Job(int64_t id, int32_t priority, int64_t submit, std::string gpu_typ
 }
 
 RunningJob Running(int64_t id, std::string gpu_type, int64_t gpus, int64_t end_by_ms) {
-  return RunningJob{.id = id, .gpu_type = std::move(gpu_type), .gpus = gpus,
-                    .end_by_ms = end_by_ms};
+  return RunningJob{
+      .id = id, .gpu_type = std::move(gpu_type), .gpus = gpus, .end_by_ms = end_by_ms};
 }
 
 const Decision* Placed(const PassResult& result, int64_t id) {
@@ -155,10 +155,10 @@ TEST(SchedulePassTest, EasyBackfillAroundBlockedHead) {
   };
   std::vector<PendingJob> pending = {
       Job(10, 0, 1, "h100", {.tp = 8, .pp = 2}, 10000),  // head
-      Job(11, 0, 2, "h100", {.tp = 4}, 5000),    // ends +5000 > +3000, 4 > 2
-      Job(12, 0, 3, "h100", {.tp = 4}, 2000),    // ends +2000 <= +3000
-      Job(13, 0, 4, "h100", {.tp = 2}, 100000),  // long, but 2 <= extra 2
-      Job(14, 0, 5, "h100", {.tp = 1}, 100000),  // nothing left free
+      Job(11, 0, 2, "h100", {.tp = 4}, 5000),            // ends +5000 > +3000, 4 > 2
+      Job(12, 0, 3, "h100", {.tp = 4}, 2000),            // ends +2000 <= +3000
+      Job(13, 0, 4, "h100", {.tp = 2}, 100000),          // long, but 2 <= extra 2
+      Job(14, 0, 5, "h100", {.tp = 1}, 100000),          // nothing left free
   };
   PassResult result = SchedulePass(pending, running, nodes, kNow);
   EXPECT_EQ(PlacedIds(result), (std::vector<int64_t>{12, 13}));
@@ -223,8 +223,7 @@ TEST(SchedulePassTest, FragmentedWhenFreeCountSufficesButNoNodeHoldsTheGroup) {
   // Counts already suffice, so the head waits for the next release (R at
   // now+1000). Extra at that time: 8 + 8 - 8 = 8, so a long tp 4 job may
   // backfill.
-  std::vector<NodeView> nodes = {Node("f1", "h100", Range(4, 8)),
-                                 Node("f2", "h100", Range(4, 8))};
+  std::vector<NodeView> nodes = {Node("f1", "h100", Range(4, 8)), Node("f2", "h100", Range(4, 8))};
   std::vector<RunningJob> running = {Running(100, "h100", 8, kNow + 1000)};
   std::vector<PendingJob> pending = {
       Job(1, 0, 1, "h100", {.tp = 8}, 60000),
@@ -287,8 +286,7 @@ TEST(SchedulePassTest, SeparatePoolsDoNotBlockEachOther) {
   // now+1000, extra 4 + 4 - 8 = 0. B (A100, tp 2, long) is blocked. C is an
   // H100 job later in the queue: its pool has no head, so it is placed
   // normally, not as a backfill.
-  std::vector<NodeView> nodes = {Node("a1", "a100", Range(4, 8)),
-                                 Node("h1", "h100", Range(0, 8))};
+  std::vector<NodeView> nodes = {Node("a1", "a100", Range(4, 8)), Node("h1", "h100", Range(0, 8))};
   std::vector<RunningJob> running = {Running(100, "a100", 4, kNow + 1000)};
   std::vector<PendingJob> pending = {
       Job(1, 10, 1, "a100", {.tp = 8}, 60000),

@@ -53,9 +53,8 @@ int64_t LostGpuMs(const HeldJob& job, int64_t now_ms) {
 
 // Step 2 and 3: the candidates for `job`, best victim first.
 std::vector<const HeldJob*> Candidates(const PendingJob& job, const std::vector<HeldJob>& held,
-                                       const std::set<int64_t>& victims,
-                                       const TeamLedger& ledger, int64_t now_ms,
-                                       int64_t min_runtime_ms) {
+                                       const std::set<int64_t>& victims, const TeamLedger& ledger,
+                                       int64_t now_ms, int64_t min_runtime_ms) {
   std::vector<std::tuple<bool, int64_t, int64_t, const HeldJob*>> ranked;
   for (const HeldJob& h : held) {
     if (h.gpu_type != job.gpu_type || h.team == job.team || !h.preemptible ||
@@ -106,16 +105,14 @@ std::optional<Preemption> TryReclaim(const PendingJob& job,
 
 bool MayPreempt(const Waiting& waiting) {
   return waiting.reason == WaitReason::kNotEnoughFree ||
-         waiting.reason == WaitReason::kFragmented ||
-         waiting.reason == WaitReason::kBlockedByHead;
+         waiting.reason == WaitReason::kFragmented || waiting.reason == WaitReason::kBlockedByHead;
 }
 
 }  // namespace
 
-std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending,
-                                    const PassResult& pass, const std::vector<HeldJob>& held,
-                                    std::vector<NodeView> nodes, int64_t now_ms,
-                                    const TeamsConfig& config) {
+std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, const PassResult& pass,
+                                    const std::vector<HeldJob>& held, std::vector<NodeView> nodes,
+                                    int64_t now_ms, const TeamsConfig& config) {
   std::map<int64_t, const PendingJob*> by_id;
   for (const PendingJob& job : pending) by_id[job.id] = &job;
   TeamGpus in_use;
@@ -135,9 +132,8 @@ std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending,
     if (!MayPreempt(waiting) || !ledger.WithinNominal(job.team, job.gpu_type, job.shape.gpus())) {
       continue;
     }
-    std::optional<Preemption> p =
-        TryReclaim(job, Candidates(job, held, victims, ledger, now_ms, config.min_runtime_ms),
-                   nodes, ledger);
+    std::optional<Preemption> p = TryReclaim(
+        job, Candidates(job, held, victims, ledger, now_ms, config.min_runtime_ms), nodes, ledger);
     if (!p) continue;
     for (const HeldJob& h : held) {
       if (!std::binary_search(p->victims.begin(), p->victims.end(), h.id)) continue;

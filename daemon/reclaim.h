@@ -52,16 +52,15 @@ struct Preemption {
   int64_t preemptor = 0;
   std::vector<int64_t> victims;       // ascending
   std::vector<SlotAssignment> slots;  // where the preemptor goes
-  int64_t lost_gpu_ms = 0;  // the victims' work since checkpoint (or start)
+  int64_t lost_gpu_ms = 0;            // the victims' work since checkpoint (or start)
 };
 
 // `pending` and `pass` are a pass's input and result; `held` the jobs
 // running before it; `nodes` the views as the pass left them (its
 // placements taken).
-std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending,
-                                    const PassResult& pass, const std::vector<HeldJob>& held,
-                                    std::vector<NodeView> nodes, int64_t now_ms,
-                                    const TeamsConfig& config);
+std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, const PassResult& pass,
+                                    const std::vector<HeldJob>& held, std::vector<NodeView> nodes,
+                                    int64_t now_ms, const TeamsConfig& config);
 
 }  // namespace berth::daemon
 

@@ -22,8 +22,7 @@ constexpr char kH100[] = "h100-80gb";
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kNow = 100 * kMinute;
 
-TeamSpec Team(std::string name, int64_t nominal,
-              std::optional<int64_t> borrowing = std::nullopt,
+TeamSpec Team(std::string name, int64_t nominal, std::optional<int64_t> borrowing = std::nullopt,
               std::optional<int64_t> lending = std::nullopt) {
   return TeamSpec{.name = std::move(name),
                   .quota = {{kH100, TeamQuota{.nominal = nominal,
@@ -32,8 +31,8 @@ TeamSpec Team(std::string name, int64_t nominal,
 }
 
 TeamsConfig Config(std::vector<TeamSpec> teams) {
-  return TeamsConfig{.half_life_ms = 60 * kMinute, .min_runtime_ms = 10 * kMinute,
-                     .teams = std::move(teams)};
+  return TeamsConfig{
+      .half_life_ms = 60 * kMinute, .min_runtime_ms = 10 * kMinute, .teams = std::move(teams)};
 }
 
 std::vector<SlotAssignment> Slots(const std::string& node, int32_t first, int32_t count) {
@@ -45,23 +44,30 @@ std::vector<SlotAssignment> Slots(const std::string& node, int32_t first, int32_
 }
 
 HeldJob Held(int64_t id, std::string team, int64_t start_ms, std::vector<SlotAssignment> slots) {
-  return HeldJob{.id = id, .team = std::move(team), .gpu_type = kH100, .start_ms = start_ms,
+  return HeldJob{.id = id,
+                 .team = std::move(team),
+                 .gpu_type = kH100,
+                 .start_ms = start_ms,
                  .slots = std::move(slots)};
 }
 
 PendingJob Pending(int64_t id, std::string team, int64_t gpus, int64_t submit = 0) {
-  return PendingJob{.id = id, .submit_time_ms = submit, .gpu_type = kH100,
-                    .shape = GangShape{.tp = std::min<int64_t>(gpus, 8),
-                                       .dp = std::max<int64_t>(1, gpus / 8)},
-                    .team = std::move(team)};
+  return PendingJob{
+      .id = id,
+      .submit_time_ms = submit,
+      .gpu_type = kH100,
+      .shape = GangShape{.tp = std::min<int64_t>(gpus, 8), .dp = std::max<int64_t>(1, gpus / 8)},
+      .team = std::move(team)};
 }
 
 // The views with `held` jobs' GPUs taken: `count` nodes of 8.
 std::vector<NodeView> Nodes(int count, const std::vector<HeldJob>& held) {
   std::vector<NodeView> nodes;
   for (int n = 0; n < count; ++n) {
-    nodes.push_back(NodeView{.name = "n" + std::to_string(n), .gpu_type = kH100,
-                             .free_gpus = {0, 1, 2, 3, 4, 5, 6, 7}, .total_gpus = 8});
+    nodes.push_back(NodeView{.name = "n" + std::to_string(n),
+                             .gpu_type = kH100,
+                             .free_gpus = {0, 1, 2, 3, 4, 5, 6, 7},
+                             .total_gpus = 8});
   }
   for (const HeldJob& h : held) {
     for (const SlotAssignment& s : h.slots) {
@@ -77,8 +83,10 @@ std::vector<NodeView> Nodes(int count, const std::vector<HeldJob>& held) {
 std::vector<RunningJob> AsRunning(const std::vector<HeldJob>& held) {
   std::vector<RunningJob> running;
   for (const HeldJob& h : held) {
-    running.push_back(RunningJob{.id = h.id, .gpu_type = h.gpu_type,
-                                 .gpus = static_cast<int64_t>(h.slots.size()), .team = h.team,
+    running.push_back(RunningJob{.id = h.id,
+                                 .gpu_type = h.gpu_type,
+                                 .gpus = static_cast<int64_t>(h.slots.size()),
+                                 .team = h.team,
                                  .start_ms = h.start_ms});
   }
   return running;
@@ -156,10 +164,9 @@ TEST(ReclaimTest, NoPreemptionWhenThePreemptorStillCannotBePlaced) {
   // with b's own 4: freeing them does not give a whole node... unless the
   // other 4 are b's own. Here n1 holds a's 4 and c's 4 (c within nominal).
   const TeamsConfig config = Config({Team("a", 8), Team("b", 8), Team("c", 8)});
-  const std::vector<HeldJob> held = {Held(10, "a", 0, Slots("n0", 0, 8)),
-                                     Held(1, "a", 0, Slots("n1", 0, 4)),
-                                     Held(2, "c", 0, Slots("n1", 4, 4)),
-                                     Held(3, "c", 0, Slots("n2", 0, 4))};
+  const std::vector<HeldJob> held = {
+      Held(10, "a", 0, Slots("n0", 0, 8)), Held(1, "a", 0, Slots("n1", 0, 4)),
+      Held(2, "c", 0, Slots("n1", 4, 4)), Held(3, "c", 0, Slots("n2", 0, 4))};
   // 3 nodes = 24 GPUs; a borrows 4. b (idle) wants a TP-8 group: freeing
   // job 1 leaves n1 with 4 free and n2 with 4: no node with 8.
   PendingJob tp8 = Pending(7, "b", 8);
@@ -213,8 +220,8 @@ class World {
     std::uniform_int_distribution<size_t> size(0, 5);
     std::uniform_int_distribution<size_t> team(0, config_.teams.size() - 1);
     std::uniform_int_distribution<int64_t> runtime(5 * kMinute, 90 * kMinute);
-    PendingJob job = Pending(next_id_++, config_.teams[team(rng_)].name, kSizes[size(rng_)],
-                             now_ms);
+    PendingJob job =
+        Pending(next_id_++, config_.teams[team(rng_)].name, kSizes[size(rng_)], now_ms);
     job.priority = static_cast<int32_t>(rng_() % 3);
     pending_.push_back(job);
     runtime_[job.id] = runtime(rng_);
@@ -258,8 +265,8 @@ class World {
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [&](const PendingJob& j) { return j.id == id; });
     ASSERT_NE(it, pending_.end());
-    held_.push_back(HeldJob{.id = id, .team = it->team, .gpu_type = kH100, .start_ms = now_ms,
-                            .slots = slots});
+    held_.push_back(
+        HeldJob{.id = id, .team = it->team, .gpu_type = kH100, .start_ms = now_ms, .slots = slots});
     jobs_[id] = *it;
     pending_.erase(it);
     for (const SlotAssignment& s : slots) {
@@ -273,7 +280,8 @@ class World {
   }
 
   void Requeue(int64_t id, std::vector<NodeView>& nodes) {
-    auto it = std::find_if(held_.begin(), held_.end(), [&](const HeldJob& h) { return h.id == id; });
+    auto it =
+        std::find_if(held_.begin(), held_.end(), [&](const HeldJob& h) { return h.id == id; });
     ASSERT_NE(it, held_.end());
     for (const SlotAssignment& s : it->slots) {
       for (NodeView& node : nodes) {

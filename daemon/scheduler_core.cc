@@ -26,27 +26,29 @@ absl::Status ShuttingDown() { return absl::UnavailableError("berthd is shutting 
 }  // namespace
 
 absl::Status ErrorForFailedCommit(const absl::Status& cause, const std::string& action) {
-  const std::string head = absl::StrCat("berthd could not record the ", action, ": ",
-                                        cause.message());
+  const std::string head =
+      absl::StrCat("berthd could not record the ", action, ": ", cause.message());
   switch (cause.code()) {
     case absl::StatusCode::kResourceExhausted:
-      return absl::ResourceExhaustedError(absl::StrCat(
-          head, "; nothing changed. The disk holding berthd's database is full: free space "
-                "there and retry (berthd resumes writing by itself)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(head,
+                       "; nothing changed. The disk holding berthd's database is full: free space "
+                       "there and retry (berthd resumes writing by itself)"));
     case absl::StatusCode::kDataLoss:
       return absl::UnavailableError(absl::StrCat(
-          head, "; it is not in effect. berthd accepts no more changes until it is restarted: "
-                "after a failed write or fsync the file must be read again from disk, and it "
-                "may or may not hold this change. Restart berthd"));
+          head,
+          "; it is not in effect. berthd accepts no more changes until it is restarted: "
+          "after a failed write or fsync the file must be read again from disk, and it "
+          "may or may not hold this change. Restart berthd"));
     default:
       return absl::UnavailableError(absl::StrCat(head, "; nothing changed, retry"));
   }
 }
 
 absl::Status FencedError(const absl::Status& cause, const std::string& action) {
-  return absl::UnavailableError(absl::StrCat(
-      "berthd refuses the ", action, ": it stopped writing after a disk error (", cause.message(),
-      "); restart berthd so that it re-reads its database"));
+  return absl::UnavailableError(
+      absl::StrCat("berthd refuses the ", action, ": it stopped writing after a disk error (",
+                   cause.message(), "); restart berthd so that it re-reads its database"));
 }
 
 SchedulerCore::SchedulerCore(std::unique_ptr<db::Store> store, CoreOptions options)
@@ -148,8 +150,11 @@ void SchedulerCore::Enqueue(Op op) {
 
 void SchedulerCore::Record(WriteBatch& batch, int64_t job_id, std::string node, EventKind kind,
                            std::string message) {
-  batch.Record(db::Event{.time_ms = options_.now_ms(), .job_id = job_id, .node = std::move(node),
-                         .kind = EventKindName(kind), .message = std::move(message)});
+  batch.Record(db::Event{.time_ms = options_.now_ms(),
+                         .job_id = job_id,
+                         .node = std::move(node),
+                         .kind = EventKindName(kind),
+                         .message = std::move(message)});
 }
 
 void SchedulerCore::WriterLoop() {
@@ -256,9 +261,8 @@ absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::Jo
                                                              const AdmissionView& view) {
   absl::StatusOr<AdmissionRequest> request = AdmissionRequestFromSpec(spec);
   if (request.ok() && view.teams != nullptr && view.teams->Find(spec.team()) == nullptr) {
-    request = absl::InvalidArgumentError(absl::StrCat("team \"", spec.team(),
-                                                      "\" is not in the teams file; teams: ",
-                                                      view.teams->NameList()));
+    request = absl::InvalidArgumentError(absl::StrCat(
+        "team \"", spec.team(), "\" is not in the teams file; teams: ", view.teams->NameList()));
   }
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
@@ -332,8 +336,7 @@ class BatchAnswer {
 
 }  // namespace
 
-void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs,
-                                SubmitBatchCallback done) {
+void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs, SubmitBatchCallback done) {
   if (specs.empty()) {
     done(berth::v1::SubmitJobsResponse());
     return;
@@ -364,15 +367,15 @@ void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs,
     return;
   }
   for (size_t i = 0; i < specs.size(); ++i) {
-    submissions_.push_back(Submission{
-        std::move(specs[i]), std::move(admissions[i]),
-        [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) { answer->Set(i, std::move(r)); },
-        /*rejected_as_job=*/true});
+    submissions_.push_back(Submission{std::move(specs[i]), std::move(admissions[i]),
+                                      [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) {
+                                        answer->Set(i, std::move(r));
+                                      },
+                                      /*rejected_as_job=*/true});
   }
 }
 
-void SchedulerCore::Backup(std::string path,
-                           std::function<void(absl::StatusOr<int64_t>)> done) {
+void SchedulerCore::Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done) {
   // After the round's commit: the store is the writer's, and a backup taken
   // between rounds holds only committed state.
   Enqueue([this, path = std::move(path), done = std::move(done)](WriteBatch& batch) {
@@ -415,8 +418,8 @@ void SchedulerCore::LookupJob(int64_t id, JobCallback done) {
   });
 }
 
-void SchedulerCore::ListEvents(
-    db::EventQuery query, std::function<void(absl::StatusOr<std::vector<db::Event>>)> done) {
+void SchedulerCore::ListEvents(db::EventQuery query,
+                               std::function<void(absl::StatusOr<std::vector<db::Event>>)> done) {
   Enqueue([this, query = std::move(query), done = std::move(done)](WriteBatch& batch) {
     batch.AfterCommit([this, query, done] { done(store_->Events(query)); });
   });
@@ -437,11 +440,11 @@ void SchedulerCore::SetDrained(std::string node, bool drained, NodeCallback done
 }
 
 void SchedulerCore::RegisterNode(berth::v1::Register registration, StatusCallback done) {
-  Enqueue([this, registration = std::move(registration), done = std::move(done)](
-              WriteBatch& batch) {
-    mu_.AssertHeld();
-    DoRegister(batch, registration, done);
-  });
+  Enqueue(
+      [this, registration = std::move(registration), done = std::move(done)](WriteBatch& batch) {
+        mu_.AssertHeld();
+        DoRegister(batch, registration, done);
+      });
 }
 
 void SchedulerCore::ReportJobStatus(std::string node, berth::v1::JobStatus status) {

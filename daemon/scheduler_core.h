@@ -117,8 +117,7 @@ absl::Status FencedError(const absl::Status& cause, const std::string& action);
 class SchedulerCore {
  public:
   using SubmitCallback = std::function<void(absl::StatusOr<berth::v1::SubmitJobResponse>)>;
-  using SubmitBatchCallback =
-      std::function<void(absl::StatusOr<berth::v1::SubmitJobsResponse>)>;
+  using SubmitBatchCallback = std::function<void(absl::StatusOr<berth::v1::SubmitJobsResponse>)>;
   using JobCallback = std::function<void(absl::StatusOr<berth::v1::Job>)>;
   using NodeCallback = std::function<void(absl::StatusOr<berth::v1::Node>)>;
   using StatusCallback = std::function<void(absl::Status)>;
@@ -239,14 +238,13 @@ class SchedulerCore {
   // core_node_changes.cc).
   void ProcessSubmissions(WriteBatch& batch, std::vector<Submission>& submissions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DoCancel(WriteBatch& batch, int64_t id, JobCallback done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoCancel(WriteBatch& batch, int64_t id, JobCallback done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DoSetDrained(WriteBatch& batch, const std::string& node, bool drained, NodeCallback done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DoRegister(WriteBatch& batch, const berth::v1::Register& registration,
-                  StatusCallback done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DoJobStatus(WriteBatch& batch, const std::string& node,
-                   const berth::v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoRegister(WriteBatch& batch, const berth::v1::Register& registration, StatusCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DoJobStatus(WriteBatch& batch, const std::string& node, const berth::v1::JobStatus& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DoNodeBack(WriteBatch& batch, const std::string& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a live job (in memory and in the batch) and stops it on its nodes.
   // Its GPUs stay held on each node that must stop it (not `done_on`, whose
@@ -306,8 +304,8 @@ class SchedulerCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A node confirmed that a job being preempted has stopped there; once
   // all have, the job goes back to PENDING with its count raised.
-  void ConfirmPreemptStop(WriteBatch& batch, int64_t id, const std::string& node,
-                          const char* how) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ConfirmPreemptStop(WriteBatch& batch, int64_t id, const std::string& node, const char* how)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reservations from the jobs' preempted_by (after loading the state).
   void RebuildReservations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The SIGTERM-to-SIGKILL time for preempting `job`.
@@ -352,8 +350,8 @@ class SchedulerCore {
   bool dirty_ = true;          // something changed that a pass should see
   bool eviction_due_ = false;  // a job ended since the last eviction
   int64_t next_liveness_check_ms_ = 0;
-  int64_t started_ms_ = 0;  // when Recover() ran
-  DecayedUsage team_usage_;  // fair-share history, with teams; not persisted
+  int64_t started_ms_ = 0;                       // when Recover() ran
+  DecayedUsage team_usage_;                      // fair-share history, with teams; not persisted
   std::map<int64_t, Reservation> reservations_;  // by preemptor
 
   absl::Mutex notifier_mu_;

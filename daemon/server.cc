@@ -12,15 +12,15 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "db/store.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/resource_quota.h"
-#include "grpcpp/server_builder.h"
 #include "common/limits.h"
 #include "common/status_macros.h"
 #include "daemon/teams_config.h"
+#include "db/store.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 
 namespace berth::daemon {
 
@@ -40,10 +40,7 @@ bool IsLoopback(const std::string& listen) {
   return (ntohl(address.s_addr) >> 24) == 127;
 }
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
   const std::string tmp = path + ".tmp";
@@ -76,9 +73,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   BERTH_ASSIGN_OR_RETURN(pair.cert_chain, ReadCredentialFile(config.tls_cert, "--tls_cert"));
   // Users may connect with TLS and a token alone; a certificate, if one is
   // presented, must verify against the client CA.
-  grpc::SslServerCredentialsOptions options(
-      config.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions options(config.tls_client_ca.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!config.tls_client_ca.empty()) {
     BERTH_ASSIGN_OR_RETURN(options.pem_root_certs,
                            ReadCredentialFile(config.tls_client_ca, "--tls_client_ca"));
@@ -91,7 +88,8 @@ absl::Status CheckSecurityConfig(const DaemonConfig& config) {
   const bool tls = !config.tls_cert.empty();
   if (!tls && !config.insecure && !IsLoopback(config.listen)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "--listen ", config.listen, " is not a loopback address; without TLS (--tls_cert, "
+        "--listen ", config.listen,
+        " is not a loopback address; without TLS (--tls_cert, "
         "--tls_key) berthd listens only on 127.0.0.1 or [::1] unless given --insecure"));
   }
   if (!config.tokens_file.empty() && config.tls_client_ca.empty() && !config.insecure_agents) {
@@ -148,21 +146,19 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   }
   BERTH_ASSIGN_OR_RETURN(
       server->core_,
-      SchedulerCore::Create(std::move(store),
-                            CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
-                                        .missed_heartbeats = config.missed_heartbeats,
-                                        .recovery_grace_ms = config.recovery_grace_ms,
-                                        .default_max_runtime_seconds =
-                                            config.default_max_runtime_seconds,
-                                        .keep_finished_jobs = config.keep_finished_jobs,
-                                        .metrics = server->metrics_,
-                                        .on_fenced = [raw = server.get()](const absl::Status&) {
-                                          raw->SetServing(false, true);
-                                        },
-                                        .teams = std::move(teams)}));
-  server->scheduler_service_ =
-      std::make_unique<SchedulerServiceImpl>(server->core_.get(), server->tokens_.get(),
-                                             server->teams_file_.get());
+      SchedulerCore::Create(
+          std::move(store),
+          CoreOptions{.heartbeat_interval_ms = config.heartbeat_interval_ms,
+                      .missed_heartbeats = config.missed_heartbeats,
+                      .recovery_grace_ms = config.recovery_grace_ms,
+                      .default_max_runtime_seconds = config.default_max_runtime_seconds,
+                      .keep_finished_jobs = config.keep_finished_jobs,
+                      .metrics = server->metrics_,
+                      .on_fenced = [raw = server.get()](
+                                       const absl::Status&) { raw->SetServing(false, true); },
+                      .teams = std::move(teams)}));
+  server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(
+      server->core_.get(), server->tokens_.get(), server->teams_file_.get());
   server->agent_service_ = std::make_unique<AgentServiceImpl>(
       server->core_.get(), config.heartbeat_interval_ms,
       /*verify_node_certificates=*/!config.tls_client_ca.empty());
@@ -216,7 +212,9 @@ absl::Status DaemonServer::StartHttp(const std::string& listen) {
     metrics->SetCluster(core->SampleCluster());
     return HttpResponse{"text/plain; version=0.0.4; charset=utf-8", metrics->Serialize()};
   };
-  routes["/$"] = [core] { return HttpResponse{"text/html; charset=utf-8", core->ClusterMapHtml()}; };
+  routes["/$"] = [core] {
+    return HttpResponse{"text/html; charset=utf-8", core->ClusterMapHtml()};
+  };
   BERTH_ASSIGN_OR_RETURN(http_, HttpServer::Start(listen, std::move(routes)));
   return absl::OkStatus();
 }
@@ -234,8 +232,8 @@ void DaemonServer::Wait() { server_->Wait(); }
 void DaemonServer::Shutdown(absl::Duration deadline) {
   if (shut_down_) return;
   shut_down_ = true;
-  http_.reset();  // stop scrapes before the core goes
-  if (server_ != nullptr) {  // null when the listening port could not be had
+  http_.reset();                         // stop scrapes before the core goes
+  if (server_ != nullptr) {              // null when the listening port could not be had
     SetServing(false, /*fenced=*/true);  // NOT_SERVING from now on
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
   }

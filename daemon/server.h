@@ -45,7 +45,7 @@ struct DaemonConfig {
   // Serves /metrics and the cluster map at /; empty: off. Port 0 allowed.
   std::string metrics_listen;
   int64_t heartbeat_interval_ms = 1000;
-  int64_t missed_heartbeats = 3;  // then the node is DOWN
+  int64_t missed_heartbeats = 3;      // then the node is DOWN
   int64_t recovery_grace_ms = 10000;  // after a start (CoreOptions)
   int64_t default_max_runtime_seconds = 0;
   // Ended jobs kept in memory and loaded at start (CoreOptions).
@@ -90,8 +90,8 @@ class DaemonServer {
   DaemonServer() = default;
   absl::Status StartHttp(const std::string& listen);
   bool insecure_ = false;
-  std::unique_ptr<TokenTable> tokens_;  // null: development mode
-  std::unique_ptr<TeamsFile> teams_file_;  // null: no --teams
+  std::unique_ptr<TokenTable> tokens_;      // null: development mode
+  std::unique_ptr<TeamsFile> teams_file_;   // null: no --teams
   std::unique_ptr<Metrics> owned_metrics_;  // null with the caller's metrics
   Metrics* metrics_ = nullptr;
   std::unique_ptr<SchedulerCore> core_;

@@ -14,8 +14,8 @@ namespace berth::daemon {
 namespace {
 
 TEST(IsLoopbackTest, OnlyLoopbackAddressesWithAPort) {
-  for (const char* listen : {"127.0.0.1:7070", "127.0.0.1:0", "127.1.2.3:80", "[::1]:7070",
-                             "localhost:7070"}) {
+  for (const char* listen :
+       {"127.0.0.1:7070", "127.0.0.1:0", "127.1.2.3:80", "[::1]:7070", "localhost:7070"}) {
     EXPECT_TRUE(IsLoopback(listen)) << listen;
   }
   for (const char* listen :

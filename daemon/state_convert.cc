@@ -9,25 +9,39 @@ namespace berth::daemon {
 
 JobState JobStateFromProto(berth::v1::JobState state) {
   switch (state) {
-    case berth::v1::PLACED: return JobState::kPlaced;
-    case berth::v1::RUNNING: return JobState::kRunning;
-    case berth::v1::SUCCEEDED: return JobState::kSucceeded;
-    case berth::v1::FAILED: return JobState::kFailed;
-    case berth::v1::CANCELLED: return JobState::kCancelled;
-    case berth::v1::REJECTED: return JobState::kRejected;
-    default: return JobState::kPending;
+    case berth::v1::PLACED:
+      return JobState::kPlaced;
+    case berth::v1::RUNNING:
+      return JobState::kRunning;
+    case berth::v1::SUCCEEDED:
+      return JobState::kSucceeded;
+    case berth::v1::FAILED:
+      return JobState::kFailed;
+    case berth::v1::CANCELLED:
+      return JobState::kCancelled;
+    case berth::v1::REJECTED:
+      return JobState::kRejected;
+    default:
+      return JobState::kPending;
   }
 }
 
 berth::v1::JobState JobStateToProto(JobState state) {
   switch (state) {
-    case JobState::kPending: return berth::v1::PENDING;
-    case JobState::kPlaced: return berth::v1::PLACED;
-    case JobState::kRunning: return berth::v1::RUNNING;
-    case JobState::kSucceeded: return berth::v1::SUCCEEDED;
-    case JobState::kFailed: return berth::v1::FAILED;
-    case JobState::kCancelled: return berth::v1::CANCELLED;
-    case JobState::kRejected: return berth::v1::REJECTED;
+    case JobState::kPending:
+      return berth::v1::PENDING;
+    case JobState::kPlaced:
+      return berth::v1::PLACED;
+    case JobState::kRunning:
+      return berth::v1::RUNNING;
+    case JobState::kSucceeded:
+      return berth::v1::SUCCEEDED;
+    case JobState::kFailed:
+      return berth::v1::FAILED;
+    case JobState::kCancelled:
+      return berth::v1::CANCELLED;
+    case JobState::kRejected:
+      return berth::v1::REJECTED;
   }
   return berth::v1::JOB_STATE_UNSPECIFIED;
 }
@@ -40,9 +54,12 @@ NodeState NodeStateFromProto(berth::v1::NodeState state) {
 
 berth::v1::NodeState NodeStateToProto(NodeState state) {
   switch (state) {
-    case NodeState::kUp: return berth::v1::UP;
-    case NodeState::kDown: return berth::v1::DOWN;
-    case NodeState::kDrained: return berth::v1::DRAINED;
+    case NodeState::kUp:
+      return berth::v1::UP;
+    case NodeState::kDown:
+      return berth::v1::DOWN;
+    case NodeState::kDrained:
+      return berth::v1::DRAINED;
   }
   return berth::v1::NODE_STATE_UNSPECIFIED;
 }
@@ -51,9 +68,7 @@ OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec) {
   return spec.on_node_loss() == "fail" ? OnNodeLoss::kFail : OnNodeLoss::kRequeue;
 }
 
-std::string GpuCountText(int64_t gpus) {
-  return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs");
-}
+std::string GpuCountText(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
 JobRecord JobFromProto(const berth::v1::Job& job) {
   JobRecord record{
@@ -64,7 +79,8 @@ JobRecord JobFromProto(const berth::v1::Job& job) {
       .state = JobStateFromProto(job.state()),
       .reason = job.reason(),
       .gpu_type = job.gpu_type(),
-      .shape = GangShape{.tp = std::max(1, job.plan().tp()), .pp = std::max(1, job.plan().pp()),
+      .shape = GangShape{.tp = std::max(1, job.plan().tp()),
+                         .pp = std::max(1, job.plan().pp()),
                          .dp = std::max(1, job.plan().dp())},
       .submit_time_ms = job.submit_time_ms(),
       .start_time_ms = job.start_time_ms(),
@@ -79,9 +95,13 @@ JobRecord JobFromProto(const berth::v1::Job& job) {
   };
   record.gpus.reserve(job.gpus_size());
   for (const berth::v1::GpuAssignment& gpu : job.gpus()) {
-    record.gpus.push_back(GpuHold{.node = gpu.node(), .index = gpu.index(), .uuid = gpu.uuid(),
-                                  .node_address = gpu.node_address(), .tp_rank = gpu.tp_rank(),
-                                  .pp_rank = gpu.pp_rank(), .dp_rank = gpu.dp_rank()});
+    record.gpus.push_back(GpuHold{.node = gpu.node(),
+                                  .index = gpu.index(),
+                                  .uuid = gpu.uuid(),
+                                  .node_address = gpu.node_address(),
+                                  .tp_rank = gpu.tp_rank(),
+                                  .pp_rank = gpu.pp_rank(),
+                                  .dp_rank = gpu.dp_rank()});
   }
   return record;
 }
@@ -125,11 +145,14 @@ NodeRecord NodeFromProto(const berth::v1::Node& node) {
                     .gpus = {}};
   record.gpus.reserve(node.gpus_size());
   for (const berth::v1::Gpu& gpu : node.gpus()) {
-    record.gpus.push_back(GpuRecord{
-        .index = gpu.index(), .uuid = gpu.uuid(), .type = gpu.type(),
-        .memory_bytes = static_cast<int64_t>(gpu.memory_bytes()), .pci_bus_id = gpu.pci_bus_id(),
-        .nvlink_peers = {gpu.nvlink_peers().begin(), gpu.nvlink_peers().end()},
-        .job_id = gpu.job_id()});
+    record.gpus.push_back(
+        GpuRecord{.index = gpu.index(),
+                  .uuid = gpu.uuid(),
+                  .type = gpu.type(),
+                  .memory_bytes = static_cast<int64_t>(gpu.memory_bytes()),
+                  .pci_bus_id = gpu.pci_bus_id(),
+                  .nvlink_peers = {gpu.nvlink_peers().begin(), gpu.nvlink_peers().end()},
+                  .job_id = gpu.job_id()});
   }
   return record;
 }

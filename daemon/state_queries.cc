@@ -36,8 +36,8 @@ std::string ShapeText(const Job& job) {
 std::string WhenText(int64_t start_ms, int64_t now_ms) {
   const absl::Time when = absl::FromUnixMillis(start_ms);
   const int64_t minutes = std::max<int64_t>(0, (start_ms - now_ms) / 60000);
-  return absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M UTC", when, absl::UTCTimeZone()),
-                      " (in ", minutes / 60, "h ", minutes % 60, "m)");
+  return absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M UTC", when, absl::UTCTimeZone()), " (in ",
+                      minutes / 60, "h ", minutes % 60, "m)");
 }
 
 std::string WhyItWaits(const Job& job, const Waiting& w) {
@@ -62,8 +62,8 @@ std::string WhyItWaits(const Job& job, const Waiting& w) {
   return "";
 }
 
-std::string WaitSummary(const ClusterState& state, const Job& job, const Waiting& w,
-                        int64_t now_ms, std::vector<std::string>& details) {
+std::string WaitSummary(const ClusterState& state, const Job& job, const Waiting& w, int64_t now_ms,
+                        std::vector<std::string>& details) {
   const std::string head =
       absl::StrCat("Job ", job.id(), " is ", Ordinal(w.position), " in the queue and needs ",
                    ShapeText(job), " of ", job.gpu_type(), "; ", w.free_gpus, " are free. ");
@@ -100,8 +100,9 @@ absl::StatusOr<berth::v1::ExplainJobResponse> ExplainJob(const ClusterState& sta
   *response.mutable_job() = JobToProto(*record);
   const Job& job = response.job();
   if (record->state != JobState::kPending) {
-    response.set_summary(absl::StrCat("Job ", id, " is ", JobStateName(record->state),
-                                      job.reason().empty() ? "." : absl::StrCat(": ", job.reason())));
+    response.set_summary(
+        absl::StrCat("Job ", id, " is ", JobStateName(record->state),
+                     job.reason().empty() ? "." : absl::StrCat(": ", job.reason())));
     return response;
   }
   if (verdict == nullptr) {
@@ -157,9 +158,9 @@ ClusterSample SampleClusterState(const ClusterState& state, const GpuReadings& r
     sample.agents_connected += node.connected ? 1 : 0;
     std::map<std::pair<std::string, std::string>, int64_t> counts;  // (type, state)
     for (const GpuRecord& gpu : node.gpus) {
-      const char* gpu_state = gpu.job_id != 0                   ? "allocated"
+      const char* gpu_state = gpu.job_id != 0                  ? "allocated"
                               : node.state == NodeState::kDown ? "down"
-                                                                : "free";
+                                                               : "free";
       counts[{gpu.type, gpu_state}]++;
       auto& pool = pools[gpu.type];
       pool.first += gpu.job_id != 0 ? 1 : 0;
@@ -175,8 +176,8 @@ ClusterSample SampleClusterState(const ClusterState& state, const GpuReadings& r
       for (const GpuRecord& gpu : node.gpus) {
         if (gpu.index == reading.index()) uuid = gpu.uuid;
       }
-      sample.readings.push_back({name, absl::StrCat(reading.index()), uuid,
-                                 reading.utilization(), reading.memory_used_bytes()});
+      sample.readings.push_back({name, absl::StrCat(reading.index()), uuid, reading.utilization(),
+                                 reading.memory_used_bytes()});
     }
   }
   for (const auto& [type, pool] : pools) {

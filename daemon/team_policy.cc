@@ -44,8 +44,7 @@ DecayedUsage DecayUsage(const DecayedUsage& usage, const TeamGpus& held, int64_t
 }
 
 TeamLedger::TeamLedger(const TeamsConfig& config, const TeamGpus& held,
-                       const std::map<std::string, int64_t>& capacity,
-                       const DecayedUsage& decayed)
+                       const std::map<std::string, int64_t>& capacity, const DecayedUsage& decayed)
     : capacity_(capacity) {
   for (const TeamSpec& spec : config.teams) {
     index_[spec.name] = static_cast<int>(teams_.size());
@@ -146,12 +145,9 @@ int64_t TeamLedger::Balance(const std::string& type, int changed, int64_t extra)
   return balance + std::max<int64_t>(0, Lookup(capacity_, type) - owned);
 }
 
-int64_t TeamLedger::LendingBalance(const std::string& type) const {
-  return Balance(type, -1, 0);
-}
+int64_t TeamLedger::LendingBalance(const std::string& type) const { return Balance(type, -1, 0); }
 
-std::optional<int64_t> TeamLedger::Reach(const std::string& team,
-                                         const std::string& type) const {
+std::optional<int64_t> TeamLedger::Reach(const std::string& team, const std::string& type) const {
   std::optional<int64_t> reach;
   const int i = Index(team);
   for (int a = i; a >= 0; a = teams_[a].parent) {
@@ -174,10 +170,10 @@ std::optional<std::string> TeamLedger::Refusal(const std::string& team, const st
     const int64_t limit = q->second.nominal + *q->second.borrowing_limit;
     const int64_t subtree = Lookup(teams_[a].subtree, type);
     if (subtree + gpus > limit) {
-      return absl::StrCat("team ", teams_[a].name, a == i ? "" : " (a parent)",
-                          " may use at most ", limit, " ", type, " (nominal ",
-                          q->second.nominal, " + borrowing limit ", *q->second.borrowing_limit,
-                          "); it uses ", subtree, " and this job needs ", gpus);
+      return absl::StrCat("team ", teams_[a].name, a == i ? "" : " (a parent)", " may use at most ",
+                          limit, " ", type, " (nominal ", q->second.nominal, " + borrowing limit ",
+                          *q->second.borrowing_limit, "); it uses ", subtree,
+                          " and this job needs ", gpus);
     }
   }
   const int64_t used = Used(team, type);

@@ -62,8 +62,9 @@ TEST(TeamLedgerTest, BorrowsOnlyWhatOthersLend) {
   EXPECT_EQ(ledger.Refusal("a", kH100, 2), std::nullopt);
   const std::optional<std::string> why = ledger.Refusal("a", kH100, 3);
   ASSERT_TRUE(why.has_value());
-  EXPECT_EQ(*why, "team a would borrow 3 more h100-80gb beyond its nominal 8, and other teams "
-                  "lend 2 now");
+  EXPECT_EQ(*why,
+            "team a would borrow 3 more h100-80gb beyond its nominal 8, and other teams "
+            "lend 2 now");
   // b's own nominal is guaranteed whatever a borrows.
   ledger.Take("a", kH100, 2);
   EXPECT_EQ(ledger.Borrowed("a", kH100), 2);
@@ -100,9 +101,9 @@ TEST(TeamLedgerTest, ParentBoundsItsChildren) {
   // ml (nominal 8, no borrowing) has r1 and r2 (nominal 4 each); p has 8.
   // ml's own nominal is 8 - 4 - 4 = 0. r1 may borrow r2's idle 4, but the
   // subtree may never pass 8 even though p lends.
-  const TeamsConfig config = Config(
-      {Team("ml", 8, 0), Team("r1", 4, std::nullopt, std::nullopt, "ml"),
-       Team("r2", 4, std::nullopt, std::nullopt, "ml"), Team("p", 8)});
+  const TeamsConfig config =
+      Config({Team("ml", 8, 0), Team("r1", 4, std::nullopt, std::nullopt, "ml"),
+              Team("r2", 4, std::nullopt, std::nullopt, "ml"), Team("p", 8)});
   TeamLedger ledger(config, {{"r1", {{kH100, 4}}}}, kCapacity16, {});
   EXPECT_EQ(ledger.Own("ml", kH100), 0);
   EXPECT_EQ(ledger.Reach("r1", kH100), 8);  // 8 - r2's 0
@@ -121,8 +122,7 @@ TEST(TeamLedgerTest, NeverFitsBeyondReachOrWhatOthersMayLend) {
   // a: 8 + borrowing limit 8 = 16. c: nominal 4, may borrow all that a
   // (lends at most 2) and b (lends all 4) lend: 4 + 2 + 4 = 10 of 16 (no
   // unowned: 8 + 4 + 4 = 16).
-  const TeamsConfig config =
-      Config({Team("a", 8, 8, 2), Team("b", 4), Team("c", 4)});
+  const TeamsConfig config = Config({Team("a", 8, 8, 2), Team("b", 4), Team("c", 4)});
   EXPECT_EQ(NeverFits(config, "a", kH100, 16, kCapacity16), std::nullopt);
   EXPECT_TRUE(NeverFits(config, "a", kH100, 17, kCapacity16).has_value());
   EXPECT_EQ(NeverFits(config, "c", kH100, 10, kCapacity16), std::nullopt);
@@ -171,14 +171,19 @@ TEST(TeamQueueTest, WeightedDecayedShareOrdersTeams) {
 
 // The pass with teams: two nodes of 8; a holds node n1.
 std::vector<NodeView> HalfBusy() {
-  return {NodeView{.name = "n1", .gpu_type = kH100, .free_gpus = {}, .total_gpus = 8},
-          NodeView{.name = "n2", .gpu_type = kH100, .free_gpus = {0, 1, 2, 3, 4, 5, 6, 7},
-                   .total_gpus = 8}};
+  return {
+      NodeView{.name = "n1", .gpu_type = kH100, .free_gpus = {}, .total_gpus = 8},
+      NodeView{
+          .name = "n2", .gpu_type = kH100, .free_gpus = {0, 1, 2, 3, 4, 5, 6, 7}, .total_gpus = 8}};
 }
 
 PendingJob Pending(int64_t id, std::string team, int64_t gpus, int32_t priority, int64_t submit) {
-  return PendingJob{.id = id, .priority = priority, .submit_time_ms = submit, .gpu_type = kH100,
-                    .shape = GangShape{.tp = gpus}, .team = std::move(team)};
+  return PendingJob{.id = id,
+                    .priority = priority,
+                    .submit_time_ms = submit,
+                    .gpu_type = kH100,
+                    .shape = GangShape{.tp = gpus},
+                    .team = std::move(team)};
 }
 
 const std::vector<RunningJob> kAHoldsN1 = {
@@ -210,9 +215,8 @@ TEST(TeamPassTest, IdleQuotaIsLentWithinTheLendingLimit) {
   // 8-GPU gang when b lends at most 4 (a 4-GPU job then fits).
   const std::vector<PendingJob> pending = {Pending(1, "a", 8, 0, 1)};
   const TeamsConfig lends_all = Config({Team("a", 8), Team("b", 8)});
-  EXPECT_EQ(SchedulePass(pending, kAHoldsN1, HalfBusy(), kNow, {.config = &lends_all})
-                .placed.size(),
-            1u);
+  EXPECT_EQ(
+      SchedulePass(pending, kAHoldsN1, HalfBusy(), kNow, {.config = &lends_all}).placed.size(), 1u);
   const TeamsConfig lends_4 = Config({Team("a", 8), Team("b", 8, std::nullopt, 4)});
   PassResult held = SchedulePass(pending, kAHoldsN1, HalfBusy(), kNow, {.config = &lends_4});
   EXPECT_TRUE(held.placed.empty());

@@ -33,14 +33,14 @@ struct Where {
 };
 
 absl::Status Bad(const Where& at, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(at.source, ":", at.line, ": ", at.field,
-                                                 at.field.empty() ? "" : ": ", problem));
+  return absl::InvalidArgumentError(
+      absl::StrCat(at.source, ":", at.line, ": ", at.field, at.field.empty() ? "" : ": ", problem));
 }
 
 Where Child(const Where& parent, const YAML::Node& node, absl::string_view key) {
   const int line = node.Mark().is_null() ? parent.line : node.Mark().line + 1;
-  return Where{parent.source, parent.field.empty() ? std::string(key)
-                                                   : absl::StrCat(parent.field, ".", key),
+  return Where{parent.source,
+               parent.field.empty() ? std::string(key) : absl::StrCat(parent.field, ".", key),
                line};
 }
 
@@ -105,9 +105,9 @@ absl::StatusOr<std::map<std::string, TeamQuota>> ReadQuotas(const YAML::Node& no
     absl::StatusOr<std::string> gpu = planner::ResolveGpuName(key);
     if (!gpu.ok()) {
       const std::string nearest = planner::SuggestGpuName(key);
-      return Bad(here, absl::StrCat("unknown GPU type",
-                                    nearest.empty() ? "" : absl::StrCat("; did you mean ",
-                                                                        nearest, "?")));
+      return Bad(
+          here, absl::StrCat("unknown GPU type",
+                             nearest.empty() ? "" : absl::StrCat("; did you mean ", nearest, "?")));
     }
     if (quotas.contains(*gpu)) return Bad(here, absl::StrCat(*gpu, " is given twice"));
     BERTH_ASSIGN_OR_RETURN(quotas[*gpu], ReadQuota(entry.second, here));
@@ -161,8 +161,7 @@ absl::Status CheckHierarchy(const TeamsConfig& config, const std::vector<Where>&
     std::set<std::string> seen{config.teams[i].name};
     for (std::string p = parent; !p.empty(); p = config.teams[index[p]].parent) {
       if (!seen.insert(p).second) {
-        return Bad(at, absl::StrCat("parents form a cycle through \"", config.teams[i].name,
-                                    "\""));
+        return Bad(at, absl::StrCat("parents form a cycle through \"", config.teams[i].name, "\""));
       }
     }
   }
@@ -184,8 +183,7 @@ absl::StatusOr<TeamsConfig> ReadConfig(const YAML::Node& root, const Where& at) 
     const Where here = Child(at, pre, "preemption");
     BERTH_RETURN_IF_ERROR(CheckKeys(pre, here, {"min_runtime", "grace"}));
     if (const YAML::Node n = pre["min_runtime"]) {
-      BERTH_ASSIGN_OR_RETURN(config.min_runtime_ms,
-                             ReadDuration(n, Child(here, n, "min_runtime")));
+      BERTH_ASSIGN_OR_RETURN(config.min_runtime_ms, ReadDuration(n, Child(here, n, "min_runtime")));
     }
     if (const YAML::Node n = pre["grace"]) {
       BERTH_ASSIGN_OR_RETURN(config.grace_ms, ReadDuration(n, Child(here, n, "grace")));

@@ -112,8 +112,8 @@ TEST(TeamsConfigTest, BadValuesNameLineAndField) {
 }
 
 TEST(TeamsConfigTest, UnknownGpuTypeSuggestsTheNearest) {
-  const std::string error = ErrorOf(With(kGood, "h100-80gb: {nominal: 32}",
-                                         "h100-80g: {nominal: 32}"));
+  const std::string error =
+      ErrorOf(With(kGood, "h100-80gb: {nominal: 32}", "h100-80g: {nominal: 32}"));
   EXPECT_EQ(error.substr(0, 40), "t.yaml:18: teams[2].quota.h100-80g: unkn");
   EXPECT_NE(error.find("did you mean h100-80gb"), std::string::npos) << error;
 }

@@ -4,24 +4,42 @@ namespace berth::daemon {
 
 const char* EventKindName(EventKind kind) {
   switch (kind) {
-    case EventKind::kSubmitted: return "submitted";
-    case EventKind::kRejected: return "rejected";
-    case EventKind::kPlaced: return "placed";
-    case EventKind::kRunning: return "running";
-    case EventKind::kSucceeded: return "succeeded";
-    case EventKind::kFailed: return "failed";
-    case EventKind::kCancelled: return "cancelled";
-    case EventKind::kRequeued: return "requeued";
-    case EventKind::kStopped: return "stopped";
-    case EventKind::kPreempted: return "preempted";
-    case EventKind::kReclaiming: return "reclaiming";
-    case EventKind::kNodeRegistered: return "node_registered";
-    case EventKind::kNodeDisconnected: return "node_disconnected";
-    case EventKind::kNodeDown: return "node_down";
-    case EventKind::kNodeUp: return "node_up";
-    case EventKind::kNodeDrained: return "node_drained";
-    case EventKind::kNodeUndrained: return "node_undrained";
-    case EventKind::kBackup: return "backup";
+    case EventKind::kSubmitted:
+      return "submitted";
+    case EventKind::kRejected:
+      return "rejected";
+    case EventKind::kPlaced:
+      return "placed";
+    case EventKind::kRunning:
+      return "running";
+    case EventKind::kSucceeded:
+      return "succeeded";
+    case EventKind::kFailed:
+      return "failed";
+    case EventKind::kCancelled:
+      return "cancelled";
+    case EventKind::kRequeued:
+      return "requeued";
+    case EventKind::kStopped:
+      return "stopped";
+    case EventKind::kPreempted:
+      return "preempted";
+    case EventKind::kReclaiming:
+      return "reclaiming";
+    case EventKind::kNodeRegistered:
+      return "node_registered";
+    case EventKind::kNodeDisconnected:
+      return "node_disconnected";
+    case EventKind::kNodeDown:
+      return "node_down";
+    case EventKind::kNodeUp:
+      return "node_up";
+    case EventKind::kNodeDrained:
+      return "node_drained";
+    case EventKind::kNodeUndrained:
+      return "node_undrained";
+    case EventKind::kBackup:
+      return "backup";
   }
   return "unknown";
 }

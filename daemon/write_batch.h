@@ -40,7 +40,7 @@ enum class EventKind {
   kFailed,
   kCancelled,
   kRequeued,
-  kStopped,  // a node confirmed an ended job's stop; its GPUs there are free
+  kStopped,     // a node confirmed an ended job's stop; its GPUs there are free
   kPreempted,   // a running job is stopped to make room for another (who, why)
   kReclaiming,  // a waiting job's reservation: which jobs stop for it
   kNodeRegistered,

@@ -107,9 +107,9 @@ Statement& Statement::BindDouble(int index, double value) {
 }
 
 Statement& Statement::BindText(int index, std::string_view value) {
-  NoteBind(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8),
-           index);
+  NoteBind(
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+      index);
   return *this;
 }
 
@@ -153,13 +153,9 @@ bool Statement::ColumnIsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-int64_t Statement::ColumnInt64(int column) const {
-  return sqlite3_column_int64(stmt_, column);
-}
+int64_t Statement::ColumnInt64(int column) const { return sqlite3_column_int64(stmt_, column); }
 
-double Statement::ColumnDouble(int column) const {
-  return sqlite3_column_double(stmt_, column);
-}
+double Statement::ColumnDouble(int column) const { return sqlite3_column_double(stmt_, column); }
 
 std::string Statement::ColumnText(int column) const {
   const unsigned char* text = sqlite3_column_text(stmt_, column);
@@ -177,8 +173,7 @@ std::string Statement::ColumnBlob(int column) const {
 
 // ----------------------------------------------------------------- Database
 
-Database::Database(sqlite3* handle, std::string path)
-    : handle_(handle), path_(std::move(path)) {}
+Database::Database(sqlite3* handle, std::string path) : handle_(handle), path_(std::move(path)) {}
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   // A new file is made private first: specs carry env values (tokens,
@@ -245,8 +240,7 @@ absl::StatusOr<Transaction> Transaction::Begin(Database& db) {
   return Transaction(&db);
 }
 
-Transaction::Transaction(Transaction&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)) {}
+Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
 
 Transaction::~Transaction() {
   if (db_ == nullptr) return;

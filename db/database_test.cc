@@ -118,8 +118,7 @@ TEST_F(DatabaseTest, BadBindIndexIsReportedByStep) {
   select->BindInt64(2, 1);  // only one parameter
   auto has_row = select->Step();
   EXPECT_EQ(has_row.status().code(), absl::StatusCode::kInternal);
-  EXPECT_NE(has_row.status().message().find("parameter 2"), std::string::npos)
-      << has_row.status();
+  EXPECT_NE(has_row.status().message().find("parameter 2"), std::string::npos) << has_row.status();
 }
 
 TEST_F(DatabaseTest, SyntaxErrorIsInternalWithSqliteMessage) {

@@ -21,10 +21,10 @@ TEST(PgStatusCodeTest, SqlStatesKeepTheRetryRule) {
   EXPECT_EQ(PgStatusCode("53200"), absl::StatusCode::kResourceExhausted);   // out_of_memory
   EXPECT_EQ(PgStatusCode("08006"), absl::StatusCode::kUnavailable);         // connection_failure
   EXPECT_EQ(PgStatusCode("57P01"), absl::StatusCode::kUnavailable);         // admin_shutdown
-  EXPECT_EQ(PgStatusCode("40001"), absl::StatusCode::kUnavailable);  // serialization_failure
-  EXPECT_EQ(PgStatusCode("40P01"), absl::StatusCode::kUnavailable);  // deadlock_detected
-  EXPECT_EQ(PgStatusCode("55P03"), absl::StatusCode::kUnavailable);  // lock_not_available
-  EXPECT_EQ(PgStatusCode("58030"), absl::StatusCode::kDataLoss);     // io_error
+  EXPECT_EQ(PgStatusCode("40001"), absl::StatusCode::kUnavailable);         // serialization_failure
+  EXPECT_EQ(PgStatusCode("40P01"), absl::StatusCode::kUnavailable);         // deadlock_detected
+  EXPECT_EQ(PgStatusCode("55P03"), absl::StatusCode::kUnavailable);         // lock_not_available
+  EXPECT_EQ(PgStatusCode("58030"), absl::StatusCode::kDataLoss);            // io_error
   EXPECT_EQ(PgStatusCode("XX001"), absl::StatusCode::kFailedPrecondition);  // data_corrupted
   EXPECT_EQ(PgStatusCode("42601"), absl::StatusCode::kInternal);            // syntax_error
 }

@@ -100,17 +100,16 @@ absl::Status ApplyUpdate(PgConnection& conn, const JobUpdate& update) {
       " exit_code = $5,"
       " preemptions = CASE WHEN $7 >= 0 THEN $7 ELSE preemptions END,"
       " preempted_by = CASE WHEN $8 >= 0 THEN $8 ELSE preempted_by END WHERE id = $6";
-  BERTH_ASSIGN_OR_RETURN(
-      PgResult updated,
-      conn.Query(kUpdateJob, PgParams()
-                                 .Int64(update.state)
-                                 .Text(update.reason)
-                                 .Int64(update.start_time_ms)
-                                 .Int64(update.end_time_ms)
-                                 .Int64(update.exit_code)
-                                 .Int64(update.id)
-                                 .Int64(update.preemptions.value_or(-1))
-                                 .Int64(update.preempted_by.value_or(-1))));
+  BERTH_ASSIGN_OR_RETURN(PgResult updated,
+                         conn.Query(kUpdateJob, PgParams()
+                                                    .Int64(update.state)
+                                                    .Text(update.reason)
+                                                    .Int64(update.start_time_ms)
+                                                    .Int64(update.end_time_ms)
+                                                    .Int64(update.exit_code)
+                                                    .Int64(update.id)
+                                                    .Int64(update.preemptions.value_or(-1))
+                                                    .Int64(update.preempted_by.value_or(-1))));
   if (updated.affected() == 0) return absl::NotFoundError(absl::StrFormat("no job %d", update.id));
   if (!update.release) return absl::OkStatus();
   return ReleaseUnlessKept(conn, update);

@@ -122,8 +122,7 @@ absl::Status RunStep(Database& db, const Migration& step) {
   absl::Status status = db.Exec(step.sql);
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrFormat("migrating %s to schema version %d: %s",
-                                                       db.path(), step.version,
-                                                       status.message()));
+                                                       db.path(), step.version, status.message()));
   }
   // PRAGMA takes no parameters; the value is a compile-time step number.
   BERTH_RETURN_IF_ERROR(db.Exec(absl::StrCat("PRAGMA user_version = ", step.version)));
@@ -152,10 +151,10 @@ absl::Status Migrate(Database& db, int target) {
   }
   BERTH_ASSIGN_OR_RETURN(int version, SchemaVersion(db));
   if (version > latest) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "database %s has schema version %d, newer than this berthd knows (%d); "
-        "run a newer berthd or restore a backup",
-        db.path(), version, latest));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("database %s has schema version %d, newer than this berthd knows (%d); "
+                        "run a newer berthd or restore a backup",
+                        db.path(), version, latest));
   }
   for (const Migration& step : kMigrations) {
     if (step.version <= version || step.version > target) continue;

@@ -54,9 +54,9 @@ TEST(SchemaTest, FreshFileGetsNewestVersion) {
   EXPECT_EQ(Version(*db), 0);
   ASSERT_TRUE(Migrate(*db).ok());
   EXPECT_EQ(Version(*db), LatestSchemaVersion());
-  for (const char* name : {"nodes", "gpus", "jobs", "reservations", "events",
-                           "jobs_team_request_id", "reservations_active_gpu", "jobs_state",
-                           "events_job"}) {
+  for (const char* name :
+       {"nodes", "gpus", "jobs", "reservations", "events", "jobs_team_request_id",
+        "reservations_active_gpu", "jobs_state", "events_job"}) {
     EXPECT_TRUE(HasObject(*db, name)) << name;
   }
   // Running it again is a no-op.
@@ -137,8 +137,8 @@ TEST(SchemaTest, Version5ScopesRequestIdsByTeam) {
   ASSERT_TRUE(Migrate(*db, 4).ok());
   constexpr char kInsertNlp[] =
       "INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'nlp', 1)";
-  ASSERT_TRUE(db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)")
-                  .ok());
+  ASSERT_TRUE(
+      db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)").ok());
   EXPECT_EQ(db->Exec(kInsertNlp).code(), absl::StatusCode::kAlreadyExists);  // version 4
   ASSERT_TRUE(Migrate(*db).ok());
   EXPECT_FALSE(HasObject(*db, "jobs_request_id"));
@@ -176,18 +176,18 @@ TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   // Version 4's drained flag: n1 was UP (state 1), so not drained.
   EXPECT_EQ(QueryInt(*db, "SELECT drained FROM nodes WHERE name = 'n1'"), 0);
   // Version 5: the old job's request id is unique within its team only.
-  EXPECT_EQ(db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)")
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'infra', 1)").code(),
+      absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE(
       db->Exec("INSERT INTO jobs(request_id, team, state) VALUES ('req-7', 'nlp', 1)").ok());
   // Version 6: the old job was never preempted.
   EXPECT_EQ(QueryInt(*db, "SELECT preemptions FROM jobs WHERE id = 7"), 0);
   EXPECT_EQ(QueryInt(*db, "SELECT preempted_by FROM jobs WHERE id = 7"), 0);
   // The unique index still guards the old reservation.
-  EXPECT_EQ(db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)")
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)").code(),
+      absl::StatusCode::kAlreadyExists);
 }
 
 TEST_P(SchemaUpgradeTest, StoreOpensOldFileAndLoadsIt) {

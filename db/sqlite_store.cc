@@ -41,7 +41,6 @@ absl::Status AsCorrupt(const std::string& path, const absl::Status& status) {
       absl::StrFormat("database %s is corrupt: %s", path, status.message()));
 }
 
-
 // ------------------------------------------------------------- placements
 
 // PENDING → PLACED. NotFound for an unknown job, Aborted when it has left
@@ -55,8 +54,8 @@ absl::Status MarkPlaced(Database& db, int64_t job_id) {
   if (db.Changes() == 1) return absl::OkStatus();
   BERTH_ASSIGN_OR_RETURN(std::optional<Job> job, LoadJob(db, kSelectJobById, "", job_id));
   if (!job.has_value()) return absl::NotFoundError(absl::StrFormat("no job %d", job_id));
-  return absl::AbortedError(absl::StrFormat("job %d is %s, not PENDING", job_id,
-                                            berth::v1::JobState_Name(job->state())));
+  return absl::AbortedError(
+      absl::StrFormat("job %d is %s, not PENDING", job_id, berth::v1::JobState_Name(job->state())));
 }
 
 // One active reservation; the GPU must be known. The partial unique index
@@ -77,9 +76,9 @@ absl::Status Reserve(Database& db, int64_t job_id, const GpuAssignment& gpu) {
       .BindInt64(6, gpu.index());
   absl::Status status = insert.Run();
   if (status.code() == absl::StatusCode::kAlreadyExists) {
-    return absl::AbortedError(absl::StrFormat(
-        "GPU %s:%d already holds an active reservation (placing job %d): %s", gpu.node(),
-        gpu.index(), job_id, status.message()));
+    return absl::AbortedError(
+        absl::StrFormat("GPU %s:%d already holds an active reservation (placing job %d): %s",
+                        gpu.node(), gpu.index(), job_id, status.message()));
   }
   BERTH_RETURN_IF_ERROR(status);
   if (db.Changes() == 0) {
@@ -212,9 +211,9 @@ absl::StatusOr<std::vector<InsertOutcome>> SqliteStore::InsertJobs(
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Job& job = jobs[i];
     if (!job.spec().request_id().empty()) {
-      BERTH_ASSIGN_OR_RETURN(std::optional<Job> stored,
-                             LoadJob(*db_, kSelectJobByRequestId, job.spec().request_id(), 0,
-                                     job.spec().team()));
+      BERTH_ASSIGN_OR_RETURN(
+          std::optional<Job> stored,
+          LoadJob(*db_, kSelectJobByRequestId, job.spec().request_id(), 0, job.spec().team()));
       if (stored.has_value()) {
         // Compared as messages: env is a map, whose bytes have no set order.
         outcomes[i] = {.id = stored->id(),
@@ -378,8 +377,7 @@ absl::Status SqliteStore::Backup(const std::string& path) {
     return opened.status();
   }
   std::unique_ptr<Database> target = *std::move(opened);
-  sqlite3_backup* backup =
-      sqlite3_backup_init(target->handle(), "main", db_->handle(), "main");
+  sqlite3_backup* backup = sqlite3_backup_init(target->handle(), "main", db_->handle(), "main");
   absl::Status status;
   if (backup == nullptr) {
     status = SqliteStatus(sqlite3_errcode(target->handle()), target->handle(),

@@ -69,8 +69,7 @@ class SqliteStore final : public Store {
   absl::Status Backup(const std::string& path) override;
 
   // One writer per file: always the leader, always term 1.
-  absl::StatusOr<int64_t> AcquireLeadership(const std::string& holder,
-                                            int64_t lease_ms) override;
+  absl::StatusOr<int64_t> AcquireLeadership(const std::string& holder, int64_t lease_ms) override;
   absl::Status RenewLeadership(int64_t term, int64_t lease_ms) override;
   absl::Status ResignLeadership(int64_t term) override;
   absl::StatusOr<LeaderLease> Leader() override;

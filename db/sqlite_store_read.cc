@@ -207,8 +207,8 @@ absl::Status SqliteStore::RenewLeadership(int64_t term, int64_t lease_ms) {
     return absl::InvalidArgumentError(absl::StrFormat("lease of %d ms", lease_ms));
   }
   if (term != kTerm) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "berthd lost leadership: term %d superseded by %d", term, kTerm));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("berthd lost leadership: term %d superseded by %d", term, kTerm));
   }
   return absl::OkStatus();
 }

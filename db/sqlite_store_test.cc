@@ -32,8 +32,7 @@ TEST_P(SqliteStoreTest, CorruptHeaderIsRefused) {
   }
   auto store = Store::Open(target_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
-  EXPECT_NE(store.status().message().find("database " + target_ + " is corrupt"),
-            std::string::npos)
+  EXPECT_NE(store.status().message().find("database " + target_ + " is corrupt"), std::string::npos)
       << store.status();
 }
 
@@ -96,7 +95,8 @@ TEST_P(SqliteStoreTest, BackupRefusesLinksLeavesSiblingsAloneAndIsPrivate) {
               StatusIs(absl::StatusCode::kInvalidArgument, "not an existing folder"));
   const std::string good = dir_.Path("good.db");
   ASSERT_TRUE(store_->Backup(good).ok());
-  EXPECT_EQ(fs::status(good).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(good).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
   // The database itself was created private too.
   EXPECT_EQ(fs::status(target_).permissions() & (fs::perms::group_all | fs::perms::others_all),
             fs::perms::none);

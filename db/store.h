@@ -106,7 +106,7 @@ struct JobUpdate {
 };
 
 struct Event {
-  int64_t id = 0;      // set when read; ignored when written
+  int64_t id = 0;  // set when read; ignored when written
   int64_t time_ms = 0;
   int64_t job_id = 0;  // 0: none
   std::string node;    // empty: none

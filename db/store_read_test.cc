@@ -18,18 +18,20 @@ using berth::v1::Job;
 using berth::v1::Node;
 
 TEST_P(StoreTest, ReopenLoadsEverything) {
-  std::vector<Job> jobs = Insert({MakeJob("a", "req-a"), MakeJob("b"), MakeJob("c"),
-                                  MakeJob("d")});
-  ASSERT_TRUE(store_->CommitPlacements({Placed(jobs[0], "n1", {0, 1, 2, 3}),
-                                        Placed(jobs[1], "n2", {1})})
-                  .ok());
-  ASSERT_TRUE(store_->UpdateJobs({{.id = jobs[1].id(), .state = berth::v1::RUNNING,
-                                   .start_time_ms = 10},
-                                  {.id = jobs[2].id(), .state = berth::v1::REJECTED,
-                                   .reason = "too big", .end_time_ms = 11}},
-                                 {{.time_ms = 12, .job_id = jobs[2].id(), .kind = "rejected",
-                                   .message = "too big"}})
-                  .ok());
+  std::vector<Job> jobs = Insert({MakeJob("a", "req-a"), MakeJob("b"), MakeJob("c"), MakeJob("d")});
+  ASSERT_TRUE(
+      store_->CommitPlacements({Placed(jobs[0], "n1", {0, 1, 2, 3}), Placed(jobs[1], "n2", {1})})
+          .ok());
+  ASSERT_TRUE(
+      store_
+          ->UpdateJobs(
+              {{.id = jobs[1].id(), .state = berth::v1::RUNNING, .start_time_ms = 10},
+               {.id = jobs[2].id(),
+                .state = berth::v1::REJECTED,
+                .reason = "too big",
+                .end_time_ms = 11}},
+              {{.time_ms = 12, .job_id = jobs[2].id(), .kind = "rejected", .message = "too big"}})
+          .ok());
   ASSERT_TRUE(store_->SetNodeState("n2", berth::v1::DRAINED).ok());
   Snapshot before = Load();
   ASSERT_EQ(before.jobs.size(), 4u);
@@ -156,8 +158,7 @@ TEST_P(StoreTest, CheckInvariantsDetectsUnknownGpuAndDoubleBooking) {
               IsOk());
   status = store_->CheckInvariants();
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
-  EXPECT_NE(status.message().find("n1:3 holds 2 active reservations"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("n1:3 holds 2 active reservations"), std::string::npos) << status;
   ASSERT_THAT(Exec("DELETE FROM reservations WHERE job_id = 2; CREATE UNIQUE INDEX"
                    " reservations_active_gpu ON reservations(node, gpu_index) WHERE " +
                    Dialect("active = 1", "active")),

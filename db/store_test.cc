@@ -152,8 +152,8 @@ TEST_P(StoreTest, DoubleBookingIsAbortedAndWritesNothing) {
 
   // b's GPU is free, c's is taken: the whole call fails.
   Event event{.time_ms = 3000, .job_id = jobs[1].id(), .kind = "placed"};
-  absl::Status status = store_->CommitPlacements(
-      {Placed(jobs[1], "n1", {1}), Placed(jobs[2], "n1", {0})}, {event});
+  absl::Status status =
+      store_->CommitPlacements({Placed(jobs[1], "n1", {1}), Placed(jobs[2], "n1", {0})}, {event});
   EXPECT_THAT(status,
               StatusIs(absl::StatusCode::kAborted, "GPU n1:0 already holds an active reservation"));
 
@@ -166,8 +166,8 @@ TEST_P(StoreTest, DoubleBookingIsAbortedAndWritesNothing) {
 
 TEST_P(StoreTest, DoubleBookingWithinOneCallIsAborted) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
-  absl::Status status = store_->CommitPlacements(
-      {Placed(jobs[0], "n2", {0, 1}), Placed(jobs[1], "n2", {1})});
+  absl::Status status =
+      store_->CommitPlacements({Placed(jobs[0], "n2", {0, 1}), Placed(jobs[1], "n2", {1})});
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kAborted, "GPU n2:1 already holds"));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations"), 0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs WHERE state = 1"), 2);
@@ -204,8 +204,11 @@ TEST_P(StoreTest, PreemptionIsKeptAndCounted) {
   EXPECT_EQ(snapshot.jobs[0].preempted_by(), 42);
   EXPECT_EQ(snapshot.jobs[0].preemptions(), 0);
   EXPECT_EQ(FindNode(snapshot, "n2")->gpus(0).job_id(), id);  // held while it stops
-  ASSERT_THAT(store_->UpdateJobs({{.id = id, .state = berth::v1::PENDING, .release = true,
-                                   .preemptions = 1, .preempted_by = 0}}),
+  ASSERT_THAT(store_->UpdateJobs({{.id = id,
+                                   .state = berth::v1::PENDING,
+                                   .release = true,
+                                   .preemptions = 1,
+                                   .preempted_by = 0}}),
               IsOk());
   ASSERT_THAT(store_->UpdateJobs({{.id = id, .state = berth::v1::PENDING, .reason = "again"}}),
               IsOk());
@@ -220,9 +223,9 @@ TEST_P(StoreTest, PreemptionIsKeptAndCounted) {
 TEST_P(StoreTest, UpdateWithReleaseFreesGpus) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
   ASSERT_TRUE(store_->CommitPlacements({Placed(jobs[0], "n2", {0, 1})}).ok());
-  ASSERT_TRUE(store_->UpdateJobs({{.id = jobs[0].id(), .state = berth::v1::RUNNING,
-                                   .start_time_ms = 4000}})
-                  .ok());
+  ASSERT_TRUE(
+      store_->UpdateJobs({{.id = jobs[0].id(), .state = berth::v1::RUNNING, .start_time_ms = 4000}})
+          .ok());
   EXPECT_EQ(FindNode(Load(), "n2")->gpus(0).job_id(), jobs[0].id());  // still held
 
   absl::Status status = store_->UpdateJobs({{.id = jobs[0].id(),
@@ -241,16 +244,15 @@ TEST_P(StoreTest, UpdateWithReleaseFreesGpus) {
   EXPECT_EQ(a.start_time_ms(), 4000);  // 0 in the update left it unchanged
   EXPECT_EQ(a.end_time_ms(), 9000);
   EXPECT_EQ(a.gpus_size(), 0);
-  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE NOT active AND released_ms > 0"),
-            2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM reservations WHERE NOT active AND released_ms > 0"), 2);
   // The freed GPUs can be placed again.
   EXPECT_TRUE(store_->CommitPlacements({Placed(jobs[1], "n2", {0, 1})}).ok());
 }
 
 TEST_P(StoreTest, UpdateOfUnknownJobIsNotFoundAndAppliesNothing) {
   std::vector<Job> jobs = Insert({MakeJob("a")});
-  absl::Status status = store_->UpdateJobs(
-      {{.id = jobs[0].id(), .state = berth::v1::CANCELLED}, {.id = 42, .state = berth::v1::FAILED}});
+  absl::Status status = store_->UpdateJobs({{.id = jobs[0].id(), .state = berth::v1::CANCELLED},
+                                            {.id = 42, .state = berth::v1::FAILED}});
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound, "no job 42"));
   EXPECT_EQ(Load().jobs[0].state(), berth::v1::PENDING);
   EXPECT_THAT(store_->UpdateJobs({{.id = jobs[0].id()}}),

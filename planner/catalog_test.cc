@@ -34,13 +34,10 @@ TEST(ModelCatalogTest, EveryModelValidatesAndMatchesItsDeclaredCount) {
 TEST(ModelCatalogTest, NamesAreSortedAndUnique) {
   const std::vector<std::string> names = ModelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(),
-            names.size());
-  for (const char* expected :
-       {"llama-2-7b", "llama-3.1-405b", "mixtral-8x7b", "qwen2-72b",
-        "gpt3-175b", "bloom-176b", "falcon-180b", "gpt-neox-20b"}) {
-    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end())
-        << expected;
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), names.size());
+  for (const char* expected : {"llama-2-7b", "llama-3.1-405b", "mixtral-8x7b", "qwen2-72b",
+                               "gpt3-175b", "bloom-176b", "falcon-180b", "gpt-neox-20b"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
 }
 
@@ -71,8 +68,8 @@ TEST(ModelCatalogTest, ShapesFromConfigJson) {
 }
 
 TEST(ModelCatalogTest, LookupIgnoresCaseAndAcceptsAliases) {
-  for (const char* name : {"LLAMA-2-7B", "llama2-7b", "Llama-2-7b-hf",
-                           "meta-llama/Llama-2-7b-hf", "llama_2_7b"}) {
+  for (const char* name :
+       {"LLAMA-2-7B", "llama2-7b", "Llama-2-7b-hf", "meta-llama/Llama-2-7b-hf", "llama_2_7b"}) {
     absl::StatusOr<ModelShape> shape = FindModel(name);
     ASSERT_TRUE(shape.ok()) << name << ": " << shape.status();
     EXPECT_EQ(shape->name, "llama-2-7b") << name;

@@ -25,8 +25,7 @@ using HfValue = std::variant<double, bool, std::string>;
 using HfConfig = absl::flat_hash_map<std::string, HfValue>;
 
 // `name` labels the result (for example the file's folder name).
-absl::StatusOr<ModelShape> ModelFromHfConfig(const HfConfig& config,
-                                             absl::string_view name);
+absl::StatusOr<ModelShape> ModelFromHfConfig(const HfConfig& config, absl::string_view name);
 
 }  // namespace berth::planner
 

@@ -88,8 +88,7 @@ TEST(HfConfigTest, MoeWithoutTopKIsAnError) {
   config["num_local_experts"] = 8.0;
   absl::StatusOr<ModelShape> shape = ModelFromHfConfig(config, "m");
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(
-      absl::StrContains(shape.status().message(), "\"num_experts_per_tok\""));
+  EXPECT_TRUE(absl::StrContains(shape.status().message(), "\"num_experts_per_tok\""));
 }
 
 // Falcon-40B's config.json: the new decoder architecture, 8 KV heads, no
@@ -120,8 +119,7 @@ TEST(HfConfigTest, Falcon40b) {
   EXPECT_TRUE(shape->tied_embeddings);
   absl::StatusOr<ModelShape> catalog = FindModel("falcon-40b");
   ASSERT_TRUE(catalog.ok());
-  EXPECT_EQ(CountParams(*catalog).total - CountParams(*shape).total,
-            532'676'608);
+  EXPECT_EQ(CountParams(*catalog).total - CountParams(*shape).total, 532'676'608);
   HfConfig untied = Falcon40b();
   untied["tie_word_embeddings"] = false;
   ExpectSameCounts(untied, "falcon-40b");
@@ -237,15 +235,13 @@ TEST(HfConfigTest, TextConfigPrefix) {
 }
 
 TEST(HfConfigTest, MissingKeysAreNamed) {
-  for (const char* key :
-       {"num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size",
-        "intermediate_size"}) {
+  for (const char* key : {"num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size",
+                          "intermediate_size"}) {
     HfConfig config = Llama2_7b();
     config.erase(key);
     absl::StatusOr<ModelShape> shape = ModelFromHfConfig(config, "m");
     EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(absl::StrContains(shape.status().message(),
-                                  absl::StrCat("\"", key, "\"")))
+    EXPECT_TRUE(absl::StrContains(shape.status().message(), absl::StrCat("\"", key, "\"")))
         << shape.status();
   }
 }
@@ -260,17 +256,15 @@ TEST(HfConfigTest, BadValuesAreNamed) {
             "config.json: \"hidden_size\" must be a positive integer, got "
             "4096.5");
   config["hidden_size"] = std::string("4096");
-  EXPECT_TRUE(absl::StrContains(
-      ModelFromHfConfig(config, "m").status().message(), "got \"4096\""));
+  EXPECT_TRUE(absl::StrContains(ModelFromHfConfig(config, "m").status().message(), "got \"4096\""));
   config = Llama2_7b();
   config["tie_word_embeddings"] = 1.0;
-  EXPECT_TRUE(
-      absl::StrContains(ModelFromHfConfig(config, "m").status().message(),
-                        "\"tie_word_embeddings\" must be true or false"));
+  EXPECT_TRUE(absl::StrContains(ModelFromHfConfig(config, "m").status().message(),
+                                "\"tie_word_embeddings\" must be true or false"));
   config = Llama2_7b();
   config["hidden_act"] = std::string("tanh");
-  EXPECT_TRUE(absl::StrContains(
-      ModelFromHfConfig(config, "m").status().message(), "\"hidden_act\""));
+  EXPECT_TRUE(
+      absl::StrContains(ModelFromHfConfig(config, "m").status().message(), "\"hidden_act\""));
 }
 
 TEST(HfConfigTest, ShapeIsValidated) {
@@ -280,8 +274,7 @@ TEST(HfConfigTest, ShapeIsValidated) {
             "config.json: hidden: 4096 is not divisible by heads (48)");
   config = Llama2_7b();
   config["head_dim"] = 64.0;  // 4096 / 32 = 128: not expressible
-  EXPECT_TRUE(absl::StrContains(
-      ModelFromHfConfig(config, "m").status().message(), "\"head_dim\""));
+  EXPECT_TRUE(absl::StrContains(ModelFromHfConfig(config, "m").status().message(), "\"head_dim\""));
 }
 
 }  // namespace

@@ -60,30 +60,26 @@ struct MemoryBreakdown {
 
 // Model states, activations and logits of the most loaded training GPU.
 // `micro_batches` is m, micro-batches per step per pipeline (≥ 1).
-MemoryBreakdown TrainingMemory(const ModelShape& shape,
-                               const ParamCounts& params,
-                               const TrainWorkload& workload,
-                               const Split& split, int64_t micro_batches,
-                               const Hardware& hardware);
+MemoryBreakdown TrainingMemory(const ModelShape& shape, const ParamCounts& params,
+                               const TrainWorkload& workload, const Split& split,
+                               int64_t micro_batches, const Hardware& hardware);
 
 // Weights, KV cache and workspace of the most loaded inference GPU. For
 // Offload::kCpu, `usable_bytes` decides how many layers stay on the GPU.
-MemoryBreakdown InferenceMemory(const ModelShape& shape,
-                                const ParamCounts& params,
-                                const InferWorkload& workload,
-                                const Split& split, const Hardware& hardware);
+MemoryBreakdown InferenceMemory(const ModelShape& shape, const ParamCounts& params,
+                                const InferWorkload& workload, const Split& split,
+                                const Hardware& hardware);
 
 // Activation bytes of one layer for one micro-batch on one TP rank, before
 // pipeline in-flight counting. Exposed for tests and explanations.
-int64_t LayerActivationBytes(const ModelShape& shape,
-                             const TrainWorkload& workload, int64_t tp,
+int64_t LayerActivationBytes(const ModelShape& shape, const TrainWorkload& workload, int64_t tp,
                              int64_t micro_batch, Recompute recompute);
 
 // The seed documents' naive inference bound l·(5/2)·a·b·s² + 17·b·h·s
 // (every layer's scores kept at once, as a training forward pass would), in
 // bytes for the given element size. Shown as an upper bound, never planned on.
-int64_t NaiveInferenceActivationBytes(const ModelShape& shape, int64_t batch,
-                                      int64_t seq, double bytes_per_element);
+int64_t NaiveInferenceActivationBytes(const ModelShape& shape, int64_t batch, int64_t seq,
+                                      double bytes_per_element);
 
 }  // namespace berth::planner
 

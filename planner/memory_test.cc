@@ -16,14 +16,18 @@ constexpr double kGB = 1e9;
 
 // A GPT-style block for exact checks: h 1024, a 16, f 4h, GELU, MHA.
 ModelShape GptBlock() {
-  return ModelShape{.name = "gpt-block", .layers = 1, .hidden = 1024, .heads = 16,
-                    .kv_heads = 16, .ffn = 4096, .vocab = 50257, .mlp = MlpKind::kGelu,
+  return ModelShape{.name = "gpt-block",
+                    .layers = 1,
+                    .hidden = 1024,
+                    .heads = 16,
+                    .kv_heads = 16,
+                    .ffn = 4096,
+                    .vocab = 50257,
+                    .mlp = MlpKind::kGelu,
                     .norm = NormKind::kLayerNorm};
 }
 
-TrainWorkload NoFlash(int64_t seq) {
-  return TrainWorkload{.seq = seq, .flash_attention = false};
-}
+TrainWorkload NoFlash(int64_t seq) { return TrainWorkload{.seq = seq, .flash_attention = false}; }
 
 Hardware Gpu(const char* name) {
   Hardware h;
@@ -34,15 +38,13 @@ Hardware Gpu(const char* name) {
 TEST(LayerActivationTest, KorthikantiNoParallelism) {
   // s·b·h·(34 + 5·a·s/h) = 2048·1·1024·(34 + 5·16·2048/1024)
   //                      = 2,097,152 · (34 + 160) = 406,847,488 bytes.
-  EXPECT_EQ(LayerActivationBytes(GptBlock(), NoFlash(2048), 1, 1, Recompute::kNone),
-            406'847'488);
+  EXPECT_EQ(LayerActivationBytes(GptBlock(), NoFlash(2048), 1, 1, Recompute::kNone), 406'847'488);
 }
 
 TEST(LayerActivationTest, TensorParallelWithoutSequenceParallel) {
   // s·b·h·(10 + 24/t + 5·a·s/(h·t)) with t = 4:
   // 2,097,152 · (10 + 6 + 40) = 117,440,512 bytes.
-  EXPECT_EQ(LayerActivationBytes(GptBlock(), NoFlash(2048), 4, 1, Recompute::kNone),
-            117'440'512);
+  EXPECT_EQ(LayerActivationBytes(GptBlock(), NoFlash(2048), 4, 1, Recompute::kNone), 117'440'512);
 }
 
 TEST(LayerActivationTest, SequenceParallelDividesEverything) {
@@ -76,8 +78,13 @@ TEST(LayerActivationTest, GroupedQueryAttentionAndSwiGlu) {
   // s·b = 1024: replicated 10·s·b·h = 41,943,040; Q and O-proj input 4·s·b·h
   // = 16,777,216; K and V 4·s·b·d·k = 4·1024·128·8 = 4,194,304; MLP 6·s·b·f
   // = 6·1024·14336 = 88,080,384. Sum 150,994,944 bytes.
-  ModelShape shape{.name = "gqa", .layers = 1, .hidden = 4096, .heads = 32, .kv_heads = 8,
-                   .ffn = 14336, .vocab = 128256};
+  ModelShape shape{.name = "gqa",
+                   .layers = 1,
+                   .hidden = 4096,
+                   .heads = 32,
+                   .kv_heads = 8,
+                   .ffn = 14336,
+                   .vocab = 128256};
   TrainWorkload w{.seq = 1024};
   EXPECT_EQ(LayerActivationBytes(shape, w, 1, 1, Recompute::kNone), 150'994'944);
   // At t = 16 > k = 8 each rank keeps one KV head: 4·1024·128·1 = 524,288
@@ -241,16 +248,21 @@ TEST(PipelineTest, UnevenStagesHoldTheirOwnLayers) {
   shape.vocab = 1000;
   const ParamCounts params = CountParams(shape);
   TrainWorkload w{.seq = 2048, .recompute = Recompute::kNone};
-  Split split{.tp = 1, .pp = 4, .dp = 1, .zero_stage = 0, .micro_batch = 1,
-              .first_stage_layers = 2, .last_stage_layers = 2};
+  Split split{.tp = 1,
+              .pp = 4,
+              .dp = 1,
+              .zero_stage = 0,
+              .micro_batch = 1,
+              .first_stage_layers = 2,
+              .last_stage_layers = 2};
   const int64_t layer = LayerActivationBytes(shape, w, 1, 1, Recompute::kNone);
   MemoryBreakdown m = TrainingMemory(shape, params, w, split, 16, Gpu("h100-80gb"));
   EXPECT_EQ(m.stage, 1);
   EXPECT_EQ(m.activations_bytes, 9 * layer);
   // Its states are those of 3 layers, with neither embedding nor head.
   const double states = 3.0 * static_cast<double>(params.layer_total) * 18;
-  EXPECT_NEAR(static_cast<double>(m.weights_bytes + m.gradients_bytes + m.optimizer_bytes),
-              states, 3);
+  EXPECT_NEAR(static_cast<double>(m.weights_bytes + m.gradients_bytes + m.optimizer_bytes), states,
+              3);
   // The even reading of the same p keeps ceil(10/4) = 3 layers × 4 in flight.
   split.first_stage_layers = split.last_stage_layers = 0;
   MemoryBreakdown even = TrainingMemory(shape, params, w, split, 16, Gpu("h100-80gb"));
@@ -264,8 +276,8 @@ TEST(PipelineTest, LastStageHoldsTheLogits) {
   const ModelShape shape = FindModel("llama-3-8b").value();
   const ParamCounts params = CountParams(shape);
   TrainWorkload w{.seq = 4096, .recompute = Recompute::kFull};
-  Split split{.tp = 8, .pp = 32, .dp = 1, .zero_stage = 0, .micro_batch = 1,
-              .recompute = Recompute::kFull};
+  Split split{
+      .tp = 8, .pp = 32, .dp = 1, .zero_stage = 0, .micro_batch = 1, .recompute = Recompute::kFull};
   // With p = 32 the first stage's one layer × min(32, m = 1) in flight is
   // smaller than the last stage's layer plus logits.
   MemoryBreakdown m = TrainingMemory(shape, params, w, split, 1, Gpu("h100-80gb"));
@@ -277,15 +289,15 @@ TEST(PipelineTest, LastStageHoldsTheLogits) {
 }
 
 InferWorkload Fp16(int64_t context) {
-  return InferWorkload{.weights = DType::kFp16, .kv_dtype = DType::kFp16, .batch = 1,
-                       .context = context};
+  return InferWorkload{
+      .weights = DType::kFp16, .kv_dtype = DType::kFp16, .batch = 1, .context = context};
 }
 
 TEST(InferenceTest, SevenBFp16WeightsAbout14GB) {
   // Seed 003: 7B × 2 bytes ≈ 14 GB (6.74e9 × 2 = 13.5 GB).
   const ModelShape shape = FindModel("llama-2-7b").value();
-  MemoryBreakdown m = InferenceMemory(shape, CountParams(shape), Fp16(2048), Split{},
-                                      Gpu("a100-80gb"));
+  MemoryBreakdown m =
+      InferenceMemory(shape, CountParams(shape), Fp16(2048), Split{}, Gpu("a100-80gb"));
   EXPECT_NEAR(static_cast<double>(m.weights_bytes) / kGB, 13.5, 0.5);
 }
 
@@ -306,8 +318,8 @@ TEST(InferenceTest, SeventyBKvCacheFor100Tokens) {
   // Seed 002: 2 · 80 layers · 8 KV heads · 128 · 100 tokens · 2 B
   // = 32,768,000 bytes = 31.25 MiB.
   const ModelShape shape = FindModel("llama-2-70b").value();
-  MemoryBreakdown m = InferenceMemory(shape, CountParams(shape), Fp16(100), Split{},
-                                      Gpu("a100-80gb"));
+  MemoryBreakdown m =
+      InferenceMemory(shape, CountParams(shape), Fp16(100), Split{}, Gpu("a100-80gb"));
   EXPECT_EQ(m.kv_cache_bytes, 32'768'000);
 }
 
@@ -362,10 +374,17 @@ TEST(InferenceTest, CpuOffloadKeepsWhatFits) {
 TEST(InferenceTest, SeedNaiveFormula) {
   // Seed 003: 4 B × (7e9 + 32·2.5·32·2048² + 17·4096·2048) = 66.6 GiB in
   // fp32, and 8.3 GiB at 4 bits (0.5 B per element).
-  ModelShape shape{.name = "seed-7b", .layers = 32, .hidden = 4096, .heads = 32,
-                   .kv_heads = 32, .ffn = 11008, .vocab = 32000};
-  const double fp32 = 4.0 * 7e9 + static_cast<double>(NaiveInferenceActivationBytes(shape, 1, 2048, 4.0));
-  const double int4 = 0.5 * 7e9 + static_cast<double>(NaiveInferenceActivationBytes(shape, 1, 2048, 0.5));
+  ModelShape shape{.name = "seed-7b",
+                   .layers = 32,
+                   .hidden = 4096,
+                   .heads = 32,
+                   .kv_heads = 32,
+                   .ffn = 11008,
+                   .vocab = 32000};
+  const double fp32 =
+      4.0 * 7e9 + static_cast<double>(NaiveInferenceActivationBytes(shape, 1, 2048, 4.0));
+  const double int4 =
+      0.5 * 7e9 + static_cast<double>(NaiveInferenceActivationBytes(shape, 1, 2048, 0.5));
   EXPECT_NEAR(fp32 / kGiB, 66.6, 0.1);
   EXPECT_NEAR(int4 / kGiB, 8.3, 0.1);
 }
@@ -373,8 +392,8 @@ TEST(InferenceTest, SeedNaiveFormula) {
 TEST(OverheadTest, TotalIsTheSumOfParts) {
   const ModelShape shape = FindModel("mixtral-8x7b").value();
   TrainWorkload w{.seq = 4096, .framework = Framework::kDeepSpeed};
-  Split split{.tp = 2, .pp = 1, .dp = 8, .zero_stage = 3, .micro_batch = 2,
-              .recompute = Recompute::kFull};
+  Split split{
+      .tp = 2, .pp = 1, .dp = 8, .zero_stage = 3, .micro_batch = 2, .recompute = Recompute::kFull};
   MemoryBreakdown m = TrainingMemory(shape, CountParams(shape), w, split, 4, Gpu("h100-80gb"));
   EXPECT_EQ(m.total_bytes, m.weights_bytes + m.gradients_bytes + m.optimizer_bytes +
                                m.activations_bytes + m.kv_cache_bytes + m.workspace_bytes +

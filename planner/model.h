@@ -37,10 +37,10 @@ struct ModelShape {
   bool tied_embeddings = false;
   MlpKind mlp = MlpKind::kSwiGlu;
   NormKind norm = NormKind::kRmsNorm;
-  bool qkv_bias = false;        // bias on the Q, K and V projections (Qwen2)
-  bool linear_bias = false;     // bias on every linear layer (GPT-3, BLOOM)
-  bool parallel_block = false;  // attention and MLP read the same input
-                                // (GPT-NeoX, Falcon); one norm may be shared
+  bool qkv_bias = false;          // bias on the Q, K and V projections (Qwen2)
+  bool linear_bias = false;       // bias on every linear layer (GPT-3, BLOOM)
+  bool parallel_block = false;    // attention and MLP read the same input
+                                  // (GPT-NeoX, Falcon); one norm may be shared
   int64_t learned_positions = 0;  // rows of a learned position table (GPT-3)
   int64_t experts = 0;            // 0 for a dense model
   int64_t experts_per_token = 0;  // top-k for MoE
@@ -58,12 +58,12 @@ struct ParamCounts {
   int64_t layer_active = 0;
   int64_t layer_tp_split = 0;       // divided by TP (matrices, split biases)
   int64_t layer_tp_replicated = 0;  // replicated by TP (norms, row biases)
-  int64_t layer_experts = 0;  // MoE: the experts' TP-split matrices (part of
-                              // layer_tp_split), which EP divides further
-  int64_t embedding = 0;    // input token (+ position) embedding
-  int64_t output_head = 0;  // 0 when tied to the embedding
+  int64_t layer_experts = 0;        // MoE: the experts' TP-split matrices (part of
+                                    // layer_tp_split), which EP divides further
+  int64_t embedding = 0;            // input token (+ position) embedding
+  int64_t output_head = 0;          // 0 when tied to the embedding
   int64_t final_norm = 0;
-  int64_t head_dim = 0;     // hidden / heads
+  int64_t head_dim = 0;  // hidden / heads
 };
 
 // Checks that every field is positive and within sane limits and that heads
@@ -100,9 +100,8 @@ struct ShapeNumbers {
 absl::StatusOr<ModelShape> ShapeFromNumbers(const ShapeNumbers& numbers);
 
 // The same with a gated (SwiGLU) MLP, as before `mlp` existed.
-absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers,
-                                            int64_t hidden, int64_t heads,
-                                            int64_t kv_heads, int64_t ffn,
+absl::StatusOr<ModelShape> ShapeFromNumbers(int64_t params, int64_t layers, int64_t hidden,
+                                            int64_t heads, int64_t kv_heads, int64_t ffn,
                                             int64_t vocab);
 
 }  // namespace berth::planner

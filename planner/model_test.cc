@@ -25,10 +25,8 @@ ModelShape Llama2_7b() {
 }
 
 // |derived - published| / published <= 1%.
-void ExpectWithinOnePercent(int64_t derived, double published,
-                            const std::string& what) {
-  EXPECT_LE(std::abs(static_cast<double>(derived) - published),
-            0.01 * published)
+void ExpectWithinOnePercent(int64_t derived, double published, const std::string& what) {
+  EXPECT_LE(std::abs(static_cast<double>(derived) - published), 0.01 * published)
       << what << ": derived " << derived << ", published " << published;
 }
 
@@ -69,8 +67,7 @@ TEST(CountParamsTest, GqaShrinksKeyAndValue) {
   ModelShape shape = Llama2_7b();
   shape.kv_heads = 8;
   // K + V = 2·4096·(8·128) = 8,388,608 instead of 33,554,432.
-  EXPECT_EQ(CountParams(Llama2_7b()).layer_tp_split -
-                CountParams(shape).layer_tp_split,
+  EXPECT_EQ(CountParams(Llama2_7b()).layer_tp_split - CountParams(shape).layer_tp_split,
             33'554'432 - 8'388'608);
 }
 
@@ -134,15 +131,12 @@ struct Published {
 
 TEST(CountParamsTest, CatalogMatchesPublishedCounts) {
   const Published published[] = {
-      {"llama-2-7b", 6.74e9},   {"llama-2-13b", 13.0e9},
-      {"llama-2-70b", 69.0e9},  {"llama-3-8b", 8.03e9},
-      {"llama-3-70b", 70.6e9},  {"llama-3.1-405b", 405.9e9},
-      {"mistral-7b", 7.24e9},   {"mixtral-8x7b", 46.7e9},
-      {"mixtral-8x22b", 141e9}, {"qwen2-7b", 7.62e9},
-      {"qwen2-72b", 72.7e9},    {"gpt3-175b", 175e9},
-      {"bloom-176b", 176.2e9},  {"gpt-neox-20b", 20.55e9},
-      {"falcon-7b", 7.22e9},    {"falcon-40b", 41.8e9},
-      {"falcon-180b", 179e9},   {"opt-175b", 175e9},
+      {"llama-2-7b", 6.74e9},  {"llama-2-13b", 13.0e9},   {"llama-2-70b", 69.0e9},
+      {"llama-3-8b", 8.03e9},  {"llama-3-70b", 70.6e9},   {"llama-3.1-405b", 405.9e9},
+      {"mistral-7b", 7.24e9},  {"mixtral-8x7b", 46.7e9},  {"mixtral-8x22b", 141e9},
+      {"qwen2-7b", 7.62e9},    {"qwen2-72b", 72.7e9},     {"gpt3-175b", 175e9},
+      {"bloom-176b", 176.2e9}, {"gpt-neox-20b", 20.55e9}, {"falcon-7b", 7.22e9},
+      {"falcon-40b", 41.8e9},  {"falcon-180b", 179e9},    {"opt-175b", 175e9},
   };
   for (const Published& p : published) {
     absl::StatusOr<ModelShape> shape = FindModel(p.name);
@@ -164,8 +158,7 @@ TEST(ShapeFromNumbersTest, SolvesLlama2FfnFromParams) {
   // = 2,409,893,888. MLP: 6.74e9 - 2,409,893,888 = 4,330,106,112, over
   // 3·4096·32 = 393,216 per unit of f: 11,012.03, nearest multiple of 256
   // is 11,008 (43·256).
-  absl::StatusOr<ModelShape> shape =
-      ShapeFromNumbers(6'740'000'000, 32, 4096, 32, 0, 0, 0);
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(6'740'000'000, 32, 4096, 32, 0, 0, 0);
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->ffn, 11008);
   EXPECT_EQ(shape->kv_heads, 32);
@@ -176,15 +169,13 @@ TEST(ShapeFromNumbersTest, SolvesLlama2FfnFromParams) {
 
 TEST(ShapeFromNumbersTest, SolvesGqaFfn) {
   // Llama-3-8B from 8.03e9 with k = 8 and V = 128256 gives f = 14336.
-  absl::StatusOr<ModelShape> shape =
-      ShapeFromNumbers(8'030'000'000, 32, 4096, 32, 8, 0, 128256);
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(8'030'000'000, 32, 4096, 32, 8, 0, 128256);
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->ffn, 14336);
 }
 
 TEST(ShapeFromNumbersTest, KeepsAGivenFfn) {
-  absl::StatusOr<ModelShape> shape =
-      ShapeFromNumbers(0, 32, 4096, 32, 8, 14336, 128256);
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(0, 32, 4096, 32, 8, 14336, 128256);
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->ffn, 14336);
   EXPECT_EQ(CountParams(*shape).total, 8'030'261'248);
@@ -195,14 +186,11 @@ TEST(ShapeFromNumbersTest, Errors) {
   EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(none.status().message(), "ffn"));
   // 32 layers of 4096 already hold 2.4B parameters without an MLP.
-  absl::StatusOr<ModelShape> small =
-      ShapeFromNumbers(1'000'000'000, 32, 4096, 32, 0, 0, 0);
+  absl::StatusOr<ModelShape> small = ShapeFromNumbers(1'000'000'000, 32, 4096, 32, 0, 0, 0);
   EXPECT_EQ(small.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(small.status().message(), "params"));
-  absl::StatusOr<ModelShape> heads =
-      ShapeFromNumbers(7'000'000'000, 32, 4000, 48, 0, 0, 0);
-  EXPECT_EQ(heads.status().message(),
-            "hidden: 4000 is not divisible by heads (48)");
+  absl::StatusOr<ModelShape> heads = ShapeFromNumbers(7'000'000'000, 32, 4000, 48, 0, 0, 0);
+  EXPECT_EQ(heads.status().message(), "hidden: 4000 is not divisible by heads (48)");
   EXPECT_FALSE(ShapeFromNumbers(-1, 32, 4096, 32, 0, 11008, 0).ok());
 }
 
@@ -215,9 +203,8 @@ TEST(ShapeFromNumbersTest, Errors) {
 // within 1% of 175e9. Read as gated, the same f = 4h makes three matrices,
 // 16h² per layer: 233e9, a third too many.
 TEST(ShapeFromNumbersTest, PlainMlpGpt3From175BShape) {
-  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(
-      ShapeNumbers{.layers = 96, .hidden = 12288, .heads = 96, .vocab = 50257,
-                   .mlp = MlpKind::kGelu});
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(ShapeNumbers{
+      .layers = 96, .hidden = 12288, .heads = 96, .vocab = 50257, .mlp = MlpKind::kGelu});
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->mlp, MlpKind::kGelu);
   EXPECT_EQ(shape->ffn, 4 * 12288);
@@ -226,9 +213,8 @@ TEST(ShapeFromNumbersTest, PlainMlpGpt3From175BShape) {
   EXPECT_EQ(CountParams(*shape).total,
             96 * (12 * int64_t{12288} * 12288 + 2 * 12288) + 2 * int64_t{50257} * 12288 + 12288);
   // The same numbers read as a gated MLP with f = 4h: 16h² per layer.
-  absl::StatusOr<ModelShape> gated =
-      ShapeFromNumbers(ShapeNumbers{.layers = 96, .hidden = 12288, .heads = 96,
-                                    .ffn = 4 * 12288, .vocab = 50257});
+  absl::StatusOr<ModelShape> gated = ShapeFromNumbers(
+      ShapeNumbers{.layers = 96, .hidden = 12288, .heads = 96, .ffn = 4 * 12288, .vocab = 50257});
   ASSERT_TRUE(gated.ok());
   EXPECT_GT(static_cast<double>(CountParams(*gated).total) / 175e9, 1.3);
 }
@@ -238,13 +224,15 @@ TEST(ShapeFromNumbersTest, PlainMlpGpt3From175BShape) {
 // (175e9 - 59.22e9) / (2 · 12288 · 96) = 49,074, nearest multiple of 256 is
 // 49,152 = 4h. Read as gated (3·h·L per unit) it would be 32,716 → 32,768.
 TEST(ShapeFromNumbersTest, PlainMlpSolvesFfnWithTwoMatrices) {
-  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(
-      ShapeNumbers{.params = 175'000'000'000, .layers = 96, .hidden = 12288, .heads = 96,
-                   .vocab = 50257, .mlp = MlpKind::kGelu});
+  absl::StatusOr<ModelShape> shape = ShapeFromNumbers(ShapeNumbers{.params = 175'000'000'000,
+                                                                   .layers = 96,
+                                                                   .hidden = 12288,
+                                                                   .heads = 96,
+                                                                   .vocab = 50257,
+                                                                   .mlp = MlpKind::kGelu});
   ASSERT_TRUE(shape.ok()) << shape.status();
   EXPECT_EQ(shape->ffn, 49152);
-  absl::StatusOr<ModelShape> gated =
-      ShapeFromNumbers(175'000'000'000, 96, 12288, 96, 0, 0, 50257);
+  absl::StatusOr<ModelShape> gated = ShapeFromNumbers(175'000'000'000, 96, 12288, 96, 0, 0, 50257);
   ASSERT_TRUE(gated.ok());
   EXPECT_EQ(gated->ffn, 32768);
 }
@@ -265,13 +253,10 @@ TEST(MlpKindTest, ParsesGatedAndPlain) {
 void ExpectInvalid(const ModelShape& shape, absl::string_view field) {
   const absl::Status status = ValidateShape(shape);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
-  EXPECT_TRUE(absl::StartsWith(status.message(), absl::StrCat(field, ":")))
-      << status.message();
+  EXPECT_TRUE(absl::StartsWith(status.message(), absl::StrCat(field, ":"))) << status.message();
 }
 
-TEST(ValidateShapeTest, AcceptsLlama) {
-  EXPECT_TRUE(ValidateShape(Llama2_7b()).ok());
-}
+TEST(ValidateShapeTest, AcceptsLlama) { EXPECT_TRUE(ValidateShape(Llama2_7b()).ok()); }
 
 TEST(ValidateShapeTest, NamesTheBadField) {
   ModelShape s = Llama2_7b();

@@ -99,11 +99,10 @@ std::string DescribeResult(const PlanResult& r) {
       "  most loaded GPU (stage %d): weights %s, gradients %s, optimizer %s, activations %s, "
       "kv-cache %s, workspace %s, overhead %s, total %s",
       static_cast<int>(r.feasible), r.reason, GiB(r.usable_bytes), p.split.tp, p.split.pp,
-      p.split.dp, p.gpus, p.split.zero_stage, p.split.micro_batch,
-      RecomputeName(p.split.recompute), static_cast<int>(p.fits),
-      m.stage, GiB(m.weights_bytes), GiB(m.gradients_bytes), GiB(m.optimizer_bytes),
-      GiB(m.activations_bytes), GiB(m.kv_cache_bytes), GiB(m.workspace_bytes),
-      GiB(m.overhead_bytes), GiB(m.total_bytes));
+      p.split.dp, p.gpus, p.split.zero_stage, p.split.micro_batch, RecomputeName(p.split.recompute),
+      static_cast<int>(p.fits), m.stage, GiB(m.weights_bytes), GiB(m.gradients_bytes),
+      GiB(m.optimizer_bytes), GiB(m.activations_bytes), GiB(m.kv_cache_bytes),
+      GiB(m.workspace_bytes), GiB(m.overhead_bytes), GiB(m.total_bytes));
   for (const std::string& line : r.explanation) absl::StrAppend(&text, "\n  | ", line);
   return text;
 }
@@ -169,9 +168,9 @@ TEST_P(PublishedConfigTest, FewestGpusAtMostPublished) {
 // Training workloads. seq, micro-batch (0: searched), global batch,
 // framework, recompute (nullopt: searched), flash attention, sequence
 // parallel, virtual pipeline stages.
-TrainWorkload Train(int64_t seq, int64_t micro_batch, int64_t global_batch,
-                    Framework framework, std::optional<Recompute> recompute, bool flash,
-                    bool sequence_parallel, int64_t virtual_stages) {
+TrainWorkload Train(int64_t seq, int64_t micro_batch, int64_t global_batch, Framework framework,
+                    std::optional<Recompute> recompute, bool flash, bool sequence_parallel,
+                    int64_t virtual_stages) {
   return {.seq = seq,
           .micro_batch = micro_batch,
           .global_batch = global_batch,
@@ -197,26 +196,32 @@ std::vector<PublishedCase> Cases() {
   // DP = 384 / 96 = 4; full recompute (eq. 3's FLOP count assumes it); no
   // distributed optimizer (not yet in Megatron), no flash attention, v = 1.
   // (Table 1's TP 8 x PP 16 row is a 310B model, not GPT-3.)
-  cases.push_back({.name = "Gpt3_175B_Megatron2021_Table2",
-                   .source = "Narayanan et al. 2021, Table 2 (PTD-P, 384 GPUs)",
-                   .model = "gpt3-175b",
-                   .gpu = kA100_80,
-                   .train = Train(2048, 1, 1536, Framework::kMegatron, Recompute::kFull,
-                                  false, false, 1),
-                   .tp = 8, .pp = 12, .dp = 4, .zero_stage = 0});
+  cases.push_back(
+      {.name = "Gpt3_175B_Megatron2021_Table2",
+       .source = "Narayanan et al. 2021, Table 2 (PTD-P, 384 GPUs)",
+       .model = "gpt3-175b",
+       .gpu = kA100_80,
+       .train = Train(2048, 1, 1536, Framework::kMegatron, Recompute::kFull, false, false, 1),
+       .tp = 8,
+       .pp = 12,
+       .dp = 4,
+       .zero_stage = 0});
 
   // Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
   // Transformer Models", Table 3: GPT-3 175B, TP 8, PP 8, 64 A100-80GB,
   // global batch 64, micro-batch 1, seq 2048; sequence parallel + selective
   // recompute ("present work", Table 5); interleaved schedule with 3 stages
   // per GPU (§6). No data parallelism (Table 5), no distributed optimizer.
-  cases.push_back({.name = "Gpt3_175B_Korthikanti2022_Table3",
-                   .source = "Korthikanti et al. 2022, Table 3 (175B, 64 GPUs, SP+selective)",
-                   .model = "gpt3-175b",
-                   .gpu = kA100_80,
-                   .train = Train(2048, 1, 64, Framework::kMegatron, Recompute::kSelective,
-                                  false, true, 3),
-                   .tp = 8, .pp = 8, .dp = 1, .zero_stage = 0});
+  cases.push_back(
+      {.name = "Gpt3_175B_Korthikanti2022_Table3",
+       .source = "Korthikanti et al. 2022, Table 3 (175B, 64 GPUs, SP+selective)",
+       .model = "gpt3-175b",
+       .gpu = kA100_80,
+       .train = Train(2048, 1, 64, Framework::kMegatron, Recompute::kSelective, false, true, 3),
+       .tp = 8,
+       .pp = 8,
+       .dp = 1,
+       .zero_stage = 0});
 
   // EleutherAI gpt-neox configs/20B.yml ("as it was trained on 96x 40GB
   // A100"): model-parallel-size 2, pipe-parallel-size 4 (so DP 12), ZeRO
@@ -224,13 +229,16 @@ std::vector<PublishedCase> Cases() {
   // 32 (global batch 4 x 32 x 12 = 1536), seq 2048, checkpoint-activations
   // (full), fp16, partition-activations false. Black et al. 2022 (GPT-NeoX-20B
   // paper) §3. No flash attention (2022; fused softmax).
-  cases.push_back({.name = "GptNeoX_20B_Config20Byml",
-                   .source = "EleutherAI/gpt-neox configs/20B.yml; Black et al. 2022",
-                   .model = "gpt-neox-20b",
-                   .gpu = kA100_40,
-                   .train = Train(2048, 4, 1536, Framework::kDeepSpeed, Recompute::kFull,
-                                  false, false, 1),
-                   .tp = 2, .pp = 4, .dp = 12, .zero_stage = 1});
+  cases.push_back(
+      {.name = "GptNeoX_20B_Config20Byml",
+       .source = "EleutherAI/gpt-neox configs/20B.yml; Black et al. 2022",
+       .model = "gpt-neox-20b",
+       .gpu = kA100_40,
+       .train = Train(2048, 4, 1536, Framework::kDeepSpeed, Recompute::kFull, false, false, 1),
+       .tp = 2,
+       .pp = 4,
+       .dp = 12,
+       .zero_stage = 1});
 
   // bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm:
   // 48 nodes x 8 A100-80GB, TP_SIZE 4, PP_SIZE 12 (DP 8), MICRO_BATCH_SIZE 2,
@@ -239,39 +247,48 @@ std::vector<PublishedCase> Cases() {
   // own zero stage 1 equivalent": bf16 weights, fp32 gradients, sharded fp32
   // optimizer = Megatron accounting with the distributed optimizer (ZeRO 1).
   // No flash attention (ALiBi, 2022).
-  cases.push_back({.name = "Bloom_176B_Tr11Slurm",
-                   .source = "bigscience tr11-176B-ml.slurm; BLOOM model card",
-                   .model = "bloom-176b",
-                   .gpu = kA100_80,
-                   .train = Train(2048, 2, 2048, Framework::kMegatron, Recompute::kFull,
-                                  false, false, 1),
-                   .tp = 4, .pp = 12, .dp = 8, .zero_stage = 1});
+  cases.push_back(
+      {.name = "Bloom_176B_Tr11Slurm",
+       .source = "bigscience tr11-176B-ml.slurm; BLOOM model card",
+       .model = "bloom-176b",
+       .gpu = kA100_80,
+       .train = Train(2048, 2, 2048, Framework::kMegatron, Recompute::kFull, false, false, 1),
+       .tp = 4,
+       .pp = 12,
+       .dp = 8,
+       .zero_stage = 1});
 
   // tiiuae/falcon-40b model card, "Training Procedure": 384 A100 40GB,
   // "3D parallelism strategy (TP=8, PP=4, DP=12) combined with ZeRO", batch
   // size 1152, sequence length 2048, bfloat16, FlashAttention.
   // ASSUMED: ZeRO 1 (stage not stated) with Megatron byte accounting;
   // micro-batch and recompute not stated (searched); no sequence parallel.
-  cases.push_back({.name = "Falcon_40B_ModelCard",
-                   .source = "tiiuae/falcon-40b model card, Training Procedure",
-                   .model = "falcon-40b",
-                   .gpu = kA100_40,
-                   .train = Train(2048, 0, 1152, Framework::kMegatron, std::nullopt, true,
-                                  false, 1),
-                   .tp = 8, .pp = 4, .dp = 12, .zero_stage = 1});
+  cases.push_back(
+      {.name = "Falcon_40B_ModelCard",
+       .source = "tiiuae/falcon-40b model card, Training Procedure",
+       .model = "falcon-40b",
+       .gpu = kA100_40,
+       .train = Train(2048, 0, 1152, Framework::kMegatron, std::nullopt, true, false, 1),
+       .tp = 8,
+       .pp = 4,
+       .dp = 12,
+       .zero_stage = 1});
 
   // tiiuae/falcon-180B model card: "up to 4,096 A100 40GB GPUs, using a 3D
   // parallelism strategy (TP=8, PP=8, DP=64) combined with ZeRO", batch size
   // 2048, sequence length 2048, bfloat16, FlashAttention (Almazrouei et al.
   // 2023, "The Falcon Series of Open Language Models").
   // ASSUMED: as for Falcon-40B (ZeRO 1, micro-batch and recompute searched).
-  cases.push_back({.name = "Falcon_180B_ModelCard",
-                   .source = "tiiuae/falcon-180B model card, Training Procedure",
-                   .model = "falcon-180b",
-                   .gpu = kA100_40,
-                   .train = Train(2048, 0, 2048, Framework::kMegatron, std::nullopt, true,
-                                  false, 1),
-                   .tp = 8, .pp = 8, .dp = 64, .zero_stage = 1});
+  cases.push_back(
+      {.name = "Falcon_180B_ModelCard",
+       .source = "tiiuae/falcon-180B model card, Training Procedure",
+       .model = "falcon-180b",
+       .gpu = kA100_40,
+       .train = Train(2048, 0, 2048, Framework::kMegatron, std::nullopt, true, false, 1),
+       .tp = 8,
+       .pp = 8,
+       .dp = 64,
+       .zero_stage = 1});
 
   // Llama Team 2024, "The Llama 3 Herd of Models", §3.3.2 Table 4, second
   // row: 16,384 H100-80GB, TP 8, CP 1, PP 16, DP 128, seq 8192, batch size
@@ -281,13 +298,16 @@ std::vector<PublishedCase> Cases() {
   // memory than the real run); micro-batch 1; recompute not stated
   // (searched); flash attention on; no sequence parallel; v = 1 (the paper
   // uses an interleaved schedule but gives no v).
-  cases.push_back({.name = "Llama31_405B_Llama3Paper_Table4",
-                   .source = "Llama 3 Herd of Models, Table 4 (16,384 GPUs, CP 1)",
-                   .model = "llama-3.1-405b",
-                   .gpu = kH100_80,
-                   .train = Train(8192, 1, 2048, Framework::kMegatron, std::nullopt, true,
-                                  false, 1),
-                   .tp = 8, .pp = 16, .dp = 128, .zero_stage = 1});
+  cases.push_back(
+      {.name = "Llama31_405B_Llama3Paper_Table4",
+       .source = "Llama 3 Herd of Models, Table 4 (16,384 GPUs, CP 1)",
+       .model = "llama-3.1-405b",
+       .gpu = kH100_80,
+       .train = Train(8192, 1, 2048, Framework::kMegatron, std::nullopt, true, false, 1),
+       .tp = 8,
+       .pp = 16,
+       .dp = 128,
+       .zero_stage = 1});
 
   // lm-sys/FastChat README, "Fine-tuning Vicuna-7B with Local GPUs": "train
   // Vicuna-7B with 4 x A100 (40GB)" on meta-llama/Llama-2-7b-hf with --fsdp
@@ -295,13 +315,16 @@ std::vector<PublishedCase> Cases() {
   // 2, gradient_accumulation_steps 16 (global 128, the README's table),
   // model_max_length 2048, gradient_checkpointing True (full), --bf16,
   // train_mem.py (FlashAttention). DeepSpeed byte accounting (16 B/param).
-  cases.push_back({.name = "Llama2_7B_FastChatVicuna",
-                   .source = "lm-sys/FastChat README, Fine-tuning Vicuna-7B",
-                   .model = "llama-2-7b",
-                   .gpu = kA100_40,
-                   .train = Train(2048, 2, 128, Framework::kDeepSpeed, Recompute::kFull, true,
-                                  false, 1),
-                   .tp = 1, .pp = 1, .dp = 4, .zero_stage = 3});
+  cases.push_back(
+      {.name = "Llama2_7B_FastChatVicuna",
+       .source = "lm-sys/FastChat README, Fine-tuning Vicuna-7B",
+       .model = "llama-2-7b",
+       .gpu = kA100_40,
+       .train = Train(2048, 2, 128, Framework::kDeepSpeed, Recompute::kFull, true, false, 1),
+       .tp = 1,
+       .pp = 1,
+       .dp = 4,
+       .zero_stage = 3});
 
   // Kwon et al. 2023, "Efficient Memory Management for Large Language Model
   // Serving with PagedAttention" (vLLM, SOSP'23), §6.1 Table 1: OPT-175B on
@@ -368,7 +391,10 @@ TEST(PublishedConfigNegativeTest, Llama2_70BTrainingOnEightA100_40GBDoesNotFit) 
       .model = "llama-2-70b",
       .gpu = kA100_40,
       .train = Train(4096, 1, 0, Framework::kMegatron, std::nullopt, true, false, 1),
-      .tp = 8, .pp = 1, .dp = 1, .zero_stage = 0};
+      .tp = 8,
+      .pp = 1,
+      .dp = 1,
+      .zero_stage = 0};
   std::optional<PlanRequest> request = BaseRequest(c);
   ASSERT_TRUE(request.has_value());
   request->fixed = {.tp = 8, .pp = 1, .dp = 1, .zero_stage = 0};

@@ -136,8 +136,7 @@ absl::Status ValidateRequest(const PlanRequest& request);
 absl::StatusOr<PlanResult> SolvePlan(const PlanRequest& request);
 
 // Evaluates one split as given (all of t, p, r, ZeRO fixed).
-Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params,
-                   const Split& split);
+Plan EvaluateSplit(const PlanRequest& request, const ParamCounts& params, const Split& split);
 
 }  // namespace berth::planner
 

@@ -28,9 +28,8 @@ struct SearchOutcome {
 // least memory (each shape at its largest DP within the limit).
 // `even_pipeline_only` leaves out training stage counts that do not divide
 // the layers. Inference without offload goes to SearchServing().
-SearchOutcome Search(const PlanRequest& request, const ParamCounts& params,
-                     int64_t gpu_limit, bool want_closest,
-                     bool even_pipeline_only = false);
+SearchOutcome Search(const PlanRequest& request, const ParamCounts& params, int64_t gpu_limit,
+                     bool want_closest, bool even_pipeline_only = false);
 
 // serving.cc: the inference search (TP a power of two within a node, PP
 // only across nodes, DP replicas), ranked by the request's

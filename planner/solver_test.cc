@@ -185,8 +185,13 @@ TEST(SolverTest, SaysSoWhenNoNearbyChangeFits) {
   // precision, offload (one layer is the whole model) or GPU type holds it.
   PlanRequest r;
   r.task = Task::kInfer;
-  r.model = ModelShape{.name = "wall", .layers = 1, .hidden = 500'000, .heads = 500,
-                       .kv_heads = 500, .ffn = 2'000'000, .vocab = 32000,
+  r.model = ModelShape{.name = "wall",
+                       .layers = 1,
+                       .hidden = 500'000,
+                       .heads = 500,
+                       .kv_heads = 500,
+                       .ffn = 2'000'000,
+                       .vocab = 32000,
                        .mlp = MlpKind::kGelu};
   r.hardware.gpu = FindGpu("h100-80gb").value();
   PlanResult result = SolvePlan(r).value();
@@ -313,11 +318,13 @@ TEST(SolverTest, UnevenPipelineOnlyWhenItSavesGpusAndSaysSo) {
 // When an even split needs no more GPUs, it wins, even over a faster uneven
 // one of the same size (before, the faster won).
 TEST(SolverTest, EvenPipelineWhenUnevenSavesNothing) {
-  Plan even{.split = {.tp = 2, .pp = 2, .dp = 1}, .gpus = 4,
+  Plan even{.split = {.tp = 2, .pp = 2, .dp = 1},
+            .gpus = 4,
             .estimate = {.known = true, .tokens_per_second = 1000}};
-  Plan uneven{.split = {.tp = 1, .pp = 3, .dp = 1, .first_stage_layers = 13,
-                        .last_stage_layers = 13},
-              .gpus = 4, .estimate = {.known = true, .tokens_per_second = 2000}};
+  Plan uneven{
+      .split = {.tp = 1, .pp = 3, .dp = 1, .first_stage_layers = 13, .last_stage_layers = 13},
+      .gpus = 4,
+      .estimate = {.known = true, .tokens_per_second = 2000}};
   EXPECT_TRUE(internal::RanksBefore(even, uneven));
   EXPECT_FALSE(internal::RanksBefore(uneven, even));
   uneven.gpus = 3;  // saves a GPU: first
@@ -454,8 +461,7 @@ INSTANTIATE_TEST_SUITE_P(
                      r.days = 30;
                    },
                    "tokens"},
-        BadRequest{"HeadsNotDividingHidden", [](PlanRequest& r) { r.model.heads = 48; },
-                   "hidden"},
+        BadRequest{"HeadsNotDividingHidden", [](PlanRequest& r) { r.model.heads = 48; }, "hidden"},
         BadRequest{"NoGpuMemory", [](PlanRequest& r) { r.hardware.gpu.memory_bytes = 0; },
                    "gpu_memory"}),
     [](const ::testing::TestParamInfo<BadRequest>& info) { return info.param.name; });

@@ -18,8 +18,8 @@ TEST(DTypeTest, BytesPerElement) {
 }
 
 TEST(ParseTest, RoundTripsEveryName) {
-  for (DType d : {DType::kFp32, DType::kBf16, DType::kFp16, DType::kFp8, DType::kInt8,
-                  DType::kInt4}) {
+  for (DType d :
+       {DType::kFp32, DType::kBf16, DType::kFp16, DType::kFp8, DType::kInt8, DType::kInt4}) {
     EXPECT_EQ(ParseDType(DTypeName(d)).value(), d);
   }
   for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
@@ -31,8 +31,8 @@ TEST(ParseTest, RoundTripsEveryName) {
   for (Framework f : {Framework::kMegatron, Framework::kDeepSpeed}) {
     EXPECT_EQ(ParseFramework(FrameworkName(f)).value(), f);
   }
-  for (ServingObjective o : {ServingObjective::kThroughput, ServingObjective::kFewestGpus,
-                             ServingObjective::kLatency}) {
+  for (ServingObjective o :
+       {ServingObjective::kThroughput, ServingObjective::kFewestGpus, ServingObjective::kLatency}) {
     EXPECT_EQ(ParseServingObjective(ServingObjectiveName(o)).value(), o);
   }
   EXPECT_EQ(ServingObjectiveName(InferWorkload{}.objective), "throughput");

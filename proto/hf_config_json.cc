@@ -44,15 +44,13 @@ void Flatten(const google::protobuf::Struct& object, const std::string& prefix,
 }
 
 absl::Status WithPath(const absl::Status& status, const std::string& path) {
-  return absl::Status(status.code(),
-                      absl::StrCat(path, ": ", status.message()));
+  return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
 }
 
 // The file's contents, refusing files over kMaxHfConfigBytes.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   std::error_code error;
-  const std::filesystem::file_status status =
-      std::filesystem::status(path, error);
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
   if (!std::filesystem::exists(status)) {
     return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   }
@@ -71,8 +69,7 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   text.resize(static_cast<size_t>(in.gcount()));
   if (static_cast<int64_t>(text.size()) > kMaxHfConfigBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": larger than ", kMaxHfConfigBytes,
-                     " bytes; not a config.json"));
+        absl::StrCat(path, ": larger than ", kMaxHfConfigBytes, " bytes; not a config.json"));
   }
   return text;
 }
@@ -81,8 +78,7 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
 std::string ModelNameFromPath(const std::string& path) {
   const std::filesystem::path p(path);
   const std::string folder = p.parent_path().filename().string();
-  if (p.filename() == "config.json" && !folder.empty() && folder != "." &&
-      folder != "..") {
+  if (p.filename() == "config.json" && !folder.empty() && folder != "." && folder != "..") {
     return folder;
   }
   return p.stem().string();
@@ -90,28 +86,27 @@ std::string ModelNameFromPath(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<planner::HfConfig> ParseHfConfigJson(
-    absl::string_view json_text) {
+absl::StatusOr<planner::HfConfig> ParseHfConfigJson(absl::string_view json_text) {
   if (static_cast<int64_t>(json_text.size()) > kMaxHfConfigBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json: ", json_text.size(), " bytes is more than ",
-                     kMaxHfConfigBytes, "; not a config.json"));
+    return absl::InvalidArgumentError(absl::StrCat("config.json: ", json_text.size(),
+                                                   " bytes is more than ", kMaxHfConfigBytes,
+                                                   "; not a config.json"));
   }
   google::protobuf::Struct object;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      {json_text.data(), json_text.size()}, &object);
+  const auto status =
+      google::protobuf::util::JsonStringToMessage({json_text.data(), json_text.size()}, &object);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: malformed JSON: ",
-        absl::StrReplaceAll(absl::StripAsciiWhitespace(std::string(status.message())), {{"\n", " "}})));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json: malformed JSON: ",
+                     absl::StrReplaceAll(absl::StripAsciiWhitespace(std::string(status.message())),
+                                         {{"\n", " "}})));
   }
   planner::HfConfig config;
   Flatten(object, "", config);
   return config;
 }
 
-absl::StatusOr<planner::ModelShape> ModelFromHfConfigFile(
-    const std::string& path) {
+absl::StatusOr<planner::ModelShape> ModelFromHfConfigFile(const std::string& path) {
   BERTH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   absl::StatusOr<planner::HfConfig> config = ParseHfConfigJson(text);
   if (!config.ok()) return WithPath(config.status(), path);

@@ -27,13 +27,11 @@ inline constexpr int64_t kMaxHfConfigBytes = int64_t{192} << 10;  // 192 KiB
 
 // InvalidArgument "config.json: malformed JSON: ..." for text that is not a
 // JSON object, or text over kMaxHfConfigBytes.
-absl::StatusOr<planner::HfConfig> ParseHfConfigJson(
-    absl::string_view json_text);
+absl::StatusOr<planner::HfConfig> ParseHfConfigJson(absl::string_view json_text);
 
 // NotFound when the file does not exist, InvalidArgument (with the path) when
 // it cannot be read, is too large, or does not describe a supported model.
-absl::StatusOr<planner::ModelShape> ModelFromHfConfigFile(
-    const std::string& path);
+absl::StatusOr<planner::ModelShape> ModelFromHfConfigFile(const std::string& path);
 
 }  // namespace berth::proto
 

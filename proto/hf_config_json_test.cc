@@ -86,8 +86,7 @@ constexpr char kBloom[] = R"json({
   "vocab_size": 250880
 })json";
 
-void ExpectCatalogCounts(const planner::ModelShape& shape,
-                         const std::string& name) {
+void ExpectCatalogCounts(const planner::ModelShape& shape, const std::string& name) {
   absl::StatusOr<planner::ModelShape> catalog = planner::FindModel(name);
   ASSERT_TRUE(catalog.ok()) << catalog.status();
   const planner::ParamCounts a = planner::CountParams(shape);
@@ -97,8 +96,7 @@ void ExpectCatalogCounts(const planner::ModelShape& shape,
   EXPECT_EQ(a.layer_tp_replicated, b.layer_tp_replicated) << name;
 }
 
-absl::StatusOr<planner::ModelShape> FromText(const char* text,
-                                             const std::string& name) {
+absl::StatusOr<planner::ModelShape> FromText(const char* text, const std::string& name) {
   absl::StatusOr<planner::HfConfig> config = ParseHfConfigJson(text);
   if (!config.ok()) return config.status();
   return planner::ModelFromHfConfig(*config, name);
@@ -148,15 +146,13 @@ TEST(ParseHfConfigJsonTest, FlattensTextConfig) {
   EXPECT_EQ(std::get<double>(config->at("text_config.hidden_size")), 4096.0);
   EXPECT_EQ(std::get<double>(config->at("vision_config.hidden_size")), 1024.0);
   EXPECT_TRUE(std::get<bool>(config->at("text_config.nested.deeper")));
-  absl::StatusOr<planner::ModelShape> shape =
-      planner::ModelFromHfConfig(*config, "llava");
+  absl::StatusOr<planner::ModelShape> shape = planner::ModelFromHfConfig(*config, "llava");
   ASSERT_TRUE(shape.ok()) << shape.status();
   ExpectCatalogCounts(*shape, "llama-2-7b");
 }
 
 TEST(ParseHfConfigJsonTest, MalformedJson) {
-  for (const char* text :
-       {"{\"hidden_size\": 4096,", "", "[1, 2]", "{\"a\": }", "not json"}) {
+  for (const char* text : {"{\"hidden_size\": 4096,", "", "[1, 2]", "{\"a\": }", "not json"}) {
     EXPECT_THAT(ParseHfConfigJson(text),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          ::testing::StartsWith("config.json: malformed JSON: ")))
@@ -165,8 +161,7 @@ TEST(ParseHfConfigJsonTest, MalformedJson) {
 }
 
 TEST(ParseHfConfigJsonTest, RefusesHugeText) {
-  const std::string text =
-      absl::StrCat("{\"pad\": \"", std::string(kMaxHfConfigBytes, 'x'), "\"}");
+  const std::string text = absl::StrCat("{\"pad\": \"", std::string(kMaxHfConfigBytes, 'x'), "\"}");
   EXPECT_THAT(ParseHfConfigJson(text),
               StatusIs(absl::StatusCode::kInvalidArgument, "bytes is more than 196608"));
 }
@@ -184,11 +179,9 @@ TEST(ParseHfConfigJsonTest, BadValueNamesTheKey) {
 class HfConfigFileTest : public ::testing::Test {
  protected:
   // Writes `text` to <temp>/<folder>/<file> and returns the path.
-  std::string Write(const std::string& folder, const std::string& file,
-                    const std::string& text) {
+  std::string Write(const std::string& folder, const std::string& file, const std::string& text) {
     const std::filesystem::path dir =
-        std::filesystem::path(::testing::TempDir()) / "hf_config_json_test" /
-        folder;
+        std::filesystem::path(::testing::TempDir()) / "hf_config_json_test" / folder;
     std::filesystem::create_directories(dir);
     const std::filesystem::path path = dir / file;
     std::ofstream(path) << text;
@@ -214,8 +207,7 @@ TEST_F(HfConfigFileTest, NamesTheModelAfterAnyOtherFilesStem) {
 
 TEST_F(HfConfigFileTest, Errors) {
   const std::string missing =
-      (std::filesystem::path(::testing::TempDir()) / "no-such-config.json")
-          .string();
+      (std::filesystem::path(::testing::TempDir()) / "no-such-config.json").string();
   EXPECT_THAT(ModelFromHfConfigFile(missing),
               StatusIs(absl::StatusCode::kNotFound, missing + ": no such file"));
 
@@ -224,11 +216,11 @@ TEST_F(HfConfigFileTest, Errors) {
   EXPECT_THAT(shape, StatusIs(absl::StatusCode::kInvalidArgument, bad));
   EXPECT_THAT(shape, StatusIs(absl::StatusCode::kInvalidArgument, "malformed JSON"));
 
-  const std::string big =
-      Write("big", "config.json", std::string(kMaxHfConfigBytes + 1, ' '));
+  const std::string big = Write("big", "config.json", std::string(kMaxHfConfigBytes + 1, ' '));
   EXPECT_THAT(ModelFromHfConfigFile(big),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat(big, ": larger than ", kMaxHfConfigBytes, " bytes; not a config.json")));
+                       absl::StrCat(big, ": larger than ", kMaxHfConfigBytes,
+                                    " bytes; not a config.json")));
 
   const std::string dir =
       std::filesystem::path(Write("dir", "config.json", "{}")).parent_path().string();
@@ -238,8 +230,7 @@ TEST_F(HfConfigFileTest, Errors) {
 
 // The samples under tests/data/hf/, found from this file's path.
 TEST(HfConfigSamplesTest, RepositorySamplesCountAsTheCatalog) {
-  const std::filesystem::path root =
-      std::filesystem::path(__FILE__).parent_path().parent_path();
+  const std::filesystem::path root = std::filesystem::path(__FILE__).parent_path().parent_path();
   const std::filesystem::path data = root / "tests" / "data" / "hf";
   if (!std::filesystem::exists(data)) {
     GTEST_SKIP() << "no " << data << " (built outside the source tree)";

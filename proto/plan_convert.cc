@@ -18,8 +18,8 @@ double AsNumber(int64_t count) { return static_cast<double>(count); }
 
 int32_t AsInt32(int64_t count) { return static_cast<int32_t>(count); }
 
-void FillModel(const planner::ModelShape& shape,
-               const planner::ParamCounts& params, berth::v1::ModelInfo* out) {
+void FillModel(const planner::ModelShape& shape, const planner::ParamCounts& params,
+               berth::v1::ModelInfo* out) {
   out->set_name(shape.name);
   out->set_params(AsNumber(params.total));
   out->set_layers(AsInt32(shape.layers));
@@ -33,16 +33,14 @@ void FillModel(const planner::ModelShape& shape,
   out->set_experts_per_token(AsInt32(shape.experts_per_token));
 }
 
-void FillGpu(const planner::Hardware& hardware, int64_t usable_bytes,
-             berth::v1::GpuInfo* out) {
+void FillGpu(const planner::Hardware& hardware, int64_t usable_bytes, berth::v1::GpuInfo* out) {
   out->set_type(hardware.gpu.name);
   out->set_memory_bytes(AsNumber(hardware.gpu.memory_bytes));
   out->set_usable_bytes(AsNumber(usable_bytes));
   out->set_per_node(AsInt32(hardware.gpus_per_node));
 }
 
-void FillMemory(const planner::MemoryBreakdown& memory,
-                berth::v1::PerGpuMemory* out) {
+void FillMemory(const planner::MemoryBreakdown& memory, berth::v1::PerGpuMemory* out) {
   out->set_weights_bytes(AsNumber(memory.weights_bytes));
   out->set_gradients_bytes(AsNumber(memory.gradients_bytes));
   out->set_optimizer_bytes(AsNumber(memory.optimizer_bytes));
@@ -54,15 +52,14 @@ void FillMemory(const planner::MemoryBreakdown& memory,
   out->set_host_bytes(AsNumber(memory.host_bytes));
 }
 
-void FillEstimate(const planner::PlanRequest& request,
-                  const planner::Estimate& estimate, berth::v1::Estimate* out) {
+void FillEstimate(const planner::PlanRequest& request, const planner::Estimate& estimate,
+                  berth::v1::Estimate* out) {
   out->set_step_seconds(estimate.step_seconds);
   out->set_tokens_per_second(estimate.tokens_per_second);
   if (request.tokens > 0) out->set_days(estimate.days);
 }
 
-std::string RecomputeOf(const planner::PlanRequest& request,
-                        const planner::Split& split) {
+std::string RecomputeOf(const planner::PlanRequest& request, const planner::Split& split) {
   if (request.task == planner::Task::kInfer) return "none";
   return std::string(planner::RecomputeName(split.recompute));
 }
@@ -74,8 +71,7 @@ std::string OffloadOf(const planner::PlanRequest& request) {
 
 // PlanReport and PlanOption share the split's keys and setter names.
 template <typename Message>
-void FillSplit(const planner::PlanRequest& request, const planner::Plan& plan,
-               Message* out) {
+void FillSplit(const planner::PlanRequest& request, const planner::Plan& plan, Message* out) {
   out->set_gpus(AsInt32(plan.gpus));
   out->set_nodes(AsInt32(plan.nodes));
   out->set_tp(AsInt32(plan.split.tp));
@@ -99,8 +95,7 @@ void FillSplit(const planner::PlanRequest& request, const planner::Plan& plan,
 
 }  // namespace
 
-berth::v1::PlanOption ToPlanOption(const planner::PlanRequest& request,
-                                   const planner::Plan& plan) {
+berth::v1::PlanOption ToPlanOption(const planner::PlanRequest& request, const planner::Plan& plan) {
   berth::v1::PlanOption option;
   FillSplit(request, plan, &option);
   option.set_fits(plan.fits);

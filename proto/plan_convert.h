@@ -26,16 +26,14 @@ berth::v1::PlanReport ToPlanReport(const planner::PlanRequest& request,
                                    const planner::PlanResult& result);
 
 // One candidate split as a PlanOption.
-berth::v1::PlanOption ToPlanOption(const planner::PlanRequest& request,
-                                   const planner::Plan& plan);
+berth::v1::PlanOption ToPlanOption(const planner::PlanRequest& request, const planner::Plan& plan);
 
 // Any message as berth prints JSON: indented, proto field names, every
 // primitive field present, one trailing newline.
 absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& message);
 
 // Indented JSON with a trailing newline.
-absl::StatusOr<std::string> PlanReportToJson(
-    const berth::v1::PlanReport& report);
+absl::StatusOr<std::string> PlanReportToJson(const berth::v1::PlanReport& report);
 
 }  // namespace berth::proto
 

@@ -46,10 +46,8 @@ planner::Plan SmallPlan(int64_t dp, bool fits) {
                  .activations_bytes = 9 * kGiB,
                  .overhead_bytes = 1 * kGiB,
                  .total_bytes = 64 * kGiB};
-  plan.estimate = {.known = true,
-                   .step_seconds = 2.5,
-                   .tokens_per_second = 52428.8,
-                   .days = 220.75};
+  plan.estimate = {
+      .known = true, .step_seconds = 2.5, .tokens_per_second = 52428.8, .days = 220.75};
   plan.fits = fits;
   return plan;
 }
@@ -168,8 +166,8 @@ TEST(PlanConvertTest, CopiesServingAndPipelineFields) {
   EXPECT_EQ(infer.replica_batch(), 43);
   absl::StatusOr<std::string> json = PlanReportToJson(infer);
   ASSERT_TRUE(json.ok()) << json.status();
-  for (const char* key : {"replica_batch", "first_stage_layers", "last_stage_layers",
-                          "objective", "precision", "launch", "engine", "args"}) {
+  for (const char* key : {"replica_batch", "first_stage_layers", "last_stage_layers", "objective",
+                          "precision", "launch", "engine", "args"}) {
     EXPECT_NE(ValueAfter(*json, key), "") << "missing key " << key;
   }
   EXPECT_EQ(ValueAfter(*json, "objective").substr(0, 12), "\"throughput\"");
@@ -179,8 +177,7 @@ TEST(PlanConvertTest, CopiesServingAndPipelineFields) {
 }
 
 TEST(PlanConvertTest, JsonHasEveryKeyWithNumbersUnquoted) {
-  absl::StatusOr<std::string> json =
-      PlanReportToJson(ToPlanReport(SmallRequest(), SmallResult()));
+  absl::StatusOr<std::string> json = PlanReportToJson(ToPlanReport(SmallRequest(), SmallResult()));
   ASSERT_TRUE(json.ok()) << json.status();
   for (const char* key : {"feasible",
                           "task",
@@ -244,8 +241,7 @@ TEST(PlanConvertTest, JsonOfInfeasibleHasReason) {
   planner::PlanResult result = SmallResult();
   result.feasible = false;
   result.reason = "too big";
-  absl::StatusOr<std::string> json =
-      PlanReportToJson(ToPlanReport(SmallRequest(), result));
+  absl::StatusOr<std::string> json = PlanReportToJson(ToPlanReport(SmallRequest(), result));
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(ValueAfter(*json, "feasible").substr(0, 6), "false,");
   EXPECT_EQ(ValueAfter(*json, "reason").substr(0, 9), "\"too big\"");

@@ -30,7 +30,8 @@ absl::Status Prefix(absl::string_view field, const absl::Status& status) {
 
 absl::StatusOr<planner::ModelShape> ModelFromHfConfigText(const std::string& text) {
   if (static_cast<int64_t>(text.size()) > kMaxHfConfigBytes) {
-    return Invalid("model.hf_config_json", absl::StrCat("larger than ", kMaxHfConfigBytes / 1024, " KiB"));
+    return Invalid("model.hf_config_json",
+                   absl::StrCat("larger than ", kMaxHfConfigBytes / 1024, " KiB"));
   }
   absl::StatusOr<planner::HfConfig> config = ParseHfConfigJson(text);
   if (!config.ok()) return Prefix("model.hf_config_json", config.status());

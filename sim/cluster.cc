@@ -52,8 +52,8 @@ absl::StatusOr<ClusterSpec> ParseInventoryCsv(absl::string_view text, absl::stri
         spec.groups.back().gpu_type == type) {
       spec.groups.back().count += count;
     } else {
-      spec.groups.push_back(NodeGroup{.count = count, .gpus_per_node = static_cast<int32_t>(gpus),
-                                      .gpu_type = type});
+      spec.groups.push_back(
+          NodeGroup{.count = count, .gpus_per_node = static_cast<int32_t>(gpus), .gpu_type = type});
     }
   }
   if (spec.TotalGpus() == 0) return absl::InvalidArgumentError(absl::StrCat(source, ": no GPUs"));
@@ -76,8 +76,8 @@ void BuildCluster(const ClusterSpec& spec, daemon::ClusterState& state) {
     for (int64_t i = 0; i < group.count; ++i) {
       daemon::NodeRecord node{.name = absl::StrFormat("n%06d", next++), .connected = true};
       for (int32_t g = 0; g < group.gpus_per_node; ++g) {
-        node.gpus.push_back(daemon::GpuRecord{.index = g, .type = group.gpu_type,
-                                              .memory_bytes = memory});
+        node.gpus.push_back(
+            daemon::GpuRecord{.index = g, .type = group.gpu_type, .memory_bytes = memory});
       }
       state.PutNode(std::move(node));
     }

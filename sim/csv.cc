@@ -37,9 +37,9 @@ absl::StatusOr<Table> Table::Parse(absl::string_view text, char separator,
       continue;
     }
     if (cells.size() != table.columns_.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, " line ", line_number, ": ", cells.size(), " columns, but the header has ",
-                       table.columns_.size()));
+      return absl::InvalidArgumentError(absl::StrCat(source, " line ", line_number, ": ",
+                                                     cells.size(), " columns, but the header has ",
+                                                     table.columns_.size()));
     }
     table.rows_.push_back(Row{.line = line_number, .cells = std::move(cells)});
   }
@@ -53,8 +53,8 @@ absl::Status Table::Require(const std::vector<std::string>& columns) const {
     if (!Has(column)) missing.push_back(column);
   }
   if (missing.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(source_, " line 1: the header lacks column(s) ",
-                                                 absl::StrJoin(missing, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source_, " line 1: the header lacks column(s) ", absl::StrJoin(missing, ", ")));
 }
 
 std::string Table::Text(const Row& row, absl::string_view column) const {
@@ -76,8 +76,8 @@ absl::StatusOr<int64_t> Table::Int(const Row& row, absl::string_view column,
 absl::Status Table::Error(const Row& row, absl::string_view column, absl::string_view why) const {
   auto it = columns_.find(column);
   const int index = it == columns_.end() ? 0 : it->second + 1;
-  return absl::InvalidArgumentError(absl::StrCat(source_, " line ", row.line, ", column ", index,
-                                                 " (", column, "): ", why));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source_, " line ", row.line, ", column ", index, " (", column, "): ", why));
 }
 
 }  // namespace berth::sim

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <climits>
 #include <queue>
 #include <string>
 #include <utility>
@@ -66,12 +66,11 @@ class Simulation {
       const int64_t id = *state_.live().begin();
       auto waiting = state_.waiting().find(id);
       if (waiting != state_.waiting().end()) {
-        first = absl::StrCat(" (job ", trace_.jobs[IndexOf(id)].id, " waits: reason ",
-                             static_cast<int>(waiting->second.reason), " ",
-                             waiting->second.note, ")");
+        first =
+            absl::StrCat(" (job ", trace_.jobs[IndexOf(id)].id, " waits: reason ",
+                         static_cast<int>(waiting->second.reason), " ", waiting->second.note, ")");
       }
-      return absl::InternalError(
-          absl::StrCat(state_.live().size(), " jobs never ended", first));
+      return absl::InternalError(absl::StrCat(state_.live().size(), " jobs never ended", first));
     }
     return std::move(result_);
   }
@@ -97,13 +96,15 @@ class Simulation {
     sized = by_plan ? sizer_->ByPlan(job) : sizer_->ByRequest(job);
     JobOutcome& out = result_.jobs[index];
     out = JobOutcome{.id = job.id, .team = job.team, .requested_gpus = job.gpus, .submit_ms = now};
-    JobRecord record{.id = StateId(index), .team = job.team, .gpu_type = sized.gpu_type,
-                     .shape = sized.shape, .submit_time_ms = now,
+    JobRecord record{.id = StateId(index),
+                     .team = job.team,
+                     .gpu_type = sized.gpu_type,
+                     .shape = sized.shape,
+                     .submit_time_ms = now,
                      .max_runtime_ms = LimitMs(job, sized.runtime_ms)};
     if (!sized.refused && options_.policy == Policy::kBerthTeams) {
-      if (std::optional<std::string> never =
-              daemon::NeverFits(*options_.teams, job.team, sized.gpu_type, sized.shape.gpus(),
-                                capacity_)) {
+      if (std::optional<std::string> never = daemon::NeverFits(
+              *options_.teams, job.team, sized.gpu_type, sized.shape.gpus(), capacity_)) {
         sized.refused = true;
         sized.reason = *never;
       }
@@ -206,15 +207,15 @@ class Simulation {
         h.slots.push_back(daemon::SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
       }
     }
-    usage_ = daemon::DecayUsage(usage_, daemon::HeldByTeam(running), now,
-                                options_.teams->half_life_ms);
+    usage_ =
+        daemon::DecayUsage(usage_, daemon::HeldByTeam(running), now, options_.teams->half_life_ms);
     const daemon::PassResult pass =
         daemon::SchedulePass(pending, running, state_.PlacementViews(), now,
                              {.config = options_.teams.get(), .usage = &usage_});
     state_.SetWaiting(pass.waiting);
     for (const daemon::Decision& decision : pass.placed) Apply(decision, now);
-    const std::vector<daemon::Preemption> preemptions = daemon::PlanReclaim(
-        pending, pass, held, state_.PlacementViews(), now, *options_.teams);
+    const std::vector<daemon::Preemption> preemptions =
+        daemon::PlanReclaim(pending, pass, held, state_.PlacementViews(), now, *options_.teams);
     NotePassTime(started);
     for (const daemon::Preemption& p : preemptions) {
       for (int64_t victim : p.victims) Preempt(victim, p.preemptor, now);
@@ -235,8 +236,10 @@ class Simulation {
     std::vector<daemon::GpuHold> holds;
     holds.reserve(decision.slots.size());
     for (const daemon::SlotAssignment& slot : decision.slots) {
-      holds.push_back(daemon::GpuHold{.node = slot.node, .index = slot.gpu_index,
-                                      .tp_rank = slot.tp_rank, .pp_rank = slot.pp_rank,
+      holds.push_back(daemon::GpuHold{.node = slot.node,
+                                      .index = slot.gpu_index,
+                                      .tp_rank = slot.tp_rank,
+                                      .pp_rank = slot.pp_rank,
                                       .dp_rank = slot.dp_rank});
     }
     if (!state_.Place(decision.job_id, std::move(holds), now).ok()) return;
@@ -307,8 +310,8 @@ class Simulation {
   EventQueue ends_;
   EventQueue cancels_;
   int64_t busy_gpus_ = 0;
-  std::map<int64_t, int64_t> end_at_;  // by state id: its current end time
-  daemon::DecayedUsage usage_;         // berth-teams' fair-share history
+  std::map<int64_t, int64_t> end_at_;        // by state id: its current end time
+  daemon::DecayedUsage usage_;               // berth-teams' fair-share history
   std::map<std::string, int64_t> capacity_;  // GPUs by type
 };
 
@@ -316,23 +319,27 @@ class Simulation {
 
 const char* PolicyName(Policy policy) {
   switch (policy) {
-    case Policy::kFifo: return "fifo";
-    case Policy::kEasy: return "easy";
-    case Policy::kBerth: return "berth";
-    case Policy::kBerthElastic: return "berth-elastic";
-    case Policy::kBerthTeams: return "berth-teams";
+    case Policy::kFifo:
+      return "fifo";
+    case Policy::kEasy:
+      return "easy";
+    case Policy::kBerth:
+      return "berth";
+    case Policy::kBerthElastic:
+      return "berth-elastic";
+    case Policy::kBerthTeams:
+      return "berth-teams";
   }
   return "unknown";
 }
 
 absl::StatusOr<Policy> ParsePolicy(absl::string_view text) {
-  for (Policy policy : {Policy::kFifo, Policy::kEasy, Policy::kBerth, Policy::kBerthElastic,
-                        Policy::kBerthTeams}) {
+  for (Policy policy :
+       {Policy::kFifo, Policy::kEasy, Policy::kBerth, Policy::kBerthElastic, Policy::kBerthTeams}) {
     if (text == PolicyName(policy)) return policy;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown policy \"", text,
-                   "\" (fifo, easy, berth, berth-elastic, berth-teams)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown policy \"", text, "\" (fifo, easy, berth, berth-elastic, berth-teams)"));
 }
 
 absl::StatusOr<std::vector<Policy>> ParsePolicies(absl::string_view comma_list) {

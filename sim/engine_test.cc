@@ -28,8 +28,8 @@ Trace HandTrace() {
 const ClusterSpec kOneNode{.groups = {{.count = 1, .gpus_per_node = 8, .gpu_type = "h100-80gb"}}};
 
 RunResult ReplayOrDie(const Trace& trace, const ClusterSpec& cluster, Policy policy) {
-  absl::StatusOr<RunResult> result = Replay(
-      trace, cluster, EngineOptions{.policy = policy, .check_invariants = true});
+  absl::StatusOr<RunResult> result =
+      Replay(trace, cluster, EngineOptions{.policy = policy, .check_invariants = true});
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? *result : RunResult{};
 }
@@ -88,8 +88,12 @@ TEST(EngineTest, OverAskedLimitsLetBackfillDelayTheHead) {
 TEST(EngineTest, CancelledWhileWaitingAndRefusedJobsEndOnce) {
   Trace trace = HandTrace();
   trace.jobs.push_back(TraceJob{.id = 5, .submit_s = 20, .gpus = 16, .duration_s = 10});
-  trace.jobs.push_back(TraceJob{.id = 6, .submit_s = 20, .gpus = 8, .duration_s = 0,
-                                .state = EndState::kCancelled, .cancel_after_s = 30});
+  trace.jobs.push_back(TraceJob{.id = 6,
+                                .submit_s = 20,
+                                .gpus = 8,
+                                .duration_s = 0,
+                                .state = EndState::kCancelled,
+                                .cancel_after_s = 30});
   RunResult result = ReplayOrDie(trace, kOneNode, Policy::kEasy);
   EXPECT_TRUE(result.jobs[4].refused);  // 16 GPUs never fit one node of 8
   EXPECT_TRUE(result.jobs[5].cancelled_waiting);

@@ -21,7 +21,7 @@ int64_t LargestPool(const ClusterSpec& cluster) {
 }  // namespace
 
 std::vector<std::pair<std::string, double>> TeamShares(const Trace& trace,
-                                                        const daemon::TeamsConfig* teams) {
+                                                       const daemon::TeamsConfig* teams) {
   std::map<std::string, double> weights;
   for (const TraceJob& job : trace.jobs) {
     const std::string team = TeamLabel(job.team);
@@ -47,7 +47,8 @@ ClusterSpec PrivateCluster(const ClusterSpec& cluster, double share) {
   return out;
 }
 
-Trace PrivateTrace(const Trace& trace, const std::string& team, const ClusterSpec& private_cluster) {
+Trace PrivateTrace(const Trace& trace, const std::string& team,
+                   const ClusterSpec& private_cluster) {
   const int64_t room = std::max<int64_t>(1, LargestPool(private_cluster));
   Trace sub{.name = trace.name + " (team " + team + " alone)"};
   for (TraceJob job : trace.jobs) {
@@ -77,8 +78,8 @@ absl::StatusOr<std::vector<TeamBaseline>> PrivateBaselines(const Trace& trace,
     BERTH_ASSIGN_OR_RETURN(RunResult alone,
                            Replay(PrivateTrace(trace, team, private_cluster), private_cluster,
                                   EngineOptions{.policy = Policy::kEasy}));
-    TeamBaseline baseline{.team = team, .share = share,
-                          .private_gpus = private_cluster.TotalGpus()};
+    TeamBaseline baseline{
+        .team = team, .share = share, .private_gpus = private_cluster.TotalGpus()};
     for (const JobOutcome& job : alone.jobs) {
       if (job.start_ms >= 0) baseline.jct_ms[job.id] = job.end_ms - job.submit_ms;
     }
@@ -91,8 +92,8 @@ std::vector<TeamFairness> CompareWithBaselines(const std::vector<TeamBaseline>& 
                                                const RunResult& shared) {
   std::vector<TeamFairness> out;
   for (const TeamBaseline& baseline : baselines) {
-    TeamFairness f{.team = baseline.team, .share = baseline.share,
-                   .private_gpus = baseline.private_gpus};
+    TeamFairness f{
+        .team = baseline.team, .share = baseline.share, .private_gpus = baseline.private_gpus};
     int64_t shared_ms = 0, private_ms = 0;
     for (const JobOutcome& job : shared.jobs) {
       if (job.start_ms < 0 || TeamLabel(job.team) != baseline.team) continue;

@@ -45,7 +45,7 @@ namespace berth::sim {
 // The share of each team of the trace (teams in name order; a job without a
 // team counts as team "-"), from the teams file's weights when given.
 std::vector<std::pair<std::string, double>> TeamShares(const Trace& trace,
-                                                        const daemon::TeamsConfig* teams);
+                                                       const daemon::TeamsConfig* teams);
 
 // A share of every group of `cluster`, rounded up to whole nodes.
 ClusterSpec PrivateCluster(const ClusterSpec& cluster, double share);

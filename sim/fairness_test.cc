@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "daemon/teams_config.h"
+#include "gtest/gtest.h"
 #include "sim/engine.h"
 #include "sim/metrics.h"
 #include "sim/report.h"
@@ -104,7 +104,8 @@ TEST(FairnessTest, SharesFollowTheTeamsFileWeights) {
 teams:
   - {name: a, weight: 3, quota: {h100-80gb: {nominal: 4}}}
   - {name: c, weight: 5, quota: {h100-80gb: {nominal: 4}}}
-)", "teams.yaml");
+)",
+                                                                     "teams.yaml");
   ASSERT_TRUE(teams.ok()) << teams.status();
   // b is not in the file: it weighs 1. c is in the file but not the trace.
   const std::vector<std::pair<std::string, double>> shares = TeamShares(TwoTeams(), &*teams);
@@ -117,9 +118,8 @@ teams:
 }
 
 TEST(FairnessTest, APrivateClusterIsTheShareInWholeNodes) {
-  const ClusterSpec fourteen{
-      .groups = {{.count = 10, .gpus_per_node = 8, .gpu_type = "h100-80gb"},
-                 {.count = 4, .gpus_per_node = 4, .gpu_type = "a100-80gb"}}};
+  const ClusterSpec fourteen{.groups = {{.count = 10, .gpus_per_node = 8, .gpu_type = "h100-80gb"},
+                                        {.count = 4, .gpus_per_node = 4, .gpu_type = "a100-80gb"}}};
   // A quarter of 10 nodes is 2.5: 3 nodes; of 4 nodes, 1.
   const ClusterSpec quarter = PrivateCluster(fourteen, 0.25);
   EXPECT_EQ(quarter.groups[0].count, 3);
@@ -137,8 +137,8 @@ TEST(FairnessTest, ReportCarriesRhoInJsonAndTable) {
   PolicyMetrics m = Measure(*shared);
   m.fairness = FairnessOf(TwoTeams(), kTwoSmallNodes, Policy::kEasy);
   m.max_rho = MaxRho(m.fairness);
-  Report report{.trace = "two-teams", .cluster = kTwoSmallNodes.Describe(), .jobs = 3,
-                .policies = {m}};
+  Report report{
+      .trace = "two-teams", .cluster = kTwoSmallNodes.Describe(), .jobs = 3, .policies = {m}};
   const std::string json = FormatJson(report);
   EXPECT_NE(json.find("\"max_rho\": 1.500"), std::string::npos) << json;
   EXPECT_NE(json.find("\"b\": {\"share\": 0.5000, \"private_gpus\": 4, \"jobs\": 1, "

@@ -19,14 +19,14 @@ struct Weighted {
 
 // One cluster's distributions (acme-distributions.md).
 struct Shape {
-  double bucket_jobs[5];       // % of jobs: 1, 2-8, 9-64, 65-512, >512
-  double bucket_time[5];       // % of GPU-time
-  std::vector<Weighted> mid;   // 9-64 counts
-  std::vector<Weighted> big;   // 65-512 counts (from the GPU-time spikes)
-  double durations[7][2];      // (quantile, seconds), p25..p99 and the cap
-  double small_types[5];       // ≤ 8 GPUs: Eval, SFT, MLLM, Debug, Other (%)
-  double mid_types[5];         // 9-64: Pretrain, SFT, MLLM, Debug, Other
-  double states[3];            // completed, cancelled, failed (% of jobs)
+  double bucket_jobs[5];      // % of jobs: 1, 2-8, 9-64, 65-512, >512
+  double bucket_time[5];      // % of GPU-time
+  std::vector<Weighted> mid;  // 9-64 counts
+  std::vector<Weighted> big;  // 65-512 counts (from the GPU-time spikes)
+  double durations[7][2];     // (quantile, seconds), p25..p99 and the cap
+  double small_types[5];      // ≤ 8 GPUs: Eval, SFT, MLLM, Debug, Other (%)
+  double mid_types[5];        // 9-64: Pretrain, SFT, MLLM, Debug, Other
+  double states[3];           // completed, cancelled, failed (% of jobs)
 };
 
 const std::vector<Weighted> kSmall = {{2, 0.3}, {4, 0.2}, {8, 0.5}};
@@ -35,17 +35,23 @@ const std::vector<Weighted> kSmall = {{2, 0.3}, {4, 0.2}, {8, 0.5}};
 // maxima, 7 and 14 days, would set the makespan of any trace of a few
 // thousand jobs).
 const Shape kSeren = {
-    {54.0, 42.7, 2.6, 0.5, 0.14}, {1.4, 10.6, 15.7, 42.1, 30.3},
-    {{16, 0.4}, {32, 0.35}, {64, 0.25}}, {{128, 13.0 / 128}, {256, 12.7 / 256}, {512, 16.4 / 512}},
-    {{0.25, 18}, {0.5, 134}, {0.75, 413}, {0.9, 1352}, {0.95, 3269}, {0.99, 27528},
-     {1.0, 275280}},
-    {64.9, 14.9, 2.9, 1.9, 14.6}, {30, 40, 20, 10, 0}, {49.7, 7.5, 42.9}};
+    {54.0, 42.7, 2.6, 0.5, 0.14},
+    {1.4, 10.6, 15.7, 42.1, 30.3},
+    {{16, 0.4}, {32, 0.35}, {64, 0.25}},
+    {{128, 13.0 / 128}, {256, 12.7 / 256}, {512, 16.4 / 512}},
+    {{0.25, 18}, {0.5, 134}, {0.75, 413}, {0.9, 1352}, {0.95, 3269}, {0.99, 27528}, {1.0, 275280}},
+    {64.9, 14.9, 2.9, 1.9, 14.6},
+    {30, 40, 20, 10, 0},
+    {49.7, 7.5, 42.9}};
 const Shape kKalos = {
-    {86.3, 7.6, 1.4, 3.6, 1.1}, {0.1, 0.5, 2.6, 60.9, 35.9},
-    {{16, 0.4}, {32, 0.35}, {64, 0.25}}, {{128, 12.4 / 128}, {256, 21.1 / 256}, {512, 27.4 / 512}},
-    {{0.25, 40}, {0.5, 125}, {0.75, 380}, {0.9, 1546}, {0.95, 2938}, {0.99, 13714},
-     {1.0, 137140}},
-    {92.8, 0, 0, 2.7, 1.3}, {70, 0, 0, 20, 10}, {54.1, 6.2, 39.7}};
+    {86.3, 7.6, 1.4, 3.6, 1.1},
+    {0.1, 0.5, 2.6, 60.9, 35.9},
+    {{16, 0.4}, {32, 0.35}, {64, 0.25}},
+    {{128, 12.4 / 128}, {256, 21.1 / 256}, {512, 27.4 / 512}},
+    {{0.25, 40}, {0.5, 125}, {0.75, 380}, {0.9, 1546}, {0.95, 2938}, {0.99, 13714}, {1.0, 137140}},
+    {92.8, 0, 0, 2.7, 1.3},
+    {70, 0, 0, 20, 10},
+    {54.1, 6.2, 39.7}};
 
 const char* kSmallTypes[] = {"eval", "sft", "mllm", "debug", "other"};
 const char* kMidTypes[] = {"pretrain", "sft", "mllm", "debug", "other"};
@@ -124,25 +130,31 @@ void ChooseModel(const std::string& type, int64_t gpus, TraceJob& job) {
   }
   if (type == "other" || gpus < 8) return;
   job.task = "train";
-  job.model = gpus < 16 ? "llama-3-8b" : gpus < 64 ? "llama-2-13b"
-              : gpus < 1024 ? "llama-3-70b" : "llama-3.1-405b";
+  job.model = gpus < 16     ? "llama-3-8b"
+              : gpus < 64   ? "llama-2-13b"
+              : gpus < 1024 ? "llama-3-70b"
+                            : "llama-3.1-405b";
 }
 
 TraceJob OneJob(const Shape& shape, const std::vector<double>& factors,
                 const GeneratorOptions& options, int64_t capacity, Rng& rng) {
   const size_t bucket = rng.Pick(shape.bucket_jobs, 5);
-  int64_t gpus = bucket == 0 ? 1 : bucket == 1 ? rng.Pick(kSmall)
-                 : bucket == 2 ? rng.Pick(shape.mid) : bucket == 3 ? rng.Pick(shape.big) : 1024;
+  int64_t gpus = bucket == 0   ? 1
+                 : bucket == 1 ? rng.Pick(kSmall)
+                 : bucket == 2 ? rng.Pick(shape.mid)
+                 : bucket == 3 ? rng.Pick(shape.big)
+                               : 1024;
   gpus = std::min(gpus, capacity);
   const double seconds =
       std::min(BaseDuration(shape, rng.Uniform()) * factors[bucket], shape.durations[6][1]);
-  std::string type = bucket >= 3 ? "pretrain"
+  std::string type = bucket >= 3   ? "pretrain"
                      : bucket == 2 ? kMidTypes[rng.Pick(shape.mid_types, 5)]
                                    : kSmallTypes[rng.Pick(shape.small_types, 5)];
   TraceJob job{.gpus = gpus, .duration_s = std::max<int64_t>(1, std::llround(seconds))};
   const size_t state = rng.Pick(shape.states, 3);
-  job.state = state == 0 ? EndState::kCompleted : state == 1 ? EndState::kCancelled
-                                                             : EndState::kFailed;
+  job.state = state == 0   ? EndState::kCompleted
+              : state == 1 ? EndState::kCancelled
+                           : EndState::kFailed;
   ChooseModel(type, gpus, job);
   std::vector<double> team_weights;
   for (int64_t k = 1; k <= options.teams; ++k) team_weights.push_back(1.0 / static_cast<double>(k));

@@ -15,8 +15,8 @@
 // error, 2 bad flags or a bad input file.
 #include <algorithm>
 #include <fstream>
-#include <memory>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -79,11 +79,11 @@ int Run(const RunFlags& flags) {
   absl::StatusOr<berth::sim::Trace> trace = berth::sim::ReadTrace(flags.trace, *format);
   if (!trace.ok()) return Fail(trace.status());
   absl::StatusOr<ClusterSpec> cluster =
-      flags.cluster.empty()
-          ? absl::StatusOr<ClusterSpec>(ClusterSpec{.groups = {{.count = flags.nodes,
-                                                                .gpus_per_node = flags.gpus_per_node,
-                                                                .gpu_type = flags.gpu}}})
-          : berth::sim::ReadInventory(flags.cluster);
+      flags.cluster.empty() ? absl::StatusOr<ClusterSpec>(
+                                  ClusterSpec{.groups = {{.count = flags.nodes,
+                                                          .gpus_per_node = flags.gpus_per_node,
+                                                          .gpu_type = flags.gpu}}})
+                            : berth::sim::ReadInventory(flags.cluster);
   if (!cluster.ok()) return Fail(cluster.status());
   absl::StatusOr<std::vector<berth::sim::Policy>> policies =
       berth::sim::ParsePolicies(flags.policies);
@@ -98,7 +98,8 @@ int Run(const RunFlags& flags) {
       policies->push_back(berth::sim::Policy::kBerthTeams);
     }
   }
-  berth::sim::Report report{.trace = trace->name, .cluster = cluster->Describe(),
+  berth::sim::Report report{.trace = trace->name,
+                            .cluster = cluster->Describe(),
                             .jobs = static_cast<int64_t>(trace->jobs.size())};
   // Each team alone on its share, once for every policy (sim/fairness.h).
   std::vector<berth::sim::TeamBaseline> baselines;

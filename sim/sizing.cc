@@ -41,8 +41,10 @@ SizedJob Sizer::ByRequest(const TraceJob& job) const {
     if (!daemon::FitsCapacity(capacity_, pool.gpu_type, shape)) continue;
     if (pool.total_gpus <= best_total) continue;  // the largest pool, then the first name
     best_total = pool.total_gpus;
-    best = SizedJob{.gpu_type = pool.gpu_type, .shape = shape,
-                    .runtime_ms = job.duration_s * 1000, .pool_index = static_cast<int64_t>(i)};
+    best = SizedJob{.gpu_type = pool.gpu_type,
+                    .shape = shape,
+                    .runtime_ms = job.duration_s * 1000,
+                    .pool_index = static_cast<int64_t>(i)};
   }
   if (best.refused) {
     best.reason = absl::StrCat("no pool's nodes can hold ", job.gpus, " GPUs");
@@ -95,7 +97,8 @@ double Sizer::TokensPerSecond(const TraceJob& job, const Planned& planned, int64
 int64_t Sizer::RuntimeAt(const TraceJob& job, const SizedJob& sized, int64_t dp) {
   const Planned& planned = PlanFor(job);
   const daemon::GangShape& least = planned.verdict.shape;
-  const double per_gpu = TokensPerSecond(job, planned, least.dp) / static_cast<double>(least.gpus());
+  const double per_gpu =
+      TokensPerSecond(job, planned, least.dp) / static_cast<double>(least.gpus());
   const double work = static_cast<double>(job.gpus) * per_gpu;  // tokens/s the trace ran at
   return ScaledMs(job.duration_s, work / TokensPerSecond(job, planned, dp));
 }
@@ -108,8 +111,11 @@ SizedJob Sizer::ByPlan(const TraceJob& job) {
                     .reason = planned.reason.empty() ? "unknown model" : planned.reason};
   }
   const daemon::GangShape least = planned.verdict.shape;
-  SizedJob sized{.gpu_type = planned.verdict.pool.gpu_type, .shape = least, .planned = true,
-                 .min_dp = least.dp, .pool_index = planned.chosen_pool};
+  SizedJob sized{.gpu_type = planned.verdict.pool.gpu_type,
+                 .shape = least,
+                 .planned = true,
+                 .min_dp = least.dp,
+                 .pool_index = planned.chosen_pool};
   // Widen to the user's count, as far as the pool's nodes can hold.
   const int64_t group = least.tp * least.pp;
   const int64_t pool_total = pools_[planned.chosen_pool].total_gpus;

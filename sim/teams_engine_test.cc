@@ -24,9 +24,9 @@ std::shared_ptr<const daemon::TeamsConfig> Teams(const std::string& yaml) {
 
 RunResult ReplayOrDie(const Trace& trace, const ClusterSpec& cluster, Policy policy,
                       std::shared_ptr<const daemon::TeamsConfig> teams = nullptr) {
-  absl::StatusOr<RunResult> result = Replay(
-      trace, cluster,
-      EngineOptions{.policy = policy, .check_invariants = true, .teams = std::move(teams)});
+  absl::StatusOr<RunResult> result =
+      Replay(trace, cluster,
+             EngineOptions{.policy = policy, .check_invariants = true, .teams = std::move(teams)});
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? *result : RunResult{};
 }

@@ -89,9 +89,12 @@ absl::StatusOr<TraceJob> AlibabaRow(const Table& table, const Row& row) {
 
 const char* EndStateName(EndState state) {
   switch (state) {
-    case EndState::kCompleted: return "completed";
-    case EndState::kFailed: return "failed";
-    case EndState::kCancelled: return "cancelled";
+    case EndState::kCompleted:
+      return "completed";
+    case EndState::kFailed:
+      return "failed";
+    case EndState::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -111,7 +114,8 @@ absl::Status NormalizeTrace(Trace& trace, absl::string_view source) {
   absl::flat_hash_set<int64_t> ids;
   for (const TraceJob& job : trace.jobs) {
     if (!ids.insert(job.id).second) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": job id ", job.id, " appears twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": job id ", job.id, " appears twice"));
     }
   }
   return absl::OkStatus();
@@ -119,8 +123,8 @@ absl::Status NormalizeTrace(Trace& trace, absl::string_view source) {
 
 absl::StatusOr<Trace> ParseBerthCsv(absl::string_view text, absl::string_view source) {
   BERTH_ASSIGN_OR_RETURN(Table table, Table::Parse(text, ',', source));
-  BERTH_RETURN_IF_ERROR(table.Require(
-      {"id", "submit_s", "team", "gpus", "duration_s", "state", "model", "task"}));
+  BERTH_RETURN_IF_ERROR(
+      table.Require({"id", "submit_s", "team", "gpus", "duration_s", "state", "model", "task"}));
   Trace trace{.name = std::string(source)};
   for (const Row& row : table.rows()) {
     BERTH_ASSIGN_OR_RETURN(TraceJob job, BerthRow(table, row));
@@ -149,9 +153,12 @@ absl::StatusOr<Trace> ReadTrace(const std::string& path, TraceFormat format) {
   std::stringstream text;
   text << in.rdbuf();
   switch (format) {
-    case TraceFormat::kBerth: return ParseBerthCsv(text.str(), path);
-    case TraceFormat::kAlibaba: return ParseAlibabaCsv(text.str(), path);
-    case TraceFormat::kSacct: return ParseSacct(text.str(), path);
+    case TraceFormat::kBerth:
+      return ParseBerthCsv(text.str(), path);
+    case TraceFormat::kAlibaba:
+      return ParseAlibabaCsv(text.str(), path);
+    case TraceFormat::kSacct:
+      return ParseSacct(text.str(), path);
   }
   return absl::InvalidArgumentError("unknown trace format");
 }

@@ -29,13 +29,13 @@ const char* EndStateName(EndState state);  // "completed", as berth's CSV spells
 
 struct TraceJob {
   int64_t id = 0;
-  int64_t submit_s = 0;  // seconds from the trace's start
-  std::string team;      // empty: none
-  int64_t gpus = 1;      // what the user asked for
+  int64_t submit_s = 0;    // seconds from the trace's start
+  std::string team;        // empty: none
+  int64_t gpus = 1;        // what the user asked for
   int64_t duration_s = 0;  // real run time at `gpus`; 0: it never ran
   EndState state = EndState::kCompleted;
-  std::string model;  // a catalogued model name (planner/catalog.h); empty: none
-  std::string task;   // "train", "infer" or empty
+  std::string model;    // a catalogued model name (planner/catalog.h); empty: none
+  std::string task;     // "train", "infer" or empty
   int64_t limit_s = 0;  // the user's time limit; 0: the trace has none
   // A job that never ran and was cancelled while waiting: how long after
   // its submission. -1: not known (it ends at once if it is ever started).

@@ -24,9 +24,10 @@ TEST(BerthCsvTest, ReadsJobsWithOptionalColumnsEmpty) {
 
 TEST(BerthCsvTest, RefusesBadLinesNamingLineAndColumn) {
   auto bad = [](const std::string& row) {
-    return std::string(ParseBerthCsv(std::string(kHeader) + "1,0,a,1,5,completed,,\n" + row, "t.csv")
-                           .status()
-                           .message());
+    return std::string(
+        ParseBerthCsv(std::string(kHeader) + "1,0,a,1,5,completed,,\n" + row, "t.csv")
+            .status()
+            .message());
   };
   EXPECT_EQ(bad("2,0,a,x,5,completed,,\n"),
             "t.csv line 3, column 4 (gpus): \"x\" is not a whole number");
@@ -41,8 +42,14 @@ TEST(BerthCsvTest, RefusesBadLinesNamingLineAndColumn) {
 }
 
 TEST(BerthCsvTest, WritesWhatItReads) {
-  Trace trace{.jobs = {{.id = 3, .submit_s = 7, .team = "a", .gpus = 16, .duration_s = 90,
-                        .state = EndState::kCancelled, .model = "llama-2-13b", .task = "train",
+  Trace trace{.jobs = {{.id = 3,
+                        .submit_s = 7,
+                        .team = "a",
+                        .gpus = 16,
+                        .duration_s = 90,
+                        .state = EndState::kCancelled,
+                        .model = "llama-2-13b",
+                        .task = "train",
                         .limit_s = 120}}};
   absl::StatusOr<Trace> back = ParseBerthCsv(FormatBerthCsv(trace), "t");
   ASSERT_TRUE(back.ok()) << back.status();
@@ -68,7 +75,8 @@ TEST(AlibabaTest, RefusesAnUnknownStatus) {
       "job_id,submit_s,start_s,end_s,duration_s,gpus,gpu_milli,nodes,status,qos\n"
       "1,0,0,5,5,1,1000,1,exploded,LS\n",
       "a.csv");
-  EXPECT_EQ(trace.status().message(), "a.csv line 2, column 9 (status): unknown status \"exploded\"");
+  EXPECT_EQ(trace.status().message(),
+            "a.csv line 2, column 9 (status): unknown status \"exploded\"");
 }
 
 TEST(SacctTest, ConvertsJobsSkipsStepsAndCpuJobs) {
@@ -96,9 +104,8 @@ TEST(SacctTest, ConvertsJobsSkipsStepsAndCpuJobs) {
 }
 
 TEST(SacctTest, RefusesABadTimeNamingLineAndColumn) {
-  absl::StatusOr<Trace> trace =
-      ParseSacct("JobID|Submit|Start|End|State|AllocTRES\n1|yesterday|Unknown|None|FAILED|gres/gpu=1\n",
-                 "s");
+  absl::StatusOr<Trace> trace = ParseSacct(
+      "JobID|Submit|Start|End|State|AllocTRES\n1|yesterday|Unknown|None|FAILED|gres/gpu=1\n", "s");
   EXPECT_EQ(trace.status().message(),
             "s line 2, column 2 (Submit): \"yesterday\" is not YYYY-MM-DDTHH:MM:SS");
 }

@@ -58,8 +58,7 @@ bool EvalGuarded(GuardedCondition* guarded) {
 }
 
 // The real member function `name` (mangled), called with `this` first.
-#define BERTH_REAL(Signature, mangled)                      \
-  static const auto real = Real<Signature>(mangled)
+#define BERTH_REAL(Signature, mangled) static const auto real = Real<Signature>(mangled)
 
 }  // namespace
 
@@ -140,8 +139,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
 
 // Await releases the lock while it waits and holds it again on return.
 void Mutex::Await(const Condition& cond) {
-  BERTH_REAL(void (*)(Mutex*, const Condition&),
-             "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  BERTH_REAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
   GuardedCondition guarded{&cond, this};
   __tsan_release(this);
   real(this, absl::Condition(&EvalGuarded, &guarded));

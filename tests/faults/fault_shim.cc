@@ -218,8 +218,7 @@ __attribute__((visibility("default"))) ssize_t pwrite64(int fd, const void* buf,
   return fn != nullptr ? fn(fd, buf, count, offset) : (errno = ENOSYS, -1);
 }
 
-__attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov,
-                                                      int iovcnt) {
+__attribute__((visibility("default"))) ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   static std::atomic<void*> slot{nullptr};
   if (const int error = FaultFor(fd, Op::kWrite); error != 0) {
     errno = error;

@@ -223,9 +223,9 @@ TEST_F(FaultShimTest, SqliteCommitFailsWithIoerrAndFull) {
   Disarm();
   EXPECT_EQ(exec("INSERT INTO t VALUES (4)"), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_stmt* count = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM t WHERE x IN (1, 3, 4)", -1, &count,
-                               nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM t WHERE x IN (1, 3, 4)", -1, &count, nullptr),
+      SQLITE_OK);
   ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(count, 0), 2) << "rows 1 and 4; the full-disk insert left none";
   sqlite3_finalize(count);

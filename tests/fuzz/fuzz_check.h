@@ -15,14 +15,14 @@
 
 #include "absl/strings/str_cat.h"
 
-#define FUZZ_CHECK(cond, ...)                                                \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      std::string fuzz_check_message = absl::StrCat(__VA_ARGS__);            \
-      std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s: %s\n", __FILE__,   \
-                   __LINE__, #cond, fuzz_check_message.c_str());             \
-      std::abort();                                                          \
-    }                                                                        \
+#define FUZZ_CHECK(cond, ...)                                                               \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      std::string fuzz_check_message = absl::StrCat(__VA_ARGS__);                           \
+      std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s: %s\n", __FILE__, __LINE__, #cond, \
+                   fuzz_check_message.c_str());                                             \
+      std::abort();                                                                         \
+    }                                                                                       \
   } while (false)
 
 #endif  // BERTH_TESTS_FUZZ_FUZZ_CHECK_H_

@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "berth/v1/job.pb.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "cli/job_spec.h"
 #include "cli/job_spec_yaml.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -20,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool yaml = (data[0] & 1) != 0;
   const absl::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   const absl::string_view name = yaml ? "fuzz.yaml" : "fuzz.json";
-  absl::StatusOr<berth::v1::JobSpec> spec = yaml ? berth::cli::ParseJobSpecYaml(name, text)
-                                                 : berth::cli::ParseJobSpecJson(name, text);
+  absl::StatusOr<berth::v1::JobSpec> spec =
+      yaml ? berth::cli::ParseJobSpecYaml(name, text) : berth::cli::ParseJobSpecJson(name, text);
   if (!spec.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(spec.status()), spec.status().ToString());
     FUZZ_CHECK(absl::StartsWith(spec.status().message(), name), spec.status().ToString());

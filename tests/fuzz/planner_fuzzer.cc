@@ -37,10 +37,14 @@ int64_t Int(FuzzedDataProvider& in, int64_t lo, int64_t hi) {
 
 double Real(FuzzedDataProvider& in, double lo, double hi) {
   switch (in.ConsumeIntegralInRange<int>(0, 31)) {
-    case 0: return std::numeric_limits<double>::quiet_NaN();
-    case 1: return std::numeric_limits<double>::infinity();
-    case 2: return -in.ConsumeFloatingPoint<double>();
-    default: return in.ConsumeFloatingPointInRange<double>(lo, hi);
+    case 0:
+      return std::numeric_limits<double>::quiet_NaN();
+    case 1:
+      return std::numeric_limits<double>::infinity();
+    case 2:
+      return -in.ConsumeFloatingPoint<double>();
+    default:
+      return in.ConsumeFloatingPointInRange<double>(lo, hi);
   }
 }
 
@@ -53,8 +57,7 @@ ModelShape Shape(FuzzedDataProvider& in) {
   // Mostly a whole head dimension; heads may be any int64 here, so multiply
   // only a small head count.
   const bool whole_heads = in.ConsumeBool() && s.heads >= 1 && s.heads <= 128;
-  s.hidden = whole_heads ? s.heads * in.ConsumeIntegralInRange<int64_t>(1, 256)
-                         : Int(in, 1, 65536);
+  s.hidden = whole_heads ? s.heads * in.ConsumeIntegralInRange<int64_t>(1, 256) : Int(in, 1, 65536);
   s.ffn = Int(in, 1, 1 << 18);
   s.vocab = Int(in, 1, 1 << 18);
   s.tied_embeddings = in.ConsumeBool();
@@ -84,8 +87,8 @@ Hardware Hw(FuzzedDataProvider& in) {
 }
 
 DType AnyDType(FuzzedDataProvider& in) {
-  return in.PickValueInArray({DType::kFp32, DType::kBf16, DType::kFp16, DType::kFp8,
-                              DType::kInt8, DType::kInt4});
+  return in.PickValueInArray(
+      {DType::kFp32, DType::kBf16, DType::kFp16, DType::kFp8, DType::kInt8, DType::kInt4});
 }
 
 void Workloads(FuzzedDataProvider& in, PlanRequest& r) {
@@ -137,12 +140,12 @@ void CheckPlan(const PlanRequest& r, const PlanResult& result, const Plan& p) {
                         m.activations_bytes + m.kv_cache_bytes + m.workspace_bytes +
                         m.overhead_bytes;
   FUZZ_CHECK(m.total_bytes == parts, "total ", m.total_bytes, " parts ", parts);
-  FUZZ_CHECK(p.gpus == p.split.gpus(), "gpus ", p.gpus, " split ", p.split.tp, "x",
-             p.split.pp, "x", p.split.dp);
+  FUZZ_CHECK(p.gpus == p.split.gpus(), "gpus ", p.gpus, " split ", p.split.tp, "x", p.split.pp, "x",
+             p.split.dp);
   FUZZ_CHECK(p.gpus >= 1 && p.gpus <= r.max_gpus, "gpus ", p.gpus, " max ", r.max_gpus);
   if (p.fits) {
-    FUZZ_CHECK(m.total_bytes <= result.usable_bytes, "fits but total ", m.total_bytes,
-               " > usable ", result.usable_bytes);
+    FUZZ_CHECK(m.total_bytes <= result.usable_bytes, "fits but total ", m.total_bytes, " > usable ",
+               result.usable_bytes);
   }
   if (r.fixed.tp > 0) FUZZ_CHECK(p.split.tp == r.fixed.tp, "tp not held");
   if (r.fixed.pp > 0) FUZZ_CHECK(p.split.pp == r.fixed.pp, "pp not held");

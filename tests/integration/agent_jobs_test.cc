@@ -23,8 +23,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/process_checks.h"
 #include "tests/integration/harness.h"
+#include "tests/process_checks.h"
 
 namespace berth::testing {
 namespace {
@@ -34,7 +34,6 @@ using berth::v1::JobSpec;
 
 constexpr int kNodes = 4;
 constexpr absl::Duration kJobWait = absl::Seconds(60);
-
 
 // KEY=VALUE lines (as `env` prints them) to a map.
 std::map<std::string, std::string> ParseEnv(const std::string& text) {
@@ -47,9 +46,6 @@ std::map<std::string, std::string> ParseEnv(const std::string& text) {
   }
   return env;
 }
-
-
-
 
 class AgentJobsTest : public ::testing::Test {
  protected:
@@ -144,8 +140,8 @@ class AgentJobsTest : public ::testing::Test {
 TEST_F(AgentJobsTest, MultiNodeJobSeesItsGpusAndRendezvousOnEveryNode) {
   const std::string out = cluster_.dir() + "/env";
   ASSERT_EQ(mkdir(out.c_str(), 0755), 0);
-  const Job submitted = Submit(
-      "llama-2-70b", "env > " + out + "/job-$BERTH_JOB_ID-$NODE_RANK.env; sleep 0.2");
+  const Job submitted =
+      Submit("llama-2-70b", "env > " + out + "/job-$BERTH_JOB_ID-$NODE_RANK.env; sleep 0.2");
   absl::StatusOr<Job> done = cluster_.WaitForState(submitted.id(), v1::SUCCEEDED, kJobWait);
   ASSERT_TRUE(done.ok()) << done.status() << Logs();
   const std::vector<std::string> nodes = NodeOrder(*done);
@@ -287,8 +283,8 @@ TEST_F(AgentJobsTest, AFailingCommandFailsTheJobWithItsExitCode) {
   // The job's stderr went to its log file on the node that ran it.
   std::string stderr_text;
   for (int i = 0; i < kNodes; ++i) {
-    stderr_text += ReadFile(absl::StrCat(cluster_.dir(), "/work-h", i, "/jobs/", submitted.id(),
-                                         "/stderr.log"));
+    stderr_text += ReadFile(
+        absl::StrCat(cluster_.dir(), "/work-h", i, "/jobs/", submitted.id(), "/stderr.log"));
   }
   EXPECT_TRUE(absl::StartsWith(stderr_text, "broken\n")) << stderr_text;
 }

@@ -215,8 +215,7 @@ class CrashTest : public ::testing::Test {
   // Waits (bounded) until every job in `ids` is RUNNING, none of them on
   // `avoid` (empty: anywhere); returns the jobs as last seen.
   absl::StatusOr<std::vector<Job>> WaitRunning(const std::set<int64_t>& ids,
-                                               const std::string& avoid,
-                                               absl::Duration timeout) {
+                                               const std::string& avoid, absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     std::string waiting;
     while (absl::Now() < deadline) {
@@ -246,8 +245,8 @@ class CrashTest : public ::testing::Test {
     // take the three views until they agree, for a bounded time.
     std::string last;
     for (int attempt = 0; attempt < 40; ++attempt) {
-      auto placed = PlacedGpus(
-          ListJobs(cluster_.Scheduler(), {berth::v1::PLACED, berth::v1::RUNNING}));
+      auto placed =
+          PlacedGpus(ListJobs(cluster_.Scheduler(), {berth::v1::PLACED, berth::v1::RUNNING}));
       auto taken = TakenGpus(cluster_.Scheduler());
       absl::StatusOr<std::map<std::pair<std::string, int>, int64_t>> reserved =
           ReservedGpus(cluster_.db_path());
@@ -302,8 +301,8 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
     absl::Status db = CheckDatabase(cluster_.db_path());
     ASSERT_TRUE(db.ok()) << db << " after kill " << kills << " (seed " << seed_ << ")";
     absl::SleepFor(Between(absl::ZeroDuration(), absl::Milliseconds(300)));
-    ASSERT_TRUE(cluster_.StartDaemon(port).ok())
-        << "restart " << kills << ":\n" << cluster_.Log("berthd");
+    ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << "restart " << kills << ":\n"
+                                                 << cluster_.Log("berthd");
   }
   stop = true;
   for (std::thread& t : submitters) t.join();
@@ -348,9 +347,8 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
   for (const Submission& s : results) {
     if (!s.acknowledged) continue;
     auto it = rows_by_request.find(s.request_id);
-    ASSERT_NE(it, rows_by_request.end())
-        << "acknowledged " << s.request_id << " (job " << s.job_id << ") is lost (seed " << seed_
-        << ")";
+    ASSERT_NE(it, rows_by_request.end()) << "acknowledged " << s.request_id << " (job " << s.job_id
+                                         << ") is lost (seed " << seed_ << ")";
     const JobRow& row = it->second.front();
     if (s.refused) {
       EXPECT_EQ(row.state, berth::v1::REJECTED) << s.request_id;
@@ -372,8 +370,8 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
   // Accounting closes: with every live job cancelled, every GPU is free in
   // the daemon and in the file.
   for (int round = 0; round < 20; ++round) {
-    std::vector<Job> live = ListJobs(
-        cluster_.Scheduler(), {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING});
+    std::vector<Job> live =
+        ListJobs(cluster_.Scheduler(), {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING});
     if (live.empty()) break;
     for (const Job& job : live) {
       berth::v1::CancelJobRequest cancel;
@@ -383,9 +381,9 @@ TEST_F(CrashTest, DaemonKilledUnderLoadLosesAndDuplicatesNothing) {
       cluster_.Scheduler()->CancelJob(context.get(), cancel, &cancelled);  // may race an end
     }
   }
-  EXPECT_TRUE(ListJobs(cluster_.Scheduler(),
-                       {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING})
-                  .empty());
+  EXPECT_TRUE(
+      ListJobs(cluster_.Scheduler(), {berth::v1::PENDING, berth::v1::PLACED, berth::v1::RUNNING})
+          .empty());
   ExpectViewsAgree("after cancelling everything");
   EXPECT_TRUE(TakenGpus(cluster_.Scheduler()).empty());
 }
@@ -478,8 +476,9 @@ TEST_F(CrashTest, AgentsKilledWhileJobsRunAreRequeuedAndPlacedAgain) {
     ASSERT_TRUE(cluster_.StartAgent(first, Inventory("h100-80gb", kGpusPerNode)).ok());
     ASSERT_TRUE(cluster_.StartAgent(second, Inventory("h100-80gb", kGpusPerNode)).ok());
   }
-  std::cout << "rounds " << kRounds << " + 1, jobs requeued and placed again on other nodes: "
-            << requeued_and_moved << "\n";
+  std::cout << "rounds " << kRounds
+            << " + 1, jobs requeued and placed again on other nodes: " << requeued_and_moved
+            << "\n";
   ASSERT_TRUE(cluster_.WaitForConnectedNodes(kNodes).ok());
   ASSERT_TRUE(WaitRunning(ids, "", absl::Seconds(20)).ok());
   ExpectViewsAgree("at the end");

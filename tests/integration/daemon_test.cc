@@ -193,9 +193,9 @@ TEST_F(DaemonTest, RequestIdsAreScopedByTeam) {
   berth::v1::SubmitJobResponse refused;
   grpc::Status status = Submit(nlp, &refused);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
-  EXPECT_TRUE(absl::StrContains(status.error_message(),
-                                absl::StrCat("request_id shared-1 was used by job ", first.id(),
-                                             " with a different spec")))
+  EXPECT_TRUE(absl::StrContains(
+      status.error_message(),
+      absl::StrCat("request_id shared-1 was used by job ", first.id(), " with a different spec")))
       << status.error_message();
 }
 

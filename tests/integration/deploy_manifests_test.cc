@@ -23,8 +23,7 @@ struct Object {
 // Every document of every deploy/k8s/*.yaml, keyed by "Kind/name".
 std::map<std::string, Object> LoadManifests() {
   std::map<std::string, Object> objects;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(BERTH_K8S_DIR)) {
+  for (const auto& entry : std::filesystem::directory_iterator(BERTH_K8S_DIR)) {
     if (entry.path().extension() != ".yaml") continue;
     std::string file = entry.path().filename().string();
     std::vector<YAML::Node> documents;
@@ -80,8 +79,8 @@ TEST(K8sManifestsTest, BerthdIsOneReplicaOnAClaimedVolume) {
   EXPECT_EQ(deployment["spec"]["replicas"].as<int>(), 1);
   EXPECT_EQ(deployment["spec"]["strategy"]["type"].Scalar(), "Recreate");
   const YAML::Node pod = deployment["spec"]["template"];
-  EXPECT_TRUE(LabelsMatch(deployment["spec"]["selector"]["matchLabels"],
-                          pod["metadata"]["labels"]));
+  EXPECT_TRUE(
+      LabelsMatch(deployment["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"]));
   int claims = 0;
   for (const YAML::Node& volume : pod["spec"]["volumes"]) {
     if (!volume["persistentVolumeClaim"]) continue;
@@ -104,8 +103,7 @@ TEST(K8sManifestsTest, AgentsRunOnGpuNodes) {
   std::map<std::string, Object> objects = LoadManifests();
   ASSERT_EQ(objects.count("DaemonSet/berth-agent"), 1u);
   const YAML::Node pod = objects["DaemonSet/berth-agent"].node["spec"]["template"];
-  EXPECT_EQ(pod["spec"]["nodeSelector"]["nvidia.com/gpu.present"].Scalar(),
-            "true");
+  EXPECT_EQ(pod["spec"]["nodeSelector"]["nvidia.com/gpu.present"].Scalar(), "true");
   bool tolerates_gpu_taint = false;
   for (const YAML::Node& toleration : pod["spec"]["tolerations"]) {
     if (toleration["key"].Scalar() == "nvidia.com/gpu") {
@@ -128,8 +126,8 @@ TEST(K8sManifestsTest, ServiceMonitorScrapesTheMetricsPort) {
   ASSERT_EQ(objects.count("Service/berthd"), 1u);
   const YAML::Node monitor = objects["ServiceMonitor/berthd"].node;
   const YAML::Node service = objects["Service/berthd"].node;
-  EXPECT_TRUE(LabelsMatch(monitor["spec"]["selector"]["matchLabels"],
-                          service["metadata"]["labels"]));
+  EXPECT_TRUE(
+      LabelsMatch(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"]));
   std::set<std::string> service_ports;
   std::set<std::string> target_ports;
   for (const YAML::Node& port : service["spec"]["ports"]) {
@@ -137,13 +135,11 @@ TEST(K8sManifestsTest, ServiceMonitorScrapesTheMetricsPort) {
     target_ports.insert(port["targetPort"].Scalar());
   }
   for (const YAML::Node& endpoint : monitor["spec"]["endpoints"]) {
-    EXPECT_EQ(service_ports.count(endpoint["port"].Scalar()), 1u)
-        << endpoint["port"].Scalar();
+    EXPECT_EQ(service_ports.count(endpoint["port"].Scalar()), 1u) << endpoint["port"].Scalar();
   }
   // The Service's target ports are the berthd container's named ports, and
   // it selects the berthd pods.
-  const YAML::Node pod =
-      objects["Deployment/berthd"].node["spec"]["template"];
+  const YAML::Node pod = objects["Deployment/berthd"].node["spec"]["template"];
   std::set<std::string> container_ports = PortNames(pod["spec"]);
   for (const std::string& target : target_ports) {
     EXPECT_EQ(container_ports.count(target), 1u) << target;

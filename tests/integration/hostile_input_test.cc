@@ -76,10 +76,9 @@ void SetShape(JobSpec& spec) {
 // replacing or adding keys.
 std::string HfConfig(const std::map<std::string, std::string>& overrides = {}) {
   std::map<std::string, std::string> fields = {
-      {"model_type", "\"llama\""},       {"hidden_size", "4096"},
-      {"num_hidden_layers", "32"},       {"num_attention_heads", "32"},
-      {"num_key_value_heads", "32"},     {"intermediate_size", "11008"},
-      {"vocab_size", "32000"},           {"hidden_act", "\"silu\""}};
+      {"model_type", "\"llama\""},   {"hidden_size", "4096"},       {"num_hidden_layers", "32"},
+      {"num_attention_heads", "32"}, {"num_key_value_heads", "32"}, {"intermediate_size", "11008"},
+      {"vocab_size", "32000"},       {"hidden_act", "\"silu\""}};
   for (const auto& [key, value] : overrides) fields[key] = value;
   std::string text = "{";
   for (const auto& [key, value] : fields) {
@@ -111,59 +110,88 @@ std::vector<SpecCase> SpecCases() {
   };
   // train.*
   for (int64_t v : {int64_t{-1}, kInt64Max, kInt64Min}) {
-    add(absl::StrCat("train.seq ", v), [v](JobSpec& s) { s.mutable_train()->set_seq(v); }, "seq:");
-    add(absl::StrCat("train.micro_batch ", v),
+    add(
+        absl::StrCat("train.seq ", v), [v](JobSpec& s) { s.mutable_train()->set_seq(v); }, "seq:");
+    add(
+        absl::StrCat("train.micro_batch ", v),
         [v](JobSpec& s) { s.mutable_train()->set_micro_batch(v); }, "micro_batch:");
-    add(absl::StrCat("train.global_batch ", v),
+    add(
+        absl::StrCat("train.global_batch ", v),
         [v](JobSpec& s) { s.mutable_train()->set_global_batch(v); }, "global_batch:");
-    add(absl::StrCat("train.virtual_stages ", v),
+    add(
+        absl::StrCat("train.virtual_stages ", v),
         [v](JobSpec& s) { s.mutable_train()->set_virtual_stages(v); }, "virtual_stages:");
   }
-  add("train.virtual_stages > layers",
+  add(
+      "train.virtual_stages > layers",
       [](JobSpec& s) { s.mutable_train()->set_virtual_stages(1000); }, "virtual_stages:");
-  add("train.global_batch not divisible by micro_batch", [](JobSpec& s) {
-    s.mutable_train()->set_micro_batch(3);
-    s.mutable_train()->set_global_batch(1024);
-  }, "global_batch:");
+  add(
+      "train.global_batch not divisible by micro_batch",
+      [](JobSpec& s) {
+        s.mutable_train()->set_micro_batch(3);
+        s.mutable_train()->set_global_batch(1024);
+      },
+      "global_batch:");
   // infer.*
   for (int64_t v : {int64_t{-1}, kInt64Max, kInt64Min}) {
-    add(absl::StrCat("infer.batch ", v), [v](JobSpec& s) {
-      MakeInfer(s);
-      s.mutable_infer()->set_batch(v);
-    }, "batch:");
-    add(absl::StrCat("infer.context ", v), [v](JobSpec& s) {
-      MakeInfer(s);
-      s.mutable_infer()->set_context(v);
-    }, "context:");
+    add(
+        absl::StrCat("infer.batch ", v),
+        [v](JobSpec& s) {
+          MakeInfer(s);
+          s.mutable_infer()->set_batch(v);
+        },
+        "batch:");
+    add(
+        absl::StrCat("infer.context ", v),
+        [v](JobSpec& s) {
+          MakeInfer(s);
+          s.mutable_infer()->set_context(v);
+        },
+        "context:");
   }
   // objective.*
   for (double v : {-1.0, kNaN, kInf, -kInf}) {
-    add(absl::StrCat("objective.tokens ", v), [v](JobSpec& s) {
-      s.mutable_objective()->set_tokens(v);
-      s.mutable_objective()->set_days(30);
-    }, "tokens:");
-    add(absl::StrCat("objective.days ", v), [v](JobSpec& s) {
-      s.mutable_objective()->set_tokens(1e12);
-      s.mutable_objective()->set_days(v);
-    }, "days:");
-    add(absl::StrCat("objective.tokens_per_second ", v),
-        [v](JobSpec& s) { s.mutable_objective()->set_tokens_per_second(v); },
-        "tokens_per_second:");
-    add(absl::StrCat("objective.mfu ", v), [v](JobSpec& s) { s.mutable_objective()->set_mfu(v); },
+    add(
+        absl::StrCat("objective.tokens ", v),
+        [v](JobSpec& s) {
+          s.mutable_objective()->set_tokens(v);
+          s.mutable_objective()->set_days(30);
+        },
+        "tokens:");
+    add(
+        absl::StrCat("objective.days ", v),
+        [v](JobSpec& s) {
+          s.mutable_objective()->set_tokens(1e12);
+          s.mutable_objective()->set_days(v);
+        },
+        "days:");
+    add(
+        absl::StrCat("objective.tokens_per_second ", v),
+        [v](JobSpec& s) { s.mutable_objective()->set_tokens_per_second(v); }, "tokens_per_second:");
+    add(
+        absl::StrCat("objective.mfu ", v), [v](JobSpec& s) { s.mutable_objective()->set_mfu(v); },
         "mfu:");
   }
-  add("objective.mfu 2", [](JobSpec& s) { s.mutable_objective()->set_mfu(2); }, "mfu:");
-  add("objective.mfu 1e308", [](JobSpec& s) { s.mutable_objective()->set_mfu(1e308); }, "mfu:");
-  add("objective.days without tokens", [](JobSpec& s) { s.mutable_objective()->set_days(30); },
+  add(
+      "objective.mfu 2", [](JobSpec& s) { s.mutable_objective()->set_mfu(2); }, "mfu:");
+  add(
+      "objective.mfu 1e308", [](JobSpec& s) { s.mutable_objective()->set_mfu(1e308); }, "mfu:");
+  add(
+      "objective.days without tokens", [](JobSpec& s) { s.mutable_objective()->set_days(30); },
       "days:");
-  add("objective.tokens 1e308 in one day", [](JobSpec& s) {
-    s.mutable_objective()->set_tokens(1e308);
-    s.mutable_objective()->set_days(1);
-  }, "tokens", Allowed::kInvalidOrNeverFits);
-  add("objective.tokens_per_second 1e308",
-      [](JobSpec& s) { s.mutable_objective()->set_tokens_per_second(1e308); },
-      "tokens_per_second", Allowed::kInvalidOrNeverFits);
-  add("objective.days 1e308",
+  add(
+      "objective.tokens 1e308 in one day",
+      [](JobSpec& s) {
+        s.mutable_objective()->set_tokens(1e308);
+        s.mutable_objective()->set_days(1);
+      },
+      "tokens", Allowed::kInvalidOrNeverFits);
+  add(
+      "objective.tokens_per_second 1e308",
+      [](JobSpec& s) { s.mutable_objective()->set_tokens_per_second(1e308); }, "tokens_per_second",
+      Allowed::kInvalidOrNeverFits);
+  add(
+      "objective.days 1e308",
       [](JobSpec& s) {
         s.mutable_objective()->set_tokens(1e12);
         s.mutable_objective()->set_days(1e308);
@@ -171,40 +199,57 @@ std::vector<SpecCase> SpecCases() {
       "days", Allowed::kInvalidOrNeverFits);
   // split.*
   for (int32_t v : {-1, kInt32Min}) {
-    add(absl::StrCat("split.tp ", v), [v](JobSpec& s) { s.mutable_split()->set_tp(v); }, "tp:");
-    add(absl::StrCat("split.pp ", v), [v](JobSpec& s) { s.mutable_split()->set_pp(v); }, "pp:");
-    add(absl::StrCat("split.dp ", v), [v](JobSpec& s) { s.mutable_split()->set_dp(v); }, "dp:");
-    add(absl::StrCat("split.zero_stage ", v),
+    add(
+        absl::StrCat("split.tp ", v), [v](JobSpec& s) { s.mutable_split()->set_tp(v); }, "tp:");
+    add(
+        absl::StrCat("split.pp ", v), [v](JobSpec& s) { s.mutable_split()->set_pp(v); }, "pp:");
+    add(
+        absl::StrCat("split.dp ", v), [v](JobSpec& s) { s.mutable_split()->set_dp(v); }, "dp:");
+    add(
+        absl::StrCat("split.zero_stage ", v),
         [v](JobSpec& s) { s.mutable_split()->set_zero_stage(v); }, "zero");
   }
-  add("split.zero_stage 4", [](JobSpec& s) { s.mutable_split()->set_zero_stage(4); }, "zero");
-  add("split.ep -1", [](JobSpec& s) { s.mutable_split()->set_ep(-1); }, "ep:");
-  add("split.ep max", [](JobSpec& s) { s.mutable_split()->set_ep(kInt32Max); }, "ep:");
-  add("split.ep 2 for a dense model", [](JobSpec& s) { s.mutable_split()->set_ep(2); }, "ep:");
-  add("split.zero_stage max", [](JobSpec& s) { s.mutable_split()->set_zero_stage(kInt32Max); },
+  add(
+      "split.zero_stage 4", [](JobSpec& s) { s.mutable_split()->set_zero_stage(4); }, "zero");
+  add(
+      "split.ep -1", [](JobSpec& s) { s.mutable_split()->set_ep(-1); }, "ep:");
+  add(
+      "split.ep max", [](JobSpec& s) { s.mutable_split()->set_ep(kInt32Max); }, "ep:");
+  add(
+      "split.ep 2 for a dense model", [](JobSpec& s) { s.mutable_split()->set_ep(2); }, "ep:");
+  add(
+      "split.zero_stage max", [](JobSpec& s) { s.mutable_split()->set_zero_stage(kInt32Max); },
       "zero");
-  add("split.tp max (wider than any node)",
-      [](JobSpec& s) { s.mutable_split()->set_tp(kInt32Max); }, "tp:",
-      Allowed::kInvalidOrNeverFits);
-  add("split.dp max (more than the cluster)",
-      [](JobSpec& s) { s.mutable_split()->set_dp(kInt32Max); }, "dp:",
-      Allowed::kInvalidOrNeverFits);
-  add("split.pp max (more than the layers)",
+  add(
+      "split.tp max (wider than any node)",
+      [](JobSpec& s) { s.mutable_split()->set_tp(kInt32Max); },
+      "tp:", Allowed::kInvalidOrNeverFits);
+  add(
+      "split.dp max (more than the cluster)",
+      [](JobSpec& s) { s.mutable_split()->set_dp(kInt32Max); },
+      "dp:", Allowed::kInvalidOrNeverFits);
+  add(
+      "split.pp max (more than the layers)",
       [](JobSpec& s) { s.mutable_split()->set_pp(kInt32Max); }, "pp:");
   // envelope numbers
   for (int64_t v : {int64_t{-1}, kInt64Max, kInt64Min}) {
-    add(absl::StrCat("max_runtime_seconds ", v), [v](JobSpec& s) { s.set_max_runtime_seconds(v); },
+    add(
+        absl::StrCat("max_runtime_seconds ", v), [v](JobSpec& s) { s.set_max_runtime_seconds(v); },
         "max_runtime_seconds:");
   }
   for (int32_t v : {kInt32Min, kInt32Max, -1001, 1001}) {
-    add(absl::StrCat("priority ", v), [v](JobSpec& s) { s.set_priority(v); }, "priority:");
+    add(
+        absl::StrCat("priority ", v), [v](JobSpec& s) { s.set_priority(v); }, "priority:");
   }
   // model.shape.*
   for (double v : {-1.0, kNaN, kInf, 1e300}) {
-    add(absl::StrCat("model.shape.params ", v), [v](JobSpec& s) {
-      SetShape(s);
-      s.mutable_model()->mutable_shape()->set_params(v);
-    }, "params:");
+    add(
+        absl::StrCat("model.shape.params ", v),
+        [v](JobSpec& s) {
+          SetShape(s);
+          s.mutable_model()->mutable_shape()->set_params(v);
+        },
+        "params:");
   }
   using ShapeSetter = void (berth::v1::ModelShapeSpec::*)(int64_t);
   const std::vector<std::pair<std::string, ShapeSetter>> shape_fields = {
@@ -216,81 +261,128 @@ std::vector<SpecCase> SpecCases() {
       {"vocab", &berth::v1::ModelShapeSpec::set_vocab}};
   for (const auto& [field, setter] : shape_fields) {
     for (int64_t v : {int64_t{-1}, kInt64Max, kInt64Min}) {
-      add(absl::StrCat("model.shape.", field, " ", v), [setter = setter, v](JobSpec& s) {  // clang 14: no structured binding captures
-        SetShape(s);
-        (s.mutable_model()->mutable_shape()->*setter)(v);
-      }, field + ":");
+      add(
+          absl::StrCat("model.shape.", field, " ", v),
+          [setter = setter, v](JobSpec& s) {  // clang 14: no structured binding captures
+            SetShape(s);
+            (s.mutable_model()->mutable_shape()->*setter)(v);
+          },
+          field + ":");
     }
   }
-  add("model.shape all zero", [](JobSpec& s) { s.mutable_model()->mutable_shape(); }, "shape");
+  add(
+      "model.shape all zero", [](JobSpec& s) { s.mutable_model()->mutable_shape(); }, "shape");
   // Unknown names in enum-like strings.
-  add("task", [](JobSpec& s) { s.set_task("fly"); }, "task:");
-  add("framework", [](JobSpec& s) { s.mutable_train()->set_framework("jax"); }, "framework:");
-  add("recompute", [](JobSpec& s) { s.mutable_train()->set_recompute("sometimes"); },
-      "recompute:");
-  add("weights", [](JobSpec& s) {
-    MakeInfer(s);
-    s.mutable_infer()->set_weights("fp7");
-  }, "weights:");
-  add("kv_dtype", [](JobSpec& s) {
-    MakeInfer(s);
-    s.mutable_infer()->set_kv_dtype("int3");
-  }, "kv_dtype:");
-  add("offload", [](JobSpec& s) {
-    MakeInfer(s);
-    s.mutable_infer()->set_offload("disk");
-  }, "offload:");
-  add("on_node_loss", [](JobSpec& s) { s.set_on_node_loss("explode"); }, "on_node_loss:");
-  add("catalog_name", [](JobSpec& s) { s.mutable_model()->set_catalog_name("llama-9-1t"); },
+  add(
+      "task", [](JobSpec& s) { s.set_task("fly"); }, "task:");
+  add(
+      "framework", [](JobSpec& s) { s.mutable_train()->set_framework("jax"); }, "framework:");
+  add(
+      "recompute", [](JobSpec& s) { s.mutable_train()->set_recompute("sometimes"); }, "recompute:");
+  add(
+      "weights",
+      [](JobSpec& s) {
+        MakeInfer(s);
+        s.mutable_infer()->set_weights("fp7");
+      },
+      "weights:");
+  add(
+      "kv_dtype",
+      [](JobSpec& s) {
+        MakeInfer(s);
+        s.mutable_infer()->set_kv_dtype("int3");
+      },
+      "kv_dtype:");
+  add(
+      "offload",
+      [](JobSpec& s) {
+        MakeInfer(s);
+        s.mutable_infer()->set_offload("disk");
+      },
+      "offload:");
+  add(
+      "on_node_loss", [](JobSpec& s) { s.set_on_node_loss("explode"); }, "on_node_loss:");
+  add(
+      "catalog_name", [](JobSpec& s) { s.mutable_model()->set_catalog_name("llama-9-1t"); },
       "catalog_name:");
   // Huge strings and lists.
-  add("name 1 MiB", [](JobSpec& s) { s.set_name(std::string(kMiB, 'n')); }, "name:");
-  add("name with a newline", [](JobSpec& s) { s.set_name("a\nb"); }, "name:");
-  add("team 1 MiB", [](JobSpec& s) { s.set_team(std::string(kMiB, 't')); }, "team:");
-  add("request_id 1 MiB", [](JobSpec& s) { s.set_request_id(std::string(kMiB, 'r')); },
+  add(
+      "name 1 MiB", [](JobSpec& s) { s.set_name(std::string(kMiB, 'n')); }, "name:");
+  add(
+      "name with a newline", [](JobSpec& s) { s.set_name("a\nb"); }, "name:");
+  add(
+      "team 1 MiB", [](JobSpec& s) { s.set_team(std::string(kMiB, 't')); }, "team:");
+  add(
+      "request_id 1 MiB", [](JobSpec& s) { s.set_request_id(std::string(kMiB, 'r')); },
       "request_id:");
-  add("gpu_type 1 MiB", [](JobSpec& s) { s.set_gpu_type(std::string(kMiB, 'g')); }, "gpu_type:");
-  add("task 100 KiB", [](JobSpec& s) { s.set_task(std::string(100 * 1024, 'x')); }, "task:");
-  add("framework 100 KiB",
+  add(
+      "gpu_type 1 MiB", [](JobSpec& s) { s.set_gpu_type(std::string(kMiB, 'g')); }, "gpu_type:");
+  add(
+      "task 100 KiB", [](JobSpec& s) { s.set_task(std::string(100 * 1024, 'x')); }, "task:");
+  add(
+      "framework 100 KiB",
       [](JobSpec& s) { s.mutable_train()->set_framework(std::string(100 * 1024, 'x')); },
       "framework:");
-  add("catalog_name 1 MiB",
+  add(
+      "catalog_name 1 MiB",
       [](JobSpec& s) { s.mutable_model()->set_catalog_name(std::string(kMiB, 'm')); },
       "catalog_name:");
-  add("on_node_loss 100 KiB", [](JobSpec& s) { s.set_on_node_loss(std::string(100 * 1024, 'x')); },
+  add(
+      "on_node_loss 100 KiB", [](JobSpec& s) { s.set_on_node_loss(std::string(100 * 1024, 'x')); },
       "on_node_loss:");
-  add("hf_config_json 2 MiB",
+  add(
+      "hf_config_json 2 MiB",
       [](JobSpec& s) { s.mutable_model()->set_hf_config_json(std::string(2 * kMiB, ' ')); },
       "hf_config_json:");
-  add("command 10000 args", [](JobSpec& s) {
-    for (int i = 0; i < 10000; ++i) s.add_command("x");
-  }, "command:");
-  add("command arg 1 MiB", [](JobSpec& s) { s.add_command(std::string(kMiB, 'c')); },
+  add(
+      "command 10000 args",
+      [](JobSpec& s) {
+        for (int i = 0; i < 10000; ++i) s.add_command("x");
+      },
       "command:");
-  add("env key with =", [](JobSpec& s) { (*s.mutable_env())["A=B"] = "1"; }, "env:");
-  add("env empty key", [](JobSpec& s) { (*s.mutable_env())[""] = "1"; }, "env:");
+  add(
+      "command arg 1 MiB", [](JobSpec& s) { s.add_command(std::string(kMiB, 'c')); }, "command:");
+  add(
+      "env key with =", [](JobSpec& s) { (*s.mutable_env())["A=B"] = "1"; }, "env:");
+  add(
+      "env empty key", [](JobSpec& s) { (*s.mutable_env())[""] = "1"; }, "env:");
   // Issue 18, finding 10: names a shell or execve would misread.
-  add("env key with a newline", [](JobSpec& s) { (*s.mutable_env())["A\nB"] = "1"; }, "env:");
-  add("env key with a space", [](JobSpec& s) { (*s.mutable_env())["A B"] = "1"; }, "env:");
-  add("env key with NUL",
-      [](JobSpec& s) { (*s.mutable_env())[std::string("A\0B", 3)] = "1"; }, "env:");
-  add("env value with NUL",
-      [](JobSpec& s) { (*s.mutable_env())["A"] = std::string("x\0y", 3); }, "env:");
-  add("env 10000 entries", [](JobSpec& s) {
-    for (int i = 0; i < 10000; ++i) (*s.mutable_env())[absl::StrCat("K", i)] = "v";
-  }, "env:");
-  add("env value 1 MiB", [](JobSpec& s) { (*s.mutable_env())["K"] = std::string(kMiB, 'v'); },
+  add(
+      "env key with a newline", [](JobSpec& s) { (*s.mutable_env())["A\nB"] = "1"; }, "env:");
+  add(
+      "env key with a space", [](JobSpec& s) { (*s.mutable_env())["A B"] = "1"; }, "env:");
+  add(
+      "env key with NUL", [](JobSpec& s) { (*s.mutable_env())[std::string("A\0B", 3)] = "1"; },
+      "env:");
+  add(
+      "env value with NUL", [](JobSpec& s) { (*s.mutable_env())["A"] = std::string("x\0y", 3); },
+      "env:");
+  add(
+      "env 10000 entries",
+      [](JobSpec& s) {
+        for (int i = 0; i < 10000; ++i) (*s.mutable_env())[absl::StrCat("K", i)] = "v";
+      },
+      "env:");
+  add(
+      "env value 1 MiB", [](JobSpec& s) { (*s.mutable_env())["K"] = std::string(kMiB, 'v'); },
       "env:");
   // Issue 18, finding 1: every field within its limit, 4 MiB together.
-  add("64 env values of 64 KiB", [](JobSpec& s) {
-    for (int i = 0; i < 64; ++i) {
-      (*s.mutable_env())[absl::StrCat("K", i)] = std::string(64 * 1024 - 64, 'v');
-    }
-  }, "spec: ");
-  add("command of 4 args of 15 KiB and env of 5 values of 60 KiB", [](JobSpec& s) {
-    for (int i = 0; i < 4; ++i) s.add_command(std::string(15 * 1024, 'c'));
-    for (int i = 0; i < 5; ++i) (*s.mutable_env())[absl::StrCat("K", i)] = std::string(60 * 1024, 'v');
-  }, "spec: ");
+  add(
+      "64 env values of 64 KiB",
+      [](JobSpec& s) {
+        for (int i = 0; i < 64; ++i) {
+          (*s.mutable_env())[absl::StrCat("K", i)] = std::string(64 * 1024 - 64, 'v');
+        }
+      },
+      "spec: ");
+  add(
+      "command of 4 args of 15 KiB and env of 5 values of 60 KiB",
+      [](JobSpec& s) {
+        for (int i = 0; i < 4; ++i) s.add_command(std::string(15 * 1024, 'c'));
+        for (int i = 0; i < 5; ++i)
+          (*s.mutable_env())[absl::StrCat("K", i)] = std::string(60 * 1024, 'v');
+      },
+      "spec: ");
   // Malformed config.json text.
   const std::vector<std::pair<std::string, std::string>> configs = {
       {"not json", "not json"},
@@ -316,38 +408,53 @@ std::vector<SpecCase> SpecCases() {
        }()},
   };
   for (const auto& [name, text] : configs) {
-    add("hf_config_json " + name,
+    add(
+        "hf_config_json " + name,
         [text = text](JobSpec& s) { s.mutable_model()->set_hf_config_json(text); },
         "hf_config_json:");
   }
   // Wrong combinations.
-  add("infer with a pace", [](JobSpec& s) {
-    MakeInfer(s);
-    s.mutable_objective()->set_tokens(1e12);
-    s.mutable_objective()->set_days(30);
-  }, "tokens");
-  add("zero_stage 3 with megatron", [](JobSpec& s) {
-    s.mutable_train()->set_framework("megatron");
-    s.mutable_split()->set_zero_stage(3);
-  }, "zero");
-  add("pp above the layers", [](JobSpec& s) { s.mutable_split()->set_pp(64); }, "pp:");
-  add("tp not dividing the heads", [](JobSpec& s) { s.mutable_split()->set_tp(3); }, "tp:");
-  add("zero_stage 3 with pp 2", [](JobSpec& s) {
-    s.mutable_train()->set_framework("deepspeed");
-    s.mutable_split()->set_zero_stage(3);
-    s.mutable_split()->set_pp(2);
-  }, "zero");
-  add("offload with tp 2", [](JobSpec& s) {
-    MakeInfer(s);
-    s.mutable_infer()->set_offload("cpu");
-    s.mutable_split()->set_tp(2);
-  }, "offload:");
+  add(
+      "infer with a pace",
+      [](JobSpec& s) {
+        MakeInfer(s);
+        s.mutable_objective()->set_tokens(1e12);
+        s.mutable_objective()->set_days(30);
+      },
+      "tokens");
+  add(
+      "zero_stage 3 with megatron",
+      [](JobSpec& s) {
+        s.mutable_train()->set_framework("megatron");
+        s.mutable_split()->set_zero_stage(3);
+      },
+      "zero");
+  add(
+      "pp above the layers", [](JobSpec& s) { s.mutable_split()->set_pp(64); }, "pp:");
+  add(
+      "tp not dividing the heads", [](JobSpec& s) { s.mutable_split()->set_tp(3); }, "tp:");
+  add(
+      "zero_stage 3 with pp 2",
+      [](JobSpec& s) {
+        s.mutable_train()->set_framework("deepspeed");
+        s.mutable_split()->set_zero_stage(3);
+        s.mutable_split()->set_pp(2);
+      },
+      "zero");
+  add(
+      "offload with tp 2",
+      [](JobSpec& s) {
+        MakeInfer(s);
+        s.mutable_infer()->set_offload("cpu");
+        s.mutable_split()->set_tp(2);
+      },
+      "offload:");
   return cases;
 }
 
 std::string Short(const std::string& text) {
-  return text.size() <= 300 ? text : absl::StrCat(text.substr(0, 300), "... (", text.size(),
-                                                  " bytes)");
+  return text.size() <= 300 ? text
+                            : absl::StrCat(text.substr(0, 300), "... (", text.size(), " bytes)");
 }
 
 class HostileInputTest : public ::testing::Test {
@@ -545,8 +652,8 @@ TEST_F(HostileInputTest, BadIdsNamesAndListsAreRefused) {
       request.set_id(c.id);
       berth::v1::ExplainJobResponse response;
       auto context = Context();
-      Judge("ExplainJob", row,
-            cluster_.Scheduler()->ExplainJob(context.get(), request, &response), {c.code}, field);
+      Judge("ExplainJob", row, cluster_.Scheduler()->ExplainJob(context.get(), request, &response),
+            {c.code}, field);
     }
     ExpectServing(row);
   }
@@ -602,8 +709,7 @@ TEST_F(HostileInputTest, BadIdsNamesAndListsAreRefused) {
     c.mutate(request);
     berth::v1::ListEventsResponse response;
     auto context = Context();
-    Judge("ListEvents", c.row,
-          cluster_.Scheduler()->ListEvents(context.get(), request, &response),
+    Judge("ListEvents", c.row, cluster_.Scheduler()->ListEvents(context.get(), request, &response),
           {Code::INVALID_ARGUMENT}, c.field);
     ExpectServing(c.row);
   }
@@ -714,21 +820,30 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
   {
     berth::v1::AgentMessage heartbeat;
     heartbeat.mutable_heartbeat()->set_sent_ms(1);
-    cases.push_back({"heartbeat before register", {heartbeat}, Code::INVALID_ARGUMENT, "register",
-                     ""});
+    cases.push_back(
+        {"heartbeat before register", {heartbeat}, Code::INVALID_ARGUMENT, "register", ""});
     berth::v1::AgentMessage status;
     status.mutable_job_status()->set_job_id(1);
     status.mutable_job_status()->set_state(berth::v1::SUCCEEDED);
-    cases.push_back({"job status before register", {status}, Code::INVALID_ARGUMENT, "register",
+    cases.push_back(
+        {"job status before register", {status}, Code::INVALID_ARGUMENT, "register", ""});
+    cases.push_back(
+        {"empty message", {berth::v1::AgentMessage()}, Code::INVALID_ARGUMENT, "register", ""});
+    cases.push_back({"register with no node",
+                     {RegisterMessage("", 8)},
+                     Code::INVALID_ARGUMENT,
+                     "register",
                      ""});
-    cases.push_back({"empty message", {berth::v1::AgentMessage()}, Code::INVALID_ARGUMENT,
-                     "register", ""});
-    cases.push_back({"register with no node", {RegisterMessage("", 8)}, Code::INVALID_ARGUMENT,
-                     "register", ""});
-    cases.push_back({"register with 0 GPUs", {RegisterMessage("hostile-zero", 0)},
-                     Code::INVALID_ARGUMENT, "gpus", "hostile-zero"});
-    cases.push_back({"register with 5000 GPUs", {RegisterMessage("hostile-many", 5000)},
-                     Code::INVALID_ARGUMENT, "gpus", "hostile-many"});
+    cases.push_back({"register with 0 GPUs",
+                     {RegisterMessage("hostile-zero", 0)},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
+                     "hostile-zero"});
+    cases.push_back({"register with 5000 GPUs",
+                     {RegisterMessage("hostile-many", 5000)},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
+                     "hostile-many"});
     berth::v1::AgentMessage huge = RegisterMessage("hostile-huge", 8);
     (*huge.mutable_register_()->mutable_labels())["blob"] = std::string(16 * kMiB + 1024, 'x');
     cases.push_back({"16 MiB register", {huge}, Code::RESOURCE_EXHAUSTED, "", "hostile-huge"});
@@ -736,36 +851,56 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
     // address (the jobs' MASTER_ADDR) is a host name or an IP literal.
     berth::v1::AgentMessage escape = RegisterMessage("hostile-label", 8);
     (*escape.mutable_register_()->mutable_labels())["rack"] = "a\x1b[31mred";
-    cases.push_back({"label with an escape sequence", {escape}, Code::INVALID_ARGUMENT, "labels",
+    cases.push_back({"label with an escape sequence",
+                     {escape},
+                     Code::INVALID_ARGUMENT,
+                     "labels",
                      "hostile-label"});
     berth::v1::AgentMessage shell = RegisterMessage("hostile-address", 8);
     shell.mutable_register_()->set_address("10.0.0.1; rm -rf /");
-    cases.push_back({"address with shell text", {shell}, Code::INVALID_ARGUMENT, "address",
-                     "hostile-address"});
+    cases.push_back(
+        {"address with shell text", {shell}, Code::INVALID_ARGUMENT, "address", "hostile-address"});
     // Beyond the first message's kind: registrations that are well formed
     // but describe an impossible node.
     const std::string long_name(1000, 'n');
-    cases.push_back({"register with a 1000-character node name", {RegisterMessage(long_name, 8)},
-                     Code::INVALID_ARGUMENT, "node", long_name});
+    cases.push_back({"register with a 1000-character node name",
+                     {RegisterMessage(long_name, 8)},
+                     Code::INVALID_ARGUMENT,
+                     "node",
+                     long_name});
     cases.push_back({"register with a control character in the node name",
-                     {RegisterMessage("hostile\nnode", 8)}, Code::INVALID_ARGUMENT, "node",
+                     {RegisterMessage("hostile\nnode", 8)},
+                     Code::INVALID_ARGUMENT,
+                     "node",
                      "hostile\nnode"});
     berth::v1::AgentMessage duplicate = RegisterMessage("hostile-dup", 2);
     duplicate.mutable_register_()->mutable_gpus(1)->set_index(0);
-    cases.push_back({"register with one GPU index twice", {duplicate}, Code::INVALID_ARGUMENT,
-                     "gpus", "hostile-dup"});
+    cases.push_back({"register with one GPU index twice",
+                     {duplicate},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
+                     "hostile-dup"});
     berth::v1::AgentMessage negative = RegisterMessage("hostile-negative-index", 1);
     negative.mutable_register_()->mutable_gpus(0)->set_index(-1);
-    cases.push_back({"register with GPU index -1", {negative}, Code::INVALID_ARGUMENT, "gpus",
+    cases.push_back({"register with GPU index -1",
+                     {negative},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
                      "hostile-negative-index"});
     berth::v1::AgentMessage nan_memory = RegisterMessage("hostile-nan-memory", 1);
     nan_memory.mutable_register_()->mutable_gpus(0)->set_memory_bytes(kNaN);
-    cases.push_back({"register with NaN GPU memory", {nan_memory}, Code::INVALID_ARGUMENT, "gpus",
+    cases.push_back({"register with NaN GPU memory",
+                     {nan_memory},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
                      "hostile-nan-memory"});
     berth::v1::AgentMessage negative_memory = RegisterMessage("hostile-negative-memory", 1);
     negative_memory.mutable_register_()->mutable_gpus(0)->set_memory_bytes(-1);
-    cases.push_back({"register with negative GPU memory", {negative_memory},
-                     Code::INVALID_ARGUMENT, "gpus", "hostile-negative-memory"});
+    cases.push_back({"register with negative GPU memory",
+                     {negative_memory},
+                     Code::INVALID_ARGUMENT,
+                     "gpus",
+                     "hostile-negative-memory"});
   }
   for (const StreamCase& c : cases) {
     SCOPED_TRACE(c.row);
@@ -791,8 +926,7 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
   JobSpec any_pool = BaseSpec();
   any_pool.clear_gpu_type();
   const grpc::Status submitted = Submit(any_pool);
-  EXPECT_TRUE(submitted.ok() ||
-              submitted.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
+  EXPECT_TRUE(submitted.ok() || submitted.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
       << submitted.error_code() << ": " << Short(submitted.error_message());
   ExpectServing("a job for any pool");
 }
