@@ -69,8 +69,14 @@ absl::Status PgStatus(pg_conn* conn, const pg_result* result, std::string_view c
 std::string RedactConnectionString(const std::string& target) {
   static const std::regex kUriPassword(R"(^(postgres(ql)?://[^:@/]*):[^@/]*@)");
   static const std::regex kKeyPassword(R"((^|\s)password\s*=\s*('[^']*'|\S*))");
-  std::string out = std::regex_replace(target, kUriPassword, "$1:***@");
-  return std::regex_replace(out, kKeyPassword, "$1password=***");
+  // A URI may also carry it as a parameter: postgresql://u@h/db?password=x
+  // (libpq accepts any keyword there, percent-encoded).
+  static const std::regex kUriParameter(R"(([?&])password=[^&#]*)", std::regex::icase);
+  if (absl::StartsWith(target, "postgresql://") || absl::StartsWith(target, "postgres://")) {
+    std::string out = std::regex_replace(target, kUriPassword, "$1:***@");
+    return std::regex_replace(out, kUriParameter, "$1password=***");
+  }
+  return std::regex_replace(target, kKeyPassword, "$1password=***");
 }
 
 // ----------------------------------------------------------------- PgParams

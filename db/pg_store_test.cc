@@ -41,6 +41,12 @@ TEST(PgStoreTargetTest, PasswordsStayOutOfMessages) {
             "postgresql://berthd:***@db1:5432/berth");
   EXPECT_EQ(RedactConnectionString("host=db1 password=s3cret dbname=berth"),
             "host=db1 password=*** dbname=berth");
+  EXPECT_EQ(RedactConnectionString("postgresql://berthd@db1/berth?password=s3cret"),
+            "postgresql://berthd@db1/berth?password=***");
+  EXPECT_EQ(RedactConnectionString("postgres://db1/berth?sslmode=require&password=s3&x=1"),
+            "postgres://db1/berth?sslmode=require&password=***&x=1");
+  EXPECT_EQ(RedactConnectionString("postgresql://db1/berth?sslmode=require"),
+            "postgresql://db1/berth?sslmode=require");
   // Nothing listens on port 1 of loopback: the failure names the target
   // without its password.
   auto store =
