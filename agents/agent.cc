@@ -69,6 +69,13 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
         "agent: heartbeat interval, register timeout and backoff must be "
         "positive, with backoff min <= max");
   }
+  if (options.keepalive_time != absl::ZeroDuration() &&
+      (options.keepalive_time < absl::Milliseconds(kMinPingIntervalMs) ||
+       options.keepalive_timeout <= absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent: keepalive must be 0 (off) or at least ", kMinPingIntervalMs,
+                     " ms (berthd refuses PINGs more often), with a positive timeout"));
+  }
   if (options.max_unacknowledged == 0) {
     return absl::InvalidArgumentError("agent: max_unacknowledged must be positive");
   }
@@ -106,6 +113,12 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   // share one, and berthd serves 100 streams on a connection
   // (kMaxStreamsPerConnection), so the 101st node would never register.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (options_.keepalive_time > absl::ZeroDuration()) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ToIntMillis(options_.keepalive_time));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ToIntMillis(options_.keepalive_timeout));
+    // The heartbeats are data, but a PING must not wait for one.
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   addresses_ = SplitAddresses(options_.daemon_address);
   if (addresses_.empty()) addresses_.push_back(options_.daemon_address);
   for (const std::string& address : addresses_) {

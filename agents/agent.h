@@ -90,6 +90,15 @@ struct AgentOptions {
   absl::Duration reconnect_backoff_max = absl::Seconds(10);
   // How long to wait for Registered before giving up on a connection.
   absl::Duration register_timeout = absl::Seconds(10);
+  // HTTP/2 keepalive on the connection to berthd: a PING this long after the
+  // last one, and the connection closed when no answer comes within
+  // `keepalive_timeout`. A berthd that is paused (SIGSTOP, a stall) keeps
+  // its socket open and its kernel keeps accepting the heartbeats, so
+  // without this the agent would wait on it until it resumed, while a
+  // standby leads (docs/HA.md). Zero: no keepalive. berthd accepts PINGs
+  // every kMinPingIntervalMs (common/limits.h) or more apart.
+  absl::Duration keepalive_time = absl::Seconds(3);
+  absl::Duration keepalive_timeout = absl::Seconds(2);
   // Wall clock for heartbeat and job-status times; tests may replace it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
   // Run the jobs' commands (see job_runner.h); false: simulate them.

@@ -16,10 +16,12 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agents/agent.h"
 #include "agents/node_setup.h"
 #include "common/flags_help.h"
+#include "common/limits.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070",
           "berthd's agent address, or several berthd sharing a PostgreSQL store: "
@@ -32,6 +34,9 @@ ABSL_FLAG(int32_t, simulate, 0,
           "register this many simulated nodes <node>-0000... from one "
           "process, each with the --inventory GPUs (at most 512)");
 ABSL_FLAG(int64_t, heartbeat_ms, 1000, "heartbeat interval when the daemon does not set one");
+ABSL_FLAG(int64_t, keepalive_ms, 3000,
+          "HTTP/2 keepalive PING interval to berthd (0: none, else >= 1000); a berthd that does "
+          "not answer within 2 s is left for the next address (docs/HA.md)");
 ABSL_FLAG(std::string, address, "127.0.0.1",
           "how other nodes reach this one (MASTER_ADDR of its jobs)");
 ABSL_FLAG(std::string, work_dir, "",
@@ -85,6 +90,11 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
   if (absl::GetFlag(FLAGS_heartbeat_ms) <= 0) {
     return absl::InvalidArgumentError("--heartbeat_ms must be positive");
   }
+  if (const int64_t keepalive = absl::GetFlag(FLAGS_keepalive_ms);
+      keepalive != 0 && (keepalive < berth::kMinPingIntervalMs || keepalive > 3600 * 1000)) {
+    return absl::InvalidArgumentError(absl::StrCat("--keepalive_ms must be 0 (off) or in [",
+                                                   berth::kMinPingIntervalMs, ", 3600000]"));
+  }
   if (absl::GetFlag(FLAGS_stop_grace_ms) < 0) {
     return absl::InvalidArgumentError("--stop_grace_ms must be >= 0");
   }
@@ -104,6 +114,7 @@ absl::StatusOr<berth::agent::NodeConfig> ConfigFromFlags() {
       .nvml_library = absl::GetFlag(FLAGS_nvml_library),
       .jobs = absl::GetFlag(FLAGS_jobs),
       .heartbeat_interval = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_ms)),
+      .keepalive = absl::Milliseconds(absl::GetFlag(FLAGS_keepalive_ms)),
       .stop_grace = absl::Milliseconds(absl::GetFlag(FLAGS_stop_grace_ms)),
       .tls_ca = absl::GetFlag(FLAGS_tls_ca),
       .tls_cert = absl::GetFlag(FLAGS_tls_cert),

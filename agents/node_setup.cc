@@ -81,6 +81,7 @@ absl::StatusOr<AgentOptions> BaseOptions(
       .node = node,
       .registration = std::move(reg),
       .default_heartbeat_interval = config.heartbeat_interval,
+      .keepalive_time = config.keepalive,
       .run_jobs = run_jobs,
       .work_dir = std::move(work_dir),
       .stop_grace = config.stop_grace,

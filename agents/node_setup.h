@@ -48,6 +48,7 @@ struct NodeConfig {
   std::string nvidia_smi = "nvidia-smi";
   std::string jobs = "auto";
   absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration keepalive = absl::Seconds(3);  // AgentOptions::keepalive_time
   absl::Duration stop_grace = absl::Seconds(10);
   // PEM files; all empty: an insecure channel (docs/SECURITY.md).
   std::string tls_ca;

@@ -22,6 +22,10 @@ inline constexpr size_t kMaxSpecBytes = 256 << 10;
 inline constexpr int kMaxSubmitBatch = 10000;
 inline constexpr int kMaxArrayIndex = 999999;
 
+// Jobs one agent's registration may say it runs (one per GPU, with room
+// for jobs still stopping).
+inline constexpr int kMaxRunningJobsPerNode = 4096;
+
 // The most one page of a list reply (jobs, events) carries; the rest comes
 // in the next page.
 inline constexpr size_t kMaxReplyBytes = 4 << 20;
@@ -29,6 +33,12 @@ inline constexpr size_t kMaxReplyBytes = 4 << 20;
 // Concurrent calls (HTTP/2 streams) one client connection may hold open in
 // berthd; further calls wait for one to finish.
 inline constexpr int kMaxStreamsPerConnection = 100;
+
+// The shortest interval between HTTP/2 PINGs berthd accepts from a client
+// (agents send them as keepalives, AgentOptions::keepalive_time); a client
+// that pings more often is told GOAWAY after two such PINGs (gRPC's ping
+// strikes).
+inline constexpr int kMinPingIntervalMs = 1000;
 
 // Memory berthd's gRPC server may use for buffered calls and replies
 // (grpc::ResourceQuota); beyond it new calls are refused with

@@ -37,6 +37,8 @@ absl::StatusOr<std::unique_ptr<StandbyServer>> StandbyServer::Start(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // as DaemonServer
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             kMinPingIntervalMs);
   builder.AddListeningPort(listen, std::move(credentials), &server->port_);
   builder.RegisterCallbackGenericService(&server->refuser_);
   server->server_ = builder.BuildAndStart();

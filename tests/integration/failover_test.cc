@@ -374,6 +374,55 @@ TEST_F(FailoverTest, PausedLeaderWritesNothing) {
   EXPECT_EQ(found->Int64(0, 0), 1);
 }
 
+// An agent connected to a leader that is paused (not dead) must not wait
+// for it: its keepalive PINGs go unanswered, it leaves, and registers with
+// the standby once that leads, while the old leader is still stopped. Without
+// the keepalive the paused leader's kernel keeps accepting the heartbeats and
+// the agent stays (checked: the test fails with --keepalive_ms=0).
+TEST_F(FailoverTest, AgentLeavesAPausedLeader) {
+  const int leader = WaitForLeader(absl::Seconds(20));
+  ASSERT_GE(leader, 0) << Log(0) << Log(1);
+  const int standby = 1 - leader;
+  const std::string inventory = dir_ + "/inventory.json";
+  std::ofstream(inventory) << Inventory("h100-80gb", 8);
+  const char* keepalive = std::getenv("BERTH_TEST_AGENT_KEEPALIVE_MS");
+  auto agent = Process::Start(
+      {BERTH_AGENT_PATH, "--daemon=" + Addresses(), "--node=n1", "--inventory=" + inventory,
+       "--heartbeat_ms=200", absl::StrCat("--keepalive_ms=", keepalive ? keepalive : "1000")},
+      dir_ + "/agent.log");
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  agent_ = *std::move(agent);
+  // Connected as the berthd at `index` sees it (asked of that one only).
+  auto connected_at = [&](int index, absl::Duration timeout) {
+    Client client(ClientOptions{
+        .daemon = Address(index), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}});
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      berth::v1::ListNodesResponse nodes;
+      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
+          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(connected_at(leader, absl::Seconds(20))) << Log(leader);
+
+  daemons_[leader]->Signal(SIGSTOP);
+  ASSERT_EQ(WaitForLeader(absl::Seconds(20), leader), standby) << Log(standby);
+  // The new leader gives agents --recovery_grace_ms (5 s here) to come
+  // back; the agent is there well within 20 s, the old leader still stopped.
+  const bool followed = connected_at(standby, absl::Seconds(20));
+  daemons_[leader]->Signal(SIGCONT);
+  std::ifstream agent_log(dir_ + "/agent.log");
+  EXPECT_TRUE(followed) << "the agent stayed with the paused leader\n"
+                        << std::string(std::istreambuf_iterator<char>(agent_log), {});
+  absl::StatusOr<int> exit = daemons_[leader]->Wait(absl::Seconds(20));
+  ASSERT_TRUE(exit.ok()) << Log(leader);
+  EXPECT_EQ(*exit, kExitLostLeadership);
+}
+
 // A password in --db would be in every user's `ps`: berthd refuses it, and
 // says so without repeating it.
 TEST(FailoverFlagsTest, APasswordOnTheCommandLineIsRefused) {
