@@ -25,7 +25,13 @@ namespace {
 // replaced by '?', so that a node cannot flood or garble what users read.
 constexpr size_t kMaxAgentMessage = 1024;
 std::string CleanAgentMessage(const std::string& text) {
-  std::string clean = text.substr(0, kMaxAgentMessage);
+  // Cut on a character's first byte, never inside a UTF-8 sequence: a
+  // string that is not UTF-8 makes every client's parse of the job fail.
+  size_t cut = std::min(text.size(), kMaxAgentMessage);
+  if (cut < text.size()) {
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  }
+  std::string clean = text.substr(0, cut);
   for (char& c : clean) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   }
@@ -86,7 +92,19 @@ void SchedulerCore::DoRegister(WriteBatch& batch, const berth::v1::Register& reg
   dirty_ = true;
   Record(batch, 0, reg.node(), EventKind::kNodeRegistered,
          absl::StrCat(reg.gpus_size(), " GPUs, ", reg.running_jobs_size(), " running jobs"));
-  batch.AddReply(action, [done](absl::Status commit) { done(std::move(commit)); });
+  // The agent heartbeats only once told Registered, which waits for the
+  // commit: its silence counts from then, so that a slow fsync (a loaded
+  // disk, a restart's recovery) does not mark a node just back DOWN.
+  batch.AddReply(action, [this, done, name = reg.node()](absl::Status commit) {
+    if (commit.ok()) {
+      absl::MutexLock lock(&liveness_mu_);
+      auto it = liveness_.find(name);
+      if (it != liveness_.end()) {
+        it->second.last_heartbeat_ms = std::max(it->second.last_heartbeat_ms, options_.now_ms());
+      }
+    }
+    done(std::move(commit));
+  });
   // Jobs placed here that the agent does not hold yet (it may have missed
   // StartJob while the daemon was away): start them again.
   const std::set<int64_t> reported(reg.running_jobs().begin(), reg.running_jobs().end());
