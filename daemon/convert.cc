@@ -147,9 +147,26 @@ absl::Status ValidateRegister(const berth::v1::Register& reg) {
         !IsPrintableName(gpu.type())) {
       return bad("gpus.type", "1 to 64 printable characters");
     }
-    if (gpu.uuid().size() > 128 || gpu.pci_bus_id().size() > 64) {
-      return bad("gpus.uuid", "uuid at most 128 and pci_bus_id at most 64 characters");
+    if (gpu.uuid().size() > 128 || !IsPrintableName(gpu.uuid())) {
+      return bad("gpus.uuid", "at most 128 printable characters");
     }
+    if (gpu.pci_bus_id().size() > 64 || !IsPrintableName(gpu.pci_bus_id())) {
+      return bad("gpus.pci_bus_id", "at most 64 printable characters");
+    }
+  }
+  // NVLink peers name other GPUs of this node, each once: at most the
+  // node's GPU count each, so that a node cannot swell ListNodes.
+  for (const berth::v1::Gpu& gpu : reg.gpus()) {
+    std::set<int32_t> peers;
+    for (int32_t peer : gpu.nvlink_peers()) {
+      if (peer == gpu.index() || !indices.contains(peer) || !peers.insert(peer).second) {
+        return bad("gpus.nvlink_peers",
+                   absl::StrCat(peer, " is not another registered GPU of this node, or repeated"));
+      }
+    }
+  }
+  if (reg.running_jobs_size() > kMaxRunningJobsPerNode) {
+    return bad("running_jobs", absl::StrCat("at most ", kMaxRunningJobsPerNode, " jobs"));
   }
   if (reg.labels_size() > 64) return bad("labels", "at most 64 labels");
   for (const auto& [key, value] : reg.labels()) {

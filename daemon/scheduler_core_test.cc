@@ -392,6 +392,29 @@ TEST_F(SchedulerCoreTest, AgentReportsAreBoundedBeforeTheyAreStored) {
   EXPECT_TRUE(absl::StrContains(job->reason(), "... (truncated) (node n1)"));
 }
 
+// A message cut to its bound stays UTF-8: cut inside a two-byte character
+// it would make every client's parse of the job (`berth jobs`) fail.
+TEST_F(SchedulerCoreTest, AnAgentMessageIsCutOnACharacterBoundary) {
+  Register("n1", "h100-80gb", 8);
+  auto submitted = Submit("llama-2-7b");
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const int64_t id = submitted->job().id();
+  berth::v1::JobStatus failed;
+  failed.set_job_id(id);
+  failed.set_state(berth::v1::FAILED);
+  std::string message = "x";  // then 2-byte characters: byte 1,024 is inside one
+  for (int i = 0; i < 600; ++i) message += "\xc3\xa9";
+  failed.set_message(message);
+  core_->ReportJobStatus("n1", failed);
+  Sync();
+  auto job = core_->GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_TRUE(absl::StrContains(job->reason(), "... (truncated)"));
+  berth::v1::Job parsed;
+  EXPECT_TRUE(parsed.ParseFromString(job->SerializeAsString())) << "the stored reason is not UTF-8";
+  EXPECT_EQ(parsed.reason(), job->reason());
+}
+
 // Issue 18, finding 2: a heartbeat with 150,000 readings, NaN, infinities,
 // negative values and unknown indices leaves at most one sane reading per
 // registered GPU.

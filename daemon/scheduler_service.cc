@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "common/limits.h"
 #include "daemon/grpc_status.h"
 
@@ -420,7 +421,16 @@ ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* cont
     core->ListEvents(std::move(query),
                      [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
                        if (events.ok()) {
-                         for (db::Event& event : *events) {
+                         // The newest that fit in kMaxReplyBytes (events
+                         // come oldest first): a reply stays bounded
+                         // whatever the events' sizes.
+                         size_t first = events->size();
+                         for (size_t bytes = 0; first > 0; --first) {
+                           const db::Event& e = (*events)[first - 1];
+                           bytes += e.node.size() + e.kind.size() + e.message.size() + 32;
+                           if (bytes > kMaxReplyBytes && first < events->size()) break;
+                         }
+                         for (db::Event& event : absl::MakeSpan(*events).subspan(first)) {
                            berth::v1::Event* out = response->add_events();
                            out->set_id(event.id);
                            out->set_time_ms(event.time_ms);

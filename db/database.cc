@@ -1,10 +1,12 @@
 #include "db/database.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -180,7 +182,19 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   // keys). SQLite gives its -wal and -shm files the database's mode.
   if (path != ":memory:" && !path.empty()) {
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd >= 0) close(fd);
+    if (fd >= 0) {
+      close(fd);
+    } else if (errno == EEXIST) {
+      // One an older berthd made 0644 becomes private too, when it is ours
+      // (a file of another user keeps its mode; SQLite then opens it or not).
+      const int old = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      struct stat st;
+      if (old >= 0 && fstat(old, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+          (st.st_mode & 077) != 0) {
+        fchmod(old, st.st_mode & 0700);
+      }
+      if (old >= 0) close(old);
+    }
   }
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

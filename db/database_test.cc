@@ -1,6 +1,7 @@
 #include "db/database.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <memory>
@@ -34,6 +35,23 @@ class DatabaseTest : public testing::Test {
   TestTempDir dir_;
   std::unique_ptr<Database> db_;
 };
+
+// Specs carry env values: a database is private (0600), a new one and one
+// an older berthd left readable by others alike.
+TEST(DatabaseModeTest, ADatabaseIsPrivateNewOrOld) {
+  TestTempDir dir;
+  const std::string fresh = dir.Path("new.db");
+  ASSERT_TRUE(Database::Open(fresh).ok());
+  struct stat st;
+  ASSERT_EQ(stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  const std::string old = dir.Path("old.db");
+  std::ofstream(old).close();
+  ASSERT_EQ(chmod(old.c_str(), 0644), 0);
+  ASSERT_TRUE(Database::Open(old).ok());
+  ASSERT_EQ(stat(old.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
 
 TEST_F(DatabaseTest, BindsAndReadsEveryType) {
   const std::string blob("a\0b\xff", 4);  // embedded NUL and a high byte

@@ -860,6 +860,30 @@ TEST_F(HostileInputTest, AgentStreamRefusesGarbageFirstMessages) {
     shell.mutable_register_()->set_address("10.0.0.1; rm -rf /");
     cases.push_back(
         {"address with shell text", {shell}, Code::INVALID_ARGUMENT, "address", "hostile-address"});
+    // A GPU's ids are printable; its NVLink peers are other GPUs of the node,
+    // once each; a node runs a bounded number of jobs.
+    berth::v1::AgentMessage uuid = RegisterMessage("hostile-uuid", 8);
+    uuid.mutable_register_()->mutable_gpus(0)->set_uuid("GPU-\x1b]0;owned\x07");
+    cases.push_back({"GPU uuid with an escape sequence",
+                     {uuid},
+                     Code::INVALID_ARGUMENT,
+                     "uuid",
+                     "hostile-uuid"});
+    berth::v1::AgentMessage peers = RegisterMessage("hostile-peers", 8);
+    for (int i = 0; i < 100000; ++i)
+      peers.mutable_register_()->mutable_gpus(0)->add_nvlink_peers(1);
+    cases.push_back({"100,000 NVLink peers on one GPU",
+                     {peers},
+                     Code::INVALID_ARGUMENT,
+                     "nvlink_peers",
+                     "hostile-peers"});
+    berth::v1::AgentMessage running = RegisterMessage("hostile-running", 8);
+    for (int i = 1; i <= 100000; ++i) running.mutable_register_()->add_running_jobs(i);
+    cases.push_back({"100,000 running jobs on one node",
+                     {running},
+                     Code::INVALID_ARGUMENT,
+                     "running_jobs",
+                     "hostile-running"});
     // Beyond the first message's kind: registrations that are well formed
     // but describe an impossible node.
     const std::string long_name(1000, 'n');
