@@ -98,7 +98,7 @@ struct AgentOptions {
   // standby leads (docs/HA.md). Zero: no keepalive. berthd accepts PINGs
   // every kMinPingIntervalMs (common/limits.h) or more apart.
   absl::Duration keepalive_time = absl::Seconds(3);
-  absl::Duration keepalive_timeout = absl::Seconds(2);
+  absl::Duration keepalive_timeout = absl::Seconds(5);
   // Wall clock for heartbeat and job-status times; tests may replace it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
   // Run the jobs' commands (see job_runner.h); false: simulate them.

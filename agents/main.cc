@@ -36,7 +36,7 @@ ABSL_FLAG(int32_t, simulate, 0,
 ABSL_FLAG(int64_t, heartbeat_ms, 1000, "heartbeat interval when the daemon does not set one");
 ABSL_FLAG(int64_t, keepalive_ms, 3000,
           "HTTP/2 keepalive PING interval to berthd (0: none, else >= 1000); a berthd that does "
-          "not answer within 2 s is left for the next address (docs/HA.md)");
+          "not answer within 5 s is left for the next address (docs/HA.md)");
 ABSL_FLAG(std::string, address, "127.0.0.1",
           "how other nodes reach this one (MASTER_ADDR of its jobs)");
 ABSL_FLAG(std::string, work_dir, "",

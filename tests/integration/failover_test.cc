@@ -102,6 +102,12 @@ class FailoverTest : public ::testing::Test {
     std::ifstream in(absl::StrCat(dir_, "/berthd-", i, ".log"));
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
+  // The last 4 KiB of the agent's log, for a failure's message.
+  std::string AgentLogTail() const {
+    std::ifstream in(dir_ + "/agent.log");
+    const std::string text(std::istreambuf_iterator<char>(in), {});
+    return text.substr(text.size() > 4096 ? text.size() - 4096 : 0);
+  }
   std::string Address(int i) const { return absl::StrCat("127.0.0.1:", ports_[i]); }
   std::string Addresses() const {
     std::vector<std::string> all;
@@ -283,7 +289,10 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
     ASSERT_TRUE(StartDaemon(old).ok()) << Log(old);  // back, as the standby
     std::cout << "failover " << k + 1 << "/" << kills << ": first accepted submission "
               << absl::FormatDuration(to_first) << " after SIGKILL of the leader\n";
-    ASSERT_TRUE(agent_connected(absl::Seconds(20))) << "the agent did not follow kill " << k;
+    ASSERT_TRUE(agent_connected(absl::Seconds(20)))
+        << "the agent did not follow kill " << k << "; the agent's log ends:\n"
+        << AgentLogTail() << "\nthe leader's log:\n"
+        << Log(leader);
   }
   stop_.store(true);
   for (std::thread& thread : threads) thread.join();
