@@ -10,6 +10,9 @@
 //                           among them).
 //   --attack fat_lists      --count N jobs of ~200 KiB specs are submitted,
 //                           then 50 concurrent ListJobs(limit 10000) calls.
+//   --attack unread_lists   --count N such jobs, then 5 connections each
+//                           start 100 ListJobs(limit 10000) calls and never
+//                           read a reply (no Finish), for --hold_s seconds.
 //   --attack big_spec       one 4 MiB spec (64 env values of 64 KiB); prints
 //                           berthd's answer.
 #include <atomic>
@@ -28,11 +31,12 @@
 #include "absl/time/time.h"
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/scheduler.grpc.pb.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/create_channel.h"
 
 ABSL_FLAG(std::string, daemon, "127.0.0.1:7070", "berthd address (loopback)");
 ABSL_FLAG(std::string, attack, "idle_streams",
-          "idle_streams | huge_heartbeat | fat_lists | big_spec");
+          "idle_streams | huge_heartbeat | fat_lists | unread_lists | big_spec");
 ABSL_FLAG(int, count, 1000, "streams, samples or jobs, by attack (at most 200,000)");
 ABSL_FLAG(int, hold_s, 15, "how long idle streams are held (at most 120)");
 
@@ -136,7 +140,8 @@ int HugeHeartbeat(const std::string& address, int count) {
   return 0;
 }
 
-int FatLists(const std::string& address, int count) {
+// Submits `count` jobs of ~200 KiB specs; returns how many berthd kept.
+int FillJobs(const std::string& address, int count) {
   auto stub = berth::v1::SchedulerService::NewStub(OwnChannel(address, 0));
   berth::v1::JobSpec spec;
   spec.set_team("attack");
@@ -154,6 +159,11 @@ int FatLists(const std::string& address, int count) {
     const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
     if (status.ok() || status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) ++stored;
   }
+  return stored;
+}
+
+int FatLists(const std::string& address, int count) {
+  const int stored = FillJobs(address, count);
   std::atomic<int64_t> bytes{0};
   std::atomic<int> failed{0};
   std::vector<std::thread> listers;
@@ -172,6 +182,59 @@ int FatLists(const std::string& address, int count) {
   for (std::thread& t : listers) t.join();
   std::printf("fat_lists: %d of %d jobs stored; 50 lists got %.1f MiB in all, %d failed\n", stored,
               count, static_cast<double>(bytes.load()) / (1 << 20), failed.load());
+  return 0;
+}
+
+// The attack 3: replies berthd must hold because the client never
+// reads them (its HTTP/2 window is never reopened).
+int UnreadLists(const std::string& address, int count, int hold_s) {
+  const int stored = FillJobs(address, count);
+  constexpr int kConnections = 5;
+  constexpr int kCallsPerConnection = 100;
+  struct Pending {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<berth::v1::ListJobsResponse>> reader;
+    berth::v1::ListJobsResponse response;
+    grpc::Status status;
+  };
+  grpc::CompletionQueue queue;
+  std::vector<std::unique_ptr<berth::v1::SchedulerService::Stub>> stubs;
+  std::vector<Pending> calls(kConnections * kCallsPerConnection);
+  berth::v1::ListJobsRequest request;
+  request.set_limit(10000);
+  for (int c = 0; c < kConnections; ++c) {
+    stubs.push_back(berth::v1::SchedulerService::NewStub(OwnChannel(address, 1 + c)));
+    for (int i = 0; i < kCallsPerConnection; ++i) {
+      Pending& call = calls[c * kCallsPerConnection + i];
+      call.context = Context(absl::Seconds(hold_s + 60));
+      call.reader = stubs.back()->PrepareAsyncListJobs(call.context.get(), request, &queue);
+      call.reader->StartCall();  // sends the request; nothing is read yet
+    }
+  }
+  absl::SleepFor(absl::Seconds(hold_s));
+  // Then read them all, to show the replies were real (and berthd let go).
+  for (Pending& call : calls) call.reader->Finish(&call.response, &call.status, &call);
+  int64_t bytes = 0;
+  int answered = 0;
+  void* tag;
+  bool ok;
+  for (size_t n = 0; n < calls.size(); ++n) {
+    if (queue.AsyncNext(&tag, &ok, absl::ToChronoTime(absl::Now() + absl::Seconds(60))) !=
+        grpc::CompletionQueue::GOT_EVENT) {
+      break;
+    }
+    Pending* call = static_cast<Pending*>(tag);
+    if (call->status.ok()) ++answered;
+    bytes += static_cast<int64_t>(call->response.ByteSizeLong());
+  }
+  std::printf(
+      "unread_lists: %d jobs stored; %zu ListJobs calls held unread for %d s, then read: %d "
+      "answered, %.1f MiB\n",
+      stored, calls.size(), hold_s, answered, static_cast<double>(bytes) / (1 << 20));
+  for (Pending& call : calls) call.context->TryCancel();
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
   return 0;
 }
 
@@ -205,6 +268,7 @@ int main(int argc, char** argv) {
   if (attack == "idle_streams") return IdleStreams(address, count, hold_s);
   if (attack == "huge_heartbeat") return HugeHeartbeat(address, count);
   if (attack == "fat_lists") return FatLists(address, count);
+  if (attack == "unread_lists") return UnreadLists(address, count, hold_s);
   if (attack == "big_spec") return BigSpec(address);
   std::fprintf(stderr, "attack_load: unknown --attack %s\n", attack.c_str());
   return 2;

@@ -4,11 +4,12 @@
 # after, its peak (VmHWM), and the size of /metrics. Give a berthd built from
 # another commit to compare (the attack tool comes from BUILD_DIR).
 #
-#   bench/run_attack_rss.sh [BUILD_DIR] [BERTHD]
+#   bench/run_attack_rss.sh [BUILD_DIR] [BERTHD] [ATTACK]   # ATTACK: only that one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-release}
 berthd=${2:-$build/daemon/berthd}
+only=${3:-}
 attack="$build/bench/attack_load"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -17,6 +18,7 @@ hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 run() {  # name, attack flags...
   local name=$1
   shift
+  [[ -z $only || $only == "$name" ]] || return 0
   local dir
   dir=$(mktemp -d /tmp/berth-attack-XXXXXX)
   "$berthd" --listen 127.0.0.1:0 --db "$dir/berth.db" --port_file "$dir/port" \
@@ -45,4 +47,5 @@ run() {  # name, attack flags...
 run idle_streams --attack idle_streams --count 5000 --hold_s 25
 run huge_heartbeat --attack huge_heartbeat --count 150000
 run fat_lists --attack fat_lists --count 200
+run unread_lists --attack unread_lists --count 200 --hold_s 20
 run big_spec --attack big_spec

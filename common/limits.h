@@ -6,6 +6,7 @@
 #define BERTH_COMMON_LIMITS_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace berth {
 
@@ -25,6 +26,11 @@ inline constexpr int kMaxArrayIndex = 999999;
 // Jobs one agent's registration may say it runs (one per GPU, with room
 // for jobs still stopping).
 inline constexpr int kMaxRunningJobsPerNode = 4096;
+
+// List replies (ListJobs, ListEvents pages) berthd holds built but not yet
+// sent, all calls together; more is RESOURCE_EXHAUSTED (daemon/reply_budget.h).
+// berthd's --list_reply_budget_mb sets it.
+inline constexpr int64_t kDefaultListReplyBudgetBytes = int64_t{128} << 20;
 
 // The most one page of a list reply (jobs, events) carries; the rest comes
 // in the next page.

@@ -63,6 +63,9 @@ ABSL_FLAG(std::string, tokens_file, "",
           "JSON {\"tokens\": [{\"token\", \"team\", \"admin\", \"name\"}]}: every "
           "SchedulerService call then needs `authorization: Bearer <token>`; empty: no user "
           "authentication (development mode)");
+ABSL_FLAG(int64_t, list_reply_budget_mb, 128,
+          "MiB of list replies (jobs, events) berthd holds built but unsent, all callers "
+          "together; a reply beyond it is RESOURCE_EXHAUSTED (in [1, 65536])");
 ABSL_FLAG(std::string, teams, "",
           "teams and GPU quotas YAML (docs/TEAMS.md): jobs must name a team of the file; "
           "empty: one shared pool");
@@ -174,7 +177,8 @@ int main(int argc, char** argv) {
       .tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca),
       .tokens_file = absl::GetFlag(FLAGS_tokens_file),
       .insecure_agents = absl::GetFlag(FLAGS_insecure_agents),
-      .teams_file = absl::GetFlag(FLAGS_teams)};
+      .teams_file = absl::GetFlag(FLAGS_teams),
+      .list_reply_budget_bytes = absl::GetFlag(FLAGS_list_reply_budget_mb) << 20};
   if (config.heartbeat_interval_ms <= 0 || config.default_max_runtime_seconds < 0 ||
       config.missed_heartbeats < 1) {
     std::cerr << "berthd: --heartbeat_ms and --missed_heartbeats must be > 0 and "
@@ -184,6 +188,10 @@ int main(int argc, char** argv) {
   if (config.keep_finished_jobs < 0 || config.keep_finished_jobs > 100'000'000) {
     std::cerr << "berthd: --keep_finished_jobs must be in [0, 100000000], got "
               << config.keep_finished_jobs << "\n";
+    return 2;
+  }
+  if (const int64_t mb = absl::GetFlag(FLAGS_list_reply_budget_mb); mb < 1 || mb > 65536) {
+    std::cerr << "berthd: --list_reply_budget_mb must be in [1, 65536], got " << mb << "\n";
     return 2;
   }
   // Signals are taken by a dedicated thread, never by a handler.

@@ -185,9 +185,11 @@ ServerUnaryReactor* SchedulerServiceImpl::ListJobs(CallbackServerContext* contex
     }
     scoped.set_team(caller->team);
   }
-  ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new BudgetedReactor(&list_replies_);
   *response = core_->ListJobs(scoped);
-  reactor->Finish(grpc::Status::OK);
+  absl::Status held = reactor->Take(static_cast<int64_t>(response->ByteSizeLong()), "ListJobs");
+  if (!held.ok()) response->Clear();
+  reactor->Finish(ToGrpcStatus(held));
   return reactor;
 }
 
@@ -415,33 +417,38 @@ ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* cont
                        .node = request->node(),
                        .after_id = request->after_id(),
                        .limit = request->limit() == 0 ? kDefaultEvents : request->limit()};
-  ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new BudgetedReactor(&list_replies_);
   SchedulerCore* core = core_;
   auto list = [core, query = std::move(query), reactor, response]() mutable {
-    core->ListEvents(std::move(query),
-                     [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
-                       if (events.ok()) {
-                         // The newest that fit in kMaxReplyBytes (events
-                         // come oldest first): a reply stays bounded
-                         // whatever the events' sizes.
-                         size_t first = events->size();
-                         for (size_t bytes = 0; first > 0; --first) {
-                           const db::Event& e = (*events)[first - 1];
-                           bytes += e.node.size() + e.kind.size() + e.message.size() + 32;
-                           if (bytes > kMaxReplyBytes && first < events->size()) break;
-                         }
-                         for (db::Event& event : absl::MakeSpan(*events).subspan(first)) {
-                           berth::v1::Event* out = response->add_events();
-                           out->set_id(event.id);
-                           out->set_time_ms(event.time_ms);
-                           out->set_job_id(event.job_id);
-                           out->set_node(std::move(event.node));
-                           out->set_kind(std::move(event.kind));
-                           out->set_message(std::move(event.message));
-                         }
-                       }
-                       reactor->Finish(ToGrpcStatus(events.status()));
-                     });
+    core->ListEvents(
+        std::move(query), [reactor, response](absl::StatusOr<std::vector<db::Event>> events) {
+          if (events.ok()) {
+            // The newest that fit in kMaxReplyBytes (events
+            // come oldest first): a reply stays bounded
+            // whatever the events' sizes.
+            size_t first = events->size();
+            for (size_t bytes = 0; first > 0; --first) {
+              const db::Event& e = (*events)[first - 1];
+              bytes += e.node.size() + e.kind.size() + e.message.size() + 32;
+              if (bytes > kMaxReplyBytes && first < events->size()) break;
+            }
+            for (db::Event& event : absl::MakeSpan(*events).subspan(first)) {
+              berth::v1::Event* out = response->add_events();
+              out->set_id(event.id);
+              out->set_time_ms(event.time_ms);
+              out->set_job_id(event.job_id);
+              out->set_node(std::move(event.node));
+              out->set_kind(std::move(event.kind));
+              out->set_message(std::move(event.message));
+            }
+          }
+          absl::Status status = events.status();
+          if (status.ok()) {
+            status = reactor->Take(static_cast<int64_t>(response->ByteSizeLong()), "ListEvents");
+            if (!status.ok()) response->Clear();
+          }
+          reactor->Finish(ToGrpcStatus(status));
+        });
   };
   if (caller->admin) {
     list();

@@ -9,7 +9,9 @@
 #define BERTH_DAEMON_SCHEDULER_SERVICE_H_
 
 #include "berth/v1/scheduler.grpc.pb.h"
+#include "common/limits.h"
 #include "daemon/auth.h"
+#include "daemon/reply_budget.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/teams_file.h"
 
@@ -21,9 +23,15 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   // must outlive the service.
   // `teams_file` (may be null: berthd runs without --teams) is the file
   // ApplyTeams writes; it must outlive the service.
+  // `list_reply_budget_bytes` bounds the list replies held unsent at once
+  // (daemon/reply_budget.h).
   explicit SchedulerServiceImpl(SchedulerCore* core, const TokenTable* tokens = nullptr,
-                                TeamsFile* teams_file = nullptr)
-      : core_(core), tokens_(tokens), teams_file_(teams_file) {}
+                                TeamsFile* teams_file = nullptr,
+                                int64_t list_reply_budget_bytes = kDefaultListReplyBudgetBytes)
+      : core_(core),
+        tokens_(tokens),
+        teams_file_(teams_file),
+        list_replies_(list_reply_budget_bytes) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const berth::v1::SubmitJobRequest* request,
@@ -78,6 +86,7 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   SchedulerCore* core_;
   const TokenTable* tokens_;
   TeamsFile* teams_file_;
+  ReplyBudget list_replies_;
 };
 
 }  // namespace berth::daemon

@@ -158,7 +158,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                                        const absl::Status&) { raw->SetServing(false, true); },
                       .teams = std::move(teams)}));
   server->scheduler_service_ = std::make_unique<SchedulerServiceImpl>(
-      server->core_.get(), server->tokens_.get(), server->teams_file_.get());
+      server->core_.get(), server->tokens_.get(), server->teams_file_.get(),
+      config.list_reply_budget_bytes);
   server->agent_service_ = std::make_unique<AgentServiceImpl>(
       server->core_.get(), config.heartbeat_interval_ms,
       /*verify_node_certificates=*/!config.tls_client_ca.empty());

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/limits.h"
 #include "daemon/agent_service.h"
 #include "daemon/auth.h"
 #include "daemon/http_server.h"
@@ -67,6 +68,9 @@ struct DaemonConfig {
   // file fails Start with its line and field. `berth admin teams apply`
   // writes a new text over it (daemon/teams_file.h).
   std::string teams_file;
+  // List replies held built but unsent, all calls together (issue 18,
+  // finding 3; daemon/reply_budget.h).
+  int64_t list_reply_budget_bytes = kDefaultListReplyBudgetBytes;
 };
 
 class DaemonServer {

@@ -592,6 +592,45 @@ TEST_F(HostileInputTest, LargeJobsStartAndListInBoundedPages) {
   EXPECT_EQ(listed, ids);
 }
 
+// Issue 18, finding 3: list replies berthd holds unsent are bounded, all
+// calls together (--list_reply_budget_mb); a reply beyond is
+// RESOURCE_EXHAUSTED, and a finished reply gives its share back (else the
+// twenty small pages below could not all be answered within 1 MiB).
+TEST_F(HostileInputTest, ListRepliesStayWithinTheirBudget) {
+  const int port = cluster_.port();
+  ASSERT_TRUE(cluster_.StopDaemon(SIGTERM).ok());
+  cluster_.SetDaemonFlags({"--list_reply_budget_mb=1"});
+  ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << cluster_.Log("berthd");
+  for (int i = 0; i < 8; ++i) {
+    JobSpec spec = BaseSpec();
+    for (int k = 0; k < 3; ++k) {
+      (*spec.mutable_env())[absl::StrCat("BLOB", k)] = std::string(60 * 1024, 'a' + k);
+    }
+    berth::v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    berth::v1::SubmitJobResponse response;
+    auto context = Context(absl::Seconds(20));
+    const grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  berth::v1::ListJobsRequest request;
+  request.set_limit(10000);  // 8 jobs of about 180 KiB: over 1 MiB
+  berth::v1::ListJobsResponse response;
+  auto context = Context();
+  grpc::Status status = cluster_.Scheduler()->ListJobs(context.get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "--list_reply_budget_mb"))
+      << status.error_message();
+  request.set_limit(2);  // about 360 KiB
+  for (int i = 0; i < 20; ++i) {
+    auto page = Context();
+    status = cluster_.Scheduler()->ListJobs(page.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << "page " << i << ": " << status.error_message();
+    EXPECT_EQ(response.jobs_size(), 2);
+  }
+  ExpectServing("lists beyond their budget");
+}
+
 TEST_F(HostileInputTest, PlanJobRefusesBadSpecsNamingTheField) {
   const std::vector<SpecCase> cases = SpecCases();
   for (const SpecCase& c : cases) {
