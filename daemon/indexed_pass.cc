@@ -228,7 +228,12 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
   std::vector<std::pair<QueueKey, Decision>> placed;
   for (const auto& [name, queue] : index.queues()) {
     auto count = counts.find(name);
-    if (count == counts.end() || count->second.schedulable_nodes <= 0) continue;
+    // No free GPU: nothing can be placed, and a head found now would only
+    // hold back backfills that cannot come.
+    if (count == counts.end() || count->second.schedulable_nodes <= 0 ||
+        count->second.free_gpus <= 0) {
+      continue;
+    }
     auto released = index.releases().find(name);
     WorkPool pool{.name = name,
                   .free_gpus = count->second.free_gpus,
