@@ -121,16 +121,16 @@ void TakeExtra(Head& head, const LaneKey& lane, int64_t now_ms) {
 
 // Takes the slots' GPUs in `taken` and the pool's counts; adds the release.
 void Commit(const std::vector<SlotAssignment>& slots, const LaneKey& lane, int64_t now_ms,
-            const std::vector<NodeView>& views, FreeOverride& taken, WorkPool& pool) {
+            const std::vector<const NodeView*>& views, FreeOverride& taken, WorkPool& pool) {
   const NodeView* view = nullptr;
   for (const SlotAssignment& slot : slots) {
     if (view == nullptr || view->name != slot.node) {
       auto it =
           std::lower_bound(views.begin(), views.end(), slot.node,
-                           [](const NodeView& v, const std::string& n) { return v.name < n; });
+                           [](const NodeView* v, const std::string& n) { return v->name < n; });
       view = nullptr;
-      for (; it != views.end() && it->name == slot.node; ++it) {
-        if (it->gpu_type == pool.name) view = &*it;
+      for (; it != views.end() && (*it)->name == slot.node; ++it) {
+        if ((*it)->gpu_type == pool.name) view = *it;
       }
       if (view == nullptr) continue;
     }
@@ -164,7 +164,7 @@ struct Lane {
 };
 
 // Steps 1-3 of the header for one pool.
-void PassPool(const PoolQueue& queue, const std::vector<NodeView>& views, int64_t now_ms,
+void PassPool(const PoolQueue& queue, const std::vector<const NodeView*>& views, int64_t now_ms,
               WorkPool& pool, FreeOverride& taken,
               std::vector<std::pair<QueueKey, Decision>>& out) {
   std::vector<Lane> lanes;
@@ -228,7 +228,12 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
   std::vector<std::pair<QueueKey, Decision>> placed;
   for (const auto& [name, queue] : index.queues()) {
     auto count = counts.find(name);
-    if (count == counts.end() || count->second.schedulable_nodes <= 0) continue;
+    // No free GPU: nothing can be placed, and a head found now would only
+    // hold back backfills that cannot come.
+    if (count == counts.end() || count->second.schedulable_nodes <= 0 ||
+        count->second.free_gpus <= 0) {
+      continue;
+    }
     auto released = index.releases().find(name);
     WorkPool pool{.name = name,
                   .free_gpus = count->second.free_gpus,
@@ -238,14 +243,14 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
     // PlaceGang never chooses a node without free GPUs (it holds no TP
     // group), and within a pass none gains any: placing on the others alone,
     // in the same (name) order, gives the same slots without walking every
-    // node for every job placed.
+    // node for every job placed. They are passed by pointer, not copied.
     // (So a pass costs one look at each node of a pool with free GPUs, and
     // one PlaceGang over the nodes with free GPUs per job placed.)
-    std::vector<NodeView> candidates;
+    std::vector<const NodeView*> candidates;
     for (size_t i = 0; pool.free_gpus > 0 && i < views.size(); ++i) {
       const NodeView& view = views[i];
       if (view.schedulable && !view.free_gpus.empty() && view.gpu_type == name) {
-        candidates.push_back(view);
+        candidates.push_back(&view);
       }
     }
     FreeOverride taken;

@@ -16,7 +16,9 @@
 // without looking at a node; PlaceGang itself runs only for a job that is
 // placed.
 //
-// Algorithm, per pool (pools do not affect each other without teams):
+// Algorithm, per pool (pools do not affect each other without teams; a
+// pool without a free GPU on a schedulable node is skipped, since no job
+// can be placed there):
 //   1. Each lane's jobs are in queue order; the lanes are merged in queue
 //      order (a heap of each lane's next job).
 //   2. The next job is decided as SchedulePass decides it: placed if it fits

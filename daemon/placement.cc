@@ -30,17 +30,27 @@ struct WorkNode {
   }
 };
 
-// Filter: the schedulable nodes of `gpu_type`, sorted by name so ties are
-// deterministic (callers usually pass them sorted already).
-std::vector<WorkNode> PoolNodes(const std::vector<NodeView>& nodes, const std::string& gpu_type) {
-  std::vector<WorkNode> pool;
-  for (const NodeView& node : nodes) {
-    if (node.schedulable && node.gpu_type == gpu_type) pool.push_back(WorkNode{.view = &node});
-  }
+const NodeView* AsPointer(const NodeView& view) { return &view; }
+const NodeView* AsPointer(const NodeView* view) { return view; }
+
+void SortByName(std::vector<WorkNode>& pool) {
   auto by_name = [](const WorkNode& a, const WorkNode& b) { return a.view->name < b.view->name; };
   if (!std::is_sorted(pool.begin(), pool.end(), by_name)) {
     std::sort(pool.begin(), pool.end(), by_name);
   }
+}
+
+// Filter: the schedulable nodes of `gpu_type`, sorted by name so ties are
+// deterministic (callers usually pass them sorted already).
+template <typename View>
+std::vector<WorkNode> PoolNodes(const std::vector<View>& nodes, const std::string& gpu_type) {
+  std::vector<WorkNode> pool;
+  pool.reserve(nodes.size());
+  for (const View& node : nodes) {
+    const NodeView* view = AsPointer(node);
+    if (view->schedulable && view->gpu_type == gpu_type) pool.push_back(WorkNode{.view = view});
+  }
+  SortByName(pool);
   return pool;
 }
 
@@ -132,20 +142,11 @@ void AppendSlots(const std::vector<WorkNode>& pool, const std::vector<Group>& gr
   }
 }
 
-}  // namespace
-
-std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
-                                                     const std::string& gpu_type,
-                                                     const GangShape& shape) {
-  return PlaceGang(nodes, gpu_type, shape, FreeOverride{});
-}
-
-std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
-                                                     const std::string& gpu_type,
-                                                     const GangShape& shape,
-                                                     const FreeOverride& taken) {
-  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
-  std::vector<WorkNode> pool = PoolNodes(nodes, gpu_type);
+// PlaceGang on a pool (PoolNodes) as changed by `taken`.
+std::optional<std::vector<SlotAssignment>> PlaceOnPool(std::vector<WorkNode> pool,
+                                                       const std::string& gpu_type,
+                                                       const GangShape& shape,
+                                                       const FreeOverride& taken) {
   // The pool is sorted by name: find each changed node by bisection.
   for (const auto& [view, free] : taken) {
     if (view->gpu_type != gpu_type) continue;
@@ -163,6 +164,30 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
     AppendSlots(pool, *groups, static_cast<int32_t>(dp_rank), slots);
   }
   return slots;
+}
+
+}  // namespace
+
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape) {
+  return PlaceGang(nodes, gpu_type, shape, FreeOverride{});
+}
+
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape,
+                                                     const FreeOverride& taken) {
+  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
+  return PlaceOnPool(PoolNodes(nodes, gpu_type), gpu_type, shape, taken);
+}
+
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<const NodeView*>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape,
+                                                     const FreeOverride& taken) {
+  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
+  return PlaceOnPool(PoolNodes(nodes, gpu_type), gpu_type, shape, taken);
 }
 
 int64_t GroupsByCount(const std::vector<int64_t>& nodes_by_free, int64_t tp) {
@@ -183,16 +208,16 @@ bool FitsByCount(const std::vector<int64_t>& nodes_by_free, const GangShape& sha
 
 bool FitsCapacity(const std::vector<NodeView>& nodes, const std::string& gpu_type,
                   const GangShape& shape) {
-  std::vector<NodeView> empty;
+  // PlaceGang on these nodes with every GPU free and schedulable, by count
+  // (FitsByCount), without copying a node.
+  std::vector<int64_t> by_total;
   for (const NodeView& node : nodes) {
     if (node.gpu_type != gpu_type) continue;
-    NodeView all_free = node;
-    all_free.schedulable = true;
-    all_free.free_gpus.clear();
-    for (int32_t i = 0; i < node.total_gpus; ++i) all_free.free_gpus.push_back(i);
-    empty.push_back(std::move(all_free));
+    const size_t total = static_cast<size_t>(std::max(0, node.total_gpus));
+    if (by_total.size() <= total) by_total.resize(total + 1, 0);
+    by_total[total]++;
   }
-  return PlaceGang(empty, gpu_type, shape).has_value();
+  return FitsByCount(by_total, shape);
 }
 
 }  // namespace berth::daemon

@@ -65,6 +65,14 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
                                                      const GangShape& shape,
                                                      const FreeOverride& taken);
 
+// The same on views given by pointer (a pass over a large cluster passes
+// the nodes with free GPUs without copying them); `taken` is keyed by these
+// pointers.
+std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<const NodeView*>& nodes,
+                                                     const std::string& gpu_type,
+                                                     const GangShape& shape,
+                                                     const FreeOverride& taken);
+
 // Whole TP groups of `tp` GPUs on nodes counted by free GPUs
 // (nodes_by_free[k]: nodes with k free): sum of nodes_by_free[k] × ⌊k / tp⌋.
 int64_t GroupsByCount(const std::vector<int64_t>& nodes_by_free, int64_t tp);

@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "daemon/cluster_state.h"
+#include "daemon/indexed_pass.h"
 #include "daemon/queue_policy.h"
 #include "daemon/reclaim.h"
 #include "daemon/team_policy.h"
@@ -166,23 +167,68 @@ class Simulation {
 
   // Passes until nothing changes (berth-elastic may resize a head and pass again).
   void RunPasses(int64_t now) {
-    for (int round = 0; round < 64; ++round) {
+    if (options_.policy == Policy::kBerthTeams) {
       std::vector<daemon::PendingJob> pending = state_.PendingJobs();
-      if (pending.empty()) return;
-      const auto started = std::chrono::steady_clock::now();
-      if (options_.policy == Policy::kBerthTeams) {
-        TeamsPass(std::move(pending), now, started);
-        return;
-      }
-      daemon::PassResult pass = daemon::SchedulePass(std::move(pending), state_.RunningJobs(),
-                                                     state_.PlacementViews(), now);
-      NotePassTime(started);
-      for (const daemon::Decision& decision : pass.placed) {
+      if (!pending.empty()) TeamsPass(std::move(pending), now);
+      return;
+    }
+    for (int round = 0; round < 64; ++round) {
+      if (state_.queue_index().pending() == 0) return;
+      std::vector<int64_t> heads;
+      const std::vector<daemon::Decision> placed =
+          options_.full_pass ? FullPass(now, heads) : IndexedPass(now);
+      for (const daemon::Decision& decision : placed) {
         if (options_.policy == Policy::kFifo && decision.backfilled) continue;
         Apply(decision, now);
       }
-      if (options_.policy != Policy::kBerthElastic || !ShrinkHeads(pass)) return;
+      if (options_.policy != Policy::kBerthElastic) return;
+      if (!options_.full_pass) heads = IndexHeads();
+      if (!ShrinkHeads(heads)) return;
     }
+  }
+
+  // The pass as berthd runs it without teams (daemon/core_pass.cc), over
+  // the indexes the state keeps.
+  std::vector<daemon::Decision> IndexedPass(int64_t now) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::vector<daemon::NodeView>& views = state_.PlacementViews();
+    std::vector<daemon::Decision> placed =
+        daemon::SchedulePassIndexed(state_.queue_index(), state_.pool_counts(), views, now);
+    NotePassTime(started);
+    return placed;
+  }
+
+  // The full SchedulePass over every pending and running job (the same
+  // decisions); `heads` gets each pool's first waiting job, unless it waits
+  // behind a head.
+  std::vector<daemon::Decision> FullPass(int64_t now, std::vector<int64_t>& heads) {
+    const auto started = std::chrono::steady_clock::now();
+    daemon::PassResult pass = daemon::SchedulePass(state_.PendingJobs(), state_.RunningJobs(),
+                                                   state_.PlacementViews(), now);
+    NotePassTime(started);
+    std::vector<std::string> seen_pools;
+    for (const daemon::Waiting& waiting : pass.waiting) {
+      const std::string& pool = state_.FindJob(waiting.job_id)->gpu_type;
+      if (std::find(seen_pools.begin(), seen_pools.end(), pool) != seen_pools.end()) continue;
+      seen_pools.push_back(pool);
+      if (waiting.reason != daemon::WaitReason::kBlockedByHead) heads.push_back(waiting.job_id);
+    }
+    return std::move(pass.placed);
+  }
+
+  // Each pool's first pending job in queue order (after this pass's
+  // placements): the full pass's first waiting job of the pool, which no
+  // head holds back (a head is a waiting job before it).
+  std::vector<int64_t> IndexHeads() const {
+    std::vector<int64_t> heads;
+    for (const auto& [pool, queue] : state_.queue_index().queues()) {
+      const daemon::QueueKey* first = nullptr;
+      for (const auto& [lane, jobs] : queue.lanes) {
+        if (!jobs.empty() && (first == nullptr || *jobs.begin() < *first)) first = &*jobs.begin();
+      }
+      if (first != nullptr) heads.push_back(first->id);
+    }
+    return heads;
   }
 
   void NotePassTime(std::chrono::steady_clock::time_point started) {
@@ -192,8 +238,8 @@ class Simulation {
   }
 
   // berth-teams: the pass with teams, then reclaim, both applied at once.
-  void TeamsPass(std::vector<daemon::PendingJob> pending, int64_t now,
-                 std::chrono::steady_clock::time_point started) {
+  void TeamsPass(std::vector<daemon::PendingJob> pending, int64_t now) {
+    const auto started = std::chrono::steady_clock::now();
     std::vector<daemon::RunningJob> running = state_.RunningJobs();
     std::vector<daemon::HeldJob> held;
     for (daemon::PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
@@ -245,6 +291,7 @@ class Simulation {
     if (!state_.Place(decision.job_id, std::move(holds), now).ok()) return;
     (void)state_.Start(decision.job_id, now);
     const size_t index = IndexOf(decision.job_id);
+    if (options_.on_place) options_.on_place(trace_.jobs[index].id, decision.slots);
     JobOutcome& out = result_.jobs[index];
     out.start_ms = now;
     out.gpus = static_cast<int64_t>(decision.slots.size());
@@ -256,22 +303,16 @@ class Simulation {
     busy_gpus_ += out.gpus;
   }
 
-  // berth-elastic: the first waiting job of each pool (its head) that is a
-  // planned training job gets the most data-parallel replicas, at least its
-  // plan's fewest, that can be placed now. True when any job was resized.
-  bool ShrinkHeads(const daemon::PassResult& pass) {
-    std::vector<std::string> seen_pools;
+  // berth-elastic: each pool's first waiting job (its head, from `heads`)
+  // that is a planned training job gets the most data-parallel replicas, at
+  // least its plan's fewest, that can be placed now. True when any job was
+  // resized.
+  bool ShrinkHeads(const std::vector<int64_t>& heads) {
     bool resized = false;
-    for (const daemon::Waiting& waiting : pass.waiting) {
-      const size_t index = IndexOf(waiting.job_id);
-      const JobRecord* job = state_.FindJob(waiting.job_id);
+    for (int64_t id : heads) {
+      const JobRecord* job = state_.FindJob(id);
       if (job == nullptr || job->state != JobState::kPending) continue;
-      if (std::find(seen_pools.begin(), seen_pools.end(), job->gpu_type) != seen_pools.end()) {
-        continue;
-      }
-      seen_pools.push_back(job->gpu_type);
-      if (waiting.reason == daemon::WaitReason::kBlockedByHead) continue;
-      resized |= ShrinkJob(index, *job);
+      resized |= ShrinkJob(IndexOf(id), *job);
     }
     return resized;
   }

@@ -2,8 +2,11 @@
 // virtual clock, with berthd's own scheduling code.
 //
 // The cluster is a daemon::ClusterState (sim/cluster.h); every scheduling
-// decision is daemon::SchedulePass's (daemon/queue_policy.h), applied with
-// ClusterState::Place and Start as berthd applies them (daemon/core_pass.cc).
+// decision is berthd's pass (daemon/core_pass.cc), applied with
+// ClusterState::Place and Start as berthd applies them: without teams
+// daemon::SchedulePassIndexed (daemon/indexed_pass.h) over the indexes the
+// state keeps, whose cost does not grow with the queue; with teams
+// daemon::SchedulePass (daemon/queue_policy.h) and reclaim.
 // Event-driven: time jumps to the next submission, job end or cancellation;
 // at one instant, ends and cancellations are applied first, then
 // submissions, then one pass (if any job waits). Nothing sleeps.
@@ -35,12 +38,14 @@
 #define BERTH_SIM_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "daemon/placement.h"
 #include "daemon/teams_config.h"
 #include "sim/cluster.h"
 #include "sim/trace.h"
@@ -59,6 +64,13 @@ struct EngineOptions {
   bool trace_limits = false;
   // ClusterState::CheckInvariants after every instant (tests; costs O(jobs)).
   bool check_invariants = false;
+  // fifo, easy, berth, berth-elastic: the full daemon::SchedulePass over
+  // every pending and running job instead of the indexed pass (the same
+  // decisions at a cost that grows with the queue; tests compare the two).
+  bool full_pass = false;
+  // Called with each placement as it is applied: the trace's job id and its
+  // slots (tests compare placements).
+  std::function<void(int64_t, const std::vector<daemon::SlotAssignment>&)> on_place;
   // For berth-teams (required there); the trace's teams are matched by name.
   std::shared_ptr<const daemon::TeamsConfig> teams;
 };
@@ -87,7 +99,7 @@ struct RunResult {
   int64_t capacity_gpus = 0;
   std::vector<JobOutcome> jobs;  // in trace order
   std::vector<UsagePoint> usage;
-  std::vector<int64_t> pass_ns;  // wall time of each SchedulePass call
+  std::vector<int64_t> pass_ns;  // wall time of each pass (views, pass, reclaim)
   int64_t preemptions = 0;       // jobs preempted (berth-teams' reclaim)
   int64_t lost_gpu_ms = 0;       // their work since start
 };

@@ -5,7 +5,7 @@
 //       [--cluster INVENTORY.csv | --nodes N --gpus-per-node 8 --gpu h100-80gb]
 //       --policies fifo,easy,berth[,berth-elastic][,berth-teams] [--limit-factor F]
 //       [--teams TEAMS.yaml] [--trace-limits] [--json] [--plot DIR] [--check-invariants]
-//       [--no-fairness]
+//       [--no-fairness] [--full-pass]
 //   berth-sim generate --like acme-seren|acme-kalos --jobs N --nodes N
 //       [--gpus-per-node 8] --load 0.9 --teams K --seed S --out FILE
 //   berth-sim convert --format sacct --trace FILE --out FILE
@@ -50,6 +50,7 @@ struct RunFlags {
   bool check_invariants = false;
   std::string teams;  // teams file; adds the berth-teams policy
   bool no_fairness = false;
+  bool full_pass = false;
 };
 
 struct ConvertFlags {
@@ -115,6 +116,7 @@ int Run(const RunFlags& flags) {
                                             .limit_factor = flags.limit_factor,
                                             .trace_limits = flags.trace_limits,
                                             .check_invariants = flags.check_invariants,
+                                            .full_pass = flags.full_pass,
                                             .teams = teams};
     absl::StatusOr<berth::sim::RunResult> result = berth::sim::Replay(*trace, *cluster, options);
     if (!result.ok()) return Fail(result.status());
@@ -173,6 +175,9 @@ void AddRunFlags(CLI::App* run, RunFlags* f) {
   run->add_option("--plot", f->plot, "write CSV data and PNG charts (gnuplot) to DIR");
   run->add_flag("--check-invariants", f->check_invariants,
                 "check the cluster state's invariants at every instant (slow)");
+  run->add_flag("--full-pass", f->full_pass,
+                "without teams, run the full SchedulePass over the whole queue at every "
+                "instant instead of berthd's indexed pass (same results, slower; to compare)");
 }
 
 void AddGenerateFlags(CLI::App* gen, berth::sim::GeneratorOptions* o, std::string* out) {

@@ -30,7 +30,19 @@ int64_t ScaledMs(int64_t duration_s, double factor) {
 }  // namespace
 
 Sizer::Sizer(std::vector<daemon::PoolInfo> pools, std::vector<daemon::NodeView> capacity)
-    : pools_(std::move(pools)), capacity_(std::move(capacity)) {}
+    : pools_(std::move(pools)), capacity_(std::move(capacity)) {
+  for (const daemon::NodeView& node : capacity_) {
+    std::vector<int64_t>& counts = nodes_by_total_[node.gpu_type];
+    const size_t total = static_cast<size_t>(std::max(0, node.total_gpus));
+    if (counts.size() <= total) counts.resize(total + 1, 0);
+    counts[total]++;
+  }
+}
+
+bool Sizer::FitsPool(const std::string& gpu_type, const daemon::GangShape& shape) const {
+  auto counts = nodes_by_total_.find(gpu_type);
+  return counts != nodes_by_total_.end() && daemon::FitsByCount(counts->second, shape);
+}
 
 SizedJob Sizer::ByRequest(const TraceJob& job) const {
   SizedJob best{.refused = true};
@@ -38,7 +50,7 @@ SizedJob Sizer::ByRequest(const TraceJob& job) const {
   for (size_t i = 0; i < pools_.size(); ++i) {
     const daemon::PoolInfo& pool = pools_[i];
     const daemon::GangShape shape = RequestedShape(job.gpus, pool.gpus_per_node);
-    if (!daemon::FitsCapacity(capacity_, pool.gpu_type, shape)) continue;
+    if (!FitsPool(pool.gpu_type, shape)) continue;
     if (pool.total_gpus <= best_total) continue;  // the largest pool, then the first name
     best_total = pool.total_gpus;
     best = SizedJob{.gpu_type = pool.gpu_type,
@@ -123,7 +135,7 @@ SizedJob Sizer::ByPlan(const TraceJob& job) {
   for (int64_t dp = widest; dp > least.dp; --dp) {
     daemon::GangShape wide = least;
     wide.dp = dp;
-    if (daemon::FitsCapacity(capacity_, sized.gpu_type, wide)) {
+    if (FitsPool(sized.gpu_type, wide)) {
       sized.shape = wide;
       break;
     }

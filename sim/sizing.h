@@ -65,10 +65,15 @@ class Sizer {
     int chosen_pool = -1;
   };
   const Planned& PlanFor(const TraceJob& job);
+  // Whether `shape` could ever be placed on the pool's nodes.
+  bool FitsPool(const std::string& gpu_type, const daemon::GangShape& shape) const;
   double TokensPerSecond(const TraceJob& job, const Planned& planned, int64_t dp);
 
   std::vector<daemon::PoolInfo> pools_;
   std::vector<daemon::NodeView> capacity_;
+  // Per pool, nodes by GPUs in all ([k]: nodes with k): FitsCapacity by
+  // count (daemon::FitsByCount) without a pass over every node per job.
+  std::map<std::string, std::vector<int64_t>> nodes_by_total_;
   daemon::PlanCache cache_{4096};
   std::map<std::pair<std::string, std::string>, Planned> plans_;  // (model, task)
   std::map<std::tuple<std::string, std::string, int64_t>, double> rates_;
