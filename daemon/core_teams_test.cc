@@ -52,17 +52,40 @@ TEST_F(CoreTeamsTest, AJobOfAKnownTeamIsPlaced) {
 }
 
 TEST_F(CoreTeamsTest, QuotaHoldsAJobAndExplainSaysSo) {
-  // t may use no h100s at all (nominal 0, borrowing limit 0).
+  // t may use 4 h100s at most (nominal 4, borrowing limit 0): a 7B job
+  // fits, but not as many as 8 GPUs would hold.
   OpenWithTeams(
-      "teams:\n  - name: t\n    quota:\n      h100-80gb: {nominal: 0, borrowing_limit: 0}\n");
+      "teams:\n  - name: t\n    quota:\n      h100-80gb: {nominal: 4, borrowing_limit: 0}\n");
   Register("n1", "h100-80gb", 8);
-  auto r = Submit("llama-2-7b");
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->job().state(), berth::v1::PENDING);
+  absl::StatusOr<berth::v1::SubmitJobResponse> r;
+  for (int i = 0; i < 5; ++i) {
+    r = Submit("llama-2-7b");
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (r->job().state() == berth::v1::PENDING) break;
+  }
+  ASSERT_EQ(r->job().state(), berth::v1::PENDING);
   auto explained = core_->Explain(r->job().id());
   ASSERT_TRUE(explained.ok()) << explained.status();
-  EXPECT_TRUE(absl::StrContains(explained->DebugString(), "may use at most 0 h100-80gb"))
+  EXPECT_TRUE(absl::StrContains(explained->DebugString(), "may use at most 4 h100-80gb"))
       << explained->DebugString();
+}
+
+// Issue 13 (Kueue #5243): a job that can never fit within its team's reach
+// is refused at once, with the numbers, not queued for ever.
+TEST_F(CoreTeamsTest, AJobBeyondItsTeamsReachIsRefusedAtSubmitAndCounted) {
+  OpenWithTeams(
+      "teams:\n  - name: t\n    quota:\n      h100-80gb: {nominal: 0, borrowing_limit: 0}\n"
+      "  - name: u\n    quota:\n      h100-80gb: {nominal: 8}\n");
+  Register("n1", "h100-80gb", 8);
+  auto r = Submit("llama-2-7b");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(
+      r.status().message(),
+      "team t may use at most 0 h100-80gb (nominal 0 + borrowing limit 0); this job needs "))
+      << r.status();
+  EXPECT_EQ(metrics_.refusals_team_reach.Value(), 1);
+  EXPECT_EQ(metrics_.refusals_does_not_fit.Value(), 0);
 }
 
 // ApplyTeams, core side: checked against the live jobs, persisted, and only

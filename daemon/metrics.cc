@@ -55,6 +55,7 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
       refusals_no_gpus(Refusals(*registry_).Add({{"reason", "no_gpus"}})),
       refusals_does_not_fit(Refusals(*registry_).Add({{"reason", "does_not_fit"}})),
       refusals_no_gang_fit(Refusals(*registry_).Add({{"reason", "no_gang_fit"}})),
+      refusals_team_reach(Refusals(*registry_).Add({{"reason", "team_reach"}})),
       heartbeats(BuildCounter()
                      .Name("berth_heartbeats_total")
                      .Help("Heartbeats received from agents")

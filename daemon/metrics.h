@@ -72,6 +72,7 @@ class Metrics {
   prometheus::Counter& refusals_no_gpus;
   prometheus::Counter& refusals_does_not_fit;
   prometheus::Counter& refusals_no_gang_fit;
+  prometheus::Counter& refusals_team_reach;
   prometheus::Counter& heartbeats;
   prometheus::Histogram& submit_to_placed_seconds;
   prometheus::Histogram& queue_wait_seconds;

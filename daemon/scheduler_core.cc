@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -267,6 +268,14 @@ absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::Jo
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
     return request.status();
+  }
+  if (view.teams != nullptr) {
+    std::map<std::string, int64_t> capacity;
+    for (const PoolInfo& pool : view.pools) capacity[pool.gpu_type] += pool.total_gpus;
+    request->team = spec.team();
+    for (const auto& [type, gpus] : capacity) {
+      request->team_ceilings[type] = TeamCeiling::Of(*view.teams, spec.team(), type, capacity);
+    }
   }
   return Admit(*request, view.pools, *view.capacity, &plan_cache_);
 }

@@ -92,6 +92,7 @@ class TeamLedger {
   int64_t LendingBalance(const std::string& type) const;
 
  private:
+  friend struct TeamCeiling;
   struct Team {
     std::string name;
     int parent = -1;
@@ -117,6 +118,21 @@ class TeamLedger {
 std::optional<std::string> NeverFits(const TeamsConfig& config, const std::string& team,
                                      const std::string& type, int64_t gpus,
                                      const std::map<std::string, int64_t>& capacity);
+
+// The most GPUs of `type` one job of `team` could ever hold, on an idle
+// cluster of `capacity`: the smallest of rule 1's bounds over its chain
+// (nominal + borrowing_limit of the team and each ancestor with a limit)
+// and rule 2's (its own nominal plus all that the other teams may lend and
+// the GPUs no team is promised). `why` gives the binding bound's terms.
+// A job needing more is refused at submit (Kueue #5243): exactly when
+// NeverFits refuses it.
+struct TeamCeiling {
+  int64_t gpus = 0;
+  std::string why;  // "nominal 32 + borrowing limit 0", ...
+
+  static TeamCeiling Of(const TeamsConfig& config, const std::string& team, const std::string& type,
+                        const std::map<std::string, int64_t>& capacity);
+};
 
 // Jobs in team order (see above). Items are indices into the caller's
 // vector, which must outlive the queue.
