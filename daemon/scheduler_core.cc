@@ -112,6 +112,10 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
       std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
     }
   }
+  if (options_.teams != nullptr) {
+    team_usage_ = UsageFromRows(snapshot.team_usage);
+    team_usage_saved_ms_ = snapshot.team_usage.as_of_ms;
+  }
   RebuildReservations();
   RefreshAdmissionView();
   dirty_ = true;
