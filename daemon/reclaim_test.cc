@@ -441,7 +441,10 @@ TeamsConfig RandomTeams(std::mt19937& rng, int64_t capacity) {
     if (rng() % 2) lending = static_cast<int64_t>(rng() % 9);
     teams.push_back(Team("t" + std::to_string(i), nominal, borrowing, lending));
   }
-  return Config(std::move(teams));
+  TeamsConfig config = Config(std::move(teams));
+  // Half the clusters age: a job waiting 30 minutes gets a reservation.
+  if (rng() % 2) config.reserve_after_ms = 30 * kMinute;
+  return config;
 }
 
 TEST(SettleTest, NoJobPreemptedTwiceAndAFixedPointIsReached) {
