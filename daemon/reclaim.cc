@@ -76,16 +76,21 @@ std::vector<const HeldJob*> Candidates(const PendingJob& job, const std::vector<
   return out;
 }
 
+// Held jobs by team: step 6 looks at the preemptor's team only.
+using HeldByTeamMap = std::map<std::string, std::vector<const HeldJob*>>;
+
 // Step 6: `job`'s own team's lower-priority jobs, best victim first.
-std::vector<const HeldJob*> PriorityCandidates(const PendingJob& job,
-                                               const std::vector<HeldJob>& held,
+std::vector<const HeldJob*> PriorityCandidates(const PendingJob& job, const HeldByTeamMap& by_team,
                                                const std::set<int64_t>& victims, int64_t now_ms,
                                                int64_t min_runtime_ms) {
   std::vector<std::tuple<int32_t, int64_t, int64_t, const HeldJob*>> ranked;
-  for (const HeldJob& h : held) {
-    if (h.gpu_type != job.gpu_type || h.team != job.team || h.priority >= job.priority ||
-        !h.preemptible || victims.contains(h.id) || now_ms - h.start_ms < min_runtime_ms ||
-        h.start_ms >= job.submit_time_ms) {
+  auto team = by_team.find(job.team);
+  if (team == by_team.end()) return {};
+  for (const HeldJob* held : team->second) {
+    const HeldJob& h = *held;
+    if (h.priority >= job.priority || !h.preemptible || h.start_ms >= job.submit_time_ms ||
+        now_ms - h.start_ms < min_runtime_ms || h.gpu_type != job.gpu_type ||
+        victims.contains(h.id)) {
       continue;
     }
     ranked.emplace_back(h.priority, LostGpuMs(h, now_ms), h.id, &h);
@@ -145,7 +150,7 @@ bool MayPreempt(const Waiting& waiting) {
 
 // Steps 1-6 for one waiting job: a reclaim, else a preemption by priority.
 std::optional<Preemption> PlanFor(const PendingJob& job, const Waiting& waiting,
-                                  const std::vector<HeldJob>& held,
+                                  const std::vector<HeldJob>& held, const HeldByTeamMap& by_team,
                                   const std::set<int64_t>& victims,
                                   const std::vector<NodeView>& nodes, const TeamLedger& ledger,
                                   int64_t now_ms, const TeamsConfig& config) {
@@ -158,7 +163,7 @@ std::optional<Preemption> PlanFor(const PendingJob& job, const Waiting& waiting,
   }
   if (!for_gpus && waiting.reason != WaitReason::kTeamQuota) return std::nullopt;
   std::vector<const HeldJob*> candidates =
-      PriorityCandidates(job, held, victims, now_ms, config.min_runtime_ms);
+      PriorityCandidates(job, by_team, victims, now_ms, config.min_runtime_ms);
   if (candidates.empty()) return std::nullopt;
   std::optional<Preemption> p = TryPreempt(job, candidates, nodes, ledger, /*borrowed_only=*/false);
   if (p) p->reason = PreemptionReason::kPriority;
@@ -173,7 +178,11 @@ std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, cons
   std::map<int64_t, const PendingJob*> by_id;
   for (const PendingJob& job : pending) by_id[job.id] = &job;
   TeamGpus in_use;
-  for (const HeldJob& h : held) in_use[h.team][h.gpu_type] += Gpus(h);
+  HeldByTeamMap by_team;
+  for (const HeldJob& h : held) {
+    in_use[h.team][h.gpu_type] += Gpus(h);
+    by_team[h.team].push_back(&h);
+  }
   for (const Decision& d : pass.placed) {
     const PendingJob& job = *by_id.at(d.job_id);
     in_use[job.team][job.gpu_type] += static_cast<int64_t>(d.slots.size());
@@ -187,7 +196,7 @@ std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, cons
   for (const Waiting& waiting : order) {
     const PendingJob& job = *by_id.at(waiting.job_id);
     std::optional<Preemption> p =
-        PlanFor(job, waiting, held, victims, nodes, ledger, now_ms, config);
+        PlanFor(job, waiting, held, by_team, victims, nodes, ledger, now_ms, config);
     if (!p) continue;
     for (const HeldJob& h : held) {
       if (!std::binary_search(p->victims.begin(), p->victims.end(), h.id)) continue;
