@@ -254,19 +254,20 @@ TeamQueue::TeamQueue(std::vector<TeamJobRef> jobs) {
 }
 
 std::optional<TeamJobRef> TeamQueue::Next(const TeamLedger& ledger) {
+  // Its head moved on, and its team may have taken GPUs since.
+  if (last_ != nullptr) last_->fresh = false;
   Lane* best = nullptr;
-  std::tuple<int, double> best_key;
   for (Lane& lane : lanes_) {  // by name: ties go to the first
     if (lane.next >= lane.jobs.size()) continue;
-    const TeamJobRef& head = lane.jobs[lane.next];
-    const std::tuple<int, double> key{
-        ledger.WithinNominal(lane.team, head.gpu_type, head.gpus) ? 0 : 1,
-        ledger.WeightedShare(lane.team)};
-    if (best == nullptr || key < best_key) {
-      best = &lane;
-      best_key = key;
+    if (!lane.fresh) {
+      const TeamJobRef& head = lane.jobs[lane.next];
+      lane.key = {ledger.WithinNominal(lane.team, head.gpu_type, head.gpus) ? 0 : 1,
+                  ledger.WeightedShare(lane.team)};
+      lane.fresh = true;
     }
+    if (best == nullptr || lane.key < best->key) best = &lane;
   }
+  last_ = best;
   if (best == nullptr) return std::nullopt;
   return best->jobs[best->next++];
 }

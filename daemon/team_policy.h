@@ -44,6 +44,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "daemon/teams_config.h"
@@ -149,7 +150,10 @@ struct TeamJobRef {
 class TeamQueue {
  public:
   explicit TeamQueue(std::vector<TeamJobRef> jobs);
-  // The next job, or nullopt when every job has been taken.
+  // The next job, or nullopt when every job has been taken. Between two
+  // calls the caller may change the ledger only for the team of the job
+  // the last call returned (Take when it is placed): a team's key (tier,
+  // share) depends on its own usage alone, so the others' are kept.
   std::optional<TeamJobRef> Next(const TeamLedger& ledger);
 
  private:
@@ -157,8 +161,11 @@ class TeamQueue {
     std::string team;
     std::vector<TeamJobRef> jobs;  // in team order
     size_t next = 0;
+    std::tuple<int, double> key;  // for jobs[next], while fresh
+    bool fresh = false;
   };
   std::vector<Lane> lanes_;  // by team name
+  Lane* last_ = nullptr;     // whose job the last call returned
 };
 
 }  // namespace berth::daemon
