@@ -11,6 +11,12 @@
 // before the head's shadow time, so EASY backfills it), the job ends, and a
 // pass runs again (it places nothing). Two passes per iteration.
 //
+// BM_TeamPass is the same cycle with a teams file (issue 13): 50 teams with
+// quotas share the cluster, every running and pending job belongs to one of
+// them (round-robin), and each pass is berthd's team pass (core_pass.cc's
+// RunTeamPass): team order and quota checks (SchedulePass with the config),
+// then PlanReclaim, then the placements.
+//
 //   build/bench/pass_benchmark --benchmark_min_time=0.2
 #include <cstdint>
 #include <string>
@@ -21,6 +27,9 @@
 #include "daemon/cluster_state.h"
 #include "daemon/indexed_pass.h"
 #include "daemon/queue_policy.h"
+#include "daemon/reclaim.h"
+#include "daemon/team_policy.h"
+#include "daemon/teams_config.h"
 
 namespace berth::daemon {
 namespace {
@@ -40,13 +49,19 @@ NodeRecord Node(int64_t i) {
   return node;
 }
 
-// The cluster and its queue, as described at the top.
-ClusterState BuildCluster(int64_t nodes, int64_t pending) {
+std::string TeamName(int64_t i, int64_t teams) {
+  return teams > 0 ? absl::StrFormat("team-%02d", i % teams) : std::string();
+}
+
+// The cluster and its queue, as described at the top; with `teams`, job i
+// belongs to team i mod teams.
+ClusterState BuildCluster(int64_t nodes, int64_t pending, int64_t teams = 0) {
   ClusterState state;
   for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
   int64_t id = 1;
   for (int64_t i = kFreeNodes; i < nodes; ++i, ++id) {
     JobRecord job{.id = id,
+                  .team = TeamName(i, teams),
                   .gpu_type = kH100,
                   .shape = {.tp = 8},
                   .submit_time_ms = kNow - 1000,
@@ -61,6 +76,7 @@ ClusterState BuildCluster(int64_t nodes, int64_t pending) {
   for (int64_t i = 0; i < pending; ++i, ++id) {
     const bool big = i % 2 == 0;
     state.AddJob(JobRecord{.id = id,
+                           .team = TeamName(i, teams),
                            .priority = static_cast<int32_t>(i % 4),
                            .gpu_type = kH100,
                            .shape = {.tp = 8, .pp = 4, .dp = big ? 8 : 4},
@@ -141,6 +157,98 @@ void Sizes(benchmark::internal::Benchmark* b) {
   }
   b->ArgNames({"pending", "nodes"})->Unit(benchmark::kMillisecond);
 }
+
+// 50 teams splitting the cluster's GPUs evenly as nominal quota; every
+// third team may borrow at most 64 more, every fifth lends at most 32.
+TeamsConfig FiftyTeams(int64_t gpus) {
+  TeamsConfig config;
+  for (int64_t i = 0; i < 50; ++i) {
+    TeamQuota quota{.nominal = gpus / 50};
+    if (i % 3 == 0) quota.borrowing_limit = 64;
+    if (i % 5 == 0) quota.lending_limit = 32;
+    config.teams.push_back(TeamSpec{.name = TeamName(i, 50),
+                                    .weight = static_cast<double>(1 + i % 3),
+                                    .quota = {{kH100, quota}}});
+  }
+  return config;
+}
+
+// berthd's team pass (core_pass.cc, core_reclaim.cc) on the state: the
+// pass, the placements, then reclaim over the views they leave.
+int64_t TeamPass(ClusterState& state, const TeamsConfig& config, const DecayedUsage& usage,
+                 int64_t now, int64_t* preemptions) {
+  std::vector<PendingJob> pending = state.PendingJobs();
+  std::vector<RunningJob> running = state.RunningJobs();
+  std::vector<HeldJob> held;
+  for (PendingJob& job : pending) job.team = state.FindJob(job.id)->team;
+  for (RunningJob& job : running) {
+    const JobRecord& record = *state.FindJob(job.id);
+    job.team = record.team;
+    job.start_ms = record.start_time_ms;
+    HeldJob& h = held.emplace_back(HeldJob{
+        .id = job.id, .team = job.team, .gpu_type = job.gpu_type, .start_ms = job.start_ms});
+    for (const GpuHold& gpu : record.gpus) {
+      h.slots.push_back(SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
+    }
+  }
+  const std::vector<PendingJob> considered = pending;
+  PassResult result = SchedulePass(std::move(pending), running, state.PlacementViews(), now,
+                                   {.config = &config, .usage = &usage});
+  for (const Decision& d : result.placed) {
+    std::vector<GpuHold> holds;
+    for (const SlotAssignment& slot : d.slots) {
+      holds.push_back(GpuHold{.node = slot.node, .index = slot.gpu_index});
+    }
+    if (!state.Place(d.job_id, std::move(holds), now).ok()) std::abort();
+  }
+  *preemptions += static_cast<int64_t>(
+      PlanReclaim(considered, result, held, state.PlacementViews(), now, config).size());
+  state.SetWaiting(result.waiting);
+  return static_cast<int64_t>(result.placed.size());
+}
+
+// The cycle of BM_SubmitPlaceCycle with teams: the submitted 1-GPU job
+// belongs to team-01, which holds 19 of the running jobs (152 GPUs) of
+// its nominal 160 (at 1,000 nodes), so it is within its quota.
+void BM_TeamPass(benchmark::State& bm) {
+  const int64_t pending = bm.range(0);
+  const int64_t nodes = bm.range(1);
+  constexpr int64_t kTeams = 50;
+  ClusterState state = BuildCluster(nodes, pending, kTeams);
+  const TeamsConfig config = FiftyTeams(nodes * 8);
+  DecayedUsage usage{.as_of_ms = kNow};
+  for (int64_t i = 0; i < kTeams; ++i) usage.gpu_ms[TeamName(i, kTeams)][kH100] = 1e9 * (i % 7);
+  int64_t preemptions = 0;
+  TeamPass(state, config, usage, kNow, &preemptions);
+  int64_t next_id = 10'000'000;
+  int64_t placed = 0;
+  for (auto _ : bm) {
+    const int64_t id = next_id++;
+    state.AddJob(JobRecord{.id = id,
+                           .team = TeamName(1, kTeams),
+                           .gpu_type = kH100,
+                           .shape = {.tp = 1},
+                           .submit_time_ms = kNow,
+                           .max_runtime_ms = 60'000});
+    placed += TeamPass(state, config, usage, kNow, &preemptions);
+    if (!state.Finish(id, JobState::kSucceeded, "", 0, kNow).ok()) std::abort();
+    placed += TeamPass(state, config, usage, kNow, &preemptions);
+    state.EvictFinished(100);
+  }
+  if (placed != static_cast<int64_t>(bm.iterations())) {
+    bm.SkipWithError("the submitted job was not placed exactly once per iteration");
+  }
+  bm.counters["pending"] = static_cast<double>(pending);
+  bm.counters["nodes"] = static_cast<double>(nodes);
+  bm.counters["teams"] = static_cast<double>(kTeams);
+  bm.counters["preemptions"] = static_cast<double>(preemptions);
+}
+
+BENCHMARK(BM_TeamPass)
+    ->Args({10000, 1000})
+    ->Args({1000, 1000})
+    ->ArgNames({"pending", "nodes"})
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK(BM_SubmitPlaceCycle<FullPass>)->Name("BM_FullPass")->Apply(Sizes);
 BENCHMARK(BM_SubmitPlaceCycle<IndexedPass>)->Name("BM_IndexedPass")->Apply(Sizes);

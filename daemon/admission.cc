@@ -1,6 +1,7 @@
 #include "daemon/admission.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -21,6 +22,8 @@ const char* RefusalKindName(RefusalKind kind) {
       return "no_gang_fit";
     case RefusalKind::kDoesNotFit:
       return "does_not_fit";
+    case RefusalKind::kTeamReach:
+      return "team_reach";
   }
   return "unknown";
 }
@@ -29,17 +32,74 @@ namespace {
 
 std::string GpuCount(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
+const TeamCeiling* CeilingFor(const AdmissionRequest& request, const std::string& type) {
+  auto it = request.team_ceilings.find(type);
+  return it == request.team_ceilings.end() ? nullptr : &it->second;
+}
+
 std::string CacheKey(const AdmissionRequest& request, const PoolInfo& pool) {
+  const TeamCeiling* ceiling = CeilingFor(request, pool.gpu_type);
   return absl::StrCat(request.cache_key, "|", pool.gpu_type, "|", pool.total_gpus, "|",
-                      pool.gpus_per_node, "|", pool.gpu.memory_bytes);
+                      pool.gpus_per_node, "|", pool.gpu.memory_bytes,
+                      ceiling == nullptr ? "" : absl::StrCat("|team ", ceiling->gpus));
 }
 
 GangShape ShapeOf(const planner::Plan& plan) {
   return GangShape{.tp = plan.split.tp, .pp = plan.split.pp, .dp = plan.split.dp};
 }
 
+// The first of `solved`'s plans (best, then alternatives) that gang-places
+// on the pool's empty nodes and needs at most `ceiling` GPUs (< 0: no
+// bound); `over` gets the first that gang-places but needs more.
+std::optional<planner::Plan> FirstPlaceable(const planner::PlanResult& solved, const PoolInfo& pool,
+                                            const std::vector<NodeView>& capacity_nodes,
+                                            int64_t ceiling, std::optional<planner::Plan>* over) {
+  std::vector<planner::Plan> candidates = {solved.best};
+  candidates.insert(candidates.end(), solved.alternatives.begin(), solved.alternatives.end());
+  for (const planner::Plan& plan : candidates) {
+    if (!FitsCapacity(capacity_nodes, pool.gpu_type, ShapeOf(plan))) continue;
+    if (ceiling < 0 || plan.gpus <= ceiling) return plan;
+    if (over != nullptr && !over->has_value()) *over = plan;
+  }
+  return std::nullopt;
+}
+
+void Choose(PoolVerdict& verdict, const planner::Plan& plan) {
+  verdict.result->best = plan;
+  verdict.fits_ever = true;
+  verdict.shape = ShapeOf(plan);
+}
+
+// Every plan that gang-places needs more than the team's ceiling: plans
+// again within it, else says why not (with the planner's "Would fit"
+// hints for the ceiling in verdict.result).
+void JudgeWithinCeiling(const AdmissionRequest& admission, const TeamCeiling& ceiling,
+                        const planner::Plan& over, const std::vector<NodeView>& capacity_nodes,
+                        PoolVerdict& verdict) {
+  if (ceiling.gpus >= 1) {
+    planner::PlanRequest within = verdict.request;
+    within.max_gpus = std::min(within.max_gpus, ceiling.gpus);
+    absl::StatusOr<planner::PlanResult> solved = planner::SolvePlan(within);
+    if (solved.ok()) {
+      verdict.request = within;
+      verdict.result = *solved;
+      if (solved->feasible) {
+        if (std::optional<planner::Plan> plan =
+                FirstPlaceable(*solved, verdict.pool, capacity_nodes, ceiling.gpus, nullptr)) {
+          return Choose(verdict, *plan);
+        }
+      }
+    }
+  }
+  verdict.beyond_team_reach = true;
+  verdict.why_not =
+      absl::StrCat("team ", admission.team, " may use at most ", ceiling.gpus, " ",
+                   verdict.pool.gpu_type, " (", ceiling.why, "); this job needs ", over.gpus,
+                   " (TP ", over.split.tp, " × PP ", over.split.pp, " × DP ", over.split.dp, ")");
+}
+
 // Plans the job for one pool and checks that the plan gang-places on the
-// pool's nodes when they are empty.
+// pool's nodes when they are empty, within the team's ceiling.
 PoolVerdict JudgePool(const AdmissionRequest& admission, const PoolInfo& pool,
                       const std::vector<NodeView>& capacity_nodes) {
   PoolVerdict verdict;
@@ -60,14 +120,15 @@ PoolVerdict JudgePool(const AdmissionRequest& admission, const PoolInfo& pool,
     verdict.why_not = solved->reason;
     return verdict;
   }
-  // The best plan, else the first alternative that gang-places.
-  std::vector<planner::Plan> candidates = {solved->best};
-  candidates.insert(candidates.end(), solved->alternatives.begin(), solved->alternatives.end());
-  for (const planner::Plan& plan : candidates) {
-    if (!FitsCapacity(capacity_nodes, pool.gpu_type, ShapeOf(plan))) continue;
-    verdict.result->best = plan;
-    verdict.fits_ever = true;
-    verdict.shape = ShapeOf(plan);
+  const TeamCeiling* ceiling = CeilingFor(admission, pool.gpu_type);
+  std::optional<planner::Plan> over;
+  if (std::optional<planner::Plan> plan = FirstPlaceable(
+          *solved, pool, capacity_nodes, ceiling == nullptr ? -1 : ceiling->gpus, &over)) {
+    Choose(verdict, *plan);
+    return verdict;
+  }
+  if (over.has_value()) {
+    JudgeWithinCeiling(admission, *ceiling, *over, capacity_nodes, verdict);
     return verdict;
   }
   verdict.why_not = absl::StrCat("its plan (", GpuCount(solved->best.gpus),
@@ -142,8 +203,10 @@ std::string RefusalReason(const AdmissionRequest& request, const std::vector<Poo
       if (absl::StartsWith(line, "Would fit") && hints.size() < 3) hints.push_back(line);
     }
   }
-  std::string reason =
-      absl::StrCat("no GPU pool can ever hold this job: ", absl::StrJoin(parts, "; "));
+  const bool team = !request.team_ceilings.empty();
+  std::string reason = absl::StrCat("no GPU pool can ever hold this job",
+                                    team ? absl::StrCat(" for team ", request.team) : "", ": ",
+                                    absl::StrJoin(parts, "; "));
   if (!hints.empty()) absl::StrAppend(&reason, ". Nearest changes: ", absl::StrJoin(hints, " "));
   return reason;
 }
@@ -183,6 +246,9 @@ AdmissionResult Admit(const AdmissionRequest& request, const std::vector<PoolInf
   result.refusal = result.pools.empty() ? RefusalKind::kNoGpus : RefusalKind::kDoesNotFit;
   for (const PoolVerdict& v : result.pools) {
     if (v.result && v.result->feasible) result.refusal = RefusalKind::kNoGangFit;
+  }
+  for (const PoolVerdict& v : result.pools) {
+    if (v.beyond_team_reach) result.refusal = RefusalKind::kTeamReach;
   }
   return result;
 }

@@ -14,12 +14,22 @@
 // recent verdicts keyed by the request's identity and the pool, because
 // clusters see the same job shapes again and again.
 //
+// With teams (docs/TEAMS.md), a pool whose type the job's team can never
+// hold enough of is judged within the team's ceiling (team_policy.h's
+// TeamCeiling): a plan beyond it is replaced by the first one within it
+// (the planner run again with max_gpus = the ceiling); when there is none
+// the pool cannot hold the job, and a job that no pool holds for that
+// reason is refused as kTeamReach, naming the team, the type, the GPUs
+// its plan needs and the ceiling (Kueue #5243: quota admitted, never
+// placeable).
+//
 // The daemon builds the request from a JobSpec (convert.h's
 // AdmissionRequestFromSpec) and turns verdicts back into messages.
 #ifndef BERTH_DAEMON_ADMISSION_H_
 #define BERTH_DAEMON_ADMISSION_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "daemon/cluster_views.h"
 #include "daemon/placement.h"
+#include "daemon/team_policy.h"
 #include "planner/solver.h"
 
 namespace berth::daemon {
@@ -40,6 +51,7 @@ enum class RefusalKind {
   kNoGpus,      // no pool at all (of the type asked for)
   kNoGangFit,   // a plan fits in memory, but not on the pool's nodes
   kDoesNotFit,  // no plan fits any pool
+  kTeamReach,   // a plan fits a pool, but not within the job's team's ceiling
 };
 const char* RefusalKindName(RefusalKind kind);  // "no_gpus", as metrics label it
 
@@ -48,6 +60,10 @@ struct AdmissionRequest {
   planner::PlanRequest plan;
   std::string gpu_type;   // the one pool asked for; empty: any
   std::string cache_key;  // identifies `plan` for PlanCache; empty: not cached
+  // With teams: the job's team, and its ceiling per GPU type (a type not
+  // here: no bound).
+  std::string team;
+  std::map<std::string, TeamCeiling> team_ceilings;
 };
 
 struct PoolVerdict {
@@ -58,6 +74,7 @@ struct PoolVerdict {
   std::optional<planner::PlanResult> result;  // the chosen plan first; none if the
                                               // planner refused the request here
   std::string why_not;                        // when !fits_ever
+  bool beyond_team_reach = false;             // !fits_ever only by the team's ceiling
 };
 
 struct AdmissionResult {

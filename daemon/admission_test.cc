@@ -75,6 +75,56 @@ TEST(AdmissionTest, APaceSizesTheGangAboutEightForSevenBAndEightyForSeventyB) {
   EXPECT_LT(fewest.pools[fewest.chosen].shape.gpus(), 40);
 }
 
+// Issue 13 (Kueue #5243): with teams, a job whose plan needs more GPUs than
+// its team's ceiling is planned again within it, and refused when nothing
+// fits there, with the numbers and the nearest change.
+TEST(AdmissionTest, APlanBeyondTheTeamsCeilingIsRefusedWithTheNumbers) {
+  const planner::GpuType h100 = planner::FindGpu("h100-80gb").value();
+  AdmissionRequest paced = Train("llama-2-70b", "paced");
+  // About 80 GPUs' pace (see above): more than the 40 prod may use.
+  paced.plan.tokens_per_second = 0.999 * 80 * h100.peak_bf16_flops * 0.40 / (6.0 * 6.9e10);
+  paced.team = "prod";
+  paced.team_ceilings["h100-80gb"] =
+      TeamCeiling{.gpus = 40, .why = "nominal 32 + borrowing limit 8"};
+  const std::vector<PoolInfo> pools = {Pool("h100-80gb", 16, 8, 128)};
+  PlanCache cache(16);
+  const AdmissionResult over = Admit(paced, pools, Capacity("h100-80gb", 16, 8), &cache);
+  ASSERT_FALSE(over.admitted);
+  EXPECT_EQ(over.refusal, RefusalKind::kTeamReach);
+  EXPECT_TRUE(absl::StrContains(
+      over.reason,
+      "team prod may use at most 40 h100-80gb (nominal 32 + borrowing limit 8); this job needs "))
+      << over.reason;
+  EXPECT_TRUE(absl::StrContains(over.reason, "Would fit with more than 40 GPUs")) << over.reason;
+  // A ceiling of the whole pool admits the same plan.
+  paced.team_ceilings["h100-80gb"].gpus = 128;
+  const AdmissionResult within = Admit(paced, pools, Capacity("h100-80gb", 16, 8), &cache);
+  ASSERT_TRUE(within.admitted) << within.reason;
+  EXPECT_GT(within.pools[within.chosen].shape.gpus(), 40);
+
+  // 70B training never fits 2 H100s: refused, naming the team, the type,
+  // the GPUs the plan needs and the ceiling.
+  AdmissionRequest tiny = Train("llama-2-70b", "tiny");
+  tiny.team = "prod";
+  tiny.team_ceilings["h100-80gb"] = TeamCeiling{.gpus = 2, .why = "nominal 2 + borrowing limit 0"};
+  const AdmissionResult refused = Admit(tiny, pools, Capacity("h100-80gb", 16, 8), &cache);
+  ASSERT_FALSE(refused.admitted);
+  EXPECT_EQ(refused.refusal, RefusalKind::kTeamReach);
+  EXPECT_STREQ(RefusalKindName(refused.refusal), "team_reach");
+  EXPECT_TRUE(
+      absl::StrContains(refused.reason,
+                        "team prod may use at most 2 h100-80gb (nominal 2 + borrowing limit 0); "
+                        "this job needs "))
+      << refused.reason;
+  EXPECT_TRUE(absl::StrContains(refused.reason, "(TP ")) << refused.reason;
+  // The same job without the ceiling is admitted: the cache keeps the two
+  // verdicts apart.
+  AdmissionRequest free = tiny;
+  free.team_ceilings.clear();
+  EXPECT_TRUE(Admit(free, pools, Capacity("h100-80gb", 16, 8), &cache).admitted);
+  EXPECT_FALSE(Admit(tiny, pools, Capacity("h100-80gb", 16, 8), &cache).admitted);
+}
+
 TEST(AdmissionTest, NoPoolMeansNoGpus) {
   const AdmissionResult r = Admit(Train("llama-2-7b"), {}, {}, nullptr);
   EXPECT_FALSE(r.admitted);

@@ -167,6 +167,9 @@ void SchedulerCore::CountSubmission(const AdmissionResult& admission) {
     case RefusalKind::kNoGangFit:
       m->refusals_no_gang_fit.Increment();
       break;
+    case RefusalKind::kTeamReach:
+      m->refusals_team_reach.Increment();
+      break;
     default:
       m->refusals_does_not_fit.Increment();
   }

@@ -4,6 +4,7 @@
 // the pass is indexed_pass.h's, over indexes the state keeps (the same
 // decisions, without rescanning the queue), and why a job waits is
 // computed only when asked (WaitingVerdict).
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -87,8 +88,54 @@ std::optional<Waiting> SchedulerCore::WaitingVerdict(int64_t id) const {
   return std::nullopt;
 }
 
+namespace {
+
+// Fair-share usage as the database keeps it: whole GPU-ms.
+db::TeamUsage UsageRows(const DecayedUsage& usage) {
+  db::TeamUsage out{.as_of_ms = usage.as_of_ms};
+  for (const auto& [team, types] : usage.gpu_ms) {
+    for (const auto& [type, gpu_ms] : types) {
+      out.rows.push_back(db::TeamUsageRow{
+          .team = team, .gpu_type = type, .gpu_ms = std::max<int64_t>(0, std::llround(gpu_ms))});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+DecayedUsage SchedulerCore::UsageFromRows(const db::TeamUsage& rows) {
+  DecayedUsage usage{.as_of_ms = rows.as_of_ms};
+  for (const db::TeamUsageRow& row : rows.rows) {
+    usage.gpu_ms[row.team][row.gpu_type] = static_cast<double>(row.gpu_ms);
+  }
+  return usage;
+}
+
+// Brings the fair-share usage forward to `now` and writes it at most once
+// per kTeamUsageSaveMs, in the round's batch: a restart loses at most that
+// much of it.
+void SchedulerCore::UpdateTeamUsage(WriteBatch& batch, int64_t now) {
+  TeamGpus held;  // as team_usage.cc counts it: placed and running jobs
+  for (int64_t id : state_.live()) {
+    const JobRecord& job = *state_.FindJob(id);
+    if (job.state == JobState::kPending) continue;
+    held[job.team][job.gpu_type] += static_cast<int64_t>(job.gpus.size());
+  }
+  team_usage_ = DecayUsage(team_usage_, held, now, options_.teams->half_life_ms);
+  if (team_usage_saved_ms_ != 0 && now - team_usage_saved_ms_ < kTeamUsageSaveMs &&
+      now >= team_usage_saved_ms_) {
+    return;
+  }
+  const db::TeamUsage rows = UsageRows(team_usage_);
+  if (batch.Write([&](db::Store& store) { return store.SaveTeamUsage(rows); })) {
+    team_usage_saved_ms_ = now;
+  }
+}
+
 void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
   PlaceReserved(batch, now);
+  UpdateTeamUsage(batch, now);
   std::vector<PendingJob> pending = state_.PendingJobs();
   // A preemptor with a reservation waits for it, outside the pass.
   std::erase_if(pending, [this](const PendingJob& job) { return reservations_.contains(job.id); });
@@ -104,7 +151,6 @@ void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
     job.team = record.team;
     job.start_ms = record.start_time_ms;
   }
-  team_usage_ = DecayUsage(team_usage_, HeldByTeam(running), now, options_.teams->half_life_ms);
   const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
   std::vector<NodeView> views = state_.PlacementViews();
   HideReserved(views);

@@ -175,6 +175,39 @@ TEST_F(CorePreemptionTest, BorrowedJobIsStoppedRequeuedAndTheOwnerTakesItsGpus) 
   EXPECT_EQ(Lookup(victim)->state(), berth::v1::PENDING);
 }
 
+// Issue 13: within a team, a higher priority preempts a lower one that
+// started before it was submitted, with the same stop, requeue and
+// reservation as reclaim.
+TEST_F(CorePreemptionTest, AHigherPriorityJobOfTheSameTeamPreemptsALowerOne) {
+  FillWithTeamA(Spec("a"));
+  PassMinRuntime();  // a's jobs have run min_runtime
+  const int stops_before = notifier_.stops();
+  berth::v1::JobSpec spec = Spec("a");
+  spec.set_priority(5);
+  auto urgent = SubmitSpec(spec);
+  ASSERT_TRUE(urgent.ok()) << urgent.status();
+  const int64_t id = urgent->job().id();
+  const int64_t victim = a_jobs_.front();  // equal lost work: the lowest id
+  ASSERT_TRUE(Eventually([&] { return Lookup(victim)->preempted_by() == id; }));
+  // The stop goes out once the round has committed.
+  ASSERT_TRUE(Eventually([&] { return notifier_.stops() == stops_before + 1; }));
+  Report("n1", victim, berth::v1::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return Lookup(id)->state() == berth::v1::PLACED; }));
+  EXPECT_EQ(Lookup(victim)->state(), berth::v1::PENDING);
+  EXPECT_EQ(Lookup(victim)->preemptions(), 1);
+  const std::string events = Events(victim);
+  EXPECT_TRUE(absl::StrContains(events, absl::StrCat("preempted: by job ", id,
+                                                     " of team a, of the same team with priority 5 "
+                                                     "above its 0")))
+      << events;
+  EXPECT_TRUE(absl::StrContains(metrics_.Serialize(),
+                                "berth_preemptions_total{reason=\"priority\",team=\"a\"} 1"))
+      << metrics_.Serialize();
+  // Settled: the victim (priority 0) preempts nobody, and nobody else goes.
+  PassMinRuntime();
+  EXPECT_EQ(notifier_.stops(), stops_before + 1);
+}
+
 TEST_F(CorePreemptionTest, AJobThatIsNotPreemptibleIsNeverAVictim) {
   berth::v1::JobSpec spec = Spec("a");
   spec.set_preemptible(false);

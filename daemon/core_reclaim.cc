@@ -139,7 +139,8 @@ void SchedulerCore::Reclaim(WriteBatch& batch, const std::vector<PendingJob>& pe
               .team = job.team,
               .gpu_type = job.gpu_type,
               .start_ms = job.start_time_ms,
-              .last_checkpoint_ms = LastCheckpoint(job)};
+              .last_checkpoint_ms = LastCheckpoint(job),
+              .priority = job.priority};
     for (const GpuHold& gpu : job.gpus) {
       h.slots.push_back(SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
     }
@@ -198,18 +199,23 @@ void SchedulerCore::ApplyPreemption(WriteBatch& batch, const Preemption& p, int6
     const int64_t lost =
         static_cast<int64_t>(victim->gpus.size()) * std::max<int64_t>(0, now_ms - since);
     const std::string team = victim->team;
+    const std::string why = p.reason == PreemptionReason::kPriority
+                                ? absl::StrCat(", of the same team with priority ",
+                                               preemptor->priority, " above its ", victim->priority)
+                                : absl::StrCat(", which is within its nominal quota of ",
+                                               victim->gpu_type, " while team ", team, " borrows");
     Record(batch, id, "", EventKind::kPreempted,
-           absl::StrCat("by job ", p.preemptor, " of team ", preemptor_team,
-                        ", which is within its nominal quota of ", victim->gpu_type, " while team ",
-                        team, " borrows; ", GpuHoursText(lost), " of work since its ",
+           absl::StrCat("by job ", p.preemptor, " of team ", preemptor_team, why, "; ",
+                        GpuHoursText(lost), " of work since its ",
                         checkpoint > victim->start_time_ms ? "last checkpoint" : "start",
                         " are lost; SIGTERM now, SIGKILL after ", grace_ms / 1000, " s"));
     state_.Preempt(id, p.preemptor, nodes).IgnoreError();
     reservation.victims.insert(id);
     if (Metrics* metrics = options_.metrics; metrics != nullptr) {
       // Counted once the preemption is recorded.
-      batch.AddReply("preemption", [metrics, team](absl::Status commit) {
-        if (commit.ok()) metrics->CountPreemption(team, "reclaim");
+      const char* reason = PreemptionReasonName(p.reason);
+      batch.AddReply("preemption", [metrics, team, reason](absl::Status commit) {
+        if (commit.ok()) metrics->CountPreemption(team, reason);
       });
     }
     StopOnNodes(batch, id, up, grace_ms);

@@ -55,6 +55,7 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
       refusals_no_gpus(Refusals(*registry_).Add({{"reason", "no_gpus"}})),
       refusals_does_not_fit(Refusals(*registry_).Add({{"reason", "does_not_fit"}})),
       refusals_no_gang_fit(Refusals(*registry_).Add({{"reason", "no_gang_fit"}})),
+      refusals_team_reach(Refusals(*registry_).Add({{"reason", "team_reach"}})),
       heartbeats(BuildCounter()
                      .Name("berth_heartbeats_total")
                      .Help("Heartbeats received from agents")
@@ -139,6 +140,16 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                                .Name("berth_team_gpus_pending")
                                .Help("GPUs of a type that a team's pending jobs need")
                                .Register(*registry_)),
+      team_usage_family_(BuildGauge()
+                             .Name("berth_team_usage_gpus")
+                             .Help("A team's fair-share usage of a GPU type: the GPUs it held, "
+                                   "averaged with the teams file's half-life")
+                             .Register(*registry_)),
+      team_share_family_(BuildGauge()
+                             .Name("berth_team_fair_share")
+                             .Help("A team's weighted dominant share (usage and GPUs held over "
+                                   "capacity, divided by its weight) that orders teams")
+                             .Register(*registry_)),
       agents_connected_(BuildGauge()
                             .Name("berth_agents_connected")
                             .Help("Nodes with an agent stream open")
@@ -208,7 +219,9 @@ void Metrics::SetCluster(const ClusterSample& sample) {
   for (const auto& [key, count] : sample.jobs) {
     jobs[key] = {{{"state", key.first}, {"team", key.second}}, static_cast<double>(count)};
   }
-  std::map<TeamKey, std::pair<prometheus::Labels, double>> nominal, in_use, borrowed, pending;
+  std::map<TeamKey, std::pair<prometheus::Labels, double>> nominal, in_use, borrowed, pending,
+      usage;
+  std::map<std::string, std::pair<prometheus::Labels, double>> share;
   for (const TeamUsage& t : sample.teams) {
     const prometheus::Labels labels{{"team", t.team}, {"gpu_type", t.gpu_type}};
     const TeamKey key{t.team, t.gpu_type};
@@ -216,12 +229,16 @@ void Metrics::SetCluster(const ClusterSample& sample) {
     in_use[key] = {labels, static_cast<double>(t.in_use)};
     borrowed[key] = {labels, static_cast<double>(t.borrowed)};
     pending[key] = {labels, static_cast<double>(t.pending)};
+    usage[key] = {labels, t.decayed_gpus};
+    share[t.team] = {{{"team", t.team}}, t.weighted_share};
   }
   absl::MutexLock lock(&mu_);
   Sync(team_nominal_family_, team_nominal_, nominal);
   Sync(team_in_use_family_, team_in_use_, in_use);
   Sync(team_borrowed_family_, team_borrowed_, borrowed);
   Sync(team_pending_family_, team_pending_, pending);
+  Sync(team_usage_family_, team_usage_, usage);
+  Sync(team_share_family_, team_share_, share);
   Sync(gpus_family_, gpus_, gpus);
   Sync(utilization_family_, utilization_, utilization);
   Sync(memory_family_, memory_, memory);

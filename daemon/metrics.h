@@ -72,6 +72,7 @@ class Metrics {
   prometheus::Counter& refusals_no_gpus;
   prometheus::Counter& refusals_does_not_fit;
   prometheus::Counter& refusals_no_gang_fit;
+  prometheus::Counter& refusals_team_reach;
   prometheus::Counter& heartbeats;
   prometheus::Histogram& submit_to_placed_seconds;
   prometheus::Histogram& queue_wait_seconds;
@@ -115,6 +116,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& team_in_use_family_;
   prometheus::Family<prometheus::Gauge>& team_borrowed_family_;
   prometheus::Family<prometheus::Gauge>& team_pending_family_;
+  prometheus::Family<prometheus::Gauge>& team_usage_family_;
+  prometheus::Family<prometheus::Gauge>& team_share_family_;
   prometheus::Gauge& agents_connected_;
   prometheus::Gauge& oldest_pending_;
   GaugeMap<std::tuple<std::string, std::string, std::string>> gpus_ ABSL_GUARDED_BY(mu_);
@@ -128,6 +131,8 @@ class Metrics {
   GaugeMap<TeamKey> team_in_use_ ABSL_GUARDED_BY(mu_);
   GaugeMap<TeamKey> team_borrowed_ ABSL_GUARDED_BY(mu_);
   GaugeMap<TeamKey> team_pending_ ABSL_GUARDED_BY(mu_);
+  GaugeMap<TeamKey> team_usage_ ABSL_GUARDED_BY(mu_);
+  GaugeMap<std::string> team_share_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace berth::daemon

@@ -41,7 +41,12 @@ TEST(MetricsTest, TeamGaugesFollowTheSnapshotAndPreemptionsCount) {
   Metrics metrics("test", 1700000000);
   ClusterSample sample = OneNode("n1", 8);
   // a is promised 0 and borrows 8; b is promised 8 and waits for 2.
-  sample.teams.push_back({.team = "a", .gpu_type = "h100-80gb", .in_use = 8, .borrowed = 8});
+  sample.teams.push_back({.team = "a",
+                          .gpu_type = "h100-80gb",
+                          .in_use = 8,
+                          .borrowed = 8,
+                          .decayed_gpus = 6.5,
+                          .weighted_share = 0.25});
   sample.teams.push_back({.team = "b", .gpu_type = "h100-80gb", .nominal = 8, .pending = 2});
   metrics.SetCluster(sample);
   metrics.CountPreemption("b", "reclaim", 0);  // created at 0, as berthd does at start
@@ -51,6 +56,8 @@ TEST(MetricsTest, TeamGaugesFollowTheSnapshotAndPreemptionsCount) {
                            "berth_team_gpus_in_use{gpu_type=\"h100-80gb\",team=\"a\"} 8",
                            "berth_team_nominal_gpus{gpu_type=\"h100-80gb\",team=\"b\"} 8",
                            "berth_team_gpus_pending{gpu_type=\"h100-80gb\",team=\"b\"} 2",
+                           "berth_team_usage_gpus{gpu_type=\"h100-80gb\",team=\"a\"} 6.5",
+                           "berth_team_fair_share{team=\"a\"} 0.25",
                            "berth_preemptions_total{reason=\"reclaim\",team=\"a\"} 1",
                            "berth_preemptions_total{reason=\"reclaim\",team=\"b\"} 0"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;

@@ -65,7 +65,12 @@ struct Pool {
   std::vector<Release> releases;  // known ends, ascending by end_ms
   int64_t unbounded_gpus = 0;     // running with no known end
   std::optional<Head> head;
+  std::vector<Head> aged;  // reservations of aged jobs, after the head's
 };
+
+// At most this many aged jobs hold a reservation in one pool: each one
+// narrows backfill, and a pass checks every backfill job against each.
+constexpr size_t kMaxAgedReservations = 16;
 
 using Pools = std::map<std::string, Pool>;
 
@@ -116,28 +121,55 @@ std::optional<int64_t> EarliestTime(const Pool& pool, int64_t needed, int64_t no
   return std::nullopt;
 }
 
-Head MakeHead(const Pool& pool, const PendingJob& job, int64_t now_ms) {
+// A reservation for `job` behind `ahead` GPUs already reserved (0 for the
+// blocked head; the head's and earlier aged jobs' for an aged job): its
+// shadow time is when the pool has room for both, its extra GPUs what is
+// left over then.
+Head MakeHead(const Pool& pool, const PendingJob& job, int64_t now_ms, int64_t ahead = 0) {
   Head head{.job_id = job.id, .gpus = job.shape.gpus(), .shadow_ms = std::nullopt};
-  head.shadow_ms = EarliestTime(pool, head.gpus, now_ms);
+  head.shadow_ms = EarliestTime(pool, head.gpus + ahead, now_ms);
   int64_t available = pool.free_gpus;
   for (const Release& release : pool.releases) {
     if (head.shadow_ms && std::max(release.end_ms, now_ms) > *head.shadow_ms) break;
     available += release.gpus;
   }
   if (!head.shadow_ms) available += pool.unbounded_gpus;
-  head.extra_gpus = std::max<int64_t>(0, available - head.gpus);
+  head.extra_gpus = std::max<int64_t>(0, available - head.gpus - ahead);
   return head;
 }
 
-// EASY rule: ends by the shadow time, or fits in the extra GPUs (which
-// shrink). Runtime 0 (unknown) never "ends by" anything.
-bool BackfillAllowed(Head& head, const PendingJob& job, int64_t now_ms) {
-  if (head.shadow_ms && job.max_runtime_ms > 0 && job.max_runtime_ms <= *head.shadow_ms - now_ms) {
-    return true;
+int64_t ReservedGpus(const Pool& pool) {
+  int64_t gpus = pool.head ? pool.head->gpus : 0;
+  for (const Head& aged : pool.aged) gpus += aged.gpus;
+  return gpus;
+}
+
+// EASY rule, for each reservation of the pool: the job ends by its shadow
+// time, or fits in its extra GPUs (which then shrink). Runtime 0 (unknown)
+// never "ends by" anything. 0 when allowed, else the job whose
+// reservation it would delay.
+int64_t BackfillBlocker(Pool& pool, const PendingJob& job, int64_t now_ms) {
+  std::vector<Head*> reservations = {&*pool.head};
+  for (Head& aged : pool.aged) reservations.push_back(&aged);
+  auto ends_by = [&](const Head& head) {
+    return head.shadow_ms && job.max_runtime_ms > 0 &&
+           job.max_runtime_ms <= *head.shadow_ms - now_ms;
+  };
+  for (const Head* head : reservations) {
+    if (!ends_by(*head) && job.shape.gpus() > head->extra_gpus) return head->job_id;
   }
-  if (job.shape.gpus() > head.extra_gpus) return false;
-  head.extra_gpus -= job.shape.gpus();
-  return true;
+  for (Head* head : reservations) {
+    if (!ends_by(*head)) head->extra_gpus -= job.shape.gpus();
+  }
+  return 0;
+}
+
+// Aging: a job that has waited long enough, behind the head, gets a
+// reservation of its own (while the pool has fewer than the most).
+std::optional<int64_t> ReserveAged(Pool& pool, const PendingJob& job, int64_t now_ms) {
+  if (!pool.head || pool.aged.size() >= kMaxAgedReservations) return std::nullopt;
+  pool.aged.push_back(MakeHead(pool, job, now_ms, ReservedGpus(pool)));
+  return pool.aged.back().shadow_ms.value_or(0);
 }
 
 // Whether the job could run on the pool's schedulable nodes once all their
@@ -174,20 +206,30 @@ void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int
   AddRelease(pool, end_ms, static_cast<int64_t>(slots.size()));
 }
 
-// A job that cannot be placed now: why, and (maybe) it becomes the head.
-void WaitUnplaceable(const PendingJob& job, int64_t now_ms, Pool& pool, Waiting& waiting) {
+// A job that cannot be placed now: why, and (maybe) it becomes the head,
+// or, `aged`, gets a reservation behind it.
+void WaitUnplaceable(const PendingJob& job, int64_t now_ms, bool aged, Pool& pool,
+                     Waiting& waiting) {
   const int64_t gpus = job.shape.gpus();
   waiting.reason = pool.free_gpus >= gpus ? WaitReason::kFragmented : WaitReason::kNotEnoughFree;
+  const bool fits = FitsSchedulableCapacity(pool, job);
+  if (pool.head && aged && fits) {
+    if (std::optional<int64_t> start = ReserveAged(pool, job, now_ms)) {
+      waiting.earliest_start_ms = *start;
+      return;
+    }
+  }
   if (pool.head) {
     waiting.earliest_start_ms = EarliestTime(pool, gpus + pool.head->gpus, now_ms).value_or(0);
-  } else if (FitsSchedulableCapacity(pool, job)) {
+  } else if (fits) {
     pool.head = MakeHead(pool, job, now_ms);
     waiting.earliest_start_ms = pool.head->shadow_ms.value_or(0);
   }
 }
 
-// Decides one job in queue order: place it, or say why it waits.
-void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms,
+// Decides one job in queue order: place it, or say why it waits. An
+// `aged` job left waiting behind the head gets a reservation.
+void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool aged,
                  std::vector<NodeView>& nodes, Pool& pool, PassResult& result) {
   Waiting waiting{.job_id = job.id, .position = position, .free_gpus = pool.free_gpus};
   if (!pool.has_schedulable) {
@@ -197,18 +239,21 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms,
   }
   std::optional<std::vector<SlotAssignment>> slots;
   if (FitsByCount(pool.by_free, job.shape)) slots = PlaceGang(nodes, job.gpu_type, job.shape);
+  const int64_t blocker = slots && pool.head ? BackfillBlocker(pool, job, now_ms) : 0;
   if (!slots) {
-    WaitUnplaceable(job, now_ms, pool, waiting);
-  } else if (!pool.head || BackfillAllowed(*pool.head, job, now_ms)) {
+    WaitUnplaceable(job, now_ms, aged, pool, waiting);
+  } else if (blocker == 0) {
     Commit(*slots, job, now_ms, nodes, pool);
     result.placed.push_back(Decision{
         .job_id = job.id, .slots = std::move(*slots), .backfilled = pool.head.has_value()});
     return;
   } else {
     waiting.reason = WaitReason::kBlockedByHead;
-    waiting.blocked_by = pool.head->job_id;
+    waiting.blocked_by = blocker;
+    const std::optional<int64_t> reserved = aged ? ReserveAged(pool, job, now_ms) : std::nullopt;
     waiting.earliest_start_ms =
-        EarliestTime(pool, job.shape.gpus() + pool.head->gpus, now_ms).value_or(0);
+        reserved ? *reserved
+                 : EarliestTime(pool, job.shape.gpus() + pool.head->gpus, now_ms).value_or(0);
   }
   result.waiting.push_back(waiting);
 }
@@ -255,7 +300,9 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
       continue;
     }
     const size_t placed_before = result.placed.size();
-    ConsiderJob(job, position, now_ms, nodes, pool, result);
+    const int64_t reserve_after = teams.config->reserve_after_ms;
+    const bool aged = reserve_after > 0 && now_ms - job.submit_time_ms >= reserve_after;
+    ConsiderJob(job, position, now_ms, aged, nodes, pool, result);
     if (result.placed.size() > placed_before) {
       ledger.Take(job.team, job.gpu_type, ref->gpus);
     } else if (within) {
@@ -287,7 +334,8 @@ PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<Runni
   PassResult result;
   for (size_t i = 0; i < pending.size(); ++i) {
     const PendingJob& job = pending[i];
-    ConsiderJob(job, static_cast<int32_t>(i + 1), now_ms, nodes, pools[job.gpu_type], result);
+    ConsiderJob(job, static_cast<int32_t>(i + 1), now_ms, /*aged=*/false, nodes,
+                pools[job.gpu_type], result);
   }
   return result;
 }

@@ -31,6 +31,18 @@
 // (reclaim.h) would take back for it, and lending them out again would only
 // make more victims. Steps 2-4 are unchanged. Without a config the pass is
 // exactly the one above.
+//
+// Aging (teams file `aging: {reserve_after: D}`): a job that has waited at
+// least D since its submit time and is left waiting behind the pool's
+// blocked head (it cannot be placed, or backfilling it would delay a
+// reservation) gets a reservation of its own, behind the ones before it:
+// its shadow time is the earliest release time at which the pool has room
+// for it and every reservation ahead, and its extra GPUs what is left over
+// then. A later job backfills only if step 4 holds for every reservation
+// of the pool. At most 16 aged reservations per pool and pass, in queue
+// order. So a large gang that a stream of higher-priority or
+// better-placed jobs keeps behind the head is no longer passed over for
+// ever by backfill (KAI #1969, Kueue #8309).
 #ifndef BERTH_DAEMON_QUEUE_POLICY_H_
 #define BERTH_DAEMON_QUEUE_POLICY_H_
 

@@ -384,5 +384,53 @@ TEST(SchedulePassTest, JobBeyondSchedulableCapacityDoesNotBecomeHead) {
   ExpectValidPass(nodes, pending, result);
 }
 
+// Aging (teams file aging.reserve_after): a job that has waited long gets
+// a reservation of its own, so backfill that would delay it stops.
+TEST(SchedulePassTest, AnAgedJobGetsAReservationThatBackfillMustRespect) {
+  // 4 nodes of 8: n0, n1, n2 are busy until +60, +120, +180 minutes; n3 is
+  // free. H (priority 2, 12 GPUs) cannot start: its shadow is +60 (8 free
+  // + 8 released), extra 16 - 12 = 4. X (priority 1, 20 GPUs, submitted
+  // 2 hours ago) cannot start either. S (priority 0, 4 GPUs, 10 hours) fits
+  // in H's 4 extra GPUs, so plain EASY backfills it.
+  constexpr int64_t kMin = 60'000;
+  const std::vector<NodeView> nodes = {Node("n0", "h100", {}), Node("n1", "h100", {}),
+                                       Node("n2", "h100", {}), Node("n3", "h100", Range(0, 8))};
+  std::vector<RunningJob> running = {Running(1, "h100", 8, kNow + 60 * kMin),
+                                     Running(2, "h100", 8, kNow + 120 * kMin),
+                                     Running(3, "h100", 8, kNow + 180 * kMin)};
+  std::vector<PendingJob> pending = {
+      Job(10, 2, kNow, "h100", {.tp = 4, .dp = 3}, 60 * kMin),
+      Job(11, 1, kNow - 120 * kMin, "h100", {.tp = 4, .dp = 5}, 60 * kMin),
+      Job(12, 0, kNow, "h100", {.tp = 4}, 600 * kMin)};
+  for (PendingJob& job : pending) job.team = "t";
+  for (RunningJob& job : running) job.team = "t";
+  // t's nominal is beyond the pool: quota never holds a job here.
+  TeamsConfig config{.teams = {TeamSpec{.name = "t", .quota = {{"h100", {.nominal = 100}}}}}};
+  PassResult easy = SchedulePass(pending, running, nodes, kNow, {.config = &config});
+  ExpectValidPass(nodes, pending, easy);
+  EXPECT_EQ(PlacedIds(easy), std::vector<int64_t>{12});
+  // With aging after 1 hour, X (waiting 2) reserves behind H: both need
+  // 12 + 20 = 32 GPUs, free at +180, with nothing left over. S would hold
+  // 4 of them for 10 hours: it waits, blocked by X.
+  config.reserve_after_ms = 60 * kMin;
+  PassResult aged = SchedulePass(pending, running, nodes, kNow, {.config = &config});
+  ExpectValidPass(nodes, pending, aged);
+  EXPECT_TRUE(aged.placed.empty());
+  ASSERT_NE(Waits(aged, 11), nullptr);
+  EXPECT_EQ(Waits(aged, 11)->earliest_start_ms, kNow + 180 * kMin);
+  ASSERT_NE(Waits(aged, 12), nullptr);
+  EXPECT_EQ(Waits(aged, 12)->reason, WaitReason::kBlockedByHead);
+  EXPECT_EQ(Waits(aged, 12)->blocked_by, 11);
+  // A job that ends by both shadow times still backfills.
+  pending[2].max_runtime_ms = 50 * kMin;
+  PassResult short_job = SchedulePass(pending, running, nodes, kNow, {.config = &config});
+  EXPECT_EQ(PlacedIds(short_job), std::vector<int64_t>{12});
+  // X not yet aged (submitted 30 minutes ago): plain EASY again.
+  pending[1].submit_time_ms = kNow - 30 * kMin;
+  pending[2].max_runtime_ms = 600 * kMin;
+  EXPECT_EQ(PlacedIds(SchedulePass(pending, running, nodes, kNow, {.config = &config})),
+            std::vector<int64_t>{12});
+}
+
 }  // namespace
 }  // namespace berth::daemon

@@ -13,6 +13,11 @@
 #include "daemon/team_policy.h"
 
 namespace berth::daemon {
+
+const char* PreemptionReasonName(PreemptionReason reason) {
+  return reason == PreemptionReason::kPriority ? "priority" : "reclaim";
+}
+
 namespace {
 
 NodeView* FindNode(std::vector<NodeView>& nodes, const std::string& name) {
@@ -71,31 +76,66 @@ std::vector<const HeldJob*> Candidates(const PendingJob& job, const std::vector<
   return out;
 }
 
-// Step 4 for one preemptor: the victims and its slots, or nullopt.
-std::optional<Preemption> TryReclaim(const PendingJob& job,
+// Held jobs by team: step 6 looks at the preemptor's team only.
+using HeldByTeamMap = std::map<std::string, std::vector<const HeldJob*>>;
+
+// Step 6: `job`'s own team's lower-priority jobs, best victim first.
+std::vector<const HeldJob*> PriorityCandidates(const PendingJob& job, const HeldByTeamMap& by_team,
+                                               const std::set<int64_t>& victims, int64_t now_ms,
+                                               int64_t min_runtime_ms) {
+  std::vector<std::tuple<int32_t, int64_t, int64_t, const HeldJob*>> ranked;
+  auto team = by_team.find(job.team);
+  if (team == by_team.end()) return {};
+  for (const HeldJob* held : team->second) {
+    const HeldJob& h = *held;
+    if (h.priority >= job.priority || !h.preemptible || h.start_ms >= job.submit_time_ms ||
+        now_ms - h.start_ms < min_runtime_ms || h.gpu_type != job.gpu_type ||
+        victims.contains(h.id)) {
+      continue;
+    }
+    ranked.emplace_back(h.priority, LostGpuMs(h, now_ms), h.id, &h);
+  }
+  std::sort(ranked.begin(), ranked.end());
+  std::vector<const HeldJob*> out;
+  for (const auto& entry : ranked) out.push_back(std::get<3>(entry));
+  return out;
+}
+
+// Whether `job` may be placed quota-wise on the ledger as it stands.
+bool QuotaAllows(const TeamLedger& ledger, const PendingJob& job) {
+  return !ledger.Refusal(job.team, job.gpu_type, job.shape.gpus()).has_value();
+}
+
+// Step 4 for one preemptor: the victims and its slots, or nullopt. With
+// `borrowed_only`, a candidate whose team no longer borrows is skipped.
+std::optional<Preemption> TryPreempt(const PendingJob& job,
                                      const std::vector<const HeldJob*>& candidates,
-                                     std::vector<NodeView> nodes, TeamLedger ledger) {
+                                     std::vector<NodeView> nodes, TeamLedger ledger,
+                                     bool borrowed_only) {
   std::vector<const HeldJob*> taken;
   std::optional<std::vector<SlotAssignment>> slots;
   for (const HeldJob* victim : candidates) {
-    if (ledger.Borrowed(victim->team, victim->gpu_type) <= 0) continue;
+    if (borrowed_only && ledger.Borrowed(victim->team, victim->gpu_type) <= 0) continue;
     FreeSlots(nodes, victim->slots);
     ledger.Give(victim->team, victim->gpu_type, Gpus(*victim));
     taken.push_back(victim);
     slots = PlaceGang(nodes, job.gpu_type, job.shape);
-    if (slots) break;
+    if (slots && QuotaAllows(ledger, job)) break;
   }
-  if (!slots) return std::nullopt;
+  if (!slots || !QuotaAllows(ledger, job)) return std::nullopt;
   // Drop victims not needed, last taken first.
   for (size_t i = taken.size(); i-- > 0;) {
     std::vector<NodeView> without = nodes;
     TakeSlots(without, taken[i]->slots);
-    if (std::optional<std::vector<SlotAssignment>> still =
-            PlaceGang(without, job.gpu_type, job.shape)) {
-      nodes = std::move(without);
-      slots = std::move(still);
-      taken.erase(taken.begin() + static_cast<std::ptrdiff_t>(i));
+    ledger.Take(taken[i]->team, taken[i]->gpu_type, Gpus(*taken[i]));
+    std::optional<std::vector<SlotAssignment>> still = PlaceGang(without, job.gpu_type, job.shape);
+    if (!still || !QuotaAllows(ledger, job)) {
+      ledger.Give(taken[i]->team, taken[i]->gpu_type, Gpus(*taken[i]));
+      continue;
     }
+    nodes = std::move(without);
+    slots = std::move(still);
+    taken.erase(taken.begin() + static_cast<std::ptrdiff_t>(i));
   }
   Preemption out{.preemptor = job.id, .slots = std::move(*slots)};
   for (const HeldJob* victim : taken) out.victims.push_back(victim->id);
@@ -108,6 +148,28 @@ bool MayPreempt(const Waiting& waiting) {
          waiting.reason == WaitReason::kFragmented || waiting.reason == WaitReason::kBlockedByHead;
 }
 
+// Steps 1-6 for one waiting job: a reclaim, else a preemption by priority.
+std::optional<Preemption> PlanFor(const PendingJob& job, const Waiting& waiting,
+                                  const std::vector<HeldJob>& held, const HeldByTeamMap& by_team,
+                                  const std::set<int64_t>& victims,
+                                  const std::vector<NodeView>& nodes, const TeamLedger& ledger,
+                                  int64_t now_ms, const TeamsConfig& config) {
+  const bool for_gpus = MayPreempt(waiting);
+  if (for_gpus && ledger.WithinNominal(job.team, job.gpu_type, job.shape.gpus())) {
+    std::optional<Preemption> p = TryPreempt(
+        job, Candidates(job, held, victims, ledger, now_ms, config.min_runtime_ms), nodes, ledger,
+        /*borrowed_only=*/true);
+    if (p) return p;
+  }
+  if (!for_gpus && waiting.reason != WaitReason::kTeamQuota) return std::nullopt;
+  std::vector<const HeldJob*> candidates =
+      PriorityCandidates(job, by_team, victims, now_ms, config.min_runtime_ms);
+  if (candidates.empty()) return std::nullopt;
+  std::optional<Preemption> p = TryPreempt(job, candidates, nodes, ledger, /*borrowed_only=*/false);
+  if (p) p->reason = PreemptionReason::kPriority;
+  return p;
+}
+
 }  // namespace
 
 std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, const PassResult& pass,
@@ -116,7 +178,11 @@ std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, cons
   std::map<int64_t, const PendingJob*> by_id;
   for (const PendingJob& job : pending) by_id[job.id] = &job;
   TeamGpus in_use;
-  for (const HeldJob& h : held) in_use[h.team][h.gpu_type] += Gpus(h);
+  HeldByTeamMap by_team;
+  for (const HeldJob& h : held) {
+    in_use[h.team][h.gpu_type] += Gpus(h);
+    by_team[h.team].push_back(&h);
+  }
   for (const Decision& d : pass.placed) {
     const PendingJob& job = *by_id.at(d.job_id);
     in_use[job.team][job.gpu_type] += static_cast<int64_t>(d.slots.size());
@@ -129,11 +195,8 @@ std::vector<Preemption> PlanReclaim(const std::vector<PendingJob>& pending, cons
   std::vector<Preemption> out;
   for (const Waiting& waiting : order) {
     const PendingJob& job = *by_id.at(waiting.job_id);
-    if (!MayPreempt(waiting) || !ledger.WithinNominal(job.team, job.gpu_type, job.shape.gpus())) {
-      continue;
-    }
-    std::optional<Preemption> p = TryReclaim(
-        job, Candidates(job, held, victims, ledger, now_ms, config.min_runtime_ms), nodes, ledger);
+    std::optional<Preemption> p =
+        PlanFor(job, waiting, held, by_team, victims, nodes, ledger, now_ms, config);
     if (!p) continue;
     for (const HeldJob& h : held) {
       if (!std::binary_search(p->victims.begin(), p->victims.end(), h.id)) continue;

@@ -209,6 +209,83 @@ TEST(ReclaimTest, PrefersVictimsWhoseTeamStaysAtItsNominal) {
   EXPECT_EQ(p[0].lost_gpu_ms, 400 * kMinute);
 }
 
+HeldJob WithPriority(HeldJob job, int32_t priority) {
+  job.priority = priority;
+  return job;
+}
+
+PendingJob WithPriority(PendingJob job, int32_t priority) {
+  job.priority = priority;
+  return job;
+}
+
+TEST(PriorityPreemptionTest, TakesTheLowestPriorityThenLeastLostWorkOfItsOwnTeam) {
+  // a may use 16 (nominal 16, borrowing limit 0) and holds all 16: job 1
+  // (priority 1, 8 GPUs for 60 min), job 2 (priority 0, 4 × 60 min) and
+  // job 3 (priority 0, 4 × 20 min). a's priority-5 job wants 4: its quota
+  // holds it. Lowest priority first (jobs 2 and 3), then the least lost
+  // work: job 3 (4 × 20 min).
+  const TeamsConfig config = Config({Team("a", 16, 0), Team("b", 0)});
+  const std::vector<HeldJob> held = {
+      WithPriority(Held(1, "a", kNow - 60 * kMinute, Slots("n0", 0, 8)), 1),
+      Held(2, "a", kNow - 60 * kMinute, Slots("n1", 0, 4)),
+      Held(3, "a", kNow - 20 * kMinute, Slots("n1", 4, 4))};
+  std::vector<Preemption> p = Reclaim(config, 2, {WithPriority(Pending(7, "a", 4, kNow), 5)}, held);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].preemptor, 7);
+  EXPECT_EQ(p[0].reason, PreemptionReason::kPriority);
+  EXPECT_STREQ(PreemptionReasonName(p[0].reason), "priority");
+  EXPECT_EQ(p[0].victims, std::vector<int64_t>{3});
+  EXPECT_EQ(p[0].lost_gpu_ms, 4 * 20 * kMinute);
+  ASSERT_EQ(p[0].slots.size(), 4u);
+  EXPECT_EQ(p[0].slots[0].node, "n1");
+  EXPECT_EQ(p[0].slots[0].gpu_index, 4);
+  // An 8-GPU priority-5 job: freeing jobs 3 and 2 gives a whole n1, so job
+  // 1 (priority 1) stays.
+  p = Reclaim(config, 2, {WithPriority(Pending(7, "a", 8, kNow), 5)}, held);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].victims, (std::vector<int64_t>{2, 3}));
+}
+
+TEST(PriorityPreemptionTest, NoVictimOfEqualPriorityOptedOutTooYoungStartedLaterOrOtherTeam) {
+  // a holds its whole reach (8) with job 1 (priority 0); b borrows nothing.
+  const TeamsConfig config = Config({Team("a", 8, 0), Team("b", 8)});
+  std::vector<HeldJob> held = {Held(1, "a", kNow - 60 * kMinute, Slots("n0", 0, 8))};
+  const PendingJob urgent = WithPriority(Pending(7, "a", 8, kNow), 3);
+  ASSERT_EQ(Reclaim(config, 2, {urgent}, held).size(), 1u);
+  // Equal priority: no.
+  EXPECT_TRUE(Reclaim(config, 2, {WithPriority(Pending(7, "a", 8, kNow), 0)}, held).empty());
+  // preemptible: false opts out.
+  held[0].preemptible = false;
+  EXPECT_TRUE(Reclaim(config, 2, {urgent}, held).empty());
+  held[0].preemptible = true;
+  // Under min_runtime (10 min): no.
+  held[0].start_ms = kNow - 5 * kMinute;
+  EXPECT_TRUE(Reclaim(config, 2, {urgent}, held).empty());
+  // Started after the preemptor was submitted (placed around it): no.
+  held[0].start_ms = kNow - 30 * kMinute;
+  EXPECT_TRUE(
+      Reclaim(config, 2, {WithPriority(Pending(7, "a", 8, kNow - 40 * kMinute), 3)}, held).empty());
+  // Another team's higher priority is no reason: on one node, b (nominal
+  // 0) can get nothing from a, whose job 1 is within its nominal.
+  const TeamsConfig one = Config({Team("a", 8, 0), Team("b", 0)});
+  EXPECT_TRUE(Reclaim(one, 1, {WithPriority(Pending(8, "b", 8, kNow), 9)}, held).empty());
+}
+
+TEST(PriorityPreemptionTest, NoPreemptionWhenThePreemptorStillCannotBePlaced) {
+  // a holds n0 with a priority-0 job of 4 GPUs and c's 4 (another team);
+  // a's priority-5 job wants one TP-8 group: freeing job 1 leaves no node
+  // with 8 free, so nothing is preempted.
+  const TeamsConfig config = Config({Team("a", 4, 0), Team("c", 4, 0)});
+  const std::vector<HeldJob> held = {Held(1, "a", 0, Slots("n0", 0, 4)),
+                                     Held(2, "c", 0, Slots("n0", 4, 4))};
+  EXPECT_TRUE(Reclaim(config, 1, {WithPriority(Pending(7, "a", 8, kNow), 5)}, held).empty());
+  // Its quota (4 + 0) would not allow 8 either; a 4-GPU job does fit.
+  std::vector<Preemption> p = Reclaim(config, 1, {WithPriority(Pending(7, "a", 4, kNow), 5)}, held);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].victims, std::vector<int64_t>{1});
+}
+
 // The settle property on a randomized cluster (see SettleTest below).
 class World {
  public:
@@ -223,6 +300,7 @@ class World {
     PendingJob job =
         Pending(next_id_++, config_.teams[team(rng_)].name, kSizes[size(rng_)], now_ms);
     job.priority = static_cast<int32_t>(rng_() % 3);
+    if (rng_() % 6 == 0) pinned_.insert(job.id);  // preemptible: false
     pending_.push_back(job);
     runtime_[job.id] = runtime(rng_);
   }
@@ -245,7 +323,9 @@ class World {
         SchedulePass(pending, AsRunning(before), nodes, now_ms, {.config = &config_});
     for (const Decision& d : pass.placed) Start(d.job_id, d.slots, now_ms, nodes);
     for (const Preemption& p : PlanReclaim(pending, pass, before, nodes, now_ms, config_)) {
+      CheckVictims(p);
       for (int64_t victim : p.victims) Requeue(victim, nodes);
+      if (p.reason == PreemptionReason::kPriority) ++priority_preemptions_;
       Start(p.preemptor, p.slots, now_ms, nodes);
       preemptions_ += static_cast<int64_t>(p.victims.size());
       changed = true;
@@ -257,6 +337,7 @@ class World {
   void FreezeEnds() { frozen_ = true; }
   const std::map<int64_t, int>& preempted() const { return preempted_; }
   int64_t preemptions() const { return preemptions_; }
+  int64_t priority_preemptions() const { return priority_preemptions_; }
   bool frozen() const { return frozen_; }
 
  private:
@@ -265,8 +346,13 @@ class World {
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [&](const PendingJob& j) { return j.id == id; });
     ASSERT_NE(it, pending_.end());
-    held_.push_back(
-        HeldJob{.id = id, .team = it->team, .gpu_type = kH100, .start_ms = now_ms, .slots = slots});
+    held_.push_back(HeldJob{.id = id,
+                            .team = it->team,
+                            .gpu_type = kH100,
+                            .start_ms = now_ms,
+                            .slots = slots,
+                            .preemptible = !pinned_.contains(id),
+                            .priority = it->priority});
     jobs_[id] = *it;
     pending_.erase(it);
     for (const SlotAssignment& s : slots) {
@@ -296,6 +382,26 @@ class World {
     if (frozen_) ++preempted_[id];
   }
 
+  // Victims are preemptible; a reclaim's are of other teams, a priority
+  // preemption's of the preemptor's team with a lower priority.
+  void CheckVictims(const Preemption& p) {
+    const PendingJob* preemptor = nullptr;
+    for (const PendingJob& job : pending_) {
+      if (job.id == p.preemptor) preemptor = &job;
+    }
+    ASSERT_NE(preemptor, nullptr);
+    for (int64_t id : p.victims) {
+      const PendingJob& victim = jobs_.at(id);
+      EXPECT_FALSE(pinned_.contains(id)) << "job " << id << " opted out";
+      if (p.reason == PreemptionReason::kPriority) {
+        EXPECT_EQ(victim.team, preemptor->team);
+        EXPECT_LT(victim.priority, preemptor->priority);
+      } else {
+        EXPECT_NE(victim.team, preemptor->team);
+      }
+    }
+  }
+
   // No GPU held twice; every held GPU exists.
   void CheckInvariants() const {
     std::set<std::pair<std::string, int32_t>> seen;
@@ -316,7 +422,9 @@ class World {
   std::map<int64_t, PendingJob> jobs_;
   std::map<int64_t, int64_t> runtime_;
   std::map<int64_t, int> preempted_;  // after FreezeEnds
+  std::set<int64_t> pinned_;          // preemptible: false
   int64_t preemptions_ = 0;
+  int64_t priority_preemptions_ = 0;
   bool frozen_ = false;
 };
 
@@ -333,13 +441,17 @@ TeamsConfig RandomTeams(std::mt19937& rng, int64_t capacity) {
     if (rng() % 2) lending = static_cast<int64_t>(rng() % 9);
     teams.push_back(Team("t" + std::to_string(i), nominal, borrowing, lending));
   }
-  return Config(std::move(teams));
+  TeamsConfig config = Config(std::move(teams));
+  // Half the clusters age: a job waiting 30 minutes gets a reservation.
+  if (rng() % 2) config.reserve_after_ms = 30 * kMinute;
+  return config;
 }
 
 TEST(SettleTest, NoJobPreemptedTwiceAndAFixedPointIsReached) {
   constexpr int kSeeds = 300;
   int64_t total_preemptions = 0;
   int64_t settling_preemptions = 0;  // after arrivals stop
+  int64_t priority_preemptions = 0;
   for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
     std::mt19937 rng(seed);
     const int nodes = 2 + static_cast<int>(rng() % 4);
@@ -368,12 +480,17 @@ TEST(SettleTest, NoJobPreemptedTwiceAndAFixedPointIsReached) {
       EXPECT_LE(times, 1) << "seed " << seed << ": job " << id << " preempted " << times;
     }
     total_preemptions += world.preemptions();
+    priority_preemptions += world.priority_preemptions();
     settling_preemptions += static_cast<int64_t>(world.preempted().size());
   }
-  // The property is not vacuous: reclaim happened.
+  // The property is not vacuous: reclaim and preemption by priority
+  // happened.
   EXPECT_GT(settling_preemptions, 0);
-  std::cout << "settle: " << kSeeds << " seeds, " << total_preemptions << " preemptions, "
-            << settling_preemptions << " after arrivals stopped\n";
+  EXPECT_GT(priority_preemptions, 0);
+  EXPECT_LT(priority_preemptions, total_preemptions);
+  std::cout << "settle: " << kSeeds << " seeds, " << total_preemptions << " preemptions ("
+            << priority_preemptions << " by priority), " << settling_preemptions
+            << " after arrivals stopped\n";
 }
 
 }  // namespace

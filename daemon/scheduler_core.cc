@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -110,6 +111,10 @@ absl::Status SchedulerCore::LoadState(bool keep_connections) {
       for (const GpuRecord& gpu : node.gpus) entry.gpu_indices.push_back(gpu.index);
       std::sort(entry.gpu_indices.begin(), entry.gpu_indices.end());
     }
+  }
+  if (options_.teams != nullptr) {
+    team_usage_ = UsageFromRows(snapshot.team_usage);
+    team_usage_saved_ms_ = snapshot.team_usage.as_of_ms;
   }
   RebuildReservations();
   RefreshAdmissionView();
@@ -267,6 +272,14 @@ absl::StatusOr<AdmissionResult> SchedulerCore::CheckAndAdmit(const berth::v1::Jo
   if (!request.ok()) {
     if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
     return request.status();
+  }
+  if (view.teams != nullptr) {
+    std::map<std::string, int64_t> capacity;
+    for (const PoolInfo& pool : view.pools) capacity[pool.gpu_type] += pool.total_gpus;
+    request->team = spec.team();
+    for (const auto& [type, gpus] : capacity) {
+      request->team_ceilings[type] = TeamCeiling::Of(*view.teams, spec.team(), type, capacity);
+    }
   }
   return Admit(*request, view.pools, *view.capacity, &plan_cache_);
 }

@@ -271,6 +271,11 @@ class SchedulerCore {
   void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunIndexedPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTeamPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fair-share usage: brought forward each team pass, written to the
+  // database at most once per kTeamUsageSaveMs, read back by LoadState.
+  static constexpr int64_t kTeamUsageSaveMs = 60'000;
+  void UpdateTeamUsage(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static DecayedUsage UsageFromRows(const db::TeamUsage& rows);
   // Why a pending job waits: the team pass's stored verdict, or, without
   // teams, the full SchedulePass's as of the last pass (computed now, on
   // demand); nullopt when the pass would place it.
@@ -351,7 +356,8 @@ class SchedulerCore {
   bool eviction_due_ = false;  // a job ended since the last eviction
   int64_t next_liveness_check_ms_ = 0;
   int64_t started_ms_ = 0;                       // when Recover() ran
-  DecayedUsage team_usage_;                      // fair-share history, with teams; not persisted
+  DecayedUsage team_usage_;                      // fair-share history, with teams (db team_usage)
+  int64_t team_usage_saved_ms_ = 0;              // when team_usage_ was last written
   std::map<int64_t, Reservation> reservations_;  // by preemptor
 
   absl::Mutex notifier_mu_;

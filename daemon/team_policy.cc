@@ -216,6 +216,31 @@ std::optional<std::string> NeverFits(const TeamsConfig& config, const std::strin
   return TeamLedger(config, {}, capacity, {}).Refusal(team, type, gpus);
 }
 
+TeamCeiling TeamCeiling::Of(const TeamsConfig& config, const std::string& team,
+                            const std::string& type,
+                            const std::map<std::string, int64_t>& capacity) {
+  const TeamLedger ledger(config, {}, capacity, {});
+  const int i = ledger.Index(team);
+  const int64_t own = ledger.Own(team, type);
+  // Rule 2 with the team at its own nominal: what the others lend.
+  const int64_t lent = i < 0 ? ledger.Balance(type, -1, 0) : ledger.Balance(type, i, own);
+  TeamCeiling ceiling{.gpus = own + lent,
+                      .why = absl::StrCat("its nominal ", own, " + ", lent,
+                                          " that other teams may lend or no team is promised")};
+  for (int a = i; a >= 0; a = ledger.teams_[a].parent) {
+    const TeamLedger::Team& t = ledger.teams_[a];
+    auto q = t.quota.find(type);
+    if (q == t.quota.end() || !q->second.borrowing_limit) continue;
+    const int64_t limit = q->second.nominal + *q->second.borrowing_limit;
+    if (limit >= ceiling.gpus) continue;
+    ceiling.gpus = limit;
+    ceiling.why =
+        absl::StrCat(a == i ? "" : absl::StrCat("its parent ", t.name, "'s "), "nominal ",
+                     q->second.nominal, " + borrowing limit ", *q->second.borrowing_limit);
+  }
+  return ceiling;
+}
+
 TeamQueue::TeamQueue(std::vector<TeamJobRef> jobs) {
   std::map<std::string, std::vector<TeamJobRef>> by_team;
   for (TeamJobRef& job : jobs) by_team[job.team].push_back(std::move(job));
@@ -229,19 +254,20 @@ TeamQueue::TeamQueue(std::vector<TeamJobRef> jobs) {
 }
 
 std::optional<TeamJobRef> TeamQueue::Next(const TeamLedger& ledger) {
+  // Its head moved on, and its team may have taken GPUs since.
+  if (last_ != nullptr) last_->fresh = false;
   Lane* best = nullptr;
-  std::tuple<int, double> best_key;
   for (Lane& lane : lanes_) {  // by name: ties go to the first
     if (lane.next >= lane.jobs.size()) continue;
-    const TeamJobRef& head = lane.jobs[lane.next];
-    const std::tuple<int, double> key{
-        ledger.WithinNominal(lane.team, head.gpu_type, head.gpus) ? 0 : 1,
-        ledger.WeightedShare(lane.team)};
-    if (best == nullptr || key < best_key) {
-      best = &lane;
-      best_key = key;
+    if (!lane.fresh) {
+      const TeamJobRef& head = lane.jobs[lane.next];
+      lane.key = {ledger.WithinNominal(lane.team, head.gpu_type, head.gpus) ? 0 : 1,
+                  ledger.WeightedShare(lane.team)};
+      lane.fresh = true;
     }
+    if (best == nullptr || lane.key < best->key) best = &lane;
   }
+  last_ = best;
   if (best == nullptr) return std::nullopt;
   return best->jobs[best->next++];
 }

@@ -44,6 +44,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "daemon/teams_config.h"
@@ -92,6 +93,7 @@ class TeamLedger {
   int64_t LendingBalance(const std::string& type) const;
 
  private:
+  friend struct TeamCeiling;
   struct Team {
     std::string name;
     int parent = -1;
@@ -118,6 +120,21 @@ std::optional<std::string> NeverFits(const TeamsConfig& config, const std::strin
                                      const std::string& type, int64_t gpus,
                                      const std::map<std::string, int64_t>& capacity);
 
+// The most GPUs of `type` one job of `team` could ever hold, on an idle
+// cluster of `capacity`: the smallest of rule 1's bounds over its chain
+// (nominal + borrowing_limit of the team and each ancestor with a limit)
+// and rule 2's (its own nominal plus all that the other teams may lend and
+// the GPUs no team is promised). `why` gives the binding bound's terms.
+// A job needing more is refused at submit (Kueue #5243): exactly when
+// NeverFits refuses it.
+struct TeamCeiling {
+  int64_t gpus = 0;
+  std::string why;  // "nominal 32 + borrowing limit 0", ...
+
+  static TeamCeiling Of(const TeamsConfig& config, const std::string& team, const std::string& type,
+                        const std::map<std::string, int64_t>& capacity);
+};
+
 // Jobs in team order (see above). Items are indices into the caller's
 // vector, which must outlive the queue.
 struct TeamJobRef {
@@ -133,7 +150,10 @@ struct TeamJobRef {
 class TeamQueue {
  public:
   explicit TeamQueue(std::vector<TeamJobRef> jobs);
-  // The next job, or nullopt when every job has been taken.
+  // The next job, or nullopt when every job has been taken. Between two
+  // calls the caller may change the ledger only for the team of the job
+  // the last call returned (Take when it is placed): a team's key (tier,
+  // share) depends on its own usage alone, so the others' are kept.
   std::optional<TeamJobRef> Next(const TeamLedger& ledger);
 
  private:
@@ -141,8 +161,11 @@ class TeamQueue {
     std::string team;
     std::vector<TeamJobRef> jobs;  // in team order
     size_t next = 0;
+    std::tuple<int, double> key;  // for jobs[next], while fresh
+    bool fresh = false;
   };
   std::vector<Lane> lanes_;  // by team name
+  Lane* last_ = nullptr;     // whose job the last call returned
 };
 
 }  // namespace berth::daemon

@@ -131,6 +131,37 @@ TEST(TeamLedgerTest, NeverFitsBeyondReachOrWhatOthersMayLend) {
             "now");
 }
 
+TEST(TeamCeilingTest, BindingBoundWithItsTermsAndExactlyWhereNeverFitsRefuses) {
+  // Same teams as above: a's ceiling is its 8 + 8; c's is its own 4 plus
+  // the 2 a lends and b's 4: 10. ml (nominal 12, borrowing limit 2) bounds
+  // its child r (nominal 4, no limit) at 14 although a, b and the 4
+  // unowned (32 - 28) would lend more: 4 + 2 + 4 + 8 (ml's own) + 4 = 22.
+  const std::map<std::string, int64_t> capacity = {{kH100, 32}};
+  const TeamsConfig config =
+      Config({Team("a", 8, 8, 2), Team("b", 4), Team("c", 4), Team("ml", 12, 2),
+              Team("r", 4, std::nullopt, std::nullopt, "ml")});
+  const TeamCeiling a = TeamCeiling::Of(config, "a", kH100, capacity);
+  EXPECT_EQ(a.gpus, 16);
+  EXPECT_EQ(a.why, "nominal 8 + borrowing limit 8");
+  const TeamCeiling r = TeamCeiling::Of(config, "r", kH100, capacity);
+  EXPECT_EQ(r.gpus, 14);
+  EXPECT_EQ(r.why, "its parent ml's nominal 12 + borrowing limit 2");
+  const TeamsConfig three = Config({Team("a", 8, 8, 2), Team("b", 4), Team("c", 4)});
+  const TeamCeiling c = TeamCeiling::Of(three, "c", kH100, kCapacity16);
+  EXPECT_EQ(c.gpus, 10);
+  EXPECT_EQ(c.why, "its nominal 4 + 6 that other teams may lend or no team is promised");
+  for (const TeamsConfig* teams : {&config, &three}) {
+    const std::map<std::string, int64_t>& cap = teams == &config ? capacity : kCapacity16;
+    for (const TeamSpec& team : teams->teams) {
+      const int64_t ceiling = TeamCeiling::Of(*teams, team.name, kH100, cap).gpus;
+      for (int64_t g = 1; g <= 40; ++g) {
+        EXPECT_EQ(NeverFits(*teams, team.name, kH100, g, cap).has_value(), g > ceiling)
+            << team.name << " " << g;
+      }
+    }
+  }
+}
+
 TEST(TeamQueueTest, TeamsBelowNominalFirstThenFairShare) {
   // a is at its nominal 8, so its job would borrow (tier 1); b is idle
   // (tier 0) and goes first although a's job has the higher priority.

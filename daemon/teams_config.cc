@@ -169,7 +169,7 @@ absl::Status CheckHierarchy(const TeamsConfig& config, const std::vector<Where>&
 }
 
 absl::StatusOr<TeamsConfig> ReadConfig(const YAML::Node& root, const Where& at) {
-  BERTH_RETURN_IF_ERROR(CheckKeys(root, at, {"fair_share", "preemption", "teams"}));
+  BERTH_RETURN_IF_ERROR(CheckKeys(root, at, {"fair_share", "preemption", "aging", "teams"}));
   TeamsConfig config;
   if (const YAML::Node fair = root["fair_share"]) {
     const Where here = Child(at, fair, "fair_share");
@@ -187,6 +187,18 @@ absl::StatusOr<TeamsConfig> ReadConfig(const YAML::Node& root, const Where& at) 
     }
     if (const YAML::Node n = pre["grace"]) {
       BERTH_ASSIGN_OR_RETURN(config.grace_ms, ReadDuration(n, Child(here, n, "grace")));
+    }
+  }
+  if (const YAML::Node aging = root["aging"]) {
+    const Where here = Child(at, aging, "aging");
+    BERTH_RETURN_IF_ERROR(CheckKeys(aging, here, {"reserve_after"}));
+    if (const YAML::Node n = aging["reserve_after"]) {
+      const Where field = Child(here, n, "reserve_after");
+      BERTH_ASSIGN_OR_RETURN(config.reserve_after_ms, ReadDuration(n, field));
+      if (config.reserve_after_ms <= 0) {
+        return Bad(field, absl::StrCat("must be > 0 (leave aging out to turn it off), got \"",
+                                       n.Scalar(), "\""));
+      }
     }
   }
   const YAML::Node teams = root["teams"];

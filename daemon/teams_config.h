@@ -4,6 +4,7 @@
 //
 //   fair_share: {half_life: 7d}
 //   preemption: {min_runtime: 10m, grace: 2m}
+//   aging: {reserve_after: 1h}  # optional; a job waiting longer gets a reservation
 //   teams:
 //     - name: research
 //       parent: ml            # optional; must name another team, no cycles
@@ -52,6 +53,9 @@ struct TeamsConfig {
   int64_t half_life_ms = 7 * 24 * 3600 * 1000LL;
   int64_t min_runtime_ms = 10 * 60 * 1000;
   int64_t grace_ms = 2 * 60 * 1000;
+  // aging.reserve_after: a job that has waited this long gets a reservation
+  // of its own, as the blocked head does (queue_policy.h); 0: no aging.
+  int64_t reserve_after_ms = 0;
   std::vector<TeamSpec> teams;  // in file order
 
   const TeamSpec* Find(absl::string_view name) const;

@@ -111,6 +111,24 @@ TEST(TeamsConfigTest, BadValuesNameLineAndField) {
             "t.yaml:4: preemption.min_runtime");
 }
 
+TEST(TeamsConfigTest, AgingIsOffUnlessGivenAndMustBePositive) {
+  absl::StatusOr<TeamsConfig> off = ParseTeamsYaml(kGood, "t.yaml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->reserve_after_ms, 0);
+  const std::string aged = With(kGood, "teams:", "aging: {reserve_after: 1h}\nteams:");
+  absl::StatusOr<TeamsConfig> on = ParseTeamsYaml(aged, "t.yaml");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->reserve_after_ms, 3'600'000);
+  EXPECT_EQ(ErrorOf(With(aged, "reserve_after: 1h", "reserve_after: 0s")),
+            "t.yaml:6: aging.reserve_after: must be > 0 (leave aging out to turn it off), got "
+            "\"0s\"");
+  EXPECT_EQ(ErrorOf(With(aged, "reserve_after: 1h", "reserve_after: later")),
+            "t.yaml:6: aging.reserve_after: must be a duration such as 90s, 10m, 12h or 7d, got "
+            "\"later\"");
+  EXPECT_EQ(ErrorOf(With(aged, "reserve_after: 1h", "reserve_afer: 1h")).substr(0, 43),
+            "t.yaml:6: aging.reserve_afer: unknown field");
+}
+
 TEST(TeamsConfigTest, UnknownGpuTypeSuggestsTheNearest) {
   const std::string error =
       ErrorOf(With(kGood, "h100-80gb: {nominal: 32}", "h100-80g: {nominal: 32}"));

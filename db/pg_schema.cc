@@ -119,13 +119,25 @@ ALTER TABLE jobs ADD COLUMN preemptions integer NOT NULL DEFAULT 0 CHECK (preemp
 ALTER TABLE jobs ADD COLUMN preempted_by bigint NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 6> kPgMigrations = {{
+// Version 7: fair-share usage, as schema.cc's version 7.
+constexpr char kVersion7[] = R"sql(
+CREATE TABLE team_usage (
+  team text NOT NULL,
+  gpu_type text NOT NULL,
+  gpu_ms bigint NOT NULL CHECK (gpu_ms >= 0),
+  as_of_ms bigint NOT NULL,
+  PRIMARY KEY (team, gpu_type)
+);
+)sql";
+
+constexpr std::array<Migration, 7> kPgMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
     {5, kVersion5},
     {6, kVersion6},
+    {7, kVersion7},
 }};
 
 absl::Status Bootstrap(PgConnection& conn) {

@@ -214,6 +214,25 @@ absl::Status PgStore::AppendEvents(const std::vector<Event>& events) {
   return CommitUnlessBatch(txn);
 }
 
+absl::Status PgStore::SaveTeamUsage(const TeamUsage& usage) {
+  static constexpr char kDeleteUsage[] = "DELETE FROM team_usage";
+  static constexpr char kInsertUsage[] =
+      "INSERT INTO team_usage(team, gpu_type, gpu_ms, as_of_ms) VALUES ($1, $2, $3, $4)";
+  BERTH_RETURN_IF_ERROR(CheckTeamUsage(usage));
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<PgTransaction> txn, BeginWrite());
+  BERTH_RETURN_IF_ERROR(conn_->Exec(kDeleteUsage).status());
+  for (const TeamUsageRow& row : usage.rows) {
+    BERTH_RETURN_IF_ERROR(conn_
+                              ->Query(kInsertUsage, PgParams()
+                                                        .Text(row.team)
+                                                        .Text(row.gpu_type)
+                                                        .Int64(row.gpu_ms)
+                                                        .Int64(usage.as_of_ms))
+                              .status());
+  }
+  return CommitUnlessBatch(txn);
+}
+
 absl::Status PgStore::UpsertNode(const Node& node) {
   if (node.name().empty()) return absl::InvalidArgumentError("node has no name");
   static constexpr char kUpsertNode[] =

@@ -1,5 +1,6 @@
 // PgStore: the reads (LoadAll, FindJob, Events) and the invariant check.
 // Reads take no leadership: a standby may serve them.
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 
@@ -113,6 +114,15 @@ absl::StatusOr<Snapshot> LoadSnapshot(PgConnection& conn, int64_t recent_termina
   static constexpr char kNextId[] = "SELECT COALESCE(MAX(id), 0) + 1 FROM jobs";
   BERTH_ASSIGN_OR_RETURN(PgResult next, conn.Query(kNextId));
   if (next.rows() == 1) out.next_job_id = next.Int64(0, 0);
+  static constexpr char kUsage[] =
+      "SELECT team, gpu_type, gpu_ms, as_of_ms FROM team_usage"
+      " ORDER BY team COLLATE \"C\", gpu_type COLLATE \"C\"";
+  BERTH_ASSIGN_OR_RETURN(PgResult usage, conn.Query(kUsage));
+  for (int row = 0; row < usage.rows(); ++row) {
+    out.team_usage.rows.push_back(TeamUsageRow{
+        .team = usage.Text(row, 0), .gpu_type = usage.Text(row, 1), .gpu_ms = usage.Int64(row, 2)});
+    out.team_usage.as_of_ms = std::max(out.team_usage.as_of_ms, usage.Int64(row, 3));
+  }
   return out;
 }
 

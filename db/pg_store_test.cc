@@ -120,6 +120,14 @@ TEST(PgSchemaTest, MigratesFromEveryOlderVersion) {
     auto outcomes = (*store)->InsertJobs(jobs);
     ASSERT_THAT(outcomes, IsOk());
     EXPECT_FALSE((*outcomes)[1].duplicate);
+    // Version 7: fair-share usage, empty until saved, then kept.
+    EXPECT_TRUE(snapshot->team_usage.rows.empty());
+    ASSERT_THAT((*store)->SaveTeamUsage({.as_of_ms = 5, .rows = {{"nlp", "a100", 12}}}), IsOk());
+    auto again = (*store)->LoadAll();
+    ASSERT_THAT(again, IsOk());
+    ASSERT_EQ(again->team_usage.rows.size(), 1u);
+    EXPECT_EQ(again->team_usage.rows[0].gpu_ms, 12);
+    EXPECT_EQ(again->team_usage.as_of_ms, 5);
   }
 }
 

@@ -105,13 +105,27 @@ ALTER TABLE jobs ADD COLUMN preemptions INTEGER NOT NULL DEFAULT 0 CHECK (preemp
 ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations = {{
+// Version 7: fair-share usage (docs/TEAMS.md), so that it survives a
+// restart: per team and GPU type, the decayed GPU-milliseconds as of
+// as_of_ms (the same in every row of one save).
+constexpr char kVersion7[] = R"sql(
+CREATE TABLE team_usage (
+  team TEXT NOT NULL,
+  gpu_type TEXT NOT NULL,
+  gpu_ms INTEGER NOT NULL CHECK (gpu_ms >= 0),
+  as_of_ms INTEGER NOT NULL,
+  PRIMARY KEY (team, gpu_type)
+);
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations = {{
     {1, kVersion1},
     {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
     {5, kVersion5},
     {6, kVersion6},
+    {7, kVersion7},
 }};
 
 absl::Status RunStep(Database& db, const Migration& step) {

@@ -184,6 +184,14 @@ TEST_P(SchemaUpgradeTest, MigratesForwardKeepingRows) {
   // Version 6: the old job was never preempted.
   EXPECT_EQ(QueryInt(*db, "SELECT preemptions FROM jobs WHERE id = 7"), 0);
   EXPECT_EQ(QueryInt(*db, "SELECT preempted_by FROM jobs WHERE id = 7"), 0);
+  // Version 7: fair-share usage starts empty.
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM team_usage"), 0);
+  EXPECT_TRUE(
+      db->Exec("INSERT INTO team_usage(team, gpu_type, gpu_ms, as_of_ms) VALUES ('a', 't', 1, 2)")
+          .ok());
+  EXPECT_FALSE(
+      db->Exec("INSERT INTO team_usage(team, gpu_type, gpu_ms, as_of_ms) VALUES ('b', 't', -1, 2)")
+          .ok());
   // The unique index still guards the old reservation.
   EXPECT_EQ(
       db->Exec("INSERT INTO reservations(job_id, node, gpu_index) VALUES (7, 'n1', 0)").code(),

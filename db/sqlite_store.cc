@@ -265,6 +265,24 @@ absl::Status SqliteStore::AppendEvents(const std::vector<Event>& events) {
   return CommitUnlessBatch(txn);
 }
 
+absl::Status SqliteStore::SaveTeamUsage(const TeamUsage& usage) {
+  static constexpr char kDeleteUsage[] = "DELETE FROM team_usage";
+  static constexpr char kInsertUsage[] =
+      "INSERT INTO team_usage(team, gpu_type, gpu_ms, as_of_ms) VALUES (?, ?, ?, ?)";
+  BERTH_RETURN_IF_ERROR(CheckTeamUsage(usage));
+  BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
+  BERTH_RETURN_IF_ERROR(db_->Exec(kDeleteUsage));
+  for (const TeamUsageRow& row : usage.rows) {
+    BERTH_ASSIGN_OR_RETURN(Statement insert, db_->Prepare(kInsertUsage));
+    BERTH_RETURN_IF_ERROR(insert.BindText(1, row.team)
+                              .BindText(2, row.gpu_type)
+                              .BindInt64(3, row.gpu_ms)
+                              .BindInt64(4, usage.as_of_ms)
+                              .Run());
+  }
+  return CommitUnlessBatch(txn);
+}
+
 absl::Status SqliteStore::UpsertNode(const Node& node) {
   if (node.name().empty()) return absl::InvalidArgumentError("node has no name");
   static constexpr char kUpsertNode[] =

@@ -1,6 +1,7 @@
 // SqliteStore: the reads (LoadAll, FindJob, Events), the file's invariant
 // check and the trivial leadership of a single-writer file. Writes are in
 // sqlite_store.cc.
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 
@@ -96,6 +97,23 @@ absl::Status AttachReservations(Database& db, std::vector<Job>& jobs) {
 
 }  // namespace
 
+namespace {
+
+absl::Status LoadTeamUsage(Database& db, TeamUsage& usage) {
+  static constexpr char kUsage[] =
+      "SELECT team, gpu_type, gpu_ms, as_of_ms FROM team_usage ORDER BY team, gpu_type";
+  BERTH_ASSIGN_OR_RETURN(Statement rows, db.Prepare(kUsage));
+  while (true) {
+    BERTH_ASSIGN_OR_RETURN(bool has_row, rows.Step());
+    if (!has_row) return absl::OkStatus();
+    usage.rows.push_back(TeamUsageRow{
+        .team = rows.ColumnText(0), .gpu_type = rows.ColumnText(1), .gpu_ms = rows.ColumnInt64(2)});
+    usage.as_of_ms = std::max(usage.as_of_ms, rows.ColumnInt64(3));
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<Snapshot> SqliteStore::LoadAll() {
   // One read transaction, so that the pieces agree with each other.
   static constexpr char kBeginRead[] = "BEGIN";
@@ -122,6 +140,7 @@ absl::StatusOr<Snapshot> SqliteStore::LoadAll() {
     BERTH_ASSIGN_OR_RETURN(Statement next, db_->Prepare(kNextId));
     BERTH_ASSIGN_OR_RETURN(bool has_row, next.Step());
     if (has_row) out.next_job_id = next.ColumnInt64(0);
+    BERTH_RETURN_IF_ERROR(LoadTeamUsage(*db_, out.team_usage));
     return out;
   }();
   absl::Status ended = db_->Exec(kEndRead);

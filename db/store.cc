@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
@@ -12,6 +13,19 @@
 #include "db/sqlite_store.h"
 
 namespace berth::db {
+
+absl::Status CheckTeamUsage(const TeamUsage& usage) {
+  for (const TeamUsageRow& row : usage.rows) {
+    if (row.team.empty() || row.gpu_type.empty()) {
+      return absl::InvalidArgumentError("team usage: a row has an empty team or GPU type");
+    }
+    if (row.gpu_ms < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("team usage: ", row.team, " ", row.gpu_type,
+                                                     ": gpu_ms must be >= 0, got ", row.gpu_ms));
+    }
+  }
+  return absl::OkStatus();
+}
 
 bool Store::IsPostgresTarget(const std::string& target) {
   if (absl::StartsWith(target, "postgresql://") || absl::StartsWith(target, "postgres://")) {

@@ -67,12 +67,30 @@ struct StoreOptions {
   int64_t recent_terminal_jobs = 10000;
 };
 
+// Fair-share usage (docs/TEAMS.md): per team and GPU type, the decayed
+// GPU-milliseconds as of one time. Whole GPU-ms: the daemon's doubles are
+// rounded, which changes no order that matters.
+struct TeamUsageRow {
+  std::string team;
+  std::string gpu_type;
+  int64_t gpu_ms = 0;  // >= 0
+};
+struct TeamUsage {
+  int64_t as_of_ms = 0;  // 0 with no rows
+  std::vector<TeamUsageRow> rows;
+};
+
+// InvalidArgument naming the row when `usage` has a negative gpu_ms or an
+// empty team or GPU type; both backends check with it before writing.
+absl::Status CheckTeamUsage(const TeamUsage& usage);
+
 // What the daemon rebuilds its state from at start.
 struct Snapshot {
   std::vector<berth::v1::Node> nodes;  // with gpus; job_id set from reservations
   std::vector<berth::v1::Job> jobs;    // live jobs, then recent terminal ones;
                                        // placed jobs carry their gpus
   int64_t next_job_id = 1;
+  TeamUsage team_usage;  // as last saved
 };
 
 // Request ids are scoped by team: the same id from two teams makes two jobs.
@@ -187,6 +205,9 @@ class Store {
   virtual absl::Status ReleaseReservations(int64_t job_id, const std::string& node) = 0;
   // Appends to the event log.
   virtual absl::Status AppendEvents(const std::vector<Event>& events) = 0;
+  // Replaces the stored fair-share usage with `usage`. InvalidArgument for
+  // a negative gpu_ms or an empty team or GPU type.
+  virtual absl::Status SaveTeamUsage(const TeamUsage& usage) = 0;
 
   virtual absl::StatusOr<Snapshot> LoadAll() = 0;
   // One job as LoadAll() would return it; NotFound when there is none.

@@ -220,6 +220,42 @@ TEST_P(StoreTest, PreemptionIsKeptAndCounted) {
   EXPECT_EQ(Count("SELECT COUNT(*) FROM jobs WHERE preemptions < 0"), 0);
 }
 
+// Fair-share usage (issue 13): each save replaces the last, and it comes
+// back after the store is opened again (a restarted berthd).
+TEST_P(StoreTest, TeamUsageIsReplacedAndSurvivesAReopen) {
+  EXPECT_EQ(Load().team_usage.as_of_ms, 0);
+  EXPECT_TRUE(Load().team_usage.rows.empty());
+  ASSERT_THAT(store_->SaveTeamUsage(
+                  {.as_of_ms = 1000,
+                   .rows = {{"b", "h100-80gb", 7}, {"a", "h100-80gb", 5}, {"a", "a100-80gb", 3}}}),
+              IsOk());
+  ASSERT_THAT(store_->SaveTeamUsage(
+                  {.as_of_ms = 2000, .rows = {{"b", "h100-80gb", 9}, {"a", "h100-80gb", 6}}}),
+              IsOk());
+  Reopen();
+  const TeamUsage usage = Load().team_usage;
+  EXPECT_EQ(usage.as_of_ms, 2000);
+  ASSERT_EQ(usage.rows.size(), 2u);  // a100 for a is gone: replaced, not merged
+  EXPECT_EQ(usage.rows[0].team, "a");
+  EXPECT_EQ(usage.rows[0].gpu_type, "h100-80gb");
+  EXPECT_EQ(usage.rows[0].gpu_ms, 6);
+  EXPECT_EQ(usage.rows[1].team, "b");
+  EXPECT_EQ(usage.rows[1].gpu_ms, 9);
+  // Bad rows are refused, naming the row, and change nothing.
+  EXPECT_THAT(store_->SaveTeamUsage({.as_of_ms = 3000, .rows = {{"a", "h100-80gb", -1}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "team usage: a h100-80gb: gpu_ms must be >= 0, got -1"));
+  EXPECT_THAT(store_->SaveTeamUsage({.as_of_ms = 3000, .rows = {{"", "h100-80gb", 1}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "empty team"));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM team_usage"), 2);
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM team_usage WHERE as_of_ms = 2000"), 2);
+  // Inside a batch it rolls back with the rest.
+  ASSERT_THAT(store_->BeginBatch(), IsOk());
+  ASSERT_THAT(store_->SaveTeamUsage({.as_of_ms = 4000, .rows = {}}), IsOk());
+  store_->RollbackBatch();
+  EXPECT_EQ(Load().team_usage.rows.size(), 2u);
+}
+
 TEST_P(StoreTest, UpdateWithReleaseFreesGpus) {
   std::vector<Job> jobs = Insert({MakeJob("a"), MakeJob("b")});
   ASSERT_TRUE(store_->CommitPlacements({Placed(jobs[0], "n2", {0, 1})}).ok());

@@ -247,8 +247,11 @@ class Simulation {
       const JobRecord& record = *state_.FindJob(job.id);
       job.team = record.team;
       job.start_ms = record.start_time_ms;
-      daemon::HeldJob& h = held.emplace_back(daemon::HeldJob{
-          .id = job.id, .team = job.team, .gpu_type = job.gpu_type, .start_ms = job.start_ms});
+      daemon::HeldJob& h = held.emplace_back(daemon::HeldJob{.id = job.id,
+                                                             .team = job.team,
+                                                             .gpu_type = job.gpu_type,
+                                                             .start_ms = job.start_ms,
+                                                             .priority = record.priority});
       for (const daemon::GpuHold& gpu : record.gpus) {
         h.slots.push_back(daemon::SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
       }

@@ -42,7 +42,7 @@ class TeamsTest : public ::testing::Test {
     marks_ = cluster_.dir() + "/marks";
     ASSERT_EQ(mkdir(marks_.c_str(), 0755), 0);
     const std::string teams = cluster_.dir() + "/teams.yaml";
-    std::ofstream(teams) << kTeams;
+    std::ofstream(teams) << teams_yaml_;
     cluster_.SetDaemonFlags({"--teams=" + teams});
     ASSERT_TRUE(cluster_.StartDaemon().ok()) << cluster_.Log("berthd");
     ASSERT_TRUE(cluster_
@@ -60,7 +60,8 @@ class TeamsTest : public ::testing::Test {
     EXPECT_TRUE(db.ok()) << db;
   }
 
-  Job Submit(const std::string& team, const std::string& shell) {
+  grpc::Status TrySubmit(const std::string& team, const std::string& shell,
+                         berth::v1::SubmitJobResponse* response) {
     JobSpec spec;
     spec.set_team(team);
     spec.set_task("train");
@@ -70,9 +71,13 @@ class TeamsTest : public ::testing::Test {
     spec.add_command(shell);
     berth::v1::SubmitJobRequest request;
     *request.mutable_spec() = spec;
-    berth::v1::SubmitJobResponse response;
     auto context = Context();
-    grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
+    return cluster_.Scheduler()->SubmitJob(context.get(), request, response);
+  }
+
+  Job Submit(const std::string& team, const std::string& shell) {
+    berth::v1::SubmitJobResponse response;
+    grpc::Status status = TrySubmit(team, shell, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.job();
   }
@@ -99,6 +104,7 @@ class TeamsTest : public ::testing::Test {
 
   Cluster cluster_;
   std::string marks_;
+  std::string teams_yaml_ = kTeams;
 };
 
 // Team a's first job checkpoints all along, so it loses the least work
@@ -176,6 +182,29 @@ TEST_F(TeamsTest, BorrowedJobIsPreemptedRequeuedAndTheOwnersJobStarts) {
   ASSERT_TRUE(cluster_.StartDaemon().ok()) << cluster_.Log("berthd");
   EXPECT_EQ(Get(a[0].id()).preemptions(), 1);
   EXPECT_EQ(Get(a[0].id()).state(), v1::PENDING);
+}
+
+// Team c may hold one GPU at most (nominal 0 + borrowing limit 1); a 7B
+// training job needs more: berthd refuses it at submit with the numbers
+// instead of queueing it for ever (Kueue #5243).
+class TeamsReachTest : public TeamsTest {
+ protected:
+  TeamsReachTest() {
+    teams_yaml_ = absl::StrCat(kTeams, "  - name: c\n    quota:\n      h100-80gb: {nominal: 0, ",
+                               "borrowing_limit: 1}\n");
+  }
+};
+
+TEST_F(TeamsReachTest, AJobBeyondItsTeamsReachIsRefusedAtSubmit) {
+  berth::v1::SubmitJobResponse response;
+  grpc::Status status = TrySubmit("c", "true", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(),
+                                "team c may use at most 1 h100-80gb (nominal 0 + borrowing limit "
+                                "1); this job needs "))
+      << status.error_message();
+  // Team a, whose reach is b's 8 idle GPUs, is admitted.
+  EXPECT_TRUE(TrySubmit("a", "true", &response).ok());
 }
 
 }  // namespace
