@@ -8,7 +8,9 @@
 #  2. end to end: N_E2E one-command 1-GPU jobs (`true`) through 4 real
 #     berth-agent processes (--jobs=run, 8 h100-80gb from an --inventory
 #     file each) until all have ended, against Slurm's phase (e): N_E2E
-#     `sbatch --gres=gpu:1 --wrap=true` while it schedules, until all are done.
+#     `sbatch --gres=gpu:1 --wrap=true` while it schedules, until all are done
+#     (sequential sbatch calls, so also against phase (b): the same number
+#     queued beforehand, from partition UP until all are done).
 # Each berth figure has its own berthd on a fresh SQLite file and port 0.
 # Everything listens on and talks to 127.0.0.1. Every loop is bounded in
 # count and time. Prints one table, or with --json one JSON object.
@@ -19,7 +21,8 @@
 # Settings (environment, defaults in brackets): N_SUBMIT [20000] jobs with
 # SubmitJob, N_BATCH [100000] jobs with SubmitJobs of BATCH [100], THREADS
 # [32], NODES [1000], N_E2E [1000], SLURM [1], SCHED_PARAMS [empty: Slurm's
-# defaults], SLURM_N [1000] jobs of each Slurm phase.
+# defaults], SLURM_N [1000] jobs of each Slurm phase, KEEP [empty: none] a
+# folder that gets every figure's JSON, log and Slurm's results at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 json=0
@@ -41,6 +44,7 @@ children=()
 cleanup() {
   for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n ${KEEP:-} ]] && mkdir -p "$KEEP" && cp -r "$tmp"/. "$KEEP"/
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -132,9 +136,11 @@ if [[ $slurm == 1 ]]; then
   cp "$work/results.txt" "$tmp/slurm-results.txt"
   slurm_sub=$(slurm_rate a2)
   slurm_e2e=$(slurm_rate e)
+  slurm_drain=$(slurm_rate b | head -1)
 else
   slurm_sub=0
   slurm_e2e=0
+  slurm_drain=0
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -145,14 +151,16 @@ if [[ $json == 1 ]]; then
   slurm_json=null
   if [[ $slurm == 1 ]]; then
     slurm_json="{\"submissions_per_second\": $slurm_sub, \"end_to_end_per_second\": $slurm_e2e,"
+    slurm_json+=" \"drain_per_second\": $slurm_drain,"
     slurm_json+=" \"jobs\": $slurm_n, \"sched_params\": \"${SCHED_PARAMS:-default}\"}"
   fi
   printf '{"date": "%s", "cores": %d, "load_before": "%s", "load_after": "%s", ' \
     "$started" "$(nproc)" "$load_before" "$load_after"
   printf '"berth": {"submit": %s, "submit_batch": %s, "end_to_end": %s}, "slurm": %s, ' \
     "$(cat "$tmp/one.json")" "$(cat "$tmp/batch.json")" "$(cat "$tmp/e2e.json")" "$slurm_json"
-  printf '"ratios": {"submit": %s, "submit_batch": %s, "end_to_end": %s}}\n' \
-    "$(ratio "$one" "$slurm_sub")" "$(ratio "$many" "$slurm_sub")" "$(ratio "$e2e" "$slurm_e2e")"
+  printf '"ratios": {"submit": %s, "submit_batch": %s, "end_to_end": %s, "end_to_end_to_drain": %s}}\n' \
+    "$(ratio "$one" "$slurm_sub")" "$(ratio "$many" "$slurm_sub")" "$(ratio "$e2e" "$slurm_e2e")" \
+    "$(ratio "$e2e" "$slurm_drain")"
   exit 0
 fi
 echo "berth against Slurm 22.05, $started, $(nproc) cores; load average before $load_before, after $load_after"
@@ -161,6 +169,7 @@ row() { printf '%-58s %14s %14s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 row "acknowledged submissions/s, SubmitJob ($threads threads)" "$one" "$slurm_sub"
 row "acknowledged submissions/s, SubmitJobs of $batch" "$many" "$slurm_sub"
 row "end to end jobs/s, $n_e2e one-command jobs, 4 agents" "$e2e" "$slurm_e2e"
+row "  against Slurm's drain of $slurm_n queued jobs, (b)" "$e2e" "$slurm_drain"
 echo "berth SubmitJob: ack p50 $(key "$tmp/one.json" ack_p50_ms) ms, p99 $(key "$tmp/one.json" ack_p99_ms) ms," \
   "placed p99 $(key "$tmp/one.json" placed_p99_ms) ms; SubmitJobs of $batch: ack p99" \
   "$(key "$tmp/batch.json" ack_p99_ms) ms a call; end to end: $(key "$tmp/e2e.json" succeeded)" \
@@ -168,7 +177,7 @@ echo "berth SubmitJob: ack p50 $(key "$tmp/one.json" ack_p50_ms) ms, p99 $(key "
 if [[ $slurm == 1 ]]; then
   echo "Slurm: 4 parallel sbatch loops of $slurm_n jobs in all (a2); $slurm_n sequential sbatch while" \
     "scheduling, until all done (e); SchedulerParameters=${SCHED_PARAMS:-default}"
-  grep -E '^\((a2|e)\) ' "$tmp/slurm-results.txt"
+  grep -E '^\((a2|b|e)\) ' "$tmp/slurm-results.txt"
 else
   echo "Slurm: not run (SLURM=0)"
 fi

@@ -36,5 +36,6 @@ assert e2e["succeeded"] == 200 and e2e["ended_other"] == 0 and e2e["still_active
 assert e2e["end_to_end_per_second"] > 0, e2e
 assert result["slurm"] is None, result["slurm"]
 assert all(v is None for v in result["ratios"].values()), result["ratios"]
+assert "end_to_end_to_drain" in result["ratios"], result["ratios"]
 print("compare_slurm_test: ok")
 PY
