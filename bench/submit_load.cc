@@ -20,6 +20,12 @@
 // 20% 8-GPU and 10% 256-GPU gangs (only the first two count in the placed
 // latencies). --json prints one line with the figures; --daemon_pid adds
 // berthd's resident memory (VmRSS) to it.
+//
+// End to end (bench/compare_slurm.sh): --nodes 0 registers no simulated
+// node, so real berth-agents run the jobs; --wait_done makes the measured
+// jobs 1-GPU ones of one command and, after submitting, waits (at most
+// --wait_seconds) until every job sent has ended; the figures then add how
+// many succeeded and the jobs ended per second from the first submission.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -38,6 +44,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/end_to_end.h"
 #include "berth/v1/agent.grpc.pb.h"
 #include "berth/v1/scheduler.grpc.pb.h"
 #include "grpcpp/create_channel.h"
@@ -59,6 +66,10 @@ ABSL_FLAG(int, heartbeat_ms, 1000, "each simulated node's heartbeat interval; 0:
 ABSL_FLAG(int, batch, 1,
           "jobs per call: 1 sends SubmitJob, more send SubmitJobs of that many (at most "
           "10000); acknowledged counts jobs, ack latency is per call");
+ABSL_FLAG(bool, wait_done, false,
+          "measured jobs are 1-GPU ones; after submitting, wait until all have ended and report "
+          "jobs ended per second (end to end)");
+ABSL_FLAG(int, wait_seconds, 300, "with --wait_done: wait at most this long");
 
 namespace {
 
@@ -213,7 +224,9 @@ berth::v1::JobSpec MeasuredSpec(int i) {
     if (slot == 9) return SpecOf(Kind::kGang, 600);
     return SpecOf(slot >= 7 ? Kind::kNode : Kind::kOneGpu, 60);
   }
-  if (absl::GetFlag(FLAGS_prefill) > 0) return SpecOf(Kind::kOneGpu, 60);
+  if (absl::GetFlag(FLAGS_prefill) > 0 || absl::GetFlag(FLAGS_wait_done)) {
+    return SpecOf(Kind::kOneGpu, 60);
+  }
   return Spec();
 }
 
@@ -383,6 +396,20 @@ int main(int argc, char** argv) {
   }
   for (auto& thread : threads) thread.join();
   const double seconds = static_cast<double>(NowUs() - start_us) / 1e6;
+  berth::bench::EndedJobs ended;
+  double ended_seconds = 0;
+  bool all_succeeded = true;
+  if (absl::GetFlag(FLAGS_wait_done)) {
+    auto stub = berth::v1::SchedulerService::NewStub(channel);
+    absl::StatusOr<berth::bench::EndedJobs> waited = berth::bench::WaitUntilEnded(
+        *stub, {.team = Spec().team(),
+                .submitted_after_ms = start_us / 1000 - 1,
+                .deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_wait_seconds))});
+    if (!waited.ok()) std::fprintf(stderr, "wait_done: %s\n", waited.status().ToString().c_str());
+    if (waited.ok()) ended = *waited;
+    ended_seconds = absl::ToDoubleSeconds(ended.all_ended - absl::FromUnixMicros(start_us));
+    all_succeeded = waited.ok() && ended.succeeded == acked.load() && ended.still_active == 0;
+  }
   absl::SleepFor(absl::Seconds(1));  // let the last placements arrive
   std::vector<int64_t> placed;
   {
@@ -396,10 +423,18 @@ int main(int argc, char** argv) {
         "{\"submissions_per_second\": %.1f, \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f, "
         "\"placed_p50_ms\": %.3f, \"placed_p99_ms\": %.3f, \"nodes\": %d, "
         "\"pending_at_start\": %d, \"threads\": %d, \"jobs\": %d, \"seconds\": %.3f, "
-        "\"daemon_rss_bytes\": %lld}\n",
+        "\"daemon_rss_bytes\": %lld",
         acked.load() / seconds, Percentile(ack_us, 0.50) / 1e3, Percentile(ack_us, 0.99) / 1e3,
         Percentile(placed, 0.50) / 1e3, Percentile(placed, 0.99) / 1e3, node_count,
         pending_at_start, threads_count, acked.load(), seconds, static_cast<long long>(rss));
+    if (absl::GetFlag(FLAGS_wait_done)) {
+      std::printf(
+          ", \"succeeded\": %d, \"ended_other\": %d, \"still_active\": %d, "
+          "\"end_to_end_seconds\": %.3f, \"end_to_end_per_second\": %.1f",
+          ended.succeeded, ended.other, ended.still_active, ended_seconds,
+          ended_seconds > 0 ? (ended.succeeded + ended.other) / ended_seconds : 0.0);
+    }
+    std::printf("}\n");
   } else {
     std::printf("submitted %d, acknowledged %d, failed %d in %.2f s: %.0f acknowledged/s\n",
                 next.load() > total ? total : next.load(), acked.load(), failed.load(), seconds,
@@ -412,11 +447,18 @@ int main(int argc, char** argv) {
                 Percentile(placed, 1.0) / 1e3);
     std::printf("nodes %d, pending at start %d, berthd VmRSS %lld bytes\n", node_count,
                 pending_at_start, static_cast<long long>(rss));
+    if (absl::GetFlag(FLAGS_wait_done)) {
+      std::printf(
+          "end to end: %d succeeded, %d ended otherwise, %d still active; all ended %.2f s after "
+          "the first submission: %.1f jobs/s\n",
+          ended.succeeded, ended.other, ended.still_active, ended_seconds,
+          ended_seconds > 0 ? (ended.succeeded + ended.other) / ended_seconds : 0.0);
+    }
   }
   stop_beats = true;
   beats.join();
   for (auto& node : nodes) node->Cancel();
   absl::SleepFor(absl::Milliseconds(200));
   std::fflush(stdout);
-  std::_Exit(failed.load() == 0 ? 0 : 1);
+  std::_Exit(failed.load() == 0 && all_succeeded ? 0 : 1);
 }
