@@ -314,6 +314,20 @@ int RunCancel(const JobIdOptions& options, std::ostream& out, std::ostream& err)
   return kExitOk;
 }
 
+int RunCheckpoint(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
+  berth::v1::ReportCheckpointResponse response;
+  int code = kExitOk;
+  if (!CallWithId("checkpoint", options, &Stub::ReportCheckpoint, &response, err, &code)) {
+    return code;
+  }
+  if (options.client.json) return WriteJson("checkpoint", ToJson(response), out, err);
+  out << "job " << options.id << ": checkpoint recorded at "
+      << absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", absl::FromUnixMillis(response.time_ms()),
+                          absl::LocalTimeZone())
+      << "; a preemption now loses only the work since\n";
+  return kExitOk;
+}
+
 int RunWhy(const JobIdOptions& options, std::ostream& out, std::ostream& err) {
   berth::v1::ExplainJobResponse response;
   int code = kExitOk;

@@ -79,6 +79,8 @@ int RunSubmit(const SubmitOptions& options, std::ostream& out, std::ostream& err
 int RunJobs(const JobsOptions& options, std::ostream& out, std::ostream& err);
 int RunJob(const JobIdOptions& options, std::ostream& out, std::ostream& err);
 int RunCancel(const JobIdOptions& options, std::ostream& out, std::ostream& err);
+// `berth checkpoint ID`: the job saved a checkpoint now (ReportCheckpoint).
+int RunCheckpoint(const JobIdOptions& options, std::ostream& out, std::ostream& err);
 int RunWhy(const JobIdOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace berth::cli

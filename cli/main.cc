@@ -176,7 +176,7 @@ struct AllOptions {
   PlanOptions plan;
   berth::cli::SubmitOptions submit;
   berth::cli::JobsOptions jobs;
-  berth::cli::JobIdOptions job, cancel, why;
+  berth::cli::JobIdOptions job, cancel, why, checkpoint;
   berth::cli::NodesOptions nodes;
   berth::cli::TeamsOptions teams, teams_show;
   berth::cli::TeamsApplyOptions teams_apply;
@@ -192,8 +192,9 @@ using Verb = std::pair<CLI::App*, std::function<int()>>;
 void ApplyGlobalClientFlags(const ClientOptions& global, AllOptions* o) {
   for (ClientOptions* client :
        {&o->submit.client, &o->jobs.client, &o->job.client, &o->cancel.client, &o->why.client,
-        &o->nodes.client, &o->teams.client, &o->drain.client, &o->undrain.client, &o->backup.client,
-        &o->watch.client, &o->events.client, &o->teams_apply.client, &o->teams_show.client}) {
+        &o->checkpoint.client, &o->nodes.client, &o->teams.client, &o->drain.client,
+        &o->undrain.client, &o->backup.client, &o->watch.client, &o->events.client,
+        &o->teams_apply.client, &o->teams_show.client}) {
     if (!client->daemon) client->daemon = global.daemon;
     if (!client->token) client->token = global.token;
     if (!client->tls_ca) client->tls_ca = global.tls_ca;
@@ -257,6 +258,20 @@ void AddJobVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   verbs->push_back({cancel, [o] { return RunCancel(o->cancel, std::cout, std::cerr); }});
   verbs->push_back({id_verb("why", "why a job waits, and until when", &o->why),
                     [o] { return RunWhy(o->why, std::cout, std::cerr); }});
+  CLI::App* checkpoint =
+      id_verb("checkpoint",
+              "say a running job saved a checkpoint now: preempting it loses only the work since "
+              "(as touching $BERTH_CHECKPOINT_FILE)",
+              &o->checkpoint);
+  checkpoint->footer(ExitCodeFooter({{0, "recorded"},
+                                     kInternal,
+                                     kUsage,
+                                     {3, "refused: the job is not running"},
+                                     kNotFound,
+                                     kUnreachable,
+                                     kNotAllowed}));
+  verbs->push_back(
+      {checkpoint, [o] { return RunCheckpoint(o->checkpoint, std::cout, std::cerr); }});
 }
 
 void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {

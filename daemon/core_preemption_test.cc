@@ -208,6 +208,31 @@ TEST_F(CorePreemptionTest, AHigherPriorityJobOfTheSameTeamPreemptsALowerOne) {
   EXPECT_EQ(notifier_.stops(), stops_before + 1);
 }
 
+// A checkpoint told through the API (`berth checkpoint`, ReportCheckpoint)
+// counts as the agent's file does: the job that checkpointed loses least
+// and goes first, and its event says the work since the checkpoint is lost.
+TEST_F(CorePreemptionTest, ACheckpointToldThroughTheApiChoosesTheVictim) {
+  FillWithTeamA(Spec("a"));
+  const int64_t chosen = a_jobs_.back();  // without a checkpoint: a_jobs_.front()
+  // Not running, unknown, or a time outside the run: refused.
+  const int64_t b = SubmitB();
+  EXPECT_EQ(core_->ReportCheckpoint(b, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // b is PENDING
+  EXPECT_EQ(core_->ReportCheckpoint(999999, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(core_->ReportCheckpoint(chosen, now_ms_.load() + 3'600'000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core_->ReportCheckpoint(chosen, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);  // before its start
+  now_ms_ += 9 * 60 * 1000;
+  absl::StatusOr<int64_t> recorded = core_->ReportCheckpoint(chosen, 0);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(*recorded, now_ms_.load());
+  PassMinRuntime();
+  ASSERT_TRUE(Eventually([&] { return Lookup(chosen)->preempted_by() == b; }));
+  const std::string events = Events(chosen);
+  EXPECT_TRUE(absl::StrContains(events, "of work since its last checkpoint are lost")) << events;
+}
+
 TEST_F(CorePreemptionTest, AJobThatIsNotPreemptibleIsNeverAVictim) {
   berth::v1::JobSpec spec = Spec("a");
   spec.set_preemptible(false);

@@ -545,6 +545,9 @@ int64_t SchedulerCore::LastCheckpoint(const JobRecord& job) const {
   for (const GpuHold& gpu : job.gpus) nodes.insert(gpu.node);
   int64_t last = 0;
   absl::MutexLock lock(&liveness_mu_);
+  if (auto reported = reported_checkpoints_.find(job.id); reported != reported_checkpoints_.end()) {
+    last = reported->second;
+  }
   for (const std::string& node : nodes) {
     auto it = liveness_.find(node);
     if (it == liveness_.end()) continue;
@@ -552,6 +555,38 @@ int64_t SchedulerCore::LastCheckpoint(const JobRecord& job) const {
     if (checkpoint != it->second.checkpoints.end()) last = std::max(last, checkpoint->second);
   }
   return last;
+}
+
+absl::StatusOr<int64_t> SchedulerCore::ReportCheckpoint(int64_t id, int64_t time_ms) {
+  const int64_t now = options_.now_ms();
+  if (time_ms == 0) time_ms = now;
+  absl::ReaderMutexLock lock(&mu_);
+  const JobRecord* job = state_.FindJob(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  if (job->state != JobState::kRunning || job->start_time_ms <= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " is not running: only a running job has checkpoints to report"));
+  }
+  if (time_ms < job->start_time_ms || time_ms > now + 60'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time_ms: ", time_ms, " is before job ", id, "'s start (", job->start_time_ms,
+                     ") or more than a minute ahead of berthd's clock (", now, ")"));
+  }
+  absl::MutexLock live(&liveness_mu_);
+  // Jobs that ended leave the map when it grows: it holds live jobs only.
+  if (reported_checkpoints_.size() >= 2 * state_.live().size() + 1024) {
+    for (auto it = reported_checkpoints_.begin(); it != reported_checkpoints_.end();) {
+      const JobRecord* held = state_.FindJob(it->first);
+      if (held == nullptr || !IsLive(held->state)) {
+        reported_checkpoints_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  int64_t& kept = reported_checkpoints_[id];
+  kept = std::max(kept, time_ms);
+  return kept;
 }
 
 int64_t SchedulerCore::LastHeartbeat(const std::string& node) const {

@@ -168,6 +168,10 @@ class SchedulerCore {
   void ListEvents(db::EventQuery query,
                   std::function<void(absl::StatusOr<std::vector<db::Event>>)> done);
 
+  // A running job's checkpoint, told through the API (time 0: now); kept
+  // in memory beside the ones agents report. Returns the time recorded.
+  absl::StatusOr<int64_t> ReportCheckpoint(int64_t id, int64_t time_ms);
+
   // Reads.
   absl::StatusOr<berth::v1::Job> GetJob(int64_t id) const;
   berth::v1::ListJobsResponse ListJobs(const berth::v1::ListJobsRequest& request) const;
@@ -342,6 +346,8 @@ class SchedulerCore {
 
   mutable absl::Mutex liveness_mu_ ABSL_ACQUIRED_AFTER(mu_);
   absl::flat_hash_map<std::string, Liveness> liveness_ ABSL_GUARDED_BY(liveness_mu_);
+  // Checkpoints told through ReportCheckpoint, by job.
+  absl::flat_hash_map<int64_t, int64_t> reported_checkpoints_ ABSL_GUARDED_BY(liveness_mu_);
 
   absl::Mutex queue_mu_;
   std::deque<Op> ops_ ABSL_GUARDED_BY(queue_mu_);

@@ -469,4 +469,27 @@ ServerUnaryReactor* SchedulerServiceImpl::ListEvents(CallbackServerContext* cont
   return reactor;
 }
 
+ServerUnaryReactor* SchedulerServiceImpl::ReportCheckpoint(
+    CallbackServerContext* context, const berth::v1::ReportCheckpointRequest* request,
+    berth::v1::ReportCheckpointResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(context);
+  if (!caller.ok()) return Reject(context, caller.status());
+  if (absl::Status s = CheckId(request->id()); !s.ok()) return Reject(context, s);
+  if (request->time_ms() < 0) {
+    return Reject(context, absl::InvalidArgumentError("time_ms: must be 0 (now) or Unix ms"));
+  }
+  // A job of the caller's team (admins: any job).
+  absl::StatusOr<berth::v1::Job> job = core_->GetJob(request->id());
+  if (job.ok() && !caller->admin) {
+    if (absl::Status s = AuthorizeJobAccess(*caller, request->id(), job->spec().team()); !s.ok()) {
+      return Reject(context, s);
+    }
+  }
+  absl::StatusOr<int64_t> recorded = core_->ReportCheckpoint(request->id(), request->time_ms());
+  ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (recorded.ok()) response->set_time_ms(*recorded);
+  reactor->Finish(ToGrpcStatus(recorded.status()));
+  return reactor;
+}
+
 }  // namespace berth::daemon

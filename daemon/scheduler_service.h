@@ -63,6 +63,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* UndrainNode(grpc::CallbackServerContext* context,
                                         const berth::v1::DrainNodeRequest* request,
                                         berth::v1::Node* response) override;
+  grpc::ServerUnaryReactor* ReportCheckpoint(
+      grpc::CallbackServerContext* context, const berth::v1::ReportCheckpointRequest* request,
+      berth::v1::ReportCheckpointResponse* response) override;
   grpc::ServerUnaryReactor* BackupDatabase(grpc::CallbackServerContext* context,
                                            const berth::v1::BackupDatabaseRequest* request,
                                            berth::v1::BackupDatabaseResponse* response) override;

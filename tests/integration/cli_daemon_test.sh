@@ -204,6 +204,11 @@ assert j["gpu_type"] == "h100-80gb" and j["plan"]["feasible"] is True
 # Cancelled again so that the cluster fills below as it would without it.
 run cancel_7b_yaml cancel "$job_7b_yaml"
 expect_rc cancel_7b_yaml 0
+# A job that is not running has no checkpoint to report: refused, exit 3.
+run checkpoint_cancelled checkpoint "$job_7b_yaml"
+expect_rc checkpoint_cancelled 3
+grep -q "is not running" "$TMP/checkpoint_cancelled.err" ||
+  fail "checkpoint_cancelled: $(cat "$TMP/checkpoint_cancelled.err")"
 
 # --- plan --spec plans what submit submits: the same plan as the daemon's.
 timeout 20 "$BERTH" plan --spec "$EXAMPLES/train-llama-2-7b.yaml" --json \

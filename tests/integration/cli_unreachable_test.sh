@@ -45,7 +45,7 @@ expect_err() {
 }
 
 # Every verb has --help.
-for verb in submit jobs job cancel why nodes drain undrain; do
+for verb in submit jobs job cancel why checkpoint nodes drain undrain; do
   run "help_$verb" "$verb" --help
   expect_rc "help_$verb" 0
   grep -q -- "--daemon" "$TMP/help_$verb.out" ||
@@ -61,7 +61,7 @@ expect_err jobs "berth jobs: cannot reach berthd at $NOWHERE"
 run submit submit "$EXAMPLES/train-llama-2-7b.json" --daemon "$NOWHERE" --json
 expect_rc submit 5
 expect_err submit "cannot reach berthd at $NOWHERE"
-for args in "job 1" "cancel 1" "why 1" "nodes" "drain gpu-a" "undrain gpu-a"; do
+for args in "job 1" "cancel 1" "why 1" "checkpoint 1" "nodes" "drain gpu-a" "undrain gpu-a"; do
   name=${args// /_}
   # shellcheck disable=SC2086 # split the verb from its argument
   run "$name" $args --daemon "$NOWHERE"
