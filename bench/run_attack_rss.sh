@@ -5,10 +5,12 @@
 # another commit to compare (the attack tool comes from BUILD_DIR).
 #
 #   bench/run_attack_rss.sh [BUILD_DIR] [BERTHD] [ATTACK]   # ATTACK: only that one
+#   IDLE_STREAMS=20000 bench/run_attack_rss.sh build "" idle_streams
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-release}
-berthd=${2:-$build/daemon/berthd}
+berthd=${2:-}
+berthd=${berthd:-$build/daemon/berthd}
 only=${3:-}
 attack="$build/bench/attack_load"
 
@@ -44,7 +46,7 @@ run() {  # name, attack flags...
   rm -rf "$dir"
 }
 
-run idle_streams --attack idle_streams --count 5000 --hold_s 25
+run idle_streams --attack idle_streams --count "${IDLE_STREAMS:-5000}" --hold_s 25
 run huge_heartbeat --attack huge_heartbeat --count 150000
 run fat_lists --attack fat_lists --count 200
 run unread_lists --attack unread_lists --count 200 --hold_s 20
