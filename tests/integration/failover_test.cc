@@ -102,6 +102,21 @@ class FailoverTest : public ::testing::Test {
     std::ifstream in(absl::StrCat(dir_, "/berthd-", i, ".log"));
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
+  // Whether the berthd(s) `client` asks show the one agent's node connected
+  // within `timeout`.
+  static bool NodeConnected(const ClientOptions& options, absl::Duration timeout) {
+    Client client(options);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      berth::v1::ListNodesResponse nodes;
+      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
+          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
   // The last 4 KiB of the agent's log, for a failure's message.
   std::string AgentLogTail() const {
     std::ifstream in(dir_ + "/agent.log");
@@ -212,19 +227,7 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
   agent_ = *std::move(agent);
 
   // Waits until the leader shows the agent's node connected.
-  auto agent_connected = [&](absl::Duration timeout) {
-    Client client(Options());
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      berth::v1::ListNodesResponse nodes;
-      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
-          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
-  };
+  auto agent_connected = [&](absl::Duration timeout) { return NodeConnected(Options(), timeout); };
   ASSERT_TRUE(agent_connected(absl::Seconds(20)));
 
   // Joined however the test body ends (an ASSERT returns early).
@@ -403,18 +406,10 @@ TEST_F(FailoverTest, AgentLeavesAPausedLeader) {
   agent_ = *std::move(agent);
   // Connected as the berthd at `index` sees it (asked of that one only).
   auto connected_at = [&](int index, absl::Duration timeout) {
-    Client client(ClientOptions{
-        .daemon = Address(index), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}});
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      berth::v1::ListNodesResponse nodes;
-      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
-          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return NodeConnected(
+        ClientOptions{
+            .daemon = Address(index), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}},
+        timeout);
   };
   ASSERT_TRUE(connected_at(leader, absl::Seconds(20))) << Log(leader);
 

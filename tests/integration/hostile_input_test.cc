@@ -482,6 +482,22 @@ class HostileInputTest : public ::testing::Test {
     for (const std::string& line : mismatches_) std::cout << "MISMATCH " << line << "\n";
   }
 
+  // Submits a valid job of about 180 KiB (three 60 KiB env values); its id,
+  // or 0 with a failure recorded.
+  int64_t SubmitLargeJob() {
+    JobSpec spec = BaseSpec();
+    for (int k = 0; k < 3; ++k) {
+      (*spec.mutable_env())[absl::StrCat("BLOB", k)] = std::string(60 * 1024, 'a' + k);
+    }
+    berth::v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    berth::v1::SubmitJobResponse response;
+    auto context = Context(absl::Seconds(20));
+    const grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok() ? response.job().id() : 0;
+  }
+
   // The daemon still answers after a row.
   void ExpectServing(const std::string& after) {
     ASSERT_TRUE(cluster_.DaemonRunning()) << "berthd died after " << after << "\n"
@@ -558,17 +574,9 @@ TEST_F(HostileInputTest, SubmitJobRefusesBadSpecsNamingTheField) {
 TEST_F(HostileInputTest, LargeJobsStartAndListInBoundedPages) {
   std::vector<int64_t> ids = {valid_job_};
   for (int i = 0; i < 24; ++i) {
-    JobSpec spec = BaseSpec();
-    for (int k = 0; k < 3; ++k) {
-      (*spec.mutable_env())[absl::StrCat("BLOB", k)] = std::string(60 * 1024, 'a' + k);
-    }
-    berth::v1::SubmitJobRequest request;
-    *request.mutable_spec() = spec;
-    berth::v1::SubmitJobResponse response;
-    auto context = Context(absl::Seconds(20));
-    const grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    ids.push_back(response.job().id());
+    const int64_t id = SubmitLargeJob();
+    ASSERT_NE(id, 0);
+    ids.push_back(id);
   }
   // The first large job runs: its agent received the StartJob.
   absl::StatusOr<Job> running = cluster_.WaitForState(ids[1], berth::v1::RUNNING);
@@ -601,18 +609,7 @@ TEST_F(HostileInputTest, ListRepliesStayWithinTheirBudget) {
   ASSERT_TRUE(cluster_.StopDaemon(SIGTERM).ok());
   cluster_.SetDaemonFlags({"--list_reply_budget_mb=1"});
   ASSERT_TRUE(cluster_.StartDaemon(port).ok()) << cluster_.Log("berthd");
-  for (int i = 0; i < 8; ++i) {
-    JobSpec spec = BaseSpec();
-    for (int k = 0; k < 3; ++k) {
-      (*spec.mutable_env())[absl::StrCat("BLOB", k)] = std::string(60 * 1024, 'a' + k);
-    }
-    berth::v1::SubmitJobRequest request;
-    *request.mutable_spec() = spec;
-    berth::v1::SubmitJobResponse response;
-    auto context = Context(absl::Seconds(20));
-    const grpc::Status status = cluster_.Scheduler()->SubmitJob(context.get(), request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  for (int i = 0; i < 8; ++i) ASSERT_NE(SubmitLargeJob(), 0);
   berth::v1::ListJobsRequest request;
   request.set_limit(10000);  // 8 jobs of about 180 KiB: over 1 MiB
   berth::v1::ListJobsResponse response;
