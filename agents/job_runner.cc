@@ -1,10 +1,14 @@
 #include "agents/job_runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -42,9 +46,20 @@ absl::StatusOr<absl::Duration> SimulatedRun(const v1::JobSpec& spec, absl::Durat
   return absl::Seconds(seconds);
 }
 
-// The longest a simulated node's reaper sleeps before looking at the clock
-// again, so that a clock that jumps is noticed.
-constexpr absl::Duration kMaxSimulatedSleep = absl::Seconds(1);
+// The longest the reaper sleeps, while a timer is set, before looking at
+// the clock again, so that a clock that jumps is noticed.
+constexpr absl::Duration kMaxTimerSleep = absl::Seconds(1);
+
+// A pidfd for the child `pid` (readable once it exits), or -1 where the
+// kernel has none. Close-on-exec, as pidfds always are.
+int OpenPidFd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
 
 }  // namespace
 
@@ -76,16 +91,31 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(JobRunnerOptions op
 }
 
 JobRunner::JobRunner(JobRunnerOptions options, PrivateDir jobs_dir)
-    : options_(std::move(options)), jobs_dir_(std::move(jobs_dir)) {
+    : options_(std::move(options)),
+      jobs_dir_(std::move(jobs_dir)),
+      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (options_.run_commands) {
+    for (int i = 0; i < std::max(1, options_.launch_threads); ++i) {
+      launchers_.emplace_back([this] { LaunchLoop(); });
+    }
+  }
   reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
+// The launchers outlive the reaper's StopAll(): a job's leader gets
+// SIGKILL (PR_SET_PDEATHSIG) when the thread that forked it ends.
 JobRunner::~JobRunner() {
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
   }
+  Wake();
   if (reaper_.joinable()) reaper_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    launchers_stop_ = true;
+  }
+  for (std::thread& launcher : launchers_) launcher.join();
 }
 
 void JobRunner::Start(const v1::Job& job) {
@@ -141,6 +171,7 @@ void JobRunner::Stop(int64_t job_id, absl::Duration grace) {
       SendStop(entry, StopReason::kCancelled, grace, options_.now());
     }
   }
+  Wake();  // a SIGKILL may be due
   Report(reports);
 }
 
@@ -200,34 +231,103 @@ pid_t JobRunner::ProcessGroup(int64_t job_id) const {
 
 void JobRunner::ReaperLoop() {
   while (true) {
-    std::vector<int64_t> launch;
     std::vector<v1::JobStatus> reports;
+    std::vector<int> fds;
+    absl::Duration sleep;
     {
       absl::MutexLock lock(&mu_);
-      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return shutdown_ || !launch_queue_.empty() || timers_changed_;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&wake), NextPoll());
-      timers_changed_ = false;
       if (shutdown_) break;
-      launch.swap(launch_queue_);
+      timers_changed_ = false;
       reports = Poll();
+      sleep = NextPoll();
+      if (options_.run_commands) fds = WatchedFds();
     }
     Report(reports);
-    for (int64_t id : launch) Launch(id);
+    if (options_.run_commands) {
+      WaitForExits(std::move(fds), sleep);
+    } else {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_ || timers_changed_; };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), sleep);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return launching_ == 0; };
+    mu_.Await(absl::Condition(&idle));
   }
   StopAll();
 }
 
+void JobRunner::WaitForExits(std::vector<int> fds, absl::Duration timeout) {
+  std::vector<pollfd> polled;
+  polled.reserve(fds.size());
+  for (int fd : fds) polled.push_back({.fd = fd, .events = POLLIN, .revents = 0});
+  const int ms =
+      timeout == absl::InfiniteDuration()
+          ? -1
+          : static_cast<int>(absl::ToInt64Milliseconds(timeout + absl::Microseconds(999)));
+  if (poll(polled.data(), polled.size(), ms) > 0 && !polled.empty() &&
+      (polled[0].revents & POLLIN) != 0) {
+    uint64_t count = 0;
+    ssize_t ignored = read(wake_fd_.get(), &count, sizeof(count));
+    (void)ignored;
+  }
+}
+
+std::vector<int> JobRunner::WatchedFds() const {
+  std::vector<int> fds = {wake_fd_.get()};
+  for (const auto& [id, entry] : jobs_) {
+    if (entry.phase == Phase::kRunning && entry.pidfd >= 0 && entry.reported_running) {
+      fds.push_back(entry.pidfd);
+    }
+  }
+  return fds;
+}
+
+void JobRunner::Wake() const {
+  if (!wake_fd_.valid()) return;
+  const uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_.get(), &one, sizeof(one));
+  (void)ignored;
+}
+
 absl::Duration JobRunner::NextPoll() const {
-  if (options_.run_commands) return options_.poll_interval;
   absl::Time next = absl::InfiniteFuture();
+  bool unwatched = false;
   for (const auto& [id, entry] : jobs_) {
     if (entry.phase != Phase::kRunning) continue;
-    next = std::min({next, entry.simulated_end, entry.deadline});
+    if (entry.reason == StopReason::kNone) next = std::min(next, entry.deadline);
+    next = std::min({next, entry.simulated_end, entry.kill_at});
+    if (entry.pgid != 0 && (entry.pidfd < 0 || !wake_fd_.valid())) unwatched = true;
   }
-  if (next == absl::InfiniteFuture()) return absl::InfiniteDuration();
-  return std::clamp(next - options_.now(), absl::ZeroDuration(), kMaxSimulatedSleep);
+  absl::Duration sleep = absl::InfiniteDuration();
+  if (next != absl::InfiniteFuture()) {
+    sleep = std::clamp(next - options_.now(), absl::ZeroDuration(), kMaxTimerSleep);
+  }
+  return unwatched ? std::min(sleep, options_.poll_interval) : sleep;
+}
+
+// Takes queued jobs, oldest first, until the runner is destroyed.
+void JobRunner::LaunchLoop() {
+  while (true) {
+    int64_t job_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return launchers_stop_ || (!shutdown_ && !launch_queue_.empty());
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (launchers_stop_) return;
+      job_id = launch_queue_.front();
+      launch_queue_.pop_front();
+      ++launching_;
+    }
+    Launch(job_id);
+    absl::MutexLock lock(&mu_);
+    --launching_;
+  }
 }
 
 v1::JobStatus JobRunner::StartSimulated(Entry& entry) {
@@ -289,6 +389,7 @@ void JobRunner::Launch(int64_t job_id) {
       const absl::Time now = options_.now();
       entry.phase = Phase::kRunning;
       entry.pgid = *pid;
+      entry.pidfd = OpenPidFd(*pid);
       const int64_t max_s = job.spec().max_runtime_seconds();
       if (max_s > 0) entry.deadline = now + absl::Seconds(max_s);
       reports.push_back(Finish(entry, v1::RUNNING, 0, ""));
@@ -300,6 +401,14 @@ void JobRunner::Launch(int64_t job_id) {
     }
   }
   Report(reports);
+  if (!pid.ok()) return;
+  {
+    // Only now may the reaper report its exit: RUNNING goes out first.
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) it->second.reported_running = true;
+  }
+  Wake();
 }
 
 // Writes the job's folder and files, then starts its command there.
@@ -327,7 +436,9 @@ std::vector<v1::JobStatus> JobRunner::Poll() {
   if (!options_.run_commands) PollSimulated(now, reports);
   for (auto& [id, entry] : jobs_) {
     if (entry.phase != Phase::kRunning || entry.pgid == 0) continue;
-    if (LeaderExited(entry.pgid)) {
+    if (entry.reported_running && LeaderExited(entry.pgid)) {
+      if (entry.pidfd >= 0) close(entry.pidfd);
+      entry.pidfd = -1;
       killpg(entry.pgid, SIGKILL);  // what the leader left behind
       int wait_status = 0;
       waitpid(entry.pgid, &wait_status, 0);
@@ -421,6 +532,8 @@ void JobRunner::StopAll() {
     killpg(entry.pgid, SIGKILL);
     while (waitpid(entry.pgid, nullptr, 0) < 0 && errno == EINTR) {
     }
+    if (entry.pidfd >= 0) close(entry.pidfd);
+    entry.pidfd = -1;
     entry.phase = Phase::kDone;
     entry.pgid = 0;
     Log(absl::StrCat("job ", id, " stopped: the agent is shutting down"));

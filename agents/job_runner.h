@@ -9,11 +9,16 @@
 // `pass_env`), stdout and stderr appended to `stdout.log` and `stderr.log`
 // there, and the DeepSpeed config written to `deepspeed.json` (files 0600,
 // opened without following links; a job whose folder or files are not the
-// agent's plain files FAILs and says why). One reaper thread
-// owns every child: it forks (so PR_SET_PDEATHSIG ties each job's leader to
-// it), polls waitpid(WNOHANG) every `poll_interval`, and enforces deadlines
-// (on simulated nodes it only ends simulated jobs, and sleeps while none
-// has an end).
+// agent's plain files FAILs and says why). `launch_threads` launcher
+// threads take queued jobs in order and launch them side by side (each
+// job's leader is the child of a launcher, which PR_SET_PDEATHSIG ties it
+// to, and launchers live until the runner is destroyed) and report RUNNING as soon as the command
+// has been exec'd. One reaper thread reaps every child: it sleeps in poll()
+// on a pidfd per job (an eventfd wakes it when a job starts or is stopped)
+// until a leader exits or the next max run time or SIGKILL is due, and
+// reports the exit at once; where pidfds are not available it polls every
+// `poll_interval`. On simulated nodes it only ends simulated jobs, and
+// sleeps while none has an end.
 // `on_status` receives, from the reaper thread or the caller's:
 //   RUNNING    when the process has started (time_ms = start);
 //   SUCCEEDED  exit 0;  FAILED  exit code N, or 128 + signal with the
@@ -78,7 +83,10 @@ struct JobRunnerOptions {
   // '*' (job_env.h's CheckPassEnv).
   std::vector<std::string> pass_env;
   absl::Duration default_stop_grace = absl::Seconds(10);
+  // How often the reaper looks for exits when it cannot wait on pidfds.
   absl::Duration poll_interval = absl::Milliseconds(20);
+  // Jobs launched at once (commands only).
+  int launch_threads = 4;
   // Without run_commands: how long a job runs unless its env sets
   // BERTH_SIMULATE_SECONDS; zero: until stopped.
   absl::Duration simulated_run = absl::ZeroDuration();
@@ -121,9 +129,11 @@ class JobRunner {
     v1::Job job;
     std::vector<int> gpu_indices;  // this node's
     Phase phase = Phase::kQueued;
-    pid_t pgid = 0;                                     // 0: simulated
-    absl::Time deadline = absl::InfiniteFuture();       // max run time
-    absl::Duration simulated_run;                       // simulated: how long
+    pid_t pgid = 0;                                // 0: simulated
+    int pidfd = -1;                                // the leader's, when the kernel has pidfds
+    bool reported_running = false;                 // exits are reaped only after RUNNING is out
+    absl::Time deadline = absl::InfiniteFuture();  // max run time
+    absl::Duration simulated_run;                  // simulated: how long
     absl::Time simulated_end = absl::InfiniteFuture();  // simulated: SUCCEEDED then
     absl::Time kill_at = absl::InfiniteFuture();        // SIGKILL after SIGTERM
     absl::Duration grace;
@@ -136,15 +146,23 @@ class JobRunner {
   JobRunner(JobRunnerOptions options, PrivateDir jobs_dir);
 
   void ReaperLoop();
+  // Waits in poll() on `fds` (the eventfd first) for at most `timeout`.
+  void WaitForExits(std::vector<int> fds, absl::Duration timeout);
+  // The fds the reaper waits on: the eventfd, then each running job's pidfd.
+  std::vector<int> WatchedFds() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the reaper (its timers or watched jobs changed).
+  void Wake() const;
+  void LaunchLoop();
   void Launch(int64_t job_id);
   // A simulated job starts: RUNNING, with its end and deadline set.
   v1::JobStatus StartSimulated(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends simulated jobs whose time or max run time has come.
   void PollSimulated(absl::Time now, std::vector<v1::JobStatus>& reports)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // How long the reaper may sleep: the poll interval when commands run;
-  // on simulated nodes, until the next simulated end or deadline (at most
-  // 1 s), forever when there is none (Start() wakes it).
+  // How long the reaper may sleep: until the next max run time, SIGKILL,
+  // or simulated end (at most 1 s), forever when there is none (Start(),
+  // Stop() and a launch wake it); at most the poll interval while a running
+  // job has no pidfd.
   absl::Duration NextPoll() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<pid_t> Spawn(const v1::Job& job);
   // Reaps exited jobs and enforces deadlines; returns statuses to report.
@@ -164,9 +182,13 @@ class JobRunner {
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   absl::btree_map<int64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
-  std::vector<int64_t> launch_queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<int64_t> launch_queue_ ABSL_GUARDED_BY(mu_);
+  int launching_ ABSL_GUARDED_BY(mu_) = 0;  // launches in progress
+  bool launchers_stop_ ABSL_GUARDED_BY(mu_) = false;
   bool timers_changed_ ABSL_GUARDED_BY(mu_) = false;   // wakes the reaper
   std::deque<int64_t> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
+  UniqueFd wake_fd_;                                   // eventfd; invalid: the reaper polls
+  std::vector<std::thread> launchers_;
   std::thread reaper_;
 };
 

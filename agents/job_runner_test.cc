@@ -617,5 +617,26 @@ TEST(JobRunnerCreateTest, RejectsBadOptions) {
   EXPECT_TRUE(JobRunner::Create({.node = "n1", .run_commands = false, .on_status = ignore}).ok());
 }
 
+// Issue 15: an exit is reaped when the leader's pidfd says so, not at the
+// next poll, and jobs launch side by side: with a poll interval of a
+// minute, eight `true` jobs all end within seconds, each RUNNING first.
+TEST_F(JobRunnerTest, ExitsAreReportedWithoutWaitingForThePoll) {
+  absl::StatusOr<std::unique_ptr<JobRunner>> runner = JobRunner::Create({
+      .node = "n1",
+      .work_dir = dir_ + "/work",
+      .poll_interval = absl::Minutes(1),
+      .on_status = [this](const v1::JobStatus& s) { recorder_.Add(s); },
+  });
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  runner_ = *std::move(runner);
+  const absl::Time start = absl::Now();
+  for (int64_t id = 1; id <= 8; ++id) runner_->Start(Job(id, {"true"}));
+  for (int64_t id = 1; id <= 8; ++id) {
+    ASSERT_TRUE(recorder_.WaitFor(id, v1::SUCCEEDED).ok()) << id;
+    EXPECT_THAT(recorder_.States(id), ElementsAre(v1::RUNNING, v1::SUCCEEDED));
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+}
+
 }  // namespace
 }  // namespace berth::agent

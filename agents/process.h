@@ -1,13 +1,12 @@
 // Starting a job's command as its own process group.
 //
-// SpawnProcessGroup() forks and execs `argv` (looked up in the agent's own
-// PATH, no shell) with exactly `env`, in a new process group whose id is
-// the returned pid, stdin from /dev/null, stdout and stderr on the given
-// descriptors (the caller opened them, see work_dir.h, and still owns them)
-// and, with `cwd_fd`, in that folder. The child gets SIGKILL when the
-// thread that called this exits (PR_SET_PDEATHSIG), and starts with no
-// signal blocked. When exec fails the error says why ("cannot run foo: No
-// such file or directory") and the child has been reaped.
+// SpawnProcessGroup() starts (clone with CLONE_VM | CLONE_VFORK) and execs `argv` (looked up in the
+// agent's own PATH, no shell) with exactly `env`, in a new process group whose id is the returned
+// pid, stdin from /dev/null, stdout and stderr on the given descriptors (the caller opened them,
+// see work_dir.h, and still owns them) and, with `cwd_fd`, in that folder. The child gets SIGKILL
+// when the thread that called this exits (PR_SET_PDEATHSIG), and starts with no signal blocked.
+// When exec fails the error says why ("cannot run foo: No such file or directory") and the child
+// has been reaped.
 #ifndef BERTH_AGENTS_PROCESS_H_
 #define BERTH_AGENTS_PROCESS_H_
 
