@@ -95,15 +95,30 @@ int ChildMain(void* arg) {
 // CLONE_VFORK, as posix_spawn does): no page tables are copied, which made
 // fork() of the agent take hundreds of ms under load. Every signal is
 // blocked around it, so no handler of the agent's runs in the child.
+// Under ASan or TSan a plain fork() instead: their runtimes cannot follow a
+// child running on its own stack in the agent's memory (ASan: "ignoring
+// requested __asan_handle_no_return", with false reports to follow).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BERTH_SPAWN_WITH_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define BERTH_SPAWN_WITH_FORK 1
+#endif
+#endif
 pid_t CloneChild(ChildArgs& args) {
-  constexpr size_t kStackBytes = 256 * 1024;
-  auto stack = std::make_unique<char[]>(kStackBytes);
   sigset_t all;
   sigset_t old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+#ifdef BERTH_SPAWN_WITH_FORK
+  const pid_t pid = fork();
+  if (pid == 0) ChildMain(&args);
+#else
+  constexpr size_t kStackBytes = 256 * 1024;
+  auto stack = std::make_unique<char[]>(kStackBytes);
   const pid_t pid =
       clone(ChildMain, stack.get() + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+#endif
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return pid;
 }
