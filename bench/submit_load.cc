@@ -418,6 +418,8 @@ int main(int argc, char** argv) {
   }
   const int64_t rss = DaemonRss();
   const int threads_count = absl::GetFlag(FLAGS_threads);
+  const double ended_rate =
+      ended_seconds > 0 ? (ended.succeeded + ended.other) / ended_seconds : 0.0;
   if (absl::GetFlag(FLAGS_json)) {
     std::printf(
         "{\"submissions_per_second\": %.1f, \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f, "
@@ -431,8 +433,7 @@ int main(int argc, char** argv) {
       std::printf(
           ", \"succeeded\": %d, \"ended_other\": %d, \"still_active\": %d, "
           "\"end_to_end_seconds\": %.3f, \"end_to_end_per_second\": %.1f",
-          ended.succeeded, ended.other, ended.still_active, ended_seconds,
-          ended_seconds > 0 ? (ended.succeeded + ended.other) / ended_seconds : 0.0);
+          ended.succeeded, ended.other, ended.still_active, ended_seconds, ended_rate);
     }
     std::printf("}\n");
   } else {
@@ -451,8 +452,7 @@ int main(int argc, char** argv) {
       std::printf(
           "end to end: %d succeeded, %d ended otherwise, %d still active; all ended %.2f s after "
           "the first submission: %.1f jobs/s\n",
-          ended.succeeded, ended.other, ended.still_active, ended_seconds,
-          ended_seconds > 0 ? (ended.succeeded + ended.other) / ended_seconds : 0.0);
+          ended.succeeded, ended.other, ended.still_active, ended_seconds, ended_rate);
     }
   }
   stop_beats = true;
