@@ -1,5 +1,7 @@
 #include "daemon/write_batch.h"
 
+#include <algorithm>
+
 namespace berth::daemon {
 
 const char* EventKindName(EventKind kind) {
@@ -71,6 +73,13 @@ absl::Status WriteBatch::Commit() {
   }
   status_ = store_->CommitBatch();  // rolled back when it fails
   return status_;
+}
+
+std::vector<std::pair<std::string, berth::v1::DaemonMessage>> WriteBatch::TakeOutbox() {
+  std::vector<std::pair<std::string, berth::v1::DaemonMessage>> outbox = std::exchange(outbox_, {});
+  std::stable_partition(outbox.begin(), outbox.end(),
+                        [](const auto& sent) { return !sent.second.has_job_status_ack(); });
+  return outbox;
 }
 
 }  // namespace berth::daemon

@@ -91,9 +91,11 @@ class WriteBatch {
 
   std::vector<Reply> TakeReplies() { return std::exchange(replies_, {}); }
   std::vector<std::function<void()>> TakeReads() { return std::exchange(reads_, {}); }
-  std::vector<std::pair<std::string, berth::v1::DaemonMessage>> TakeOutbox() {
-    return std::exchange(outbox_, {});
-  }
+  // The messages to agents in the order they were sent, except that
+  // acknowledgements of job statuses come last: an agent waits for nothing
+  // on an ack (it only stops resending), while a StartJob behind one on the
+  // same stream waits for its write (a stream writes one message at a time).
+  std::vector<std::pair<std::string, berth::v1::DaemonMessage>> TakeOutbox();
   size_t events() const { return events_.size(); }
 
  private:
