@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-# One berth round: writes "loop_ms array_ms version_ms failed" to $tmp/round-N.txt.
+# One berth round: writes "loop_ms array_ms version_ms failed floor_ms" to $tmp/round-N.txt.
 berth_round() {
   local dir=$tmp/round-$1
   mkdir -p "$dir"
@@ -67,14 +67,25 @@ berth_round() {
   for _ in $(seq 100); do "$build/cli/berth" --version >/dev/null; done
   local version_ms
   version_ms=$(ms_since "$start")
+  # The floor: N processes of one bare gRPC call each (bench/grpc_floor.cc,
+  # linked as berth is), in the same loop as the submissions.
+  local floor_ms=0
+  if [[ -x $build/cli/grpc_floor ]]; then
+    start=$(date +%s%N)
+    for _ in $(seq "$n"); do
+      timeout 10 "$build/cli/grpc_floor" "$addr" >/dev/null 2>>"$dir/submit-errors.txt" ||
+        failed=$((failed + 1))
+    done
+    floor_ms=$(ms_since "$start")
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [[ -s $dir/submit-errors.txt ]] && { echo "berth round $1 errors:"; sort "$dir/submit-errors.txt" | uniq -c | head; } >&2
-  echo "$loop_ms $array_ms $version_ms $failed" >"$tmp/round-$1.txt"
+  echo "$loop_ms $array_ms $version_ms $failed $floor_ms" >"$tmp/round-$1.txt"
 }
 
 berth_round 1
-read -r b1_loop b1_array b1_version b1_failed <"$tmp/round-1.txt"
+read -r b1_loop b1_array b1_version b1_failed b1_floor <"$tmp/round-1.txt"
 if [[ $slurm == 1 ]]; then
   RUN_PAR_SUBMIT=0 RUN_E2E=0 N_JOBS=$n TESTONLY_REPS=1 GANG_REPS=1 \
     bash ../shared/peers/slurm/bench.sh >"$tmp/slurm.txt" 2>&1 || {
@@ -85,14 +96,15 @@ if [[ $slurm == 1 ]]; then
   cp /tmp/slurm-peer-bench/results.txt "$tmp/slurm-results.txt" 2>/dev/null || true
 fi
 berth_round 2
-read -r b2_loop b2_array b2_version b2_failed <"$tmp/round-2.txt"
+read -r b2_loop b2_array b2_version b2_failed b2_floor <"$tmp/round-2.txt"
 
 per_job() { awk -v ms="$1" -v n="$n" 'BEGIN { printf "%.1f ms a job (%.0f jobs/s)", ms / n, n * 1000 / ms }'; }
 echo "N = $n sequential submissions, one process each; then a 1,000-job array in one call"
 for r in 1 2; do
-  loop=b${r}_loop array=b${r}_array version=b${r}_version failed=b${r}_failed
+  loop=b${r}_loop array=b${r}_array version=b${r}_version failed=b${r}_failed floor=b${r}_floor
   echo "berth, round $r: $(per_job "${!loop}"), ${!failed} failed; array of 1,000 ${!array} ms;" \
-    "berth --version $(awk -v ms="${!version}" 'BEGIN { printf "%.1f", ms / 100 }') ms"
+    "berth --version $(awk -v ms="${!version}" 'BEGIN { printf "%.1f", ms / 100 }') ms;" \
+    "a bare gRPC call (grpc_floor) $(per_job "${!floor}")"
 done
 if [[ $slurm == 1 ]]; then
   echo "Slurm (its bench.sh, same run):"
