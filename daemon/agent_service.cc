@@ -276,7 +276,7 @@ grpc::ServerBidiReactor<AgentMessage, DaemonMessage>* AgentServiceImpl::Connect(
   return new AgentStream(this, std::move(names), context->peer());
 }
 
-bool AgentServiceImpl::Send(const std::string& node, const DaemonMessage& message) {
+bool AgentServiceImpl::Send(const std::string& node, DaemonMessage message) {
   std::shared_ptr<Outbox> outbox;
   {
     absl::MutexLock lock(&mu_);
@@ -284,7 +284,7 @@ bool AgentServiceImpl::Send(const std::string& node, const DaemonMessage& messag
     if (it == streams_.end()) return false;
     outbox = it->second;
   }
-  return outbox->Push(message);
+  return outbox->Push(std::move(message));
 }
 
 void AgentServiceImpl::Attach(const std::string& node, std::shared_ptr<Outbox> outbox) {

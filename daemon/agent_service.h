@@ -73,7 +73,7 @@ class AgentServiceImpl final : public berth::v1::AgentService::CallbackService,
   grpc::ServerBidiReactor<berth::v1::AgentMessage, berth::v1::DaemonMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
-  bool Send(const std::string& node, const berth::v1::DaemonMessage& message) override;
+  bool Send(const std::string& node, berth::v1::DaemonMessage message) override;
 
   // Stream bookkeeping, called by AgentStream.
   void Attach(const std::string& node, std::shared_ptr<Outbox> outbox);

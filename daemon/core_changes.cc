@@ -4,6 +4,7 @@
 // only if that write went through changes memory; its caller is answered
 // after the commit (WriteBatch::AddReply), agents are sent messages only if
 // it commits.
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -130,16 +131,24 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
       }
     }
     // A retried request id is answered with the stored job (from memory
-    // when it is there, which may have moved on since; else the file's).
+    // when it is there, which may have moved on since; else the file's). A
+    // new job is in memory until the round's replies are sent: no copy.
+    const int64_t id = job.id();
+    std::optional<Job> stored;
+    if (duplicate) stored = std::move(jobs[i]);  // `job` is not used below
     batch.AddReply("submission",
-                   [this, id = job.id(), stored = job, duplicate,
-                    as_job = submissions[i].rejected_as_job, done](absl::Status commit) {
+                   [this, id, stored = std::move(stored), duplicate,
+                    as_job = submissions[i].rejected_as_job, done](absl::Status commit) mutable {
                      if (!commit.ok()) {
                        done(std::move(commit));
                        return;
                      }
                      absl::StatusOr<Job> current = GetJob(id);
-                     Job answer = current.ok() ? *std::move(current) : stored;
+                     if (!current.ok() && !stored.has_value()) {
+                       done(current.status());
+                       return;
+                     }
+                     Job answer = current.ok() ? *std::move(current) : *std::move(stored);
                      if (answer.state() == berth::v1::REJECTED && !as_job) {
                        done(absl::FailedPreconditionError(answer.reason()));
                        return;

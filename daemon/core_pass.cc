@@ -6,6 +6,7 @@
 // computed only when asked (WaitingVerdict).
 #include <cmath>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <utility>
@@ -210,13 +211,18 @@ void SchedulerCore::PlaceJobs(WriteBatch& batch, const std::vector<Decision>& de
   // leave only if the batch commits.
   if (!placed.empty() &&
       batch.Write([&](db::Store& store) { return store.CommitPlacements(placed); })) {
-    for (const Job& job : placed) {
+    for (Job& job : placed) {
       std::set<std::string> nodes;
       for (const auto& gpu : job.gpus()) nodes.insert(gpu.node());
-      for (const std::string& node : nodes) {
+      // Each node its copy; the last takes the job itself.
+      for (auto node = nodes.begin(); node != nodes.end(); ++node) {
         berth::v1::DaemonMessage message;
-        *message.mutable_start_job()->mutable_job() = job;
-        batch.Send(node, std::move(message));
+        if (std::next(node) == nodes.end()) {
+          *message.mutable_start_job()->mutable_job() = std::move(job);
+        } else {
+          *message.mutable_start_job()->mutable_job() = job;
+        }
+        batch.Send(*node, std::move(message));
       }
     }
   }

@@ -27,7 +27,7 @@ using berth::v1::Job;
 // Records what the core would send to agents.
 class RecordingNotifier : public AgentNotifier {
  public:
-  bool Send(const std::string& node, const berth::v1::DaemonMessage& message) override {
+  bool Send(const std::string& node, berth::v1::DaemonMessage message) override {
     absl::MutexLock lock(&mu_);
     if (message.has_start_job()) starts_++;
     if (message.has_stop_job()) {

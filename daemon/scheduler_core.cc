@@ -225,7 +225,7 @@ void SchedulerCore::RunRound(std::vector<Submission>& submissions, std::deque<Op
   if (outcome.ok()) {  // else nothing happened that an agent should act on
     absl::MutexLock lock(&notifier_mu_);
     if (notifier_ != nullptr) {
-      for (auto& [node, message] : batch.TakeOutbox()) notifier_->Send(node, message);
+      for (auto& [node, message] : batch.TakeOutbox()) notifier_->Send(node, std::move(message));
     }
   }
   // Last, so that a reader queued behind a change sees all of its effects.

@@ -71,8 +71,9 @@ namespace berth::daemon {
 class AgentNotifier {
  public:
   virtual ~AgentNotifier() = default;
-  // Queues `message` on the node's stream; false when the node has none.
-  virtual bool Send(const std::string& node, const berth::v1::DaemonMessage& message) = 0;
+  // Queues `message` (taken, not copied) on the node's stream; false when the
+  // node has none.
+  virtual bool Send(const std::string& node, berth::v1::DaemonMessage message) = 0;
 };
 
 struct CoreOptions {
