@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -242,8 +243,22 @@ Client::Stub* Client::CurrentStub() {
   return stub.get();
 }
 
-void Client::MoveOn(const grpc::Status& status) {
-  current_ = NextAddress(addresses_, current_, status.error_message());
+void Client::MoveOn(const grpc::Status& status, const std::vector<bool>& timed_out) {
+  const size_t next = NextAddress(addresses_, current_, status.error_message());
+  if (!timed_out[next]) {
+    current_ = next;
+    return;
+  }
+  // Not back to one that ran out of time in this call: another, else stay.
+  // (A standby that names such a leader, or says none leads, is asked again
+  // after the backoff; it leads, or names another, once the lease runs out.)
+  for (size_t step = 1; step < addresses_.size(); ++step) {
+    const size_t other = (current_ + step) % addresses_.size();
+    if (!timed_out[other]) {
+      current_ = other;
+      return;
+    }
+  }
 }
 
 grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
@@ -251,20 +266,38 @@ grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::Client
     attempts_ = 0;
     return setup_error_;
   }
-  return RetryUnavailable(
+  auto attempt = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+    if (!token_.empty()) {
+      context.AddMetadata("authorization", "Bearer " + token_);
+    }
+    last_ = current_;
+    return call(&context);
+  };
+  // The addresses where an attempt of this call ran out of time.
+  std::vector<bool> timed_out(addresses_.size(), false);
+  int extra = 0;  // attempts RetryUnavailable does not count
+  const grpc::Status status = RetryUnavailable(
       options_.retry,
       [&] {
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
-        if (!token_.empty()) {
-          context.AddMetadata("authorization", "Bearer " + token_);
+        grpc::Status status = attempt();
+        // A berthd cut off from the network answers nothing, not even
+        // UNAVAILABLE: with several, try each other one at once (docs/HA.md).
+        while (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+               addresses_.size() > 1) {
+          timed_out[last_] = true;
+          MoveOn(status, timed_out);
+          if (timed_out[current_]) break;
+          status = attempt();
+          ++extra;
         }
-        last_ = current_;
-        grpc::Status status = call(&context);
-        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) MoveOn(status);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) MoveOn(status, timed_out);
         return status;
       },
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);
+  attempts_ += extra;
+  return status;
 }
 
 int ReportRpcError(absl::string_view verb, const Client& client, const grpc::Status& status,

@@ -17,7 +17,14 @@
 // Several berthd (docs/HA.md): the address may be a list, "a:7070,b:7070".
 // After UNAVAILABLE the next attempt goes to the leader the answer names
 // (a standby's message, common/leader_hint.h) when it is in the list, else
-// to the next address; each further address adds two retries.
+// to the next address; each further address adds two retries. An attempt
+// that runs out of time (DEADLINE_EXCEEDED: a berthd cut off from the
+// network answers nothing) is followed at once by one at the next address
+// not yet timed out in this call, and no later attempt of the call goes
+// back to it: a standby that names it as the leader, or says none leads
+// yet, is asked again after the backoff. With one address, or every one
+// timed out, DEADLINE_EXCEEDED is returned. A submission that reached the
+// berthd that went silent is answered as a duplicate by its successor.
 // An UNAVAILABLE berthd answered itself (fenced after a disk error, shutting
 // down; common/rpc_answer.h) is reported at once, as berthd said it, unless
 // it names a leader.
@@ -129,9 +136,10 @@ class Client {
 
   // The stub of addresses_[current_], made on first use.
   Stub* CurrentStub();
-  // After an UNAVAILABLE `status`: the leader it names if listed, else the
-  // next address.
-  void MoveOn(const grpc::Status& status);
+  // After an UNAVAILABLE or DEADLINE_EXCEEDED `status`: the leader it names
+  // if listed, else the next address; but never one in `timed_out` (one
+  // entry per address): then another that is not, else the same one.
+  void MoveOn(const grpc::Status& status, const std::vector<bool>& timed_out);
 
   ClientOptions options_;
   std::vector<std::string> addresses_;        // at least one

@@ -1,5 +1,9 @@
 #include "cli/client.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <optional>
 #include <sstream>
 #include <string>
@@ -297,6 +301,74 @@ TEST(ClientTest, SeveralAddressesTryTheNextWhenOneIsDown) {
   status = nobody.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(nobody.attempts(), 3);  // 1 + 0 retries + 2 for the second address
+}
+
+// A port on 127.0.0.1 that takes connections (the kernel's backlog) but
+// never answers: to a client, a berthd cut off from the network.
+class SilentPort {
+ public:
+  SilentPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(addr);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentPort() { close(fd_); }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// --daemon silent,leader: the attempt at the silent one runs out of time and
+// the next goes to the leader at once, within the same call; alone, the
+// silent one's DEADLINE_EXCEEDED is the answer, after one attempt.
+TEST(ClientTest, SeveralAddressesTryTheNextWhenOneDoesNotAnswer) {
+  SilentPort silent;
+  FixedAnswerServer leader(grpc::Status(grpc::StatusCode::NOT_FOUND, "the leader"));
+  Client client(ClientOptions{.daemon = absl::StrCat(silent.address(), ",", leader.address()),
+                              .deadline = absl::Milliseconds(300),
+                              .retry = {.max_retries = 0}});
+  berth::v1::Job response;
+  grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_EQ(client.attempts(), 2);
+  EXPECT_EQ(client.address(), leader.address());
+
+  Client alone(ClientOptions{.daemon = silent.address(), .deadline = absl::Milliseconds(300)});
+  status = alone.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_EQ(alone.attempts(), 1);
+}
+
+// --daemon silent,standby where the standby still names the silent leader
+// (its lease has not run out), or says that none leads yet: the standby is
+// asked again, never the silent one a second time in the call.
+TEST(ClientTest, AStandbyIsAskedAgainRatherThanALeaderThatDidNotAnswer) {
+  SilentPort silent;
+  for (const std::string& answer :
+       {"berthd is a standby; " + LeaderHint(silent.address()),
+        std::string("berthd is a standby; no berthd leads now (one will within seconds)")}) {
+    FixedAnswerServer standby(grpc::Status(grpc::StatusCode::UNAVAILABLE, answer));
+    Client client(
+        ClientOptions{.daemon = absl::StrCat(silent.address(), ",", standby.address()),
+                      .deadline = absl::Milliseconds(300),
+                      .retry = {.max_retries = 0, .initial_backoff = absl::Milliseconds(1)}});
+    berth::v1::Job response;
+    grpc::Status status = client.Call(&Client::Stub::GetJob, berth::v1::GetJobRequest(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_EQ(status.error_message(), answer);
+    // The silent one, the standby, then the standby twice more (0 retries
+    // + 2 for the second address).
+    EXPECT_EQ(client.attempts(), 4) << answer;
+    EXPECT_EQ(client.address(), standby.address()) << answer;
+  }
 }
 
 TEST(ClientTest, AnEmptyOrBadAddressInTheListIsBadInput) {

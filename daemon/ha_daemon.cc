@@ -103,8 +103,15 @@ bool HaDaemon::TryToLead() {
     return false;
   }
   term_ = *term;
-  keeper_ =
-      std::make_unique<LeaseKeeper>(*lease_store_, term_, sent, options_.lease, options_.on_lost);
+  // The lease runs from when the take was sent, the only local bound there
+  // is; but the take may have waited for a cut-off leader's open write to
+  // be ended by the server (up to idle_in_transaction_timeout_ms), and then
+  // the keeper would find its lease nearly spent and step down at once.
+  // A renewal now restarts the count from its own sending.
+  const auto renewal = std::chrono::steady_clock::now();
+  const bool renewed = lease_store_->RenewLeadership(term_, options_.lease.lease_ms).ok();
+  keeper_ = std::make_unique<LeaseKeeper>(*lease_store_, term_, renewed ? renewal : sent,
+                                          options_.lease, options_.on_lost);
   return true;
 }
 

@@ -60,7 +60,8 @@ std::string HolderFor(const std::string& advertise_address);
 class LeaseKeeper {
  public:
   // `store` is used only by the keeper (its own connection); `acquired_at`
-  // is when the AcquireLeadership call that gave `term` was sent.
+  // is when the AcquireLeadership call that gave `term` was sent, or a later
+  // successful RenewLeadership of `term`.
   LeaseKeeper(db::Store& store, int64_t term, std::chrono::steady_clock::time_point acquired_at,
               LeaseSettings settings, std::function<void(const absl::Status&)> on_lost);
   ~LeaseKeeper();  // stops both threads (without resigning)

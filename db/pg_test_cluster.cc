@@ -80,8 +80,9 @@ bool WaitFor(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 
 }  // namespace
 
-PgTestCluster::PgTestCluster(std::string dir, std::string bindir, int port)
-    : dir_(std::move(dir)), bindir_(std::move(bindir)), port_(port) {}
+PgTestCluster::PgTestCluster(std::string dir, std::string bindir, int port,
+                             PgTestClusterOptions options)
+    : dir_(std::move(dir)), bindir_(std::move(bindir)), port_(port), options_(std::move(options)) {}
 
 PgTestCluster::~PgTestCluster() {
   (void)Stop();
@@ -89,7 +90,7 @@ PgTestCluster::~PgTestCluster() {
   fs::remove_all(dir_, ec);
 }
 
-absl::StatusOr<std::unique_ptr<PgTestCluster>> PgTestCluster::Start() {
+absl::StatusOr<std::unique_ptr<PgTestCluster>> PgTestCluster::Start(PgTestClusterOptions options) {
   BERTH_ASSIGN_OR_RETURN(std::string bindir, FindBindir());
   std::string pattern = "/tmp/berth_pg_XXXXXX";  // short: the socket path has a limit
   if (mkdtemp(pattern.data()) == nullptr) return absl::InternalError("mkdtemp failed");
@@ -98,8 +99,8 @@ absl::StatusOr<std::unique_ptr<PgTestCluster>> PgTestCluster::Start() {
     return absl::InternalError(absl::StrCat("cannot give ", pattern, " to nobody"));
   }
   BERTH_ASSIGN_OR_RETURN(int port, FreeLoopbackPort());
-  auto cluster =
-      std::unique_ptr<PgTestCluster>(new PgTestCluster(pattern, std::move(bindir), port));
+  auto cluster = std::unique_ptr<PgTestCluster>(
+      new PgTestCluster(pattern, std::move(bindir), port, std::move(options)));
   BERTH_RETURN_IF_ERROR(cluster->RunInitdb());
   // Another process may take the port between the probe and the bind: try
   // a few.
@@ -166,8 +167,8 @@ absl::Status PgTestCluster::Launch() {
   BERTH_ASSIGN_OR_RETURN(
       server_,
       Spawn({bindir_ + "/postgres", "-D", dir_ + "/data", "-p", absl::StrCat(port_), "-k", dir_,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "shared_buffers=16MB", "-c", "max_connections=40"},
+             "-c", "listen_addresses=" + options_.listen_addresses, "-c", "fsync=off", "-c",
+             "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=40"},
             dir_ + "/postgres.log"));
   const std::string ping = absl::StrFormat(
       "host=127.0.0.1 port=%d user=%s dbname=postgres connect_timeout=2", port_, kSuperuser);

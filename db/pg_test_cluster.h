@@ -16,6 +16,10 @@
 // from $BERTH_PG_BINDIR, or else the newest /usr/lib/postgresql/*/bin
 // (Debian's `postgresql` package; deploy/install-deps.sh installs it).
 //
+// By default the server listens on 127.0.0.1 only; a test that needs more
+// loopback addresses (say, to cut one off with a firewall rule) names them in
+// PgTestClusterOptions::listen_addresses.
+//
 // The server runs with fsync off: these tests examine transactions, locks
 // and constraints, not the durability of the test machine's disk, and it
 // makes creating a database per test cheap.
@@ -33,11 +37,17 @@
 
 namespace berth::db {
 
+struct PgTestClusterOptions {
+  // PostgreSQL's listen_addresses; the first must be 127.0.0.1, which
+  // Target() names and the start-up check connects to.
+  std::string listen_addresses = "127.0.0.1";
+};
+
 class PgTestCluster {
  public:
   // FailedPrecondition naming what is missing when no PostgreSQL binaries
   // are installed; Internal with the server's log when it does not start.
-  static absl::StatusOr<std::unique_ptr<PgTestCluster>> Start();
+  static absl::StatusOr<std::unique_ptr<PgTestCluster>> Start(PgTestClusterOptions options = {});
   ~PgTestCluster();
   PgTestCluster(const PgTestCluster&) = delete;
   PgTestCluster& operator=(const PgTestCluster&) = delete;
@@ -55,7 +65,7 @@ class PgTestCluster {
   int port() const { return port_; }
 
  private:
-  PgTestCluster(std::string dir, std::string bindir, int port);
+  PgTestCluster(std::string dir, std::string bindir, int port, PgTestClusterOptions options);
   absl::Status RunInitdb();
   absl::Status Launch();
   // Runs `argv` (as `nobody` when this process is root) with output to
@@ -66,6 +76,7 @@ class PgTestCluster {
   std::string dir_;     // the temporary folder: data/, sock/, logs
   std::string bindir_;  // initdb, postgres
   int port_;
+  PgTestClusterOptions options_;
   pid_t server_ = -1;
   int databases_ = 0;
 };

@@ -27,6 +27,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # tests/format_check.sh (the code follows .clang-format)
   clang-format
+  # the partition test cuts the leader off with firewall rules on the
+  # loopback of its own network namespace (failover_partition_test.cc)
+  iptables
 )
 
 missing=()
