@@ -60,8 +60,12 @@ struct StoreOptions {
   // PostgreSQL: the server ends this store's session when it sits inside a
   // transaction longer than this (a paused berthd must not hold the
   // leader row's lock forever); AcquireLeadership waits at most this long
-  // for the lock. 0: no limit.
-  int idle_in_transaction_timeout_ms = 10000;
+  // for the lock. 0: no limit. Shorter than the default 5 s lease
+  // (daemon/leadership.h), so that a leader cut off inside a write has
+  // lost its session by the time its lease runs out, and a standby takes
+  // over then instead of waiting for the session; a writer round does
+  // not sit idle between its statements for seconds.
+  int idle_in_transaction_timeout_ms = 4000;
   // Keep terminal jobs' rows; LoadAll() returns at most this many of them
   // (newest first) in addition to every live job.
   int64_t recent_terminal_jobs = 10000;
