@@ -292,7 +292,14 @@ grpc::Status Client::CallWithRetry(const std::function<grpc::Status(grpc::Client
           status = attempt();
           ++extra;
         }
-        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) MoveOn(status, timed_out);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          // No berthd answered (the connection failed): the next attempt
+          // there gets a new channel. The old one's reconnect backoff would
+          // keep failing calls at once for a while after a berthd that was
+          // switching from standby to leader listens again (docs/HA.md).
+          if (status.error_details().empty()) stubs_[last_].reset();
+          MoveOn(status, timed_out);
+        }
         return status;
       },
       [](absl::Duration wait) { absl::SleepFor(wait); }, &attempts_);

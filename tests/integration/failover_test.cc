@@ -184,14 +184,22 @@ class FailoverTest : public ::testing::Test {
   }
 
   // Submits until OK or `window` ends, always with the same request id.
-  int64_t Submit(Client& client, const std::string& request_id, absl::Duration window) {
+  // The job's id once a call is accepted, else 0; `last` (if given) gets
+  // the last refusal and when it came.
+  int64_t Submit(Client& client, const std::string& request_id, absl::Duration window,
+                 std::string* last = nullptr) {
     berth::v1::SubmitJobRequest request;
     *request.mutable_spec() = SmallJob(request_id);
-    const absl::Time give_up = absl::Now() + window;
+    const absl::Time start = absl::Now();
+    const absl::Time give_up = start + window;
     while (absl::Now() < give_up && !stop_.load()) {
       berth::v1::SubmitJobResponse response;
-      if (client.Call(&Client::Stub::SubmitJob, request, &response).ok()) {
-        return response.job().id();
+      const grpc::Status status = client.Call(&Client::Stub::SubmitJob, request, &response);
+      if (status.ok()) return response.job().id();
+      if (last != nullptr) {
+        *last =
+            absl::StrCat("code ", status.error_code(), " at ",
+                         absl::FormatDuration(absl::Now() - start), ": ", status.error_message());
       }
       absl::SleepFor(absl::Milliseconds(20));
     }
@@ -283,15 +291,32 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
     const int old = leader;
     daemons_[old].reset();
     Client probe(Options());
-    const int64_t id = Submit(probe, absl::StrCat("probe-", k), absl::Seconds(30));
-    ASSERT_NE(id, 0) << "no submission accepted within 30 s of kill " << k;
+    // When the standby first answers health checks as the leader.
+    std::atomic<bool> probed{false};
+    absl::Duration to_serving = absl::InfiniteDuration();
+    std::thread watch([&, standby = 1 - old] {
+      while (!probed.load() && absl::Now() - killed < absl::Seconds(30)) {
+        if (Serving(standby)) {
+          to_serving = absl::Now() - killed;
+          return;
+        }
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    std::string last_refusal = "none";
+    const int64_t id = Submit(probe, absl::StrCat("probe-", k), absl::Seconds(30), &last_refusal);
     const absl::Duration to_first = absl::Now() - killed;
+    probed.store(true);
+    watch.join();
+    ASSERT_NE(id, 0) << "no submission accepted within 30 s of kill " << k;
     Acknowledge(absl::StrCat("probe-", k), id);
     leader = WaitForLeader(absl::Seconds(5));
     ASSERT_EQ(leader, 1 - old) << Log(1 - old);
     ASSERT_TRUE(StartDaemon(old).ok()) << Log(old);  // back, as the standby
     std::cout << "failover " << k + 1 << "/" << kills << ": first accepted submission "
-              << absl::FormatDuration(to_first) << " after SIGKILL of the leader\n";
+              << absl::FormatDuration(to_first) << " after SIGKILL of the leader; the standby "
+              << "served at " << absl::FormatDuration(to_serving)
+              << "; the last refusal before it: " << last_refusal << "\n";
     ASSERT_TRUE(agent_connected(absl::Seconds(20)))
         << "the agent did not follow kill " << k << "; the agent's log ends:\n"
         << AgentLogTail() << "\nthe leader's log:\n"
