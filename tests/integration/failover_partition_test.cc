@@ -65,6 +65,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/integration/failover_support.h"
 #include "tests/integration/harness.h"
 
 namespace berth::testing {
@@ -123,20 +124,6 @@ END $$;
 CREATE TRIGGER partition_slow BEFORE INSERT OR UPDATE ON jobs
   FOR EACH ROW EXECUTE FUNCTION partition_slow_old_leader();
 )sql";
-
-berth::v1::JobSpec SmallJob(const std::string& request_id) {
-  berth::v1::JobSpec spec;
-  spec.set_name(request_id);
-  spec.set_team("ha");
-  spec.set_task("infer");
-  spec.mutable_model()->set_catalog_name("llama-2-7b");
-  spec.set_gpu_type("h100-80gb");
-  spec.set_max_runtime_seconds(2);  // GPUs keep being reserved and released
-  spec.set_request_id(request_id);
-  spec.add_command("python");
-  spec.add_command("serve.py");
-  return spec;
-}
 
 // Brings `lo` of this network namespace up (what `ip link set lo up` does).
 absl::Status LoopbackUp() {
@@ -202,14 +189,8 @@ class FailoverPartitionTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  std::string Log(int i) const {
-    std::ifstream in(absl::StrCat(dir_, "/berthd-", i, ".log"));
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  std::string AgentLog() const {
-    std::ifstream in(dir_ + "/agent.log");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string Log(int i) const { return ReadText(absl::StrCat(dir_, "/berthd-", i, ".log")); }
+  std::string AgentLog() const { return ReadText(dir_ + "/agent.log"); }
   std::string Address(int i) const { return absl::StrCat(kListenHost[i], ":", ports_[i]); }
   std::string Addresses() const { return Address(kLeader) + "," + Address(kStandby); }
 
@@ -222,29 +203,13 @@ class FailoverPartitionTest : public ::testing::Test {
         absl::StrCat(dir_, "/berthd-", i, ".log"));
     if (!process.ok()) return process.status();
     daemons_[i] = *std::move(process);
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < deadline) {
-      std::ifstream in(port_file);
-      std::string line;
-      int port = 0;
-      if (std::getline(in, line) && line.rfind("grpc=", 0) == 0 &&
-          absl::SimpleAtoi(line.substr(5), &port) && port > 0) {
-        ports_[i] = port;
-        return absl::OkStatus();
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return absl::DeadlineExceededError(absl::StrCat("berthd ", i, " wrote no port file"));
+    absl::StatusOr<int> port = WaitForGrpcPort(port_file, absl::Seconds(20));
+    if (!port.ok()) return port.status();
+    ports_[i] = *port;
+    return absl::OkStatus();
   }
 
-  bool Serving(int i) {
-    auto health = grpc::health::v1::Health::NewStub(
-        grpc::CreateChannel(Address(i), grpc::InsecureChannelCredentials()));
-    grpc::health::v1::HealthCheckResponse response;
-    auto context = Context(absl::Milliseconds(500));
-    return health->Check(context.get(), {}, &response).ok() &&
-           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-  }
+  bool Serving(int i) { return HealthServing(Address(i)); }
   bool WaitServing(int i, absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
@@ -257,18 +222,10 @@ class FailoverPartitionTest : public ::testing::Test {
   // Whether berthd `i`, asked alone, shows the agent's node connected
   // within `timeout`.
   bool NodeConnectedAt(int i, absl::Duration timeout) {
-    Client client(ClientOptions{
-        .daemon = Address(i), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}});
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      berth::v1::ListNodesResponse nodes;
-      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
-          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
+    return NodeConnected(
+        ClientOptions{
+            .daemon = Address(i), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}},
+        timeout);
   }
 
   ClientOptions Options() const {
@@ -277,21 +234,9 @@ class FailoverPartitionTest : public ::testing::Test {
                          .retry = {.max_retries = 4, .initial_backoff = absl::Milliseconds(50)}};
   }
 
-  // Submits until OK or `window` ends, always with the same request id;
-  // 0 then, with the last call's status in `*last` (when not null).
   int64_t Submit(Client& client, const std::string& request_id, absl::Duration window,
                  grpc::Status* last = nullptr) {
-    berth::v1::SubmitJobRequest request;
-    *request.mutable_spec() = SmallJob(request_id);
-    const absl::Time give_up = absl::Now() + window;
-    while (absl::Now() < give_up && !stop_.load()) {
-      berth::v1::SubmitJobResponse response;
-      const grpc::Status status = client.Call(&Client::Stub::SubmitJob, request, &response);
-      if (status.ok()) return response.job().id();
-      if (last != nullptr) *last = status;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return 0;
+    return SubmitUntilAccepted(client, request_id, window, stop_, last);
   }
 
   void Acknowledge(const std::string& request_id, int64_t id) {

@@ -41,6 +41,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/integration/failover_support.h"
 #include "tests/integration/harness.h"
 
 namespace berth::testing {
@@ -59,20 +60,6 @@ int Kills() {
   const char* text = std::getenv("BERTH_FAILOVER_KILLS");
   if (text != nullptr && absl::SimpleAtoi(text, &kills) && kills >= 1 && kills <= 50) return kills;
   return 3;
-}
-
-berth::v1::JobSpec SmallJob(const std::string& request_id) {
-  berth::v1::JobSpec spec;
-  spec.set_name(request_id);
-  spec.set_team("ha");
-  spec.set_task("infer");
-  spec.mutable_model()->set_catalog_name("llama-2-7b");
-  spec.set_gpu_type("h100-80gb");
-  spec.set_max_runtime_seconds(2);  // GPUs keep being reserved and released
-  spec.set_request_id(request_id);
-  spec.add_command("python");
-  spec.add_command("serve.py");
-  return spec;
 }
 
 class FailoverTest : public ::testing::Test {
@@ -98,29 +85,10 @@ class FailoverTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::string Log(int i) const {
-    std::ifstream in(absl::StrCat(dir_, "/berthd-", i, ".log"));
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  // Whether the berthd(s) `client` asks show the one agent's node connected
-  // within `timeout`.
-  static bool NodeConnected(const ClientOptions& options, absl::Duration timeout) {
-    Client client(options);
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      berth::v1::ListNodesResponse nodes;
-      if (client.Call(&Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
-          nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
-  }
+  std::string Log(int i) const { return ReadText(absl::StrCat(dir_, "/berthd-", i, ".log")); }
   // The last 4 KiB of the agent's log, for a failure's message.
   std::string AgentLogTail() const {
-    std::ifstream in(dir_ + "/agent.log");
-    const std::string text(std::istreambuf_iterator<char>(in), {});
+    const std::string text = ReadText(dir_ + "/agent.log");
     return text.substr(text.size() > 4096 ? text.size() - 4096 : 0);
   }
   std::string Address(int i) const { return absl::StrCat("127.0.0.1:", ports_[i]); }
@@ -141,29 +109,13 @@ class FailoverTest : public ::testing::Test {
         absl::StrCat(dir_, "/berthd-", i, ".log"));
     if (!process.ok()) return process.status();
     daemons_[i] = *std::move(process);
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < deadline) {
-      std::ifstream in(port_file);
-      std::string line;
-      int port = 0;
-      if (std::getline(in, line) && line.rfind("grpc=", 0) == 0 &&
-          absl::SimpleAtoi(line.substr(5), &port) && port > 0) {
-        ports_[i] = port;
-        return absl::OkStatus();
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return absl::DeadlineExceededError(absl::StrCat("berthd ", i, " wrote no port file"));
+    absl::StatusOr<int> port = WaitForGrpcPort(port_file, absl::Seconds(20));
+    if (!port.ok()) return port.status();
+    ports_[i] = *port;
+    return absl::OkStatus();
   }
 
-  bool Serving(int i) {
-    auto health = grpc::health::v1::Health::NewStub(
-        grpc::CreateChannel(Address(i), grpc::InsecureChannelCredentials()));
-    grpc::health::v1::HealthCheckResponse response;
-    auto context = Context(absl::Milliseconds(500));
-    return health->Check(context.get(), {}, &response).ok() &&
-           response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-  }
+  bool Serving(int i) { return HealthServing(Address(i)); }
 
   // The index of the berthd that reports SERVING; -1 if none in `timeout`.
   int WaitForLeader(absl::Duration timeout, int not_this = -1) {
@@ -183,27 +135,9 @@ class FailoverTest : public ::testing::Test {
                          .retry = {.max_retries = 4, .initial_backoff = absl::Milliseconds(50)}};
   }
 
-  // Submits until OK or `window` ends, always with the same request id.
-  // The job's id once a call is accepted, else 0; `last` (if given) gets
-  // the last refusal and when it came.
   int64_t Submit(Client& client, const std::string& request_id, absl::Duration window,
-                 std::string* last = nullptr) {
-    berth::v1::SubmitJobRequest request;
-    *request.mutable_spec() = SmallJob(request_id);
-    const absl::Time start = absl::Now();
-    const absl::Time give_up = start + window;
-    while (absl::Now() < give_up && !stop_.load()) {
-      berth::v1::SubmitJobResponse response;
-      const grpc::Status status = client.Call(&Client::Stub::SubmitJob, request, &response);
-      if (status.ok()) return response.job().id();
-      if (last != nullptr) {
-        *last =
-            absl::StrCat("code ", status.error_code(), " at ",
-                         absl::FormatDuration(absl::Now() - start), ": ", status.error_message());
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return 0;
+                 grpc::Status* last = nullptr, absl::Duration* last_at = nullptr) {
+    return SubmitUntilAccepted(client, request_id, window, stop_, last, last_at);
   }
 
   void Acknowledge(const std::string& request_id, int64_t id) {
@@ -303,8 +237,10 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
         absl::SleepFor(absl::Milliseconds(20));
       }
     });
-    std::string last_refusal = "none";
-    const int64_t id = Submit(probe, absl::StrCat("probe-", k), absl::Seconds(30), &last_refusal);
+    grpc::Status last_refusal;
+    absl::Duration last_refusal_at = absl::ZeroDuration();
+    const int64_t id = Submit(probe, absl::StrCat("probe-", k), absl::Seconds(30), &last_refusal,
+                              &last_refusal_at);
     const absl::Duration to_first = absl::Now() - killed;
     probed.store(true);
     watch.join();
@@ -316,7 +252,9 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
     std::cout << "failover " << k + 1 << "/" << kills << ": first accepted submission "
               << absl::FormatDuration(to_first) << " after SIGKILL of the leader; the standby "
               << "served at " << absl::FormatDuration(to_serving)
-              << "; the last refusal before it: " << last_refusal << "\n";
+              << "; the last refusal before it: code " << last_refusal.error_code() << " at "
+              << absl::FormatDuration(last_refusal_at) << ": " << last_refusal.error_message()
+              << "\n";
     ASSERT_TRUE(agent_connected(absl::Seconds(20)))
         << "the agent did not follow kill " << k << "; the agent's log ends:\n"
         << AgentLogTail() << "\nthe leader's log:\n"

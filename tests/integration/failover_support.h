@@ -1,0 +1,113 @@
+// What the failover tests (failover_test.cc, failover_partition_test.cc)
+// share: the job they submit, reading a berthd's port file and log, asking
+// its health, and submitting until a leader accepts.
+#ifndef BERTH_TESTS_INTEGRATION_FAILOVER_SUPPORT_H_
+#define BERTH_TESTS_INTEGRATION_FAILOVER_SUPPORT_H_
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "berth/v1/scheduler.grpc.pb.h"
+#include "cli/client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/integration/harness.h"
+
+namespace berth::testing {
+
+// A one-GPU inference job of 2 s (so GPUs keep being reserved and released),
+// named and identified by `request_id`.
+inline berth::v1::JobSpec SmallJob(const std::string& request_id) {
+  berth::v1::JobSpec spec;
+  spec.set_name(request_id);
+  spec.set_team("ha");
+  spec.set_task("infer");
+  spec.mutable_model()->set_catalog_name("llama-2-7b");
+  spec.set_gpu_type("h100-80gb");
+  spec.set_max_runtime_seconds(2);
+  spec.set_request_id(request_id);
+  spec.add_command("python");
+  spec.add_command("serve.py");
+  return spec;
+}
+
+// The whole file ("" when it cannot be read).
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The gRPC port a berthd wrote to its --port_file, once it has (within
+// `timeout`).
+inline absl::StatusOr<int> WaitForGrpcPort(const std::string& port_file, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::ifstream in(port_file);
+    std::string line;
+    int port = 0;
+    if (std::getline(in, line) && line.rfind("grpc=", 0) == 0 &&
+        absl::SimpleAtoi(line.substr(5), &port) && port > 0) {
+      return port;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("no port in ", port_file));
+}
+
+// Whether the berthd at `address` says SERVING (it leads) within 500 ms.
+inline bool HealthServing(const std::string& address) {
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse response;
+  auto context = Context(absl::Milliseconds(500));
+  return health->Check(context.get(), {}, &response).ok() &&
+         response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+// Whether the berthd(s) `options` name show the one agent's node connected
+// within `timeout`.
+inline bool NodeConnected(const cli::ClientOptions& options, absl::Duration timeout) {
+  cli::Client client(options);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    berth::v1::ListNodesResponse nodes;
+    if (client.Call(&cli::Client::Stub::ListNodes, berth::v1::ListNodesRequest(), &nodes).ok() &&
+        nodes.nodes_size() == 1 && nodes.nodes(0).connected()) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Submits SmallJob(request_id) until a call is accepted, `window` ends or
+// `stop` is set: the job's id, else 0. `last` (if given) gets the last
+// refusal and `last_at` (if given) when it came, from the first call.
+inline int64_t SubmitUntilAccepted(cli::Client& client, const std::string& request_id,
+                                   absl::Duration window, const std::atomic<bool>& stop,
+                                   grpc::Status* last = nullptr,
+                                   absl::Duration* last_at = nullptr) {
+  berth::v1::SubmitJobRequest request;
+  *request.mutable_spec() = SmallJob(request_id);
+  const absl::Time start = absl::Now();
+  while (absl::Now() < start + window && !stop.load()) {
+    berth::v1::SubmitJobResponse response;
+    const grpc::Status status = client.Call(&cli::Client::Stub::SubmitJob, request, &response);
+    if (status.ok()) return response.job().id();
+    if (last != nullptr) *last = status;
+    if (last_at != nullptr) *last_at = absl::Now() - start;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return 0;
+}
+
+}  // namespace berth::testing
+
+#endif  // BERTH_TESTS_INTEGRATION_FAILOVER_SUPPORT_H_
