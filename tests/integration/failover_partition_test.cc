@@ -196,17 +196,8 @@ class FailoverPartitionTest : public ::testing::Test {
 
   // Starts berthd `i` on its own address and waits for its port file.
   absl::Status StartDaemon(int i) {
-    const std::string port_file = absl::StrCat(dir_, "/berthd-", i, ".port");
-    auto process = Process::Start(
-        {BERTHD_PATH, absl::StrCat("--listen=", kListenHost[i], ":0"), "--db=" + targets_[i],
-         "--port_file=" + port_file, "--heartbeat_ms=200", "--recovery_grace_ms=10000"},
-        absl::StrCat(dir_, "/berthd-", i, ".log"));
-    if (!process.ok()) return process.status();
-    daemons_[i] = *std::move(process);
-    absl::StatusOr<int> port = WaitForGrpcPort(port_file, absl::Seconds(20));
-    if (!port.ok()) return port.status();
-    ports_[i] = *port;
-    return absl::OkStatus();
+    return StartBerthd(dir_, i, absl::StrCat(kListenHost[i], ":0"), targets_[i], 10000,
+                       &daemons_[i], &ports_[i]);
   }
 
   bool Serving(int i) { return HealthServing(Address(i)); }

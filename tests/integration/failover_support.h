@@ -5,8 +5,10 @@
 #define BERTH_TESTS_INTEGRATION_FAILOVER_SUPPORT_H_
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -59,6 +61,26 @@ inline absl::StatusOr<int> WaitForGrpcPort(const std::string& port_file, absl::D
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat("no port in ", port_file));
+}
+
+// berthd number `i` of a failover test in `dir` (log berthd-i.log, port
+// file berthd-i.port), listening on `listen` with the database `db`; its
+// gRPC port once it has written it.
+inline absl::Status StartBerthd(const std::string& dir, int i, const std::string& listen,
+                                const std::string& db, int64_t recovery_grace_ms,
+                                std::unique_ptr<Process>* process, int* port) {
+  const std::string port_file = absl::StrCat(dir, "/berthd-", i, ".port");
+  std::remove(port_file.c_str());
+  absl::StatusOr<std::unique_ptr<Process>> started = Process::Start(
+      {BERTHD_PATH, "--listen=" + listen, "--db=" + db, "--port_file=" + port_file,
+       "--heartbeat_ms=200", absl::StrCat("--recovery_grace_ms=", recovery_grace_ms)},
+      absl::StrCat(dir, "/berthd-", i, ".log"));
+  if (!started.ok()) return started.status();
+  *process = *std::move(started);
+  absl::StatusOr<int> written = WaitForGrpcPort(port_file, absl::Seconds(20));
+  if (!written.ok()) return written.status();
+  *port = *written;
+  return absl::OkStatus();
 }
 
 // Whether the berthd at `address` says SERVING (it leads) within 500 ms.

@@ -101,18 +101,8 @@ class FailoverTest : public ::testing::Test {
   // Starts berthd `i` (on its earlier port after the first start) and waits
   // for its port file.
   absl::Status StartDaemon(int i) {
-    const std::string port_file = absl::StrCat(dir_, "/berthd-", i, ".port");
-    std::remove(port_file.c_str());
-    auto process = Process::Start(
-        {BERTHD_PATH, absl::StrCat("--listen=127.0.0.1:", ports_[i]), "--db=" + target_,
-         "--port_file=" + port_file, "--heartbeat_ms=200", "--recovery_grace_ms=5000"},
-        absl::StrCat(dir_, "/berthd-", i, ".log"));
-    if (!process.ok()) return process.status();
-    daemons_[i] = *std::move(process);
-    absl::StatusOr<int> port = WaitForGrpcPort(port_file, absl::Seconds(20));
-    if (!port.ok()) return port.status();
-    ports_[i] = *port;
-    return absl::OkStatus();
+    return StartBerthd(dir_, i, absl::StrCat("127.0.0.1:", ports_[i]), target_, 5000, &daemons_[i],
+                       &ports_[i]);
   }
 
   bool Serving(int i) { return HealthServing(Address(i)); }
