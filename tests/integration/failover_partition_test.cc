@@ -49,7 +49,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -210,15 +209,6 @@ class FailoverPartitionTest : public ::testing::Test {
     return false;
   }
 
-  // Whether berthd `i`, asked alone, shows the agent's node connected
-  // within `timeout`.
-  bool NodeConnectedAt(int i, absl::Duration timeout) {
-    return NodeConnected(
-        ClientOptions{
-            .daemon = Address(i), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}},
-        timeout);
-  }
-
   ClientOptions Options() const {
     return ClientOptions{.daemon = Addresses(),
                          .deadline = absl::Seconds(3),
@@ -228,11 +218,6 @@ class FailoverPartitionTest : public ::testing::Test {
   int64_t Submit(Client& client, const std::string& request_id, absl::Duration window,
                  grpc::Status* last = nullptr) {
     return SubmitUntilAccepted(client, request_id, window, stop_, last);
-  }
-
-  void Acknowledge(const std::string& request_id, int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    acked_[request_id] = id;
   }
 
   void StartCluster();
@@ -262,8 +247,7 @@ class FailoverPartitionTest : public ::testing::Test {
   absl::Duration leader_exited_after_;
   int64_t open_writes_ = -1;                                         // see Partition()
   absl::Duration standby_serving_after_ = absl::InfiniteDuration();  // after the cut
-  std::mutex mu_;
-  std::map<std::string, int64_t> acked_;  // request id → job id
+  Acknowledged acked_;
 };
 
 // The leader on 127.0.0.2 and the standby on 127.0.0.1 (in that order, so
@@ -280,23 +264,14 @@ void FailoverPartitionTest::StartCluster() {
   const absl::StatusOr<db::PgResult> audit = conn_->Exec(kAudit);
   ASSERT_TRUE(audit.ok()) << audit.status();
 
-  const std::string inventory = dir_ + "/inventory.json";
-  std::ofstream(inventory) << Inventory("h100-80gb", 8);
-  auto agent = Process::Start({BERTH_AGENT_PATH, "--daemon=" + Addresses(), "--node=n1",
-                               "--inventory=" + inventory, "--heartbeat_ms=200"},
-                              dir_ + "/agent.log");
+  auto agent = StartAgent(dir_, Addresses());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = *std::move(agent);
-  ASSERT_TRUE(NodeConnectedAt(kLeader, absl::Seconds(20))) << AgentLog();
+  ASSERT_TRUE(NodeConnectedAt(Address(kLeader), absl::Seconds(20))) << AgentLog();
   for (int t = 0; t < kSubmitters; ++t) {
     threads_.emplace_back([this, t] {
-      Client client(Options());
-      for (int n = 0; n < kMaxSubmissionsPerThread && !stop_.load(); ++n) {
-        const std::string request_id = absl::StrCat("s", t, "-", n);
-        const int64_t id = Submit(client, request_id, absl::Seconds(60));
-        if (id != 0) Acknowledge(request_id, id);
-        absl::SleepFor(absl::Milliseconds(30));
-      }
+      RunSubmitter(Options(), t, kMaxSubmissionsPerThread, absl::Seconds(60),
+                   absl::Milliseconds(30), stop_, acked_);
     });
   }
 }
@@ -313,23 +288,9 @@ void FailoverPartitionTest::CheckDatabase(int64_t old_term) {
   const int64_t stale =
       QueryNumber(absl::StrCat("SELECT count(*) ", by_old, " AND term_seen <> ", old_term));
   EXPECT_EQ(stale, 0) << "the old leader wrote after the takeover";
-  auto rows = conn_->Query("SELECT request_id, id FROM jobs");
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  std::map<std::string, std::vector<int64_t>> stored;
-  for (int r = 0; r < rows->rows(); ++r) stored[rows->Text(r, 0)].push_back(rows->Int64(r, 1));
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [request_id, job] : acked_) {
-    ASSERT_EQ(stored[request_id].size(), 1u) << request_id;
-    EXPECT_EQ(stored[request_id][0], job) << request_id;
-  }
-  EXPECT_EQ(QueryNumber("SELECT count(*) FROM (SELECT node, gpu_index FROM reservations WHERE"
-                        " active GROUP BY node, gpu_index HAVING count(*) > 1) AS twice"),
-            0)
-      << "a GPU is in two active reservations";
-  auto store = db::Store::Open(targets_[kStandby]);
-  ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_TRUE((*store)->CheckInvariants().ok()) << (*store)->CheckInvariants();
-  std::cout << "partition: " << acked_.size() << " submissions acknowledged; the old leader wrote "
+  const std::map<std::string, int64_t> acked = acked_.All();
+  ExpectAcknowledgedKept(*conn_, targets_[kStandby], acked);
+  std::cout << "partition: " << acked.size() << " submissions acknowledged; the old leader wrote "
             << old_writes << " rows, " << stale << " of them after its term " << old_term
             << " ended; new term " << new_term << "\n";
 }
@@ -374,11 +335,11 @@ void FailoverPartitionTest::Partition(bool mid_write) {
                    << Log(kStandby);
   const absl::Duration to_first = absl::Now() - cut;
   EXPECT_EQ(probe.address(), Address(kStandby)) << "the old leader accepted the probe";
-  Acknowledge("probe", id);
+  acked_.Add("probe", id);
   std::cout << "partition: first accepted submission " << absl::FormatDuration(to_first)
             << " after the leader was cut off\n";
   EXPECT_TRUE(Serving(kStandby)) << Log(kStandby);
-  EXPECT_TRUE(NodeConnectedAt(kStandby, absl::Seconds(30)))
+  EXPECT_TRUE(NodeConnectedAt(Address(kStandby), absl::Seconds(30)))
       << "the agent did not follow; its log:\n"
       << AgentLog() << "\nthe new leader's log:\n"
       << Log(kStandby);

@@ -130,11 +130,6 @@ class FailoverTest : public ::testing::Test {
     return SubmitUntilAccepted(client, request_id, window, stop_, last, last_at);
   }
 
-  void Acknowledge(const std::string& request_id, int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    acked_[request_id] = id;
-  }
-
   std::unique_ptr<db::PgTestCluster> pg_;
   std::string target_;
   std::string dir_;
@@ -142,19 +137,15 @@ class FailoverTest : public ::testing::Test {
   std::unique_ptr<Process> daemons_[kDaemons];
   std::unique_ptr<Process> agent_;
   std::atomic<bool> stop_{false};
+  Acknowledged acked_;
   std::mutex mu_;
-  std::map<std::string, int64_t> acked_;  // request id → job id
-  std::vector<int64_t> cancelled_;        // acknowledged cancels
+  std::vector<int64_t> cancelled_;  // acknowledged cancels
 };
 
 TEST_F(FailoverTest, LeaderKilledRepeatedly) {
   int leader = WaitForLeader(absl::Seconds(20));
   ASSERT_GE(leader, 0) << Log(0) << Log(1);
-  const std::string inventory = dir_ + "/inventory.json";
-  std::ofstream(inventory) << Inventory("h100-80gb", 8);
-  auto agent = Process::Start({BERTH_AGENT_PATH, "--daemon=" + Addresses(), "--node=n1",
-                               "--inventory=" + inventory, "--heartbeat_ms=200"},
-                              dir_ + "/agent.log");
+  auto agent = StartAgent(dir_, Addresses());
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = *std::move(agent);
 
@@ -176,24 +167,15 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
   std::vector<std::thread>& threads = joiner.threads;
   for (int t = 0; t < kSubmitters; ++t) {
     threads.emplace_back([this, t] {
-      Client client(Options());
-      for (int n = 0; n < kMaxSubmissionsPerThread && !stop_.load(); ++n) {
-        const std::string request_id = absl::StrCat("s", t, "-", n);
-        const int64_t id = Submit(client, request_id, absl::Seconds(30));
-        if (id != 0) Acknowledge(request_id, id);
-        absl::SleepFor(absl::Milliseconds(30));
-      }
+      RunSubmitter(Options(), t, kMaxSubmissionsPerThread, absl::Seconds(30),
+                   absl::Milliseconds(30), stop_, acked_);
     });
   }
   threads.emplace_back([this] {  // cancels a recent acknowledged job now and then
     Client client(Options());
     for (int n = 0; n < kMaxSubmissionsPerThread && !stop_.load(); ++n) {
       absl::SleepFor(absl::Milliseconds(150));
-      int64_t id = 0;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!acked_.empty()) id = acked_.rbegin()->second;
-      }
+      const int64_t id = acked_.Last();
       if (id == 0) continue;
       berth::v1::CancelJobRequest request;
       request.set_id(id);
@@ -235,7 +217,7 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
     probed.store(true);
     watch.join();
     ASSERT_NE(id, 0) << "no submission accepted within 30 s of kill " << k;
-    Acknowledge(absl::StrCat("probe-", k), id);
+    acked_.Add(absl::StrCat("probe-", k), id);
     leader = WaitForLeader(absl::Seconds(5));
     ASSERT_EQ(leader, 1 - old) << Log(1 - old);
     ASSERT_TRUE(StartDaemon(old).ok()) << Log(old);  // back, as the standby
@@ -256,30 +238,16 @@ TEST_F(FailoverTest, LeaderKilledRepeatedly) {
 
   auto conn = db::PgConnection::Open(target_, {});
   ASSERT_TRUE(conn.ok()) << conn.status();
-  auto rows = (*conn)->Query("SELECT request_id, id, state FROM jobs");
+  const std::map<std::string, int64_t> acked = acked_.All();
+  EXPECT_GE(acked.size(), static_cast<size_t>(kills));
+  ExpectAcknowledgedKept(**conn, target_, acked);
+  auto rows = (*conn)->Query("SELECT id, state FROM jobs");
   ASSERT_TRUE(rows.ok()) << rows.status();
-  std::map<std::string, std::vector<int64_t>> stored;
   std::map<int64_t, int64_t> states;
-  for (int r = 0; r < rows->rows(); ++r) {
-    stored[rows->Text(r, 0)].push_back(rows->Int64(r, 1));
-    states[rows->Int64(r, 1)] = rows->Int64(r, 2);
-  }
+  for (int r = 0; r < rows->rows(); ++r) states[rows->Int64(r, 0)] = rows->Int64(r, 1);
   std::lock_guard<std::mutex> lock(mu_);
-  EXPECT_GE(acked_.size(), static_cast<size_t>(kills));
-  for (const auto& [request_id, id] : acked_) {
-    ASSERT_EQ(stored[request_id].size(), 1u) << request_id;
-    EXPECT_EQ(stored[request_id][0], id) << request_id;
-  }
   for (int64_t id : cancelled_) EXPECT_EQ(states[id], berth::v1::CANCELLED) << "job " << id;
-  auto doubled = (*conn)->Query(
-      "SELECT count(*) FROM (SELECT node, gpu_index FROM reservations WHERE active"
-      " GROUP BY node, gpu_index HAVING count(*) > 1) AS twice");
-  ASSERT_TRUE(doubled.ok()) << doubled.status();
-  EXPECT_EQ(doubled->Int64(0, 0), 0) << "a GPU is in two active reservations";
-  auto store = db::Store::Open(target_);
-  ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_TRUE((*store)->CheckInvariants().ok()) << (*store)->CheckInvariants();
-  std::cout << acked_.size() << " submissions and " << cancelled_.size()
+  std::cout << acked.size() << " submissions and " << cancelled_.size()
             << " cancels acknowledged over " << kills << " failovers\n";
 }
 
@@ -348,29 +316,18 @@ TEST_F(FailoverTest, AgentLeavesAPausedLeader) {
   const int leader = WaitForLeader(absl::Seconds(20));
   ASSERT_GE(leader, 0) << Log(0) << Log(1);
   const int standby = 1 - leader;
-  const std::string inventory = dir_ + "/inventory.json";
-  std::ofstream(inventory) << Inventory("h100-80gb", 8);
   const char* keepalive = std::getenv("BERTH_TEST_AGENT_KEEPALIVE_MS");
-  auto agent = Process::Start(
-      {BERTH_AGENT_PATH, "--daemon=" + Addresses(), "--node=n1", "--inventory=" + inventory,
-       "--heartbeat_ms=200", absl::StrCat("--keepalive_ms=", keepalive ? keepalive : "1000")},
-      dir_ + "/agent.log");
+  auto agent = StartAgent(dir_, Addresses(),
+                          {absl::StrCat("--keepalive_ms=", keepalive ? keepalive : "1000")});
   ASSERT_TRUE(agent.ok()) << agent.status();
   agent_ = *std::move(agent);
-  // Connected as the berthd at `index` sees it (asked of that one only).
-  auto connected_at = [&](int index, absl::Duration timeout) {
-    return NodeConnected(
-        ClientOptions{
-            .daemon = Address(index), .deadline = absl::Seconds(2), .retry = {.max_retries = 0}},
-        timeout);
-  };
-  ASSERT_TRUE(connected_at(leader, absl::Seconds(20))) << Log(leader);
+  ASSERT_TRUE(NodeConnectedAt(Address(leader), absl::Seconds(20))) << Log(leader);
 
   daemons_[leader]->Signal(SIGSTOP);
   ASSERT_EQ(WaitForLeader(absl::Seconds(20), leader), standby) << Log(standby);
   // The new leader gives agents --recovery_grace_ms (5 s here) to come
   // back; the agent is there well within 20 s, the old leader still stopped.
-  const bool followed = connected_at(standby, absl::Seconds(20));
+  const bool followed = NodeConnectedAt(Address(standby), absl::Seconds(20));
   daemons_[leader]->Signal(SIGCONT);
   std::ifstream agent_log(dir_ + "/agent.log");
   EXPECT_TRUE(followed) << "the agent stayed with the paused leader\n"
