@@ -14,6 +14,10 @@ void QueueIndex::Track(int64_t id, std::optional<Entry> entry) {
     held_.erase(id);
   }
   auto it = entries_.find(id);
+  if (it != entries_.end() && it->second.held && it->second.held->first > 0) {
+    held_ends_.erase({it->second.held->first, id});
+  }
+  if (entry && entry->held && entry->held->first > 0) held_ends_.emplace(entry->held->first, id);
   if (it != entries_.end()) {
     Add(it->second, -1);
     if (!entry) {
@@ -103,6 +107,9 @@ absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
     }
   }
   if (fresh.held_ != held_) return absl::InternalError("queue index: held jobs differ");
+  if (fresh.held_ends_ != held_ends_) {
+    return absl::InternalError("queue index: held jobs' ends differ");
+  }
   if (fresh.releases_.size() != releases_.size()) {
     return absl::InternalError("queue index: releases differ in their pools");
   }

@@ -82,6 +82,9 @@ class QueueIndex {
   size_t pending() const { return pending_; }
   // Placed and running jobs, by id.
   const std::set<int64_t>& held() const { return held_; }
+  // Those of them with a known end (start + maximum run time), by (end, id):
+  // the run-time check reads only the ones past due.
+  const std::set<std::pair<int64_t, int64_t>>& held_ends() const { return held_ends_; }
   // The pending jobs in queue order (every pool).
   std::vector<int64_t> PendingInOrder() const;
 
@@ -98,6 +101,7 @@ class QueueIndex {
   std::map<std::string, PoolReleases> releases_;
   size_t pending_ = 0;
   std::set<int64_t> held_;
+  std::set<std::pair<int64_t, int64_t>> held_ends_;
 };
 
 }  // namespace berth::daemon

@@ -294,6 +294,42 @@ TEST_F(SchedulerCoreTest, JobPastItsRunTimeIsFailedByTheDaemon) {
   EXPECT_TRUE(absl::StrContains(core_->GetJob(job->job().id())->reason(), "max run time of 10 s"));
 }
 
+// The run-time check reads only the jobs past their end (an index by end
+// time): each job is judged by its own limit, from its start as reported.
+TEST_F(SchedulerCoreTest, RunTimeIsJudgedPerJobFromItsReportedStart) {
+  Register("n1", "h100-80gb", 8);
+  auto short_job = Submit("llama-2-7b", /*max_runtime_seconds=*/10);
+  auto long_job = Submit("llama-2-7b", /*max_runtime_seconds=*/100);
+  ASSERT_TRUE(short_job.ok() && long_job.ok());
+  const int64_t short_id = short_job->job().id();
+  const int64_t long_id = long_job->job().id();
+  auto advance = [&](int64_t ms) {  // in steps the node's heartbeats outlast
+    for (int64_t done = 0; done < ms; done += 2500) {
+      now_ms_ += std::min<int64_t>(2500, ms - done);
+      core_->Heartbeat("n1", {});
+    }
+    Sync();
+  };
+  auto state = [&](int64_t id) { return core_->GetJob(id)->state(); };
+  advance(20'000);
+  berth::v1::JobStatus running;  // the long job starts 20 s after placement
+  running.set_job_id(long_id);
+  running.set_state(berth::v1::RUNNING);
+  running.set_time_ms(now_ms_.load());
+  core_->ReportJobStatus("n1", running);
+  Sync();
+  // 10 s of run time and the 60 s grace after placement: the short job only.
+  advance(55'000);
+  ASSERT_TRUE(Eventually([&] { return state(short_id) == berth::v1::FAILED; }));
+  EXPECT_EQ(state(long_id), berth::v1::RUNNING);
+  // 100 s + 60 s from its reported start, less 5 s: still running.
+  advance(100'000 + 60'000 - 55'000 - 5'000);
+  EXPECT_EQ(state(long_id), berth::v1::RUNNING);
+  advance(10'000);
+  ASSERT_TRUE(Eventually([&] { return state(long_id) == berth::v1::FAILED; }));
+  EXPECT_TRUE(absl::StrContains(core_->GetJob(long_id)->reason(), "max run time of 100 s"));
+}
+
 TEST_F(SchedulerCoreTest, MetricsFollowTheCore) {
   // No pool yet: one refusal for lack of GPUs.
   ASSERT_FALSE(Submit("llama-2-7b").ok());
