@@ -464,7 +464,9 @@ const std::vector<NodeView>& ClusterState::PlacementViews() {
 
 std::vector<NodeView> ClusterState::CapacityViews() const { return BuildViews(true); }
 
-std::vector<PoolInfo> ClusterState::Pools() const { return PoolsFromViews(views_, pool_gpus_); }
+std::vector<PoolInfo> ClusterState::Pools() const {
+  return PoolsFromCounts(pool_counts_, pool_gpus_);
+}
 
 bool ClusterState::TakeTopologyChanged() { return std::exchange(topology_changed_, false); }
 
@@ -516,6 +518,17 @@ absl::Status ClusterState::CheckInvariants() const {
         return absl::InternalError(absl::StrCat("pool counts of ", type, " differ from the views"));
       }
     }
+    const std::vector<PoolInfo> pools = Pools();
+    const std::vector<PoolInfo> rebuilt = PoolsFromViews(views_, pool_gpus_);
+    bool same_pools = pools.size() == rebuilt.size();
+    for (size_t i = 0; same_pools && i < pools.size(); ++i) {
+      same_pools = pools[i].gpu_type == rebuilt[i].gpu_type &&
+                   pools[i].gpu.name == rebuilt[i].gpu.name &&
+                   pools[i].total_gpus == rebuilt[i].total_gpus &&
+                   pools[i].free_gpus == rebuilt[i].free_gpus &&
+                   pools[i].gpus_per_node == rebuilt[i].gpus_per_node;
+    }
+    if (!same_pools) return absl::InternalError("pool summaries differ from the views");
   }
   BERTH_RETURN_IF_ERROR(index_.Verify(PendingJobs(), RunningJobs()));
   // Every held GPU belongs to a placed or running job that lists it.

@@ -43,26 +43,39 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "daemon/cluster_views.h"
 #include "daemon/placement.h"
 #include "daemon/queue_index.h"
 #include "daemon/queue_policy.h"
 
 namespace berth::daemon {
 
-// One pool's schedulable nodes, counted by free GPUs and by GPUs in all.
+// One pool's schedulable nodes, counted by free GPUs and by GPUs in all;
+// and all of its nodes, schedulable or not, for admission's pool summary.
 struct PoolCounts {
   int64_t free_gpus = 0;
   int64_t schedulable_nodes = 0;
-  std::vector<int64_t> by_free;   // [k]: nodes with k free GPUs of the type
-  std::vector<int64_t> by_total;  // [k]: nodes with k GPUs of the type
+  std::vector<int64_t> by_free;       // [k]: nodes with k free GPUs of the type
+  std::vector<int64_t> by_total;      // [k]: nodes with k GPUs of the type
+  int64_t all_views = 0;              // every node's view, schedulable or not
+  int64_t all_gpus = 0;               // their GPUs
+  std::vector<int64_t> all_by_total;  // [k]: of them, nodes with k GPUs
   // Counts `view` in (sign 1) or out (sign -1); unschedulable views count
-  // nowhere.
+  // only in the all_ fields.
   void Add(const NodeView& view, int sign);
   bool operator==(const PoolCounts&) const;
 };
 
 // Pool counts of `views` from scratch.
 std::map<std::string, PoolCounts> CountPools(const std::vector<NodeView>& views);
+
+// Admission's pool summaries (PoolsFromViews' result) from the kept counts:
+// a few pools, not every node's view, in each writer round. `gpus`: each
+// type's planner GPU.
+std::vector<PoolInfo> PoolsFromCounts(
+    const std::map<std::string, PoolCounts>& counts_by_type,
+    const absl::flat_hash_map<std::string, planner::GpuType>& gpus);
 
 // The decisions of one pass at `now_ms`, in queue order. `views` are the
 // placement views the counts were taken from (sorted by node name).
