@@ -248,8 +248,8 @@ void SchedulerCore::CheckNodeLiveness(WriteBatch& batch) {
   {
     // One walk over the liveness table, which heartbeats share: no lookup
     // per node (at 10,000 nodes the lookups held heartbeats up for
-    // milliseconds each second). Every node has an entry (LoadState,
-    // Register); a node without one would count as silent.
+    // milliseconds each second). Every node has an entry (LoadState and
+    // Register make one); the size check below is only a guard.
     absl::MutexLock lock(&liveness_mu_);
     for (const auto& [name, entry] : liveness_) {
       const bool awaited =
