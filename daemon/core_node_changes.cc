@@ -310,12 +310,8 @@ void SchedulerCore::CheckRunTimes(WriteBatch& batch) {
   for (const auto& [end_ms, id] : state_.queue_index().held_ends()) {
     if (now <= end_ms + options_.runtime_grace_ms) break;
     const JobRecord& job = *state_.FindJob(id);
-    if (job.state == JobState::kPending || job.max_runtime_ms <= 0 || job.start_time_ms <= 0) {
-      continue;
-    }
-    if (now > job.start_time_ms + job.max_runtime_ms + options_.runtime_grace_ms) {
-      overdue.emplace_back(id, job.max_runtime_ms);
-    }
+    if (job.start_time_ms <= 0) continue;  // no start recorded: no end to judge
+    overdue.emplace_back(id, job.max_runtime_ms);
   }
   std::sort(overdue.begin(), overdue.end());  // by id, as before
   for (const auto& [id, limit_ms] : overdue) {

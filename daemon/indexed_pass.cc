@@ -204,8 +204,6 @@ void PassPool(const PoolQueue& queue, const std::vector<const NodeView*>& views,
 }  // namespace
 
 void PoolCounts::Add(const NodeView& view, int sign) {
-  all_views += sign;
-  all_gpus += sign * static_cast<int64_t>(std::max(0, view.total_gpus));
   Bump(all_by_total, static_cast<size_t>(std::max(0, view.total_gpus)), sign);
   if (!view.schedulable) return;
   schedulable_nodes += sign;
@@ -217,7 +215,6 @@ void PoolCounts::Add(const NodeView& view, int sign) {
 bool PoolCounts::operator==(const PoolCounts& o) const {
   return free_gpus == o.free_gpus && schedulable_nodes == o.schedulable_nodes &&
          SameCounts(by_free, o.by_free) && SameCounts(by_total, o.by_total) &&
-         all_views == o.all_views && all_gpus == o.all_gpus &&
          SameCounts(all_by_total, o.all_by_total);
 }
 
@@ -232,19 +229,17 @@ std::vector<PoolInfo> PoolsFromCounts(
     const absl::flat_hash_map<std::string, planner::GpuType>& gpus) {
   std::vector<PoolInfo> pools;  // by type, as the map is
   for (const auto& [type, counts] : counts_by_type) {
-    if (counts.all_views <= 0) continue;  // its nodes all left the type
-    auto gpu = gpus.find(type);
-    PoolInfo& pool =
-        pools.emplace_back(PoolInfo{.gpu_type = type,
-                                    .gpu = gpu != gpus.end() ? gpu->second : planner::GpuType{},
-                                    .total_gpus = counts.all_gpus,
-                                    .free_gpus = counts.free_gpus});
-    for (size_t k = counts.all_by_total.size(); k-- > 0;) {
-      if (counts.all_by_total[k] > 0) {
-        pool.gpus_per_node = static_cast<int64_t>(k);
-        break;
-      }
+    PoolInfo pool{.gpu_type = type, .free_gpus = counts.free_gpus};
+    bool any = false;  // a type whose nodes all left it has none
+    for (size_t k = 0; k < counts.all_by_total.size(); ++k) {
+      if (counts.all_by_total[k] <= 0) continue;
+      any = true;
+      pool.total_gpus += static_cast<int64_t>(k) * counts.all_by_total[k];
+      pool.gpus_per_node = static_cast<int64_t>(k);
     }
+    if (!any) continue;
+    if (auto gpu = gpus.find(type); gpu != gpus.end()) pool.gpu = gpu->second;
+    pools.push_back(std::move(pool));
   }
   return pools;
 }

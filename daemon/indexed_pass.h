@@ -58,11 +58,9 @@ struct PoolCounts {
   int64_t schedulable_nodes = 0;
   std::vector<int64_t> by_free;       // [k]: nodes with k free GPUs of the type
   std::vector<int64_t> by_total;      // [k]: nodes with k GPUs of the type
-  int64_t all_views = 0;              // every node's view, schedulable or not
-  int64_t all_gpus = 0;               // their GPUs
-  std::vector<int64_t> all_by_total;  // [k]: of them, nodes with k GPUs
+  std::vector<int64_t> all_by_total;  // by_total over every node, schedulable or not
   // Counts `view` in (sign 1) or out (sign -1); unschedulable views count
-  // only in the all_ fields.
+  // only in all_by_total.
   void Add(const NodeView& view, int sign);
   bool operator==(const PoolCounts&) const;
 };
