@@ -119,30 +119,10 @@ void TakeExtra(Head& head, const LaneKey& lane, int64_t now_ms) {
   head.extra_gpus -= lane.gpus();
 }
 
-// Takes the slots' GPUs in `taken` and the pool's counts; adds the release.
+// Takes the slots' GPUs from the pool's free count (the placer took them
+// from the nodes and from the counts by free GPUs); adds the release.
 void Commit(const std::vector<SlotAssignment>& slots, const LaneKey& lane, int64_t now_ms,
-            const std::vector<const NodeView*>& views, FreeOverride& taken, WorkPool& pool) {
-  const NodeView* view = nullptr;
-  for (const SlotAssignment& slot : slots) {
-    if (view == nullptr || view->name != slot.node) {
-      auto it =
-          std::lower_bound(views.begin(), views.end(), slot.node,
-                           [](const NodeView* v, const std::string& n) { return v->name < n; });
-      view = nullptr;
-      for (; it != views.end() && (*it)->name == slot.node; ++it) {
-        if ((*it)->gpu_type == pool.name) view = *it;
-      }
-      if (view == nullptr) continue;
-    }
-    auto [entry, fresh] = taken.try_emplace(view);
-    if (fresh) entry->second = view->free_gpus;
-    std::vector<int32_t>& free = entry->second;
-    auto gpu = std::find(free.begin(), free.end(), slot.gpu_index);
-    if (gpu == free.end()) continue;
-    Bump(pool.by_free, free.size(), -1);
-    free.erase(gpu);
-    Bump(pool.by_free, free.size(), +1);
-  }
+            WorkPool& pool) {
   pool.free_gpus -= static_cast<int64_t>(slots.size());
   const int64_t gpus = static_cast<int64_t>(slots.size());
   if (lane.max_runtime_ms <= 0) {
@@ -164,8 +144,7 @@ struct Lane {
 };
 
 // Steps 1-3 of the header for one pool.
-void PassPool(const PoolQueue& queue, const std::vector<const NodeView*>& views, int64_t now_ms,
-              WorkPool& pool, FreeOverride& taken,
+void PassPool(const PoolQueue& queue, int64_t now_ms, WorkPool& pool, PoolPlacer& placer,
               std::vector<std::pair<QueueKey, Decision>>& out) {
   std::vector<Lane> lanes;
   lanes.reserve(queue.lanes.size());
@@ -183,12 +162,12 @@ void PassPool(const PoolQueue& queue, const std::vector<const NodeView*>& views,
     bool placeable = FitsByCount(pool.by_free, shape);
     std::optional<std::vector<SlotAssignment>> slots;
     if (placeable && (!pool.head || MayBackfill(*pool.head, *lane.key, now_ms))) {
-      slots = PlaceGang(views, pool.name, shape, taken);
+      slots = placer.Place(shape);
       placeable = slots.has_value();
     }
     if (slots) {
       if (pool.head) TakeExtra(*pool.head, *lane.key, now_ms);
-      Commit(*slots, *lane.key, now_ms, views, taken, pool);
+      Commit(*slots, *lane.key, now_ms, pool);
       out.emplace_back(*lane.next, Decision{.job_id = lane.next->id,
                                             .slots = std::move(*slots),
                                             .backfilled = pool.head.has_value()});
@@ -264,10 +243,10 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
                   .kept = released == index.releases().end() ? nullptr : &released->second};
     // PlaceGang never chooses a node without free GPUs (it holds no TP
     // group), and within a pass none gains any: placing on the others alone,
-    // in the same (name) order, gives the same slots without walking every
-    // node for every job placed. They are passed by pointer, not copied.
-    // (So a pass costs one look at each node of a pool with free GPUs, and
-    // one PlaceGang over the nodes with free GPUs per job placed.)
+    // in the same (name) order, gives the same slots. They are passed by
+    // pointer, not copied. (So a pass costs one look at each node of a pool
+    // with free GPUs, and per job placed a look at the placer's buckets and
+    // the nodes it takes from: PoolPlacer.)
     std::vector<const NodeView*> candidates;
     for (size_t i = 0; pool.free_gpus > 0 && i < views.size(); ++i) {
       const NodeView& view = views[i];
@@ -275,8 +254,8 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
         candidates.push_back(&view);
       }
     }
-    FreeOverride taken;
-    PassPool(queue, candidates, now_ms, pool, taken, placed);
+    PoolPlacer placer(std::move(candidates), &pool.by_free);
+    PassPool(queue, now_ms, pool, placer, placed);
   }
   std::sort(placed.begin(), placed.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -141,8 +141,9 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
         Pass();
         break;
       case 4:
-        if (int64_t id = Pick({JobState::kPlaced}))
+        if (int64_t id = Pick({JobState::kPlaced})) {
           ASSERT_TRUE(state_.Start(id, now_ - Random(3) * 1000).ok());
+        }
         break;
       case 5:
         if (int64_t id = Pick(held)) {
@@ -153,10 +154,14 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
         }
         break;
       case 6:
-        if (int64_t id = Pick(held)) ASSERT_TRUE(state_.Requeue(id, "node lost", now_).ok());
+        if (int64_t id = Pick(held)) {
+          ASSERT_TRUE(state_.Requeue(id, "node lost", now_).ok());
+        }
         break;
       case 7:
-        if (int64_t id = Pick({JobState::kPending})) ASSERT_TRUE(state_.Cancel(id, now_).ok());
+        if (int64_t id = Pick({JobState::kPending})) {
+          ASSERT_TRUE(state_.Cancel(id, now_).ok());
+        }
         break;
       case 8:
         if (Random(2) == 0) {

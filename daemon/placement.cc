@@ -30,9 +30,6 @@ struct WorkNode {
   }
 };
 
-const NodeView* AsPointer(const NodeView& view) { return &view; }
-const NodeView* AsPointer(const NodeView* view) { return view; }
-
 void SortByName(std::vector<WorkNode>& pool) {
   auto by_name = [](const WorkNode& a, const WorkNode& b) { return a.view->name < b.view->name; };
   if (!std::is_sorted(pool.begin(), pool.end(), by_name)) {
@@ -42,13 +39,11 @@ void SortByName(std::vector<WorkNode>& pool) {
 
 // Filter: the schedulable nodes of `gpu_type`, sorted by name so ties are
 // deterministic (callers usually pass them sorted already).
-template <typename View>
-std::vector<WorkNode> PoolNodes(const std::vector<View>& nodes, const std::string& gpu_type) {
+std::vector<WorkNode> PoolNodes(const std::vector<NodeView>& nodes, const std::string& gpu_type) {
   std::vector<WorkNode> pool;
   pool.reserve(nodes.size());
-  for (const View& node : nodes) {
-    const NodeView* view = AsPointer(node);
-    if (view->schedulable && view->gpu_type == gpu_type) pool.push_back(WorkNode{.view = view});
+  for (const NodeView& view : nodes) {
+    if (view.schedulable && view.gpu_type == gpu_type) pool.push_back(WorkNode{.view = &view});
   }
   SortByName(pool);
   return pool;
@@ -142,19 +137,9 @@ void AppendSlots(const std::vector<WorkNode>& pool, const std::vector<Group>& gr
   }
 }
 
-// PlaceGang on a pool (PoolNodes) as changed by `taken`.
+// PlaceGang on a pool (PoolNodes).
 std::optional<std::vector<SlotAssignment>> PlaceOnPool(std::vector<WorkNode> pool,
-                                                       const std::string& gpu_type,
-                                                       const GangShape& shape,
-                                                       const FreeOverride& taken) {
-  // The pool is sorted by name: find each changed node by bisection.
-  for (const auto& [view, free] : taken) {
-    if (view->gpu_type != gpu_type) continue;
-    auto it = std::lower_bound(
-        pool.begin(), pool.end(), view->name,
-        [](const WorkNode& w, const std::string& name) { return w.view->name < name; });
-    if (it != pool.end() && it->view == view) it->free_copy = free;
-  }
+                                                       const GangShape& shape) {
   std::vector<SlotAssignment> slots;
   // Every replica takes at least one GPU, so this loop ends after at most
   // (free GPUs + 1) rounds even for an absurd dp.
@@ -171,23 +156,101 @@ std::optional<std::vector<SlotAssignment>> PlaceOnPool(std::vector<WorkNode> poo
 std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
                                                      const std::string& gpu_type,
                                                      const GangShape& shape) {
-  return PlaceGang(nodes, gpu_type, shape, FreeOverride{});
+  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
+  return PlaceOnPool(PoolNodes(nodes, gpu_type), shape);
 }
 
-std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>& nodes,
-                                                     const std::string& gpu_type,
-                                                     const GangShape& shape,
-                                                     const FreeOverride& taken) {
-  if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
-  return PlaceOnPool(PoolNodes(nodes, gpu_type), gpu_type, shape, taken);
+PoolPlacer::PoolPlacer(std::vector<const NodeView*> nodes, std::vector<int64_t>* by_free)
+    : nodes_(std::move(nodes)), by_free_(by_free) {
+  auto by_name = [](const NodeView* a, const NodeView* b) { return a->name < b->name; };
+  if (!std::is_sorted(nodes_.begin(), nodes_.end(), by_name)) {
+    std::sort(nodes_.begin(), nodes_.end(), by_name);
+  }
+  free_.reserve(nodes_.size());
+  for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    free_.push_back(nodes_[i]->free_gpus);
+    const size_t k = free_.back().size();
+    if (bucket_.size() <= k) bucket_.resize(k + 1);
+    bucket_[k].push_back(i);  // ascending: i grows
+  }
 }
 
-std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<const NodeView*>& nodes,
-                                                     const std::string& gpu_type,
-                                                     const GangShape& shape,
-                                                     const FreeOverride& taken) {
+void PoolPlacer::Rebucket(uint32_t i, size_t old_free) {
+  const size_t now = free_[i].size();
+  if (now == old_free) return;
+  std::vector<uint32_t>& from = bucket_[old_free];
+  from.erase(std::lower_bound(from.begin(), from.end(), i));
+  std::vector<uint32_t>& to = bucket_[now];
+  to.insert(std::lower_bound(to.begin(), to.end(), i), i);
+  if (by_free_ != nullptr) {
+    (*by_free_)[old_free] -= 1;
+    if (by_free_->size() <= now) by_free_->resize(now + 1, 0);
+    (*by_free_)[now] += 1;
+  }
+}
+
+std::optional<std::vector<SlotAssignment>> PoolPlacer::Place(const GangShape& shape) {
   if (shape.tp <= 0 || shape.pp <= 0 || shape.dp <= 0) return std::nullopt;
-  return PlaceOnPool(PoolNodes(nodes, gpu_type), gpu_type, shape, taken);
+  const size_t tp = static_cast<size_t>(shape.tp);
+  // First touch of each node: its free list before, to undo a failed gang.
+  std::vector<std::pair<uint32_t, std::vector<int32_t>>> before;
+  auto touch = [&](uint32_t i) {
+    for (const auto& [j, free] : before) {
+      if (j == i) return;
+    }
+    before.emplace_back(i, free_[i]);
+  };
+  std::vector<SlotAssignment> slots;
+  for (int64_t dp_rank = 0; dp_rank < shape.dp; ++dp_rank) {
+    std::vector<uint32_t> targets;  // one node per group, in pp order
+    // Best fit (BestFitNode): the fewest free GPUs that still hold pp
+    // groups, f >= pp × tp; the first node by name in that bucket.
+    const uint64_t need = static_cast<uint64_t>(shape.pp) * tp;
+    for (size_t k = need; k < bucket_.size() && targets.empty(); ++k) {
+      if (!bucket_[k].empty()) targets.assign(static_cast<size_t>(shape.pp), bucket_[k].front());
+    }
+    if (targets.empty() && !bucket_.empty()) {
+      // Spread (SpreadOrder): group capacity ⌊f / tp⌋ descending, then name;
+      // the buckets of one capacity are merged by name (index).
+      for (size_t capacity = (bucket_.size() - 1) / tp; capacity >= 1; --capacity) {
+        std::vector<uint32_t> same;
+        for (size_t k = capacity * tp; k < std::min(bucket_.size(), (capacity + 1) * tp); ++k) {
+          same.insert(same.end(), bucket_[k].begin(), bucket_[k].end());
+        }
+        std::sort(same.begin(), same.end());
+        for (uint32_t i : same) {
+          const size_t left = static_cast<size_t>(shape.pp) - targets.size();
+          targets.insert(targets.end(), std::min(capacity, left), i);
+          if (targets.size() == static_cast<size_t>(shape.pp)) break;
+        }
+        if (targets.size() == static_cast<size_t>(shape.pp)) break;
+      }
+    }
+    if (targets.size() < static_cast<size_t>(shape.pp)) {
+      // All or nothing: give back what earlier replicas took.
+      for (auto& [i, free] : before) {
+        const size_t old_free = free_[i].size();
+        free_[i] = std::move(free);
+        Rebucket(i, old_free);
+      }
+      return std::nullopt;
+    }
+    for (size_t pp_rank = 0; pp_rank < targets.size(); ++pp_rank) {
+      const uint32_t i = targets[pp_rank];
+      touch(i);
+      const size_t old_free = free_[i].size();
+      std::vector<int32_t> gpus = TakeGroup(free_[i], shape.tp);
+      Rebucket(i, old_free);
+      for (size_t tp_rank = 0; tp_rank < gpus.size(); ++tp_rank) {
+        slots.push_back(SlotAssignment{.node = nodes_[i]->name,
+                                       .gpu_index = gpus[tp_rank],
+                                       .tp_rank = static_cast<int32_t>(tp_rank),
+                                       .pp_rank = static_cast<int32_t>(pp_rank),
+                                       .dp_rank = static_cast<int32_t>(dp_rank)});
+      }
+    }
+  }
+  return slots;
 }
 
 int64_t GroupsByCount(const std::vector<int64_t>& nodes_by_free, int64_t tp) {

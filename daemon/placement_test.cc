@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <optional>
 #include <set>
 #include <string>
@@ -284,6 +285,72 @@ TEST(PlaceGangTest, OutputIsDeterministicWhateverTheNodeOrder) {
   EXPECT_EQ(groups[Key(0, 0)].first, "a");
   EXPECT_EQ(groups[Key(1, 1)].first, "b");
   ExpectValidPlacements(nodes, "h100", {*first});
+}
+
+// Slots as comparable tuples: (node, GPU, tp, pp, dp).
+std::vector<std::tuple<std::string, int32_t, int32_t, int32_t, int32_t>> Tuples(
+    const std::vector<SlotAssignment>& slots) {
+  std::vector<std::tuple<std::string, int32_t, int32_t, int32_t, int32_t>> out;
+  for (const SlotAssignment& s : slots) {
+    out.emplace_back(s.node, s.gpu_index, s.tp_rank, s.pp_rank, s.dp_rank);
+  }
+  return out;
+}
+
+// PoolPlacer against PlaceGang: on random pools (fragmented free lists,
+// nodes with none, some not schedulable, names out of order) and random
+// shapes, each Place gives PlaceGang's answer on the nodes as the earlier
+// placements left them, and keeps the counts by free GPUs in step.
+TEST(PoolPlacerTest, PlacesAsPlaceGangDoesAfterEachEarlierPlacement) {
+  std::mt19937 rng(20261203);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int round = 0; round < 300; ++round) {
+    std::vector<NodeView> nodes;
+    const int n = pick(1, 24);
+    for (int i = 0; i < n; ++i) {
+      const int32_t total = pick(0, 3) == 0 ? 4 : 8;
+      std::vector<int32_t> free;
+      for (int32_t g = 0; g < total; ++g) {
+        if (pick(0, 2) != 0) free.push_back(g);
+      }
+      nodes.push_back(Node("n" + std::to_string(pick(0, 999)) + "-" + std::to_string(i), "h100",
+                           std::move(free), total, pick(0, 9) != 0));
+    }
+    std::vector<const NodeView*> pool;
+    std::vector<int64_t> by_free;
+    for (const NodeView& node : nodes) {
+      if (!node.schedulable) continue;
+      pool.push_back(&node);
+      if (by_free.size() <= node.free_gpus.size()) by_free.resize(node.free_gpus.size() + 1, 0);
+      by_free[node.free_gpus.size()]++;
+    }
+    PoolPlacer placer(pool, &by_free);
+    std::vector<NodeView> now = nodes;  // PlaceGang's view: free lists as placed
+    for (int step = 0; step < 12; ++step) {
+      const GangShape shape{.tp = std::vector<int64_t>{1, 2, 3, 4, 8}[pick(0, 4)],
+                            .pp = pick(1, 3),
+                            .dp = pick(1, 4)};
+      std::optional<std::vector<SlotAssignment>> want = PlaceGang(now, "h100", shape);
+      std::optional<std::vector<SlotAssignment>> got = placer.Place(shape);
+      ASSERT_EQ(want.has_value(), got.has_value())
+          << "round " << round << " step " << step << " tp " << shape.tp << " pp " << shape.pp
+          << " dp " << shape.dp;
+      if (!want) continue;
+      ASSERT_EQ(Tuples(*want), Tuples(*got)) << "round " << round << " step " << step;
+      for (const SlotAssignment& slot : *want) {
+        for (NodeView& node : now) {
+          if (node.name != slot.node) continue;
+          node.free_gpus.erase(
+              std::find(node.free_gpus.begin(), node.free_gpus.end(), slot.gpu_index));
+        }
+      }
+      std::vector<int64_t> counted(by_free.size(), 0);
+      for (const NodeView& node : now) {
+        if (node.schedulable) counted[node.free_gpus.size()]++;
+      }
+      ASSERT_EQ(counted, by_free) << "round " << round << " step " << step;
+    }
+  }
 }
 
 }  // namespace
