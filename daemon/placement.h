@@ -74,8 +74,8 @@ class PoolPlacer {
   // Moves node i to the bucket of its free list's size, from `old_free`.
   void Rebucket(uint32_t i, size_t old_free);
 
-  std::vector<const NodeView*> nodes_;        // by name
-  std::vector<std::vector<int32_t>> free_;    // each node's free GPUs now
+  std::vector<const NodeView*> nodes_;         // by name
+  std::vector<std::vector<int32_t>> free_;     // each node's free GPUs now
   std::vector<std::vector<uint32_t>> bucket_;  // [k]: nodes with k free, ascending
   std::vector<int64_t>* by_free_;
 };

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <random>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <tuple>
