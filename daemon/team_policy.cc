@@ -95,6 +95,7 @@ void TeamLedger::Add(const std::string& team, const std::string& type, int64_t g
     index_[team] = i;
     teams_.push_back(Team{.name = team});
   }
+  base_balance_.clear();
   teams_[i].used[type] += gpus;
   for (int a = i; a >= 0; a = teams_[a].parent) teams_[a].subtree[type] += gpus;
 }
@@ -121,28 +122,36 @@ int64_t TeamLedger::Borrowed(const std::string& team, const std::string& type) c
   return std::max<int64_t>(0, Used(team, type) - Own(team, type));
 }
 
-// sum(lendable) + unowned - sum(borrowed), with team `changed` holding
-// `extra` more GPUs than it does.
-int64_t TeamLedger::Balance(const std::string& type, int changed, int64_t extra) const {
-  int64_t owned = 0;
-  int64_t balance = 0;
-  for (int i = 0; i < static_cast<int>(teams_.size()); ++i) {
-    const Team& team = teams_[i];
-    const int64_t own = Lookup(team.own, type);
-    const int64_t used = Lookup(team.used, type) + (i == changed ? extra : 0);
-    owned += own;
-    if (used > own) {
-      balance -= used - own;
-      continue;
-    }
-    int64_t lendable = own - used;
-    auto q = team.quota.find(type);
-    if (q != team.quota.end() && q->second.lending_limit) {
-      lendable = std::min(lendable, *q->second.lending_limit);
-    }
-    balance += lendable;
+int64_t TeamLedger::Term(int i, const std::string& type, int64_t used) const {
+  const Team& team = teams_[i];
+  const int64_t own = Lookup(team.own, type);
+  if (used > own) return own - used;
+  int64_t lendable = own - used;
+  auto q = team.quota.find(type);
+  if (q != team.quota.end() && q->second.lending_limit) {
+    lendable = std::min(lendable, *q->second.lending_limit);
   }
-  return balance + std::max<int64_t>(0, Lookup(capacity_, type) - owned);
+  return lendable;
+}
+
+// sum(lendable) + unowned - sum(borrowed), with team `changed` holding
+// `extra` more GPUs than it does: the kept sum with that one team's term
+// replaced.
+int64_t TeamLedger::Balance(const std::string& type, int changed, int64_t extra) const {
+  auto kept = base_balance_.find(type);
+  if (kept == base_balance_.end()) {
+    int64_t owned = 0;
+    int64_t balance = 0;
+    for (int i = 0; i < static_cast<int>(teams_.size()); ++i) {
+      owned += Lookup(teams_[i].own, type);
+      balance += Term(i, type, Lookup(teams_[i].used, type));
+    }
+    balance += std::max<int64_t>(0, Lookup(capacity_, type) - owned);
+    kept = base_balance_.emplace(type, balance).first;
+  }
+  if (changed < 0 || extra == 0) return kept->second;
+  const int64_t used = Lookup(teams_[changed].used, type);
+  return kept->second - Term(changed, type, used) + Term(changed, type, used + extra);
 }
 
 int64_t TeamLedger::LendingBalance(const std::string& type) const { return Balance(type, -1, 0); }

@@ -106,11 +106,18 @@ class TeamLedger {
   };
   int Index(const std::string& team) const;  // -1 when unknown
   int64_t Balance(const std::string& type, int changed, int64_t extra) const;
+  // Team i's term of the balance when it uses `used` of `type`: what it can
+  // lend, or less what it borrows.
+  int64_t Term(int i, const std::string& type, int64_t used) const;
   void Add(const std::string& team, const std::string& type, int64_t gpus);
 
   std::vector<Team> teams_;
   std::map<std::string, int> index_;
   std::map<std::string, int64_t> capacity_;
+  // Balance with no change, by type, until the next Add: a pass asks it
+  // for every waiting job and changes it only for each one placed (it was
+  // a walk over every team per job).
+  mutable std::map<std::string, int64_t> base_balance_;
 };
 
 // Why a job of `team` needing `gpus` of `type` could never run, even on an

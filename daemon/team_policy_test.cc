@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -269,6 +270,40 @@ TEST(TeamPassTest, QuotaWaitersNeverBlockOthersAsHead) {
   ASSERT_EQ(result.placed.size(), 1u);
   EXPECT_EQ(result.placed[0].job_id, 2);
   EXPECT_FALSE(result.placed[0].backfilled);
+}
+
+// The ledger keeps the lending balance between changes: after any run of
+// Take and Give it answers as a ledger built afresh on the same holdings,
+// for the balance and for every refusal (a parent with a limit, lenders
+// with limits, a team the file does not name).
+TEST(TeamLedgerTest, KeptBalanceAnswersAsAFreshLedger) {
+  const TeamsConfig config = Config({Team("org", 24, 8), Team("a", 8, 4, std::nullopt, "org"),
+                                     Team("b", 8, std::nullopt, 2, "org"),
+                                     Team("c", 6, std::nullopt, 3), Team("d", 0, 6)});
+  const std::map<std::string, int64_t> capacity = {{kH100, 40}};
+  const std::vector<std::string> names = {"org", "a", "b", "c", "d", "stranger"};
+  std::mt19937 rng(7);
+  auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  TeamGpus held;
+  TeamLedger kept(config, held, capacity, {});
+  for (int step = 0; step < 2000; ++step) {
+    const std::string& team = names[pick(0, static_cast<int>(names.size()) - 1)];
+    const int64_t gpus = pick(1, 6);
+    if (pick(0, 2) != 0 || held[team][kH100] < gpus) {
+      kept.Take(team, kH100, gpus);
+      held[team][kH100] += gpus;
+    } else {
+      kept.Give(team, kH100, gpus);
+      held[team][kH100] -= gpus;
+    }
+    const TeamLedger fresh(config, held, capacity, {});
+    ASSERT_EQ(kept.LendingBalance(kH100), fresh.LendingBalance(kH100)) << "step " << step;
+    for (const std::string& asker : names) {
+      const int64_t want = pick(1, 10);
+      ASSERT_EQ(kept.Refusal(asker, kH100, want), fresh.Refusal(asker, kH100, want))
+          << "step " << step << " team " << asker << " gpus " << want;
+    }
+  }
 }
 
 }  // namespace
