@@ -13,8 +13,9 @@
 // floor(free / tp) >= pp × dp (each replica takes exactly pp groups, from
 // one node or spread, and fails only when fewer are left). So "can it be
 // placed now" and "could it ever be" are answered from the two histograms,
-// without looking at a node; PlaceGang itself runs only for a job that is
-// placed.
+// without looking at a node. Nodes are looked at only for a job that is
+// placed, by PoolPlacer (placement.h: PlaceGang's slots after the pass's
+// earlier placements).
 //
 // Algorithm, per pool (pools do not affect each other without teams; a
 // pool without a free GPU on a schedulable node is skipped, since no job
@@ -33,8 +34,9 @@
 // at and left alone, so the placed jobs and their slots are the same. The
 // pass returns only what to place; why each other job waits is computed on
 // demand (`berth why`) by SchedulePass itself. Cost per pool: O((lanes +
-// placed) log lanes), one look at each node when the pool has free GPUs,
-// and one PlaceGang over the nodes with free GPUs per job placed.
+// placed) log lanes), one look at each node when the pool has free GPUs
+// (to build its PoolPlacer), and per job placed a look at the placer's
+// buckets of nodes by free GPUs and at the nodes it takes from.
 #ifndef BERTH_DAEMON_INDEXED_PASS_H_
 #define BERTH_DAEMON_INDEXED_PASS_H_
 
