@@ -53,12 +53,14 @@ std::optional<std::vector<SlotAssignment>> PlaceGang(const std::vector<NodeView>
                                                      const std::string& gpu_type,
                                                      const GangShape& shape);
 
-// PlaceGang for one pool over a whole pass: each Place gives the slots
+// Placement for one pool over a whole pass: each Place gives the slots
 // PlaceGang would give on the pool's nodes with the GPUs of every earlier
-// Place taken, and takes them. It keeps the nodes bucketed by free GPUs,
-// each bucket in name order, so a placement looks at the buckets and the
-// nodes it takes from instead of at every node of the pool (a pass at
-// 10,000 nodes placed thousands of small jobs, each walking every node).
+// Place taken, and takes them (PlaceGang itself is one Place on a fresh
+// placer). It keeps the nodes bucketed by free GPUs, each bucket in name
+// order, so a placement looks at the buckets and the nodes it takes from
+// instead of at every node of the pool (a pass at 10,000 nodes placed
+// thousands of small jobs, each walking every node); a node's free list is
+// copied only when a placement takes from it.
 class PoolPlacer {
  public:
   // `nodes`: one pool's schedulable nodes (any order; the views must
@@ -66,17 +68,21 @@ class PoolPlacer {
   // nodes by free GPUs (FitsByCount's), kept in step with each Place.
   PoolPlacer(std::vector<const NodeView*> nodes, std::vector<int64_t>* by_free);
 
-  // PlaceGang(nodes as left by earlier calls, shape); nullopt, and nothing
-  // taken, when it cannot be placed.
+  // The algorithm at the top, on the nodes as earlier calls left them;
+  // nullopt, and nothing taken, when it cannot be placed.
   std::optional<std::vector<SlotAssignment>> Place(const GangShape& shape);
 
  private:
+  const std::vector<int32_t>& Free(uint32_t i) const;  // node i's free GPUs now
+  // Steps 1 and 2 for one replica: a node per TP group, in pp order; fewer
+  // than pp when the replica does not fit.
+  std::vector<uint32_t> ReplicaTargets(const GangShape& shape) const;
   // Moves node i to the bucket of its free list's size, from `old_free`.
   void Rebucket(uint32_t i, size_t old_free);
 
-  std::vector<const NodeView*> nodes_;         // by name
-  std::vector<std::vector<int32_t>> free_;     // each node's free GPUs now
-  std::vector<std::vector<uint32_t>> bucket_;  // [k]: nodes with k free, ascending
+  std::vector<const NodeView*> nodes_;                      // by name
+  std::vector<std::optional<std::vector<int32_t>>> taken_;  // free lists once taken from
+  std::vector<std::vector<uint32_t>> bucket_;               // [k]: nodes with k free, ascending
   std::vector<int64_t>* by_free_;
 };
 

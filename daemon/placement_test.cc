@@ -245,6 +245,16 @@ TEST(PlaceGangTest, RejectsNonPositiveShape) {
   ExpectValidPlacements(nodes, "h100", {});
 }
 
+TEST(PlaceGangTest, AbsurdShapeIsRefusedWithoutOverflow) {
+  // pp × tp wraps around in 64 bits (2^32 × 2^32); it must not pass for a
+  // small best-fit size.
+  std::vector<NodeView> nodes = {Node("n1", "h100", Range(0, 8))};
+  EXPECT_FALSE(PlaceGang(nodes, "h100", GangShape{.tp = int64_t{1} << 32, .pp = int64_t{1} << 32})
+                   .has_value());
+  EXPECT_FALSE(PlaceGang(nodes, "h100", GangShape{.tp = 1, .pp = int64_t{1} << 40}).has_value());
+  EXPECT_FALSE(PlaceGang(nodes, "h100", GangShape{.tp = 1, .dp = int64_t{1} << 40}).has_value());
+}
+
 TEST(FitsCapacityTest, FullClusterStillHasCapacity) {
   // 4 nodes × 8 GPUs, none free. Capacity is 32 GPUs in 4 tp 8 groups.
   std::vector<NodeView> nodes;
@@ -297,10 +307,12 @@ std::vector<std::tuple<std::string, int32_t, int32_t, int32_t, int32_t>> Tuples(
   return out;
 }
 
-// PoolPlacer against PlaceGang: on random pools (fragmented free lists,
-// nodes with none, some not schedulable, names out of order) and random
-// shapes, each Place gives PlaceGang's answer on the nodes as the earlier
-// placements left them, and keeps the counts by free GPUs in step.
+// A placer that has placed before against PlaceGang (a fresh placer) on
+// the nodes as those placements left them: on random pools (fragmented
+// free lists, nodes with none, some not schedulable, names out of order)
+// and random shapes, the same slots after every placement, failed gangs
+// undone, and the counts by free GPUs kept in step. The rules themselves
+// are pinned by the PlaceGangTest cases above.
 TEST(PoolPlacerTest, PlacesAsPlaceGangDoesAfterEachEarlierPlacement) {
   std::mt19937 rng(20261203);
   auto pick = [&rng](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
