@@ -15,6 +15,8 @@ PACKAGES=(
   libpq-dev postgresql
   prometheus-cpp-dev libcivetweb-dev
   libcli11-dev libyaml-cpp-dev
+  # berthd's allocator (BERTH_MALLOC in CMakeLists.txt)
+  libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   # promtool and the Prometheus server (deploy/prometheus/, the metrics tests)
