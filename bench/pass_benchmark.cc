@@ -17,7 +17,9 @@
 // RunTeamPass): team order and quota checks (SchedulePass with the config),
 // then PlanReclaim, then the placements.
 //
-// BM_BurstPass: many small jobs placed by one pass on an idle cluster.
+// BM_BurstPass: many small jobs placed by one pass on an idle cluster;
+// BM_TeamBurstPass the same burst, spread over 50 teams, through the team
+// pass.
 //
 //   build/bench/pass_benchmark --benchmark_min_time=0.2
 #include <cstdint>
@@ -97,7 +99,7 @@ int64_t FullPass(ClusterState& state, int64_t now) {
   std::vector<PendingJob> pending = state.PendingJobs();
   std::vector<RunningJob> running = state.RunningJobs();
   std::vector<NodeView> views = state.PlacementViews();
-  PassResult result = SchedulePass(std::move(pending), running, std::move(views), now);
+  PassResult result = SchedulePass(std::move(pending), running, views, now);
   for (const Decision& d : result.placed) {
     std::vector<GpuHold> holds;
     for (const SlotAssignment& slot : d.slots) {
@@ -277,7 +279,51 @@ void BM_BurstPass(benchmark::State& bm) {
   bm.counters["nodes"] = static_cast<double>(nodes);
 }
 
+// BM_BurstPass's burst through berthd's team pass: the jobs belong to 50
+// teams in turn, each within its nominal quota (an even share of the
+// cluster), so the pass places them all.
+void BM_TeamBurstPass(benchmark::State& bm) {
+  const int64_t jobs = bm.range(0);
+  const int64_t nodes = bm.range(1);
+  constexpr int64_t kTeams = 50;
+  const TeamsConfig config = FiftyTeams(nodes * 8);
+  const DecayedUsage usage{.as_of_ms = kNow};
+  int64_t placed = 0;
+  int64_t preemptions = 0;
+  for (auto _ : bm) {
+    bm.PauseTiming();
+    ClusterState state;
+    for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
+    for (int64_t i = 0; i < jobs; ++i) {
+      state.AddJob(JobRecord{.id = i + 1,
+                             .team = TeamName(i, kTeams),
+                             .priority = static_cast<int32_t>(i % 4),
+                             .gpu_type = kH100,
+                             .shape = {.tp = 1},
+                             .submit_time_ms = kNow - jobs + i,
+                             .max_runtime_ms = 600'000});
+    }
+    state.PlacementViews();
+    bm.ResumeTiming();
+    placed += TeamPass(state, config, usage, kNow, &preemptions);
+  }
+  if (placed != jobs * static_cast<int64_t>(bm.iterations())) {
+    bm.SkipWithError("not every job of the burst was placed");
+  }
+  bm.counters["jobs"] = static_cast<double>(jobs);
+  bm.counters["nodes"] = static_cast<double>(nodes);
+  bm.counters["preemptions"] = static_cast<double>(preemptions);
+}
+
 BENCHMARK(BM_BurstPass)
+    ->Args({1000, 1000})
+    ->Args({8000, 1000})
+    ->Args({10000, 10000})
+    ->ArgNames({"jobs", "nodes"})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+
+BENCHMARK(BM_TeamBurstPass)
     ->Args({1000, 1000})
     ->Args({8000, 1000})
     ->Args({10000, 10000})

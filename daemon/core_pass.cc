@@ -157,7 +157,7 @@ void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
   HideReserved(views);
   // PlanReclaim reads the pass's input beside its result.
   const std::vector<PendingJob> considered = pending;
-  PassResult result = SchedulePass(std::move(pending), running, std::move(views), now, teams);
+  PassResult result = SchedulePass(std::move(pending), running, views, now, teams);
   PlaceJobs(batch, result.placed, now);
   Reclaim(batch, considered, result, now);
   state_.SetWaiting(WithReservations(std::move(result.waiting)));

@@ -66,6 +66,10 @@ struct Pool {
   int64_t unbounded_gpus = 0;     // running with no known end
   std::optional<Head> head;
   std::vector<Head> aged;  // reservations of aged jobs, after the head's
+  // The pool's schedulable nodes, and the placer over them that the pass's
+  // placements share (built at the first; it keeps by_free in step).
+  std::vector<const NodeView*> members;
+  std::optional<PoolPlacer> placer;
 };
 
 // At most this many aged jobs hold a reservation in one pool: each one
@@ -103,6 +107,7 @@ Pools BuildPools(const std::vector<NodeView>& nodes, const std::vector<RunningJo
     Pool& pool = pools[node.gpu_type];
     if (!node.schedulable) continue;
     pool.has_schedulable = true;
+    pool.members.push_back(&node);
     pool.free_gpus += static_cast<int64_t>(node.free_gpus.size());
     Count(pool.by_free, node.free_gpus.size(), +1);
     Count(pool.by_total, static_cast<size_t>(std::max(0, node.total_gpus)), +1);
@@ -179,31 +184,18 @@ bool FitsSchedulableCapacity(const Pool& pool, const PendingJob& job) {
   return FitsByCount(pool.by_total, job.shape);
 }
 
-// Marks the slots' GPUs busy in `nodes` and in the pool's accounting.
-void Commit(const std::vector<SlotAssignment>& slots, const PendingJob& job, int64_t now_ms,
-            std::vector<NodeView>& nodes, Pool& pool) {
-  NodeView* node = nullptr;
-  for (const SlotAssignment& slot : slots) {
-    // Slots of one node come together; look a node up only when it changes.
-    if (node == nullptr || node->name != slot.node) {
-      node = nullptr;
-      for (NodeView& candidate : nodes) {
-        if (candidate.name == slot.node && candidate.gpu_type == job.gpu_type) {
-          node = &candidate;
-          break;
-        }
-      }
-      if (node == nullptr) continue;
-    }
-    auto it = std::find(node->free_gpus.begin(), node->free_gpus.end(), slot.gpu_index);
-    if (it == node->free_gpus.end()) continue;
-    if (node->schedulable) Count(pool.by_free, node->free_gpus.size(), -1);
-    node->free_gpus.erase(it);
-    if (node->schedulable) Count(pool.by_free, node->free_gpus.size(), +1);
-  }
-  pool.free_gpus -= static_cast<int64_t>(slots.size());
+// Places the job on the pool's nodes and counts its GPUs as busy until its
+// end; nullopt when it does not fit (never after FitsByCount said it does).
+// The placer takes the GPUs from its own copies: `nodes` stay as they were.
+std::optional<std::vector<SlotAssignment>> PlaceInPool(const PendingJob& job, int64_t now_ms,
+                                                       Pool& pool) {
+  if (!pool.placer) pool.placer.emplace(pool.members, &pool.by_free);
+  std::optional<std::vector<SlotAssignment>> slots = pool.placer->Place(job.shape);
+  if (!slots) return std::nullopt;
+  pool.free_gpus -= static_cast<int64_t>(slots->size());
   const int64_t end_ms = job.max_runtime_ms > 0 ? now_ms + job.max_runtime_ms : 0;
-  AddRelease(pool, end_ms, static_cast<int64_t>(slots.size()));
+  AddRelease(pool, end_ms, static_cast<int64_t>(slots->size()));
+  return slots;
 }
 
 // A job that cannot be placed now: why, and (maybe) it becomes the head,
@@ -228,25 +220,28 @@ void WaitUnplaceable(const PendingJob& job, int64_t now_ms, bool aged, Pool& poo
 }
 
 // Decides one job in queue order: place it, or say why it waits. An
-// `aged` job left waiting behind the head gets a reservation.
-void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool aged,
-                 std::vector<NodeView>& nodes, Pool& pool, PassResult& result) {
+// `aged` job left waiting behind the head gets a reservation. Counts decide
+// whether it fits (FitsByCount), so a job the head blocks is never placed
+// and taken back.
+void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool aged, Pool& pool,
+                 PassResult& result) {
   Waiting waiting{.job_id = job.id, .position = position, .free_gpus = pool.free_gpus};
   if (!pool.has_schedulable) {
     waiting.reason = WaitReason::kNoSchedulableNode;
     result.waiting.push_back(waiting);
     return;
   }
+  const bool fits = FitsByCount(pool.by_free, job.shape);
+  const int64_t blocker = fits && pool.head ? BackfillBlocker(pool, job, now_ms) : 0;
   std::optional<std::vector<SlotAssignment>> slots;
-  if (FitsByCount(pool.by_free, job.shape)) slots = PlaceGang(nodes, job.gpu_type, job.shape);
-  const int64_t blocker = slots && pool.head ? BackfillBlocker(pool, job, now_ms) : 0;
-  if (!slots) {
-    WaitUnplaceable(job, now_ms, aged, pool, waiting);
-  } else if (blocker == 0) {
-    Commit(*slots, job, now_ms, nodes, pool);
+  if (fits && blocker == 0) slots = PlaceInPool(job, now_ms, pool);
+  if (slots) {
     result.placed.push_back(Decision{
         .job_id = job.id, .slots = std::move(*slots), .backfilled = pool.head.has_value()});
     return;
+  }
+  if (blocker == 0) {
+    WaitUnplaceable(job, now_ms, aged, pool, waiting);
   } else {
     waiting.reason = WaitReason::kBlockedByHead;
     waiting.blocked_by = blocker;
@@ -260,7 +255,8 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool a
 
 // The pass with teams: team order, and the quota check before placement.
 PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<RunningJob>& running,
-                    std::vector<NodeView>& nodes, int64_t now_ms, const TeamPassInput& teams) {
+                    const std::vector<NodeView>& nodes, int64_t now_ms,
+                    const TeamPassInput& teams) {
   const DecayedUsage no_history;
   TeamLedger ledger(*teams.config, HeldByTeam(running), CapacityByType(nodes),
                     teams.usage != nullptr ? *teams.usage : no_history);
@@ -302,7 +298,7 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
     const size_t placed_before = result.placed.size();
     const int64_t reserve_after = teams.config->reserve_after_ms;
     const bool aged = reserve_after > 0 && now_ms - job.submit_time_ms >= reserve_after;
-    ConsiderJob(job, position, now_ms, aged, nodes, pool, result);
+    ConsiderJob(job, position, now_ms, aged, pool, result);
     if (result.placed.size() > placed_before) {
       ledger.Take(job.team, job.gpu_type, ref->gpus);
     } else if (within) {
@@ -327,15 +323,16 @@ std::map<std::string, int64_t> CapacityByType(const std::vector<NodeView>& nodes
 }
 
 PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
-                        std::vector<NodeView> nodes, int64_t now_ms, const TeamPassInput& teams) {
+                        const std::vector<NodeView>& nodes, int64_t now_ms,
+                        const TeamPassInput& teams) {
   if (teams.config != nullptr) return TeamPass(pending, running, nodes, now_ms, teams);
   OrderQueue(pending);
   Pools pools = BuildPools(nodes, running);
   PassResult result;
   for (size_t i = 0; i < pending.size(); ++i) {
     const PendingJob& job = pending[i];
-    ConsiderJob(job, static_cast<int32_t>(i + 1), now_ms, /*aged=*/false, nodes,
-                pools[job.gpu_type], result);
+    ConsiderJob(job, static_cast<int32_t>(i + 1), now_ms, /*aged=*/false, pools[job.gpu_type],
+                result);
   }
   return result;
 }

@@ -112,9 +112,10 @@ struct TeamPassInput {
   const DecayedUsage* usage = nullptr;  // null: no history yet
 };
 
-// One pass at time `now_ms`. `nodes` is the cluster with current free GPUs.
+// One pass at time `now_ms`. `nodes` is the cluster with current free GPUs
+// (read only: the pass places on copies of the free lists it takes from).
 PassResult SchedulePass(std::vector<PendingJob> pending, const std::vector<RunningJob>& running,
-                        std::vector<NodeView> nodes, int64_t now_ms,
+                        const std::vector<NodeView>& nodes, int64_t now_ms,
                         const TeamPassInput& teams = {});
 
 // The inputs of a TeamLedger from a pass's inputs: GPUs held by team and

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -430,6 +431,62 @@ TEST(SchedulePassTest, AnAgedJobGetsAReservationThatBackfillMustRespect) {
   pending[2].max_runtime_ms = 600 * kMin;
   EXPECT_EQ(PlacedIds(SchedulePass(pending, running, nodes, kNow, {.config = &config})),
             std::vector<int64_t>{12});
+}
+
+// One pass places many jobs on one placer per pool: each job must land where
+// PlaceGang puts it on the nodes as the jobs before it left them, with and
+// without teams, across two pools and mixed shapes (with or without a
+// blocked head in the way).
+TEST(SchedulePassTest, APassPlacesEachJobAsPlaceGangDoesAfterTheOnesBefore) {
+  std::vector<NodeView> nodes;
+  for (int i = 0; i < 12; ++i) {
+    // Uneven free lists, so best fit and spread both come into play.
+    std::vector<int32_t> free = Range(i % 3, 8);
+    if (i % 4 == 1) free.erase(free.begin() + 1);
+    nodes.push_back(Node("n" + std::to_string(100 - i), i % 5 == 0 ? "a100" : "h100", free));
+  }
+  std::vector<PendingJob> pending;
+  const GangShape shapes[] = {{.tp = 1},          {.tp = 2, .pp = 2}, {.tp = 4},
+                              {.tp = 1, .dp = 3}, {.tp = 8},          {.tp = 2, .dp = 2}};
+  for (int64_t id = 1; id <= 30; ++id) {
+    pending.push_back(Job(id, 0, id, id % 4 == 0 ? "a100" : "h100", shapes[id % 6], 600'000));
+    pending.back().team = "t";
+  }
+  TeamsConfig config;
+  config.teams.push_back(TeamSpec{
+      .name = "t",
+      .quota = {{"h100", TeamQuota{.nominal = 1000}}, {"a100", TeamQuota{.nominal = 1000}}}});
+  for (const bool teams : {false, true}) {
+    SCOPED_TRACE(teams ? "with teams" : "without teams");
+    const PassResult result = SchedulePass(
+        pending, {}, nodes, kNow, teams ? TeamPassInput{.config = &config} : TeamPassInput{});
+    ExpectValidPass(nodes, pending, result);
+    ASSERT_GE(result.placed.size(), 10u);
+    ASSERT_FALSE(result.waiting.empty());  // the pools fill up before the queue ends
+    std::vector<NodeView> left = nodes;
+    for (const Decision& d : result.placed) {
+      const PendingJob& job = pending[static_cast<size_t>(d.job_id - 1)];
+      const std::optional<std::vector<SlotAssignment>> expected =
+          PlaceGang(left, job.gpu_type, job.shape);
+      ASSERT_TRUE(expected.has_value()) << "job " << d.job_id;
+      ASSERT_EQ(expected->size(), d.slots.size()) << "job " << d.job_id;
+      for (size_t i = 0; i < d.slots.size(); ++i) {
+        EXPECT_EQ(d.slots[i].node, (*expected)[i].node) << "job " << d.job_id << " slot " << i;
+        EXPECT_EQ(d.slots[i].gpu_index, (*expected)[i].gpu_index)
+            << "job " << d.job_id << " slot " << i;
+        for (NodeView& node : left) {
+          if (node.name != d.slots[i].node) continue;
+          std::erase(node.free_gpus, d.slots[i].gpu_index);
+        }
+      }
+    }
+    // What waits for room does not fit on what the placements left.
+    for (const Waiting& w : result.waiting) {
+      if (w.reason == WaitReason::kBlockedByHead) continue;
+      const PendingJob& job = pending[static_cast<size_t>(w.job_id - 1)];
+      EXPECT_FALSE(PlaceGang(left, job.gpu_type, job.shape).has_value()) << "job " << w.job_id;
+    }
+  }
 }
 
 }  // namespace
