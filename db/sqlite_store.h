@@ -57,6 +57,7 @@ class SqliteStore final : public Store {
                           const std::vector<Event>& events = {}) override;
   absl::Status ReleaseReservations(int64_t job_id, const std::string& node) override;
   absl::Status AppendEvents(const std::vector<Event>& events) override;
+  absl::StatusOr<PruneResult> PruneEnded(const PruneRules& rules) override;
   absl::Status SaveTeamUsage(const TeamUsage& usage) override;
 
   absl::StatusOr<Snapshot> LoadAll() override;

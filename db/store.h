@@ -48,6 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "berth/v1/job.pb.h"
+#include "db/retention.h"
 
 namespace berth::db {
 
@@ -209,6 +210,11 @@ class Store {
   virtual absl::Status ReleaseReservations(int64_t job_id, const std::string& node) = 0;
   // Appends to the event log.
   virtual absl::Status AppendEvents(const std::vector<Event>& events) = 0;
+  // Deletes ended jobs that `rules` let go, with their events and released
+  // reservations, and events about no job older than the rules' cutoff
+  // (retention.h), within the call's bounds, in one transaction (or the
+  // open batch). InvalidArgument for rules out of range.
+  virtual absl::StatusOr<PruneResult> PruneEnded(const PruneRules& rules) = 0;
   // Replaces the stored fair-share usage with `usage`. InvalidArgument for
   // a negative gpu_ms or an empty team or GPU type.
   virtual absl::Status SaveTeamUsage(const TeamUsage& usage) = 0;
