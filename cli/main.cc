@@ -182,6 +182,7 @@ struct AllOptions {
   berth::cli::TeamsApplyOptions teams_apply;
   berth::cli::NodeNameOptions drain, undrain;
   berth::cli::BackupOptions backup;
+  berth::cli::PruneOptions prune;
   berth::cli::WatchOptions watch;
   berth::cli::EventsOptions events;
 };
@@ -303,6 +304,26 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   backup->footer(
       ExitCodeFooter({kOk, kInternal, kUsage, kUnreachable, {7, "not allowed: admins only"}}));
   verbs->push_back({backup, [o] { return RunBackup(o->backup, std::cout, std::cerr); }});
+  CLI::App* prune = admin->add_subcommand(
+      "prune",
+      "delete ended jobs (and their events) that retention lets go, now instead of at berthd's "
+      "next minute; never a live job, one still stopping, one whose request id may still be "
+      "retried (--request_id_window), or the newest job");
+  prune->add_option("--older-than", o->prune.older_than,
+                    "ended jobs that ended longer ago than this go, e.g. 30d, 720h "
+                    "(default: berthd's --retain_ended_for)");
+  prune
+      ->add_option("--keep", o->prune.keep,
+                   "ended jobs older than the newest N jobs go (default: berthd's --retain_jobs)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  AddClientFlags(prune, &o->prune.client);
+  prune->footer(ExitCodeFooter({kOk,
+                                kInternal,
+                                kUsage,
+                                {3, "refused: no age and no count to prune by"},
+                                kUnreachable,
+                                {7, "not allowed: admins only"}}));
+  verbs->push_back({prune, [o] { return RunPrune(o->prune, std::cout, std::cerr); }});
   CLI::App* admin_teams = admin->add_subcommand("teams", "the teams file in force (docs/TEAMS.md)");
   admin_teams->require_subcommand(1);
   CLI::App* apply = admin_teams->add_subcommand(

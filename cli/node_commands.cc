@@ -4,7 +4,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "cli/job_output.h"
 #include "cli/text.h"
 
@@ -69,6 +73,48 @@ int RunBackup(const BackupOptions& options, std::ostream& out, std::ostream& err
   if (options.client.json) return WriteJson("admin backup", ToJson(response), out, err);
   out << "backup written to " << Printable(response.path()) << " ("
       << static_cast<int64_t>(response.bytes()) << " bytes)\n";
+  return kExitOk;
+}
+
+absl::StatusOr<int64_t> ParseAge(const std::string& text) {
+  constexpr int64_t kCenturyMs = 100LL * 365 * 24 * 3600 * 1000;
+  absl::Duration age;
+  int64_t days = 0;
+  const bool parsed =
+      absl::ParseDuration(text, &age) ||
+      (absl::EndsWith(text, "d") && absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) &&
+       days > 0 && days <= 36500 && (age = absl::Hours(24 * days), true));
+  if (!parsed || age <= absl::ZeroDuration() || absl::ToInt64Milliseconds(age) > kCenturyMs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--older-than: expected a positive age of at most 100 years such as 30d, 720h or 90m "
+        "(got \"",
+        text, "\")"));
+  }
+  return absl::ToInt64Milliseconds(age);
+}
+
+int RunPrune(const PruneOptions& options, std::ostream& out, std::ostream& err) {
+  berth::v1::PruneJobsRequest request;
+  if (!options.older_than.empty()) {
+    absl::StatusOr<int64_t> age = ParseAge(options.older_than);
+    if (!age.ok()) {
+      err << "berth admin prune: " << age.status().message() << "\n";
+      return kExitUsage;
+    }
+    request.set_older_than_ms(*age);
+  }
+  if (options.keep < 0) {
+    err << "berth admin prune: --keep: must be at least 1 (got " << options.keep << ")\n";
+    return kExitUsage;
+  }
+  request.set_keep_jobs(options.keep);
+  Client client(options.client);
+  berth::v1::PruneJobsResponse response;
+  grpc::Status status = client.Call(&Stub::PruneJobs, request, &response);
+  if (!status.ok()) return ReportRpcError("admin prune", client, status, err);
+  if (options.client.json) return WriteJson("admin prune", ToJson(response), out, err);
+  out << "pruned " << response.jobs() << " ended job" << (response.jobs() == 1 ? "" : "s")
+      << " and " << response.events() << " event" << (response.events() == 1 ? "" : "s") << "\n";
   return kExitOk;
 }
 

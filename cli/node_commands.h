@@ -1,4 +1,5 @@
-// The node and admin verbs of `berth`: nodes, drain, undrain and admin backup. Like the job verbs
+// The node and admin verbs of `berth`: nodes, drain, undrain, admin backup and
+// admin prune. Like the job verbs
 // (cli/job_commands.h) each takes an options struct filled by main.cc,
 // calls berthd, prints a table or JSON, and returns the exit code: 0 done,
 // 4 no such node, 5 berthd unreachable, 1 otherwise.
@@ -8,8 +9,11 @@
 #ifndef BERTH_CLI_NODE_COMMANDS_H_
 #define BERTH_CLI_NODE_COMMANDS_H_
 
+#include <cstdint>
 #include <ostream>
 #include <string>
+
+#include "absl/status/statusor.h"
 
 #include "cli/client.h"
 
@@ -38,6 +42,18 @@ struct BackupOptions {
   std::string path;
 };
 int RunBackup(const BackupOptions& options, std::ostream& out, std::ostream& err);
+
+// `admin prune [--older-than AGE] [--keep N]`: retention now; empty
+// older_than and keep 0 use berthd's own settings.
+struct PruneOptions {
+  ClientOptions client;
+  std::string older_than;  // "720h", "30d", "90m"; empty: berthd's --retain_ended_for
+  int64_t keep = 0;        // 0: berthd's --retain_jobs
+};
+int RunPrune(const PruneOptions& options, std::ostream& out, std::ostream& err);
+// --older-than: a duration ("720h", "90m") or whole days ("30d"), positive
+// and at most 100 years; milliseconds.
+absl::StatusOr<int64_t> ParseAge(const std::string& text);
 
 }  // namespace berth::cli
 

@@ -406,6 +406,15 @@ void ClusterState::EvictFinished(size_t keep) {
   }
 }
 
+void ClusterState::ForgetEnded(const std::vector<int64_t>& ids) {
+  for (const int64_t id : ids) {
+    if (!finished_.contains(id) || stopping_.contains(id)) continue;
+    index_.Track(id, std::nullopt);
+    jobs_.erase(id);
+    finished_.erase(id);
+  }
+}
+
 void ClusterState::SetWaiting(const std::vector<Waiting>& waiting) {
   waiting_.clear();
   for (const Waiting& w : waiting) waiting_[w.job_id] = w;

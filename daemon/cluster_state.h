@@ -184,6 +184,9 @@ class ClusterState {
   // Drops the oldest ended jobs beyond `keep` from memory (never one that
   // still holds GPUs while its nodes stop it).
   void EvictFinished(size_t keep);
+  // Drops these jobs from memory (retention pruned them from the store);
+  // ids of live or still stopping jobs, or unknown ones, are ignored.
+  void ForgetEnded(const std::vector<int64_t>& ids);
 
   // The last scheduling pass's verdicts on the jobs it left waiting.
   void SetWaiting(const std::vector<Waiting>& waiting);

@@ -247,5 +247,39 @@ TEST_F(CoreFaultTest, FailedFsyncOnRegistrationClosesItAndFences) {
   Disarm();
 }
 
+// Retention on a failing disk: a prune is never answered OK when its
+// transaction did not commit, and memory keeps every job the file keeps.
+TEST_F(CoreFaultTest, APruneOnAFailingDiskIsRefusedAndMemoryKeepsTheJobs) {
+  std::vector<int64_t> rejected;  // no nodes: each is REJECTED, an ended job
+  for (int i = 0; i < 4; ++i) {
+    auto job = SubmitBatch({TrainSpec("llama-2-7b", "")});
+    ASSERT_TRUE(job.ok()) << job.status();
+    rejected.push_back(job->results(0).job().id());
+  }
+  now_ms_ += 1000;
+  Arm("write ENOSPC");
+  absl::StatusOr<PruneCounts> refused = Prune(/*older_than_ms=*/10);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "could not record the prune"))
+      << refused.status();
+  for (int64_t id : rejected) EXPECT_TRUE(Lookup(id).ok()) << id;
+  EXPECT_FALSE(core_->fenced());
+  Disarm();
+  absl::StatusOr<PruneCounts> pruned = Prune(10);  // writes resume
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(pruned->jobs, 3);  // all but the newest row
+
+  auto newest = SubmitBatch({TrainSpec("llama-2-7b", "")});
+  ASSERT_TRUE(newest.ok());
+  now_ms_ += 1000;
+  Arm("fsync EIO");
+  refused = Prune(10);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_TRUE(core_->fenced());  // the file must be read again: restart
+  Disarm();
+}
+
 }  // namespace
 }  // namespace berth::daemon

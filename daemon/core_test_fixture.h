@@ -95,6 +95,7 @@ class CoreFixture : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     auto core = SchedulerCore::Create(
         *std::move(store), CoreOptions{.keep_finished_jobs = keep_finished_,
+                                       .retention = retention_,
                                        .now_ms = [this] { return now_ms_.load(); },
                                        .metrics = &metrics_,
                                        .on_fenced = [this](const absl::Status&) { fenced_++; }});
@@ -211,6 +212,18 @@ class CoreFixture : public ::testing::Test {
     return result;
   }
 
+  // `berth admin prune`, waited for.
+  absl::StatusOr<PruneCounts> Prune(int64_t older_than_ms, int64_t keep_jobs = 0) {
+    absl::Notification done;
+    absl::StatusOr<PruneCounts> result;
+    core_->Prune(older_than_ms, keep_jobs, [&](absl::StatusOr<PruneCounts> r) {
+      result = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return result;
+  }
+
   // Waits until the writer has finished every round queued before now.
   void Sync() {
     absl::Notification done;
@@ -240,6 +253,7 @@ class CoreFixture : public ::testing::Test {
 
   std::string dir_;
   int64_t keep_finished_ = 10000;
+  RetentionOptions retention_;  // berthd's defaults unless a test sets it before Open()
   std::atomic<int64_t> now_ms_{1'700'000'000'000};
   std::atomic<int> fenced_{0};  // on_fenced calls
   Metrics metrics_{"test", 0};

@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/flags_help.h"
 #include "daemon/ha_daemon.h"
 #include "daemon/leadership.h"
@@ -47,8 +48,18 @@ ABSL_FLAG(int64_t, recovery_grace_ms, 10000,
 ABSL_FLAG(int64_t, default_max_runtime_s, 0,
           "maximum run time for jobs that give none, in seconds; 0: unbounded");
 ABSL_FLAG(int64_t, keep_finished_jobs, 10000,
-          "ended jobs kept in memory (the newest); older ones stay in the database, where "
-          "`berth job ID` still finds them, but leave `berth jobs` and the berth_jobs gauge");
+          "ended jobs kept in memory (the newest); older ones stay in the database (until "
+          "retention prunes them), where `berth job ID` still finds them, but leave `berth jobs` "
+          "and the berth_jobs gauge");
+ABSL_FLAG(absl::Duration, retain_ended_for, absl::Hours(90 * 24),
+          "retention: ended jobs (with their events), and events about no job, older than this "
+          "are deleted from the database, in small batches every minute; 0: kept however old");
+ABSL_FLAG(int64_t, retain_jobs, 1'000'000,
+          "retention: ended jobs older than the newest this many jobs are deleted from the "
+          "database; 0: no count limit");
+ABSL_FLAG(absl::Duration, request_id_window, absl::Hours(24),
+          "a job submitted with a request id is never pruned within this time of its "
+          "submission, so that a retry of the request finds it (at least 1m)");
 ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain for the gRPC port; with --tls_key, clients must use TLS");
@@ -171,6 +182,11 @@ int main(int argc, char** argv) {
       .recovery_grace_ms = absl::GetFlag(FLAGS_recovery_grace_ms),
       .default_max_runtime_seconds = absl::GetFlag(FLAGS_default_max_runtime_s),
       .keep_finished_jobs = absl::GetFlag(FLAGS_keep_finished_jobs),
+      .retention = {.ended_job_age_ms =
+                        absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_retain_ended_for)),
+                    .keep_jobs = absl::GetFlag(FLAGS_retain_jobs),
+                    .request_id_window_ms =
+                        absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_request_id_window))},
       .insecure = absl::GetFlag(FLAGS_insecure),
       .tls_cert = absl::GetFlag(FLAGS_tls_cert),
       .tls_key = absl::GetFlag(FLAGS_tls_key),
@@ -188,6 +204,23 @@ int main(int argc, char** argv) {
   if (config.keep_finished_jobs < 0 || config.keep_finished_jobs > 100'000'000) {
     std::cerr << "berthd: --keep_finished_jobs must be in [0, 100000000], got "
               << config.keep_finished_jobs << "\n";
+    return 2;
+  }
+  constexpr int64_t kCenturyMs = 100LL * 365 * 24 * 3600 * 1000;
+  if (config.retention.ended_job_age_ms < 0 || config.retention.ended_job_age_ms > kCenturyMs) {
+    std::cerr << "berthd: --retain_ended_for must be in [0, 876000h], got "
+              << absl::GetFlag(FLAGS_retain_ended_for) << "\n";
+    return 2;
+  }
+  if (config.retention.keep_jobs < 0 || config.retention.keep_jobs > 1'000'000'000) {
+    std::cerr << "berthd: --retain_jobs must be in [0, 1000000000], got "
+              << config.retention.keep_jobs << "\n";
+    return 2;
+  }
+  if (config.retention.request_id_window_ms < 60'000 ||
+      config.retention.request_id_window_ms > kCenturyMs) {
+    std::cerr << "berthd: --request_id_window must be in [1m, 876000h], got "
+              << absl::GetFlag(FLAGS_request_id_window) << "\n";
     return 2;
   }
   if (const int64_t mb = absl::GetFlag(FLAGS_list_reply_budget_mb); mb < 1 || mb > 65536) {

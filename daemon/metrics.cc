@@ -95,6 +95,21 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                              .Help("Times this berthd became the leader or stopped leading")
                              .Register(*registry_)
                              .Add({})),
+      pruned_jobs(BuildCounter()
+                      .Name("berth_pruned_jobs_total")
+                      .Help("Ended jobs deleted from the store by retention")
+                      .Register(*registry_)
+                      .Add({})),
+      pruned_events(BuildCounter()
+                        .Name("berth_pruned_events_total")
+                        .Help("Events deleted from the store by retention")
+                        .Register(*registry_)
+                        .Add({})),
+      prune_failures(BuildCounter()
+                         .Name("berth_prune_failures_total")
+                         .Help("Retention transactions that failed and were rolled back")
+                         .Register(*registry_)
+                         .Add({})),
       gpus_family_(BuildGauge()
                        .Name("berth_gpus")
                        .Help("GPUs by node, GPU type and state (allocated, free, down)")

@@ -89,6 +89,11 @@ class Metrics {
   // berth_leadership_changes_total: this berthd became or stopped being
   // the leader.
   prometheus::Counter& leadership_changes;
+  // Retention (docs/OPERATIONS.md): ended jobs and events pruned from the
+  // store, and prune transactions that failed.
+  prometheus::Counter& pruned_jobs;
+  prometheus::Counter& pruned_events;
+  prometheus::Counter& prune_failures;
   // berth_preemptions_total{team, reason}: a job of `team` was preempted
   // ("reclaim": for a team under its nominal quota). Rare: looked up.
   // `count` 0 creates the series at 0 (each team's at start-up).

@@ -172,16 +172,25 @@ void SchedulerCore::WriterLoop() {
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
         return !ops_.empty() || !submissions_.empty() || stopping_;
       };
-      queue_mu_.AwaitWithTimeout(
-          absl::Condition(&ready),
-          absl::Milliseconds(std::clamp<int64_t>(options_.heartbeat_interval_ms, 10, 1000)));
+      // A prune with more to do comes back at once (after what is queued).
+      queue_mu_.AwaitWithTimeout(absl::Condition(&ready),
+                                 prunes_.empty() ? absl::Milliseconds(std::clamp<int64_t>(
+                                                       options_.heartbeat_interval_ms, 10, 1000))
+                                                 : absl::ZeroDuration());
       ops.swap(ops_);
       submissions.swap(submissions_);
       stopping = stopping_;
     }
     const bool idle = ops.empty() && submissions.empty();
     RunRound(submissions, ops);
-    if (stopping && idle) return;
+    if (stopping && idle) {
+      for (PruneTask& task : prunes_) {
+        if (task.done) task.done(ShuttingDown());
+      }
+      prunes_.clear();
+      return;
+    }
+    PruneStep();
   }
 }
 

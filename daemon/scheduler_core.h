@@ -76,6 +76,26 @@ class AgentNotifier {
   virtual bool Send(const std::string& node, berth::v1::DaemonMessage message) = 0;
 };
 
+// Retention (db/retention.h, docs/OPERATIONS.md): the writer prunes the
+// store every interval_ms, batch_jobs jobs per transaction, and drops the
+// pruned jobs from memory. Events about no job go after ended_job_age_ms
+// too.
+struct RetentionOptions {
+  int64_t ended_job_age_ms = 90LL * 24 * 3600 * 1000;  // 0: no age rule
+  int64_t keep_jobs = 1'000'000;                       // newest jobs kept; 0: no count rule
+  // A job with a request id stays at least this long after its submission,
+  // so that a retried request finds it instead of making a second job.
+  int64_t request_id_window_ms = 24LL * 3600 * 1000;
+  int64_t interval_ms = 60'000;
+  int64_t batch_jobs = 500;
+};
+
+// What a prune deleted (SchedulerCore::Prune).
+struct PruneCounts {
+  int64_t jobs = 0;
+  int64_t events = 0;
+};
+
 struct CoreOptions {
   int64_t heartbeat_interval_ms = 1000;
   // A node with no heartbeat for this many intervals is marked DOWN and its
@@ -96,6 +116,7 @@ struct CoreOptions {
   // the same number as StoreOptions::recent_terminal_jobs). ListJobs shows
   // what is in memory; LookupJob and Cancel also find the rest in the file.
   int64_t keep_finished_jobs = 10000;
+  RetentionOptions retention;
   // Unix milliseconds; tests move a fake clock.
   std::function<int64_t()> now_ms;
   // Where counters and histograms go; may be null (tests).
@@ -152,6 +173,12 @@ class SchedulerCore {
   void ReportJobStatus(std::string node, berth::v1::JobStatus status);
   // An online backup of the database to `path` (a new file).
   void Backup(std::string path, std::function<void(absl::StatusOr<int64_t>)> done);
+  // Prunes now (`berth admin prune`) by the retention options, or by
+  // `older_than_ms` / `keep_jobs` where those are positive, in batches
+  // between the writer's rounds, until nothing more goes; `done` gets what
+  // was deleted. FailedPrecondition when neither rule is set.
+  void Prune(int64_t older_than_ms, int64_t keep_jobs,
+             std::function<void(absl::StatusOr<PruneCounts>)> done);
   // Heartbeats touch only the liveness table, never the state or the file.
   void Heartbeat(const std::string& node, const berth::v1::Heartbeat& heartbeat);
   // A job from memory, or, for an ended job dropped from memory, from the
@@ -235,6 +262,15 @@ class SchedulerCore {
   // One round: apply, place, commit; then answer. True when stopping.
   void RunRound(std::vector<Submission>& submissions, std::deque<Op>& ops);
   void AfterFailedCommit(const absl::Status& cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retention (core_retention.cc): one bounded prune transaction after a
+  // round, when one is due or asked for.
+  struct PruneTask {
+    db::PruneRules rules;
+    PruneCounts deleted;
+    std::function<void(absl::StatusOr<PruneCounts>)> done;  // empty: the periodic one
+  };
+  std::optional<db::PruneRules> RetentionRules(int64_t older_than_ms, int64_t keep_jobs) const;
+  void PruneStep();
   void RefreshAdmissionView() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(WriteBatch& batch, int64_t job_id, std::string node, EventKind kind,
               std::string message);
@@ -366,6 +402,8 @@ class SchedulerCore {
   DecayedUsage team_usage_;                      // fair-share history, with teams (db team_usage)
   int64_t team_usage_saved_ms_ = 0;              // when team_usage_ was last written
   std::map<int64_t, Reservation> reservations_;  // by preemptor
+  std::deque<PruneTask> prunes_;                 // the front one runs, a batch per round
+  int64_t next_prune_ms_ = 0;
 
   absl::Mutex notifier_mu_;
   AgentNotifier* notifier_ ABSL_GUARDED_BY(notifier_mu_) = nullptr;

@@ -69,6 +69,9 @@ class SchedulerServiceImpl final : public berth::v1::SchedulerService::CallbackS
   grpc::ServerUnaryReactor* BackupDatabase(grpc::CallbackServerContext* context,
                                            const berth::v1::BackupDatabaseRequest* request,
                                            berth::v1::BackupDatabaseResponse* response) override;
+  grpc::ServerUnaryReactor* PruneJobs(grpc::CallbackServerContext* context,
+                                      const berth::v1::PruneJobsRequest* request,
+                                      berth::v1::PruneJobsResponse* response) override;
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
                                        const berth::v1::ListEventsRequest* request,
                                        berth::v1::ListEventsResponse* response) override;

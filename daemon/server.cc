@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
                       .recovery_grace_ms = config.recovery_grace_ms,
                       .default_max_runtime_seconds = config.default_max_runtime_seconds,
                       .keep_finished_jobs = config.keep_finished_jobs,
+                      .retention = config.retention,
                       .metrics = server->metrics_,
                       .on_fenced = [raw = server.get()](
                                        const absl::Status&) { raw->SetServing(false, true); },

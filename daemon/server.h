@@ -51,6 +51,8 @@ struct DaemonConfig {
   int64_t default_max_runtime_seconds = 0;
   // Ended jobs kept in memory and loaded at start (CoreOptions).
   int64_t keep_finished_jobs = 10000;
+  // Ended jobs pruned from the database (CoreOptions::retention).
+  RetentionOptions retention;
   // Without TLS only loopback addresses are allowed unless this is set.
   bool insecure = false;
   // PEM files. tls_cert and tls_key together turn TLS on; tls_client_ca
