@@ -59,7 +59,7 @@ ABSL_FLAG(int64_t, retain_jobs, 1'000'000,
           "database; 0: no count limit");
 ABSL_FLAG(absl::Duration, request_id_window, absl::Hours(24),
           "a job submitted with a request id is never pruned within this time of its "
-          "submission, so that a retry of the request finds it (at least 1m)");
+          "submission, so that a retry of the request finds it (at least 1s)");
 ABSL_FLAG(bool, insecure, false, "allow listening on a non-loopback address without TLS");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain for the gRPC port; with --tls_key, clients must use TLS");
@@ -217,9 +217,9 @@ int main(int argc, char** argv) {
               << config.retention.keep_jobs << "\n";
     return 2;
   }
-  if (config.retention.request_id_window_ms < 60'000 ||
+  if (config.retention.request_id_window_ms < 1000 ||
       config.retention.request_id_window_ms > kCenturyMs) {
-    std::cerr << "berthd: --request_id_window must be in [1m, 876000h], got "
+    std::cerr << "berthd: --request_id_window must be in [1s, 876000h], got "
               << absl::GetFlag(FLAGS_request_id_window) << "\n";
     return 2;
   }

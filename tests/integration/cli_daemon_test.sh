@@ -117,7 +117,10 @@ submit() {
 }
 
 # --- Start the daemon and six agents.
+# --request_id_window=1s: `admin prune` below may take jobs a second old
+# (every job berth submits carries a request id).
 "$BERTHD" --listen 127.0.0.1:0 --db "$TMP/berth.db" --port_file "$TMP/port" \
+  --request_id_window=1s \
   --heartbeat_ms 200 2>"$TMP/berthd.log" &
 daemon=$!
 children+=("$daemon")
@@ -662,6 +665,27 @@ run backup_again admin backup "$TMP/backup.db" --json
 [[ $rc -ne 0 ]] || fail "backup_again: overwriting an existing file succeeded"
 run backup_relative admin backup relative.db
 expect_rc backup_relative 2
+
+# --- admin prune: retention now. Keep only the newest job: every ended job
+# before it goes once its nodes confirmed the stop (a few tries), live ones
+# stay.
+pruned_total=0
+for _ in $(seq 20); do
+  run prune admin prune --keep 1 --json
+  expect_rc prune 0
+  pruned_total=$((pruned_total + $(json_get prune 'int(r.get("jobs", 0))')))
+  run pruned_job job "$first"
+  [[ $rc -eq 4 ]] && break
+  sleep 0.5
+done
+expect_rc pruned_job 4
+[[ $pruned_total -ge 1 ]] || fail "prune: nothing was pruned"
+run prune_human admin prune --keep 1
+expect_rc prune_human 0
+expect_out prune_human "pruned "
+run prune_bad admin prune --older-than 2x
+expect_rc prune_bad 2
+expect_err prune_bad "--older-than: expected a positive age"
 
 # The daemon is still up after all of it.
 kill -0 "$daemon" 2>/dev/null || fail "berthd exited: $(tail -5 "$TMP/berthd.log")"
