@@ -89,7 +89,7 @@ class Metrics {
   // berth_leadership_changes_total: this berthd became or stopped being
   // the leader.
   prometheus::Counter& leadership_changes;
-  // Retention (docs/OPERATIONS.md): ended jobs and events pruned from the
+  // Retention (core_retention.cc): ended jobs and events pruned from the
   // store, and prune transactions that failed.
   prometheus::Counter& pruned_jobs;
   prometheus::Counter& pruned_events;

@@ -76,7 +76,7 @@ class AgentNotifier {
   virtual bool Send(const std::string& node, berth::v1::DaemonMessage message) = 0;
 };
 
-// Retention (db/retention.h, docs/OPERATIONS.md): the writer prunes the
+// Retention (db/retention.h; README, --retain_ended_for): the writer prunes the
 // store every interval_ms, batch_jobs jobs per transaction, and drops the
 // pruned jobs from memory. Events about no job go after ended_job_age_ms
 // too.
