@@ -5,7 +5,9 @@
 # recursive CTE, in one transaction each). Then berthd is started on the
 # file alone and timed from its launch to the first ListJobs answered
 # (`berth jobs --limit 1`: it serves only once recovery is done). Prints
-# the seconds and berthd's VmRSS then.
+# the seconds and berthd's VmRSS then. Last, retention on that file:
+# `berth admin prune --keep 1000000` while submit_load submits one job at a
+# time, against submit_load alone before it.
 #
 #   bench/run_start_time.sh [BUILD_DIR] [PENDING] [ENDED]   (default
 #   build-release 100000 1000000)
@@ -24,10 +26,11 @@ cleanup() {
 trap cleanup EXIT
 
 # start_berthd: berthd on a free loopback port; sets addr and daemon.
+# Retention is off until step 5 prunes on demand.
 start_berthd() {
   rm -f "$dir/port"
   "$build/daemon/berthd" --listen 127.0.0.1:0 --db "$dir/berth.db" --port_file "$dir/port" \
-    2>>"$dir/berthd.log" &
+    --retain_ended_for 0 --retain_jobs 0 2>>"$dir/berthd.log" &
   daemon=$!
   pids+=("$daemon")
   for _ in $(seq 6000); do [[ -s "$dir/port" ]] && break; sleep 0.05; done
@@ -89,3 +92,21 @@ for args in "" "--state pending --since 1h --limit 10000"; do
   end=$(date +%s.%N)
   echo "berth jobs $args: $count jobs in $(echo "$end - $start" | bc) s"
 done
+
+# 5. Retention: the oldest ended jobs beyond the newest 1,000,000 go, in
+# batches of 500 between the writer's rounds. submit_load (10 simulated
+# nodes, one submitter, one job a call) measures the acknowledgement before
+# and during the prune.
+load() {
+  "$build/bench/submit_load" --daemon "$addr" --daemon_pid "$daemon" --nodes 10 --threads 1 \
+    --jobs "$1" --batch 1 --hold_ms 10 --json 2>/dev/null | tail -1
+}
+echo "submit_load alone: $(load 2000)"
+start=$(date +%s.%N)
+"$build/cli/berth" admin prune --keep 1000000 --daemon "$addr" >"$dir/prune.out" 2>&1 &
+prune=$!
+pids+=("$prune")
+echo "submit_load during the prune: $(load 2000)"
+wait "$prune"
+end=$(date +%s.%N)
+echo "berth admin prune --keep 1000000: $(cat "$dir/prune.out") in $(echo "$end - $start" | bc) s"

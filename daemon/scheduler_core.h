@@ -133,6 +133,8 @@ struct CoreOptions {
 // What a caller is told when the commit that would have recorded its
 // `action` ("submission", "cancel", ...) failed with `cause`.
 absl::Status ErrorForFailedCommit(const absl::Status& cause, const std::string& action);
+// What a change is told when it comes while berthd stops.
+absl::Status ShuttingDown();
 // What every change is told once berthd has fenced itself.
 absl::Status FencedError(const absl::Status& cause, const std::string& action);
 
