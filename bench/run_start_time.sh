@@ -10,7 +10,7 @@
 # time, against submit_load alone before it.
 #
 #   bench/run_start_time.sh [BUILD_DIR] [PENDING] [ENDED]   (default
-#   build-release 100000 1000000)
+#   build-release 100000 1000000). KEEP_LOG=PATH keeps berthd's log there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-release}
@@ -21,6 +21,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  [[ -n ${KEEP_LOG:-} ]] && cp "$dir/berthd.log" "$KEEP_LOG"
   rm -rf "$dir"
 }
 trap cleanup EXIT

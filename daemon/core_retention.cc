@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/scheduler_core.h"
 
 namespace berth::daemon {
@@ -64,7 +65,11 @@ void SchedulerCore::PruneStep() {
     prunes_.pop_front();
     return;
   }
+  const absl::Time start = absl::Now();
   absl::StatusOr<db::PruneResult> result = store_->PruneEnded(task.rules);
+  if (options_.metrics != nullptr) {
+    options_.metrics->prune_batch_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
   if (!result.ok()) {
     // Rolled back: memory is as the file is. Users' changes do not depend on
     // it; a periodic prune tries again at the next interval.

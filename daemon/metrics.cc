@@ -110,6 +110,12 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                          .Help("Retention transactions that failed and were rolled back")
                          .Register(*registry_)
                          .Add({})),
+      prune_batch_seconds(BuildHistogram()
+                              .Name("berth_prune_batch_seconds")
+                              .Help("Duration of one retention transaction between the "
+                                    "writer's rounds")
+                              .Register(*registry_)
+                              .Add({}, LatencyBuckets())),
       gpus_family_(BuildGauge()
                        .Name("berth_gpus")
                        .Help("GPUs by node, GPU type and state (allocated, free, down)")

@@ -94,6 +94,9 @@ class Metrics {
   prometheus::Counter& pruned_jobs;
   prometheus::Counter& pruned_events;
   prometheus::Counter& prune_failures;
+  // One prune transaction (its batch of at most RetentionOptions::batch_jobs
+  // jobs): how long the writer spent on it between rounds.
+  prometheus::Histogram& prune_batch_seconds;
   // berth_preemptions_total{team, reason}: a job of `team` was preempted
   // ("reclaim": for a team under its nominal quota). Rare: looked up.
   // `count` 0 creates the series at 0 (each team's at start-up).

@@ -1,5 +1,7 @@
 #include "db/retention.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "berth/v1/job.pb.h"
 #include "common/status_macros.h"
@@ -51,28 +53,41 @@ absl::StatusOr<PruneResult> RunPrune(const PruneRules& rules, PruneSql& sql) {
   BERTH_ASSIGN_OR_RETURN(const int64_t newest, sql.NewestJobId());
   const int64_t threshold = CountThreshold(rules, newest);
   if (threshold >= 0 || rules.ended_before_ms > 0) {
-    // Read first, delete after: no row is deleted under an open scan.
-    BERTH_ASSIGN_OR_RETURN(std::vector<PruneCandidate> rows,
-                           sql.Candidates(rules.after_id, newest, rules.max_scanned));
+    // Rows are read in chunks a little larger than what may go, so that a
+    // call that finds its jobs early reads no more (each row read costs a
+    // page visit); read first, delete after: no row is deleted under an
+    // open scan.
+    const int64_t chunk = std::min(rules.max_scanned, std::max<int64_t>(64, 2 * rules.max_jobs));
+    int64_t scanned = 0;
+    int64_t after = rules.after_id;
     bool stopped = false;
-    for (const PruneCandidate& row : rows) {
-      if (PastPrunable(rules, threshold, row)) {
-        stopped = true;  // the end: nothing later can go
+    while (!stopped && scanned < rules.max_scanned) {
+      BERTH_ASSIGN_OR_RETURN(
+          std::vector<PruneCandidate> rows,
+          sql.Candidates(after, newest, std::min(chunk, rules.max_scanned - scanned)));
+      if (rows.empty()) {
+        stopped = true;  // the end of the table
         break;
       }
-      if (!Prunable(rules, threshold, row)) continue;
-      BERTH_ASSIGN_OR_RETURN(const int64_t events, sql.DeleteJob(row.id));
-      result.events += events;
-      result.job_ids.push_back(row.id);
-      if (static_cast<int64_t>(result.job_ids.size()) >= rules.max_jobs) {
-        result.next_after_id = row.id;
-        stopped = true;
-        break;
+      scanned += static_cast<int64_t>(rows.size());
+      after = rows.back().id;
+      for (const PruneCandidate& row : rows) {
+        if (PastPrunable(rules, threshold, row)) {
+          stopped = true;  // the end: nothing later can go
+          break;
+        }
+        if (!Prunable(rules, threshold, row)) continue;
+        BERTH_ASSIGN_OR_RETURN(const int64_t events, sql.DeleteJob(row.id));
+        result.events += events;
+        result.job_ids.push_back(row.id);
+        if (static_cast<int64_t>(result.job_ids.size()) >= rules.max_jobs) {
+          result.next_after_id = row.id;
+          stopped = true;
+          break;
+        }
       }
     }
-    if (!stopped && static_cast<int64_t>(rows.size()) >= rules.max_scanned) {
-      result.next_after_id = rows.back().id;  // bounded: go on next call
-    }
+    if (!stopped) result.next_after_id = after;  // bounded: go on next call
   }
   if (rules.node_events_before_ms > 0) {
     BERTH_ASSIGN_OR_RETURN(auto oldest, sql.OldestNodeEvents(rules.max_jobs));
