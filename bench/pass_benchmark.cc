@@ -252,23 +252,31 @@ void BM_TeamPass(benchmark::State& bm) {
 // one indexed pass places them all. Before PoolPlacer each placement walked
 // every node with free GPUs (and compared their names); the timing covers
 // the pass and ClusterState::Place for each job, not the building.
+// An idle cluster of `nodes` nodes and `jobs` waiting 1-GPU jobs (of
+// `teams` teams in turn; 0: no team).
+ClusterState BurstCluster(int64_t jobs, int64_t nodes, int64_t teams) {
+  ClusterState state;
+  for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
+  for (int64_t i = 0; i < jobs; ++i) {
+    state.AddJob(JobRecord{.id = i + 1,
+                           .team = TeamName(i, teams),
+                           .priority = static_cast<int32_t>(i % 4),
+                           .gpu_type = kH100,
+                           .shape = {.tp = 1},
+                           .submit_time_ms = kNow - jobs + i,
+                           .max_runtime_ms = 600'000});
+  }
+  state.PlacementViews();
+  return state;
+}
+
 void BM_BurstPass(benchmark::State& bm) {
   const int64_t jobs = bm.range(0);
   const int64_t nodes = bm.range(1);
   int64_t placed = 0;
   for (auto _ : bm) {
     bm.PauseTiming();
-    ClusterState state;
-    for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
-    for (int64_t i = 0; i < jobs; ++i) {
-      state.AddJob(JobRecord{.id = i + 1,
-                             .priority = static_cast<int32_t>(i % 4),
-                             .gpu_type = kH100,
-                             .shape = {.tp = 1},
-                             .submit_time_ms = kNow - jobs + i,
-                             .max_runtime_ms = 600'000});
-    }
-    state.PlacementViews();
+    ClusterState state = BurstCluster(jobs, nodes, 0);
     bm.ResumeTiming();
     placed += IndexedPass(state, kNow);
   }
@@ -292,18 +300,7 @@ void BM_TeamBurstPass(benchmark::State& bm) {
   int64_t preemptions = 0;
   for (auto _ : bm) {
     bm.PauseTiming();
-    ClusterState state;
-    for (int64_t i = 0; i < nodes; ++i) state.PutNode(Node(i));
-    for (int64_t i = 0; i < jobs; ++i) {
-      state.AddJob(JobRecord{.id = i + 1,
-                             .team = TeamName(i, kTeams),
-                             .priority = static_cast<int32_t>(i % 4),
-                             .gpu_type = kH100,
-                             .shape = {.tp = 1},
-                             .submit_time_ms = kNow - jobs + i,
-                             .max_runtime_ms = 600'000});
-    }
-    state.PlacementViews();
+    ClusterState state = BurstCluster(jobs, nodes, kTeams);
     bm.ResumeTiming();
     placed += TeamPass(state, config, usage, kNow, &preemptions);
   }
