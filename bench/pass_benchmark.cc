@@ -312,21 +312,14 @@ void BM_TeamBurstPass(benchmark::State& bm) {
   bm.counters["preemptions"] = static_cast<double>(preemptions);
 }
 
-BENCHMARK(BM_BurstPass)
-    ->Args({1000, 1000})
-    ->Args({8000, 1000})
-    ->Args({10000, 10000})
-    ->ArgNames({"jobs", "nodes"})
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
+// The bursts' sizes: jobs × nodes; three iterations (each builds a cluster).
+void BurstSizes(benchmark::internal::Benchmark* b) {
+  b->Args({1000, 1000})->Args({8000, 1000})->Args({10000, 10000});
+  b->ArgNames({"jobs", "nodes"})->Unit(benchmark::kMillisecond)->Iterations(3);
+}
 
-BENCHMARK(BM_TeamBurstPass)
-    ->Args({1000, 1000})
-    ->Args({8000, 1000})
-    ->Args({10000, 10000})
-    ->ArgNames({"jobs", "nodes"})
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
+BENCHMARK(BM_BurstPass)->Apply(BurstSizes);
+BENCHMARK(BM_TeamBurstPass)->Apply(BurstSizes);
 
 BENCHMARK(BM_TeamPass)
     ->Args({10000, 1000})
