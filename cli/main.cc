@@ -308,7 +308,8 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
       "prune",
       "delete ended jobs (and their events) that retention lets go, now instead of at berthd's "
       "next minute; never a live job, one still stopping, one whose request id may still be "
-      "retried (--request_id_window), or the newest job");
+      "retried (--request_id_window), or the newest job. Waits for berthd's answer up to 30 "
+      "minutes (a stopped command's prune goes on in berthd)");
   prune->add_option("--older-than", o->prune.older_than,
                     "ended jobs that ended longer ago than this go, e.g. 30d, 720h "
                     "(default: berthd's --retain_ended_for)");

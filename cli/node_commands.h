@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 #include "cli/client.h"
 
@@ -50,6 +51,9 @@ struct PruneOptions {
   std::string older_than;  // "720h", "30d", "90m"; empty: berthd's --retain_ended_for
   int64_t keep = 0;        // 0: berthd's --retain_jobs
 };
+// Waits up to kPruneDeadline for berthd's answer; an interrupted prune goes
+// on in berthd, batch by batch, and what it deleted stays deleted.
+inline constexpr absl::Duration kPruneDeadline = absl::Minutes(30);
 int RunPrune(const PruneOptions& options, std::ostream& out, std::ostream& err);
 // --older-than: a duration ("720h", "90m") or whole days ("30d"), positive
 // and at most 100 years; milliseconds.
