@@ -27,6 +27,7 @@
 #include "cli/plan_command.h"
 #include "cli/team_commands.h"
 #include "cli/watch_command.h"
+#include "common/limits.h"
 
 namespace {
 
@@ -316,7 +317,7 @@ void AddNodeVerbs(CLI::App* app, AllOptions* o, std::vector<Verb>* verbs) {
   prune
       ->add_option("--keep", o->prune.keep,
                    "ended jobs older than the newest N jobs go (default: berthd's --retain_jobs)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+      ->check(CLI::Range(int64_t{1}, berth::kMaxRetentionJobs));
   AddClientFlags(prune, &o->prune.client);
   prune->footer(ExitCodeFooter({kOk,
                                 kInternal,

@@ -32,6 +32,13 @@ inline constexpr int kMaxRunningJobsPerNode = 4096;
 // berthd's --list_reply_budget_mb sets it.
 inline constexpr int64_t kDefaultListReplyBudgetBytes = int64_t{128} << 20;
 
+// Retention's bounds: the longest age berthd accepts (--retain_ended_for,
+// --request_id_window, PruneJobs' older_than_ms, `berth admin prune
+// --older-than`: 100 years) and the largest job count (--retain_jobs,
+// keep_jobs, --keep).
+inline constexpr int64_t kMaxRetentionAgeMs = 100LL * 365 * 24 * 3600 * 1000;
+inline constexpr int64_t kMaxRetentionJobs = 1'000'000'000;
+
 // The most one page of a list reply (jobs, events) carries; the rest comes
 // in the next page.
 inline constexpr size_t kMaxReplyBytes = 4 << 20;

@@ -34,11 +34,8 @@ std::optional<db::PruneRules> SchedulerCore::RetentionRules(int64_t older_than_m
 
 void SchedulerCore::Prune(int64_t older_than_ms, int64_t keep_jobs,
                           std::function<void(absl::StatusOr<PruneCounts>)> done) {
+  // Fenced or not, PruneStep answers the task (it refuses it when fenced).
   Enqueue([this, older_than_ms, keep_jobs, done = std::move(done)](WriteBatch&) {
-    if (fenced_) {
-      done(FencedError(FenceCause(), "prune"));
-      return;
-    }
     std::optional<db::PruneRules> rules = RetentionRules(older_than_ms, keep_jobs);
     if (!rules) {
       done(absl::FailedPreconditionError(

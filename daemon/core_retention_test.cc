@@ -52,8 +52,6 @@ class RetentionTest : public CoreFixture {
     return job->job().id();
   }
 
-  bool Gone(int64_t id) { return Lookup(id).status().code() == absl::StatusCode::kNotFound; }
-
   int64_t running_ = 0;          // placed, keeps running
   int64_t first_cancelled_ = 0;  // the job that found the node full
 };
@@ -117,7 +115,6 @@ class NoRetentionTest : public CoreFixture {
     retention_ = RetentionOptions{.ended_job_age_ms = 0, .keep_jobs = 0};
     CoreFixture::SetUp();
   }
-  bool Gone(int64_t id) { return Lookup(id).status().code() == absl::StatusCode::kNotFound; }
 };
 
 TEST_F(NoRetentionTest, AdminPruneWithNoRuleIsRefusedAndACountRuleWorks) {

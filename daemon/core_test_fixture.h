@@ -251,6 +251,9 @@ class CoreFixture : public ::testing::Test {
     return result;
   }
 
+  // The job is neither in memory nor in the file (retention pruned it).
+  bool Gone(int64_t id) { return Lookup(id).status().code() == absl::StatusCode::kNotFound; }
+
   std::string dir_;
   int64_t keep_finished_ = 10000;
   RetentionOptions retention_;  // berthd's defaults unless a test sets it before Open()

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/flags_help.h"
+#include "common/limits.h"
 #include "daemon/ha_daemon.h"
 #include "daemon/leadership.h"
 #include "daemon/server.h"
@@ -206,19 +207,19 @@ int main(int argc, char** argv) {
               << config.keep_finished_jobs << "\n";
     return 2;
   }
-  constexpr int64_t kCenturyMs = 100LL * 365 * 24 * 3600 * 1000;
-  if (config.retention.ended_job_age_ms < 0 || config.retention.ended_job_age_ms > kCenturyMs) {
+  if (config.retention.ended_job_age_ms < 0 ||
+      config.retention.ended_job_age_ms > berth::kMaxRetentionAgeMs) {
     std::cerr << "berthd: --retain_ended_for must be in [0, 876000h], got "
               << absl::GetFlag(FLAGS_retain_ended_for) << "\n";
     return 2;
   }
-  if (config.retention.keep_jobs < 0 || config.retention.keep_jobs > 1'000'000'000) {
-    std::cerr << "berthd: --retain_jobs must be in [0, 1000000000], got "
+  if (config.retention.keep_jobs < 0 || config.retention.keep_jobs > berth::kMaxRetentionJobs) {
+    std::cerr << "berthd: --retain_jobs must be in [0, " << berth::kMaxRetentionJobs << "], got "
               << config.retention.keep_jobs << "\n";
     return 2;
   }
   if (config.retention.request_id_window_ms < 1000 ||
-      config.retention.request_id_window_ms > kCenturyMs) {
+      config.retention.request_id_window_ms > berth::kMaxRetentionAgeMs) {
     std::cerr << "berthd: --request_id_window must be in [1s, 876000h], got "
               << absl::GetFlag(FLAGS_request_id_window) << "\n";
     return 2;

@@ -406,19 +406,16 @@ ServerUnaryReactor* SchedulerServiceImpl::PruneJobs(CallbackServerContext* conte
   if (absl::Status s = AuthorizeCaller(Authenticate(context), "prune"); !s.ok()) {
     return Reject(context, s);
   }
-  constexpr int64_t kCenturyMs = 100LL * 365 * 24 * 3600 * 1000;
-  if (request->older_than_ms() < 0 || request->older_than_ms() > kCenturyMs) {
-    return Reject(context, absl::InvalidArgumentError(absl::StrCat("older_than_ms: must be in [0, ",
-                                                                   kCenturyMs,
-                                                                   "] (0: berthd's "
-                                                                   "--retain_ended_for), got ",
-                                                                   request->older_than_ms())));
+  if (request->older_than_ms() < 0 || request->older_than_ms() > kMaxRetentionAgeMs) {
+    return Reject(context,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "older_than_ms: must be in [0, ", kMaxRetentionAgeMs,
+                      "] (0: berthd's --retain_ended_for), got ", request->older_than_ms())));
   }
-  if (request->keep_jobs() < 0 || request->keep_jobs() > 1'000'000'000) {
-    return Reject(context, absl::InvalidArgumentError(
-                               absl::StrCat("keep_jobs: must be in [0, 1000000000] (0: berthd's "
-                                            "--retain_jobs), got ",
-                                            request->keep_jobs())));
+  if (request->keep_jobs() < 0 || request->keep_jobs() > kMaxRetentionJobs) {
+    return Reject(context, absl::InvalidArgumentError(absl::StrCat(
+                               "keep_jobs: must be in [0, ", kMaxRetentionJobs,
+                               "] (0: berthd's --retain_jobs), got ", request->keep_jobs())));
   }
   ServerUnaryReactor* reactor = context->DefaultReactor();
   core_->Prune(request->older_than_ms(), request->keep_jobs(),

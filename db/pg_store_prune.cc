@@ -80,7 +80,6 @@ class PgPruneSql final : public PruneSql {
 }  // namespace
 
 absl::StatusOr<PruneResult> PgStore::PruneEnded(const PruneRules& rules) {
-  BERTH_RETURN_IF_ERROR(CheckPruneRules(rules));
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<PgTransaction> txn, BeginWrite());
   PgPruneSql sql(*conn_);
   BERTH_ASSIGN_OR_RETURN(PruneResult result, RunPrune(rules, sql));

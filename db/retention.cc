@@ -7,12 +7,17 @@
 #include "common/status_macros.h"
 
 namespace berth::db {
+namespace {
 
+// Ids at or below this are outside the newest rules.keep_newest jobs
+// (newest_id: the largest stored id); -1 when the count rule is off.
 int64_t CountThreshold(const PruneRules& rules, int64_t newest_id) {
   if (rules.keep_newest <= 0) return -1;
   return newest_id - rules.keep_newest;
 }
 
+// Whether the job goes (the newest row is never a candidate: the scan
+// stops below it).
 bool Prunable(const PruneRules& rules, int64_t count_threshold, const PruneCandidate& job) {
   if (job.state <= berth::v1::RUNNING) return false;  // live (or unknown)
   if (job.holds_reservation) return false;
@@ -23,6 +28,9 @@ bool Prunable(const PruneRules& rules, int64_t count_threshold, const PruneCandi
   return beyond_count || too_old;
 }
 
+// Whether no job from this one on can go: ids and submit times grow
+// together, so past the count threshold and submitted after the age cutoff
+// the scan may stop.
 bool PastPrunable(const PruneRules& rules, int64_t count_threshold, const PruneCandidate& job) {
   return job.id > count_threshold &&
          (rules.ended_before_ms <= 0 || job.submit_time_ms >= rules.ended_before_ms);
@@ -46,6 +54,8 @@ absl::Status CheckPruneRules(const PruneRules& rules) {
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<PruneResult> RunPrune(const PruneRules& rules, PruneSql& sql) {
   BERTH_RETURN_IF_ERROR(CheckPruneRules(rules));

@@ -62,18 +62,6 @@ struct PruneCandidate {
   bool holds_reservation = false;  // an active one
 };
 
-// Ids at or below this are outside the newest rules.keep_newest jobs
-// (newest_id: the largest stored id); -1 when the count rule is off.
-int64_t CountThreshold(const PruneRules& rules, int64_t newest_id);
-// Whether the job goes (newest_id is never passed: the scan stops below it).
-bool Prunable(const PruneRules& rules, int64_t count_threshold, const PruneCandidate& job);
-// Whether no job from this one on can go: ids and submit times grow
-// together, so past the count threshold and submitted after the age cutoff
-// the scan may stop.
-bool PastPrunable(const PruneRules& rules, int64_t count_threshold, const PruneCandidate& job);
-// InvalidArgument naming the field when a rule is out of range.
-absl::Status CheckPruneRules(const PruneRules& rules);
-
 // What a backend runs for RunPrune, inside its transaction.
 class PruneSql {
  public:
@@ -91,7 +79,8 @@ class PruneSql {
   virtual absl::StatusOr<int64_t> DeleteNodeEvents(int64_t up_to) = 0;
 };
 
-// The prune itself, the same for both backends (checks the rules first).
+// The prune itself, the same for both backends. InvalidArgument naming the
+// field, before anything is read, when a rule is out of range.
 absl::StatusOr<PruneResult> RunPrune(const PruneRules& rules, PruneSql& sql);
 
 }  // namespace berth::db

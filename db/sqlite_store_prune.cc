@@ -86,7 +86,6 @@ class SqlitePruneSql final : public PruneSql {
 }  // namespace
 
 absl::StatusOr<PruneResult> SqliteStore::PruneEnded(const PruneRules& rules) {
-  BERTH_RETURN_IF_ERROR(CheckPruneRules(rules));
   BERTH_ASSIGN_OR_RETURN(std::unique_ptr<Transaction> txn, BeginUnlessBatch());
   SqlitePruneSql sql(*db_);
   BERTH_ASSIGN_OR_RETURN(PruneResult result, RunPrune(rules, sql));
