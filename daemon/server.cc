@@ -185,6 +185,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   builder.AddListeningPort(config.listen, credentials, &server->port_);
   builder.RegisterService(server->scheduler_service_.get());
   builder.RegisterService(server->agent_service_.get());
+  server->agent_service_->AddQueues(builder);
   {
     absl::MutexLock lock(&server->health_mu_);  // the writer thread may read it (SetServing)
     server->server_ = builder.BuildAndStart();
@@ -192,6 +193,7 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonCo
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
+  server->agent_service_->Start();
   if (!config.metrics_listen.empty()) {
     BERTH_RETURN_IF_ERROR(server->StartHttp(config.metrics_listen));
   }
@@ -241,6 +243,7 @@ void DaemonServer::Shutdown(absl::Duration deadline) {
     SetServing(false, /*fenced=*/true);  // NOT_SERVING from now on
     server_->Shutdown(absl::ToChronoTime(absl::Now() + deadline));
   }
+  if (agent_service_ != nullptr) agent_service_->Stop();  // after the server's calls
   if (core_ != nullptr) {
     core_->SetNotifier(nullptr);
     core_->Stop();
