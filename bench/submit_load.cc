@@ -1,7 +1,7 @@
 // submit_load: a load generator for berthd.
 //
 // Registers --nodes simulated 8-GPU nodes over the agent protocol from this
-// one process (one Connect stream each, callback API), then runs --threads
+// one process (one Connect stream each, async API, on 8 completion queues), then runs --threads
 // concurrent submitters that send --jobs jobs in SubmitJob calls, or in
 // SubmitJobs calls of --batch jobs each (bounded also by --max_seconds). Each acknowledgement is
 // durable: berthd answers only after the job's row is committed (WAL, synchronous=FULL). A
@@ -99,11 +99,21 @@ struct Clocks {
   }
 };
 
-class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage> {
+// One simulated agent on gRPC's async API, its operations completing on one
+// of kNodeQueues queues (the callback API would put every stream's on one
+// queue, searched in full on each completion by Debian's libgrpc; see
+// daemon/agent_service.h).
+class SimNode {
  public:
-  SimNode(berth::v1::AgentService::Stub* stub, std::string name, Clocks* clocks)
-      : name_(std::move(name)), clocks_(clocks) {
-    stub->async()->Connect(&context_, this);
+  enum class Op { kStart, kRead, kWrite };
+  struct Tag {
+    SimNode* node;
+    Op op;
+  };
+
+  SimNode(berth::v1::AgentService::Stub* stub, std::string name, Clocks* clocks,
+          grpc::CompletionQueue* cq)
+      : name_(std::move(name)), clocks_(clocks), io_(stub->PrepareAsyncConnect(&context_, cq)) {
     AgentMessage hello;
     berth::v1::Register* reg = hello.mutable_register_();
     reg->set_node(name_);
@@ -114,40 +124,31 @@ class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage
       gpu->set_memory_bytes(81559.0 * 1024 * 1024);
       gpu->set_uuid(absl::StrCat("GPU-load-", name_, "-", i));
     }
-    Write(std::move(hello));
-    StartRead(&incoming_);
-    StartCall();
+    Write(std::move(hello));  // goes out once the call has started
+    io_->StartCall(&start_);
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    if (incoming_.has_registered()) clocks_->registered++;
-    if (incoming_.has_start_job()) {
-      const berth::v1::Job& job = incoming_.start_job().job();
-      clocks_->Placed(job.spec().request_id());
-      // Prefill jobs keep running: they hold their GPUs to the end.
-      if (absl::StartsWith(job.spec().request_id(), "hold-")) {
-        StartRead(&incoming_);
-        return;
+  void Proceed(Op op, bool ok) {
+    switch (op) {
+      case Op::kStart: {
+        if (!ok) return;
+        {
+          absl::MutexLock lock(&mu_);
+          started_ = true;
+          if (!queue_.empty()) io_->Write(queue_.front(), &write_);
+        }
+        io_->Read(&incoming_, &read_);
+        break;
       }
-      if (absl::GetFlag(FLAGS_hold_ms) > 0)
-        absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_hold_ms)));
-      AgentMessage done;
-      done.mutable_job_status()->set_job_id(job.id());
-      done.mutable_job_status()->set_state(berth::v1::SUCCEEDED);
-      done.mutable_job_status()->set_time_ms(NowUs() / 1000);
-      Write(std::move(done));
+      case Op::kRead:
+        OnReadDone(ok);
+        break;
+      case Op::kWrite:
+        OnWriteDone(ok);
+        break;
     }
-    StartRead(&incoming_);
   }
 
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    queue_.pop_front();
-    if (ok && !queue_.empty()) StartWrite(&queue_.front());
-  }
-
-  void OnDone(const grpc::Status& status) override {}
   void Cancel() { context_.TryCancel(); }
   void Heartbeat() {
     AgentMessage beat;
@@ -156,18 +157,72 @@ class SimNode final : public grpc::ClientBidiReactor<AgentMessage, DaemonMessage
   }
 
  private:
+  void OnReadDone(bool ok) {
+    if (!ok) return;
+    if (incoming_.has_registered()) clocks_->registered++;
+    if (incoming_.has_start_job()) {
+      const berth::v1::Job& job = incoming_.start_job().job();
+      clocks_->Placed(job.spec().request_id());
+      // Prefill jobs keep running: they hold their GPUs to the end.
+      if (!absl::StartsWith(job.spec().request_id(), "hold-")) {
+        if (absl::GetFlag(FLAGS_hold_ms) > 0)
+          absl::SleepFor(absl::Milliseconds(absl::GetFlag(FLAGS_hold_ms)));
+        AgentMessage done;
+        done.mutable_job_status()->set_job_id(job.id());
+        done.mutable_job_status()->set_state(berth::v1::SUCCEEDED);
+        done.mutable_job_status()->set_time_ms(NowUs() / 1000);
+        Write(std::move(done));
+      }
+    }
+    io_->Read(&incoming_, &read_);
+  }
+
+  void OnWriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (ok && !queue_.empty()) io_->Write(queue_.front(), &write_);
+  }
+
   void Write(AgentMessage message) {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(message));
-    if (queue_.size() == 1) StartWrite(&queue_.front());
+    if (started_ && queue_.size() == 1) io_->Write(queue_.front(), &write_);
   }
 
   std::string name_;
   Clocks* clocks_;
   grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<AgentMessage, DaemonMessage>> io_;
+  Tag start_{this, Op::kStart};
+  Tag read_{this, Op::kRead};
+  Tag write_{this, Op::kWrite};
   DaemonMessage incoming_;
   absl::Mutex mu_;
-  std::deque<AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<AgentMessage> queue_ ABSL_GUARDED_BY(mu_);  // front is in flight once started
+};
+
+// The simulated agents' queues, each drained by its own thread until exit.
+constexpr int kNodeQueues = 8;
+class NodeQueues {
+ public:
+  NodeQueues() {
+    for (int i = 0; i < kNodeQueues; ++i) {
+      queues_.push_back(std::make_unique<grpc::CompletionQueue>());
+      std::thread([cq = queues_.back().get()] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok)) {
+          auto* t = static_cast<SimNode::Tag*>(tag);
+          t->node->Proceed(t->op, ok);
+        }
+      }).detach();  // the process ends with _Exit
+    }
+  }
+  grpc::CompletionQueue* For(int node) { return queues_[node % kNodeQueues].get(); }
+
+ private:
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;
 };
 
 int64_t Percentile(std::vector<int64_t>& values, double p) {
@@ -299,13 +354,14 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<berth::v1::AgentService::Stub>> agents;
   Clocks clocks;
   std::vector<std::unique_ptr<SimNode>> nodes;
+  auto* node_queues = new NodeQueues();  // lives until _Exit
   const int node_count = absl::GetFlag(FLAGS_nodes);
   const int64_t rss_empty = DaemonRss();
   for (int i = 0; i < node_count; ++i) {
     if (i % kNodesPerConnection == 0)
       agents.push_back(berth::v1::AgentService::NewStub(Connection()));
-    nodes.push_back(
-        std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%05d", i), &clocks));
+    nodes.push_back(std::make_unique<SimNode>(agents.back().get(), absl::StrFormat("sim-%05d", i),
+                                              &clocks, node_queues->For(i)));
     if ((i + 1) % kNodesPerWave != 0 && i + 1 != node_count) continue;
     const absl::Time wave_deadline = absl::Now() + absl::Seconds(60);
     while (clocks.registered < i + 1 && absl::Now() < wave_deadline) {
