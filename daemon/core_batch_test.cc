@@ -6,6 +6,8 @@
 
 #include "absl/strings/match.h"
 #include "daemon/core_test_fixture.h"
+#include "daemon/state_convert.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace berth::daemon {
 namespace {
@@ -38,12 +40,78 @@ TEST_F(CoreBatchTest, AnArrayIsQueuedInOrderWithItsIndices) {
     EXPECT_NE(result.job().state(), berth::v1::REJECTED);
     EXPECT_FALSE(result.job().has_spec());  // the caller sent it
     EXPECT_GT(result.job().plan().gpus(), 0);
+    EXPECT_EQ(result.job().plan().explanation_size(), 0);  // GetJob has the prose
     auto stored = core_->GetJob(first + i);
     ASSERT_TRUE(stored.ok());
     EXPECT_EQ(stored->spec().array_index(), i);
+    EXPECT_GT(stored->plan().explanation_size(), 0);
+    EXPECT_EQ(stored->plan().tp(), result.job().plan().tp());
   }
   Sync();
   EXPECT_GE(notifier_.starts(), 1);  // the ones that fit now were placed
+}
+
+// Every field of `message` set away from its default, nested ones too.
+void FillEveryField(google::protobuf::Message& message, int depth = 0) {
+  using google::protobuf::FieldDescriptor;
+  ASSERT_LT(depth, 4) << "a recursive message";
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  const google::protobuf::Reflection* r = message.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_repeated()) {
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+        r->AddString(&message, f, "line");
+      } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        FillEveryField(*r->AddMessage(&message, f), depth + 1);
+      } else {
+        ADD_FAILURE() << "fill " << f->full_name() << " here";
+      }
+      continue;
+    }
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        r->SetInt32(&message, f, 100 + i);
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        r->SetInt64(&message, f, 1000 + i);
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        r->SetDouble(&message, f, 0.5 + i);
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        r->SetBool(&message, f, true);
+        break;
+      case FieldDescriptor::CPPTYPE_STRING:
+        r->SetString(&message, f, "value " + std::to_string(i));
+        break;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        FillEveryField(*r->MutableMessage(&message, f), depth + 1);
+        break;
+      default:
+        ADD_FAILURE() << "fill " << f->full_name() << " here";
+    }
+  }
+}
+
+// A field added to PlanReport must be copied by PlanWithoutProse too, or
+// SubmitJobs answers would lose it.
+TEST(PlanWithoutProseTest, CopiesEveryFieldButExplanationAlternativesAndLaunch) {
+  berth::v1::PlanReport plan;
+  FillEveryField(plan);
+  const berth::v1::PlanReport brief = PlanWithoutProse(plan);
+  EXPECT_EQ(brief.explanation_size(), 0);
+  EXPECT_EQ(brief.alternatives_size(), 0);
+  EXPECT_EQ(brief.launch_size(), 0);
+  google::protobuf::util::MessageDifferencer differ;
+  const google::protobuf::Descriptor* d = plan.GetDescriptor();
+  for (const char* prose : {"explanation", "alternatives", "launch"}) {
+    ASSERT_NE(d->FindFieldByName(prose), nullptr) << prose;
+    differ.IgnoreField(d->FindFieldByName(prose));
+  }
+  std::string differences;
+  differ.ReportDifferencesToString(&differences);
+  EXPECT_TRUE(differ.Compare(plan, brief)) << differences;
 }
 
 TEST_F(CoreBatchTest, OneMalformedSpecQueuesNoneAndNamesIt) {

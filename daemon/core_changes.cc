@@ -20,30 +20,6 @@ using berth::v1::Job;
 
 namespace {
 
-Job NewJob(const berth::v1::JobSpec& spec, const AdmissionResult& admission, int64_t now_ms,
-           int64_t default_max_runtime) {
-  Job job;
-  *job.mutable_spec() = spec;
-  if (job.spec().max_runtime_seconds() == 0 && default_max_runtime > 0) {
-    job.mutable_spec()->set_max_runtime_seconds(default_max_runtime);
-  }
-  job.set_submit_time_ms(now_ms);
-  if (admission.admitted) {
-    const PoolVerdict& pool = admission.pools[admission.chosen];
-    job.set_state(berth::v1::PENDING);
-    job.set_gpu_type(pool.pool.gpu_type);
-    *job.mutable_plan() = PlanReportOf(pool);
-    // Runner-up splits belong to planning (PlanJob), not to a queued job:
-    // they would be copied with the job everywhere it goes.
-    job.mutable_plan()->clear_alternatives();
-  } else {
-    job.set_state(berth::v1::REJECTED);
-    job.set_reason(admission.reason);
-    if (!admission.pools.empty()) *job.mutable_plan() = PlanReportOf(admission.pools.front());
-  }
-  return job;
-}
-
 // Request ids are scoped by team (the store's lookup is). A team's id used
 // again with another spec is not a retry: answering with the first job
 // would hide the new one, and making a second job would break the id's
@@ -87,8 +63,9 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
   std::vector<Job> jobs;
   jobs.reserve(submissions.size());
   const int64_t now = options_.now_ms();
-  for (const Submission& s : submissions) {
-    jobs.push_back(NewJob(s.spec, s.admission, now, options_.default_max_runtime_seconds));
+  for (Submission& s : submissions) {
+    s.job.set_submit_time_ms(now);
+    jobs.push_back(std::move(s.job));
   }
   std::vector<db::InsertOutcome> outcomes;
   const bool written = batch.Write([&](db::Store& store) -> absl::Status {
@@ -107,7 +84,7 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     const bool duplicate = outcomes[i].duplicate;
     if (outcomes[i].spec_differs) {
       if (options_.metrics != nullptr) options_.metrics->submissions_invalid.Increment();
-      absl::Status refused = RequestIdReused(submissions[i].spec.request_id(), job.id());
+      absl::Status refused = RequestIdReused(job.spec().request_id(), job.id());
       // Moved, not copied: the caller alone owns the status (see WriteBatch).
       batch.AddReply("submission",
                      [done, refused = std::move(refused)](absl::Status commit) mutable {
@@ -118,7 +95,6 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     if (duplicate) {
       if (options_.metrics != nullptr) options_.metrics->submissions_duplicate.Increment();
     } else {
-      state_.AddJob(JobFromProto(job));
       CountSubmission(submissions[i].admission);
       if (job.state() == berth::v1::REJECTED) {
         Record(batch, job.id(), "", EventKind::kRejected, job.reason());
@@ -129,6 +105,9 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
                             job.plan().tp(), " × PP ", job.plan().pp(), " × DP ", job.plan().dp(),
                             ")"));
       }
+      // Its spec and plan move into memory: only `job`'s other fields are
+      // read below.
+      state_.AddJob(JobFromProto(std::move(jobs[i])));
     }
     // A retried request id is answered with the stored job (from memory
     // when it is there, which may have moved on since; else the file's). A
@@ -136,28 +115,30 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
     const int64_t id = job.id();
     std::optional<Job> stored;
     if (duplicate) stored = std::move(jobs[i]);  // `job` is not used below
-    batch.AddReply("submission",
-                   [this, id, stored = std::move(stored), duplicate,
-                    as_job = submissions[i].rejected_as_job, done](absl::Status commit) mutable {
-                     if (!commit.ok()) {
-                       done(std::move(commit));
-                       return;
-                     }
-                     absl::StatusOr<Job> current = GetJob(id);
-                     if (!current.ok() && !stored.has_value()) {
-                       done(current.status());
-                       return;
-                     }
-                     Job answer = current.ok() ? *std::move(current) : *std::move(stored);
-                     if (answer.state() == berth::v1::REJECTED && !as_job) {
-                       done(absl::FailedPreconditionError(answer.reason()));
-                       return;
-                     }
-                     berth::v1::SubmitJobResponse response;
-                     *response.mutable_job() = std::move(answer);
-                     response.set_duplicate(duplicate);
-                     done(std::move(response));
-                   });
+    batch.AddReply(
+        "submission",
+        [this, id, stored = std::move(stored), duplicate, as_job = submissions[i].rejected_as_job,
+         fields = submissions[i].brief ? JobFields::kBrief : JobFields::kAll,
+         done](absl::Status commit) mutable {
+          if (!commit.ok()) {
+            done(std::move(commit));
+            return;
+          }
+          absl::StatusOr<Job> current = GetJob(id, fields);
+          if (!current.ok() && !stored.has_value()) {
+            done(current.status());
+            return;
+          }
+          Job answer = current.ok() ? *std::move(current) : *std::move(stored);
+          if (answer.state() == berth::v1::REJECTED && !as_job) {
+            done(absl::FailedPreconditionError(answer.reason()));
+            return;
+          }
+          berth::v1::SubmitJobResponse response;
+          *response.mutable_job() = std::move(answer);
+          response.set_duplicate(duplicate);
+          done(std::move(response));
+        });
   }
 }
 

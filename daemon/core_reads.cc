@@ -14,11 +14,11 @@
 
 namespace berth::daemon {
 
-absl::StatusOr<berth::v1::Job> SchedulerCore::GetJob(int64_t id) const {
+absl::StatusOr<berth::v1::Job> SchedulerCore::GetJob(int64_t id, JobFields fields) const {
   absl::ReaderMutexLock lock(&mu_);
   const JobRecord* job = state_.FindJob(id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-  return JobToProto(*job);
+  return JobToProto(*job, fields);
 }
 
 berth::v1::ListJobsResponse SchedulerCore::ListJobs(

@@ -2,6 +2,7 @@
 // and admitted against the cluster as last published for admission (no
 // wait for the writer), then queued for the writer's next round
 // (ProcessSubmissions in core_changes.cc writes and answers it).
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,36 @@
 #include "daemon/scheduler_core.h"
 
 namespace berth::daemon {
+
+namespace {
+
+// The job a submission makes, but for its submit time (the writer's):
+// built on the caller's thread so that the writer neither copies the spec
+// nor converts the plan.
+berth::v1::Job NewJob(berth::v1::JobSpec spec, const AdmissionResult& admission,
+                      int64_t default_max_runtime) {
+  berth::v1::Job job;
+  *job.mutable_spec() = std::move(spec);
+  if (job.spec().max_runtime_seconds() == 0 && default_max_runtime > 0) {
+    job.mutable_spec()->set_max_runtime_seconds(default_max_runtime);
+  }
+  if (admission.admitted) {
+    const PoolVerdict& pool = admission.pools[admission.chosen];
+    job.set_state(berth::v1::PENDING);
+    job.set_gpu_type(pool.pool.gpu_type);
+    *job.mutable_plan() = PlanReportOf(pool);
+    // Runner-up splits belong to planning (PlanJob), not to a queued job:
+    // they would be copied with the job everywhere it goes.
+    job.mutable_plan()->clear_alternatives();
+  } else {
+    job.set_state(berth::v1::REJECTED);
+    job.set_reason(admission.reason);
+    if (!admission.pools.empty()) *job.mutable_plan() = PlanReportOf(admission.pools.front());
+  }
+  return job;
+}
+
+}  // namespace
 
 SchedulerCore::AdmissionView SchedulerCore::CurrentAdmissionView() const {
   absl::ReaderMutexLock lock(&admission_mu_);
@@ -52,12 +83,13 @@ void SchedulerCore::Submit(berth::v1::JobSpec spec, SubmitCallback done) {
     done(admission.status());
     return;
   }
+  berth::v1::Job job = NewJob(std::move(spec), *admission, options_.default_max_runtime_seconds);
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     done(ShuttingDown());
     return;
   }
-  submissions_.push_back(Submission{std::move(spec), *std::move(admission), std::move(done)});
+  submissions_.push_back(Submission{std::move(job), *std::move(admission), std::move(done)});
 }
 
 namespace {
@@ -129,20 +161,27 @@ void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs, SubmitBat
     admissions.push_back(*std::move(admission));
   }
   auto answer = std::make_shared<BatchAnswer>(specs.size(), std::move(done));
+  std::vector<Submission> batch;
+  batch.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    batch.push_back(Submission{
+        .job = NewJob(std::move(specs[i]), admissions[i], options_.default_max_runtime_seconds),
+        .admission = std::move(admissions[i]),
+        .done =
+            [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) {
+              answer->Set(i, std::move(r));
+            },
+        .rejected_as_job = true,
+        .brief = true});
+  }
   // One lock for all: the writer takes them into the same round.
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     // Not queued: answered here, once.
-    for (size_t i = 0; i < specs.size(); ++i) answer->Set(i, ShuttingDown());
+    for (size_t i = 0; i < batch.size(); ++i) answer->Set(i, ShuttingDown());
     return;
   }
-  for (size_t i = 0; i < specs.size(); ++i) {
-    submissions_.push_back(Submission{std::move(specs[i]), std::move(admissions[i]),
-                                      [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) {
-                                        answer->Set(i, std::move(r));
-                                      },
-                                      /*rejected_as_job=*/true});
-  }
+  std::move(batch.begin(), batch.end(), std::back_inserter(submissions_));
 }
 
 }  // namespace berth::daemon

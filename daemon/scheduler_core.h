@@ -60,6 +60,7 @@
 #include "daemon/cluster_state.h"
 #include "daemon/metrics.h"
 #include "daemon/reclaim.h"
+#include "daemon/state_convert.h"
 #include "daemon/team_policy.h"
 #include "daemon/teams_config.h"
 #include "daemon/write_batch.h"
@@ -205,7 +206,7 @@ class SchedulerCore {
   absl::StatusOr<int64_t> ReportCheckpoint(int64_t id, int64_t time_ms);
 
   // Reads.
-  absl::StatusOr<berth::v1::Job> GetJob(int64_t id) const;
+  absl::StatusOr<berth::v1::Job> GetJob(int64_t id, JobFields fields = JobFields::kAll) const;
   berth::v1::ListJobsResponse ListJobs(const berth::v1::ListJobsRequest& request) const;
   berth::v1::ListNodesResponse ListNodes() const;
   // Per team and GPU type (team_usage.h); FailedPrecondition without teams.
@@ -224,12 +225,16 @@ class SchedulerCore {
 
  private:
   struct Submission {
-    berth::v1::JobSpec spec;
+    // The job as the caller's thread built it (spec, plan, state); the
+    // writer gives it its submit time and id.
+    berth::v1::Job job;
     AdmissionResult admission;
     SubmitCallback done;
     // Answer a REJECTED job as a response (SubmitBatch), not as the
     // FailedPrecondition that SubmitJob returns.
     bool rejected_as_job = false;
+    // Answer with JobFields::kBrief (SubmitBatch: the caller sent the spec).
+    bool brief = false;
   };
   // The cluster as last published for admission, taken once per call (a
   // batch of 10,000 specs admits them all against one copy).

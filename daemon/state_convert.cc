@@ -70,7 +70,10 @@ OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec) {
 
 std::string GpuCountText(int64_t gpus) { return absl::StrCat(gpus, gpus == 1 ? " GPU" : " GPUs"); }
 
-JobRecord JobFromProto(const berth::v1::Job& job) {
+namespace {
+
+// Every field but the detail (spec and plan).
+JobRecord RecordOf(const berth::v1::Job& job) {
   JobRecord record{
       .id = job.id(),
       .request_id = job.spec().request_id(),
@@ -91,7 +94,7 @@ JobRecord JobFromProto(const berth::v1::Job& job) {
       .gpus = {},
       .preemptions = job.preemptions(),
       .preempted_by = job.preempted_by(),
-      .detail = std::make_shared<const JobDetail>(JobDetail{job.spec(), job.plan()}),
+      .detail = nullptr,
   };
   record.gpus.reserve(job.gpus_size());
   for (const berth::v1::GpuAssignment& gpu : job.gpus()) {
@@ -106,12 +109,56 @@ JobRecord JobFromProto(const berth::v1::Job& job) {
   return record;
 }
 
-berth::v1::Job JobToProto(const JobRecord& record) {
+}  // namespace
+
+JobRecord JobFromProto(const berth::v1::Job& job) {
+  JobRecord record = RecordOf(job);
+  record.detail = std::make_shared<const JobDetail>(JobDetail{job.spec(), job.plan()});
+  return record;
+}
+
+JobRecord JobFromProto(berth::v1::Job&& job) {
+  JobRecord record = RecordOf(job);
+  record.detail = std::make_shared<const JobDetail>(
+      JobDetail{std::move(*job.mutable_spec()), std::move(*job.mutable_plan())});
+  return record;
+}
+
+berth::v1::PlanReport PlanWithoutProse(const berth::v1::PlanReport& plan) {
+  berth::v1::PlanReport brief;
+  brief.set_feasible(plan.feasible());
+  if (plan.has_reason()) brief.set_reason(plan.reason());
+  brief.set_task(plan.task());
+  if (plan.has_model()) *brief.mutable_model() = plan.model();
+  if (plan.has_gpu()) *brief.mutable_gpu() = plan.gpu();
+  brief.set_gpus(plan.gpus());
+  brief.set_nodes(plan.nodes());
+  brief.set_tp(plan.tp());
+  brief.set_pp(plan.pp());
+  brief.set_dp(plan.dp());
+  brief.set_zero_stage(plan.zero_stage());
+  brief.set_micro_batch(plan.micro_batch());
+  brief.set_recompute(plan.recompute());
+  brief.set_offload(plan.offload());
+  if (plan.has_per_gpu()) *brief.mutable_per_gpu() = plan.per_gpu();
+  if (plan.has_estimate()) *brief.mutable_estimate() = plan.estimate();
+  brief.set_ep(plan.ep());
+  brief.set_replica_batch(plan.replica_batch());
+  brief.set_first_stage_layers(plan.first_stage_layers());
+  brief.set_last_stage_layers(plan.last_stage_layers());
+  brief.set_objective(plan.objective());
+  brief.set_precision(plan.precision());
+  return brief;
+}
+
+berth::v1::Job JobToProto(const JobRecord& record, JobFields fields) {
   berth::v1::Job job;
   job.set_id(record.id);
-  if (record.detail != nullptr) {
+  if (record.detail != nullptr && fields == JobFields::kAll) {
     *job.mutable_spec() = record.detail->spec;
     *job.mutable_plan() = record.detail->plan;
+  } else if (record.detail != nullptr) {
+    *job.mutable_plan() = PlanWithoutProse(record.detail->plan);
   }
   job.set_state(JobStateToProto(record.state));
   job.set_reason(record.reason);

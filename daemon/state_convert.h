@@ -27,7 +27,15 @@ OnNodeLoss OnNodeLossFromSpec(const berth::v1::JobSpec& spec);
 std::string GpuCountText(int64_t gpus);
 
 JobRecord JobFromProto(const berth::v1::Job& job);
-berth::v1::Job JobToProto(const JobRecord& job);
+// The same, moving the spec and plan out of `job` (its other fields stay).
+JobRecord JobFromProto(berth::v1::Job&& job);
+// How much of a job JobToProto copies. kBrief leaves out the spec and the
+// plan's prose (explanation, alternatives, launch): what SubmitJobs answers.
+enum class JobFields { kAll, kBrief };
+berth::v1::Job JobToProto(const JobRecord& job, JobFields fields = JobFields::kAll);
+// `plan` without explanation, alternatives and launch, copied field by field
+// (cheaper than a copy that is then cleared).
+berth::v1::PlanReport PlanWithoutProse(const berth::v1::PlanReport& plan);
 
 NodeRecord NodeFromProto(const berth::v1::Node& node);
 // `last_heartbeat_ms` is kept apart from the record (heartbeats do not
