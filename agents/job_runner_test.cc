@@ -282,6 +282,9 @@ TEST_F(JobRunnerTest, ReportsTheCheckpointFilesTime) {
                               "; exec sleep 1000"}));
   runner_->Start(Job(32, {"/bin/sh", "-c", "echo $$ >> " + marks + "; exec sleep 1000"}));
   ASSERT_TRUE(WaitForLines(marks, 2));
+  // A job's command may run before the runner has marked it running.
+  ASSERT_TRUE(recorder_.WaitFor(31, v1::RUNNING).ok());
+  ASSERT_TRUE(recorder_.WaitFor(32, v1::RUNNING).ok());
   const std::vector<v1::JobCheckpoint> checkpoints = runner_->Checkpoints();
   ASSERT_EQ(checkpoints.size(), 1u);
   EXPECT_EQ(checkpoints[0].job_id(), 31);
@@ -302,6 +305,7 @@ TEST_F(JobRunnerTest, ACheckpointLinkIsIgnored) {
                           "ln -s /etc/passwd \"$BERTH_CHECKPOINT_FILE\"; echo $$ >> " + marks +
                               "; exec sleep 1000"}));
   ASSERT_TRUE(WaitForLines(marks, 1));
+  ASSERT_TRUE(recorder_.WaitFor(33, v1::RUNNING).ok());
   EXPECT_TRUE(runner_->Checkpoints().empty());
   runner_->Stop(33, absl::ZeroDuration());
   ASSERT_TRUE(recorder_.WaitFor(33, v1::CANCELLED).ok());
