@@ -13,9 +13,9 @@
 // Debian's libgrpc is built with assertions on, so each completion there
 // searches the queue's list of outstanding operations from the start: two
 // per idle agent stream, 20,000 at 10,000 nodes, searched on each of the
-// 10,000 heartbeats a second (issue 15; bench/RESULTS.md). Spread over the
-// queues, each list is a sixteenth as long, and the scheduler service's
-// calls no longer share theirs with the agents'.
+// 10,000 heartbeats a second (issue 15; bench/RESULTS.md). gRPC gives each
+// connection one of the queues, so with many agents each list holds about
+// a sixteenth, and the scheduler service's calls no longer share theirs.
 //
 //   AgentServiceImpl agents(core, interval);
 //   agents.AddQueues(builder);       // before BuildAndStart
