@@ -46,7 +46,10 @@ class AgentStream final : public std::enable_shared_from_this<AgentStream> {
   void Proceed(Op op, bool ok) {
     switch (op) {
       case Op::kAccept:
-        if (!ok) break;  // the server is shutting down: no call came
+        if (!ok) {  // the server is shutting down: no call came
+          std::shared_ptr<AgentStream> last = std::move(self_);  // frees this on return
+          return;
+        }
         service_->Accept(cq_);
         Begin();
         break;
@@ -61,10 +64,6 @@ class AgentStream final : public std::enable_shared_from_this<AgentStream> {
         finished_ = true;
         break;
       }
-    }
-    if (op == Op::kAccept && !ok) {
-      std::shared_ptr<AgentStream> last = std::move(self_);  // frees this on return
-      return;
     }
     if (Over()) End();
   }
@@ -88,9 +87,7 @@ class AgentStream final : public std::enable_shared_from_this<AgentStream> {
 
  private:
   void Begin() {
-    std::vector<std::string> names;
-    if (service_->verify_node_certificates()) names = PeerCommonNames();
-    common_names_ = std::move(names);
+    if (service_->verify_node_certificates()) common_names_ = PeerCommonNames();
     peer_ = context_.peer();
     if (!service_->Admit(shared_from_this())) {
       service_->refusals().Refused(absl::StrCat("berthd: refused agent stream from ", peer_, ": ",

@@ -171,6 +171,32 @@ TEST_F(CoreBatchTest, ARetriedCallReturnsTheSameJobsAndAReusedIdIsItsResultsErro
   EXPECT_EQ(core_->ListJobs({}).jobs_size(), 4);
 }
 
+// A retry answered from the file (the job has left memory) is as brief as
+// one answered from memory.
+TEST_F(CoreBatchTest, ARetryOfAJobNoLongerInMemoryIsAnsweredBriefToo) {
+  keep_finished_ = 0;
+  core_.reset();
+  Open();
+  Register("n1", "h100-80gb", 8);
+  std::vector<JobSpec> specs = Array("llama-2-7b", 3, "sweep");
+  auto first = SubmitBatch(specs);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // Cancelled, and its stop confirmed by the node, it leaves memory.
+  const int64_t last = first->results(2).job().id();
+  ASSERT_TRUE(Cancel(last).ok());
+  Report("n1", last, berth::v1::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return !core_->GetJob(last).ok(); }));
+  auto again = SubmitBatch(specs);
+  ASSERT_TRUE(again.ok()) << again.status();
+  const berth::v1::Job& retried = again->results(2).job();
+  EXPECT_TRUE(again->results(2).duplicate());
+  EXPECT_EQ(retried.id(), last);
+  EXPECT_EQ(retried.state(), berth::v1::CANCELLED);
+  EXPECT_FALSE(retried.has_spec());
+  EXPECT_EQ(retried.plan().explanation_size(), 0);
+  EXPECT_GT(retried.plan().gpus(), 0);
+}
+
 TEST_F(CoreBatchTest, AnEmptyCallQueuesNothing) {
   auto response = SubmitBatch({});
   ASSERT_TRUE(response.ok());

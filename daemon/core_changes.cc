@@ -105,40 +105,39 @@ void SchedulerCore::ProcessSubmissions(WriteBatch& batch, std::vector<Submission
                             job.plan().tp(), " × PP ", job.plan().pp(), " × DP ", job.plan().dp(),
                             ")"));
       }
-      // Its spec and plan move into memory: only `job`'s other fields are
-      // read below.
-      state_.AddJob(JobFromProto(std::move(jobs[i])));
     }
     // A retried request id is answered with the stored job (from memory
     // when it is there, which may have moved on since; else the file's). A
     // new job is in memory until the round's replies are sent: no copy.
     const int64_t id = job.id();
-    std::optional<Job> stored;
-    if (duplicate) stored = std::move(jobs[i]);  // `job` is not used below
-    batch.AddReply(
-        "submission",
-        [this, id, stored = std::move(stored), duplicate, as_job = submissions[i].rejected_as_job,
-         fields = submissions[i].brief ? JobFields::kBrief : JobFields::kAll,
-         done](absl::Status commit) mutable {
-          if (!commit.ok()) {
-            done(std::move(commit));
-            return;
-          }
-          absl::StatusOr<Job> current = GetJob(id, fields);
-          if (!current.ok() && !stored.has_value()) {
-            done(current.status());
-            return;
-          }
-          Job answer = current.ok() ? *std::move(current) : *std::move(stored);
-          if (answer.state() == berth::v1::REJECTED && !as_job) {
-            done(absl::FailedPreconditionError(answer.reason()));
-            return;
-          }
-          berth::v1::SubmitJobResponse response;
-          *response.mutable_job() = std::move(answer);
-          response.set_duplicate(duplicate);
-          done(std::move(response));
-        });
+    std::optional<Job> stored;  // `job` is not used below: it moves
+    if (duplicate) {
+      stored = std::move(jobs[i]);
+    } else {
+      state_.AddJob(JobFromProto(std::move(jobs[i])));  // its spec and plan, into memory
+    }
+    batch.AddReply("submission", [this, id, stored = std::move(stored), duplicate,
+                                  batch = submissions[i].batch, done](absl::Status commit) mutable {
+      if (!commit.ok()) {
+        done(std::move(commit));
+        return;
+      }
+      const JobFields fields = batch ? JobFields::kBrief : JobFields::kAll;
+      absl::StatusOr<Job> current = GetJob(id, fields);
+      if (!current.ok() && !stored.has_value()) {
+        done(current.status());
+        return;
+      }
+      Job answer = current.ok() ? *std::move(current) : Abridged(*std::move(stored), fields);
+      if (answer.state() == berth::v1::REJECTED && !batch) {
+        done(absl::FailedPreconditionError(answer.reason()));
+        return;
+      }
+      berth::v1::SubmitJobResponse response;
+      *response.mutable_job() = std::move(answer);
+      response.set_duplicate(duplicate);
+      done(std::move(response));
+    });
   }
 }
 

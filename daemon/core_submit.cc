@@ -108,13 +108,8 @@ class BatchAnswer {
   void Set(size_t i, absl::StatusOr<berth::v1::SubmitJobResponse> answer) {
     berth::v1::SubmitJobsResponse::Result& result = *response_.mutable_results(static_cast<int>(i));
     if (answer.ok()) {
-      berth::v1::Job& job = *result.mutable_job();
-      job = *std::move(answer->mutable_job());
-      // The caller sent the spec; GetJob has the plan's prose.
-      job.clear_spec();
-      job.mutable_plan()->clear_explanation();
-      job.mutable_plan()->clear_launch();
-      job.mutable_plan()->clear_alternatives();
+      // Brief already (Submission::batch): GetJob has the spec and prose.
+      *result.mutable_job() = std::move(*answer->mutable_job());
       result.set_duplicate(answer->duplicate());
     } else if (answer.status().code() == absl::StatusCode::kAlreadyExists) {
       result.set_error(std::string(answer.status().message()));
@@ -171,8 +166,7 @@ void SchedulerCore::SubmitBatch(std::vector<berth::v1::JobSpec> specs, SubmitBat
             [answer, i](absl::StatusOr<berth::v1::SubmitJobResponse> r) {
               answer->Set(i, std::move(r));
             },
-        .rejected_as_job = true,
-        .brief = true});
+        .batch = true});
   }
   // One lock for all: the writer takes them into the same round.
   absl::MutexLock lock(&queue_mu_);

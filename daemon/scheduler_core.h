@@ -230,11 +230,10 @@ class SchedulerCore {
     berth::v1::Job job;
     AdmissionResult admission;
     SubmitCallback done;
-    // Answer a REJECTED job as a response (SubmitBatch), not as the
-    // FailedPrecondition that SubmitJob returns.
-    bool rejected_as_job = false;
-    // Answer with JobFields::kBrief (SubmitBatch: the caller sent the spec).
-    bool brief = false;
+    // From SubmitBatch: a REJECTED job is answered as a result, not as the
+    // FailedPrecondition that SubmitJob returns, and the answer is
+    // JobFields::kBrief (the caller sent the spec).
+    bool batch = false;
   };
   // The cluster as last published for admission, taken once per call (a
   // batch of 10,000 specs admits them all against one copy).

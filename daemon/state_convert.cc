@@ -151,14 +151,23 @@ berth::v1::PlanReport PlanWithoutProse(const berth::v1::PlanReport& plan) {
   return brief;
 }
 
+berth::v1::Job Abridged(berth::v1::Job job, JobFields fields) {
+  if (fields == JobFields::kAll) return job;
+  job.clear_spec();
+  *job.mutable_plan() = PlanWithoutProse(job.plan());
+  return job;
+}
+
 berth::v1::Job JobToProto(const JobRecord& record, JobFields fields) {
   berth::v1::Job job;
   job.set_id(record.id);
-  if (record.detail != nullptr && fields == JobFields::kAll) {
-    *job.mutable_spec() = record.detail->spec;
-    *job.mutable_plan() = record.detail->plan;
-  } else if (record.detail != nullptr) {
-    *job.mutable_plan() = PlanWithoutProse(record.detail->plan);
+  if (record.detail != nullptr) {
+    if (fields == JobFields::kAll) {
+      *job.mutable_spec() = record.detail->spec;
+      *job.mutable_plan() = record.detail->plan;
+    } else {
+      *job.mutable_plan() = PlanWithoutProse(record.detail->plan);
+    }
   }
   job.set_state(JobStateToProto(record.state));
   job.set_reason(record.reason);

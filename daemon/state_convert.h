@@ -33,6 +33,8 @@ JobRecord JobFromProto(berth::v1::Job&& job);
 // plan's prose (explanation, alternatives, launch): what SubmitJobs answers.
 enum class JobFields { kAll, kBrief };
 berth::v1::Job JobToProto(const JobRecord& job, JobFields fields = JobFields::kAll);
+// A job read from elsewhere (the file) cut to `fields`, as JobToProto cuts.
+berth::v1::Job Abridged(berth::v1::Job job, JobFields fields);
 // `plan` without explanation, alternatives and launch, copied field by field
 // (cheaper than a copy that is then cleared).
 berth::v1::PlanReport PlanWithoutProse(const berth::v1::PlanReport& plan);

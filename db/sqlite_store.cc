@@ -209,7 +209,7 @@ absl::StatusOr<std::vector<InsertOutcome>> SqliteStore::InsertJobs(
   std::vector<InsertOutcome> outcomes(jobs.size());
   std::vector<std::pair<size_t, Job>> duplicates;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    const Job& job = jobs[i];
+    Job& job = jobs[i];  // written in place: a copy of its spec and plan showed in profiles
     if (!job.spec().request_id().empty()) {
       BERTH_ASSIGN_OR_RETURN(
           std::optional<Job> stored,
@@ -224,16 +224,12 @@ absl::StatusOr<std::vector<InsertOutcome>> SqliteStore::InsertJobs(
         continue;
       }
     }
-    Job& row = jobs[i];  // in place: a copy of the spec and plan cost the writer 3%
-    if (row.state() == berth::v1::JOB_STATE_UNSPECIFIED) row.set_state(berth::v1::PENDING);
-    BERTH_ASSIGN_OR_RETURN(outcomes[i].id, InsertJobRow(*db_, row));
+    if (job.state() == berth::v1::JOB_STATE_UNSPECIFIED) job.set_state(berth::v1::PENDING);
+    BERTH_ASSIGN_OR_RETURN(outcomes[i].id, InsertJobRow(*db_, job));
   }
   BERTH_RETURN_IF_ERROR(InsertEvents(*db_, events));
   BERTH_RETURN_IF_ERROR(CommitUnlessBatch(txn));
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    jobs[i].set_id(outcomes[i].id);
-    if (jobs[i].state() == berth::v1::JOB_STATE_UNSPECIFIED) jobs[i].set_state(berth::v1::PENDING);
-  }
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].set_id(outcomes[i].id);
   for (auto& [i, stored] : duplicates) jobs[i] = std::move(stored);
   return outcomes;
 }
