@@ -150,7 +150,9 @@ void ClusterState::Track(const JobRecord& job) {
                              .pending = std::pair(LaneKey{.tp = job.shape.tp,
                                                           .pp = job.shape.pp,
                                                           .dp = job.shape.dp,
-                                                          .max_runtime_ms = job.max_runtime_ms},
+                                                          .max_runtime_ms = job.max_runtime_ms,
+                                                          .team = job.team,
+                                                          .priority = job.priority},
                                                   QueueKey{.priority = job.priority,
                                                            .submit_time_ms = job.submit_time_ms,
                                                            .id = job.id})});
@@ -158,7 +160,10 @@ void ClusterState::Track(const JobRecord& job) {
     const int64_t end = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0;
     index_.Track(job.id,
                  QueueIndex::Entry{.pool = job.gpu_type,
-                                   .held = std::pair(end, static_cast<int64_t>(job.gpus.size()))});
+                                   .held = std::pair(end, static_cast<int64_t>(job.gpus.size())),
+                                   .team = job.team,
+                                   .priority = job.priority,
+                                   .start_ms = job.start_time_ms});
   } else {
     index_.Track(job.id, std::nullopt);
   }
@@ -489,7 +494,8 @@ std::vector<PendingJob> ClusterState::PendingJobs() const {
                                  .submit_time_ms = job.submit_time_ms,
                                  .gpu_type = job.gpu_type,
                                  .shape = job.shape,
-                                 .max_runtime_ms = job.max_runtime_ms});
+                                 .max_runtime_ms = job.max_runtime_ms,
+                                 .team = job.team});
   }
   return pending;
 }
@@ -499,11 +505,14 @@ std::vector<RunningJob> ClusterState::RunningJobs() const {
   for (int64_t id : live_) {
     const JobRecord& job = jobs_.at(id);
     if (job.state == JobState::kPending) continue;
-    running.push_back(RunningJob{
-        .id = id,
-        .gpu_type = job.gpu_type,
-        .gpus = static_cast<int64_t>(job.gpus.size()),
-        .end_by_ms = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0});
+    running.push_back(
+        RunningJob{.id = id,
+                   .gpu_type = job.gpu_type,
+                   .gpus = static_cast<int64_t>(job.gpus.size()),
+                   .end_by_ms = job.max_runtime_ms > 0 ? job.start_time_ms + job.max_runtime_ms : 0,
+                   .team = job.team,
+                   .start_ms = job.start_time_ms,
+                   .priority = job.priority});
   }
   return running;
 }

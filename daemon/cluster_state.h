@@ -205,7 +205,8 @@ class ClusterState {
   // capacity view built before is stale).
   bool TakeTopologyChanged();
 
-  // The pass's inputs: pending jobs and running jobs (by id).
+  // The pass's inputs: pending jobs and running jobs (by id), with their
+  // teams (and the running jobs' starts and priorities).
   std::vector<PendingJob> PendingJobs() const;
   std::vector<RunningJob> RunningJobs() const;
   // The same, kept up to date by every transition (SchedulePassIndexed's

@@ -1,9 +1,11 @@
 // SchedulerCore: the scheduling pass of a writer round. The policy (who
 // goes next, where it goes) is queue_policy.h's pure SchedulePass; this
-// applies its decisions to the state and the round's batch. Without teams
-// the pass is indexed_pass.h's, over indexes the state keeps (the same
-// decisions, without rescanning the queue), and why a job waits is
-// computed only when asked (WaitingVerdict).
+// applies its decisions to the state and the round's batch. The pass is
+// indexed_pass.h's without teams and team_indexed_pass.h's with them, over
+// indexes the state keeps (the same decisions, without rescanning the
+// queue), and why a job waits is computed only when asked
+// (WaitingVerdict). With teams, when reclaim may preempt (or a preemptor
+// waits for its victims), the full pass runs instead and reclaim after it.
 #include <cmath>
 #include <iostream>
 #include <iterator>
@@ -18,6 +20,7 @@
 #include "daemon/indexed_pass.h"
 #include "daemon/scheduler_core.h"
 #include "daemon/state_convert.h"
+#include "daemon/team_indexed_pass.h"
 
 namespace berth::daemon {
 
@@ -76,13 +79,13 @@ std::optional<Waiting> SchedulerCore::WaitingVerdict(int64_t id) const {
   auto kept = state_.waiting().find(id);
   if (kept != state_.waiting().end()) return kept->second;
   const JobRecord* job = state_.FindJob(id);
-  if (options_.teams != nullptr || job == nullptr || job->state != JobState::kPending) {
-    return std::nullopt;
-  }
+  if (job == nullptr || job->state != JobState::kPending) return std::nullopt;
   // The full pass as of the last one's time, on the state it left.
+  const int64_t at = last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms();
   const PassResult full =
-      SchedulePass(state_.PendingJobs(), state_.RunningJobs(), state_.CurrentViews(),
-                   last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms());
+      options_.teams == nullptr
+          ? SchedulePass(state_.PendingJobs(), state_.RunningJobs(), state_.CurrentViews(), at)
+          : FullTeamPass(TeamPassJobs(), state_.CurrentViews(), at);
   for (const Waiting& w : full.waiting) {
     if (w.job_id == id) return w;
   }
@@ -117,12 +120,8 @@ DecayedUsage SchedulerCore::UsageFromRows(const db::TeamUsage& rows) {
 // per kTeamUsageSaveMs, in the round's batch: a restart loses at most that
 // much of it.
 void SchedulerCore::UpdateTeamUsage(WriteBatch& batch, int64_t now) {
-  TeamGpus held;  // as team_usage.cc counts it: placed and running jobs
-  for (int64_t id : state_.live()) {
-    const JobRecord& job = *state_.FindJob(id);
-    if (job.state == JobState::kPending) continue;
-    held[job.team][job.gpu_type] += static_cast<int64_t>(job.gpus.size());
-  }
+  // As team_usage.cc counts it: placed and running jobs.
+  const TeamGpus held = state_.queue_index().HeldGpusByTeam();
   team_usage_ = DecayUsage(team_usage_, held, now, options_.teams->half_life_ms);
   if (team_usage_saved_ms_ != 0 && now - team_usage_saved_ms_ < kTeamUsageSaveMs &&
       now >= team_usage_saved_ms_) {
@@ -134,32 +133,43 @@ void SchedulerCore::UpdateTeamUsage(WriteBatch& batch, int64_t now) {
   }
 }
 
+std::vector<PendingJob> SchedulerCore::TeamPassJobs() const {
+  std::vector<PendingJob> pending = state_.PendingJobs();
+  std::erase_if(pending, [this](const PendingJob& job) { return reservations_.contains(job.id); });
+  return pending;
+}
+
+PassResult SchedulerCore::FullTeamPass(std::vector<PendingJob> pending, std::vector<NodeView> views,
+                                       int64_t now) const {
+  HideReserved(views);
+  const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
+  return SchedulePass(std::move(pending), state_.RunningJobs(), views, now, teams);
+}
+
 void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
   PlaceReserved(batch, now);
   UpdateTeamUsage(batch, now);
-  std::vector<PendingJob> pending = state_.PendingJobs();
-  // A preemptor with a reservation waits for it, outside the pass.
-  std::erase_if(pending, [this](const PendingJob& job) { return reservations_.contains(job.id); });
+  if (reservations_.empty()) {
+    // The indexed pass decides the placements unless reclaim may act.
+    const std::vector<NodeView>& views = state_.PlacementViews();
+    const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
+    TeamIndexedResult indexed =
+        SchedulePassTeamsIndexed(state_.queue_index(), state_.pool_counts(), views, now, teams);
+    if (!indexed.reclaim_may_act) {
+      state_.SetWaiting({});  // computed when asked (WaitingVerdict)
+      PlaceJobs(batch, indexed.placed, now);
+      return;
+    }
+  }
+  std::vector<PendingJob> pending = TeamPassJobs();
   if (pending.empty()) {
     state_.SetWaiting(WithReservations({}));
     return;
   }
-  std::vector<RunningJob> running = state_.RunningJobs();
-  // The views carry no team: take it (and the start) from the records.
-  for (PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
-  for (RunningJob& job : running) {
-    const JobRecord& record = *state_.FindJob(job.id);
-    job.team = record.team;
-    job.start_ms = record.start_time_ms;
-  }
-  const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
-  std::vector<NodeView> views = state_.PlacementViews();
-  HideReserved(views);
   // PlanReclaim reads the pass's input beside its result.
-  const std::vector<PendingJob> considered = pending;
-  PassResult result = SchedulePass(std::move(pending), running, views, now, teams);
+  PassResult result = FullTeamPass(pending, state_.PlacementViews(), now);
   PlaceJobs(batch, result.placed, now);
-  Reclaim(batch, considered, result, now);
+  Reclaim(batch, pending, result, now);
   state_.SetWaiting(WithReservations(std::move(result.waiting)));
 }
 

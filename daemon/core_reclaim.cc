@@ -131,10 +131,16 @@ std::vector<Waiting> SchedulerCore::WithReservations(std::vector<Waiting> waitin
 
 void SchedulerCore::Reclaim(WriteBatch& batch, const std::vector<PendingJob>& pending,
                             const PassResult& pass, int64_t now_ms) {
+  // The jobs that held GPUs before the pass (PlanReclaim counts the pass's
+  // placements itself: taken here too, they were counted twice, and a team
+  // that had just placed a job could look like a borrower).
+  std::set<int64_t> placed_now;
+  for (const Decision& d : pass.placed) placed_now.insert(d.job_id);
   std::vector<HeldJob> held;
   for (int64_t id : state_.live()) {
     const JobRecord& job = *state_.FindJob(id);
     if (!Holds(job) || job.preempted_by != 0) continue;  // a victim already
+    if (placed_now.contains(id)) continue;
     HeldJob h{.id = id,
               .team = job.team,
               .gpu_type = job.gpu_type,

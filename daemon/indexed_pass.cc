@@ -7,6 +7,8 @@
 #include <set>
 #include <utility>
 
+#include "daemon/work_pool.h"
+
 namespace berth::daemon {
 namespace {
 
@@ -22,119 +24,6 @@ bool SameCounts(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
 void Bump(std::vector<int64_t>& counts, size_t k, int64_t by) {
   if (counts.size() <= k) counts.resize(k + 1, 0);
   counts[k] += by;
-}
-
-struct Head {
-  int64_t gpus = 0;
-  std::optional<int64_t> shadow_ms;
-  int64_t extra_gpus = 0;
-};
-
-// One pool during the pass: the kept counts and releases, with what this
-// pass placed on top (GPUs taken, releases added).
-struct WorkPool {
-  std::string name;
-  int64_t free_gpus = 0;
-  std::vector<int64_t> by_free;
-  const std::vector<int64_t>* by_total = nullptr;
-  const PoolReleases* kept = nullptr;              // may be null: nothing running
-  std::vector<std::pair<int64_t, int64_t>> added;  // (end, GPUs), by end
-  int64_t added_bounded = 0;
-  int64_t added_unbounded = 0;
-  std::optional<Head> head;
-
-  int64_t BoundedGpus() const { return (kept ? kept->bounded_gpus : 0) + added_bounded; }
-  int64_t UnboundedGpus() const { return (kept ? kept->unbounded_gpus : 0) + added_unbounded; }
-
-  // Calls visit(end, gpus) for each release in end order until it returns
-  // false. Releases at one end time may come in any grouping: callers only
-  // add them up.
-  template <typename Visit>
-  void ForEachRelease(Visit visit) const {
-    auto a = kept ? kept->bounded.begin()
-                  : std::map<int64_t, std::pair<int64_t, int64_t>>::const_iterator{};
-    const auto a_end = kept ? kept->bounded.end() : a;
-    auto b = added.begin();
-    while (a != a_end || b != added.end()) {
-      const bool take_a = b == added.end() || (a != a_end && a->first <= b->first);
-      const bool go_on = take_a ? visit(a->first, a->second.first) : visit(b->first, b->second);
-      if (!go_on) return;
-      if (take_a) {
-        ++a;
-      } else {
-        ++b;
-      }
-    }
-  }
-};
-
-// As queue_policy.cc's EarliestTime: the first release time at which the
-// pool has `needed` GPUs by count.
-std::optional<int64_t> EarliestTime(const WorkPool& pool, int64_t needed, int64_t now_ms) {
-  if (pool.free_gpus + pool.BoundedGpus() < needed) return std::nullopt;
-  std::optional<int64_t> at;
-  int64_t available = pool.free_gpus;
-  pool.ForEachRelease([&](int64_t end, int64_t gpus) {
-    available += gpus;
-    if (available < needed) return true;
-    at = std::max(end, now_ms);
-    return false;
-  });
-  return at;
-}
-
-// As queue_policy.cc's MakeHead.
-Head MakeHead(const WorkPool& pool, int64_t gpus, int64_t now_ms) {
-  Head head{.gpus = gpus, .shadow_ms = EarliestTime(pool, gpus, now_ms)};
-  int64_t available = pool.free_gpus;
-  if (head.shadow_ms) {
-    pool.ForEachRelease([&](int64_t end, int64_t released) {
-      if (std::max(end, now_ms) > *head.shadow_ms) return false;
-      available += released;
-      return true;
-    });
-  } else {
-    available += pool.BoundedGpus() + pool.UnboundedGpus();
-  }
-  head.extra_gpus = std::max<int64_t>(0, available - gpus);
-  return head;
-}
-
-// As queue_policy.cc's BackfillAllowed, without taking the extra GPUs.
-bool MayBackfill(const Head& head, const LaneKey& lane, int64_t now_ms) {
-  if (head.shadow_ms && lane.max_runtime_ms > 0 &&
-      lane.max_runtime_ms <= *head.shadow_ms - now_ms) {
-    return true;
-  }
-  return lane.gpus() <= head.extra_gpus;
-}
-
-// What BackfillAllowed takes once it allows a job: nothing when the job
-// ends by the shadow time, else the job's GPUs from the extra ones.
-void TakeExtra(Head& head, const LaneKey& lane, int64_t now_ms) {
-  if (head.shadow_ms && lane.max_runtime_ms > 0 &&
-      lane.max_runtime_ms <= *head.shadow_ms - now_ms) {
-    return;
-  }
-  head.extra_gpus -= lane.gpus();
-}
-
-// Takes the slots' GPUs from the pool's free count (the placer took them
-// from the nodes and from the counts by free GPUs); adds the release.
-void Commit(const std::vector<SlotAssignment>& slots, const LaneKey& lane, int64_t now_ms,
-            WorkPool& pool) {
-  pool.free_gpus -= static_cast<int64_t>(slots.size());
-  const int64_t gpus = static_cast<int64_t>(slots.size());
-  if (lane.max_runtime_ms <= 0) {
-    pool.added_unbounded += gpus;
-    return;
-  }
-  const int64_t end = now_ms + lane.max_runtime_ms;
-  auto at =
-      std::upper_bound(pool.added.begin(), pool.added.end(), end,
-                       [](int64_t e, const std::pair<int64_t, int64_t>& r) { return e < r.first; });
-  pool.added.insert(at, {end, gpus});
-  pool.added_bounded += gpus;
 }
 
 struct Lane {
@@ -161,18 +50,17 @@ void PassPool(const PoolQueue& queue, int64_t now_ms, WorkPool& pool, PoolPlacer
     const GangShape shape = lane.key->shape();
     bool placeable = FitsByCount(pool.by_free, shape);
     std::optional<std::vector<SlotAssignment>> slots;
-    if (placeable && (!pool.head || MayBackfill(*pool.head, *lane.key, now_ms))) {
+    if (placeable && BackfillBlocker(pool, *lane.key, now_ms) == 0) {
       slots = placer.Place(shape);
       placeable = slots.has_value();
     }
     if (slots) {
-      if (pool.head) TakeExtra(*pool.head, *lane.key, now_ms);
       Commit(*slots, *lane.key, now_ms, pool);
       out.emplace_back(*lane.next, Decision{.job_id = lane.next->id,
                                             .slots = std::move(*slots),
                                             .backfilled = pool.head.has_value()});
     } else if (!placeable && !pool.head && FitsByCount(*pool.by_total, shape)) {
-      pool.head = MakeHead(pool, shape.gpus(), now_ms);
+      pool.head = MakeReservation(pool, lane.next->id, shape.gpus(), now_ms);
     } else {
       continue;  // step 3: the lane is done for this pass
     }

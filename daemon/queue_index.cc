@@ -64,7 +64,28 @@ void QueueIndex::Add(const Entry& entry, int sign) {
     if (pool.bounded.empty() && pool.unbounded_gpus == 0 && pool.bounded_gpus == 0) {
       releases_.erase(entry.pool);
     }
+    auto& by_pool = team_held_[entry.team];
+    TeamHeld& team = by_pool[entry.pool];
+    team.gpus += sign * gpus;
+    team.jobs += sign;
+    if (sign > 0) {
+      team.starts.emplace(entry.priority, entry.start_ms);
+    } else {
+      team.starts.erase(team.starts.find({entry.priority, entry.start_ms}));
+    }
+    if (team.jobs == 0) {
+      by_pool.erase(entry.pool);
+      if (by_pool.empty()) team_held_.erase(entry.team);
+    }
   }
+}
+
+TeamGpus QueueIndex::HeldGpusByTeam() const {
+  TeamGpus held;
+  for (const auto& [team, pools] : team_held_) {
+    for (const auto& [pool, h] : pools) held[team][pool] = h.gpus;
+  }
+  return held;
 }
 
 std::vector<int64_t> QueueIndex::PendingInOrder() const {
@@ -87,13 +108,19 @@ absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
     const LaneKey lane{.tp = job.shape.tp,
                        .pp = job.shape.pp,
                        .dp = job.shape.dp,
-                       .max_runtime_ms = job.max_runtime_ms};
+                       .max_runtime_ms = job.max_runtime_ms,
+                       .team = job.team,
+                       .priority = job.priority};
     const QueueKey key{
         .priority = job.priority, .submit_time_ms = job.submit_time_ms, .id = job.id};
     fresh.Track(job.id, Entry{.pool = job.gpu_type, .pending = std::pair(lane, key)});
   }
   for (const RunningJob& job : running) {
-    fresh.Track(job.id, Entry{.pool = job.gpu_type, .held = std::pair(job.end_by_ms, job.gpus)});
+    fresh.Track(job.id, Entry{.pool = job.gpu_type,
+                              .held = std::pair(job.end_by_ms, job.gpus),
+                              .team = job.team,
+                              .priority = job.priority,
+                              .start_ms = job.start_ms});
   }
   if (fresh.pending_ != pending_ || fresh.queues_.size() != queues_.size()) {
     return absl::InternalError(absl::StrCat("queue index holds ", pending_,
@@ -109,6 +136,20 @@ absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
   if (fresh.held_ != held_) return absl::InternalError("queue index: held jobs differ");
   if (fresh.held_ends_ != held_ends_) {
     return absl::InternalError("queue index: held jobs' ends differ");
+  }
+  if (fresh.team_held_.size() != team_held_.size()) {
+    return absl::InternalError("queue index: held jobs differ in their teams");
+  }
+  for (const auto& [team, pools] : fresh.team_held_) {
+    auto mine = team_held_.find(team);
+    bool same = mine != team_held_.end() && mine->second.size() == pools.size();
+    for (auto a = pools.begin(); same && a != pools.end(); ++a) {
+      auto b = mine->second.find(a->first);
+      same = b != mine->second.end() && b->second.gpus == a->second.gpus &&
+             b->second.jobs == a->second.jobs && b->second.starts == a->second.starts;
+    }
+    if (!same)
+      return absl::InternalError(absl::StrCat("queue index: team ", team, "'s held jobs differ"));
   }
   if (fresh.releases_.size() != releases_.size()) {
     return absl::InternalError("queue index: releases differ in their pools");

@@ -40,12 +40,16 @@ struct QueueKey {
   bool operator==(const QueueKey& o) const = default;
 };
 
-// Jobs of one pool that a pass treats alike.
+// Jobs of one pool that a pass treats alike: the same gang shape, maximum
+// run time, team and priority (so within a lane, submit time only grows:
+// the team pass's aging, queue_policy.h, holds for a prefix of it).
 struct LaneKey {
   int64_t tp = 1;
   int64_t pp = 1;
   int64_t dp = 1;
   int64_t max_runtime_ms = 0;
+  std::string team;
+  int32_t priority = 0;
   auto operator<=>(const LaneKey&) const = default;
   GangShape shape() const { return GangShape{.tp = tp, .pp = pp, .dp = dp}; }
   int64_t gpus() const { return tp * pp * dp; }
@@ -73,6 +77,16 @@ class QueueIndex {
     std::string pool;
     std::optional<std::pair<LaneKey, QueueKey>> pending;
     std::optional<std::pair<int64_t, int64_t>> held;  // (end time or 0, GPUs)
+    // For a held job: its team, priority and start (reclaim's inputs).
+    std::string team;
+    int32_t priority = 0;
+    int64_t start_ms = 0;
+  };
+  // The held jobs of one team in one pool.
+  struct TeamHeld {
+    int64_t gpus = 0;
+    int64_t jobs = 0;
+    std::multiset<std::pair<int32_t, int64_t>> starts;  // (priority, start) of each
   };
   // Sets what the index knows of job `id` (nullopt: nothing, e.g. it ended).
   void Track(int64_t id, std::optional<Entry> entry);
@@ -85,6 +99,12 @@ class QueueIndex {
   // Those of them with a known end (start + maximum run time), by (end, id):
   // the run-time check reads only the ones past due.
   const std::set<std::pair<int64_t, int64_t>>& held_ends() const { return held_ends_; }
+  // Held jobs by team, then pool.
+  const std::map<std::string, std::map<std::string, TeamHeld>>& team_held() const {
+    return team_held_;
+  }
+  // GPUs held by team and type: HeldByTeam(RunningJobs()) (queue_policy.h).
+  TeamGpus HeldGpusByTeam() const;
   // The pending jobs in queue order (every pool).
   std::vector<int64_t> PendingInOrder() const;
 
@@ -102,6 +122,7 @@ class QueueIndex {
   size_t pending_ = 0;
   std::set<int64_t> held_;
   std::set<std::pair<int64_t, int64_t>> held_ends_;
+  std::map<std::string, std::map<std::string, TeamHeld>> team_held_;
 };
 
 }  // namespace berth::daemon

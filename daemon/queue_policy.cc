@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/placement.h"
+#include "daemon/queue_index.h"
 
 // Accounting for the shadow time is by GPU counts within a pool (one pool per
 // GPU type), not by topology:
@@ -71,10 +72,6 @@ struct Pool {
   std::vector<const NodeView*> members;
   std::optional<PoolPlacer> placer;
 };
-
-// At most this many aged jobs hold a reservation in one pool: each one
-// narrows backfill, and a pass checks every backfill job against each.
-constexpr size_t kMaxAgedReservations = 16;
 
 using Pools = std::map<std::string, Pool>;
 
@@ -253,6 +250,31 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool a
   result.waiting.push_back(waiting);
 }
 
+// A job's lane (queue_index.h): its pool and the LaneKey.
+using LaneId = std::pair<std::string, LaneKey>;
+
+LaneId LaneOf(const PendingJob& job) {
+  return {job.gpu_type, LaneKey{.tp = job.shape.tp,
+                                .pp = job.shape.pp,
+                                .dp = job.shape.dp,
+                                .max_runtime_ms = job.max_runtime_ms,
+                                .team = job.team,
+                                .priority = job.priority}};
+}
+
+// Why a job of a team may not take its GPUs now, quota-wise; nullopt when
+// it may.
+std::optional<std::string> QuotaRefusal(const TeamLedger& ledger, const PendingJob& job,
+                                        bool within,
+                                        const std::set<std::string>& guaranteed_waiting) {
+  std::optional<std::string> why = ledger.Refusal(job.team, job.gpu_type, job.shape.gpus());
+  if (!why && !within && guaranteed_waiting.contains(job.gpu_type)) {
+    why = absl::StrCat("a job of a team under its nominal quota waits for ", job.gpu_type,
+                       " GPUs, and borrowing waits until it is placed");
+  }
+  return why;
+}
+
 // The pass with teams: team order, and the quota check before placement.
 PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<RunningJob>& running,
                     const std::vector<NodeView>& nodes, int64_t now_ms,
@@ -275,19 +297,49 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
   TeamQueue queue(std::move(refs));
   Pools pools = BuildPools(nodes, running);
   std::set<std::string> guaranteed_waiting;  // pools where a job within nominal waits
+  std::set<LaneId> ended;                    // lanes whose other jobs wait (header)
+  auto lane_ended = [&](const TeamJobRef& ref) {
+    return ended.contains(LaneOf(pending[ref.index]));
+  };
   PassResult result;
   int32_t position = 0;
-  while (std::optional<TeamJobRef> ref = queue.Next(ledger)) {
+  while (std::optional<TeamJobRef> ref = queue.Next(ledger, lane_ended)) {
     const PendingJob& job = pending[ref->index];
     Pool& pool = pools[job.gpu_type];
     ++position;
     const bool within = ledger.WithinNominal(job.team, job.gpu_type, ref->gpus);
-    std::optional<std::string> why = ledger.Refusal(job.team, job.gpu_type, ref->gpus);
-    if (!why && !within && guaranteed_waiting.contains(job.gpu_type)) {
-      why = absl::StrCat("a job of a team under its nominal quota waits for ", job.gpu_type,
-                         " GPUs, and borrowing waits until it is placed");
+    if (std::optional<std::string> why = QuotaRefusal(ledger, job, within, guaranteed_waiting)) {
+      result.waiting.push_back(Waiting{.job_id = job.id,
+                                       .position = position,
+                                       .reason = WaitReason::kTeamQuota,
+                                       .free_gpus = pool.free_gpus,
+                                       .note = std::move(*why)});
+      ended.insert(LaneOf(job));
+      continue;
     }
-    if (why) {
+    const size_t placed_before = result.placed.size();
+    const bool had_head = pool.head.has_value();
+    const size_t aged_before = pool.aged.size();
+    const int64_t reserve_after = teams.config->reserve_after_ms;
+    const bool aged = reserve_after > 0 && now_ms - job.submit_time_ms >= reserve_after;
+    ConsiderJob(job, position, now_ms, aged, pool, result);
+    if (result.placed.size() > placed_before) {
+      ledger.Take(job.team, job.gpu_type, ref->gpus);
+      continue;
+    }
+    if (within) guaranteed_waiting.insert(job.gpu_type);
+    if (pool.head.has_value() == had_head && pool.aged.size() == aged_before) {
+      ended.insert(LaneOf(job));
+    }
+  }
+  // The jobs of ended lanes wait as the job that ended their lane did; they
+  // are decided last (no placement, head or reservation can come of them).
+  for (const TeamJobRef& ref : queue.PassedOver()) {
+    const PendingJob& job = pending[ref.index];
+    Pool& pool = pools[job.gpu_type];
+    ++position;
+    const bool within = ledger.WithinNominal(job.team, job.gpu_type, ref.gpus);
+    if (std::optional<std::string> why = QuotaRefusal(ledger, job, within, guaranteed_waiting)) {
       result.waiting.push_back(Waiting{.job_id = job.id,
                                        .position = position,
                                        .reason = WaitReason::kTeamQuota,
@@ -295,15 +347,7 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
                                        .note = std::move(*why)});
       continue;
     }
-    const size_t placed_before = result.placed.size();
-    const int64_t reserve_after = teams.config->reserve_after_ms;
-    const bool aged = reserve_after > 0 && now_ms - job.submit_time_ms >= reserve_after;
-    ConsiderJob(job, position, now_ms, aged, pool, result);
-    if (result.placed.size() > placed_before) {
-      ledger.Take(job.team, job.gpu_type, ref->gpus);
-    } else if (within) {
-      guaranteed_waiting.insert(job.gpu_type);
-    }
+    ConsiderJob(job, position, now_ms, /*aged=*/false, pool, result);
   }
   return result;
 }

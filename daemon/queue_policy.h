@@ -32,6 +32,19 @@
 // make more victims. Steps 2-4 are unchanged. Without a config the pass is
 // exactly the one above.
 //
+// Lanes (with teams): jobs of one team, pool, gang shape, maximum run time
+// and priority (queue_index.h's LaneKey). When a job is refused by its
+// team's quota, or is neither placed nor given a reservation (the head, or
+// an aged one), its lane ends for the pass: every later job of the lane
+// would be refused or left waiting for the same reason (within a pass free
+// GPUs, extra GPUs and quota room only shrink, reservations only grow, and
+// along a lane submit time only grows, so its aged jobs come first). The
+// lane's other jobs then take no part in the team order (a team is keyed
+// by its next job of a lane still open: a job that cannot start does not
+// hold back its team's others) and are listed as waiting after the rest.
+// This is what lets team_indexed_pass.h decide the same placements from
+// the kept indexes without looking at every job.
+//
 // Aging (teams file `aging: {reserve_after: D}`): a job that has waited at
 // least D since its submit time and is left waiting behind the pool's
 // blocked head (it cannot be placed, or backfilling it would delay a
@@ -46,6 +59,7 @@
 #ifndef BERTH_DAEMON_QUEUE_POLICY_H_
 #define BERTH_DAEMON_QUEUE_POLICY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -56,6 +70,10 @@
 #include "daemon/teams_config.h"
 
 namespace berth::daemon {
+
+// At most this many aged jobs hold a reservation in one pool: each one
+// narrows backfill, and a pass checks every backfill job against each.
+inline constexpr size_t kMaxAgedReservations = 16;
 
 struct PendingJob {
   int64_t id = 0;

@@ -315,19 +315,25 @@ class SchedulerCore {
   void Ack(WriteBatch& batch, const std::string& node, const berth::v1::JobStatus& status);
   absl::Status FenceCause();
 
-  // The scheduling pass (core_pass.cc): indexed without teams, the full
-  // pass with reclaim with teams.
+  // The scheduling pass (core_pass.cc): indexed without teams; with teams
+  // indexed too (team_indexed_pass.h), or the full pass and reclaim when
+  // a preemption may be due or a reservation is outstanding.
   void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunIndexedPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTeamPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The full team pass's jobs (reserved preemptors wait outside it), and
+  // the pass over them on `views` (their reserved slots hidden).
+  std::vector<PendingJob> TeamPassJobs() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  PassResult FullTeamPass(std::vector<PendingJob> pending, std::vector<NodeView> views,
+                          int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Fair-share usage: brought forward each team pass, written to the
   // database at most once per kTeamUsageSaveMs, read back by LoadState.
   static constexpr int64_t kTeamUsageSaveMs = 60'000;
   void UpdateTeamUsage(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static DecayedUsage UsageFromRows(const db::TeamUsage& rows);
-  // Why a pending job waits: the team pass's stored verdict, or, without
-  // teams, the full SchedulePass's as of the last pass (computed now, on
-  // demand); nullopt when the pass would place it.
+  // Why a pending job waits: the full team pass's stored verdict, or the
+  // full SchedulePass's (with teams when there are) as of the last pass,
+  // computed now, on demand; nullopt when the pass would place it.
   std::optional<Waiting> WaitingVerdict(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms);
   // Places each decision in memory and the batch; StartJob after commit.

@@ -122,6 +122,13 @@ int64_t TeamLedger::Borrowed(const std::string& team, const std::string& type) c
   return std::max<int64_t>(0, Used(team, type) - Own(team, type));
 }
 
+bool TeamLedger::OthersBorrow(const std::string& team, const std::string& type) const {
+  for (const Team& t : teams_) {
+    if (t.name != team && Lookup(t.used, type) > Lookup(t.own, type)) return true;
+  }
+  return false;
+}
+
 int64_t TeamLedger::Term(int i, const std::string& type, int64_t used) const {
   const Team& team = teams_[i];
   const int64_t own = Lookup(team.own, type);
@@ -262,11 +269,17 @@ TeamQueue::TeamQueue(std::vector<TeamJobRef> jobs) {
   }
 }
 
-std::optional<TeamJobRef> TeamQueue::Next(const TeamLedger& ledger) {
+std::optional<TeamJobRef> TeamQueue::Next(const TeamLedger& ledger,
+                                          absl::FunctionRef<bool(const TeamJobRef&)> pass_over) {
   // Its head moved on, and its team may have taken GPUs since.
   if (last_ != nullptr) last_->fresh = false;
   Lane* best = nullptr;
   for (Lane& lane : lanes_) {  // by name: ties go to the first
+    if (!lane.fresh) {
+      while (lane.next < lane.jobs.size() && pass_over(lane.jobs[lane.next])) {
+        passed_over_.push_back(lane.jobs[lane.next++]);
+      }
+    }
     if (lane.next >= lane.jobs.size()) continue;
     if (!lane.fresh) {
       const TeamJobRef& head = lane.jobs[lane.next];

@@ -47,6 +47,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "daemon/teams_config.h"
 
 namespace berth::daemon {
@@ -88,6 +89,9 @@ class TeamLedger {
   int64_t Used(const std::string& team, const std::string& type) const;
   int64_t Own(const std::string& team, const std::string& type) const;
   int64_t Borrowed(const std::string& team, const std::string& type) const;
+  // Whether a team other than `team` borrows GPUs of `type` (a reclaim's
+  // victims could come from it).
+  bool OthersBorrow(const std::string& team, const std::string& type) const;
   // sum(lendable) + unowned - sum(borrowed) for `type`: < 0 when borrowers
   // hold more than the lenders can spare (a reclaim is due).
   int64_t LendingBalance(const std::string& type) const;
@@ -161,7 +165,17 @@ class TeamQueue {
   // calls the caller may change the ledger only for the team of the job
   // the last call returned (Take when it is placed): a team's key (tier,
   // share) depends on its own usage alone, so the others' are kept.
-  std::optional<TeamJobRef> Next(const TeamLedger& ledger);
+  // Jobs for which `pass_over` holds (their lane has ended, queue_policy.h)
+  // take no part in the order: they are set aside (PassedOver) when they
+  // come up, and their team is keyed by its next job. `pass_over` may
+  // change its answer only for jobs of the last returned job's team.
+  std::optional<TeamJobRef> Next(const TeamLedger& ledger,
+                                 absl::FunctionRef<bool(const TeamJobRef&)> pass_over);
+  std::optional<TeamJobRef> Next(const TeamLedger& ledger) {
+    return Next(ledger, [](const TeamJobRef&) { return false; });
+  }
+  // The jobs passed over so far, in the order they came up.
+  const std::vector<TeamJobRef>& PassedOver() const { return passed_over_; }
 
  private:
   struct Lane {
@@ -173,6 +187,7 @@ class TeamQueue {
   };
   std::vector<Lane> lanes_;  // by team name
   Lane* last_ = nullptr;     // whose job the last call returned
+  std::vector<TeamJobRef> passed_over_;
 };
 
 }  // namespace berth::daemon
