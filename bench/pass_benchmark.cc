@@ -13,13 +13,18 @@
 //
 // BM_TeamPass is the same cycle with a teams file (issue 13): 50 teams with
 // quotas share the cluster, every running and pending job belongs to one of
-// them (round-robin), and each pass is berthd's team pass (core_pass.cc's
-// RunTeamPass): team order and quota checks (SchedulePass with the config),
-// then PlanReclaim, then the placements.
+// them (round-robin), and each pass is the full team pass (berthd's before
+// the indexed one): team order and quota checks (SchedulePass with the
+// config), then PlanReclaim, then the placements.
 //
 // BM_BurstPass: many small jobs placed by one pass on an idle cluster;
-// BM_TeamBurstPass the same burst, spread over 50 teams, through the team
-// pass.
+// BM_TeamBurstPass the same burst, spread over 50 teams, through the full
+// team pass.
+//
+// BM_TeamIndexedPass is BM_TeamPass's cycle through berthd's team pass
+// since the indexed team pass (daemon/team_indexed_pass.h): the indexed
+// pass, and the full one with PlanReclaim only when a preemption may be
+// due (counter full_passes).
 //
 //   build/bench/pass_benchmark --benchmark_min_time=0.2
 #include <cstdint>
@@ -32,6 +37,7 @@
 #include "daemon/indexed_pass.h"
 #include "daemon/queue_policy.h"
 #include "daemon/reclaim.h"
+#include "daemon/team_indexed_pass.h"
 #include "daemon/team_policy.h"
 #include "daemon/teams_config.h"
 
@@ -211,10 +217,37 @@ int64_t TeamPass(ClusterState& state, const TeamsConfig& config, const DecayedUs
   return static_cast<int64_t>(result.placed.size());
 }
 
+// berthd's team pass since the indexed team pass (core_pass.cc's
+// RunTeamPass): SchedulePassTeamsIndexed over the kept indexes, and the
+// full pass with PlanReclaim (TeamPass above) only when it says reclaim
+// may act; `full_passes` counts those.
+int64_t TeamIndexedPass(ClusterState& state, const TeamsConfig& config, const DecayedUsage& usage,
+                        int64_t now, int64_t* preemptions, int64_t* full_passes) {
+  const std::vector<NodeView>& views = state.PlacementViews();
+  TeamIndexedResult result = SchedulePassTeamsIndexed(
+      state.queue_index(), state.pool_counts(), views, now, {.config = &config, .usage = &usage});
+  if (result.reclaim_may_act) {
+    ++*full_passes;
+    return TeamPass(state, config, usage, now, preemptions);
+  }
+  for (const Decision& d : result.placed) {
+    std::vector<GpuHold> holds;
+    for (const SlotAssignment& slot : d.slots) {
+      holds.push_back(GpuHold{.node = slot.node, .index = slot.gpu_index});
+    }
+    if (!state.Place(d.job_id, std::move(holds), now).ok()) std::abort();
+  }
+  state.SetWaiting({});
+  return static_cast<int64_t>(result.placed.size());
+}
+
 // The cycle of BM_SubmitPlaceCycle with teams: the submitted 1-GPU job
 // belongs to team-01, which holds 19 of the running jobs (152 GPUs) of
 // its nominal 160 (at 1,000 nodes), so it is within its quota.
-void BM_TeamPass(benchmark::State& bm) {
+// BM_TeamPass runs the full team pass (berthd's before the indexed one),
+// BM_TeamIndexedPass berthd's team pass now.
+template <bool kIndexed>
+void BM_TeamCycle(benchmark::State& bm) {
   const int64_t pending = bm.range(0);
   const int64_t nodes = bm.range(1);
   constexpr int64_t kTeams = 50;
@@ -223,7 +256,12 @@ void BM_TeamPass(benchmark::State& bm) {
   DecayedUsage usage{.as_of_ms = kNow};
   for (int64_t i = 0; i < kTeams; ++i) usage.gpu_ms[TeamName(i, kTeams)][kH100] = 1e9 * (i % 7);
   int64_t preemptions = 0;
-  TeamPass(state, config, usage, kNow, &preemptions);
+  int64_t full_passes = 0;
+  auto pass = [&] {
+    return kIndexed ? TeamIndexedPass(state, config, usage, kNow, &preemptions, &full_passes)
+                    : TeamPass(state, config, usage, kNow, &preemptions);
+  };
+  pass();
   int64_t next_id = 10'000'000;
   int64_t placed = 0;
   for (auto _ : bm) {
@@ -234,9 +272,9 @@ void BM_TeamPass(benchmark::State& bm) {
                            .shape = {.tp = 1},
                            .submit_time_ms = kNow,
                            .max_runtime_ms = 60'000});
-    placed += TeamPass(state, config, usage, kNow, &preemptions);
+    placed += pass();
     if (!state.Finish(id, JobState::kSucceeded, "", 0, kNow).ok()) std::abort();
-    placed += TeamPass(state, config, usage, kNow, &preemptions);
+    placed += pass();
     state.EvictFinished(100);
   }
   if (placed != static_cast<int64_t>(bm.iterations())) {
@@ -246,6 +284,7 @@ void BM_TeamPass(benchmark::State& bm) {
   bm.counters["nodes"] = static_cast<double>(nodes);
   bm.counters["teams"] = static_cast<double>(kTeams);
   bm.counters["preemptions"] = static_cast<double>(preemptions);
+  bm.counters["full_passes"] = static_cast<double>(full_passes);
 }
 
 // A burst: `jobs` 1-GPU jobs wait at an idle cluster of `nodes` nodes, and
@@ -321,11 +360,8 @@ void BurstSizes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_BurstPass)->Apply(BurstSizes);
 BENCHMARK(BM_TeamBurstPass)->Apply(BurstSizes);
 
-BENCHMARK(BM_TeamPass)
-    ->Args({10000, 1000})
-    ->Args({1000, 1000})
-    ->ArgNames({"pending", "nodes"})
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TeamCycle<false>)->Name("BM_TeamPass")->Apply(Sizes);
+BENCHMARK(BM_TeamCycle<true>)->Name("BM_TeamIndexedPass")->Apply(Sizes);
 
 BENCHMARK(BM_SubmitPlaceCycle<FullPass>)->Name("BM_FullPass")->Apply(Sizes);
 BENCHMARK(BM_SubmitPlaceCycle<IndexedPass>)->Name("BM_IndexedPass")->Apply(Sizes);
