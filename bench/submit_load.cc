@@ -61,6 +61,10 @@ ABSL_FLAG(int, prefill, 0, "256-GPU gangs queued before measuring (see the top)"
 ABSL_FLAG(int, free_nodes, 10, "with --prefill: nodes left free for the measured jobs");
 ABSL_FLAG(bool, mix, false, "measured jobs: 1-GPU, 8-GPU and 256-GPU gangs");
 ABSL_FLAG(bool, json, false, "print the figures as one JSON object");
+ABSL_FLAG(int, teams, 0,
+          "spread every job over this many teams, team-00 onwards, in turn (berthd then needs "
+          "a teams file naming them: BERTHD_FLAGS=--teams=FILE bench/run_submit_load.sh); "
+          "0: every job is team load's");
 ABSL_FLAG(int, daemon_pid, 0, "berthd's pid, to read its resident memory");
 ABSL_FLAG(int, heartbeat_ms, 1000, "each simulated node's heartbeat interval; 0: none");
 ABSL_FLAG(int, batch, 1,
@@ -243,6 +247,12 @@ berth::v1::JobSpec Spec() {
   return spec;
 }
 
+// The team of job number i (--teams).
+std::string TeamOf(int i) {
+  const int teams = absl::GetFlag(FLAGS_teams);
+  return teams > 0 ? absl::StrFormat("team-%02d", i % teams) : std::string("load");
+}
+
 enum class Kind { kOneGpu, kNode, kGang };
 
 // A job of `gpus` 1, 8 or 256 h100s with a fixed split.
@@ -311,6 +321,7 @@ int SubmitHeld(berth::v1::SchedulerService::Stub& stub, Kind kind, int count,
     for (int k = i; k < std::min(count, i + 1000); ++k) {
       berth::v1::JobSpec& spec = *request.add_specs();
       spec = SpecOf(kind, max_runtime_seconds);
+      spec.set_team(TeamOf(k));
       spec.set_request_id(absl::StrCat("hold-", tag, "-", k));
     }
     grpc::ClientContext context;
@@ -419,6 +430,7 @@ int main(int argc, char** argv) {
         for (int k = 0; k < count; ++k) {
           berth::v1::JobSpec& spec = *request.add_specs();
           spec = MeasuredSpec(i + k);
+          spec.set_team(TeamOf(i + k));
           spec.set_request_id(absl::StrCat("load-", start_us, "-", i + k));
         }
         const int64_t begin = NowUs();

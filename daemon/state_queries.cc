@@ -212,8 +212,8 @@ ClusterMapInputs ClusterMapOf(const ClusterState& state,
   for (const auto& [position, id] : queue) {
     if (const JobRecord* job = state.FindJob(id)) in.jobs.push_back(JobToProto(*job));
   }
-  // Pending jobs the pass kept no verdict on (without teams, none): in
-  // queue order.
+  // Pending jobs the pass kept no verdict on (after an indexed pass, with
+  // teams or without, all of them): in queue order.
   for (int64_t id : state.queue_index().PendingInOrder()) {
     if (!state.waiting().contains(id)) in.jobs.push_back(JobToProto(*state.FindJob(id)));
   }
