@@ -4,7 +4,7 @@
 // indexed_pass.h's without teams and team_indexed_pass.h's with them, over
 // indexes the state keeps (the same decisions, without rescanning the
 // queue), and why a job waits is computed only when asked
-// (WaitingVerdict). With teams, when reclaim may preempt (or a preemptor
+// (Verdict). With teams, when reclaim may preempt (or a preemptor
 // waits for its victims), the full pass runs instead and reclaim after it.
 #include <cmath>
 #include <iostream>
@@ -66,7 +66,7 @@ void SchedulerCore::RunPass(WriteBatch& batch) {
 }
 
 void SchedulerCore::RunIndexedPass(WriteBatch& batch, int64_t now) {
-  // Verdicts on waiting jobs are computed when asked (WaitingVerdict).
+  // Verdicts on waiting jobs are computed when asked (Verdict).
   state_.SetWaiting({});
   if (state_.queue_index().pending() == 0) return;
   const std::vector<NodeView>& views = state_.PlacementViews();
@@ -75,17 +75,28 @@ void SchedulerCore::RunIndexedPass(WriteBatch& batch, int64_t now) {
   PlaceJobs(batch, placed, now);
 }
 
-std::optional<Waiting> SchedulerCore::WaitingVerdict(int64_t id) const {
-  auto kept = state_.waiting().find(id);
-  if (kept != state_.waiting().end()) return kept->second;
+void SchedulerCore::VerdictInputsOf(int64_t id, std::optional<Waiting>& kept,
+                                    std::optional<VerdictInputs>& inputs) const {
+  if (auto it = state_.waiting().find(id); it != state_.waiting().end()) {
+    kept = it->second;
+    return;
+  }
   const JobRecord* job = state_.FindJob(id);
-  if (job == nullptr || job->state != JobState::kPending) return std::nullopt;
+  if (job == nullptr || job->state != JobState::kPending) return;
   // The full pass as of the last one's time, on the state it left.
-  const int64_t at = last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms();
-  const PassResult full =
-      options_.teams == nullptr
-          ? SchedulePass(state_.PendingJobs(), state_.RunningJobs(), state_.CurrentViews(), at)
-          : FullTeamPass(TeamPassJobs(), state_.CurrentViews(), at);
+  VerdictInputs& in = inputs.emplace();
+  in.pending = options_.teams == nullptr ? state_.PendingJobs() : TeamPassJobs();
+  in.running = state_.RunningJobs();
+  in.views = state_.CurrentViews();
+  HideReserved(in.views);
+  in.at_ms = last_pass_ms_ > 0 ? last_pass_ms_ : options_.now_ms();
+  in.teams = options_.teams;
+  if (in.teams != nullptr) in.usage = team_usage_;
+}
+
+std::optional<Waiting> SchedulerCore::Verdict(const VerdictInputs& in, int64_t id) {
+  const PassResult full = SchedulePass(in.pending, in.running, in.views, in.at_ms,
+                                       {.config = in.teams.get(), .usage = &in.usage});
   for (const Waiting& w : full.waiting) {
     if (w.job_id == id) return w;
   }
@@ -139,13 +150,6 @@ std::vector<PendingJob> SchedulerCore::TeamPassJobs() const {
   return pending;
 }
 
-PassResult SchedulerCore::FullTeamPass(std::vector<PendingJob> pending, std::vector<NodeView> views,
-                                       int64_t now) const {
-  HideReserved(views);
-  const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
-  return SchedulePass(std::move(pending), state_.RunningJobs(), views, now, teams);
-}
-
 void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
   PlaceReserved(batch, now);
   UpdateTeamUsage(batch, now);
@@ -156,18 +160,23 @@ void SchedulerCore::RunTeamPass(WriteBatch& batch, int64_t now) {
     TeamIndexedResult indexed =
         SchedulePassTeamsIndexed(state_.queue_index(), state_.pool_counts(), views, now, teams);
     if (!indexed.reclaim_may_act) {
-      state_.SetWaiting({});  // computed when asked (WaitingVerdict)
+      if (options_.metrics != nullptr) options_.metrics->team_passes_indexed.Increment();
+      state_.SetWaiting({});  // computed when asked (Verdict)
       PlaceJobs(batch, indexed.placed, now);
       return;
     }
   }
+  if (options_.metrics != nullptr) options_.metrics->team_passes_full.Increment();
   std::vector<PendingJob> pending = TeamPassJobs();
   if (pending.empty()) {
     state_.SetWaiting(WithReservations({}));
     return;
   }
+  std::vector<NodeView> views = state_.PlacementViews();
+  HideReserved(views);
+  const TeamPassInput teams{.config = options_.teams.get(), .usage = &team_usage_};
   // PlanReclaim reads the pass's input beside its result.
-  PassResult result = FullTeamPass(pending, state_.PlacementViews(), now);
+  PassResult result = SchedulePass(pending, state_.RunningJobs(), views, now, teams);
   PlaceJobs(batch, result.placed, now);
   Reclaim(batch, pending, result, now);
   state_.SetWaiting(WithReservations(std::move(result.waiting)));

@@ -117,6 +117,21 @@ class CorePreemptionTest : public CoreFixture {
   std::vector<int64_t> a_jobs_;
 };
 
+// With nothing that could be preempted the team pass is the indexed one;
+// once a job of a team within its nominal waits while another team
+// borrows, berthd runs the full pass and reclaim after it
+// (team_indexed_pass.h), even before min_runtime lets reclaim act.
+TEST_F(CorePreemptionTest, TheFullPassRunsOnlyWhenAPreemptionMayBeDue) {
+  ASSERT_NO_FATAL_FAILURE(FillWithTeamA(Spec("a")));
+  EXPECT_GT(metrics_.team_passes_indexed.Value(), 0);
+  EXPECT_EQ(metrics_.team_passes_full.Value(), 0);  // a borrows, but nobody is owed GPUs
+  const int64_t b = SubmitB();
+  ASSERT_NE(b, 0);
+  Sync();
+  EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
+  EXPECT_GT(metrics_.team_passes_full.Value(), 0);
+}
+
 TEST_F(CorePreemptionTest, BorrowedJobIsStoppedRequeuedAndTheOwnerTakesItsGpus) {
   FillWithTeamA(Spec("a"));
   const int stops_before = notifier_.stops();

@@ -72,8 +72,15 @@ berth::v1::ListNodesResponse SchedulerCore::ListNodes() const {
 }
 
 absl::StatusOr<berth::v1::ExplainJobResponse> SchedulerCore::Explain(int64_t id) const {
+  std::optional<Waiting> verdict;
+  std::optional<VerdictInputs> inputs;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    VerdictInputsOf(id, verdict, inputs);
+  }
+  if (inputs) verdict = Verdict(*inputs, id);  // without the lock
+  // The job may have been placed meanwhile: the answer then says so.
   absl::ReaderMutexLock lock(&mu_);
-  const std::optional<Waiting> verdict = WaitingVerdict(id);
   return ExplainJob(state_, id, options_.now_ms(), verdict ? &*verdict : nullptr);
 }
 

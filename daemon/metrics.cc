@@ -37,6 +37,15 @@ prometheus::Family<Histogram>& StoreCommits(prometheus::Registry& r) {
       .Register(r);
 }
 
+prometheus::Family<prometheus::Counter>& TeamPasses(prometheus::Registry& r) {
+  return BuildCounter()
+      .Name("berth_team_passes_total")
+      .Help(
+          "Scheduling passes with teams, by kind (indexed: over the kept indexes; full: over "
+          "every pending job, with reclaim after it)")
+      .Register(r);
+}
+
 prometheus::Family<prometheus::Counter>& Refusals(prometheus::Registry& r) {
   return BuildCounter()
       .Name("berth_admission_refusals_total")
@@ -138,6 +147,8 @@ Metrics::Metrics(const std::string& version, double start_time_seconds)
                         .Name("berth_nodes")
                         .Help("Nodes by state (up, down, drained)")
                         .Register(*registry_)),
+      team_passes_indexed(TeamPasses(*registry_).Add({{"kind", "indexed"}})),
+      team_passes_full(TeamPasses(*registry_).Add({{"kind", "full"}})),
       preemptions_family_(BuildCounter()
                               .Name("berth_preemptions_total")
                               .Help("Jobs preempted, by their team and why (reclaim: for a team "

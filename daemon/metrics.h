@@ -97,6 +97,11 @@ class Metrics {
   // One prune transaction (its batch of at most RetentionOptions::batch_jobs
   // jobs): how long the writer spent on it between rounds.
   prometheus::Histogram& prune_batch_seconds;
+  // berth_team_passes_total{kind}: passes with --teams, decided over the
+  // kept indexes (indexed) or over every pending job with reclaim after
+  // them, when a preemption may be due (full; team_indexed_pass.h).
+  prometheus::Counter& team_passes_indexed;
+  prometheus::Counter& team_passes_full;
   // berth_preemptions_total{team, reason}: a job of `team` was preempted
   // ("reclaim": for a team under its nominal quota). Rare: looked up.
   // `count` 0 creates the series at 0 (each team's at start-up).

@@ -321,20 +321,32 @@ class SchedulerCore {
   void RunPass(WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunIndexedPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTeamPass(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The full team pass's jobs (reserved preemptors wait outside it), and
-  // the pass over them on `views` (their reserved slots hidden).
+  // The full team pass's jobs (reserved preemptors wait outside it).
   std::vector<PendingJob> TeamPassJobs() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  PassResult FullTeamPass(std::vector<PendingJob> pending, std::vector<NodeView> views,
-                          int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Fair-share usage: brought forward each team pass, written to the
   // database at most once per kTeamUsageSaveMs, read back by LoadState.
   static constexpr int64_t kTeamUsageSaveMs = 60'000;
   void UpdateTeamUsage(WriteBatch& batch, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static DecayedUsage UsageFromRows(const db::TeamUsage& rows);
-  // Why a pending job waits: the full team pass's stored verdict, or the
-  // full SchedulePass's (with teams when there are) as of the last pass,
-  // computed now, on demand; nullopt when the pass would place it.
-  std::optional<Waiting> WaitingVerdict(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Why a pending job waits (Explain): the full team pass's stored
+  // verdict, or else the full SchedulePass's (with teams when there are)
+  // as of the last pass. That pass looks at every pending job, so it runs
+  // on a copy of its inputs taken under the lock (VerdictInputsOf) and is
+  // computed after the lock is let go (Verdict): the writer is not held
+  // up for it. nullopt: the pass would place the job.
+  struct VerdictInputs {
+    std::vector<PendingJob> pending;
+    std::vector<RunningJob> running;
+    std::vector<NodeView> views;  // reserved slots hidden
+    int64_t at_ms = 0;
+    std::shared_ptr<const TeamsConfig> teams;  // null: no teams
+    DecayedUsage usage;
+  };
+  // Sets `kept` to the stored verdict, or `inputs` to the pass's inputs
+  // when the job is pending without one.
+  void VerdictInputsOf(int64_t id, std::optional<Waiting>& kept,
+                       std::optional<VerdictInputs>& inputs) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static std::optional<Waiting> Verdict(const VerdictInputs& inputs, int64_t id);
   void ObservePlaced(const JobRecord& job, int64_t since_ms, int64_t now_ms);
   // Places each decision in memory and the batch; StartJob after commit.
   void PlaceJobs(WriteBatch& batch, const std::vector<Decision>& decisions, int64_t now_ms)
