@@ -2,6 +2,7 @@
 // team b's idle GPUs; b submits; a's job is stopped with its grace, keeps
 // its GPUs until the node confirms, goes back to PENDING with the same id
 // and submit time, and b's job takes its GPUs, which nobody else may.
+#include <cmath>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,13 +37,15 @@ class CorePreemptionTest : public CoreFixture {
     OpenWithTeams();
   }
 
-  // Reopens the core on the same database with kTeams.
-  void OpenWithTeams() {
-    absl::StatusOr<TeamsConfig> teams = ParseTeamsYaml(kTeams, "teams.yaml");
+  // Reopens the core on the same database with `yaml` as its teams file,
+  // after storing `usage` as the teams' fair-share history.
+  void OpenWithTeams(const char* yaml = kTeams, const db::TeamUsage& usage = {}) {
+    absl::StatusOr<TeamsConfig> teams = ParseTeamsYaml(yaml, "teams.yaml");
     ASSERT_TRUE(teams.ok()) << teams.status();
     core_.reset();
     auto store = db::Store::Open(dir_ + "/berth.db");
     ASSERT_TRUE(store.ok()) << store.status();
+    if (!usage.rows.empty()) ASSERT_TRUE((*store)->SaveTeamUsage(usage).ok());
     auto core = SchedulerCore::Create(
         *std::move(store),
         // The fake clock jumps past min_runtime: nodes never miss heartbeats.
@@ -130,6 +133,60 @@ TEST_F(CorePreemptionTest, TheFullPassRunsOnlyWhenAPreemptionMayBeDue) {
   Sync();
   EXPECT_EQ(Lookup(b)->state(), berth::v1::PENDING);
   EXPECT_GT(metrics_.team_passes_full.Value(), 0);
+}
+
+// A team that places a job in the pass is not taken for a borrower by the
+// reclaim after it. a (nominal 4) holds 2 GPUs and, in the same round as b
+// (nominal 2) submits a 2-GPU job, places 2 more: exactly its nominal. c
+// (nominal 0) borrows 4. b's job must take c's GPUs. Reclaim used to count
+// a's new job twice (as running, and as placed by the pass), saw a
+// borrowing 2, and preempted a's older job, which had lost less work.
+TEST_F(CorePreemptionTest, ATeamThatJustPlacedAJobWithinItsNominalIsNoVictim) {
+  constexpr char kNominals[] = R"(preemption: {min_runtime: 10m, grace: 2m}
+teams:
+  - {name: a, quota: {h100-80gb: {nominal: 4}}}
+  - {name: b, quota: {h100-80gb: {nominal: 2}}}
+  - {name: c, quota: {h100-80gb: {nominal: 0}}}
+)";
+  // b's history puts it after a in the team order (docs/TEAMS.md): 8 GPUs
+  // held on average over the default half-life of 7 days.
+  const double half_life_ms = 7.0 * 24 * 3600 * 1000;
+  ASSERT_NO_FATAL_FAILURE(OpenWithTeams(
+      kNominals,
+      db::TeamUsage{.as_of_ms = now_ms_.load(),
+                    .rows = {{.team = "b",
+                              .gpu_type = "h100-80gb",
+                              .gpu_ms = static_cast<int64_t>(8 * half_life_ms / std::log(2.0))}}}));
+  Register("n1", "h100-80gb", 8);
+  auto sized = [&](const std::string& team, int tp) {
+    berth::v1::JobSpec spec = Spec(team);
+    spec.set_task("infer");
+    spec.mutable_model()->set_catalog_name("llama-3-8b");
+    spec.mutable_split()->set_tp(tp);
+    spec.mutable_split()->set_pp(1);
+    spec.mutable_split()->set_dp(1);
+    return spec;
+  };
+  auto c0 = SubmitSpec(sized("c", 4));
+  ASSERT_TRUE(c0.ok()) << c0.status();
+  auto a0 = SubmitSpec(sized("a", 2));
+  ASSERT_TRUE(a0.ok()) << a0.status();
+  for (const auto* r : {&*c0, &*a0}) {
+    ASSERT_EQ(Lookup(r->job().id())->state(), berth::v1::PLACED) << r->job().reason();
+    Report("n1", r->job().id(), berth::v1::RUNNING);
+  }
+  Sync();  // RUNNING from now: the clock moves next
+  PassMinRuntime();
+  auto both = SubmitBatch({sized("a", 2), sized("b", 2)});
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_EQ(both->results_size(), 2);
+  const int64_t a1 = both->results(0).job().id();
+  const int64_t b1 = both->results(1).job().id();
+  Sync();
+  EXPECT_EQ(Lookup(a1)->state(), berth::v1::PLACED);  // a went first, to its nominal
+  EXPECT_EQ(Lookup(b1)->state(), berth::v1::PENDING);
+  EXPECT_EQ(Lookup(c0->job().id())->preempted_by(), b1) << "c borrows: its job makes room";
+  EXPECT_EQ(Lookup(a0->job().id())->preempted_by(), 0) << "a is within its nominal";
 }
 
 TEST_F(CorePreemptionTest, BorrowedJobIsStoppedRequeuedAndTheOwnerTakesItsGpus) {
