@@ -187,22 +187,20 @@ TeamsConfig FiftyTeams(int64_t gpus) {
 // pass, the placements, then reclaim over the views they leave.
 int64_t TeamPass(ClusterState& state, const TeamsConfig& config, const DecayedUsage& usage,
                  int64_t now, int64_t* preemptions) {
-  std::vector<PendingJob> pending = state.PendingJobs();
-  std::vector<RunningJob> running = state.RunningJobs();
+  const std::vector<PendingJob> pending = state.PendingJobs();
+  const std::vector<RunningJob> running = state.RunningJobs();  // with teams and starts
   std::vector<HeldJob> held;
-  for (PendingJob& job : pending) job.team = state.FindJob(job.id)->team;
-  for (RunningJob& job : running) {
-    const JobRecord& record = *state.FindJob(job.id);
-    job.team = record.team;
-    job.start_ms = record.start_time_ms;
-    HeldJob& h = held.emplace_back(HeldJob{
-        .id = job.id, .team = job.team, .gpu_type = job.gpu_type, .start_ms = job.start_ms});
-    for (const GpuHold& gpu : record.gpus) {
+  for (const RunningJob& job : running) {
+    HeldJob& h = held.emplace_back(HeldJob{.id = job.id,
+                                           .team = job.team,
+                                           .gpu_type = job.gpu_type,
+                                           .start_ms = job.start_ms,
+                                           .priority = job.priority});
+    for (const GpuHold& gpu : state.FindJob(job.id)->gpus) {
       h.slots.push_back(SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
     }
   }
-  const std::vector<PendingJob> considered = pending;
-  PassResult result = SchedulePass(std::move(pending), running, state.PlacementViews(), now,
+  PassResult result = SchedulePass(pending, running, state.PlacementViews(), now,
                                    {.config = &config, .usage = &usage});
   for (const Decision& d : result.placed) {
     std::vector<GpuHold> holds;
@@ -212,7 +210,7 @@ int64_t TeamPass(ClusterState& state, const TeamsConfig& config, const DecayedUs
     if (!state.Place(d.job_id, std::move(holds), now).ok()) std::abort();
   }
   *preemptions += static_cast<int64_t>(
-      PlanReclaim(considered, result, held, state.PlacementViews(), now, config).size());
+      PlanReclaim(pending, result, held, state.PlacementViews(), now, config).size());
   state.SetWaiting(result.waiting);
   return static_cast<int64_t>(result.placed.size());
 }

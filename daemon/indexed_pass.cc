@@ -111,6 +111,31 @@ std::vector<PoolInfo> PoolsFromCounts(
   return pools;
 }
 
+WorkPool KeptWorkPool(const std::string& name, const PoolCounts* counts, const QueueIndex& index) {
+  static const std::vector<int64_t> kNone;
+  auto released = index.releases().find(name);
+  WorkPool pool{.name = name,
+                .by_total = &kNone,
+                .kept = released == index.releases().end() ? nullptr : &released->second};
+  if (counts != nullptr) {
+    pool.free_gpus = counts->free_gpus;
+    pool.by_free = counts->by_free;
+    pool.by_total = &counts->by_total;
+  }
+  return pool;
+}
+
+std::vector<const NodeView*> NodesWithFreeGpus(const std::vector<NodeView>& views,
+                                               const std::string& type) {
+  std::vector<const NodeView*> nodes;
+  for (const NodeView& view : views) {
+    if (view.schedulable && !view.free_gpus.empty() && view.gpu_type == type) {
+      nodes.push_back(&view);
+    }
+  }
+  return nodes;
+}
+
 std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
                                           const std::map<std::string, PoolCounts>& counts,
                                           const std::vector<NodeView>& views, int64_t now_ms) {
@@ -123,26 +148,11 @@ std::vector<Decision> SchedulePassIndexed(const QueueIndex& index,
         count->second.free_gpus <= 0) {
       continue;
     }
-    auto released = index.releases().find(name);
-    WorkPool pool{.name = name,
-                  .free_gpus = count->second.free_gpus,
-                  .by_free = count->second.by_free,
-                  .by_total = &count->second.by_total,
-                  .kept = released == index.releases().end() ? nullptr : &released->second};
-    // PlaceGang never chooses a node without free GPUs (it holds no TP
-    // group), and within a pass none gains any: placing on the others alone,
-    // in the same (name) order, gives the same slots. They are passed by
-    // pointer, not copied. (So a pass costs one look at each node of a pool
-    // with free GPUs, and per job placed a look at the placer's buckets and
-    // the nodes it takes from: PoolPlacer.)
-    std::vector<const NodeView*> candidates;
-    for (size_t i = 0; pool.free_gpus > 0 && i < views.size(); ++i) {
-      const NodeView& view = views[i];
-      if (view.schedulable && !view.free_gpus.empty() && view.gpu_type == name) {
-        candidates.push_back(&view);
-      }
-    }
-    PoolPlacer placer(std::move(candidates), &pool.by_free);
+    WorkPool pool = KeptWorkPool(name, &count->second, index);
+    // A pass costs one look at each node of a pool with free GPUs, and per
+    // job placed a look at the placer's buckets and the nodes it takes from
+    // (PoolPlacer).
+    PoolPlacer placer(NodesWithFreeGpus(views, name), &pool.by_free);
     PassPool(queue, now_ms, pool, placer, placed);
   }
   std::sort(placed.begin(), placed.end(),

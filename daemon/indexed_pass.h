@@ -50,6 +50,7 @@
 #include "daemon/placement.h"
 #include "daemon/queue_index.h"
 #include "daemon/queue_policy.h"
+#include "daemon/work_pool.h"
 
 namespace berth::daemon {
 
@@ -76,6 +77,17 @@ std::map<std::string, PoolCounts> CountPools(const std::vector<NodeView>& views)
 std::vector<PoolInfo> PoolsFromCounts(
     const std::map<std::string, PoolCounts>& counts_by_type,
     const absl::flat_hash_map<std::string, planner::GpuType>& gpus);
+
+// Pool `name` at the start of a pass: its kept counts (null: it has no
+// node) and the index's releases.
+WorkPool KeptWorkPool(const std::string& name, const PoolCounts* counts, const QueueIndex& index);
+
+// The schedulable nodes of pool `type` with a free GPU, in `views`' order:
+// the nodes a pass's PoolPlacer chooses from. PlaceGang never chooses a
+// node without free GPUs (it holds no TP group), and within a pass none
+// gains any, so placing on these alone gives the same slots.
+std::vector<const NodeView*> NodesWithFreeGpus(const std::vector<NodeView>& views,
+                                               const std::string& type);
 
 // The decisions of one pass at `now_ms`, in queue order. `views` are the
 // placement views the counts were taken from (sorted by node name).

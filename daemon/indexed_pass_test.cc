@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/cluster_state.h"
+#include "daemon/pass_test_util.h"
 #include "daemon/placement.h"
 #include "daemon/queue_policy.h"
 #include "gtest/gtest.h"
@@ -102,19 +103,7 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
     const PassResult full = SchedulePass(state_.PendingJobs(), state_.RunningJobs(), views, now_);
     const std::vector<Decision> fast =
         SchedulePassIndexed(state_.queue_index(), state_.pool_counts(), views, now_);
-    ASSERT_EQ(fast.size(), full.placed.size()) << "pass " << passes_;
-    for (size_t i = 0; i < fast.size(); ++i) {
-      const Decision& a = fast[i];
-      const Decision& b = full.placed[i];
-      ASSERT_EQ(a.job_id, b.job_id) << "pass " << passes_ << " decision " << i;
-      ASSERT_EQ(a.backfilled, b.backfilled) << "job " << a.job_id;
-      ASSERT_EQ(a.slots.size(), b.slots.size()) << "job " << a.job_id;
-      for (size_t s = 0; s < a.slots.size(); ++s) {
-        ASSERT_EQ(a.slots[s].node, b.slots[s].node) << "job " << a.job_id;
-        ASSERT_EQ(a.slots[s].gpu_index, b.slots[s].gpu_index) << "job " << a.job_id;
-        ASSERT_EQ(a.slots[s].dp_rank, b.slots[s].dp_rank) << "job " << a.job_id;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(AssertSameDecisions(fast, full.placed, passes_));
     placed_ += static_cast<int64_t>(fast.size());
     backfilled_ +=
         std::count_if(fast.begin(), fast.end(), [](const Decision& d) { return d.backfilled; });

@@ -7,6 +7,27 @@
 
 namespace berth::daemon {
 
+LaneKey LaneKeyOf(const PendingJob& job) {
+  return LaneKey{.tp = job.shape.tp,
+                 .pp = job.shape.pp,
+                 .dp = job.shape.dp,
+                 .max_runtime_ms = job.max_runtime_ms,
+                 .team = job.team,
+                 .priority = job.priority};
+}
+
+void PoolReleases::Add(int64_t end_ms, int64_t gpus, int sign) {
+  if (end_ms <= 0) {
+    unbounded_gpus += sign * gpus;
+    return;
+  }
+  auto& [at_gpus, at_jobs] = bounded[end_ms];
+  at_gpus += sign * gpus;
+  at_jobs += sign;
+  bounded_gpus += sign * gpus;
+  if (at_jobs == 0) bounded.erase(end_ms);
+}
+
 void QueueIndex::Track(int64_t id, std::optional<Entry> entry) {
   if (entry && entry->held) {
     held_.insert(id);
@@ -52,18 +73,8 @@ void QueueIndex::Add(const Entry& entry, int sign) {
   if (entry.held) {
     PoolReleases& pool = releases_[entry.pool];
     const auto [end_ms, gpus] = *entry.held;
-    if (end_ms <= 0) {
-      pool.unbounded_gpus += sign * gpus;
-    } else {
-      auto& [at_gpus, at_jobs] = pool.bounded[end_ms];
-      at_gpus += sign * gpus;
-      at_jobs += sign;
-      pool.bounded_gpus += sign * gpus;
-      if (at_jobs == 0) pool.bounded.erase(end_ms);
-    }
-    if (pool.bounded.empty() && pool.unbounded_gpus == 0 && pool.bounded_gpus == 0) {
-      releases_.erase(entry.pool);
-    }
+    pool.Add(end_ms, gpus, sign);
+    if (pool.empty()) releases_.erase(entry.pool);
     auto& by_pool = team_held_[entry.team];
     TeamHeld& team = by_pool[entry.pool];
     team.gpus += sign * gpus;
@@ -105,12 +116,7 @@ absl::Status QueueIndex::Verify(const std::vector<PendingJob>& pending,
                                 const std::vector<RunningJob>& running) const {
   QueueIndex fresh;
   for (const PendingJob& job : pending) {
-    const LaneKey lane{.tp = job.shape.tp,
-                       .pp = job.shape.pp,
-                       .dp = job.shape.dp,
-                       .max_runtime_ms = job.max_runtime_ms,
-                       .team = job.team,
-                       .priority = job.priority};
+    const LaneKey lane = LaneKeyOf(job);
     const QueueKey key{
         .priority = job.priority, .submit_time_ms = job.submit_time_ms, .id = job.id};
     fresh.Track(job.id, Entry{.pool = job.gpu_type, .pending = std::pair(lane, key)});

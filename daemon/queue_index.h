@@ -55,8 +55,16 @@ struct LaneKey {
   int64_t gpus() const { return tp * pp * dp; }
 };
 
+// A pending job's lane.
+LaneKey LaneKeyOf(const PendingJob& job);
+
 // GPUs that a pool's placed and running jobs give back.
 struct PoolReleases {
+  // Counts a job of `gpus` ending at `end_ms` (<= 0: no known end) in
+  // (sign 1) or out (sign -1).
+  void Add(int64_t end_ms, int64_t gpus, int sign);
+  bool empty() const { return bounded.empty() && unbounded_gpus == 0 && bounded_gpus == 0; }
+
   // End time → (GPUs released then, jobs ending then). A job's release
   // counts even with 0 GPUs: a waiting job's earliest start is never
   // before the next release.

@@ -43,7 +43,13 @@
 namespace berth::daemon {
 namespace {
 
-// GPUs that a running job (or one placed in this pass) gives back.
+// GPUs that a running job (or one placed in this pass) gives back. The
+// arithmetic below (EarliestTime, MakeHead, BackfillBlocker, ReserveAged)
+// is also work_pool.h's, there over the queue index's map of releases.
+// It is kept apart on purpose: this pass is the reference that the indexed
+// passes' property tests check theirs against, and on work_pool.h it was
+// no faster (BM_TeamPass at 10,000 pending, four alternating runs,
+// 2026-12-04: mean 56.5 ms CPU per iteration against 50.9 ms here).
 struct Release {
   int64_t end_ms = 0;
   int64_t gpus = 0;
@@ -253,26 +259,26 @@ void ConsiderJob(const PendingJob& job, int32_t position, int64_t now_ms, bool a
 // A job's lane (queue_index.h): its pool and the LaneKey.
 using LaneId = std::pair<std::string, LaneKey>;
 
-LaneId LaneOf(const PendingJob& job) {
-  return {job.gpu_type, LaneKey{.tp = job.shape.tp,
-                                .pp = job.shape.pp,
-                                .dp = job.shape.dp,
-                                .max_runtime_ms = job.max_runtime_ms,
-                                .team = job.team,
-                                .priority = job.priority}};
-}
+LaneId LaneOf(const PendingJob& job) { return {job.gpu_type, LaneKeyOf(job)}; }
 
-// Why a job of a team may not take its GPUs now, quota-wise; nullopt when
-// it may.
-std::optional<std::string> QuotaRefusal(const TeamLedger& ledger, const PendingJob& job,
-                                        bool within,
-                                        const std::set<std::string>& guaranteed_waiting) {
+// The quota check before placement: true, with the job listed as waiting
+// (kTeamQuota, the numbers in words), when its team's quota does not allow
+// it now. `within`: the job fits its team's own nominal.
+bool WaitsForQuota(const TeamLedger& ledger, const PendingJob& job, bool within,
+                   const std::set<std::string>& guaranteed_waiting, int32_t position,
+                   const Pool& pool, PassResult& result) {
   std::optional<std::string> why = ledger.Refusal(job.team, job.gpu_type, job.shape.gpus());
   if (!why && !within && guaranteed_waiting.contains(job.gpu_type)) {
     why = absl::StrCat("a job of a team under its nominal quota waits for ", job.gpu_type,
                        " GPUs, and borrowing waits until it is placed");
   }
-  return why;
+  if (!why) return false;
+  result.waiting.push_back(Waiting{.job_id = job.id,
+                                   .position = position,
+                                   .reason = WaitReason::kTeamQuota,
+                                   .free_gpus = pool.free_gpus,
+                                   .note = std::move(*why)});
+  return true;
 }
 
 // The pass with teams: team order, and the quota check before placement.
@@ -308,12 +314,7 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
     Pool& pool = pools[job.gpu_type];
     ++position;
     const bool within = ledger.WithinNominal(job.team, job.gpu_type, ref->gpus);
-    if (std::optional<std::string> why = QuotaRefusal(ledger, job, within, guaranteed_waiting)) {
-      result.waiting.push_back(Waiting{.job_id = job.id,
-                                       .position = position,
-                                       .reason = WaitReason::kTeamQuota,
-                                       .free_gpus = pool.free_gpus,
-                                       .note = std::move(*why)});
+    if (WaitsForQuota(ledger, job, within, guaranteed_waiting, position, pool, result)) {
       ended.insert(LaneOf(job));
       continue;
     }
@@ -339,15 +340,9 @@ PassResult TeamPass(const std::vector<PendingJob>& pending, const std::vector<Ru
     Pool& pool = pools[job.gpu_type];
     ++position;
     const bool within = ledger.WithinNominal(job.team, job.gpu_type, ref.gpus);
-    if (std::optional<std::string> why = QuotaRefusal(ledger, job, within, guaranteed_waiting)) {
-      result.waiting.push_back(Waiting{.job_id = job.id,
-                                       .position = position,
-                                       .reason = WaitReason::kTeamQuota,
-                                       .free_gpus = pool.free_gpus,
-                                       .note = std::move(*why)});
-      continue;
+    if (!WaitsForQuota(ledger, job, within, guaranteed_waiting, position, pool, result)) {
+      ConsiderJob(job, position, now_ms, /*aged=*/false, pool, result);
     }
-    ConsiderJob(job, position, now_ms, /*aged=*/false, pool, result);
   }
   return result;
 }

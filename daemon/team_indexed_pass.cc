@@ -131,31 +131,16 @@ class Pass {
     auto [it, added] = pools_.try_emplace(name);
     PassPool& pool = it->second;
     if (!added) return pool;
-    pool.work.name = name;
     auto count = counts_.find(name);
-    static const std::vector<int64_t> kNone;
-    pool.work.by_total = &kNone;
-    if (count != counts_.end()) {
-      pool.schedulable = count->second.schedulable_nodes > 0;
-      pool.work.free_gpus = count->second.free_gpus;
-      pool.work.by_free = count->second.by_free;
-      pool.work.by_total = &count->second.by_total;
-    }
-    auto released = index_.releases().find(name);
-    if (released != index_.releases().end()) pool.work.kept = &released->second;
+    const PoolCounts* kept = count == counts_.end() ? nullptr : &count->second;
+    pool.schedulable = kept != nullptr && kept->schedulable_nodes > 0;
+    pool.work = KeptWorkPool(name, kept, index_);
     return pool;
   }
 
   PoolPlacer& PlacerOf(PassPool& pool) {
     if (!pool.placer) {
-      // As SchedulePassIndexed: nodes without free GPUs are never chosen.
-      std::vector<const NodeView*> candidates;
-      for (const NodeView& view : views_) {
-        if (view.schedulable && !view.free_gpus.empty() && view.gpu_type == pool.work.name) {
-          candidates.push_back(&view);
-        }
-      }
-      pool.placer.emplace(std::move(candidates), &pool.work.by_free);
+      pool.placer.emplace(NodesWithFreeGpus(views_, pool.work.name), &pool.work.by_free);
     }
     return *pool.placer;
   }

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/cluster_state.h"
+#include "daemon/pass_test_util.h"
 #include "daemon/queue_policy.h"
 #include "daemon/reclaim.h"
 #include "gtest/gtest.h"
@@ -87,19 +88,7 @@ class TeamIndexedPassTest : public ::testing::TestWithParam<uint32_t> {
     const PassResult full = SchedulePass(pending, state_.RunningJobs(), views, now_, teams);
     const TeamIndexedResult fast =
         SchedulePassTeamsIndexed(state_.queue_index(), state_.pool_counts(), views, now_, teams);
-    ASSERT_EQ(fast.placed.size(), full.placed.size()) << "pass " << passes_;
-    for (size_t i = 0; i < fast.placed.size(); ++i) {
-      const Decision& a = fast.placed[i];
-      const Decision& b = full.placed[i];
-      ASSERT_EQ(a.job_id, b.job_id) << "pass " << passes_ << " decision " << i;
-      ASSERT_EQ(a.backfilled, b.backfilled) << "job " << a.job_id;
-      ASSERT_EQ(a.slots.size(), b.slots.size()) << "job " << a.job_id;
-      for (size_t s = 0; s < a.slots.size(); ++s) {
-        ASSERT_EQ(a.slots[s].node, b.slots[s].node) << "job " << a.job_id;
-        ASSERT_EQ(a.slots[s].gpu_index, b.slots[s].gpu_index) << "job " << a.job_id;
-        ASSERT_EQ(a.slots[s].dp_rank, b.slots[s].dp_rank) << "job " << a.job_id;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(AssertSameDecisions(fast.placed, full.placed, passes_));
     // Every pending job has the full pass's verdict: placed or waiting.
     ASSERT_EQ(full.placed.size() + full.waiting.size(), pending.size());
     ++passes_;

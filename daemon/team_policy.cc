@@ -124,7 +124,7 @@ int64_t TeamLedger::Borrowed(const std::string& team, const std::string& type) c
 
 bool TeamLedger::OthersBorrow(const std::string& team, const std::string& type) const {
   for (const Team& t : teams_) {
-    if (t.name != team && Lookup(t.used, type) > Lookup(t.own, type)) return true;
+    if (t.name != team && Borrowed(t.name, type) > 0) return true;
   }
   return false;
 }
@@ -279,9 +279,7 @@ std::optional<TeamJobRef> TeamQueue::Next(const TeamLedger& ledger,
       while (lane.next < lane.jobs.size() && pass_over(lane.jobs[lane.next])) {
         passed_over_.push_back(lane.jobs[lane.next++]);
       }
-    }
-    if (lane.next >= lane.jobs.size()) continue;
-    if (!lane.fresh) {
+      if (lane.next >= lane.jobs.size()) continue;
       const TeamJobRef& head = lane.jobs[lane.next];
       lane.key = {ledger.WithinNominal(lane.team, head.gpu_type, head.gpus) ? 0 : 1,
                   ledger.WeightedShare(lane.team)};

@@ -240,19 +240,17 @@ class Simulation {
   // berth-teams: the pass with teams, then reclaim, both applied at once.
   void TeamsPass(std::vector<daemon::PendingJob> pending, int64_t now) {
     const auto started = std::chrono::steady_clock::now();
-    std::vector<daemon::RunningJob> running = state_.RunningJobs();
+    // The state's pending and running jobs carry their teams, starts and
+    // priorities.
+    const std::vector<daemon::RunningJob> running = state_.RunningJobs();
     std::vector<daemon::HeldJob> held;
-    for (daemon::PendingJob& job : pending) job.team = state_.FindJob(job.id)->team;
-    for (daemon::RunningJob& job : running) {
-      const JobRecord& record = *state_.FindJob(job.id);
-      job.team = record.team;
-      job.start_ms = record.start_time_ms;
+    for (const daemon::RunningJob& job : running) {
       daemon::HeldJob& h = held.emplace_back(daemon::HeldJob{.id = job.id,
                                                              .team = job.team,
                                                              .gpu_type = job.gpu_type,
                                                              .start_ms = job.start_ms,
-                                                             .priority = record.priority});
-      for (const daemon::GpuHold& gpu : record.gpus) {
+                                                             .priority = job.priority});
+      for (const daemon::GpuHold& gpu : state_.FindJob(job.id)->gpus) {
         h.slots.push_back(daemon::SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
       }
     }
