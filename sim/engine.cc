@@ -21,6 +21,7 @@
 #include "daemon/indexed_pass.h"
 #include "daemon/queue_policy.h"
 #include "daemon/reclaim.h"
+#include "daemon/team_indexed_pass.h"
 #include "daemon/team_policy.h"
 #include "sim/sizing.h"
 
@@ -168,8 +169,7 @@ class Simulation {
   // Passes until nothing changes (berth-elastic may resize a head and pass again).
   void RunPasses(int64_t now) {
     if (options_.policy == Policy::kBerthTeams) {
-      std::vector<daemon::PendingJob> pending = state_.PendingJobs();
-      if (!pending.empty()) TeamsPass(std::move(pending), now);
+      if (state_.queue_index().pending() > 0) TeamsPass(now);
       return;
     }
     for (int round = 0; round < 64; ++round) {
@@ -237,9 +237,26 @@ class Simulation {
                                   .count());
   }
 
-  // berth-teams: the pass with teams, then reclaim, both applied at once.
-  void TeamsPass(std::vector<daemon::PendingJob> pending, int64_t now) {
+  // berth-teams as berthd runs it (daemon/core_pass.cc): the team pass over
+  // the kept indexes, unless reclaim may preempt; then the full pass and
+  // reclaim, both applied at once (with --full-pass, always the latter).
+  void TeamsPass(int64_t now) {
     const auto started = std::chrono::steady_clock::now();
+    usage_ = daemon::DecayUsage(usage_, state_.queue_index().HeldGpusByTeam(), now,
+                                options_.teams->half_life_ms);
+    const daemon::TeamPassInput teams{.config = options_.teams.get(), .usage = &usage_};
+    if (!options_.full_pass) {
+      const daemon::TeamIndexedResult indexed = daemon::SchedulePassTeamsIndexed(
+          state_.queue_index(), state_.pool_counts(), state_.PlacementViews(), now, teams);
+      if (!indexed.reclaim_may_act) {
+        NotePassTime(started);
+        state_.SetWaiting({});
+        for (const daemon::Decision& decision : indexed.placed) Apply(decision, now);
+        return;
+      }
+    }
+    result_.full_team_passes++;
+    const std::vector<daemon::PendingJob> pending = state_.PendingJobs();
     // The state's pending and running jobs carry their teams, starts and
     // priorities.
     const std::vector<daemon::RunningJob> running = state_.RunningJobs();
@@ -254,11 +271,8 @@ class Simulation {
         h.slots.push_back(daemon::SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
       }
     }
-    usage_ =
-        daemon::DecayUsage(usage_, daemon::HeldByTeam(running), now, options_.teams->half_life_ms);
     const daemon::PassResult pass =
-        daemon::SchedulePass(pending, running, state_.PlacementViews(), now,
-                             {.config = options_.teams.get(), .usage = &usage_});
+        daemon::SchedulePass(pending, running, state_.PlacementViews(), now, teams);
     state_.SetWaiting(pass.waiting);
     for (const daemon::Decision& decision : pass.placed) Apply(decision, now);
     const std::vector<daemon::Preemption> preemptions =

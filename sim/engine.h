@@ -64,9 +64,10 @@ struct EngineOptions {
   bool trace_limits = false;
   // ClusterState::CheckInvariants after every instant (tests; costs O(jobs)).
   bool check_invariants = false;
-  // fifo, easy, berth, berth-elastic: the full daemon::SchedulePass over
-  // every pending and running job instead of the indexed pass (the same
-  // decisions at a cost that grows with the queue; tests compare the two).
+  // The full daemon::SchedulePass over every pending and running job at
+  // every instant instead of the indexed pass (the same decisions at a cost
+  // that grows with the queue; tests compare the two). berth-teams runs it
+  // and reclaim anyway whenever reclaim may preempt, as berthd does.
   bool full_pass = false;
   // Called with each placement as it is applied: the trace's job id and its
   // slots (tests compare placements).
@@ -100,6 +101,7 @@ struct RunResult {
   std::vector<JobOutcome> jobs;  // in trace order
   std::vector<UsagePoint> usage;
   std::vector<int64_t> pass_ns;  // wall time of each pass (views, pass, reclaim)
+  int64_t full_team_passes = 0;  // berth-teams: passes that ran the full pass and reclaim
   int64_t preemptions = 0;       // jobs preempted (berth-teams' reclaim)
   int64_t lost_gpu_ms = 0;       // their work since start
 };

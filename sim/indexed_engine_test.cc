@@ -4,11 +4,13 @@
 // the indexed pass changes no number berth-sim reports.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/teams_config.h"
 #include "gtest/gtest.h"
 #include "sim/engine.h"
 #include "sim/generator.h"
@@ -26,34 +28,44 @@ struct Replayed {
 };
 
 Replayed ReplayWith(const Trace& trace, const ClusterSpec& cluster, Policy policy,
-                    double limit_factor, bool full_pass) {
+                    double limit_factor, bool full_pass,
+                    std::shared_ptr<const daemon::TeamsConfig> teams) {
   Replayed out;
   EngineOptions options{
       .policy = policy,
       .limit_factor = limit_factor,
       .check_invariants = true,  // no GPU holds two jobs, at every instant
       .full_pass = full_pass,
-      .on_place = [&out](int64_t id, const std::vector<daemon::SlotAssignment>& slots) {
-        std::vector<std::string>& placed = out.placements[id];
-        for (const daemon::SlotAssignment& s : slots) {
-          placed.push_back(absl::StrCat(s.node, "/", s.gpu_index, " tp", s.tp_rank, " pp",
-                                        s.pp_rank, " dp", s.dp_rank));
-        }
-      }};
+      .on_place =
+          [&out](int64_t id, const std::vector<daemon::SlotAssignment>& slots) {
+            std::vector<std::string>& placed = out.placements[id];
+            for (const daemon::SlotAssignment& s : slots) {
+              placed.push_back(absl::StrCat(s.node, "/", s.gpu_index, " tp", s.tp_rank, " pp",
+                                            s.pp_rank, " dp", s.dp_rank));
+            }
+          },
+      .teams = std::move(teams)};
   absl::StatusOr<RunResult> result = Replay(trace, cluster, options);
   EXPECT_TRUE(result.ok()) << result.status();
   if (result.ok()) out.result = *std::move(result);
   return out;
 }
 
-void ExpectSameReplay(const Trace& trace, const ClusterSpec& cluster, Policy policy,
-                      double limit_factor) {
+// Returns the indexed replay's result.
+RunResult ExpectSameReplay(const Trace& trace, const ClusterSpec& cluster, Policy policy,
+                           double limit_factor,
+                           std::shared_ptr<const daemon::TeamsConfig> teams = nullptr) {
   const std::string what = absl::StrCat(trace.name, " on ", cluster.Describe(), ", ",
                                         PolicyName(policy), ", limit factor ", limit_factor);
-  const Replayed full = ReplayWith(trace, cluster, policy, limit_factor, /*full_pass=*/true);
-  const Replayed indexed = ReplayWith(trace, cluster, policy, limit_factor, /*full_pass=*/false);
-  ASSERT_EQ(full.result.jobs.size(), trace.jobs.size()) << what;
-  ASSERT_EQ(indexed.result.jobs.size(), trace.jobs.size()) << what;
+  const Replayed full = ReplayWith(trace, cluster, policy, limit_factor, /*full_pass=*/true, teams);
+  const Replayed indexed =
+      ReplayWith(trace, cluster, policy, limit_factor, /*full_pass=*/false, teams);
+  EXPECT_EQ(full.result.jobs.size(), trace.jobs.size()) << what;
+  EXPECT_EQ(indexed.result.jobs.size(), trace.jobs.size()) << what;
+  if (full.result.jobs.size() != trace.jobs.size() ||
+      indexed.result.jobs.size() != trace.jobs.size()) {
+    return indexed.result;
+  }
   int64_t waited = 0;
   for (size_t i = 0; i < trace.jobs.size(); ++i) {
     const JobOutcome& a = full.result.jobs[i];
@@ -68,6 +80,8 @@ void ExpectSameReplay(const Trace& trace, const ClusterSpec& cluster, Policy pol
     waited += a.start_ms > a.submit_ms;
   }
   EXPECT_EQ(full.placements, indexed.placements) << what;
+  EXPECT_EQ(full.result.preemptions, indexed.result.preemptions) << what;
+  EXPECT_EQ(full.result.lost_gpu_ms, indexed.result.lost_gpu_ms) << what;
   EXPECT_EQ(full.result.pass_ns.size(), indexed.result.pass_ns.size()) << what;
   const PolicyMetrics m_full = Measure(full.result);
   const PolicyMetrics m_indexed = Measure(indexed.result);
@@ -77,6 +91,7 @@ void ExpectSameReplay(const Trace& trace, const ClusterSpec& cluster, Policy pol
   EXPECT_LE(m_full.utilization, 1.0) << what;
   // The comparison means something only if jobs queued (backfill decided).
   EXPECT_GT(waited, 30) << what;
+  return indexed.result;
 }
 
 // A generated trace with its submissions 20 times closer together, so that
@@ -122,6 +137,38 @@ TEST(IndexedEngineTest, SameWithOverAskedLimitsAndTwoPools) {
       ExpectSameReplay(trace, cluster, policy, 2.0);
     }
   }
+}
+
+TEST(IndexedEngineTest, TeamsSameAsTheFullPassAndReclaimAtEveryInstant) {
+  // berth-teams runs the team pass over the indexes unless reclaim may
+  // preempt: the replay must equal the one with the full pass and reclaim at
+  // every instant, preemptions included.
+  absl::StatusOr<daemon::TeamsConfig> teams = daemon::ParseTeamsYaml(R"(
+preemption: {min_runtime: 10m}
+teams:
+  - {name: team-1, quota: {h100-80gb: {nominal: 32, lending_limit: 16}}}
+  - {name: team-2, quota: {h100-80gb: {nominal: 16, borrowing_limit: 16}}}
+  - {name: team-3, weight: 2, quota: {h100-80gb: {nominal: 16}}}
+)",
+                                                                     "teams.yaml");
+  ASSERT_TRUE(teams.ok()) << teams.status();
+  const auto config = std::make_shared<const daemon::TeamsConfig>(*std::move(teams));
+  const ClusterSpec cluster{.groups = {{.count = 8, .gpus_per_node = 8, .gpu_type = "h100-80gb"}}};
+  int64_t preemptions = 0;
+  // (acme-kalos' generated jobs queue too little on this cluster.)
+  for (const char* like : {"acme-seren"}) {
+    for (uint64_t seed : {5, 6, 7, 8}) {
+      const Trace trace = Generated(like, seed, cluster.TotalNodes());
+      const RunResult indexed = ExpectSameReplay(trace, cluster, Policy::kBerthTeams, 1.0, config);
+      preemptions += indexed.preemptions;
+      // Some instants took the indexed pass, some the full one.
+      EXPECT_GT(indexed.full_team_passes, 0) << like << " seed " << seed;
+      EXPECT_LT(indexed.full_team_passes, static_cast<int64_t>(indexed.pass_ns.size()))
+          << like << " seed " << seed;
+    }
+  }
+  // The comparison covers reclaim only if something was preempted.
+  EXPECT_GT(preemptions, 0);
 }
 
 }  // namespace

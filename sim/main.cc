@@ -176,8 +176,9 @@ void AddRunFlags(CLI::App* run, RunFlags* f) {
   run->add_flag("--check-invariants", f->check_invariants,
                 "check the cluster state's invariants at every instant (slow)");
   run->add_flag("--full-pass", f->full_pass,
-                "without teams, run the full SchedulePass over the whole queue at every "
-                "instant instead of berthd's indexed pass (same results, slower; to compare)");
+                "run the full SchedulePass over the whole queue (with teams, and reclaim) at "
+                "every instant instead of berthd's indexed passes (same results, slower; to "
+                "compare)");
 }
 
 void AddGenerateFlags(CLI::App* gen, berth::sim::GeneratorOptions* o, std::string* out) {
