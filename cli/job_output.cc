@@ -19,9 +19,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/plan_output.h"
 #include "cli/text.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace berth::cli {
@@ -467,9 +472,11 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
   return proto::MessageToJson(*copy);
 }
 
-absl::StatusOr<std::string> ToJsonArray(
+namespace {
+
+// Each message on its own, joined (messages of different types).
+absl::StatusOr<std::string> JoinedJson(
     const std::vector<const google::protobuf::Message*>& messages) {
-  if (messages.empty()) return std::string("[]\n");
   std::vector<std::string> items;
   for (const google::protobuf::Message* message : messages) {
     absl::StatusOr<std::string> json = ToJson(*message);
@@ -478,6 +485,72 @@ absl::StatusOr<std::string> ToJsonArray(
     items.push_back(std::move(*json));
   }
   return absl::StrCat("[\n", absl::StrJoin(items, ",\n"), "\n]\n");
+}
+
+}  // namespace
+
+// Messages of one type as the field `items` of a message made for them,
+// `count` at a time: protobuf's printer resolves every type again on each
+// call, which was 43% of `berth jobs --json` for 10,000 jobs. The items are
+// then taken out of the wrapper, two spaces less indented, which gives
+// JoinedJson's text exactly (a JSON string holds no raw newline). The
+// printer holds a whole call's output as a tree: hence chunks.
+absl::StatusOr<std::string> ToJsonArray(
+    const std::vector<const google::protobuf::Message*>& messages) {
+  if (messages.empty()) return std::string("[]\n");
+  const google::protobuf::Descriptor* type = messages.front()->GetDescriptor();
+  for (const google::protobuf::Message* message : messages) {
+    if (message->GetDescriptor() != type) return JoinedJson(messages);
+  }
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("berth/cli/json_list.proto");
+  file.set_package("berth.cli.json");
+  file.set_syntax("proto3");
+  file.add_dependency(type->file()->name());
+  google::protobuf::DescriptorProto* list = file.add_message_type();
+  list->set_name("List");
+  google::protobuf::FieldDescriptorProto* field = list->add_field();
+  field->set_name("items");
+  field->set_number(1);
+  field->set_label(google::protobuf::FieldDescriptorProto::LABEL_REPEATED);
+  field->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
+  field->set_type_name(absl::StrCat(".", type->full_name()));
+  google::protobuf::DescriptorPool pool(google::protobuf::DescriptorPool::generated_pool());
+  const google::protobuf::FileDescriptor* built = pool.BuildFile(file);
+  if (built == nullptr ||
+      type->file()->pool() != google::protobuf::DescriptorPool::generated_pool()) {
+    return JoinedJson(messages);
+  }
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  factory.SetDelegateToGeneratedFactory(true);
+  const google::protobuf::Message* prototype = factory.GetPrototype(built->message_type(0));
+  const google::protobuf::FieldDescriptor* items = built->message_type(0)->field(0);
+  static constexpr size_t kChunk = 200;
+  static constexpr absl::string_view kHead = "{\n \"items\": [\n";
+  static constexpr absl::string_view kTail = "\n ]\n}\n";
+  std::string out = "[\n";
+  for (size_t begin = 0; begin < messages.size(); begin += kChunk) {
+    std::unique_ptr<google::protobuf::Message> wrapper(prototype->New());
+    for (size_t i = begin; i < std::min(messages.size(), begin + kChunk); ++i) {
+      wrapper->GetReflection()->AddMessage(wrapper.get(), items)->CopyFrom(*messages[i]);
+    }
+    SpellOutDefaults(wrapper.get());
+    absl::StatusOr<std::string> json = proto::MessageToJson(*wrapper);
+    if (!json.ok()) return json.status();
+    absl::string_view text = *json;
+    if (!absl::ConsumePrefix(&text, kHead) || !absl::ConsumeSuffix(&text, kTail)) {
+      return JoinedJson(messages);
+    }
+    if (begin > 0) out += ",\n";
+    bool first = true;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (!absl::ConsumePrefix(&line, "  ")) return JoinedJson(messages);
+      absl::StrAppend(&out, first ? "" : "\n", line);
+      first = false;
+    }
+  }
+  out += "\n]\n";
+  return out;
 }
 
 int WriteJson(absl::string_view verb, const absl::StatusOr<std::string>& json, std::ostream& out,

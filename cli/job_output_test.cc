@@ -1,10 +1,13 @@
 #include "cli/job_output.h"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -361,6 +364,59 @@ TEST(JsonTest, ListsAreOneArray) {
   EXPECT_TRUE(absl::StartsWith(*json, "[\n{")) << *json;
   EXPECT_TRUE(absl::EndsWith(*json, "}\n]\n")) << *json;
   EXPECT_TRUE(absl::StrContains(*json, "},\n{")) << *json;
+}
+
+// Each message as ToJson prints it, in one array.
+template <typename T>
+std::string JoinedOneByOne(const google::protobuf::RepeatedPtrField<T>& messages) {
+  std::vector<std::string> items;
+  for (const T& message : messages) {
+    absl::StatusOr<std::string> json = ToJson(message);
+    EXPECT_TRUE(json.ok()) << json.status();
+    if (!json.ok()) return "";
+    json->pop_back();
+    items.push_back(*json);
+  }
+  return absl::StrCat("[\n", absl::StrJoin(items, ",\n"), "\n]\n");
+}
+
+// Equal texts, or where they first differ (gtest's diff of two texts this
+// long would take gigabytes).
+::testing::AssertionResult SameText(const std::string& got, const std::string& want) {
+  if (got == want) return ::testing::AssertionSuccess();
+  const size_t at = static_cast<size_t>(
+      std::mismatch(got.begin(), got.end(), want.begin(), want.end()).first - got.begin());
+  return ::testing::AssertionFailure()
+         << "first difference at byte " << at << " of " << got.size() << " (want " << want.size()
+         << "): got \"" << got.substr(at, 60) << "\", want \"" << want.substr(at, 60) << "\"";
+}
+
+// ToJsonArray converts a list a chunk at a time inside a wrapper message and
+// takes the items out of it: the text must be each message's own, across
+// chunk seams, with escapes and defaults spelled out as ToJson does.
+TEST(JsonTest, AListIsEachMessageAsToJsonPrintsIt) {
+  google::protobuf::RepeatedPtrField<berth::v1::Job> jobs;
+  for (int i = 0; i < 450; ++i) {
+    berth::v1::Job& job = *jobs.Add() = i % 3 == 0 ? PendingJob() : RunningJob();
+    job.set_id(i + 1);
+    if (i % 7 == 0) job.set_reason("waits:\n \"quoted\", tab\t and \u00e9");
+    if (i % 5 == 0) job.mutable_spec()->clear_on_node_loss();  // spelled out as "requeue"
+  }
+  absl::StatusOr<std::string> json = ToJsonArray(jobs);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(SameText(*json, JoinedOneByOne(jobs)));
+  EXPECT_FALSE(absl::StrContains(*json, "\"on_node_loss\": \"\""));
+
+  google::protobuf::RepeatedPtrField<berth::v1::Event> events;
+  for (int i = 0; i < 3; ++i) {
+    berth::v1::Event& event = *events.Add();
+    event.set_id(i + 1);
+    event.set_kind("placed");
+    event.set_message(absl::StrCat("8 GPUs on n", i, "\n  indented"));
+  }
+  json = ToJsonArray(events);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(SameText(*json, JoinedOneByOne(events)));
 }
 
 }  // namespace
