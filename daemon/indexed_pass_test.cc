@@ -20,7 +20,7 @@
 namespace berth::daemon {
 namespace {
 
-const char* const kTypes[] = {"h100-80gb", "a100-40gb"};
+constexpr const auto& kTypes = kPassTestTypes;
 
 TEST(FitsByCountTest, CountsWholeTpGroups) {
   // Nodes with 0, 3, 5 and 8 free GPUs. TP 4 groups: 0 + 0 + 1 + 2 = 3.
@@ -61,30 +61,9 @@ TEST(FitsByCountTest, AgreesWithPlaceGang) {
 }
 
 // Random transitions on a small cluster of two pools.
-class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
+class IndexedPassPropertyTest : public RandomClusterTest {
  protected:
-  void SetUp() override {
-    rng_.seed(GetParam());
-    for (int i = 0; i < 10; ++i) {
-      NodeRecord node{.name = absl::StrCat("n", i), .connected = true};
-      const int gpus = 2 << (rng_() % 3);  // 2, 4 or 8
-      const char* type = kTypes[rng_() % 2];
-      for (int g = 0; g < gpus; ++g) node.gpus.push_back(GpuRecord{.index = g, .type = type});
-      if (i == 9) node.gpus.push_back(GpuRecord{.index = gpus, .type = kTypes[0]});  // mixed
-      state_.PutNode(node);
-    }
-  }
-
-  int64_t Random(int64_t n) { return static_cast<int64_t>(rng_() % static_cast<uint64_t>(n)); }
-
-  // A random live job in `states`, or 0.
-  int64_t Pick(std::set<JobState> states) {
-    std::vector<int64_t> ids;
-    for (int64_t id : state_.live()) {
-      if (states.contains(state_.FindJob(id)->state)) ids.push_back(id);
-    }
-    return ids.empty() ? 0 : ids[Random(static_cast<int64_t>(ids.size()))];
-  }
+  void SetUp() override { AddRandomNodes(/*mixed_last=*/true); }
 
   void Submit() {
     const int64_t runtimes[] = {0, 60'000, 600'000, 3'600'000};
@@ -108,12 +87,7 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
     backfilled_ +=
         std::count_if(fast.begin(), fast.end(), [](const Decision& d) { return d.backfilled; });
     ++passes_;
-    for (const Decision& d : fast) {
-      std::vector<GpuHold> holds;
-      for (const SlotAssignment& s : d.slots)
-        holds.push_back({.node = s.node, .index = s.gpu_index});
-      ASSERT_TRUE(state_.Place(d.job_id, holds, now_).ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(Apply(fast));
   }
 
   void Step() {
@@ -183,10 +157,6 @@ class IndexedPassPropertyTest : public ::testing::TestWithParam<uint32_t> {
     ASSERT_TRUE(invariants.ok()) << invariants;
   }
 
-  std::mt19937 rng_;
-  ClusterState state_;
-  int64_t now_ = 1'000'000'000;
-  int64_t next_id_ = 1;
   int64_t passes_ = 0;
   int64_t placed_ = 0;
   int64_t backfilled_ = 0;

@@ -23,21 +23,14 @@
 namespace berth::daemon {
 namespace {
 
-const char* const kTypes[] = {"h100-80gb", "a100-40gb"};
+constexpr const auto& kTypes = kPassTestTypes;
 // "x" is named by no teams file: a root with no quota.
 const char* const kTeams[] = {"a", "b", "c", "d", "x"};
 
-class TeamIndexedPassTest : public ::testing::TestWithParam<uint32_t> {
+class TeamIndexedPassTest : public RandomClusterTest {
  protected:
   void SetUp() override {
-    rng_.seed(GetParam());
-    for (int i = 0; i < 10; ++i) {
-      NodeRecord node{.name = absl::StrCat("n", i), .connected = true};
-      const int gpus = 2 << (rng_() % 3);  // 2, 4 or 8
-      const char* type = kTypes[rng_() % 2];
-      for (int g = 0; g < gpus; ++g) node.gpus.push_back(GpuRecord{.index = g, .type = type});
-      state_.PutNode(node);
-    }
+    AddRandomNodes(/*mixed_last=*/false);
     config_.min_runtime_ms = Random(3) * 60'000;
     config_.reserve_after_ms = Random(2) == 0 ? 0 : 120'000;
     for (int t = 0; t < 4; ++t) {
@@ -55,16 +48,6 @@ class TeamIndexedPassTest : public ::testing::TestWithParam<uint32_t> {
     for (int t = 0; t < 5; ++t) {
       usage_.gpu_ms[kTeams[t]][kTypes[Random(2)]] = static_cast<double>(Random(10)) * 3.6e6;
     }
-  }
-
-  int64_t Random(int64_t n) { return static_cast<int64_t>(rng_() % static_cast<uint64_t>(n)); }
-
-  int64_t Pick(std::set<JobState> states) {
-    std::vector<int64_t> ids;
-    for (int64_t id : state_.live()) {
-      if (states.contains(state_.FindJob(id)->state)) ids.push_back(id);
-    }
-    return ids.empty() ? 0 : ids[Random(static_cast<int64_t>(ids.size()))];
   }
 
   void Submit() {
@@ -106,13 +89,7 @@ class TeamIndexedPassTest : public ::testing::TestWithParam<uint32_t> {
         h.slots.push_back(SlotAssignment{.node = gpu.node, .gpu_index = gpu.index});
       }
     }
-    for (const Decision& d : fast.placed) {
-      std::vector<GpuHold> holds;
-      for (const SlotAssignment& s : d.slots) {
-        holds.push_back({.node = s.node, .index = s.gpu_index});
-      }
-      ASSERT_TRUE(state_.Place(d.job_id, holds, now_).ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(Apply(fast.placed));
     const std::vector<Preemption> plan =
         PlanReclaim(pending, full, held, state_.PlacementViews(), now_, config_);
     if (fast.reclaim_may_act) {
@@ -165,12 +142,8 @@ class TeamIndexedPassTest : public ::testing::TestWithParam<uint32_t> {
     ASSERT_TRUE(invariants.ok()) << invariants;
   }
 
-  std::mt19937 rng_;
-  ClusterState state_;
   TeamsConfig config_;
   DecayedUsage usage_;
-  int64_t now_ = 1'000'000'000;
-  int64_t next_id_ = 1;
   int64_t passes_ = 0;
   int64_t placed_ = 0;
   int64_t may_act_ = 0;
