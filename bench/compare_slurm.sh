@@ -4,7 +4,10 @@
 #  1. acknowledged durable submissions/s: bench/submit_load (THREADS gRPC
 #     submitters, NODES simulated nodes) with SubmitJob calls, and with
 #     SubmitJobs calls of BATCH jobs, against Slurm's 4 parallel `sbatch`
-#     loops (phase (a2) of ../shared/peers/slurm/bench.sh, partition DOWN);
+#     loops (phase (a2) of ../shared/peers/slurm/bench.sh, partition DOWN).
+#     Twice: while every job is placed and ends at once (berthd also
+#     schedules, starts and ends each), and into a cluster that is full
+#     (the jobs queue and nothing starts: what Slurm's phase does);
 #  2. end to end: N_E2E one-command 1-GPU jobs (`true`) through 4 real
 #     berth-agent processes (--jobs=run, 8 h100-80gb from an --inventory
 #     file each) until all have ended, against Slurm's phase (e): N_E2E
@@ -124,6 +127,13 @@ log "berth: $n_submit submissions, SubmitJob, $threads submitters, $nodes simula
 submit_run one --nodes "$nodes" --jobs "$n_submit"
 log "berth: $n_batch submissions, SubmitJobs of $batch"
 submit_run batch --nodes "$nodes" --jobs "$n_batch" --batch "$batch"
+# The same into a full cluster: every node held by a running 8-GPU job
+# (submit_load --prefill; its 256-GPU gang is refused on a small cluster,
+# which changes nothing here), so the 1-GPU jobs measured queue.
+log "berth: the same two into a full cluster (the jobs queue, as with Slurm's partition DOWN)"
+submit_run one_queued --nodes "$nodes" --jobs "$n_submit" --prefill 1 --free_nodes 0
+submit_run batch_queued --nodes "$nodes" --jobs "$n_batch" --batch "$batch" --prefill 1 \
+  --free_nodes 0
 log "berth: end to end, $n_e2e jobs through 4 berth-agents running them"
 end_to_end
 if [[ $slurm == 1 ]]; then
@@ -146,6 +156,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 one=$(key "$tmp/one.json" submissions_per_second)
 many=$(key "$tmp/batch.json" submissions_per_second)
+one_queued=$(key "$tmp/one_queued.json" submissions_per_second)
+many_queued=$(key "$tmp/batch_queued.json" submissions_per_second)
 e2e=$(key "$tmp/e2e.json" end_to_end_per_second)
 if [[ $json == 1 ]]; then
   slurm_json=null
@@ -156,10 +168,14 @@ if [[ $json == 1 ]]; then
   fi
   printf '{"date": "%s", "cores": %d, "load_before": "%s", "load_after": "%s", ' \
     "$started" "$(nproc)" "$load_before" "$load_after"
-  printf '"berth": {"submit": %s, "submit_batch": %s, "end_to_end": %s}, "slurm": %s, ' \
-    "$(cat "$tmp/one.json")" "$(cat "$tmp/batch.json")" "$(cat "$tmp/e2e.json")" "$slurm_json"
-  printf '"ratios": {"submit": %s, "submit_batch": %s, "end_to_end": %s, "end_to_end_to_drain": %s}}\n' \
-    "$(ratio "$one" "$slurm_sub")" "$(ratio "$many" "$slurm_sub")" "$(ratio "$e2e" "$slurm_e2e")" \
+  printf '"berth": {"submit": %s, "submit_batch": %s, "submit_queued": %s, ' \
+    "$(cat "$tmp/one.json")" "$(cat "$tmp/batch.json")" "$(cat "$tmp/one_queued.json")"
+  printf '"submit_batch_queued": %s, "end_to_end": %s}, "slurm": %s, ' \
+    "$(cat "$tmp/batch_queued.json")" "$(cat "$tmp/e2e.json")" "$slurm_json"
+  printf '"ratios": {"submit": %s, "submit_batch": %s, "submit_queued": %s, ' \
+    "$(ratio "$one" "$slurm_sub")" "$(ratio "$many" "$slurm_sub")" "$(ratio "$one_queued" "$slurm_sub")"
+  printf '"submit_batch_queued": %s, "end_to_end": %s, "end_to_end_to_drain": %s}}\n' \
+    "$(ratio "$many_queued" "$slurm_sub")" "$(ratio "$e2e" "$slurm_e2e")" \
     "$(ratio "$e2e" "$slurm_drain")"
   exit 0
 fi
@@ -168,12 +184,17 @@ printf '%-58s %14s %14s %8s\n' "figure" "berth" "Slurm" "ratio"
 row() { printf '%-58s %14s %14s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 row "acknowledged submissions/s, SubmitJob ($threads threads)" "$one" "$slurm_sub"
 row "acknowledged submissions/s, SubmitJobs of $batch" "$many" "$slurm_sub"
+row "  the same into a full cluster, SubmitJob" "$one_queued" "$slurm_sub"
+row "  the same into a full cluster, SubmitJobs of $batch" "$many_queued" "$slurm_sub"
 row "end to end jobs/s, $n_e2e one-command jobs, 4 agents" "$e2e" "$slurm_e2e"
 row "  against Slurm's drain of $slurm_n queued jobs, (b)" "$e2e" "$slurm_drain"
 echo "berth SubmitJob: ack p50 $(key "$tmp/one.json" ack_p50_ms) ms, p99 $(key "$tmp/one.json" ack_p99_ms) ms," \
   "placed p99 $(key "$tmp/one.json" placed_p99_ms) ms; SubmitJobs of $batch: ack p99" \
   "$(key "$tmp/batch.json" ack_p99_ms) ms a call; end to end: $(key "$tmp/e2e.json" succeeded)" \
   "succeeded in $(key "$tmp/e2e.json" end_to_end_seconds) s"
+echo "berth into a full cluster: SubmitJob ack p50 $(key "$tmp/one_queued.json" ack_p50_ms) ms," \
+  "p99 $(key "$tmp/one_queued.json" ack_p99_ms) ms; SubmitJobs of $batch: ack p99" \
+  "$(key "$tmp/batch_queued.json" ack_p99_ms) ms a call"
 if [[ $slurm == 1 ]]; then
   echo "Slurm: 4 parallel sbatch loops of $slurm_n jobs in all (a2); $slurm_n sequential sbatch while" \
     "scheduling, until all done (e); SchedulerParameters=${SCHED_PARAMS:-default}"

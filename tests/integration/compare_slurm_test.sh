@@ -27,10 +27,15 @@ result = json.loads(lines[0])
 for key in ("date", "cores", "load_before", "load_after", "berth", "slurm", "ratios"):
     assert key in result, f"missing {key}"
 berth = result["berth"]
-for figure in ("submit", "submit_batch", "end_to_end"):
+for figure in ("submit", "submit_batch", "submit_queued", "submit_batch_queued", "end_to_end"):
     assert berth[figure]["submissions_per_second"] > 0, figure
-assert berth["submit"]["jobs"] == 300, berth["submit"]
-assert berth["submit_batch"]["jobs"] == 2000, berth["submit_batch"]
+for figure in ("submit", "submit_queued"):
+    assert berth[figure]["jobs"] == 300, berth[figure]
+for figure in ("submit_batch", "submit_batch_queued"):
+    assert berth[figure]["jobs"] == 2000, berth[figure]
+# Into a full cluster nothing is placed.
+for figure in ("submit_queued", "submit_batch_queued"):
+    assert berth[figure]["placed_p99_ms"] == 0, berth[figure]
 e2e = berth["end_to_end"]
 assert e2e["succeeded"] == 200 and e2e["ended_other"] == 0 and e2e["still_active"] == 0, e2e
 assert e2e["end_to_end_per_second"] > 0, e2e
