@@ -1,9 +1,11 @@
 #include "daemon/agent_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -13,6 +15,11 @@
 #include "daemon/grpc_status.h"
 
 namespace berth::daemon {
+
+int AgentQueueCount(unsigned cpus) {
+  // 0: the count is not known.
+  return std::clamp(2 * static_cast<int>(std::min(cpus, 1024u)), kMinAgentQueues, kMaxAgentQueues);
+}
 
 using berth::v1::AgentMessage;
 using berth::v1::DaemonMessage;
@@ -286,7 +293,8 @@ AgentServiceImpl::~AgentServiceImpl() {
 }
 
 void AgentServiceImpl::AddQueues(grpc::ServerBuilder& builder) {
-  for (int i = 0; i < kAgentQueues; ++i) queues_.push_back(builder.AddCompletionQueue());
+  const int count = AgentQueueCount(std::thread::hardware_concurrency());
+  for (int i = 0; i < count; ++i) queues_.push_back(builder.AddCompletionQueue());
 }
 
 void AgentServiceImpl::Start() {

@@ -8,14 +8,15 @@
 // node's current stream. A node that reconnects replaces its old stream.
 //
 // Unlike berthd's other services this one uses gRPC's async API, on
-// kAgentQueues completion queues each polled by its own thread. The
+// several completion queues each polled by its own thread. The
 // callback API puts every call of the process on one completion queue, and
 // Debian's libgrpc is built with assertions on, so each completion there
 // searches the queue's list of outstanding operations from the start: two
 // per idle agent stream, 20,000 at 10,000 nodes, searched on each of the
 // 10,000 heartbeats a second (issue 15; bench/RESULTS.md). gRPC gives each
 // connection one of the queues, so with many agents each list holds about
-// a sixteenth, and the scheduler service's calls no longer share theirs.
+// a quarter to a sixteenth, and the scheduler service's calls no longer
+// share theirs.
 //
 //   AgentServiceImpl agents(core, interval);
 //   agents.AddQueues(builder);       // before BuildAndStart
@@ -59,9 +60,16 @@ namespace berth::daemon {
 class AgentStream;  // one Connect call (agent_service.cc)
 
 inline constexpr int kMaxUnregisteredStreams = 1024;
-// Completion queues, each with its polling thread, and Connect calls
-// requested ahead on each.
-inline constexpr int kAgentQueues = 16;
+// Completion queues, each with its polling thread: two per CPU, from 4 to
+// 16 (AgentQueueCount). Fewer queues make each queue's list of outstanding
+// operations longer; more make more threads wake on few CPUs. On the 2-CPU
+// development box at 10,000 nodes, 4 queues acknowledged 9.6% more
+// submissions than 16 over six alternating pairs (more in four), with the
+// same placed p99; 2 had a worse tail (bench/RESULTS.md, 2026-12-04).
+inline constexpr int kMinAgentQueues = 4;
+inline constexpr int kMaxAgentQueues = 16;
+int AgentQueueCount(unsigned cpus);
+// Connect calls requested ahead on each queue.
 inline constexpr int kAcceptsPerQueue = 4;
 inline constexpr int kRegisterIntervals = 10;
 inline constexpr int kRefusalLogsPerMinute = 10;
