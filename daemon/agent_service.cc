@@ -17,7 +17,7 @@
 namespace berth::daemon {
 
 int AgentQueueCount(unsigned cpus) {
-  // 0: the count is not known.
+  // hardware_concurrency() is 0 when it cannot tell: the fewest then.
   return std::clamp(2 * static_cast<int>(std::min(cpus, 1024u)), kMinAgentQueues, kMaxAgentQueues);
 }
 
