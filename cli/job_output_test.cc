@@ -367,17 +367,22 @@ TEST(JsonTest, ListsAreOneArray) {
 }
 
 // Each message as ToJson prints it, in one array.
-template <typename T>
-std::string JoinedOneByOne(const google::protobuf::RepeatedPtrField<T>& messages) {
+std::string JoinedOneByOne(const std::vector<const google::protobuf::Message*>& messages) {
   std::vector<std::string> items;
-  for (const T& message : messages) {
-    absl::StatusOr<std::string> json = ToJson(message);
+  for (const google::protobuf::Message* message : messages) {
+    absl::StatusOr<std::string> json = ToJson(*message);
     EXPECT_TRUE(json.ok()) << json.status();
     if (!json.ok()) return "";
     json->pop_back();
     items.push_back(*json);
   }
   return absl::StrCat("[\n", absl::StrJoin(items, ",\n"), "\n]\n");
+}
+
+template <typename T>
+std::string JoinedOneByOne(const google::protobuf::RepeatedPtrField<T>& messages) {
+  return JoinedOneByOne(std::vector<const google::protobuf::Message*>(messages.pointer_begin(),
+                                                                      messages.pointer_end()));
 }
 
 // Equal texts, or where they first differ (gtest's diff of two texts this
@@ -417,6 +422,12 @@ TEST(JsonTest, AListIsEachMessageAsToJsonPrintsIt) {
   json = ToJsonArray(events);
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_TRUE(SameText(*json, JoinedOneByOne(events)));
+
+  // Messages of two types go one by one, to the same text.
+  const std::vector<const google::protobuf::Message*> mixed = {&jobs[0], &events[0], &jobs[1]};
+  json = ToJsonArray(mixed);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(SameText(*json, JoinedOneByOne(mixed)));
 }
 
 }  // namespace

@@ -119,8 +119,11 @@ TEST_F(CoreRestartTest, ALargeFileComesBackWholeWithEndedJobsBounded) {
   EXPECT_EQ(fresh->job().state(), berth::v1::PENDING);  // behind the queue
   // The queue moves in its order: when the running jobs end, the oldest
   // queued jobs are placed.
-  for (int64_t id : running) Report("n1", id, berth::v1::SUCCEEDED);
-  for (int64_t id : running) Report("n2", id, berth::v1::SUCCEEDED);
+  for (int64_t id : running) {
+    auto job = Lookup(id);
+    ASSERT_TRUE(job.ok() && job->gpus_size() > 0) << job.status();
+    Report(job->gpus(0).node(), id, berth::v1::SUCCEEDED);
+  }
   Sync();
   const std::vector<int64_t> placed = Listed({berth::v1::PLACED, berth::v1::RUNNING});
   ASSERT_EQ(placed.size(), running.size());

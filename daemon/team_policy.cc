@@ -124,7 +124,8 @@ int64_t TeamLedger::Borrowed(const std::string& team, const std::string& type) c
 
 bool TeamLedger::OthersBorrow(const std::string& team, const std::string& type) const {
   for (const Team& t : teams_) {
-    if (t.name != team && Borrowed(t.name, type) > 0) return true;
+    // Borrowed(t.name, type) > 0, without looking each team up by name.
+    if (t.name != team && Lookup(t.used, type) > Lookup(t.own, type)) return true;
   }
   return false;
 }
